@@ -1,0 +1,72 @@
+"""`bench sign` and `bench verify`: sign a run directory or a limit set; verify them offline."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from bench.commands.keys import add_passphrase_args
+from bench.signing.demo import DEMO_PASSPHRASE
+from bench.signing.errors import SigningError
+from bench.signing.keys import load_public_info, load_signer, read_passphrase
+from bench.signing.signer import sign_limit_set, sign_run_dir
+from bench.signing.verify import print_verification, verify_path
+
+
+def _passphrase(args: argparse.Namespace) -> bytes | None:
+    passphrase = read_passphrase(args.passphrase_env, args.passphrase_file)
+    if passphrase is not None:
+        return passphrase
+    if load_public_info(args.pub).demo:
+        return DEMO_PASSPHRASE  # the demo key's passphrase is public by design
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Passphrase for {args.key}: ").encode("utf-8")
+    return None  # load_private_key then explains which option to give
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    signer = load_signer(args.key, args.pub, _passphrase(args))
+    target: Path = args.target
+    if target.is_dir():
+        written = sign_run_dir(target, signer, meaning=args.meaning)
+    else:
+        written = sign_limit_set(target, signer, meaning=args.meaning)
+    info = signer.info
+    print(
+        f"signed {target} as {info.name} ({info.role}) with key {info.short}: {written}"
+        + ("  [DEMO KEY]" if info.demo else "")
+    )
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if not args.target.exists():
+        raise SigningError(f"{args.target}: not found; expected a run directory or a signed limit set file")
+    result = verify_path(args.target, args.trust, allow_untrusted=args.allow_untrusted)
+    print_verification(result)
+    return 0 if result.ok else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `bench sign` and `bench verify`."""
+    sign = subparsers.add_parser("sign", help="sign a run directory or a limit set (Ed25519)")
+    sign.add_argument("target", type=Path, help="reports/<run-id>/ directory, or a limits/*.toml file")
+    sign.add_argument("--key", required=True, type=Path, help="encrypted private key (.key.pem)")
+    sign.add_argument("--pub", required=True, type=Path, help="matching public key file (.pub.json)")
+    sign.add_argument("--meaning", help="what this signature means (default from the role, e.g. 'witnessed')")
+    add_passphrase_args(sign)
+    sign.set_defaults(func=_cmd_sign)
+
+    verify = subparsers.add_parser("verify", help="verify a signed run directory or limit set offline")
+    verify.add_argument("target", type=Path, help="reports/<run-id>/ directory, or a limits/*.toml file")
+    verify.add_argument(
+        "--trust", type=Path, metavar="FILE", help="trust file listing accepted and revoked keys"
+    )
+    verify.add_argument(
+        "--allow-untrusted",
+        action="store_true",
+        help="without --trust: accept integrity-only verification (keys UNTRUSTED)",
+    )
+    verify.set_defaults(func=_cmd_verify)

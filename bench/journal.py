@@ -1,0 +1,272 @@
+"""The append-only run journal: SQLite in WAL mode, each record committed as it happens.
+
+A crash, a kill or a power cut leaves every committed record on disk; a run whose process is
+gone while its status is still RUNNING reads back as ABORTED, never as missing or passed.
+Telemetry samples are buffered briefly (at most `series_flush` samples or one step) to keep a
+1 Hz multi-channel log cheap; measurements and events are committed one by one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, plan TEXT, plan_version TEXT, station TEXT, station_json TEXT,
+    dut_serial TEXT, dut_json TEXT, operator TEXT, limits_json TEXT, code_version TEXT,
+    site TEXT, mode TEXT, simulated INTEGER, started_wall TEXT, ended_wall TEXT,
+    status TEXT NOT NULL, verdict TEXT, reason TEXT, pid INTEGER, host TEXT, batch_id TEXT,
+    amends TEXT, extra_json TEXT
+);
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, nodeid TEXT NOT NULL, name TEXT,
+    clauses_json TEXT, plan_level TEXT, started_wall TEXT, started_t REAL, ended_wall TEXT,
+    ended_t REAL, outcome TEXT, verdict TEXT, message TEXT
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
+    value REAL, unit TEXT, uncertainty REAL, limit_json TEXT, verdict TEXT NOT NULL, reason TEXT,
+    grade TEXT, clause TEXT, instrument TEXT, instrument_json TEXT, t REAL, wall TEXT,
+    required INTEGER DEFAULT 0, note TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL,
+    message TEXT, data_json TEXT, t REAL, wall TEXT
+);
+CREATE TABLE IF NOT EXISTS series (
+    run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL, unit TEXT, t REAL NOT NULL, value REAL
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
+    kind TEXT, content BLOB, wall TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_meas_run ON measurements(run_id);
+CREATE INDEX IF NOT EXISTS idx_events_run ON events(run_id);
+CREATE INDEX IF NOT EXISTS idx_series_run ON series(run_id, name);
+CREATE INDEX IF NOT EXISTS idx_steps_run ON steps(run_id);
+"""
+
+RUNNING, COMPLETED, ABORTED = "RUNNING", "COMPLETED", "ABORTED"
+
+
+def _iso_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+utc_now = _iso_utc
+
+
+def _pid_alive(pid: int | None, host: str | None) -> bool:
+    if not pid:
+        return False
+    if host != socket.gethostname():
+        return True  # another host: cannot tell from here, trust the recorded status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunRow:
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def status(self) -> str:
+        return self.data["status"]
+
+
+class Journal:
+    """One SQLite file holds every run of a station (or report folder)."""
+
+    def __init__(self, path: str | Path, *, series_flush: int = 2000, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._series_buf: list[tuple[Any, ...]] = []
+        self._series_flush = series_flush
+
+    # -- writing -------------------------------------------------------------------------
+    def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, tuple(args))
+
+    def start_run(self, run_id: str, **fields: Any) -> None:
+        row = {"run_id": run_id, "status": RUNNING, "started_wall": _iso_utc(), "pid": os.getpid(),
+               "host": socket.gethostname()}
+        for key, value in fields.items():
+            row[key] = json.dumps(value, sort_keys=True, default=str) if key.endswith("_json") else value
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self._exec(f"INSERT INTO runs ({cols}) VALUES ({marks})", row.values())
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v for k, v in fields.items()]
+        self._exec(f"UPDATE runs SET {sets} WHERE run_id = ?", [*values, run_id])
+
+    def end_run(self, run_id: str, status: str, verdict: str | None, reason: str = "") -> None:
+        self.flush_series()
+        self._exec("UPDATE runs SET status = ?, verdict = ?, reason = ?, ended_wall = ? WHERE run_id = ?",
+                   (status, verdict, reason, _iso_utc(), run_id))
+
+    def start_step(self, run_id: str, nodeid: str, name: str, clauses: list[str], plan_level: str, t: float) -> None:
+        self._exec("INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, nodeid, name, json.dumps(clauses), plan_level,
+                                                     _iso_utc(), t))
+
+    def end_step(self, run_id: str, nodeid: str, outcome: str, verdict: str, message: str, t: float) -> None:
+        self.flush_series()
+        self._exec("UPDATE steps SET ended_wall = ?, ended_t = ?, outcome = ?, verdict = ?, message = ? "
+                   "WHERE run_id = ? AND nodeid = ? AND ended_wall IS NULL",
+                   (_iso_utc(), t, outcome, verdict, message, run_id, nodeid))
+
+    def add_measurement(self, run_id: str, **fields: Any) -> int:
+        fields = {k: (json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v)
+                  for k, v in fields.items()}
+        fields.setdefault("wall", _iso_utc())
+        cols = ", ".join(["run_id", *fields])
+        marks = ", ".join("?" for _ in range(len(fields) + 1))
+        cur = self._exec(f"INSERT INTO measurements ({cols}) VALUES ({marks})", [run_id, *fields.values()])
+        return int(cur.lastrowid or 0)
+
+    def add_event(self, run_id: str, kind: str, message: str, *, step: str | None = None,
+                  data: dict[str, Any] | None = None, t: float | None = None) -> None:
+        self._exec("INSERT INTO events (run_id, step, kind, message, data_json, t, wall) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (run_id, step, kind, message, json.dumps(data or {}, sort_keys=True, default=str), t, _iso_utc()))
+
+    def add_samples(self, run_id: str, step: str | None, name: str, unit: str,
+                    samples: Iterable[tuple[float, float]]) -> None:
+        with self._lock:
+            self._series_buf.extend((run_id, step, name, unit, t, v) for t, v in samples)
+            if len(self._series_buf) >= self._series_flush:
+                self.flush_series()
+
+    def flush_series(self) -> None:
+        with self._lock:
+            if not self._series_buf:
+                return
+            buf, self._series_buf = self._series_buf, []
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT INTO series (run_id, step, name, unit, t, value) VALUES (?, ?, ?, ?, ?, ?)",
+                                     buf)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def add_attachment(self, run_id: str, name: str, content: bytes, *, kind: str = "application/octet-stream",
+                       step: str | None = None) -> None:
+        self._exec("INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
+                   (run_id, step, name, kind, content, _iso_utc()))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.flush_series()
+            finally:
+                self._db.close()
+
+    # -- reading -------------------------------------------------------------------------
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, tuple(args)).fetchall()]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ORDER BY started_wall", (f"{run_id}%",))
+            if len(rows) != 1:
+                raise KeyError(f"run {run_id!r} not found in journal {self.path}"
+                               + (f" ({len(rows)} runs start with it)" if rows else ""))
+        return self._effective(rows[0])
+
+    def _effective(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A RUNNING run whose process is gone is ABORTED: it never finished."""
+        for key in list(row):
+            if key.endswith("_json") and isinstance(row[key], str):
+                name = key[:-5] if key[:-5] not in row else key[:-5] + "_detail"
+                row[name] = json.loads(row[key])
+        if row["status"] == RUNNING and not _pid_alive(row.get("pid"), row.get("host")):
+            row["status"] = ABORTED
+            row["verdict"] = row.get("verdict") or "ABORTED"
+            row["reason"] = row.get("reason") or "process ended without closing the run (crash, kill or power loss)"
+        return row
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM runs ORDER BY started_wall DESC LIMIT ?", (limit,))
+        return [self._effective(r) for r in rows]
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY id", (run_id,))
+        for r in rows:
+            r["clauses"] = json.loads(r.pop("clauses_json") or "[]")
+        return rows
+
+    def measurements(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM measurements WHERE run_id = ? ORDER BY id", (run_id,))
+        for r in rows:
+            r["limit"] = json.loads(r.pop("limit_json") or "null")
+            r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
+        return rows
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
+        for r in rows:
+            r["data"] = json.loads(r.pop("data_json") or "{}")
+        return rows
+
+    def series_names(self, run_id: str) -> list[tuple[str, str, int]]:
+        with self._lock:
+            return [(r[0], r[1], r[2]) for r in self._db.execute(
+                "SELECT name, unit, COUNT(*) FROM series WHERE run_id = ? GROUP BY name, unit ORDER BY name",
+                (run_id,))]
+
+    def series(self, run_id: str, name: str) -> tuple[list[float], list[float]]:
+        with self._lock:
+            rows = self._db.execute("SELECT t, value FROM series WHERE run_id = ? AND name = ? ORDER BY rowid",
+                                    (run_id, name)).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    @contextmanager
+    def iter_series(self, run_id: str) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._db.execute("SELECT name, unit, step, t, value FROM series WHERE run_id = ? ORDER BY name, rowid",
+                                   (run_id,))
+            yield cur
+
+    def attachments(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM attachments WHERE run_id = ? ORDER BY id", (run_id,))
+
+    def mark_aborted(self, run_id: str, reason: str) -> None:
+        """Persist what `_effective` infers, so a later reader on another host sees it too."""
+        self._exec("UPDATE runs SET status = ?, verdict = 'ABORTED', reason = ?, ended_wall = COALESCE(ended_wall, ?) "
+                   "WHERE run_id = ?", (ABORTED, reason, _iso_utc(), run_id))

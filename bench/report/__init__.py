@@ -1,0 +1,1 @@
+"""Reports rendered from the run journal: canonical JSON record, HTML, attachments."""

@@ -1,0 +1,209 @@
+"""A bench session: one run of one plan on one station against one DUT.
+
+It loads the station and limit sets, picks the clock (virtual when the station is simulated),
+starts the simulated instruments if any, opens every driver, opens the run in the journal, and
+at the end (normally or not) drives everything to its safe state, closes the run and renders
+the report from the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.clock import Clock, RealClock, SimClock
+from bench.errors import BenchError, ConfigError
+from bench.journal import ABORTED, COMPLETED, Journal
+from bench.limits import Limits, load_limit_set
+from bench.prompts import Prompter
+from bench.recorder import Recorder
+from bench.safety.safe_state import drive_safe_state
+from bench.station import Station, load_station, resolve_driver
+from bench.telemetry import Telemetry
+from bench.tomlfile import read_toml
+from bench.units import Q_, parse_quantity
+from bench.verdict import Verdict
+
+DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
+
+
+def code_version() -> str:
+    """git commit of the checkout (with -dirty), or the package version when not in git."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{__version__}+g{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return __version__
+
+
+def new_run_id(dut: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dut)[:32] or "dut"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+class BenchSession:
+    def __init__(self, *, station: str | Path, limits: list[str | Path], dut: str = "", operator: str = "",
+                 report_dir: str | Path = "reports", plan: str = "", plan_version: str = "",
+                 answers: str | Path | None = None, interactive: bool = True, batch_id: str | None = None,
+                 dut_info: dict[str, Any] | None = None, journal: Journal | None = None) -> None:
+        self.station: Station = load_station(station)
+        if not limits:
+            raise ConfigError("no limit set given (use --limits FILE or the plan's plan.toml)", key="--limits")
+        self.limits = Limits([load_limit_set(p) for p in limits])
+        if self.station.production:
+            self._check_signed_limits()
+        self.dut_info = {**self.station.dut, **(dut_info or {})}
+        self.dut = dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT"
+        self.dut_info["serial"] = self.dut
+        self.operator = operator or os.environ.get("USER", "")
+        self.report_dir = Path(report_dir)
+        self.plan = plan
+        self.plan_version = plan_version
+        self.batch_id = batch_id
+        self.answers_path = answers
+        self.interactive = interactive
+        self.clock: Clock = self._make_clock()
+        self.sim: Any = None
+        self.instruments: dict[str, Any] = {}
+        self.run_id = new_run_id(self.dut)
+        self._own_journal = journal is None
+        self.journal = journal or Journal(self.report_dir / "journal.sqlite")
+        self.closed = False
+        self.abort_reason: str | None = None
+        self.recorder = Recorder(self.journal, self.run_id, self.limits, self.station, self.clock.now_s,
+                                 role_of=self.role_of)
+        self.telemetry = Telemetry(self.journal, self.run_id, self.clock, self.recorder)
+        self.prompt = Prompter(self._answers(), interactive=interactive and not self.station.simulated,
+                               journal_event=self.event, source=str(answers or self.station.path))
+
+    # -- set-up --------------------------------------------------------------------------
+    def _check_signed_limits(self) -> None:
+        try:
+            from bench.signing.verify import check_signed_limit_set
+        except ImportError as exc:  # pragma: no cover - signing ships with the bench
+            raise BenchError(f"production mode needs the signing layer: {exc}") from exc
+        trust = self.station.safety.get("trust_file")
+        if not trust:
+            raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",
+                              source=str(self.station.path), key="safety.trust_file")
+        trust_path = (self.station.path.parent / trust)
+        for s in self.limits.sets:
+            check_signed_limit_set(s.path, trust_path)
+
+    def _make_clock(self) -> Clock:
+        if self.station.simulated:
+            step = self.station.simulation.get("max_step", "1 s")
+            return SimClock(max_step=parse_quantity(step, source=str(self.station.path), key="simulation.max_step",
+                                                    dimension="time"))
+        return RealClock()
+
+    def _answers(self) -> dict[str, Any]:
+        answers: dict[str, Any] = {}
+        if self.station.simulated:
+            answers.update(self.station.simulation.get("prompts", {}))
+        if self.answers_path:
+            data, _ = read_toml(self.answers_path)
+            answers.update(data.get("answers", data))
+        return answers
+
+    def open(self) -> BenchSession:
+        self.journal.start_run(
+            self.run_id, plan=self.plan, plan_version=self.plan_version, station=self.station.name,
+            station_json=self.station.summary(), dut_serial=self.dut, dut_json=self.dut_info,
+            operator=self.operator, limits_json=self.limits.summaries(), code_version=code_version(),
+            site=self.station.site, mode=self.station.mode, simulated=int(self.station.simulated),
+            batch_id=self.batch_id,
+        )
+        for s in self.limits.sets:
+            self.journal.add_attachment(self.run_id, s.path.name, s.raw, kind="limit-set")
+        try:
+            resources = {name: r.resource for name, r in self.station.roles.items()}
+            if self.station.simulated:
+                backend = resolve_driver(self.station.simulation.get("backend", DEFAULT_SIM_BACKEND))
+                self.sim = backend(self.station, self.clock, dut=self.dut_info)
+                resources.update(self.sim.start())
+                self.event("simulation", f"simulated station started: {self.sim.describe()}",
+                           {"resources": resources})
+            for name, cfg in self.station.roles.items():
+                cls = resolve_driver(cfg.driver)
+                try:
+                    inst = cls(resources[name], name=name, timeout=cfg.timeout, **cfg.options)
+                except BenchError:
+                    raise
+                except Exception as exc:
+                    raise ConfigError(f"cannot open {cfg.driver} at {resources[name]!r}: {type(exc).__name__}: {exc}",
+                                      source=str(self.station.path), key=f"roles.{name}") from exc
+                self.instruments[name] = inst
+                ident = getattr(inst, "identity", None)
+                idn = ident() if callable(ident) else ""
+                self.event("instrument", f"{name}: opened {cfg.driver} at {resources[name]} ({idn})",
+                           {"role": name, "idn": str(idn)})
+        except BaseException as exc:
+            self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
+            raise
+        return self
+
+    # -- during the run ------------------------------------------------------------------
+    def role_of(self, obj: Any) -> str | None:
+        for name, inst in self.instruments.items():
+            if inst is obj:
+                return name
+        return None
+
+    def event(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        self.journal.add_event(self.run_id, kind, message, step=self.recorder.step.nodeid, data=data,
+                               t=self.clock.now_s())
+
+    def safe_state(self, cause: str) -> list[Any]:
+        allow_bms = bool(self.station.safety.get("bms_contactor_open_on_abort", True))
+
+        def allowed(role: str) -> bool:
+            return allow_bms or not role.startswith("bms")
+
+        return drive_safe_state(self.instruments, cause=cause, allowed=allowed,
+                                journal_event=lambda kind, msg, data: self.event(kind, msg, data))
+
+    def overall_verdict(self) -> Verdict:
+        return Verdict.combine([m.verdict for m in self.recorder.all])
+
+    # -- tear-down -----------------------------------------------------------------------
+    def close(self, aborted: str | None = None) -> str:
+        """Safe state, close drivers and simulator, close the run. Returns the final status."""
+        if self.closed:
+            return ABORTED if self.abort_reason else COMPLETED
+        self.closed = True
+        reason = aborted or self.abort_reason
+        self.abort_reason = reason
+        try:
+            if self.instruments:
+                self.safe_state(reason or "end of run")
+        finally:
+            for name, inst in self.instruments.items():
+                try:
+                    inst.close()
+                except Exception as exc:
+                    self.event("instrument", f"{name}: close failed: {exc}")
+            if self.sim is not None:
+                try:
+                    self.sim.stop()
+                except Exception as exc:
+                    self.event("simulation", f"simulator stop failed: {exc}")
+            status = ABORTED if reason else COMPLETED
+            verdict = "ABORTED" if reason else str(self.overall_verdict())
+            self.journal.end_run(self.run_id, status, verdict, reason or "")
+            if isinstance(self.clock, RealClock):
+                self.clock.shutdown()
+        return status
+
+    def elapsed(self) -> Any:
+        return Q_(self.clock.now_s(), "s")

@@ -1,0 +1,115 @@
+"""The one pint registry of the bench, and parsing of quantity strings from config files.
+
+Every value with a unit crosses module boundaries as a `Q_`; config files write "3.65 V".
+Offset units (degC) are converted to base units on multiplication so ΔT arithmetic works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pint
+
+from bench.errors import ConfigError
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg.formatter.default_format = "~P"
+Q_ = ureg.Quantity
+Quantity = pint.Quantity
+
+# Named dimensions used in limit files and checks; a dimension string is also accepted.
+DIMENSIONS: dict[str, str] = {
+    "voltage": "[electric_potential]",
+    "current": "[current]",
+    "resistance": "[resistance]",
+    "power": "[power]",
+    "energy": "[energy]",
+    "charge": "[charge]",
+    "temperature": "[temperature]",
+    "time": "[time]",
+    "dimensionless": "[]",
+}
+
+
+def parse_quantity(
+    value: Any,
+    *,
+    source: str | None = None,
+    key: str | None = None,
+    dimension: str | pint.Quantity | None = None,
+) -> pint.Quantity:
+    """Parse "3.65 V" (or a number, for dimensionless values) into a quantity.
+
+    `dimension` may be a named dimension ("voltage"), a pint dimensionality string, or an
+    example quantity/unit whose dimensionality the value must share.
+    """
+    if isinstance(value, pint.Quantity):
+        q = value
+    elif isinstance(value, bool):
+        raise ConfigError(f"expected a quantity such as \"3.65 V\", got boolean {value!r}", source=source, key=key)
+    elif isinstance(value, int | float):
+        q = Q_(value, "dimensionless")
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ConfigError("expected a quantity such as \"3.65 V\", got an empty string", source=source, key=key)
+        try:
+            q = Q_(text)
+        except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:
+            raise ConfigError(f"cannot parse quantity {value!r}: {exc}", source=source, key=key) from exc
+        except Exception as exc:  # pint raises assorted errors on garbage (tokenize, ValueError)
+            raise ConfigError(f"cannot parse quantity {value!r}: {exc}", source=source, key=key) from exc
+        if not isinstance(q, pint.Quantity):
+            q = Q_(q, "dimensionless")
+    else:
+        raise ConfigError(
+            f"expected a quantity string such as \"3.65 V\", got {type(value).__name__} {value!r}",
+            source=source,
+            key=key,
+        )
+    if dimension is not None:
+        check_dimension(q, dimension, source=source, key=key)
+    return q
+
+
+def _dimensionality(dimension: str | pint.Quantity | pint.Unit) -> Any:
+    if isinstance(dimension, pint.Quantity | pint.Unit):
+        return dimension.dimensionality
+    name = DIMENSIONS.get(dimension, dimension)
+    if name.startswith("["):
+        return ureg.get_dimensionality(name) if name != "[]" else ureg.dimensionless.dimensionality
+    return ureg.Unit(name).dimensionality
+
+
+def check_dimension(
+    q: pint.Quantity,
+    dimension: str | pint.Quantity | pint.Unit,
+    *,
+    source: str | None = None,
+    key: str | None = None,
+) -> None:
+    """Raise ConfigError naming file and key when `q` does not have the wanted dimension."""
+    want = _dimensionality(dimension)
+    if q.dimensionality != want:
+        label = dimension if isinstance(dimension, str) else f"{dimension:~P}" if isinstance(dimension, pint.Quantity) else str(dimension)
+        raise ConfigError(
+            f"{q:~P} has dimension {q.dimensionality}, expected {label} ({want})", source=source, key=key
+        )
+
+
+def same_dimension(a: pint.Quantity, b: pint.Quantity | pint.Unit) -> bool:
+    return a.dimensionality == b.dimensionality
+
+
+def as_seconds(dt: pint.Quantity | float | int, *, what: str = "duration") -> float:
+    """Seconds from a time quantity; bare numbers are refused so a unit is never guessed."""
+    if not isinstance(dt, pint.Quantity):
+        raise TypeError(f"{what} must be a time quantity such as Q_(10, 's'), got {dt!r}")
+    if dt.dimensionality != ureg.second.dimensionality:
+        raise pint.DimensionalityError(dt.units, ureg.second, extra_msg=f" ({what})")
+    return float(dt.to("s").magnitude)
+
+
+def fmt(q: pint.Quantity, digits: int = 6) -> str:
+    """Human text for a quantity, e.g. '3.3012 V'."""
+    return f"{q.magnitude:.{digits}g} {q.units:~P}".strip()

@@ -1,0 +1,1 @@
+"""Wire transports: SCPI over VISA, Modbus TCP/RTU, CAN."""

@@ -1,0 +1,99 @@
+import hashlib
+import textwrap
+
+import pytest
+
+from bench.errors import ConfigErrors
+from bench.limits import Limits, load_limit_set
+from bench.units import Q_
+
+GOOD = """
+[limit_set]
+id = "t"
+version = "1"
+chemistry = "LFP"
+[limits."cell.ocv"]
+min = "2.5 V"
+max = "3.65 V"
+marginal = "50 mV"
+source = "standards.md §4.6"
+[limits."cell.spread"]
+source = "bench default"
+[[limits."cell.spread".grades]]
+grade = "A"
+min = "0 mV"
+max = "20 mV"
+[[limits."cell.spread".grades]]
+grade = "B"
+min = "20 mV"
+max = "50 mV"
+[parameters."charge.rate"]
+value = "0.5 1/h"
+source = "bench default"
+"""
+
+
+def write(tmp_path, text, name="l.toml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def test_loads_limits_with_units_grades_and_sha256(tmp_path):
+    p = write(tmp_path, GOOD)
+    ls = load_limit_set(p)
+    lim = ls.limits["cell.ocv"]
+    assert lim.low == Q_(2.5, "V") and lim.high == Q_(3.65, "V") and lim.marginal == Q_(50, "mV")
+    assert [b.grade for b in ls.limits["cell.spread"].grades] == ["A", "B"]
+    assert ls.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert Limits([ls]).param("charge.rate") == Q_(0.5, "1/h")
+
+
+def test_limit_record_stays_structured_data(tmp_path):
+    rec = load_limit_set(write(tmp_path, GOOD)).limits["cell.ocv"].to_record()
+    assert rec["low"] == 2.5 and rec["high"] == 3.65 and rec["unit"] == "V" and rec["rule"] == "simple"
+
+
+@pytest.mark.parametrize("snippet, key, words", [
+    ('[limits."x"]\nmin = "3 V"\nmax = "2 V"\nsource = "s"\n', "limits.x", "greater than max"),
+    ('[limits."x"]\nmin = "3 V"\nmax = "2 A"\nsource = "s"\n', "limits.x.max", "dimension"),
+    ('[limits."x"]\nmax = "2 V"\nsource = "s"\ncolour = "red"\n', "limits.x.colour", "unknown key"),
+    ('[limits."x"]\nmax = "2 V"\n', "limits.x.source", "provenance"),
+    ('[limits."x"]\nmax = "2 V"\nsource = "s"\nrule = "lenient"\n', "limits.x.rule", "decision rule"),
+    ('[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "30 mV"\n'
+     '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n', "limits.x.grades", "overlap"),
+    ('[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "10 mV"\n'
+     '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n', "limits.x.grades", "gap"),
+    ('[colours]\na = 1\n', "colours", "unknown section"),
+])
+def test_invalid_limit_sets_name_file_and_key(tmp_path, snippet, key, words):
+    p = write(tmp_path, '[limit_set]\nid = "t"\nversion = "1"\n' + snippet)
+    with pytest.raises(ConfigErrors) as e:
+        load_limit_set(p)
+    msg = str(e.value)
+    assert f"{p}:{key}" in msg and words in msg
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    p = write(tmp_path, '[limit_set]\nid = "t"\n[limits."a"]\nmax = "2 V"\n[limits."b"]\nmin = "1 V"\nmax = "x"\n'
+                        'source = "s"\n')
+    with pytest.raises(ConfigErrors) as e:
+        load_limit_set(p)
+    keys = {err.key for err in e.value.errors}
+    assert {"limit_set.version", "limits.a.source", "limits.b.max"} <= keys
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    p = write(tmp_path, "[limit_set\n")
+    with pytest.raises(Exception) as e:
+        load_limit_set(p)
+    assert str(p) in str(e.value)
+
+
+def test_shipped_limit_sets_validate():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).resolve().parent.parent.joinpath("limits").glob("*.toml"))
+    assert files
+    for f in files:
+        load_limit_set(f)
