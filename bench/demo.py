@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     report_dir = ROOT / "reports"
     code = pytest.main([str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-                        "-o", "addopts=", "--report-dir", str(report_dir), "--dut", "DEMO-PACK-0001",
+                        "-o", "addopts=",
+                        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--report-dir", str(report_dir), "--dut", "DEMO-PACK-0001",
                         "--operator", "demo"])
     journal = Journal(report_dir / "journal.sqlite")
     runs = journal.runs(1)
@@ -30,15 +31,19 @@ def main() -> int:
     run_dir = report_dir / run["run_id"]
     from bench.report.render import render_run
     from bench.signing import demo_signer, print_verification, sign_run_dir, verify_run_dir
+    from bench.signing.trust import add_trusted_key
 
-    signer = demo_signer(ROOT / "keys" / "demo")
+    key_dir = ROOT / "keys" / "demo"
+    signer = demo_signer(key_dir)
+    trust = key_dir / "demo-trust.toml"
+    add_trusted_key(trust, signer.info)  # idempotent: a demo auditor who trusts the demo key
     render_run(journal, run["run_id"], run_dir, signatures=[_sig_view(signer)])
     sign_run_dir(run_dir, signer, meaning="performed the tests (demo)")
-    verification = verify_run_dir(run_dir, allow_untrusted=True)
+    verification = verify_run_dir(run_dir, trust)
     print_verification(verification)
     print(f"\nrun {run['run_id']}: {run['status']} {run['verdict']}")
     print(f"report: {run_dir / 'report.html'}")
-    print(f"verify offline: .venv/bin/bench verify {run_dir} --allow-untrusted   (demo key, not in a trust file)")
+    print(f"verify offline: .venv/bin/bench verify {run_dir} --trust {trust}   (DEMO key)")
     if not verification.ok:
         return 1
     return 0 if code == 0 else int(code)

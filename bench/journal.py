@@ -2,8 +2,8 @@
 
 A crash, a kill or a power cut leaves every committed record on disk; a run whose process is
 gone while its status is still RUNNING reads back as ABORTED, never as missing or passed.
-Telemetry samples are buffered briefly (at most `series_flush` samples or one step) to keep a
-1 Hz multi-channel log cheap; measurements and events are committed one by one.
+Telemetry samples are buffered briefly (at most `series_flush` samples, one second of wall time,
+or one step) to keep a multi-channel log cheap; measurements and events are committed one by one.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class Journal:
         self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._series_buf: list[tuple[Any, ...]] = []
         self._series_flush = series_flush
+        self._last_flush = time.monotonic()
 
     # -- writing -------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
@@ -166,11 +168,12 @@ class Journal:
                     samples: Iterable[tuple[float, float]]) -> None:
         with self._lock:
             self._series_buf.extend((run_id, step, name, unit, t, v) for t, v in samples)
-            if len(self._series_buf) >= self._series_flush:
+            if len(self._series_buf) >= self._series_flush or time.monotonic() - self._last_flush > 1.0:
                 self.flush_series()
 
     def flush_series(self) -> None:
         with self._lock:
+            self._last_flush = time.monotonic()
             if not self._series_buf:
                 return
             buf, self._series_buf = self._series_buf, []

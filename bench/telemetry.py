@@ -84,6 +84,13 @@ class Telemetry:
             raise ValueError(f"unknown aggregate {how!r}; expected one of {sorted(AGGREGATES)}")
         return Q_(AGGREGATES[how](s.values()), s.unit)
 
+    def integral(self, series: str) -> pint.Quantity:
+        """Trapezoidal time integral of a series (A -> A*s, W -> J), over non-uniform samples."""
+        s = self.series.get(series)
+        if s is None or len(s.v) < 2:
+            raise KeyError(f"need at least two samples of series {series!r} to integrate")
+        return Q_(float(np.trapezoid(s.values(), np.asarray(s.t, dtype=float))), s.unit * self.clock.now().units)
+
     def check(self, name: str, series: str, how: str, **kwargs: Any) -> Measurement:
         """Measure an aggregate of a series against limit `name` (e.g. max temperature)."""
         value = self.aggregate(series, how)

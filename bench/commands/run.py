@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def pytest_args(args: argparse.Namespace, plan: Path) -> list[str]:
-    out = [str(plan), "-q", "-rN", "--rootdir", str(Path.cwd()), "-o", "addopts="]
+    out = [str(plan), "-q", "-rN", "--rootdir", str(Path.cwd()), "-o", "addopts=",
+           "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if args.station:
         out += ["--station", args.station]
     for lim in args.limits:

@@ -222,7 +222,10 @@ class ScpiInstrument:
         if not self.injected_faults:
             return False
         fault = self.injected_faults.pop(0)
-        code, text = (fault if isinstance(fault, tuple) else DEVICE_ERROR)
+        if isinstance(fault, dict):
+            code, text = int(fault.get("code", DEVICE_ERROR[0])), str(fault.get("message", DEVICE_ERROR[1]))
+        else:
+            code, text = fault if isinstance(fault, tuple) else DEVICE_ERROR
         self.push_error(code, text)
         return True
 

@@ -14,9 +14,9 @@ from typing import Any
 from bench.errors import ConfigError
 from bench.station import Station, resolve_driver
 from instruments.sim.plant import Plant
-from instruments.sim.plant.presets import preset
+from instruments.sim.plant.presets import get_preset
 
-SIM_KEYS = {"preset", "seed", "faults", "prompts", "max_step", "backend", "overrides", "ambient", "dut_history"}
+SIM_KEYS = {"preset", "seed", "faults", "prompts", "max_step", "backend", "overrides", "bms_request", "dut_history"}
 
 
 class SimulatedStation:
@@ -32,8 +32,8 @@ class SimulatedStation:
                               key="simulation")
         name = str(cfg.get("preset", "lfp_16s5p"))
         try:
-            plant_cfg = preset(name)
-        except KeyError as exc:
+            plant_cfg = get_preset(name)
+        except ValueError as exc:
             raise ConfigError(str(exc), source=src, key="simulation.preset") from None
         plant_cfg = _merge(plant_cfg, cfg.get("overrides", {}))
         # A DUT may carry its own simulated condition (batch runs of seeded modules).
@@ -44,6 +44,13 @@ class SimulatedStation:
             self.plant = Plant.from_config({**plant_cfg, "faults": faults}, seed=seed)
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"invalid simulation config: {exc}", source=src, key="simulation") from exc
+        request = cfg.get("bms_request")
+        if request is not None:
+            # A DUT whose own controller closes its contactor (no BMS link on this bench).
+            try:
+                self.plant.bms.request_state(request)
+            except ValueError as exc:
+                raise ConfigError(str(exc), source=src, key="simulation.bms_request") from None
         self.preset = name
         self.seed = seed
         self.servers: dict[str, Any] = {}

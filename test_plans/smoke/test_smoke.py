@@ -8,8 +8,9 @@ pytestmark = [pytest.mark.plan_level("module")]
 
 
 @pytest.mark.clause("bench: pre-test check")
-def test_open_circuit_voltage(psu, measure):
+def test_open_circuit_voltage(psu, measure, clock, limits):
     psu.set_output(False)
+    clock.sleep(limits.param("ocv.rest"))  # rest with no current so the reading is an open-circuit voltage
     measure("pack.ocv", psu.measure_voltage(), instrument=psu)
 
 
@@ -29,6 +30,4 @@ def test_one_hour_cc_cv_charge(psu, measure, require, clock, limits, telemetry):
     psu.set_output(False)
     require("charge.end_voltage", telemetry.aggregate("pack.voltage", "last"), instrument=psu)
     telemetry.check("charge.max_current", "pack.current", "max", instrument=psu)
-    s = telemetry.series["pack.current"]
-    amp_hours = sum((t1 - t0) * (i0 + i1) / 2 for t0, t1, i0, i1 in zip(s.t, s.t[1:], s.v, s.v[1:])) / 3600
-    measure("charge.throughput", Q_(amp_hours, "A*h"), instrument=psu)
+    measure("charge.throughput", telemetry.integral("pack.current").to("A*h"), instrument=psu)
