@@ -91,7 +91,14 @@ class Limit:
         unit = self.display_unit
 
         def mag(q: pint.Quantity | None) -> float | None:
-            return None if q is None else float(q.to(unit).magnitude) if unit else float(q.magnitude)
+            if q is None:
+                return None
+            if not unit:
+                return float(q.magnitude)
+            try:
+                return float(q.to(unit).magnitude)
+            except pint.DimensionalityError:  # a band in delta_degC against limits in degC
+                return float(q.to(f"delta_{unit}").magnitude)
 
         return {
             "name": self.name,

@@ -20,13 +20,16 @@ import pytest
 
 from bench.errors import BenchError, ConfigError, RequirementFailed
 from bench.recorder import StepContext
+from bench.safety.interlocks import InterlockTrip
+from bench.safety.timeouts import BenchAbort, Deadline, parse_duration
 from bench.session import BenchSession
 from bench.verdict import Verdict
 
 PLAN_LEVELS = {"cell", "module", "unit", "installation", "site"}
 ROLE_FIXTURES = ("psu", "load", "chamber", "dmm", "irt", "gas", "bms_can", "bms_modbus")
 
-_state: dict[str, Any] = {"session": None, "report": None}
+_state: dict[str, Any] = {"session": None, "report": None, "plan": {}}
+SIM_WALL_BACKSTOP_S = 600.0  # a simulated step that burns this much wall time is hung
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +47,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(text): standard clause this step derives from")
     config.addinivalue_line("markers", "plan_level(level): cell|module|unit|installation|site")
+    config.addinivalue_line("markers", "timeout_step(duration): time limit of this step, e.g. \"10 min\" "
+                                       "(virtual time in simulation, wall time on hardware)")
+    config.addinivalue_line("markers", "interlock_inhibit(*names, reason): interlocks this step provokes on "
+                                       "purpose (e.g. gas_stage during a bump test); journalled, lifted after")
 
 
 def _find_plan_toml(start: Path) -> Path | None:
@@ -104,12 +111,15 @@ def bench_session(request: pytest.FixtureRequest) -> Any:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     _state["session"] = session
+    _state["plan"] = plan
+    session.interrupter.install()
     session.open()
     try:
         yield session
     finally:
         _finish(session)
         signal.signal(signal.SIGTERM, previous)
+        session.interrupter.uninstall()
 
 
 def _finish(session: BenchSession, aborted: str | None = None) -> None:
@@ -228,7 +238,66 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     session.recorder.step = StepContext(nodeid=item.nodeid, clauses=_clauses(item))
     session.journal.start_step(session.run_id, item.nodeid, item.name, _clauses(item), _plan_level(item),
                                session.clock.now_s())
-    yield
+    inhibited = _inhibit(session, item)
+    deadline = _step_deadline(session, item)
+    try:
+        yield
+    finally:
+        deadline.cancel()
+        if inhibited and session.interlocks is not None:
+            session.interlocks.release(inhibited)
+            session.event("interlock", f"inhibit lifted: {', '.join(inhibited)}", {"inhibit": [], "lifted": inhibited})
+
+
+def _step_timeout_s(session: BenchSession, item: pytest.Item) -> float | None:
+    """Marker `timeout_step("10 min")`, else plan.toml `step_timeout`, else station `[safety] step_timeout`."""
+    m = item.get_closest_marker("timeout_step")
+    if m is not None and m.args:
+        return parse_duration(m.args[0], source=item.nodeid, key="timeout_step")
+    plan_value = _state.get("plan", {}).get("step_timeout")
+    if plan_value is not None:
+        return parse_duration(plan_value, source="plan.toml", key="plan.step_timeout")
+    return session.duration("step_timeout")
+
+
+def _step_deadline(session: BenchSession, item: pytest.Item) -> Deadline:
+    limit = _step_timeout_s(session, item)
+    if session.clock.virtual:
+        wall = session.duration("step_wall_timeout") or SIM_WALL_BACKSTOP_S
+        return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=limit,
+                        wall_s=wall).start()
+    return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=None,
+                    wall_s=limit).start()
+
+
+def _inhibit(session: BenchSession, item: pytest.Item) -> list[str]:
+    names: list[str] = []
+    reasons: list[str] = []
+    for m in item.iter_markers("interlock_inhibit"):
+        names += [str(a) for a in m.args]
+        reasons.append(str(m.kwargs.get("reason", "")))
+    if not names or session.interlocks is None:
+        return []
+    reason = "; ".join(r for r in reasons if r) or "no reason given"
+    session.interlocks.inhibit(names, reason)
+    session.event("interlock", f"inhibited for step {item.name}: {', '.join(names)} ({reason})",
+                  {"inhibit": names, "reason": reason})
+    return names
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Fixture teardown of a step gets its own wall-time limit ([safety] teardown_timeout)."""
+    session: BenchSession | None = _state["session"]
+    if session is None or session.closed:
+        yield
+        return
+    deadline = Deadline(session.clock, session.interrupter, what=f"teardown of {item.name}", virtual_s=None,
+                        wall_s=session.duration("teardown_timeout")).start()
+    try:
+        yield
+    finally:
+        deadline.cancel()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -247,11 +316,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         kind = "required measurement failed" if isinstance(exc, RequirementFailed) else type(exc).__name__
         message = f"{kind}: {exc}"
         verdict = Verdict.FAIL
+        if isinstance(exc, BenchAbort):
+            message = exc.reason
         if not isinstance(exc, KeyboardInterrupt):
             reason = f"step {item.name} stopped: {message}"
             session.event("abort", reason)
             session.abort_reason = session.abort_reason or reason
-            session.safe_state(reason)
+            if not isinstance(exc, InterlockTrip):  # a trip has driven the safe state already
+                session.safe_state(reason)
             item.session.shouldstop = reason
     elif failed and report.passed:
         report.outcome = "failed"

@@ -12,6 +12,8 @@ import datetime as dt
 import os
 import secrets
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from bench.journal import ABORTED, COMPLETED, Journal
 from bench.limits import Limits, load_limit_set
 from bench.prompts import Prompter
 from bench.recorder import Recorder
+from bench.safety.interlocks import InterlockWatcher, Trip, merge_config
 from bench.safety.safe_state import drive_safe_state
+from bench.safety.timeouts import ActionTimeout, Interrupter, parse_duration, run_bounded
 from bench.station import Station, load_station, resolve_driver
 from bench.telemetry import Telemetry
 from bench.tomlfile import read_toml
@@ -30,6 +34,11 @@ from bench.units import Q_, parse_quantity
 from bench.verdict import Verdict
 
 DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
+# [safety] keys of the station file and their defaults (durations as text, like the file).
+SAFETY_DEFAULTS: dict[str, Any] = {
+    "safe_state_retries": 3, "safe_state_retry_delay": "0.2 s", "safe_state_action_timeout": "10 s",
+    "teardown_timeout": "60 s", "step_timeout": None, "step_wall_timeout": None,
+}
 
 
 def code_version() -> str:
@@ -80,6 +89,10 @@ class BenchSession:
         self.journal = journal or Journal(self.report_dir / "journal.sqlite")
         self.closed = False
         self.abort_reason: str | None = None
+        self.interrupter = Interrupter()
+        self.interlocks: InterlockWatcher | None = None
+        self.trip: Trip | None = None
+        self._safe_lock = threading.RLock()
         self.recorder = Recorder(self.journal, self.run_id, self.limits, self.station, self.clock.now_s,
                                  role_of=self.role_of)
         self.telemetry = Telemetry(self.journal, self.run_id, self.clock, self.recorder)
@@ -148,10 +161,58 @@ class BenchSession:
                 idn = ident() if callable(ident) else ""
                 self.event("instrument", f"{name}: opened {cfg.driver} at {resources[name]} ({idn})",
                            {"role": name, "idn": str(idn)})
+                if self.station.simulated and hasattr(inst, "attach_clock"):
+                    inst.attach_clock(self.clock)  # driver waits advance virtual time
+            self._start_interlocks()
         except BaseException as exc:
             self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
             raise
         return self
+
+    def setting(self, key: str) -> Any:
+        """A `[safety]` value of the station, or its default."""
+        return self.station.safety.get(key, SAFETY_DEFAULTS.get(key))
+
+    def duration(self, key: str) -> float | None:
+        value = self.setting(key)
+        if value is None:
+            return None
+        return parse_duration(value, source=str(self.station.path), key=f"safety.{key}")
+
+    def _start_interlocks(self) -> None:
+        """Watch the station's and the limit sets' interlocks from now until the session closes."""
+        tables = [(str(self.station.path), self.station.interlocks)]
+        tables += [(str(s.path), s.interlocks) for s in self.limits.sets]
+        cfg = merge_config(tables)
+        if not cfg.interlocks or not cfg.enabled:
+            self.event("interlock", "no interlocks declared" if cfg.enabled else "interlocks disabled by config",
+                       {"armed": False})
+            return
+        self.interlocks = InterlockWatcher(cfg, self.instruments, self.clock, on_trip=self._on_trip,
+                                           interrupter=self.interrupter)
+        self.interlocks.start()
+        self.event("interlock", f"armed {len(cfg.interlocks)} interlock(s), every {cfg.period_s:g} s, "
+                                f"sources {', '.join(self.interlocks.sources) or 'none'}",
+                   {"armed": True, "period_s": cfg.period_s, "link_timeout_s": cfg.link_timeout_s,
+                    "interlocks": [il.describe() for il in cfg.interlocks.values()],
+                    "sources": self.interlocks.sources})
+
+    def _on_trip(self, trip: Trip) -> None:
+        """Journal the trip with its values, mark the run ABORTED, drive the safe state. Never raises."""
+        self.trip = trip
+        reason = f"interlock {trip.name} tripped: {trip.message}"
+        try:
+            self.event("interlock", reason, {"tripped": True, **trip.data()})
+        except Exception:  # the safe state matters more than the journal line
+            pass
+        self.abort_reason = self.abort_reason or reason
+        try:
+            self.safe_state(reason)
+        except Exception as exc:
+            try:
+                self.event("safe_state_failed", f"safe state after interlock trip failed: {exc}")
+            except Exception:
+                pass
 
     # -- during the run ------------------------------------------------------------------
     def role_of(self, obj: Any) -> str | None:
@@ -170,8 +231,13 @@ class BenchSession:
         def allowed(role: str) -> bool:
             return allow_bms or not role.startswith("bms")
 
-        return drive_safe_state(self.instruments, cause=cause, allowed=allowed,
-                                journal_event=lambda kind, msg, data: self.event(kind, msg, data))
+        with self._safe_lock:
+            return drive_safe_state(
+                self.instruments, cause=cause, allowed=allowed,
+                journal_event=lambda kind, msg, data: self.event(kind, msg, data),
+                retries=max(1, int(self.setting("safe_state_retries"))),
+                retry_delay_s=self.duration("safe_state_retry_delay") or 0.0,
+                action_timeout_s=self.duration("safe_state_action_timeout"))
 
     def overall_verdict(self) -> Verdict:
         return Verdict.combine([m.verdict for m in self.recorder.all])
@@ -182,28 +248,40 @@ class BenchSession:
         if self.closed:
             return ABORTED if self.abort_reason else COMPLETED
         self.closed = True
+        if self.interlocks is not None:
+            self.interlocks.stop()
+            if self.interlocks.trip is not None:
+                self.interlocks.done.wait(self.duration("teardown_timeout") or 60.0)
         reason = aborted or self.abort_reason
         self.abort_reason = reason
+        budget = self.duration("teardown_timeout") or 60.0
+        deadline = time.monotonic() + budget
         try:
             if self.instruments:
                 self.safe_state(reason or "end of run")
         finally:
             for name, inst in self.instruments.items():
-                try:
-                    inst.close()
-                except Exception as exc:
-                    self.event("instrument", f"{name}: close failed: {exc}")
+                self._bounded_teardown(f"{name}: close", inst.close, deadline, "instrument")
             if self.sim is not None:
-                try:
-                    self.sim.stop()
-                except Exception as exc:
-                    self.event("simulation", f"simulator stop failed: {exc}")
+                self._bounded_teardown("simulator stop", self.sim.stop, deadline, "simulation")
             status = ABORTED if reason else COMPLETED
             verdict = "ABORTED" if reason else str(self.overall_verdict())
             self.journal.end_run(self.run_id, status, verdict, reason or "")
             if isinstance(self.clock, RealClock):
                 self.clock.shutdown()
         return status
+
+    def _bounded_teardown(self, what: str, fn: Any, deadline: float, kind: str) -> None:
+        """Close one thing within what is left of the teardown budget; a hang is reported, not waited out."""
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise ActionTimeout(f"teardown budget of {self.duration('teardown_timeout'):g} s used up")
+            run_bounded(fn, remaining, what)
+        except ActionTimeout as exc:
+            self.event("teardown_timeout", f"{what}: abandoned: {exc}", {"what": what})
+        except Exception as exc:
+            self.event(kind, f"{what} failed: {exc}")
 
     def elapsed(self) -> Any:
         return Q_(self.clock.now_s(), "s")

@@ -1,60 +1,327 @@
-"""The canonical run record, built from the journal only (never from in-memory state)."""
+"""The canonical run record, built from the journal only (never from in-memory state).
+
+Everything the report shows comes from this record (plus the raw series for plots), so a
+report re-rendered years later from the same journal says the same thing, byte for byte in
+record.json (written with canonical JSON). The sections follow ISO/IEC 17025 §7.8: identity and
+end of report, location, item and its condition (passport), method (plan, limit sets with
+hashes), equipment with calibration status, conditions, results with units, limits and
+decision rules, deviations, amendments and the "items tested" statement.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections import defaultdict
 from typing import Any
 
 from bench.journal import Journal
+from bench.report.series import SeriesData, load_series
 
-RECORD_SCHEMA_VERSION = "1.0"
-STATEMENT = ("The results relate only to the items tested. Test sequences are derived from the cited standards; "
-             "this report is not a certification.")
+RECORD_SCHEMA_VERSION = "1.1"
+STATEMENT = (
+    "The results relate only to the items tested. Test sequences are derived from the cited standards; "
+    "this report is not a certification."
+)
+REPRODUCTION = (
+    "This report shall not be reproduced except in full without the written approval of the laboratory."
+)
+DEVIATION_KINDS = ("abort", "interlock", "safe_state", "safe_state_failed", "deviation")
+CONDITION_NAMES = re.compile(r"(ambient|chamber|humidity|condition|room)", re.IGNORECASE)
+NOTE_SERIES = re.compile(r"^(?P<how>\w+) of series (?P<q>['\"])(?P<series>.*)(?P=q)$")
+HIDDEN_DUT_KEYS = ("passport", "sim_overrides", "sim_faults", "sim_seed")
+VERDICT_ORDER = ("ABORTED", "FAIL", "INDETERMINATE", "MARGINAL", "PASS")
 
 
-def build_record(journal: Journal, run_id: str) -> dict[str, Any]:
+def report_id(run_id: str, amendment: int = 0) -> str:
+    """ESSB-<run id>, with -A<n> for the n-th amendment so it never collides with the report it replaces."""
+    return f"ESSB-{run_id}" + (f"-A{amendment}" if amendment else "")
+
+
+def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None = None) -> dict[str, Any]:
+    """The canonical record of one run. `series` may be passed when already loaded (render_run does)."""
     run = journal.run(run_id)
+    run_id = run["run_id"]
     steps = journal.steps(run_id)
     measurements = journal.measurements(run_id)
     events = journal.events(run_id)
-    matrix: dict[str, dict[str, Any]] = defaultdict(lambda: {"steps": [], "verdicts": []})
-    by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    attachments = journal.attachments(run_id)
+    if series is None:
+        series = load_series(journal, run_id)
+    by_step: dict[str, list[int]] = defaultdict(list)
     for m in measurements:
-        by_step[m["step"] or ""].append(m)
+        by_step[m["step"] or ""].append(m["id"])
+    amendment = _amendment(run, events)
+    dut = run.get("dut") or {}
+    station_detail = run.get("station_detail") or {}
+    run_date = (run.get("started_wall") or "")[:10]
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "report_id": report_id(run_id, amendment["number"] if amendment else 0),
+        "run": {
+            k: run.get(k)
+            for k in (
+                "run_id",
+                "plan",
+                "plan_version",
+                "station",
+                "dut_serial",
+                "operator",
+                "code_version",
+                "site",
+                "mode",
+                "simulated",
+                "started_wall",
+                "ended_wall",
+                "status",
+                "verdict",
+                "reason",
+                "batch_id",
+                "amends",
+            )
+        },
+        "lab": {
+            "site": run.get("site") or station_detail.get("site") or "",
+            "location": station_detail.get("location") or "",
+        },
+        "station": run.get("station"),
+        "station_detail": station_detail,
+        "instruments": _instruments(station_detail, measurements, run_date),
+        "dut": dut,
+        "dut_identity": {k: v for k, v in sorted(dut.items()) if k not in HIDDEN_DUT_KEYS},
+        "passports": _passports(dut, attachments),
+        "limit_sets": run.get("limits") or [],
+        "steps": [
+            {
+                **{
+                    k: st[k]
+                    for k in (
+                        "name",
+                        "nodeid",
+                        "clauses",
+                        "plan_level",
+                        "outcome",
+                        "verdict",
+                        "message",
+                        "started_wall",
+                        "ended_wall",
+                        "started_t",
+                        "ended_t",
+                    )
+                },
+                "measurements": by_step.get(st["nodeid"], []),
+            }
+            for st in steps
+        ],
+        "measurements": [
+            {
+                **{
+                    k: m[k]
+                    for k in (
+                        "id",
+                        "step",
+                        "name",
+                        "value",
+                        "unit",
+                        "uncertainty",
+                        "limit",
+                        "verdict",
+                        "reason",
+                        "grade",
+                        "clause",
+                        "instrument",
+                        "instrument_info",
+                        "t",
+                        "wall",
+                        "required",
+                        "note",
+                    )
+                },
+                "series_check": _series_check(m.get("note")),
+            }
+            for m in measurements
+        ],
+        "grades": [
+            {"measurement": m["id"], "name": m["name"], "step": m["step"], "grade": m["grade"]}
+            for m in measurements
+            if m.get("grade")
+        ],
+        "events": [{k: e[k] for k in ("step", "kind", "message", "data", "t", "wall")} for e in events],
+        "prompts": [
+            {
+                "step": e["step"],
+                "key": e["data"].get("key"),
+                "question": e["data"].get("question"),
+                "answer": e["data"].get("answer"),
+                "origin": e["data"].get("origin"),
+                "t": e["t"],
+                "wall": e["wall"],
+            }
+            for e in events
+            if e["kind"] == "prompt"
+        ],
+        "deviations": [
+            {k: e[k] for k in ("step", "kind", "message", "data", "t", "wall")}
+            for e in events
+            if e["kind"] in DEVIATION_KINDS
+        ],
+        "conditions": _conditions(events, measurements, series),
+        "amendment": amendment,
+        "compliance_matrix": _compliance(steps, by_step),
+        "series": [
+            {
+                **s.stats(),
+                "checks": [
+                    m["id"]
+                    for m in measurements
+                    if (_series_check(m.get("note")) or {}).get("series") == s.name
+                ],
+            }
+            for s in series
+        ],
+        "attachments": [_attachment(a) for a in attachments],
+        "statement": STATEMENT,
+        "reproduction": REPRODUCTION,
+    }
+
+
+def _series_check(note: str | None) -> dict[str, str] | None:
+    match = NOTE_SERIES.match(note or "")
+    return {"series": match["series"], "aggregate": match["how"]} if match else None
+
+
+def _instruments(
+    station: dict[str, Any], measurements: list[dict[str, Any]], run_date: str
+) -> list[dict[str, Any]]:
+    """Every station role with its calibration status on the run date and the steps that used it."""
+    used: dict[str, set[str]] = defaultdict(set)
+    for m in measurements:
+        if m.get("instrument"):
+            used[m["instrument"]].add(m["step"] or "")
+    out = []
+    for role, info in sorted((station.get("roles") or {}).items()):
+        cal = info.get("calibration") or None
+        if not cal:
+            status = "NONE"
+        elif run_date and str(cal.get("due") or "") < run_date:
+            status = "EXPIRED"
+        else:
+            status = "VALID"
+        out.append(
+            {
+                "role": role,
+                "make": info.get("make") or "",
+                "model": info.get("model") or "",
+                "serial": info.get("serial") or "",
+                "firmware": info.get("firmware") or "",
+                "driver": info.get("driver") or "",
+                "resource": info.get("resource") or "",
+                "calibration": cal,
+                "calibration_status": status,
+                "steps": sorted(used.get(role, set())),
+            }
+        )
+    return out
+
+
+def _passports(dut: dict[str, Any], attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The DUT's battery passport: from the DUT info and/or a passport.json attachment."""
+    out: list[dict[str, Any]] = []
+    if isinstance(dut.get("passport"), dict):
+        out.append({"source": "DUT information", "data": dut["passport"], "error": None})
+    for a in attachments:
+        if a["name"] != "passport.json":
+            continue
+        try:
+            data = json.loads(bytes(a["content"]).decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            json.dumps(data, allow_nan=False)
+            out.append({"source": "attachment passport.json", "data": data, "error": None})
+        except ValueError as exc:
+            out.append({"source": "attachment passport.json", "data": {}, "error": f"unreadable: {exc}"})
+    return out
+
+
+def _conditions(
+    events: list[dict[str, Any]], measurements: list[dict[str, Any]], series: list[SeriesData]
+) -> dict[str, Any]:
+    """Environmental conditions: `conditions` events, ambient/chamber measurements and series."""
+    return {
+        "events": [
+            {"step": e["step"], "message": e["message"], "data": e["data"], "t": e["t"], "wall": e["wall"]}
+            for e in events
+            if e["kind"] == "conditions"
+        ],
+        "measurements": [m["id"] for m in measurements if CONDITION_NAMES.search(m["name"])],
+        "series": [s.name for s in series if CONDITION_NAMES.search(s.name)],
+    }
+
+
+def _amendment(run: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Which report this one replaces, why, and the amendment history (events kind "amendment")."""
+    history = [
+        {
+            "amends": e["data"].get("amends"),
+            "reason": e["data"].get("reason") or e["message"],
+            "report_id": e["data"].get("report_id"),
+            "wall": e["wall"],
+        }
+        for e in events
+        if e["kind"] == "amendment"
+    ]
+    if not run.get("amends") and not history:
+        return None
+    latest = history[-1] if history else {"amends": run.get("amends"), "reason": "", "wall": None}
+    return {
+        "number": max(len(history), 1),
+        "amends": run.get("amends") or latest["amends"],
+        "reason": latest["reason"],
+        "history": history,
+    }
+
+
+def _compliance(steps: list[dict[str, Any]], by_step: dict[str, list[int]]) -> list[dict[str, Any]]:
+    matrix: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"steps": [], "verdicts": [], "n": []})
     for st in steps:
         for clause in st["clauses"] or ["(no clause)"]:
             matrix[clause]["steps"].append(st["name"])
             matrix[clause]["verdicts"].append(st["verdict"] or "NONE")
-    compliance = []
-    for clause, entry in sorted(matrix.items()):
-        verdicts = [v for v in entry["verdicts"] if v not in ("NONE", None)]
-        compliance.append({"clause": clause, "steps": entry["steps"], "verdict": _worst(verdicts)})
-    series = [{"name": n, "unit": u, "samples": c} for n, u, c in journal.series_names(run_id)]
+            matrix[clause]["n"].append(len(by_step.get(st["nodeid"], [])))
+    return [
+        {
+            "clause": clause,
+            "steps": e["steps"],
+            "step_verdicts": e["verdicts"],
+            "measurements": sum(e["n"]),
+            "verdict": _worst([v for v in e["verdicts"] if v not in ("NONE", None)]),
+        }
+        for clause, e in sorted(matrix.items())
+    ]
+
+
+def _attachment(a: dict[str, Any]) -> dict[str, Any]:
+    content = bytes(a["content"] or b"")
+    folder = "limits" if a["kind"] == "limit-set" else "attachments"
     return {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "report_id": f"ESSB-{run_id}",
-        "run": {k: run.get(k) for k in ("run_id", "plan", "plan_version", "station", "dut_serial", "operator",
-                                        "code_version", "site", "mode", "simulated", "started_wall", "ended_wall",
-                                        "status", "verdict", "reason", "batch_id", "amends")},
-        "station": run.get("station"),
-        "station_detail": run.get("station_detail", {}),
-        "dut": run.get("dut", {}),
-        "limit_sets": run.get("limits", []),
-        "steps": [{**{k: st[k] for k in ("name", "nodeid", "clauses", "plan_level", "outcome", "verdict", "message",
-                                          "started_wall", "ended_wall", "started_t", "ended_t")},
-                   "measurements": [m["id"] for m in by_step.get(st["nodeid"], [])]} for st in steps],
-        "measurements": [{k: m[k] for k in ("id", "step", "name", "value", "unit", "uncertainty", "limit", "verdict",
-                                            "reason", "grade", "clause", "instrument", "instrument_info", "t", "wall",
-                                            "required", "note")} for m in measurements],
-        "events": [{k: e[k] for k in ("step", "kind", "message", "data", "t", "wall")} for e in events],
-        "compliance_matrix": compliance,
-        "series": series,
-        "statement": STATEMENT,
+        "name": a["name"],
+        "kind": a["kind"],
+        "step": a["step"],
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "path": f"{folder}/{safe_name(a['name'])}",
     }
 
 
+def safe_name(name: str) -> str:
+    """A file name that stays inside its folder."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    return safe or "attachment"
+
+
 def _worst(verdicts: list[str]) -> str:
-    for v in ("ABORTED", "FAIL", "INDETERMINATE", "MARGINAL", "PASS"):
+    for v in VERDICT_ORDER:
         if v in verdicts:
             return v
     return "NOT RUN"

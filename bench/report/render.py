@@ -1,23 +1,39 @@
-"""Render a run's report folder from the journal: record.json, report.html, attachments.
+"""Render a run's report folder from the journal: record.json, report.html, report.pdf, attachments.
 
 The folder is what gets hashed into the manifest and signed, so every artifact is written
-deterministically from the journal.
+deterministically from the journal (no render time, no host names beyond what the journal
+holds), and a folder that already carries signatures is never written over.
 """
 
 from __future__ import annotations
 
-import csv
 import json
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from bench.errors import BenchError
 from bench.journal import Journal
-from bench.report.record import build_record
+from bench.report.plots import build_plots
+from bench.report.record import build_record, safe_name
+from bench.report.series import load_series, write_telemetry_csv
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.ChainableUndefined)
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("bench.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.ChainableUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+SIGNATURES_DIR = "signatures"
+
+
+class SignedReportError(BenchError):
+    """The output folder is signed: writing into it would silently break the signatures."""
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -27,6 +43,15 @@ def canonical_json(obj: Any) -> bytes:
         return cj(obj)
     except ImportError:  # pragma: no cover
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def num(value: Any, spec: str = ".6g") -> str:
+    """Numbers as the report shows them; missing values as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return format(value, spec)
+    return str(value)
 
 
 def limit_text(limit: dict[str, Any] | None) -> str:
@@ -41,41 +66,157 @@ def limit_text(limit: dict[str, Any] | None) -> str:
         text = f"≤ {hi:g} {unit}"
     else:
         text = "graded"
+    if limit.get("marginal") is not None:
+        text += f" (marginal band {limit['marginal']:g} {unit})"
     grades = limit.get("grades") or []
     if grades:
-        text += "; grades " + ", ".join(g["grade"] for g in grades)
+        text += "; grades " + ", ".join(str(g["grade"]) for g in grades)
     return text
 
 
-def render_run(journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None
-               ) -> Path:
-    """Write the report folder; returns the path of report.html."""
+def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested passport data as dotted key/value rows."""
+    if isinstance(data, dict):
+        rows: list[tuple[str, str]] = []
+        for key in sorted(data, key=str):
+            rows.extend(flatten(data[key], f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    if isinstance(data, list) and any(isinstance(x, dict | list) for x in data):
+        return [row for i, x in enumerate(data) for row in flatten(x, f"{prefix}[{i}]")]
+    if isinstance(data, list):
+        return [(prefix, ", ".join(str(x) for x in data))]
+    return [(prefix, "—" if data is None else str(data))]
+
+
+def css_string(text: str) -> str:
+    """Text safe inside a CSS string in the @page rules."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("<", "\\3C ")
+
+
+@dataclass
+class RenderResult:
+    out_dir: Path
+    html: Path
+    report_id: str
+    pdf: Path | None = None
+    pdf_pages: int | None = None
+    pdf_error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+
+
+def render_run(
+    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None
+) -> Path:
+    """Write the report folder; returns the path of report.html (see render_report for details)."""
+    return render_report(journal, run_id, out_dir, signatures=signatures).html
+
+
+def render_report(
+    journal: Journal,
+    run_id: str,
+    out_dir: str | Path,
+    *,
+    signatures: list[dict[str, Any]] | None = None,
+    pdf: bool = True,
+) -> RenderResult:
+    """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal."""
     out = Path(out_dir)
+    if (out / SIGNATURES_DIR).exists():
+        raise SignedReportError(
+            f"{out} is signed ({SIGNATURES_DIR}/ present); render into another folder "
+            "(an amendment goes to RUN_DIR-amend-N)"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    record = build_record(journal, run_id)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    run_id = journal.run(run_id)["run_id"]
+    series = load_series(journal, run_id)
+    lap("read")
+    record = build_record(journal, run_id, series)
     (out / "record.json").write_bytes(canonical_json(record))
-    _write_attachments(journal, run_id, out)
+    lap("record")
+    samples = _write_attachments(journal, run_id, out, series)
+    lap("csv")
     step_names = {s["nodeid"]: s["name"] for s in record["steps"]}
+    plots = build_plots(series, record["measurements"], step_names)
+    lap("decimate_plot")
+    html = _html(record, plots, signatures or [], step_names)
+    html_path = out / "report.html"
+    html_path.write_text(html, encoding="utf-8")
+    lap("html")
+    result = RenderResult(
+        out_dir=out, html=html_path, report_id=record["report_id"], timings=timings, samples=samples
+    )
+    pdf_path = out / "report.pdf"
+    pdf_path.unlink(missing_ok=True)  # never leave a PDF that disagrees with the HTML
+    if pdf:
+        from bench.report.pdf import PdfUnavailable, write_pdf
+
+        try:
+            result.pdf_pages = write_pdf(html, pdf_path)
+            result.pdf = pdf_path
+        except PdfUnavailable as exc:
+            result.pdf_error = str(exc)
+            journal.add_event(
+                run_id,
+                "report",
+                f"report.pdf not rendered: {exc}",
+                data={"artifact": "report.pdf", "error": str(exc), "report_id": record["report_id"]},
+            )
+            print(
+                f"warning: {record['report_id']}: report.pdf not rendered: {exc} "
+                "(HTML and JSON are complete)",
+                file=sys.stderr,
+            )
+        lap("pdf")
+    return result
+
+
+def _html(
+    record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str]
+) -> str:
+    by_id = {m["id"]: m for m in record["measurements"]}
     view = dict(record)
-    view["measurements"] = [{**m, "limit_text": limit_text(m["limit"]), "step_name": step_names.get(m["step"], "")}
-                            for m in record["measurements"]]
-    html = _env.get_template("report.html.j2").render(r=view, plots=[], signatures=signatures or [])
-    path = out / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    view["measurements"] = [
+        {**m, "limit_text": limit_text(m["limit"]), "step_name": step_names.get(m["step"], "")}
+        for m in record["measurements"]
+    ]
+    counts: dict[str, int] = {}
+    for m in record["measurements"]:
+        counts[m["verdict"]] = counts.get(m["verdict"], 0) + 1
+    conditions = record["conditions"]
+    cond_series = [s for s in record["series"] if s["name"] in conditions["series"]]
+    return _env.get_template("report.html.j2").render(
+        r=view,
+        plots=plots,
+        signatures=signatures,
+        step_names=step_names,
+        counts=sorted(counts.items()),
+        passports=[{**p, "rows": flatten(p["data"])} for p in record["passports"]],
+        cond_measurements=[by_id[i] for i in conditions["measurements"]],
+        cond_series=cond_series,
+        css_id=css_string(record["report_id"]),
+        num=num,
+        limit_text=limit_text,
+        compact=lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False, default=str) if d else "",
+    )
 
 
-def _write_attachments(journal: Journal, run_id: str, out: Path) -> None:
+def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any]) -> int:
     att = out / "attachments"
     att.mkdir(exist_ok=True)
-    with journal.iter_series(run_id) as cur, (att / "telemetry.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["series", "unit", "step", "t_s", "value"])
-        for name, unit, step, t, value in cur:
-            w.writerow([name, unit, step or "", repr(t), repr(value)])
+    rows = write_telemetry_csv(series, att / "telemetry.csv")
     for a in journal.attachments(run_id):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in a["name"])
         # Limit sets are stored as the exact bytes in force at run start, so their hash matches the record.
         folder = out / "limits" if a["kind"] == "limit-set" else att
         folder.mkdir(exist_ok=True)
-        (folder / safe).write_bytes(a["content"])
+        (folder / safe_name(a["name"])).write_bytes(a["content"])
+    return rows

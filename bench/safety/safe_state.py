@@ -4,7 +4,8 @@ Order: load off and supply output off first (order 10/20), then the chamber to a
 then a BMS contactor-open request where the station allows it (40). An instrument opts in by
 having `safe_state()` (which must confirm its effect by read-back and raise if it cannot) and
 an optional `safe_state_order`. A failing action is retried and then reported; it never stops
-the others.
+the others. Each attempt is bounded (`action_timeout_s`, run on a worker thread), so an
+instrument that never answers costs at most retries x timeout and cannot hang the sequence.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from bench.safety.timeouts import run_bounded
 
 
 class SafeStateCapable(Protocol):
@@ -35,6 +38,7 @@ def drive_safe_state(
     allowed: Callable[[str], bool] = lambda role: True,
     retries: int = 3,
     retry_delay_s: float = 0.05,
+    action_timeout_s: float | None = None,
 ) -> list[SafeAction]:
     """Call `safe_state()` on each instrument by order; journal each result with the cause."""
     ordered = sorted(
@@ -51,7 +55,10 @@ def drive_safe_state(
         last = ""
         for attempt in range(1, retries + 1):
             try:
-                detail = inst.safe_state() or "safe"
+                if action_timeout_s is None:
+                    detail = inst.safe_state() or "safe"
+                else:
+                    detail = run_bounded(inst.safe_state, action_timeout_s, f"{role} safe state") or "safe"
                 results.append(SafeAction(role, True, str(detail), attempt))
                 journal_event("safe_state", f"{role}: {detail}", {"role": role, "cause": cause, "ok": True,
                                                                   "attempts": attempt})

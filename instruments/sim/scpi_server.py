@@ -54,8 +54,10 @@ def _compile(pattern: str) -> tuple[list[_Node], bool]:
     query = pattern.endswith("?")
     pattern = pattern.rstrip("?")
     nodes: list[_Node] = []
-    for optional, word in re.findall(r"(\[?):?([A-Za-z*]+)\]?", pattern):
-        short = "".join(c for c in word if c.isupper() or c == "*")
+    for optional, word in re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9*]*)\]?", pattern):
+        stem = word.rstrip("0123456789")
+        digits = word[len(stem):]  # numeric suffixes (L1, QUEStionable2) belong to both forms
+        short = "".join(c for c in stem if c.isupper() or c == "*") + digits
         nodes.append(_Node(short.upper(), word.upper(), bool(optional)))
     return nodes, query
 

@@ -8,6 +8,7 @@ Timeouts raise InstrumentTimeout rather than hang. The last exchanges are kept f
 from __future__ import annotations
 
 import re
+import socket
 from collections import deque
 from typing import Any
 
@@ -44,6 +45,17 @@ class ScpiConnection:
                 timeout=int(timeout_s * 1000), open_timeout=int(timeout_s * 1000))
         except (pyvisa.errors.VisaIOError, OSError, ValueError) as exc:
             raise InstrumentError(name, f"cannot open VISA resource {resource!r}: {exc}") from exc
+        if resource.upper().endswith("::SOCKET"):
+            self._set_nodelay()
+
+    def _set_nodelay(self) -> None:
+        """Disable Nagle on raw sockets: a setting followed by SYST:ERR? otherwise stalls ~40 ms on
+        delayed ACKs. pyvisa-py 0.8 mis-wires the VI_ATTR_TCPIP_NODELAY setter, so set the socket."""
+        try:
+            sess = self._res.visalib.sessions[self._res.session]
+            sess.interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except Exception:  # another VISA library: it manages its own socket options
+            pass
 
     def write(self, command: str) -> None:
         self.trace.append((command, None))

@@ -1,0 +1,231 @@
+"""Time-series plots as inline SVG, built by hand so the report stays one self-contained file.
+
+Each series gets one plot: axes with units and ticks, the min/max-decimated trace (peaks
+survive), step boundaries, and the aggregate checks of that series ("max of series 'x'") drawn
+as limit lines with their verdicts. The same SVG renders in a browser and in WeasyPrint.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from bench.report.series import MAX_PLOT_POINTS, SeriesData, decimate
+
+W, H = 900, 300
+LEFT, RIGHT, TOP, BOTTOM = 74, 16, 14, 44
+NOTE_RE = re.compile(r"^(?P<how>\w+) of series (?P<q>['\"])(?P<series>.*)(?P=q)$")
+LINE_AGGREGATES = {"max", "min", "mean", "last", "first"}  # a "span" limit is not a level on the value axis
+COLORS = {"PASS": "#1a7f37", "MARGINAL": "#b08800", "FAIL": "#c62828", "INDETERMINATE": "#5a4fcf"}
+
+
+@dataclass
+class Plot:
+    series: str
+    unit: str
+    title: str
+    svg: str
+    samples: int
+    points: int
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def checks_by_series(measurements: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Aggregate checks (telemetry.check notes such as "max of series 'pack.current'") per series."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for m in measurements:
+        match = NOTE_RE.match(m.get("note") or "")
+        if match:
+            out.setdefault(match["series"], []).append({**m, "how": match["how"]})
+    return out
+
+
+def nice_ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    """Round tick values (1, 2, 5 x 10^k) covering [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(target, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks, k = [], 0
+    while first + k * step <= hi + step * 1e-9 and k < 50:
+        ticks.append(round(first + k * step, 12))
+        k += 1
+    return ticks
+
+
+def _tick_label(value: float, ticks: list[float]) -> str:
+    """Tick text with just the decimals the tick step needs."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(value) or 1.0
+    if step >= 1e5 or step < 1e-4:
+        return f"{value:.3g}"
+    digits = f"{step:.10f}".rstrip("0").rstrip(".")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text.replace("-", "−")
+
+
+def time_axis(span_s: float) -> tuple[float, str]:
+    """Divisor and unit label so the time axis reads in s, min or h."""
+    if span_s >= 3 * 3600:
+        return 3600.0, "h"
+    if span_s >= 3 * 60:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def _convert(values: list[float | None], unit_from: str, unit_to: str) -> list[float | None] | None:
+    """Limit values in the series' unit; None when the units cannot be converted."""
+    if unit_from == unit_to or not unit_from:
+        return values
+    try:
+        from bench.units import Q_
+
+        return [None if v is None else float(Q_(v, unit_from).to(unit_to).magnitude) for v in values]
+    except Exception:
+        return None
+
+
+def _fmt_pts(xs: np.ndarray, ys: np.ndarray) -> str:
+    """Polyline points at 0.1 px: small, deterministic text."""
+    xy = np.column_stack([np.round(xs, 1), np.round(ys, 1)])
+    return " ".join(f"{x:g},{y:g}" for x, y in xy.tolist())
+
+
+def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[str, str]) -> Plot:
+    """One SVG plot of a series with its aggregate checks as limit lines."""
+    finite = np.isfinite(s.v)
+    t_all, v_all = s.t[finite], s.v[finite]
+    t, v = decimate(t_all, v_all, MAX_PLOT_POINTS // 2 - 1)
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    lines: list[dict[str, Any]] = []
+    for c in checks:
+        limit = c.get("limit") or {}
+        conv = _convert([limit.get("low"), limit.get("high")], limit.get("unit") or "", s.unit)
+        entry = {
+            "name": c["name"],
+            "how": c["how"],
+            "verdict": c["verdict"],
+            "value": c.get("value"),
+            "unit": c.get("unit") or "",
+            "levels": [],
+            "note": "",
+        }
+        if c["how"] not in LINE_AGGREGATES:
+            entry["note"] = "limit on the span; not drawn as a level"
+        elif conv is None:
+            entry["note"] = f"limit unit {limit.get('unit')!r} does not convert to {s.unit!r}"
+        else:
+            entry["levels"] = [
+                (label, val) for label, val in zip(("low", "high"), conv, strict=True) if val is not None
+            ]
+        lines.append(entry)
+    if v.size:
+        lo, hi = float(v.min()), float(v.max())
+    else:
+        lo, hi = 0.0, 1.0
+    span = hi - lo or max(abs(hi) * 0.05, 1.0)
+    for entry in lines:  # show a limit unless it would squash the trace below a sixth of the height
+        for _, level in entry["levels"]:
+            if max(hi, level) - min(lo, level) <= 6 * span:
+                lo, hi = min(lo, level), max(hi, level)
+    if hi == lo:
+        lo, hi = lo - span / 2, hi + span / 2
+    pad = (hi - lo) * 0.06
+    y_lo, y_hi = lo - pad, hi + pad
+    t0 = float(t_all[0]) if t_all.size else 0.0
+    t1 = float(t_all[-1]) if t_all.size else 1.0
+    if t1 <= t0:
+        t1 = t0 + 1.0
+    div, tunit = time_axis(t1 - t0)
+
+    def sx(tt: np.ndarray | float) -> Any:
+        return LEFT + (np.asarray(tt, dtype=float) - t0) / (t1 - t0) * pw
+
+    def sy(vv: np.ndarray | float) -> Any:
+        return TOP + (y_hi - np.asarray(vv, dtype=float)) / (y_hi - y_lo) * ph
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {W} {H}" '
+        f'width="{W}" height="{H}" role="img" '
+        f'aria-label="{escape(s.name)} [{escape(s.unit)}] over run time">',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fff" stroke="#444" stroke-width="1"/>',
+    ]
+    yt = [y for y in nice_ticks(y_lo, y_hi) if y_lo <= y <= y_hi]
+    for y in yt:
+        py = float(sy(y))
+        parts.append(
+            f'<line x1="{LEFT}" y1="{py:.1f}" x2="{LEFT + pw}" y2="{py:.1f}" stroke="#e3e3e3"/>'
+            f'<text x="{LEFT - 6}" y="{py + 3.5:.1f}" text-anchor="end" font-size="11">'
+            f"{_tick_label(y, yt)}</text>"
+        )
+    xt = [x for x in nice_ticks(t0 / div, t1 / div) if t0 / div <= x <= t1 / div]
+    for x in xt:
+        px = float(sx(x * div))
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{TOP + ph}" stroke="#e3e3e3"/>'
+            f'<text x="{px:.1f}" y="{TOP + ph + 15}" text-anchor="middle" font-size="11">'
+            f"{_tick_label(x, xt)}</text>"
+        )
+    changes = np.flatnonzero(np.diff(s.step_code[finite])) + 1 if t_all.size else np.array([], dtype=int)
+    for i in changes.tolist():
+        px = float(sx(t_all[i]))
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{TOP + ph}" stroke="#888" '
+            f'stroke-dasharray="2,3"/>'
+        )
+    if t.size:
+        parts.append(
+            f'<polyline fill="none" stroke="#1f5fa8" stroke-width="1.2" stroke-linejoin="round" '
+            f'points="{_fmt_pts(sx(t), sy(v))}"/>'
+        )
+    for entry in lines:
+        color = COLORS.get(entry["verdict"], "#c62828")
+        for label, level in entry["levels"]:
+            if not (y_lo <= level <= y_hi):
+                entry["note"] = "limit off scale"
+                continue
+            py = float(sy(level))
+            text = (
+                f"{entry['how']} {'≥' if label == 'low' else '≤'} {level:g} {s.unit} ({entry['name']}: "
+                f"{entry['verdict']})"
+            )
+            parts.append(
+                f'<line x1="{LEFT}" y1="{py:.1f}" x2="{LEFT + pw}" y2="{py:.1f}" stroke="{color}" '
+                f'stroke-width="1.4" stroke-dasharray="7,4"/>'
+                f'<text x="{LEFT + pw - 4}" y="{py - 4:.1f}" text-anchor="end" font-size="10.5" '
+                f'fill="{color}">{escape(text)}</text>'
+            )
+    parts.append(
+        f'<text x="{LEFT + pw / 2:.1f}" y="{H - 6}" text-anchor="middle" font-size="12">'
+        f"run time [{tunit}]</text>"
+    )
+    parts.append(
+        f'<text transform="translate(14 {TOP + ph / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f'font-size="12">{escape(s.name)} [{escape(s.unit)}]</text>'
+    )
+    parts.append("</svg>")
+    used = [step_names.get(st, st) for st in s.steps if st]
+    title = f"{s.name} [{s.unit}]" + (f" — steps: {', '.join(used)}" if used else "")
+    return Plot(
+        series=s.name,
+        unit=s.unit,
+        title=title,
+        svg="".join(parts),
+        samples=len(s),
+        points=int(t.size),
+        checks=[{k: e[k] for k in ("name", "how", "verdict", "value", "unit", "note")} for e in lines],
+    )
+
+
+def build_plots(
+    series: list[SeriesData], measurements: list[dict[str, Any]], step_names: dict[str, str]
+) -> list[Plot]:
+    checks = checks_by_series(measurements)
+    return [plot_series(s, checks.get(s.name, []), step_names) for s in series if len(s)]

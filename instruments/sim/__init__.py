@@ -1,0 +1,1 @@
+"""Simulated instruments: the physics plant and the protocol servers that expose it."""
