@@ -22,7 +22,7 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import ElectronicLoad
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.transports.scpi import ScpiConnection
+from instruments.scpi_driver import ScpiDriver, magnitude
 
 # STAT:CHAN:COND? bits (63600 manual layout; the simulated plant uses the same).
 COND_BITS = {1: "OTP", 2: "OVP", 4: "OCP", 8: "OPP", 16: "REV", 32: "SYNC", 64: "MAX_LIMIT", 128: "FAN",
@@ -32,15 +32,8 @@ _UNITS = {"CC": "A", "CV": "V", "CP": "W", "CR": "ohm"}
 _LEVEL_CMD = {"CC": "CURR:STAT:L1", "CV": "VOLT:STAT:L1", "CP": "POW:STAT:L1", "CR": "RES:STAT:L1"}
 
 
-def _mag(q: Any, unit: str, what: str, name: str) -> float:
-    """Magnitude in `unit`, or a range error naming what was wrong (a bare number is refused)."""
-    try:
-        return float(q.to(unit).magnitude)
-    except (pint.DimensionalityError, AttributeError) as exc:
-        raise InstrumentRangeError(name, f"{what} must be a quantity in {unit}, got {q!r}") from exc
 
-
-class Chroma63200A(ElectronicLoad):
+class Chroma63200A(ScpiDriver, ElectronicLoad):
     """One channel of a Chroma 63200A load (e.g. 63206A-80-240: 80 V, 240 A, 6 kW)."""
 
     SIMULATOR = "instruments.sim.scpi_chroma63200a:serve"
@@ -58,25 +51,15 @@ class Chroma63200A(ElectronicLoad):
         self.ranges = {"L": Q_(range_low), "M": Q_(range_mid),
                        "H": Q_(range_high) if range_high else self.rated_current}
         self.cr_span = (Q_(cr_min), Q_(cr_max))
-        self._ranges_A = {k: _mag(v, "A", f"range {k}", name) for k, v in self.ranges.items()}
-        self._vmax = _mag(self.rated_voltage, "V", "rated voltage", name)
-        self._imax = _mag(self.rated_current, "A", "rated current", name)
-        self._pmax = _mag(self.rated_power, "W", "rated power", name)
-        self._rspan = (_mag(self.cr_span[0], "ohm", "CR minimum", name), _mag(self.cr_span[1], "ohm", "CR maximum", name))
-        self.conn = ScpiConnection(resource, name=name, timeout_s=float(timeout.to("s").magnitude),
-                                   visa_library=visa_library)
-        self._idn = self.conn.query("*IDN?")
-        if "," not in self._idn:
-            raise InstrumentError(name, "unexpected identification", command="*IDN?", reply=self._idn)
+        self._ranges_A = {k: magnitude(v, "A", f"range {k}", name) for k, v in self.ranges.items()}
+        self._vmax = magnitude(self.rated_voltage, "V", "rated voltage", name)
+        self._imax = magnitude(self.rated_current, "A", "rated current", name)
+        self._pmax = magnitude(self.rated_power, "W", "rated power", name)
+        self._rspan = (magnitude(self.cr_span[0], "ohm", "CR minimum", name), magnitude(self.cr_span[1], "ohm", "CR maximum", name))
+        self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         self._mode: tuple[str, str] | None = None  # cached (mode, range); read from the load when unknown
 
     # -- identity / lifecycle ----------------------------------------------------------------
-    def identity(self) -> str:
-        return self._idn
-
-    def close(self) -> None:
-        self.conn.close()
-
     def safe_state(self) -> str:
         """Input off (and short released), confirmed by `LOAD?` read-back."""
         self.conn.write("LOAD OFF")
@@ -123,7 +106,7 @@ class Chroma63200A(ElectronicLoad):
         """Static level L1 of the present mode: A for CC, V for CV, W for CP, Ω for CR."""
         mode, rng = self._mode or self.mode()
         unit = _UNITS[mode]
-        x = _mag(value, unit, f"{mode} level", self.name)
+        x = magnitude(value, unit, f"{mode} level", self.name)
         if mode == "CC":
             self._check(x, 0, self._ranges_A[rng], f"CC level (range {rng})", "A")
         elif mode == "CV":
@@ -143,7 +126,7 @@ class Chroma63200A(ElectronicLoad):
 
     def set_cv_current_limit(self, current: pint.Quantity) -> None:
         """Current the load may draw in CV to hold its voltage (`VOLT:STAT:ILIM`)."""
-        x = _mag(current, "A", "CV current limit", self.name)
+        x = magnitude(current, "A", "CV current limit", self.name)
         self._check(x, 0, self._imax, "CV current limit", "A")
         self.conn.write_checked(f"VOLT:STAT:ILIM {x:.6g}")
 

@@ -28,20 +28,14 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import InsulationResult, InsulationTester
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
-from instruments.transports.scpi import ScpiConnection
+from instruments.scpi_driver import ScpiDriver, magnitude
 
 JUDGEMENTS = ("PASS", "LFAIL", "UFAIL", "ULFAIL", "OFF")
 OVER_RANGE_MOHM = 9999.0
 
 
-def _mag(q: Any, unit: str, what: str, name: str) -> float:
-    try:
-        return float(q.to(unit).magnitude)
-    except (pint.DimensionalityError, AttributeError) as exc:
-        raise InstrumentRangeError(name, f"{what} must be a quantity in {unit}, got {q!r}") from exc
 
-
-class KikusuiTOS9213S(InsulationTester):
+class KikusuiTOS9213S(ScpiDriver, InsulationTester):
     SIMULATOR = "instruments.sim.scpi_insulation:serve"
     POLL_S = 0.25  # status poll interval after the dwell
     POLLS = 40  # polls after the dwell before giving up (10 s of margin)
@@ -52,23 +46,13 @@ class KikusuiTOS9213S(InsulationTester):
                  sim: dict[str, Any] | None = None) -> None:
         """`max_test_voltage` is 1020 V on the TOS9213S, 1530 V on the AS; `sim` is ignored here."""
         super().__init__(name)
-        self._vspan = (_mag(Q_(min_test_voltage), "V", "minimum test voltage", name),
-                       _mag(Q_(max_test_voltage), "V", "maximum test voltage", name))
-        self._rmax = _mag(Q_(max_resistance), "ohm", "maximum resistance", name)
-        self.conn = ScpiConnection(resource, name=name, timeout_s=float(timeout.to("s").magnitude),
-                                   visa_library=visa_library, error_query="ERR?")
-        self._idn = self.conn.query("*IDN?")
-        if "," not in self._idn:
-            raise InstrumentError(name, "unexpected identification", command="*IDN?", reply=self._idn)
+        self._vspan = (magnitude(Q_(min_test_voltage), "V", "minimum test voltage", name),
+                       magnitude(Q_(max_test_voltage), "V", "maximum test voltage", name))
+        self._rmax = magnitude(Q_(max_resistance), "ohm", "maximum resistance", name)
+        self._connect(resource, name=name, timeout=timeout, visa_library=visa_library, error_query="ERR?")
         self._dwell_s: float | None = None
 
     # -- identity / lifecycle ----------------------------------------------------------------
-    def identity(self) -> str:
-        return self._idn
-
-    def close(self) -> None:
-        self.conn.close()
-
     def safe_state(self) -> str:
         """Stop any test (output off, DUT discharged), confirmed by `STAT?` not reporting TEST."""
         self.conn.write("STOP")
@@ -85,15 +69,15 @@ class KikusuiTOS9213S(InsulationTester):
     def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity,
                   upper_limit: pint.Quantity | None = None) -> None:
         """Test voltage, lower judgement limit (on), timer (on) and optional upper limit (off if None)."""
-        v = _mag(test_voltage, "V", "test voltage", self.name)
-        lo = _mag(lower_limit, "ohm", "lower limit", self.name)
-        t = _mag(dwell, "s", "dwell", self.name)
+        v = magnitude(test_voltage, "V", "test voltage", self.name)
+        lo = magnitude(lower_limit, "ohm", "lower limit", self.name)
+        t = magnitude(dwell, "s", "dwell", self.name)
         self._check(v, *self._vspan, "test voltage", "V")
         self._check(lo, 0, self._rmax, "lower limit", "ohm")
         self._check(t, 0.5, 999, "dwell", "s")
         hi = None
         if upper_limit is not None:
-            hi = _mag(upper_limit, "ohm", "upper limit", self.name)
+            hi = magnitude(upper_limit, "ohm", "upper limit", self.name)
             self._check(hi, lo, 10 * self._rmax, "upper limit", "ohm")
         self.conn.write_checked(f"IR:TESTV {v:.6g}")
         self.conn.write_checked(f"IR:LOWER {lo:.6g},ON")

@@ -18,7 +18,7 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import Multimeter
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.transports.scpi import ScpiConnection
+from instruments.scpi_driver import ScpiDriver, magnitude
 
 DCV_RANGES_V = (0.1, 1.0, 10.0, 100.0, 1000.0)
 RES_RANGES_OHM = (100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
@@ -30,34 +30,18 @@ class DmmOverload(InstrumentError):
     """The input is beyond the selected range (the meter answered +9.9E+37)."""
 
 
-def _mag(q: Any, unit: str, what: str, name: str) -> float:
-    try:
-        return float(q.to(unit).magnitude)
-    except (pint.DimensionalityError, AttributeError) as exc:
-        raise InstrumentRangeError(name, f"{what} must be a quantity in {unit}, got {q!r}") from exc
 
-
-class Keysight34465A(Multimeter):
+class Keysight34465A(ScpiDriver, Multimeter):
     SIMULATOR = "instruments.sim.scpi_34465a:serve"
 
     def __init__(self, resource: str, *, name: str = "dmm", timeout: pint.Quantity = Q_(5, "s"),
                  visa_library: str = "@py", sim: dict[str, Any] | None = None) -> None:
         """`sim` is a table of simulator settings (what the simulated meter is wired to); ignored here."""
         super().__init__(name)
-        self.conn = ScpiConnection(resource, name=name, timeout_s=float(timeout.to("s").magnitude),
-                                   visa_library=visa_library)
-        self._idn = self.conn.query("*IDN?")
-        if "," not in self._idn:
-            raise InstrumentError(name, "unexpected identification", command="*IDN?", reply=self._idn)
+        self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         self._function = "V"  # unit of the configured function (MEAS/CONF change it on the meter too)
 
     # -- identity / lifecycle ----------------------------------------------------------------
-    def identity(self) -> str:
-        return self._idn
-
-    def close(self) -> None:
-        self.conn.close()
-
     def safe_state(self) -> str:
         """A DMM energises nothing; confirm it still answers so the record shows it was reachable."""
         reply = self.conn.query("*IDN?")
@@ -69,7 +53,7 @@ class Keysight34465A(Multimeter):
     def _range_arg(self, rng: pint.Quantity | None, unit: str, table: tuple[float, ...], what: str) -> str:
         if rng is None:
             return "AUTO"
-        x = _mag(rng, unit, what, self.name)
+        x = magnitude(rng, unit, what, self.name)
         if not 0 < x <= table[-1]:
             raise InstrumentRangeError(self.name, f"{what} {x:g} {unit} outside 0..{table[-1]:g} {unit}")
         return f"{x:.6g}"  # the meter selects the smallest range that holds this value

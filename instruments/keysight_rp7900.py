@@ -14,21 +14,15 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import PowerSupply
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.transports.scpi import ScpiConnection
+from instruments.scpi_driver import ScpiDriver, magnitude
 
 QUES_BITS = {1: "OV", 2: "OC", 4: "PF", 8: "CP+", 16: "OT", 32: "CP-", 64: "OV-", 128: "LIM+", 256: "LIM-",
              512: "INH", 1024: "UNR", 2048: "PROT", 4096: "EDP"}
 OPER_BITS = {1: "CV", 2: "CC", 4: "OFF"}
 
 
-def _v(q: pint.Quantity, unit: str, what: str, name: str) -> float:
-    try:
-        return float(q.to(unit).magnitude)
-    except (pint.DimensionalityError, AttributeError) as exc:
-        raise InstrumentRangeError(name, f"{what} must be a quantity in {unit}, got {q!r}") from exc
 
-
-class KeysightRP7900(PowerSupply):
+class KeysightRP7900(ScpiDriver, PowerSupply):
     bidirectional = True
     SIMULATOR = "instruments.sim.scpi_rp7900:serve"
 
@@ -39,19 +33,9 @@ class KeysightRP7900(PowerSupply):
         self.rated_voltage = Q_(rated_voltage)
         self.rated_current = Q_(rated_current)
         self.rated_power = Q_(rated_power)
-        self.conn = ScpiConnection(resource, name=name, timeout_s=float(timeout.to("s").magnitude),
-                                   visa_library=visa_library)
-        self._idn = self.conn.query("*IDN?")
-        if "," not in self._idn:
-            raise InstrumentError(name, "unexpected identification", command="*IDN?", reply=self._idn)
+        self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
 
     # -- identity / lifecycle ----------------------------------------------------------------
-    def identity(self) -> str:
-        return self._idn
-
-    def close(self) -> None:
-        self.conn.close()
-
     def safe_state(self) -> str:
         self.conn.write("OUTP OFF")
         if self.output():
@@ -80,24 +64,24 @@ class KeysightRP7900(PowerSupply):
         return self.conn.query("FUNC?").upper()
 
     def set_voltage(self, v: pint.Quantity) -> None:
-        x = _v(v, "V", "voltage", self.name)
+        x = magnitude(v, "V", "voltage", self.name)
         self._check_range(x, 0, self.rated_voltage.to("V").magnitude, "voltage", "V")
         self.conn.write_checked(f"VOLT {x:.6g}")
 
     def set_current(self, i: pint.Quantity) -> None:
         """Current setpoint in current priority; negative sinks."""
-        x = _v(i, "A", "current", self.name)
+        x = magnitude(i, "A", "current", self.name)
         r = self.rated_current.to("A").magnitude
         self._check_range(x, -r, r, "current", "A")
         self.conn.write_checked(f"CURR {x:.6g}")
 
     def set_current_limit(self, positive: pint.Quantity, negative: pint.Quantity | None = None) -> None:
         r = self.rated_current.to("A").magnitude
-        pos = _v(positive, "A", "positive current limit", self.name)
+        pos = magnitude(positive, "A", "positive current limit", self.name)
         self._check_range(pos, 0, r, "positive current limit", "A")
         self.conn.write_checked(f"CURR:LIM {pos:.6g}")
         if negative is not None:
-            neg = _v(negative, "A", "negative current limit", self.name)
+            neg = magnitude(negative, "A", "negative current limit", self.name)
             if neg > 0:
                 raise InstrumentRangeError(self.name, f"negative current limit must be <= 0 A, got {neg:g} A")
             self._check_range(neg, -r, 0, "negative current limit", "A")
@@ -105,16 +89,16 @@ class KeysightRP7900(PowerSupply):
 
     def set_voltage_limits(self, high: pint.Quantity, low: pint.Quantity | None = None) -> None:
         """Voltage limits in current priority."""
-        hi = _v(high, "V", "voltage limit", self.name)
+        hi = magnitude(high, "V", "voltage limit", self.name)
         self._check_range(hi, 0, self.rated_voltage.to("V").magnitude, "voltage limit", "V")
         self.conn.write_checked(f"VOLT:LIM {hi:.6g}")
         if low is not None:
-            lo = _v(low, "V", "low voltage limit", self.name)
+            lo = magnitude(low, "V", "low voltage limit", self.name)
             self._check_range(lo, 0, hi, "low voltage limit", "V")
             self.conn.write_checked(f"VOLT:LIM:LOW {lo:.6g}")
 
     def set_ovp(self, v: pint.Quantity) -> None:
-        x = _v(v, "V", "OVP level", self.name)
+        x = magnitude(v, "V", "OVP level", self.name)
         self._check_range(x, 0, 1.1 * self.rated_voltage.to("V").magnitude, "OVP level", "V")
         self.conn.write_checked(f"VOLT:PROT {x:.6g}")
 
@@ -122,15 +106,15 @@ class KeysightRP7900(PowerSupply):
         self.conn.write_checked(f"CURR:PROT:STAT {'ON' if enabled else 'OFF'}")
 
     def set_uvp(self, v: pint.Quantity, delay: pint.Quantity, enabled: bool = True) -> None:
-        x = _v(v, "V", "under-voltage level", self.name)
-        d = _v(delay, "s", "under-voltage delay", self.name)
+        x = magnitude(v, "V", "under-voltage level", self.name)
+        d = magnitude(delay, "s", "under-voltage delay", self.name)
         self._check_range(d, 20.48e-6, 2611, "under-voltage delay", "s")
         self.conn.write_checked(f"VOLT:PROT:LOW {x:.6g}")
         self.conn.write_checked(f"VOLT:PROT:LOW:DEL {d:.6g}")
         self.conn.write_checked(f"VOLT:PROT:LOW:STAT {'ON' if enabled else 'OFF'}")
 
     def set_power_limit(self, p: pint.Quantity) -> None:
-        x = _v(p, "W", "power limit", self.name)
+        x = magnitude(p, "W", "power limit", self.name)
         self._check_range(x, 0, self.rated_power.to("W").magnitude, "power limit", "W")
         self.conn.write_checked(f"POW:LIM {x:.6g}")
 

@@ -30,6 +30,7 @@ PRECHARGE, NORMAL, DISCHARGE, CHARGE, ERROR, UNDEFINED = 6, 7, 8, 9, 10, 11
 STATE_NAMES = ("UNINITIALIZED", "INITIALIZATION", "INITIALIZED", "IDLE", "OPEN_CONTACTORS", "STANDBY",
                "PRECHARGE", "NORMAL", "DISCHARGE", "CHARGE", "ERROR", "UNDEFINED")
 REQUEST_STANDBY, REQUEST_DISCHARGE, REQUEST_CHARGE = 0, 1, 2
+_min, _max = np.minimum.reduce, np.maximum.reduce  # hot path: skip ndarray.min/max wrappers
 _REQUESTS = {"STANDBY": 0, "DISCHARGE": 1, "CHARGE": 2, "NORMAL": 1}
 
 # alarm name -> (fault code, opens contactor by default)
@@ -282,7 +283,7 @@ class Bms:
         self._ni = i + 3 * S + 1
         th = self.th
         v = self.pack.block_V + th["noise_voltage_V"] * nz[i:i + S]
-        T = self.pack.cells.T_degC.max(axis=1) + th["noise_temperature_degC"] * nz[i + S:i + 2 * S]
+        T = _max(self.pack.cells.T_degC, 1) + th["noise_temperature_degC"] * nz[i + S:i + 2 * S]
         if self._stuck_any:
             T = np.where(self.stuck_mask, self.stuck_value_degC, T)
         cur = self.pack.current_A + th["current_offset_A"] + th["noise_current_A"] * nz[i + 2 * S]
@@ -293,10 +294,10 @@ class Bms:
         self.v_reported = v
         self.T_reported = T
         self.current_reported_A = cur
-        self.v_min = float(self.v_reported.min())
-        self.v_max = float(self.v_reported.max())
-        self.T_min = float(T.min())
-        self.T_max = float(T.max())
+        self.v_min = float(_min(v))
+        self.v_max = float(_max(v))
+        self.T_min = float(_min(T))
+        self.T_max = float(_max(T))
 
     _stuck_any = False
     _override_any = False
@@ -494,8 +495,8 @@ class Bms:
         dah = (i_A + self.pack.bleed_A) * (h / 3600.0)
         self._ah_count += dah
         self.soc_est -= dah / self.capacity_est_Ah
-        self.warnings["soc_low"] = self.soc_est.min() < th["soc_low_warn"]
-        self.warnings["soc_high"] = self.soc_est.max() > th["soc_high_warn"]
+        self.warnings["soc_low"] = _min(self.soc_est) < th["soc_low_warn"]
+        self.warnings["soc_high"] = _max(self.soc_est) > th["soc_high_warn"]
         if abs(i_A) < th["rest_current_rel"] * self.pack.nominal_capacity_Ah:
             self._rest_time += h
             if self._rest_time >= th["rest_time_s"] and not self._rest_done:

@@ -128,7 +128,7 @@ class CellArray:
         """Heat generated in each cell over the last step: I²R0 + RC losses + leak + fault heat."""
         i = self.i_A
         v = self.v_rc
-        q = i * i * self.R0_ohm + (v * v / self.R_rc_ohm).sum(axis=0)
+        q = i * i * self.R0_ohm + np.add.reduce(v * v / self.R_rc_ohm, 0)
         if self._leak_any:
             q = q + self.v_term_V * self.v_term_V * self.leak_conductance_S
         return q + self.extra_heat_W

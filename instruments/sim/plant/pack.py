@@ -20,6 +20,8 @@ from instruments.sim.plant.cells import CellArray
 from instruments.sim.plant.chemistry import Chemistry
 from instruments.sim.plant.thermal import ThermalNetwork
 
+_sum = np.add.reduce  # the ufunc reduce skips ndarray.sum's Python wrapper (hot path)
+
 
 class Pack:
     """The battery pack: electrical and thermal state of all cells."""
@@ -78,13 +80,13 @@ class Pack:
     def thevenin(self, h: float) -> tuple[float, float]:
         """Pack end-of-step Thevenin equivalent (E_V, R_ohm) for a step of h seconds."""
         E, g = self.cells.thevenin(h)
-        Rg = 1.0 / g.sum(axis=1)
-        Eg = (g * E).sum(axis=1) * Rg
+        Rg = 1.0 / _sum(g, 1)
+        Eg = _sum(g * E, 1) * Rg
         self._Rg = Rg
         self._Eg = Eg
         if self._bleeding:
-            return float((Eg - Rg * self.bleed_A).sum()), float(Rg.sum())
-        return float(Eg.sum()), float(Rg.sum())
+            return float(_sum(Eg - Rg * self.bleed_A)), float(_sum(Rg))
+        return float(_sum(Eg)), float(_sum(Rg))
 
     def advance(self, h: float, current_A: float, T_air_degC: float, forced_air: bool) -> None:
         """Apply pack current (+ = discharge) for h seconds; update cells and temperatures."""
@@ -95,7 +97,7 @@ class Pack:
             Vg = self._Eg - self._Rg * current_A
         cells.advance(h, cells._g * (cells._E - Vg[:, None]))
         self.block_V = Vg
-        v = float(Vg.sum())
+        v = float(_sum(Vg))
         self.voltage_V = v
         self.current_A = current_A
         ah = current_A * h / 3600.0

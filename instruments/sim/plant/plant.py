@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from instruments.sim.plant.bms import STATE_NAMES, Bms
+from instruments.sim.plant.bms import STATE_NAMES, Bms, default_thresholds
 from instruments.sim.plant.bus import Bus
 from instruments.sim.plant.chamber import Chamber
 from instruments.sim.plant.chemistry import get_chemistry
@@ -24,6 +24,7 @@ from instruments.sim.plant.gas import GasModel
 from instruments.sim.plant.insulation import InsulationTester
 from instruments.sim.plant.load import Load
 from instruments.sim.plant.pack import Pack
+from instruments.sim.plant.schema import validate_config
 from instruments.sim.plant.supply import Supply
 
 
@@ -36,6 +37,7 @@ class Plant:
         self.name = str(cfg.get("name", "custom"))
         self.ambient_degC = float(cfg.get("ambient_degC", 25.0))
         self.chem = get_chemistry(str(cfg.get("chemistry", "LFP")))
+        validate_config(cfg, frozenset(default_thresholds(self.chem, 1.0, 1)))
         rng = np.random.default_rng(self.seed)
         self.chamber = Chamber(cfg.get("chamber"), ambient_degC=self.ambient_degC)
         self.pack = Pack(dict(cfg.get("pack", {})), self.chem, rng, self.chamber.air_temperature_degC)
