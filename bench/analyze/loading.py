@@ -1,0 +1,380 @@
+"""Loading BMS logs (daily CSV folders, one big CSV, Parquet) into compact per-row arrays.
+
+Polars parses the files and computes, per row, only what the analysis needs (charge-positive
+current in A, cell max/min, out-of-window cell bit masks, temperatures), streamed in batches so a
+7-million-row log stays well under 2 GB. Rows that cannot be used are kept aside with their file
+and row number for the data-quality report, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from bench.analyze.profile import LogProfile
+from bench.analyze.progress import SILENT, Progress
+from bench.errors import BenchError
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+BAD_TS, BAD_VALUE, BAD_RANGE = 1, 2, 4
+MAX_BAD_ROWS_KEPT = 10_000
+
+
+class LogInputError(BenchError):
+    """The log cannot be analysed as the profile describes it; names file, column and profile key."""
+
+
+@dataclass
+class FileInfo:
+    path: Path
+    kind: str  # "csv" | "parquet"
+    rows: int = 0
+    empty: bool = False
+
+
+@dataclass
+class LoadedLog:
+    """Usable rows in file order (not yet sorted), plus the rows that were set aside."""
+
+    files: list[FileInfo]
+    t_us: np.ndarray  # int64 instants, µs (UTC when zoned/localised, else the BMS's wall clock)
+    current: np.ndarray  # float64 A, charge positive
+    pack: np.ndarray  # float64 V
+    vmax: np.ndarray  # float32 V, highest cell
+    vmin: np.ndarray  # float32 V, lowest cell
+    window: pl.DataFrame  # rows with a cell outside the chemistry window: _i (index), above, below bit masks
+    temps: np.ndarray  # float32 (k, n) degC, one row per sensor
+    file_id: np.ndarray  # uint32
+    row: np.ndarray  # uint32, 0-based data row in its file
+    bad: pl.DataFrame  # set-aside rows: file_id, row, raw timestamp, flags, channel values
+    bad_counts: dict[str, int] = field(default_factory=dict)  # per reason and per channel
+    zoned: bool = False
+    timezone: str | None = None
+    stuck_blocks: pl.DataFrame | None = None  # per (block, channel) min/max for stuck detection
+    total_rows: int = 0
+
+
+def expand_paths(paths: list[str | Path]) -> list[FileInfo]:
+    """Files from arguments: files, folders (searched recursively) or glob patterns, sorted by name."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES)
+            if not found:
+                raise LogInputError(f"{p}: folder holds no .csv or .parquet files")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        elif any(ch in str(raw) for ch in "*?["):
+            found = sorted(Path().glob(str(raw))) if not p.is_absolute() else sorted(Path("/").glob(str(raw)[1:]))
+            if not found:
+                raise LogInputError(f"{raw}: pattern matches no files")
+            out.extend(found)
+        else:
+            raise LogInputError(f"{raw}: no such file or folder")
+    infos = []
+    for p in out:
+        suffix = p.suffix.lower()
+        kind = "parquet" if suffix in PARQUET_SUFFIXES else "csv"
+        infos.append(FileInfo(path=p, kind=kind))
+    return infos
+
+
+def _csv_header(info: FileInfo, profile: LogProfile) -> list[str] | None:
+    """The header row (csv module, BOM-tolerant); None for an empty file."""
+    if info.path.stat().st_size == 0:
+        return None
+    try:
+        with info.path.open("r", encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+            second = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise LogInputError(f"{info.path}: not UTF-8 text ({exc.reason}); is this a CSV log?") from exc
+    header = next(csv.reader([first], delimiter=profile.delimiter), [])
+    if not second.strip():
+        info.empty = True
+    return [h.strip() for h in header]
+
+
+def _check_columns(info: FileInfo, header: list[str], profile: LogProfile) -> None:
+    keys = [(profile.ts_column, "columns/timestamp.column"), (profile.pack_voltage, "columns.pack_voltage"),
+            (profile.current, "columns.current")]
+    keys += [(c, "columns.cell_voltages") for c in profile.cells]
+    keys += [(c, "columns.temperatures") for c in profile.temperatures]
+    missing = [(c, k) for c, k in keys if c not in header]
+    if missing:
+        names = ", ".join(f"{c!r} ({k})" for c, k in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        shown = ", ".join(header[:12]) + (" ..." if len(header) > 12 else "")
+        raise LogInputError(
+            f"{info.path}: {len(missing)} column(s) named in profile {profile.source} not found: {names}; "
+            f"the file has: {shown}"
+            + ("; is the delimiter right (file.delimiter)?" if len(header) == 1 else "")
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1 and h in profile.all_columns})
+    if dupes:
+        raise LogInputError(f"{info.path}: column(s) appear twice in the header: {', '.join(dupes)}")
+
+
+def _ts_expr(profile: LogProfile, dtype: pl.DataType) -> tuple[pl.Expr, bool]:
+    """Expression giving int64 µs instants, and whether the source is zoned."""
+    col = pl.col(profile.ts_column)
+    fmt = profile.ts_format
+    if fmt in ("epoch_s", "epoch_ms"):
+        scale = 1e6 if fmt == "epoch_s" else 1e3
+        num = col.cast(pl.Float64, strict=False) if dtype == pl.String else col.cast(pl.Float64)
+        return (num * scale).round(0).cast(pl.Int64), True
+    if isinstance(dtype, pl.Datetime):
+        dt, zoned = col.cast(pl.Datetime("us", dtype.time_zone)), dtype.time_zone is not None
+    elif dtype == pl.String:
+        if fmt == "iso":
+            dt = col.str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+            zoned = False  # decided from the result dtype by the caller
+        else:
+            dt = col.str.strip_chars().str.strptime(pl.Datetime("us"), fmt, strict=False)
+            zoned = "%z" in fmt or "%Z" in fmt
+    else:
+        raise LogInputError(
+            f"timestamp column {profile.ts_column!r} has type {dtype}; with timestamp.format = {fmt!r} in "
+            f"{profile.source} it must be text or a datetime (use \"epoch_s\"/\"epoch_ms\" for numbers)"
+        )
+    if zoned:
+        return dt.dt.convert_time_zone("UTC").dt.epoch("us"), True
+    if profile.timezone:
+        dt = dt.dt.replace_time_zone(profile.timezone, ambiguous="earliest", non_existent="null")
+    return dt.dt.epoch("us"), False
+
+
+def _schema_of(info: FileInfo, profile: LogProfile) -> tuple[tuple[str, ...] | None, pl.DataType]:
+    """Header (CSV) or schema (Parquet) of one file, checked against the profile; None if empty."""
+    if info.kind == "csv":
+        header = _csv_header(info, profile)
+        if header is None or info.empty:
+            info.empty = True
+            return None, pl.String
+        _check_columns(info, header, profile)
+        return tuple(header), pl.String
+    try:
+        schema = dict(pl.scan_parquet(info.path).collect_schema())
+    except Exception as exc:
+        raise LogInputError(f"{info.path}: cannot read as Parquet: {exc}") from exc
+    _check_columns(info, list(schema), profile)
+    for c in profile.numeric_columns:
+        if not schema[c].is_numeric() and schema[c] != pl.String:
+            raise LogInputError(f"{info.path}: column {c!r} has type {schema[c]}, expected numbers")
+    return tuple(schema), schema[profile.ts_column]
+
+
+def _lazy_group(infos: list[FileInfo], fids: list[int], header: tuple[str, ...], profile: LogProfile) -> pl.LazyFrame:
+    """One scan over files sharing a header; `_fid` is the global file number, `_row` a running index."""
+    paths = [str(i.path) for i in infos]
+    if infos[0].kind == "csv":
+        schema: dict[str, pl.DataType] = {h: pl.String for h in header}
+        for c in profile.numeric_columns:
+            schema[c] = pl.Float64
+        lf = pl.scan_csv(paths, schema=schema, separator=profile.delimiter, ignore_errors=True,
+                         truncate_ragged_lines=True, encoding="utf8-lossy", raise_if_empty=False,
+                         include_file_paths="_path")
+    else:
+        lf = pl.scan_parquet(paths, include_file_paths="_path")
+        lf = lf.with_columns([pl.col(c).cast(pl.Float64, strict=False) for c in profile.numeric_columns])
+    local = pl.col("_path").cast(pl.Enum(paths)).to_physical().cast(pl.UInt32)
+    if fids == list(range(fids[0], fids[0] + len(fids))):
+        fid = local + fids[0]
+    else:
+        fid = local.replace_strict(list(range(len(fids))), fids, return_dtype=pl.UInt32)
+    return lf.with_row_index("_row").select(pl.col("_row").cast(pl.Int64), fid.alias("_fid"), *profile.all_columns)
+
+
+def _converted(profile: LogProfile, column: str) -> pl.Expr:
+    conv = profile.conversions[profile.channel_kind(column)]
+    e = pl.col(column)
+    if conv.scale != 1.0 or conv.offset != 0.0:
+        e = e * conv.scale + conv.offset
+    return e.alias(column)
+
+
+def _plan(lf: pl.LazyFrame, ts_expr: pl.Expr, profile: LogProfile) -> pl.LazyFrame:
+    """Per-row columns the analysis keeps, plus a flags byte saying why a row is unusable."""
+    p = profile
+    lo_w, hi_w = (float(q.to("V").magnitude) for q in p.cell_window)
+    lf = lf.with_columns([_converted(p, c) for c in p.numeric_columns])
+    lf = lf.with_columns((pl.col(p.current) * p.current_sign).alias(p.current))
+    checks = []
+    for c in p.numeric_columns:
+        lo, hi = p.valid_range[p.channel_kind(c)]
+        checks.append(pl.col(c).is_between(lo, hi).not_())  # null stays null, NaN counts as outside
+    cells = [pl.col(c) for c in p.cells]
+    temps = [pl.col(c) for c in p.temperatures]
+    return lf.with_columns(
+        ts_expr.alias("_t"),
+        pl.max_horizontal(cells).cast(pl.Float32).alias("_vmax"),
+        pl.min_horizontal(cells).cast(pl.Float32).alias("_vmin"),
+        *[t.cast(pl.Float32).alias(f"_T{k}") for k, t in enumerate(temps)],
+    ).with_columns(
+        (
+            pl.col("_t").is_null().cast(pl.UInt8) * BAD_TS
+            + pl.any_horizontal(checks).fill_null(True).cast(pl.UInt8) * BAD_RANGE
+        ).alias("_flags")
+    )
+
+
+def _masks(batch: pl.DataFrame, profile: LogProfile, first: int) -> pl.DataFrame:
+    """Which cells are outside the chemistry window, only for rows where any cell is (rare)."""
+    lo_w, hi_w = (float(q.to("V").magnitude) for q in profile.cell_window)
+    sub = batch.with_row_index("_i", offset=first).filter((pl.col("_vmax") > hi_w) | (pl.col("_vmin") < lo_w))
+    above = pl.sum_horizontal([(pl.col(c) > hi_w).cast(pl.UInt64) * (1 << j) for j, c in enumerate(profile.cells)])
+    below = pl.sum_horizontal([(pl.col(c) < lo_w).cast(pl.UInt64) * (1 << j) for j, c in enumerate(profile.cells)])
+    return sub.select(pl.col("_i").cast(pl.Int64), above.alias("above"), below.alias("below"))
+
+
+def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT,
+             batch_rows: int = 1_000_000) -> LoadedLog:
+    """Read every file, in name order, into one LoadedLog."""
+    files = expand_paths(paths)
+    if len(files) > 1 and len({f.kind for f in files}) > 1:
+        raise LogInputError("mixing CSV and Parquet inputs in one analysis is not supported; give one kind")
+    n_cells = len(profile.cells)
+    if n_cells > 64:
+        raise LogInputError(f"{profile.source}: columns.cell_voltages lists {n_cells} cells; at most 64 are supported")
+    groups: dict[tuple, list[int]] = {}
+    ts_dtypes = set()
+    for fid, info in enumerate(files):
+        header, ts_dtype = _schema_of(info, profile)
+        if header is not None:
+            groups.setdefault((info.kind, header), []).append(fid)
+            ts_dtypes.add(str(ts_dtype))
+    if not groups:
+        raise LogInputError(f"no data: all {len(files)} input file(s) are empty (first: {files[0].path})")
+    if len(ts_dtypes) > 1:
+        raise LogInputError(f"timestamp column {profile.ts_column!r} has different types across files: {sorted(ts_dtypes)}")
+    frames = []
+    offset = 0
+    for (_, header), fids in groups.items():
+        lf = _lazy_group([files[f] for f in fids], fids, header, profile)
+        frames.append(lf.with_columns(pl.col("_row") + offset) if offset else lf)
+        offset += 1 << 40  # keeps running row numbers of different groups apart
+    ts_dtype = next(iter(ts_dtypes))
+    ts_expr, zoned = _ts_expr(profile, frames[0].collect_schema()[profile.ts_column])
+    if profile.ts_format == "iso":
+        probe = frames[0].head(200).select(pl.col(profile.ts_column).str.strip_chars()
+                                           .str.to_datetime(time_unit="us", strict=False)).collect()
+        tz = probe.schema[profile.ts_column]
+        if isinstance(tz, pl.Datetime) and tz.time_zone is not None:
+            zoned = True
+            ts_expr = (pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+                       .dt.convert_time_zone("UTC").dt.epoch("us"))
+    lf = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    lf = lf.select("_row", "_fid", *profile.all_columns)
+    lf = _plan(lf, ts_expr, profile)
+    keep = ["_fid", "_row", "_t", profile.current, profile.pack_voltage, "_vmax", "_vmin",
+            *[f"_T{k}" for k in range(len(profile.temperatures))]]
+    parts: list[pl.DataFrame] = []
+    bad_parts: list[pl.DataFrame] = []
+    stuck_parts: list[pl.DataFrame] = []
+    mask_parts: list[pl.DataFrame] = []
+    kept = 0
+    bad_kept = 0
+    bad_counts: dict[str, int] = {}
+    bad_by_file: dict[int, int] = {}
+    file_start: dict[int, int] = {}
+    total = 0
+    block_us = max(int(profile.stuck_duration.to("s").magnitude * 1e6 / 6), 1_000_000)
+    stride = stuck_stride(profile)
+    channels = profile.numeric_columns
+    progress.phase(f"loading {len(files)} file(s) with profile {profile.name}")
+    for batch in lf.collect_batches(chunk_size=batch_rows):
+        total += batch.height
+        flags = batch["_flags"]
+        n_bad = int((flags != 0).sum())
+        if n_bad:
+            for fid, first in batch.group_by("_fid").agg(pl.col("_row").min()).iter_rows():
+                file_start[fid] = min(first, file_start.get(fid, first))
+            bad = batch.filter(pl.col("_flags") != 0)
+            _count_bad(bad, profile, bad_counts)
+            for fid, n in bad.group_by("_fid").len().iter_rows():
+                bad_by_file[fid] = bad_by_file.get(fid, 0) + n
+            if bad_kept < MAX_BAD_ROWS_KEPT:
+                bad_parts.append(bad.select("_fid", "_row", pl.col(profile.ts_column).cast(pl.String).alias("_ts"),
+                                            "_flags", *channels).head(MAX_BAD_ROWS_KEPT - bad_kept))
+                bad_kept += bad_parts[-1].height
+            batch = batch.filter(pl.col("_flags") == 0)
+        if batch.height:
+            stuck_parts.append(
+                batch.gather_every(stride).group_by((pl.col("_t") // block_us).alias("_blk")).agg(
+                    pl.len().alias("_n"),
+                    *[pl.col(c).min().alias(f"{c}\x00min") for c in channels],
+                    *[pl.col(c).max().alias(f"{c}\x00max") for c in channels],
+                )
+            )
+            mask_parts.append(_masks(batch, profile, kept))
+            kept += batch.height
+            parts.append(batch.select(keep))
+        for fid, first in batch.group_by("_fid").agg(pl.col("_row").min()).iter_rows():
+            file_start[fid] = min(first, file_start.get(fid, first))
+        progress.update(f"{total:,} rows read")
+    progress.done(f"read {total:,} rows from {len(files)} file(s)")
+    if not parts:
+        raise LogInputError(
+            f"no usable rows in {len(files)} file(s): every row was set aside ({_reason_text(bad_counts)}); "
+            f"check timestamp.format = {profile.ts_format!r} and [units]/[valid_range] in {profile.source}"
+        )
+    bad_df = pl.concat(bad_parts) if bad_parts else pl.DataFrame()
+    starts = np.zeros(len(files), np.int64)
+    for fid, first in file_start.items():
+        starts[fid] = first
+    if bad_df.height:  # running index -> row within the file
+        bad_df = bad_df.with_columns(pl.col("_row") - pl.Series(starts[bad_df["_fid"].to_numpy()]))
+    n_temps = len(profile.temperatures)
+    arrays = {c: _take_column(parts, c) for c in keep if not c.startswith("_T")}  # peak: one extra column
+    temps = np.empty((n_temps, len(arrays["_t"])), np.float32)
+    for k in range(n_temps):
+        temps[k] = _take_column(parts, f"_T{k}")
+    counts = np.bincount(arrays["_fid"], minlength=len(files))
+    for fid, info in enumerate(files):
+        info.rows = int(counts[fid]) + bad_by_file.get(fid, 0)
+    stuck = pl.concat(stuck_parts) if stuck_parts else None
+    return LoadedLog(
+        files=files, t_us=arrays["_t"], current=arrays[profile.current], pack=arrays[profile.pack_voltage],
+        vmax=arrays["_vmax"], vmin=arrays["_vmin"], window=pl.concat(mask_parts), temps=temps,
+        file_id=arrays["_fid"], row=(arrays["_row"] - starts[arrays["_fid"]]).astype(np.uint32), bad=bad_df, bad_counts=bad_counts,
+        zoned=zoned, timezone=profile.timezone, stuck_blocks=stuck, total_rows=total,
+    )
+
+
+def stuck_stride(profile: LogProfile) -> int:
+    """Every k-th row is enough to see a channel frozen for `stuck_duration` (>= 64 looks per window)."""
+    per_window = profile.stuck_duration.to("s").magnitude / max(profile.nominal_interval.to("s").magnitude, 1e-3)
+    return int(max(1, min(8, per_window // 64)))
+
+
+def _take_column(parts: list[pl.DataFrame], name: str) -> np.ndarray:
+    """Concatenate one column of every batch, freeing it from the batches as it goes."""
+    return np.concatenate([p.drop_in_place(name).to_numpy() for p in parts])
+
+
+def _count_bad(bad: pl.DataFrame, profile: LogProfile, counts: dict[str, int]) -> None:
+    """Tally set-aside rows by reason and by channel (bad rows only, so it is cheap)."""
+    f = bad["_flags"]
+    counts["timestamp"] = counts.get("timestamp", 0) + int(((f & BAD_TS) != 0).sum())
+    for c in profile.numeric_columns:
+        lo, hi = profile.valid_range[profile.channel_kind(c)]
+        col = bad[c]
+        n_null = int(col.is_null().sum() + col.is_nan().sum())
+        n_range = int(((col < lo) | (col > hi)).sum())
+        if n_null:
+            counts["missing_or_unparseable"] = counts.get("missing_or_unparseable", 0) + n_null
+            counts[f"missing:{c}"] = counts.get(f"missing:{c}", 0) + n_null
+        if n_range:
+            counts["out_of_range"] = counts.get("out_of_range", 0) + n_range
+            counts[f"range:{c}"] = counts.get(f"range:{c}", 0) + n_range
+
+
+def _reason_text(counts: dict[str, int]) -> str:
+    parts = [f"{k.replace('_', ' ')}: {v:,}" for k, v in counts.items() if ":" not in k and v]
+    return ", ".join(parts) or "no rows"
