@@ -21,7 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", default="reports", help="journal and report folder (default: reports)")
     p.add_argument("--answers", help="TOML file with prepared operator answers")
     p.add_argument("--html", help="also write a pytest-html report for engineers to this file")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
+    p.add_argument("--dut-info", help="JSON file of DUT identity/history (imported passport) for this run")
+    p.add_argument("--batch-id", help="batch id recorded with the run (set for you by --dut-list)")
+    p.add_argument("--dut-list", help="CSV of modules (serial[, chemistry, limits, station, dut_info, sim_profile, "
+                                      "sim_seed, sim_faults]): run the plan once per module, each in its own "
+                                      "pytest process, then write a batch summary (see bench/batch.py)")
+    p.add_argument("--jobs", type=int, default=1, help="with --dut-list: modules run at the same time (default 1)")
+    p.add_argument("--module-timeout", type=float, default=None,
+                   help="with --dut-list: wall-clock seconds before one module's process is stopped")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
     p.set_defaults(func=run)
 
 
@@ -39,6 +47,10 @@ def pytest_args(args: argparse.Namespace, plan: Path) -> list[str]:
     out += ["--report-dir", args.report_dir]
     if args.answers:
         out += ["--answers", args.answers]
+    if getattr(args, "dut_info", None):
+        out += ["--dut-info", args.dut_info]
+    if getattr(args, "batch_id", None):
+        out += ["--batch-id", args.batch_id]
     if getattr(args, "html", None):
         out += ["--html", args.html, "--self-contained-html"]
     extra = [a for a in (args.pytest_args or []) if a != "--"]
@@ -50,4 +62,25 @@ def run(args: argparse.Namespace) -> int:
     if not plan.exists():
         print(f"bench run: plan {plan} not found", file=sys.stderr)
         return 2
+    if getattr(args, "dut_list", None):
+        return run_dut_list(args, plan)
     return int(pytest.main(pytest_args(args, plan)))
+
+
+def run_dut_list(args: argparse.Namespace, plan: Path) -> int:
+    """One pytest subprocess per module (a crash loses only that module), then the batch summary."""
+    from bench.batch import run_batch
+
+    extra: list[str] = []
+    if args.station:
+        extra += ["--station", args.station]
+    for lim in args.limits:
+        extra += ["--limits", lim]
+    if args.operator:
+        extra += ["--operator", args.operator]
+    extra += [a for a in (args.pytest_args or []) if a != "--"]
+    summary = run_batch(plan, Path(args.dut_list), report_dir=Path(args.report_dir), batch_id=args.batch_id,
+                        extra_args=extra, jobs=args.jobs, timeout_s=args.module_timeout)
+    print(f"batch summary: {Path(args.report_dir) / ('batch-' + summary['batch_id'] + '.html')}")
+    graded = all(r["grade"] for r in summary["results"])
+    return 0 if graded else 1

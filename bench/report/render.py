@@ -148,7 +148,7 @@ def render_report(
     step_names = {s["nodeid"]: s["name"] for s in record["steps"]}
     plots = build_plots(series, record["measurements"], step_names)
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names)
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id))
     html_path = out / "report.html"
     html_path.write_text(html, encoding="utf-8")
     lap("html")
@@ -181,7 +181,8 @@ def render_report(
 
 
 def _html(
-    record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str]
+    record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
+    figures: list[dict[str, str]] | None = None,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
     view = dict(record)
@@ -197,6 +198,7 @@ def _html(
     return _env.get_template("report.html.j2").render(
         r=view,
         plots=plots,
+        figures=figures or [],
         signatures=signatures,
         step_names=step_names,
         counts=sorted(counts.items()),
@@ -220,3 +222,20 @@ def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[An
         folder.mkdir(exist_ok=True)
         (folder / safe_name(a["name"])).write_bytes(a["content"])
     return rows
+
+
+def _figures(journal: Journal, run_id: str) -> list[dict[str, str]]:
+    """SVG figures a plan attached (capacity curve, pulse test), shown inline under Time series.
+
+    Only plain SVG is inlined: anything carrying script or external references stays an attachment.
+    """
+    out = []
+    for a in journal.attachments(run_id):
+        if a["kind"] != "image/svg+xml":
+            continue
+        text = bytes(a["content"]).decode("utf-8", errors="replace")
+        lowered = text.lower()
+        if not lowered.lstrip().startswith("<svg") or "<script" in lowered or "href=\"http" in lowered:
+            continue
+        out.append({"title": a["name"], "svg": text})
+    return out
