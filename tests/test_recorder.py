@@ -8,7 +8,7 @@ import pytest
 from bench.errors import RequirementFailed
 from bench.journal import Journal
 from bench.limits import Limits, load_limit_set
-from bench.prompts import PromptError, Prompter
+from bench.prompts import Prompter, PromptError
 from bench.recorder import Recorder, StepContext
 from bench.station import load_station
 from bench.units import Q_

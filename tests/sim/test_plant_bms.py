@@ -233,6 +233,8 @@ def test_hil_sensor_override_trips_ov_with_recorded_timing() -> None:
     p.bms.set_sensor_override("voltage", 3, None)
     p.bms.request_state("standby")
     p.step(1.0)
+    assert p.bms.state == ERROR  # alarms are held for alarm_hold_s before a recovery
+    p.step(p.bms.th["alarm_hold_s"])
     assert p.bms.state == STANDBY and not p.bms.fault_codes
 
 
@@ -241,3 +243,20 @@ def test_hil_current_override_trips_oc() -> None:
     p.bms.set_sensor_override("current", value=-200.0)
     p.step(0.5)
     assert_tripped(p, "oc_charge", 47)
+
+
+@pytest.mark.parametrize("kind,value,alarm,code,delay_key", [
+    ("voltage", 2.0, "cell_uv", 20, "uv_delay_s"),
+    ("temperature", 75.0, "cell_ot", 26, "ot_delay_s"),
+    ("temperature", -40.0, "cell_ut", 32, "ut_delay_s"),
+])
+def test_protection_delays_via_hil_override(kind: str, value: float, alarm: str, code: int, delay_key: str) -> None:
+    p = plant()
+    p.bms.set_thresholds(**{delay_key: 2.5})
+    t0 = p.t_s
+    p.bms.set_sensor_override(kind, 9, value)
+    p.step(2.4)
+    assert p.bms.contactor_closed and not p.bms.alarms[alarm]
+    p.step(0.2)
+    assert_tripped(p, alarm, code)
+    assert p.bms.event_time(f"alarm {alarm}") - t0 == pytest.approx(2.5, abs=0.03)

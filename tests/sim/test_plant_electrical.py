@@ -167,3 +167,46 @@ def test_power_limit_clamps_charge_current() -> None:
     p.step(2.0)
     assert s.voltage_V * s.current_A == pytest.approx(1000.0, rel=1e-4)
     assert s.status_questionable() & 8
+
+
+def test_config_typos_are_rejected() -> None:
+    for bad in ({"pakc": {}}, {"pack": {"n_seris": 16}}, {"bms": {"ov_alarm": 3.7}}, {"sim": {"max_step": 1}}):
+        cfg = get_preset("lfp_module_16s1p")
+        for k, v in bad.items():
+            cfg[k] = v
+        with pytest.raises(ValueError, match=next(iter(v)) if v else "pakc"):
+            Plant.from_config(cfg)
+    with pytest.raises(ValueError):
+        get_preset("no_such_preset")
+
+
+def test_cold_cuts_accessible_capacity_and_gives_it_back() -> None:
+    delivered = {}
+    for T in (25.0, -10.0):
+        p = closed("lfp_module_16s1p", pack={"soc0": 0.4},
+                   chamber={"T0_degC": T, "setpoint_degC": T, "running": True})
+        p.load.set_level("CC", 40.0)
+        p.load.set_input(True)
+        while p.pack.cell_voltages_V().min() > 2.6 and p.t_s < 5 * 3600:
+            p.step(5.0)
+        p.load.set_input(False)
+        delivered[T] = p.pack.charge_out_Ah
+        if T < 0:
+            ocv_cold = p.pack.ocv_V().min()
+            p.chamber.set_setpoint_degC(25.0)
+            p.step(3 * 3600.0)
+            assert p.pack.ocv_V().min() > ocv_cold + 0.3  # the charge left inside shows up warm
+    assert delivered[-10.0] < 0.93 * delivered[25.0]
+
+
+def test_long_clock_steps_at_rest_match_one_second_steps() -> None:
+    end = {}
+    for dt in (1.0, 600.0):
+        p = Plant.from_config(get_preset("lfp_module_16s1p", pack={"soc0": 0.15}), seed=7)
+        p.chamber.set_setpoint_degC(35.0)
+        p.chamber.set_running(True)
+        for _ in range(int(7200 / dt)):
+            p.step(dt)
+        end[dt] = (p.pack.soc(), p.pack.cell_temperatures_degC(), p.pack.ocv_V())
+    for a, b in zip(end[1.0], end[600.0], strict=True):
+        assert np.allclose(a, b, rtol=1e-4, atol=2e-3)

@@ -57,8 +57,7 @@ def test_high_resistance_cell_shows_larger_ir_drop() -> None:
 
 
 def test_soft_short_drifts_ocv_faster_at_rest() -> None:
-    p = plant(mode=None, pack={"soc0": 0.2}, sim={"max_substep_s": 10.0},
-              faults=[{"type": "soft_short", "cell": 11, "leak_ohm": 10.0}])
+    p = plant(mode=None, pack={"soc0": 0.2}, faults=[{"type": "soft_short", "cell": 11, "leak_ohm": 10.0}])
     ocv0 = p.pack.ocv_V()
     soc0 = p.pack.soc()
     p.step(24 * 3600.0)

@@ -15,13 +15,12 @@ States use the foxBMS BmsState values 0..11; requests the RequestBmsMode values 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import deque
 from typing import Any
 
 import numpy as np
 
-from instruments.sim.plant.chemistry import Chemistry
+from instruments.sim.plant.bms_thresholds import ALARMS, WARNINGS, default_thresholds, interp_table
 from instruments.sim.plant.gas import SPECIES, GasModel
 from instruments.sim.plant.pack import Pack
 
@@ -33,71 +32,7 @@ REQUEST_STANDBY, REQUEST_DISCHARGE, REQUEST_CHARGE = 0, 1, 2
 _min, _max = np.minimum.reduce, np.maximum.reduce  # hot path: skip ndarray.min/max wrappers
 _REQUESTS = {"STANDBY": 0, "DISCHARGE": 1, "CHARGE": 2, "NORMAL": 1}
 
-# alarm name -> (fault code, opens contactor by default)
-ALARMS: dict[str, tuple[int, bool]] = {
-    "cell_ov": (17, True), "cell_uv": (20, True), "cell_ot": (26, True), "cell_ut": (32, True),
-    "oc_charge": (47, True), "oc_discharge": (48, True),
-    "charge_over_limit": (35, True), "discharge_over_limit": (38, True),
-    "comms_loss": (5, True), "contactor_welded": (55, False), "precharge": (56, True),
-    "insulation": (100, True), "gas_stage1": (101, False), "gas_stage2": (102, True),
-    "pressure": (103, True), "temp_rise_rate": (104, True), "thermal_gradient": (105, True),
-}
-WARNINGS = ("cell_ov", "cell_uv", "cell_ot", "cell_ut", "oc_charge", "oc_discharge", "cold_charge",
-            "insulation", "temp_rise_rate", "thermal_gradient", "soc_low", "soc_high")
-
-
-def default_thresholds(chem: Chemistry, pack_capacity_Ah: float, n_series: int) -> dict[str, Any]:
-    """Sensible defaults from the chemistry windows (§4.6) and pack size; all overridable."""
-    lfp = chem.name == "LFP"
-    c_min, c_max = chem.charge_T_degC
-    d_min, d_max = chem.discharge_T_degC
-    return {
-        "ov_warn_V": chem.v_max_V + 0.03, "ov_alarm_V": chem.v_max_V + 0.10, "ov_delay_s": 1.0,
-        "uv_warn_V": chem.v_min_V + 0.10, "uv_alarm_V": chem.v_min_V - 0.20,
-        "uv_alarm_cold_V": chem.v_min_cold_V - 0.10, "uv_delay_s": 1.0,
-        "ot_warn_degC": min(c_max, d_max) - 2.0, "ot_charge_alarm_degC": c_max + 5.0,
-        "ot_discharge_alarm_degC": d_max + 5.0, "ot_delay_s": 1.0,
-        "ut_warn_degC": d_min + 5.0, "ut_charge_alarm_degC": c_min - 5.0,
-        "ut_discharge_alarm_degC": d_min - 5.0, "ut_delay_s": 1.0,
-        "max_charge_current_A": 0.5 * pack_capacity_Ah, "max_discharge_current_A": 1.0 * pack_capacity_Ah,
-        "oc_charge_alarm_A": 0.75 * pack_capacity_Ah, "oc_discharge_alarm_A": 1.5 * pack_capacity_Ah,
-        "oc_warn_rel": 0.9, "oc_delay_s": 0.1,
-        "over_limit_tolerance_rel": 0.05, "over_limit_tolerance_A": 0.02 * pack_capacity_Ah,
-        "over_limit_delay_s": 5.0,
-        "cold_charge_floor_degC": c_min,
-        "derating": {
-            "T_degC": [c_min, c_min + 5.0, c_min + 10.0, c_min + 15.0, c_max - 10.0, c_max - 5.0, c_max],
-            "charge_factor": [0.1, 0.3, 0.6, 1.0, 1.0, 0.5, 0.0],
-            "discharge_T_degC": [d_min, d_min + 10.0, d_min + 20.0, d_min + 30.0, d_max - 10.0, d_max],
-            "discharge_factor": [0.2, 0.4, 0.7, 1.0, 1.0, 0.0],
-        },
-        "precharge_time_s": 0.5, "precharge_tolerance_rel": 0.05, "open_time_s": 0.05,
-        "comms_timeout_s": 2.0,
-        "insulation_warn_ohm_per_V": 500.0, "insulation_alarm_ohm_per_V": 100.0,
-        "insulation_delay_s": 5.0, "insulation_tau_s": 3.0, "insulation_max_ohm": 50e6,
-        "gas_stage1_ppm": {"H2": 50.0, "CO": 50.0, "VOC": 25.0, "HF": 5.0},
-        "gas_stage2_ppm": {"H2": 4000.0, "CO": 300.0, "VOC": 200.0, "HF": 30.0},
-        "gas_delay_s": 1.0, "pressure_alarm_Pa": 150.0, "pressure_delay_s": 0.5,
-        "ror_alarm_degC_per_min": 2.0, "ror_window_s": 60.0, "ror_sample_s": 5.0,
-        "gradient_warn_K": 6.0, "gradient_alarm_K": 10.0, "gradient_delay_s": 10.0,
-        "balancing_enabled": True, "balancing_threshold_V": 0.010,
-        "balancing_min_V": 3.35 if lfp else 3.90, "bleed_ohm": 33.0, "balancing_period_s": 10.0,
-        "soc_low_warn": 0.05, "soc_high_warn": 0.98,
-        "rest_current_rel": 0.01, "rest_time_s": 1800.0, "ocv_trust_slope_V": 0.6,
-        "noise_voltage_V": 0.001, "noise_temperature_degC": 0.1, "noise_current_A": 0.05,
-        "current_offset_A": 0.0, "heartbeat_period_s": 0.1,
-        "opens_contactor": {k: v[1] for k, v in ALARMS.items()},
-    }
-
-
-def _interp(x: float, xs: list[float], ys: list[float]) -> float:
-    if x <= xs[0]:
-        return ys[0]
-    if x >= xs[-1]:
-        return ys[-1]
-    k = bisect_right(xs, x)
-    x0, x1, y0, y1 = xs[k - 1], xs[k], ys[k - 1], ys[k]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+__all__ = ["ALARMS", "WARNINGS", "Bms", "default_thresholds", "STATE_NAMES"]
 
 
 class Bms:
@@ -112,11 +47,16 @@ class Bms:
         self.n = S
         self.th: dict[str, Any] = default_thresholds(pack.chem, pack.nominal_capacity_Ah, S)
         self.set_thresholds(**{k: v for k, v in cfg.items() if k in self.th})
-        rng = np.random.default_rng(seed + 977)
-        self._noise = rng.standard_normal(4096 * 3 + 3 * S)
+        self._rng = rng = np.random.default_rng(seed + 977)
+        self._noise = rng.standard_normal(4096 * 3 * S)  # refilled when used up: no periodic pattern
         self._ni = 0
         self._scalar_noise = rng.standard_normal(4096)
         self._si = 0
+        self._stuck_any = False
+        self._override_any = False
+        self._v_override = np.full(S, np.nan)
+        self._T_override = np.full(S, np.nan)
+        self._i_override: float | None = None
         self.stuck_mask = np.zeros(S, dtype=bool)
         self.stuck_value_degC = np.zeros(S)
         self.balancer_failed = np.zeros(S, dtype=bool)
@@ -271,16 +211,20 @@ class Bms:
 
     # ---- cycle ---------------------------------------------------------------------------------
     def _snoise(self) -> float:
-        self._si = (self._si + 1) & 4095
+        self._si += 1
+        if self._si >= self._scalar_noise.size:
+            self._scalar_noise = self._rng.standard_normal(self._scalar_noise.size)
+            self._si = 0
         return float(self._scalar_noise[self._si])
 
     def _measure(self) -> None:
         S = self.n
         i = self._ni
         if i + 3 * S > self._noise.size:
+            self._noise = self._rng.standard_normal(self._noise.size)
             i = 0
         nz = self._noise
-        self._ni = i + 3 * S + 1
+        self._ni = i + 3 * S
         th = self.th
         v = self.pack.block_V + th["noise_voltage_V"] * nz[i:i + S]
         T = _max(self.pack.cells.T_degC, 1) + th["noise_temperature_degC"] * nz[i + S:i + 2 * S]
@@ -299,19 +243,12 @@ class Bms:
         self.T_min = float(_min(T))
         self.T_max = float(_max(T))
 
-    _stuck_any = False
-    _override_any = False
-    _i_override: float | None = None
-
     def set_sensor_override(self, kind: str, index: int | None = None, value: float | None = None) -> None:
         """HIL sensor override (§4.7): force what the BMS reads, or release it with value=None.
 
         kind 'voltage' / 'temperature' take a series-element index; 'current' is the pack current
         sensor (index ignored). Protections, limits and reports then act on the forced value.
         """
-        if not hasattr(self, "_v_override"):
-            self._v_override = np.full(self.n, np.nan)
-            self._T_override = np.full(self.n, np.nan)
         val = math.nan if value is None else float(value)
         if kind == "voltage":
             self._v_override[int(index)] = val
@@ -426,8 +363,8 @@ class Bms:
     def _limits(self) -> None:
         th = self.th
         tc, fc, td, fd = self._der
-        fch = min(_interp(self.T_min, tc, fc), _interp(self.T_max, tc, fc))
-        fdis = min(_interp(self.T_min, td, fd), _interp(self.T_max, td, fd))
+        fch = min(interp_table(self.T_min, tc, fc), interp_table(self.T_max, tc, fc))
+        fdis = min(interp_table(self.T_min, td, fd), interp_table(self.T_max, td, fd))
         if self.T_min < th["cold_charge_floor_degC"]:
             fch = 0.0  # cold-charge inhibit: lithium plating below the floor
         if self.state == ERROR:
@@ -458,7 +395,7 @@ class Bms:
 
     def _gas(self, h: float) -> None:
         g = self.gas
-        if g._quiet and not (self._timers.keys() & {"gas_stage1", "gas_stage2", "pressure"}):
+        if g.quiet and not (self._timers.keys() & {"gas_stage1", "gas_stage2", "pressure"}):
             return
         th = self.th
         s1 = th["gas_stage1_ppm"]
@@ -545,7 +482,7 @@ class Bms:
         if name == "cell_ov":
             return self.v_max > th["ov_alarm_V"]
         if name == "cell_uv":
-            return self.v_min < th["uv_alarm_V"]
+            return self.v_min < (th["uv_alarm_cold_V"] if self.T_min <= 0.0 else th["uv_alarm_V"])
         if name == "cell_ot":
             return self.T_max > min(th["ot_charge_alarm_degC"], th["ot_discharge_alarm_degC"])
         if name == "cell_ut":
@@ -563,7 +500,18 @@ class Bms:
             return self.insulation_resistance_ohm < th["insulation_alarm_ohm_per_V"] * self.chem.v_max_V * self.n
         if name == "thermal_gradient":
             return self.T_max - self.T_min >= th["gradient_alarm_K"]
-        return False  # current and rate alarms clear once the contactor is open
+        if name == "temp_rise_rate":
+            return self.temp_rise_rate_degC_per_min >= th["ror_alarm_degC_per_min"]
+        i = self.current_reported_A  # current alarms clear once the open contactor stops it
+        if name == "oc_charge":
+            return -i > th["oc_charge_alarm_A"]
+        if name == "oc_discharge":
+            return i > th["oc_discharge_alarm_A"]
+        if name == "charge_over_limit":
+            return -i > self.max_charge_current_A * (1 + th["over_limit_tolerance_rel"]) + th["over_limit_tolerance_A"]
+        if name == "discharge_over_limit":
+            return i > self.max_discharge_current_A * (1 + th["over_limit_tolerance_rel"]) + th["over_limit_tolerance_A"]
+        return False  # precharge: the failed attempt itself was the condition
 
     def _state_machine(self, h: float) -> None:
         th = self.th
@@ -571,7 +519,9 @@ class Bms:
         st = self.state
         req = self.request
         if st == ERROR:
-            if req == REQUEST_STANDBY and not any(self._condition_now(n) for n, on in self.alarms.items() if on):
+            held = self._state_timer >= th["alarm_hold_s"]
+            if held and req == REQUEST_STANDBY and not any(
+                    self._condition_now(n) for n, on in self.alarms.items() if on):
                 for n in self.alarms:
                     self.alarms[n] = False
                 self._timers.clear()

@@ -13,8 +13,17 @@ Non-linear characteristics (constant power) are linearised and iterated by the c
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Protocol
 
 Element = tuple[tuple[float, ...], tuple[tuple[float, float], ...]]
+
+
+class BusDevice(Protocol):
+    """What the solver needs from the supply and the load."""
+
+    nonlinear: bool  # True when element() depends on the voltage guess (power limits, CP)
+
+    def element(self, v_guess: float) -> Element | None: ...
 
 V_MAX_DOMAIN = 1.0e5
 
@@ -77,7 +86,8 @@ class Bus:
         self.pack_connected = False
         self._g_bleed = 1.0 / self.bleeder_ohm
 
-    def solve(self, pack_E_V: float, pack_R_ohm: float, path: int, supply, load, iterations: int = 6) -> float:
+    def solve(self, pack_E_V: float, pack_R_ohm: float, path: int, supply: BusDevice, load: BusDevice,
+              iterations: int = 6) -> float:
         """Solve the node for this step. path: 0 open, 1 via precharge resistor, 2 contactor closed.
 
         `supply` and `load` provide `element(v_guess)` returning an Element or None (off) and

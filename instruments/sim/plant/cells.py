@@ -9,6 +9,11 @@ model stable for steps much longer than the RC time constants (the pack solve ne
 Parameters that drift slowly (temperature- and SOC-dependent resistance, temperature-dependent
 capacity, self-discharge) are refreshed by `refresh_slow()`, which the pack calls every few
 seconds of simulated time and whenever a fault changes a factor.
+
+SOC counts charge against the cell's (fault-scaled) capacity, so coulomb counting closes exactly.
+Cold shrinks the *accessible* capacity f_T < 1 by cutting the bottom of the window: the OCV is
+looked up at soc_eff = 1 - (1 - soc) / f_T, so a cold cell reaches its empty flank with charge
+still inside, and gives it back when it warms up (charge is conserved, as in a real cell).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class CellArray:
         self.extra_heat_W = np.zeros(shape)
         self.i_A = np.zeros(shape)  # terminal current of each cell, + = discharge
         self.v_term_V = chem.ocv(self.soc)
+        self._leak_any = False
         self._tau = np.array([chem.tau1_s, chem.tau2_s]).reshape(2, 1, 1)
         self._rel = np.array([chem.r1_rel, chem.r2_rel]).reshape(2, 1, 1)
         slope_soc = np.linspace(chem.ocv_soc[0], chem.ocv_soc[-1], 400)
@@ -73,8 +79,11 @@ class CellArray:
         f = chem.resistance_T_factor(self.T_degC) * chem.resistance_soc_factor(self.soc) * self.resistance_factor
         self.R0_ohm = self.r0_ohm * f
         self.R_rc_ohm = self._rel * self.R0_ohm  # (2, S, P)
-        self.cap_eff_Ah = self.capacity_Ah * self.capacity_factor * chem.capacity_T_factor(self.T_degC)
-        self._inv_cap_As = 1.0 / (3600.0 * self.cap_eff_Ah)
+        self.cap_T = chem.capacity_T_factor(self.T_degC)
+        self._inv_cap_T = 1.0 / self.cap_T
+        self.charge_capacity_Ah = self.capacity_Ah * self.capacity_factor
+        self.cap_eff_Ah = self.charge_capacity_Ah * self.cap_T  # accessible at this temperature
+        self._inv_cap_As = 1.0 / (3600.0 * self.charge_capacity_Ah)
         # Self-discharge as an internal current, doubling every 10 K.
         self.i_self_A = (self.self_discharge_per_month * 3600.0 / SECONDS_PER_MONTH) * self.capacity_Ah \
             * np.exp2((self.T_degC - 25.0) / 10.0)
@@ -97,9 +106,10 @@ class CellArray:
         """
         if h != self._h:
             self._prepare_h(h)
-        ocv = np.interp(self.soc, self.chem.ocv_soc, self.chem.ocv_V)
-        slope = np.interp(self.soc, self._slope_soc, self._slope_tab)
-        self._ocv = ocv
+        inv_f = self._inv_cap_T
+        soc_eff = 1.0 + (self.soc - 1.0) * inv_f
+        ocv = np.interp(soc_eff, self.chem.ocv_soc, self.chem.ocv_V)
+        slope = np.interp(soc_eff, self._slope_soc, self._slope_tab) * inv_f
         v = self._a * self.v_rc
         E = ocv - v[0] - v[1]
         g = 1.0 / (self._R_static + slope * self._h_inv_cap)
@@ -122,8 +132,6 @@ class CellArray:
         self.leak_conductance_S[index] = conductance_S
         self._leak_any = bool(np.any(self.leak_conductance_S > 0))
 
-    _leak_any = False
-
     def heat_W(self) -> np.ndarray:
         """Heat generated in each cell over the last step: I²R0 + RC losses + leak + fault heat."""
         i = self.i_A
@@ -134,5 +142,5 @@ class CellArray:
         return q + self.extra_heat_W
 
     def ocv_V(self) -> np.ndarray:
-        """Present open-circuit voltage of every cell."""
-        return np.interp(self.soc, self.chem.ocv_soc, self.chem.ocv_V)
+        """Present open-circuit voltage of every cell (temperature-shifted window, see module doc)."""
+        return np.interp(1.0 + (self.soc - 1.0) * self._inv_cap_T, self.chem.ocv_soc, self.chem.ocv_V)

@@ -32,9 +32,11 @@ class Chamber:
         self.working_setpoint_degC = self.air_temperature_degC
 
     def set_setpoint_degC(self, T: float) -> None:
+        """Target air temperature; reached at the ramp rate (if set) and heater/cooler limits."""
         self.setpoint_degC = check_range("chamber setpoint", T, self.min_degC, self.max_degC)
 
     def set_running(self, on: bool) -> None:
+        """Run/stop: a stopped chamber neither heats nor cools and its fan is off."""
         on = bool(on)
         if on and not self.running:
             self.working_setpoint_degC = self.air_temperature_degC  # ramps start from the air

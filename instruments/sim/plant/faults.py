@@ -11,17 +11,18 @@ Cell indices: `cell` is the series element (0-based), `par` the cell within its 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from instruments.sim.plant.plant import Plant
 
 
-class Fault:
+class Fault(ABC):
     """Base class: parameters, activation time and a readable description."""
 
     kind = "fault"
-    evolves = False  # True when step() must run every sub-step
+    evolves = False  # True for EvolvingFault: step() runs every sub-step
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = dict(params)
@@ -41,14 +42,22 @@ class Fault:
         if "cell" in self.params or "par" in self.params:
             self._cell(plant)
 
+    @abstractmethod
     def apply(self, plant: Plant) -> None:
-        raise NotImplementedError
-
-    def step(self, plant: Plant, h: float, t: float) -> None:
-        """Evolving effect; only called when `evolves` is True."""
+        """Make the fault physically present in the plant (runs once, when it activates)."""
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.kind, "active": self.active, **self.params}
+
+
+class EvolvingFault(Fault):
+    """A fault whose effect changes with time after activation (heat ramps, gas release)."""
+
+    evolves = True
+
+    @abstractmethod
+    def step(self, plant: Plant, h: float, t: float) -> None:
+        """Apply the effect for the sub-step of length h ending at time t."""
 
 
 class WeakCell(Fault):
@@ -86,19 +95,24 @@ class SoftShort(Fault):
         plant.pack.cells.set_leak(idx, 1.0 / r)
 
 
-class ThermalRunawayPrecursor(Fault):
-    """Extra heat ramp on one cell (UL 9540A style 4–7 °C/min) and off-gas once above vent temp."""
+class ThermalRunawayPrecursor(EvolvingFault):
+    """Heater on one cell raising it at 4–7 °C/min (the UL 9540A cell-heating method), off-gas once
+    above the vent temperature.
+
+    By default the heater is rate-controlled: it supplies C·rate plus whatever the cell loses to
+    the air and its neighbours, so the cell climbs at `heat_rate_degC_per_min` (5) up to
+    `max_heat_W`. Giving `heat_W` (and optionally `ramp_W_per_s`) instead applies a fixed heater.
+    """
 
     kind = "thermal_runaway_precursor"
-    evolves = True
 
     def apply(self, plant: Plant) -> None:
         self.idx = self._cell(plant)
-        c_th = float(plant.pack.thermal.C[self.idx])
-        rate = float(self.params.get("heat_rate_degC_per_min", 5.0))
-        self.p0_W = float(self.params.get("heat_W", c_th * rate / 60.0))
+        self.c_th = float(plant.pack.thermal.C[self.idx])
+        self.rate = float(self.params.get("heat_rate_degC_per_min", 5.0))
+        self.fixed_W = self.params.get("heat_W")
         self.ramp_W_per_s = float(self.params.get("ramp_W_per_s", 0.0))
-        self.max_W = float(self.params.get("max_heat_W", 50.0 * self.p0_W + 1.0))
+        self.max_W = float(self.params.get("max_heat_W", 500.0))
         self.vent_degC = float(self.params.get("vent_temp_degC", plant.pack.chem.vent_temp_degC))
         self.rates = dict(self.params.get("gas_ppm_per_s", {"H2": 40.0, "CO": 15.0, "VOC": 60.0, "HF": 1.0}))
         self.vent_duration_s = float(self.params.get("vent_duration_s", 600.0))
@@ -108,9 +122,15 @@ class ThermalRunawayPrecursor(Fault):
         self._stage = 0
 
     def step(self, plant: Plant, h: float, t: float) -> None:
-        p = min(self.p0_W + self.ramp_W_per_s * (t - self.t0), self.max_W)
-        plant.pack.cells.extra_heat_W[self.idx] = p
-        T = plant.pack.cells.T_degC[self.idx]
+        cells = plant.pack.cells
+        if self.fixed_W is not None:
+            p = float(self.fixed_W) + self.ramp_W_per_s * (t - self.t0)
+        else:
+            loss = plant.pack.thermal.heat_loss_W(cells.T_degC, self.idx, plant.chamber.air_temperature_degC,
+                                                  plant.chamber.forced_air)
+            p = self.c_th * self.rate / 60.0 + loss
+        cells.extra_heat_W[self.idx] = min(max(p, 0.0), self.max_W)
+        T = cells.T_degC[self.idx]
         if self.vented_at is None and T >= self.vent_degC:
             self.vented_at = t
             plant.log(t, f"cell {self.idx} vented at {T:.1f} degC")

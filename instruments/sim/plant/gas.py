@@ -41,7 +41,13 @@ class GasModel:
             self.sources[name] = {s: float(v) for s, v in rates_ppm_per_s.items()}
         self._quiet = False
 
+    @property
+    def quiet(self) -> bool:
+        """No source and everything decayed to background: step() has nothing to do."""
+        return self._quiet
+
     def release_rate_ppm_per_s(self) -> dict[str, float]:
+        """Sum of all installed sources per species."""
         total = dict.fromkeys(SPECIES, 0.0)
         for rates in self.sources.values():
             for s, v in rates.items():

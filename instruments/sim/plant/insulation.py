@@ -51,19 +51,24 @@ class InsulationTester:
 
     # ---- settings ------------------------------------------------------------------------------
     def set_test_voltage(self, V: float) -> None:
+        """DC test voltage applied between pack and chassis (IR:TESTV)."""
         self.test_voltage_V = check_range("IR test voltage", V, self.v_min_V, self.v_max_V)
 
     def set_dwell(self, s: float) -> None:
+        """Test time after which the reading is judged (IR:TIMER)."""
         self.dwell_s = check_range("IR timer", s, 0.5, 999.0)
 
     def set_rise_time(self, s: float) -> None:
+        """Ramp time of the test voltage (IR:RISETIME)."""
         self.rise_time_s = check_range("IR rise time", s, 0.0, 99.0)
 
     def set_lower_limit(self, ohm: float, enabled: bool = True) -> None:
+        """Pass requires R >= this when enabled (IR:LOWER)."""
         self.lower_limit_ohm = check_range("IR lower limit", ohm, 0.0, self.r_max_ohm)
         self.lower_enabled = bool(enabled)
 
     def set_upper_limit(self, ohm: float, enabled: bool = True) -> None:
+        """Pass requires R <= this when enabled (IR:UPPER)."""
         self.upper_limit_ohm = check_range("IR upper limit", ohm, 0.0, 10 * self.r_max_ohm)
         self.upper_enabled = bool(enabled)
 
@@ -101,10 +106,12 @@ class InsulationTester:
 
     @property
     def over_range(self) -> bool:
+        """Reading above the full scale of the range in use (Hioki reports 9999)."""
         return self.resistance_ohm > min(self.r_max_ohm, self._full_scale(self.resistance_ohm))
 
     @property
     def under_range(self) -> bool:
+        """Reading below the smallest measurable resistance."""
         return self.resistance_ohm < self.r_min_ohm
 
     def result(self) -> tuple[float, float, float, str]:
@@ -141,4 +148,5 @@ class InsulationTester:
             self.voltage_V = 0.0  # output off and DUT discharged at the end of the test
 
     def next_deadline_s(self) -> float:
+        """Time to the end of the dwell, so the plant lands on the judgement."""
         return self.dwell_s - self.elapsed_s if self.state == "TEST" else math.inf

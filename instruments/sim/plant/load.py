@@ -106,20 +106,25 @@ class Load:
         self.changed = True
 
     def set_cv_current_limit(self, A: float) -> None:
+        """Most current the load sinks in CV mode (VOLT:STAT:ILIM)."""
         self.cv_current_limit_A = check_range("CV current limit", A, 0.0, self.rated_current_A)
         self.changed = True
 
     def set_short(self, on: bool) -> None:
+        """LOAD:SHOR: sink the full current of the range (as a short would)."""
         self.short = bool(on)
         self.changed = True
 
     def set_ovp(self, V: float) -> None:
+        """Input over-voltage protection level (latches the input off)."""
         self.ovp_V = check_range("load OVP", V, 0.0, self.rated_voltage_V * 1.1)
 
     def set_ocp(self, A: float) -> None:
+        """Over-current protection level (latches the input off)."""
         self.ocp_A = check_range("load OCP", A, 0.0, self.rated_current_A * 1.1)
 
     def set_opp(self, W: float) -> None:
+        """Over-power protection level (latches the input off)."""
         self.opp_W = check_range("load OPP", W, 0.0, self.rated_power_W * 1.1)
 
     def clear_protection(self) -> None:
@@ -132,6 +137,7 @@ class Load:
         return self.input_on
 
     def get_mode(self) -> tuple[str, str]:
+        """(mode, range), e.g. ("CC", "H") for MODE CCH."""
         return self.mode, self.range
 
     def get_level(self, mode: str) -> float:
@@ -152,6 +158,7 @@ class Load:
 
     # ---- measurements ----------------------------------------------------------------------
     def measure_voltage_V(self) -> float:
+        """Voltage at the load input (the bus), with seeded noise."""
         return self.voltage_V + self._rng.gauss(0.0, self.noise_voltage_V)
 
     def measure_current_A(self) -> float:
@@ -159,6 +166,7 @@ class Load:
         return self.current_A + self._rng.gauss(0.0, self.noise_current_A)
 
     def measure_power_W(self) -> float:
+        """Sunk power from the noisy V and I readings."""
         return self.measure_voltage_V() * self.measure_current_A()
 
     # ---- plant interface ---------------------------------------------------------------------
@@ -210,4 +218,5 @@ class Load:
             self.changed = True
 
     def next_deadline_s(self) -> float:
+        """The load trips instantly, so it never asks the plant to land on a deadline."""
         return math.inf

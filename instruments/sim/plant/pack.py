@@ -122,6 +122,7 @@ class Pack:
 
     @property
     def n_cells(self) -> int:
+        """Number of physical cells (S x P)."""
         return self.n_series * self.n_parallel
 
     def cell_voltages_V(self) -> np.ndarray:
@@ -158,7 +159,7 @@ class Pack:
         return self.cells.soc.copy()
 
     def block_capacity_Ah(self) -> np.ndarray:
-        """Present usable capacity of each series element (Ah), including temperature and faults."""
+        """Accessible capacity of each series element (Ah) at its present temperature, with faults."""
         return self.cells.cap_eff_Ah.sum(axis=1)
 
     def resistance_ohm(self) -> float:

@@ -5,7 +5,10 @@ integrates in sub-steps no longer than `max_substep_s`, shortened to land exactl
 deadlines (BMS alarm delays, supply UVP/OCP delays, state-machine timers, fault start times) and
 refined to `fast_substep_s` for a short window after anything that changes currents abruptly (a
 setting change, a contactor transition), so trip times and transients are resolved while a
-quiet 4-hour discharge still costs one sub-step per second.
+quiet 4-hour discharge still costs one sub-step per second. At rest (pack current below C/100,
+no evolving fault, no test running) sub-steps may grow to `rest_substep_s`, so a week-long
+self-discharge soak costs little when the clock advances in long steps; every integrator is
+exact or implicit, so this changes resolution, not stability.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from instruments.sim.plant.bms import STATE_NAMES, Bms, default_thresholds
 from instruments.sim.plant.bus import Bus
 from instruments.sim.plant.chamber import Chamber
 from instruments.sim.plant.chemistry import get_chemistry
-from instruments.sim.plant.faults import Fault, make_fault
+from instruments.sim.plant.faults import EvolvingFault, Fault, make_fault
 from instruments.sim.plant.gas import GasModel
 from instruments.sim.plant.insulation import InsulationTester
 from instruments.sim.plant.load import Load
 from instruments.sim.plant.pack import Pack
+from instruments.sim.plant.presets import get_preset
 from instruments.sim.plant.schema import validate_config
 from instruments.sim.plant.supply import Supply
 
@@ -40,21 +44,22 @@ class Plant:
         validate_config(cfg, frozenset(default_thresholds(self.chem, 1.0, 1)))
         rng = np.random.default_rng(self.seed)
         self.chamber = Chamber(cfg.get("chamber"), ambient_degC=self.ambient_degC)
-        self.pack = Pack(dict(cfg.get("pack", {})), self.chem, rng, self.chamber.air_temperature_degC)
-        self.bus = Bus(dict(cfg.get("bus", {})))
+        self.pack = Pack(dict(cfg.get("pack") or {}), self.chem, rng, self.chamber.air_temperature_degC)
+        self.bus = Bus(dict(cfg.get("bus") or {}))
         self.supply = Supply(cfg.get("supply"), seed=self.seed)
         self.load = Load(cfg.get("load"), seed=self.seed, ambient_degC=self.ambient_degC)
         self.gas = GasModel(cfg.get("gas"))
         self.bms = Bms(cfg.get("bms"), self.pack, self.gas, seed=self.seed)
         self.irt = InsulationTester(cfg.get("insulation"), seed=self.seed)
-        sim = dict(cfg.get("sim", {}))
+        sim = dict(cfg.get("sim") or {})
         self.max_substep_s = float(sim.get("max_substep_s", 1.0))
         self.fast_substep_s = float(sim.get("fast_substep_s", 0.02))
         self.fast_window_s = float(sim.get("fast_window_s", 0.2))
+        self.rest_substep_s = max(float(sim.get("rest_substep_s", 10.0)), self.max_substep_s)
         self.t_s = 0.0
         self.faults: list[Fault] = []
         self._pending: list[Fault] = []
-        self._evolving: list[Fault] = []
+        self._evolving: list[EvolvingFault] = []
         self.instrument_faults: dict[str, list[dict[str, Any]]] = {}
         self.comms_lost = False
         self.log_events: list[tuple[float, str]] = []
@@ -68,8 +73,6 @@ class Plant:
     def from_config(cls, cfg: dict[str, Any] | str, seed: int = 0) -> Plant:
         """Build a plant from a config dict or a preset name (see presets.py)."""
         if isinstance(cfg, str):
-            from instruments.sim.plant.presets import get_preset
-
             cfg = get_preset(cfg)
         return cls(cfg, seed=seed)
 
@@ -90,7 +93,7 @@ class Plant:
         f.apply(self)
         f.active = True
         self.log(self.t_s, f"fault {f.kind} active")
-        if f.evolves:
+        if isinstance(f, EvolvingFault):
             self._evolving.append(f)
         self._fast_until = self.t_s + self.fast_window_s
 
@@ -100,6 +103,7 @@ class Plant:
         return q.pop(0) if q else None
 
     def log(self, t_s: float, text: str) -> None:
+        """Plant-level event (fault activation, venting) for the run record."""
         self.log_events.append((t_s, text))
 
     # ---- integration ---------------------------------------------------------------------------
@@ -114,7 +118,13 @@ class Plant:
             if supply.changed or load.changed or bms.changed:
                 supply.changed = load.changed = bms.changed = False
                 self._fast_until = self.t_s + self.fast_window_s
-            h = self.max_substep_s if self.t_s >= self._fast_until else self.fast_substep_s
+            if self.t_s < self._fast_until:
+                h = self.fast_substep_s
+            elif (abs(self.pack.current_A) < bms.th["rest_current_rel"] * self.pack.nominal_capacity_Ah
+                  and not self._evolving and self.irt.state != "TEST"):
+                h = self.rest_substep_s
+            else:
+                h = self.max_substep_s
             h = min(h, t_end - self.t_s, bms._deadline, supply.next_deadline_s())
             if self._pending:
                 h = min(h, max(self._pending[0].at_s - self.t_s, 1e-6))

@@ -70,6 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset_names() -> list[str]:
+    """Names accepted by get_preset / Plant.from_config."""
     return sorted(PRESETS)
 
 

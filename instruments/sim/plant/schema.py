@@ -25,7 +25,7 @@ SECTION_KEYS: dict[str, frozenset[str]] = {
     "gas": frozenset({"enclosure_volume_m3", "air_changes_per_h", "pressure_leak_tau_s", "background_ppm"}),
     "insulation": frozenset({"model", "v_min_V", "v_max_V", "i_limit_A", "r_min_ohm", "r_max_ohm", "ranges_ohm",
                              "dut_capacitance_F", "absorption_capacitance_F", "absorption_tau_s", "noise_rel"}),
-    "sim": frozenset({"max_substep_s", "fast_substep_s", "fast_window_s"}),
+    "sim": frozenset({"max_substep_s", "fast_substep_s", "fast_window_s", "rest_substep_s"}),
 }
 TOP_KEYS = frozenset({"name", "description", "chemistry", "ambient_degC", "bms", "faults", *SECTION_KEYS})
 BMS_EXTRA_KEYS = frozenset({"soc_init", "soh_initial", "balancing_allowed"})
@@ -46,7 +46,7 @@ def validate_config(cfg: dict[str, Any], bms_keys: frozenset[str] | set[str]) ->
                              f"{sorted(allowed)}")
     bad = sorted(set(cfg.get("bms") or {}) - set(bms_keys) - BMS_EXTRA_KEYS)
     if bad:
-        raise ValueError(f"unknown key(s) {bad} in plant config section 'bms' (see bms.default_thresholds)")
+        raise ValueError(f"unknown key(s) {bad} in plant config section 'bms' (see bms_thresholds.default_thresholds)")
     faults = cfg.get("faults") or []
     if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
         raise ValueError("plant config 'faults' must be a list of tables")

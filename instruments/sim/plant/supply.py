@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from instruments.sim.plant.bus import Element
-from instruments.sim.plant.errors import check_range
+from instruments.sim.plant.errors import SimRangeError, check_range
 
 # STATus:OPERation bits
 OPER_CV = 1
@@ -91,11 +91,12 @@ class Supply:
             self._output_before_trip = True
             return
         if on and not self.output_on:
-            self._v_eff = 0.0 if math.isfinite(self.slew_V_per_s) else self._target_V()
+            self._v_eff = 0.0 if math.isfinite(self.slew_V_per_s) else self.voltage_set_V
         self.output_on = on
         self.changed = True
 
     def set_voltage(self, V: float) -> None:
+        """CV setpoint (voltage priority); the effective voltage slews towards it."""
         self.voltage_set_V = check_range("voltage", V, 0.0, self.rated_voltage_V)
         self.changed = True
 
@@ -105,6 +106,7 @@ class Supply:
         self.changed = True
 
     def set_current_limit_pos(self, A: float) -> None:
+        """Sourcing current limit in voltage priority: the CC level of a CC-CV charge."""
         self.current_limit_pos_A = check_range("current limit", A, 0.0, self.rated_current_A)
         self.changed = True
 
@@ -132,13 +134,16 @@ class Supply:
         self.changed = True
 
     def set_ovp(self, V: float) -> None:
+        """Over-voltage protection level; the bus above it latches the output off."""
         self.ovp_V = check_range("OVP level", V, 0.0, self.ovp_max_V)
 
     def set_ocp_enabled(self, enabled: bool) -> None:
+        """OCP: when on, entering current limit for ocp_delay_s latches the output off."""
         self.ocp_enabled = bool(enabled)
         self._ocp_timer = 0.0
 
     def set_ocp_delay(self, s: float) -> None:
+        """Time the output may sit in current limit before OCP trips."""
         self.ocp_delay_s = check_range("OCP delay", s, 0.0, 2611.0)
 
     def set_uvp(self, V: float, delay_s: float = 0.0, enabled: bool = True) -> None:
@@ -149,6 +154,7 @@ class Supply:
         self._uvp_timer = 0.0
 
     def set_power_limit(self, W: float) -> None:
+        """Power limit for both directions (CP+ / CP- flags when it clamps)."""
         self.power_limit_W = check_range("power limit", W, 0.0, self.rated_power_W)
         self.changed = True
 
@@ -156,7 +162,7 @@ class Supply:
         """Voltage slew rate (V/s); math.inf = as fast as possible (the RP7900 default MAX)."""
         v = float(V_per_s)
         if not v > 0.0:
-            check_range("voltage slew", v, 1e-6, math.inf)
+            raise SimRangeError("voltage slew", v, 0.0, math.inf)
         self.slew_V_per_s = v
 
     def clear_protection(self) -> None:
@@ -201,6 +207,7 @@ class Supply:
         return self.ocp_enabled
 
     def get_uvp(self) -> tuple[float, float, bool]:
+        """(level V, delay s, enabled)."""
         return self.uvp_V, self.uvp_delay_s, self.uvp_enabled
 
     def get_power_limit(self) -> float:
@@ -219,15 +226,18 @@ class Supply:
         return self.current_A + self._rng.gauss(0.0, self.noise_current_A)
 
     def measure_power_W(self) -> float:
+        """Output power, + = sourcing, from the noisy V and I readings."""
         return self.measure_voltage_V() * self.measure_current_A()
 
     # ---- status ----------------------------------------------------------------------------
     def status_operation(self) -> int:
+        """STAT:OPER:COND? bits: CV=1, CC=2, OFF=4."""
         if self.mode == "OFF":
             return OPER_OFF
         return OPER_CV if self.mode == "CV" else OPER_CC
 
     def status_questionable(self) -> int:
+        """STAT:QUES:COND? bits: OV=1, OC=2, CP+=8, CP-=32, LIM+=128, LIM-=256, PROT=2048."""
         bits = 0
         if "OV" in self.protection:
             bits |= QUES_OV
@@ -242,6 +252,7 @@ class Supply:
         return bits
 
     def status_questionable2(self) -> int:
+        """STAT:QUES2:COND? bits: UV=64 (latched under-voltage protection)."""
         return QUES2_UV if "UV" in self.protection else 0
 
     def status_flags(self) -> set[str]:
@@ -252,9 +263,6 @@ class Supply:
         return flags
 
     # ---- plant interface ---------------------------------------------------------------------
-    def _target_V(self) -> float:
-        return self.voltage_set_V
-
     @property
     def active(self) -> bool:
         return self.output_on and not self.protection

@@ -105,3 +105,17 @@ class ThermalNetwork:
             flow[:, 1:] -= d
             T += hs * self._invC * flow
         return T
+
+    def heat_loss_W(self, T_degC: np.ndarray, index: tuple[int, int], T_air_degC: float, forced: bool) -> float:
+        """Heat leaving one cell now (to air and neighbours): what a rate-controlled heater must add."""
+        s, p = index
+        hA = self.hA_forced if forced else self.hA_still
+        T = T_degC[s, p]
+        loss = hA[s, p] * (T - T_air_degC)
+        S, P = self.shape
+        for ds, dp, k in ((-1, 0, self.k_series), (1, 0, self.k_series), (0, -1, self.k_parallel),
+                          (0, 1, self.k_parallel)):
+            if 0 <= s + ds < S and 0 <= p + dp < P:
+                loss += k * (T - T_degC[s + ds, p + dp])
+        return float(loss)
+

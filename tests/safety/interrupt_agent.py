@@ -1,0 +1,102 @@
+"""pytest plugin (loaded with `-p interrupt_agent`) that interrupts a simulated run at a set point.
+
+Configured by the environment variable ESS_INTERRUPT (JSON): kind = sigint | sigterm | mute |
+exception, at_s = virtual time of the interruption, role (for mute), mute_s (wall seconds the
+instrument stays silent), out = where to write the outcome. The interruption fires from a
+one-shot SimClock callback, i.e. inside whatever `clock.sleep` the plan is in at that instant;
+`mute` makes the plan's next exchange with that instrument time out, wherever that is.
+
+At the end it writes what the tests check: the simulated supply/load outputs and chamber set
+point as the plant holds them, the run status, and the measurements the plan took (in memory)
+against those in the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from typing import Any
+
+import pytest
+
+CFG: dict[str, Any] = json.loads(os.environ.get("ESS_INTERRUPT", "{}") or "{}")
+STATE: dict[str, Any] = {"armed": False, "fired": None}
+
+
+def _fire(session: Any) -> None:
+    kind = CFG.get("kind")
+    STATE["fired"] = {"kind": kind, "t_s": session.clock.now_s()}
+    if kind == "sigint":
+        os.kill(os.getpid(), signal.SIGINT)
+    elif kind == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif kind == "exception":
+        raise RuntimeError("injected exception in the plan")
+    elif kind == "mute":
+        server = session.sim.server(CFG["role"])
+        server.mute(True)
+        if CFG.get("mute_s") is not None:  # None: silent for good
+            t = threading.Timer(float(CFG["mute_s"]), lambda: server.mute(False))
+            t.daemon = True
+            t.start()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    from bench.plugin import _state
+
+    session = _state.get("session")
+    if STATE["armed"] or session is None or session.closed or not CFG:
+        return
+    STATE["armed"] = True
+    from bench.units import Q_
+
+    delay = max(1e-3, float(CFG["at_s"]) - session.clock.now_s())
+    holder: dict[str, Any] = {}
+
+    def once(_t: float) -> None:
+        session.clock.cancel(holder["h"])
+        _fire(session)
+
+    holder["h"] = session.clock.every(Q_(delay, "s"), once, name="interrupt-agent")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from bench.plugin import _state
+
+    out = CFG.get("out")
+    session = _state.get("session")
+    if not out or session is None:
+        return
+    plant = session.sim.plant if session.sim is not None else None
+    taken = [(m.name, m.step) for m in session.recorder.all]
+    run = session.journal.run(session.run_id) if not session._own_journal else None
+    try:
+        from bench.journal import Journal
+
+        j = Journal(session.report_dir / "journal.sqlite")
+        rows = j._db.execute("SELECT name, step FROM measurements WHERE run_id = ?", (session.run_id,)).fetchall()
+        status = j._db.execute("SELECT status, reason FROM runs WHERE run_id = ?", (session.run_id,)).fetchone()
+        events = j._db.execute("SELECT kind, message FROM events WHERE run_id = ? AND kind IN "
+                               "('safe_state', 'safe_state_failed', 'interlock', 'abort')",
+                               (session.run_id,)).fetchall()
+        journalled = [(r[0], r[1]) for r in rows]
+        status_row = {"status": status[0], "reason": status[1]} if status else None
+        events = [(e[0], e[1]) for e in events]
+        j.close()
+    except Exception as exc:  # reported, the test fails on it
+        journalled, status_row, events = [], {"status": "UNREADABLE", "reason": str(exc)}, []
+    result = {
+        "fired": STATE["fired"],
+        "supply_on": None if plant is None else bool(plant.supply.output_on),
+        "load_on": None if plant is None else bool(plant.load.input_on),
+        "chamber_setpoint_degC": None if plant is None else float(plant.chamber.setpoint_degC),
+        "ambient_degC": None if plant is None else float(plant.ambient_degC),
+        "contactor_closed": None if plant is None else bool(plant.bms.contactor_closed),
+        "taken": taken, "journalled": journalled, "run": status_row, "events": events,
+        "run_status_attr": None if run is None else run["status"],
+    }
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(result, fh)

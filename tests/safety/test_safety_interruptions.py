@@ -1,0 +1,108 @@
+"""Interrupt simulated runs at seeded random points (Ctrl-C, SIGTERM, an instrument that stops
+answering, an exception in the plan) and check that the bench always ends safe and journalled:
+supply and load outputs off, chamber set point back at ambient, every measurement the plan took
+before the interruption in the journal, the run closed (ABORTED when the interruption fired).
+
+Each point is one `pytest` subprocess (real signals, a real process), run in parallel. Points
+are drawn with a fixed seed over the first `horizon_s` of virtual time of each plan (the part of
+the plan the sweep can afford in CI; the whole plan is covered by the healthy-run tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SEED = 20261123
+KINDS = ("sigint", "sigterm", "mute", "exception")
+# plan folder -> (points, virtual-time horizon in s, role muted, mute seconds (None: for good)).
+# The safety chain loses its gas detector for good (the link interlock must catch it and every
+# output must still be made safe); the smoke plan's supply hangs for a while and comes back (the
+# safe-state retries must get through once it answers again).
+POINTS = int(os.environ.get("ESS_SWEEP_POINTS", "52"))
+PLANS: dict[str, tuple[int, float, str, tuple[float, float] | None]] = {
+    "test_plans/safety_chain": (POINTS // 2, 2400.0, "gas", None),
+    "test_plans/smoke": (POINTS - POINTS // 2, 1200.0, "psu", (1.0, 3.0)),
+}
+
+
+def _points() -> list[dict[str, Any]]:
+    rng = random.Random(SEED)
+    pts = []
+    for plan, (n, horizon, role, mute) in PLANS.items():
+        for i in range(n):
+            kind = KINDS[i % len(KINDS)]
+            at_s = round(rng.uniform(1.0, horizon), 2)
+            mute_s = None if mute is None else round(rng.uniform(*mute), 2)
+            pts.append({"plan": plan, "kind": kind, "at_s": at_s, "role": role, "mute_s": mute_s, "id": f"{plan}#{i}"})
+    return pts
+
+
+def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    work = tmp / point["id"].replace("/", "_").replace("#", "_")
+    work.mkdir(parents=True)
+    out = work / "outcome.json"
+    env = dict(os.environ, ESS_INTERRUPT=json.dumps({**point, "out": str(out)}),
+               PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "interrupt_agent", point["plan"], "--report-dir", str(work),
+           "-p", "no:randomly"]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        return {"point": point, "ok": False, "why": ["run did not finish within 240 s (hung)"]}
+    if not out.exists():
+        return {"point": point, "ok": False, "why": [f"no outcome written (exit {proc.returncode})",
+                                                    proc.stdout[-1500:], proc.stderr[-1500:]]}
+    res = json.loads(out.read_text())
+    why = []
+    if res["supply_on"]:
+        why.append("supply output still on")
+    if res["load_on"]:
+        why.append("load input still on")
+    if abs(res["chamber_setpoint_degC"] - res["ambient_degC"]) > 0.5:
+        why.append(f"chamber set point {res['chamber_setpoint_degC']} not ambient")
+    journal = list(map(tuple, res["journalled"]))
+    for m in map(tuple, res["taken"]):
+        if m in journal:
+            journal.remove(m)
+        else:
+            why.append(f"measurement {m} missing from the journal")
+    run = res["run"] or {}
+    if run.get("status") not in ("ABORTED", "COMPLETED"):
+        why.append(f"run status {run.get('status')}")
+    if point["kind"] == "mute" and point["mute_s"] is None and res["fired"]:
+        if not any(k == "safe_state_failed" and point["role"] in m for k, m in res["events"]):
+            why.append(f"silent {point['role']} not reported as safe_state_failed")
+    if res["fired"] and (point["kind"] != "mute" or point["mute_s"] is None) and run.get("status") != "ABORTED":
+        why.append(f"interruption fired but run is {run.get('status')}")
+    return {"point": point, "ok": not why, "why": why, "fired": bool(res["fired"]), "status": run.get("status")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "kill"), reason="needs POSIX signals")
+def test_interruption_sweep(tmp_path: Path) -> None:
+    points = [p for p in _points() if (ROOT / p["plan"]).exists()]
+    assert len(points) >= min(50, POINTS)
+    workers = max(2, min(4, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda p: _run(p, tmp_path), points))
+    passed = sum(r["ok"] for r in results)
+    summary = {"seed": SEED, "points": len(results), "passed": passed,
+               "fired": sum(bool(r.get("fired")) for r in results),
+               "by_kind": {k: sum(r["ok"] for r in results if r["point"]["kind"] == k) for k in KINDS},
+               "failures": [r for r in results if not r["ok"]]}
+    report = ROOT / "reports" / "safety_interruptions.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps(summary, indent=1))
+    print(f"\ninterruption sweep: {passed} of {len(results)} passed (seed {SEED}); details in {report}")
+    assert passed == len(results), json.dumps(summary["failures"][:3], indent=1)[:4000]
