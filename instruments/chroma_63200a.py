@@ -22,7 +22,7 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import ElectronicLoad
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.scpi_driver import ScpiDriver, magnitude
+from instruments.scpi_driver import ScpiDriver, ScpiPowerReadings, magnitude
 
 # STAT:CHAN:COND? bits (63600 manual layout; the simulated plant uses the same).
 COND_BITS = {1: "OTP", 2: "OVP", 4: "OCP", 8: "OPP", 16: "REV", 32: "SYNC", 64: "MAX_LIMIT", 128: "FAN",
@@ -33,7 +33,7 @@ _LEVEL_CMD = {"CC": "CURR:STAT:L1", "CV": "VOLT:STAT:L1", "CP": "POW:STAT:L1", "
 
 
 
-class Chroma63200A(ScpiDriver, ElectronicLoad):
+class Chroma63200A(ScpiDriver, ScpiPowerReadings, ElectronicLoad):
     """One channel of a Chroma 63200A load (e.g. 63206A-80-240: 80 V, 240 A, 6 kW)."""
 
     SIMULATOR = "instruments.sim.scpi_chroma63200a:serve"
@@ -149,16 +149,6 @@ class Chroma63200A(ScpiDriver, ElectronicLoad):
         self.conn.write_checked("LOAD:PROT:CLE")
 
     # -- readings ----------------------------------------------------------------------------
-    def measure_voltage(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("MEAS:VOLT?"), "V")
-
-    def measure_current(self) -> pint.Quantity:
-        """Current sunk by the load (positive into the load)."""
-        return Q_(self.conn.query_float("MEAS:CURR?"), "A")
-
-    def measure_power(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("MEAS:POW?"), "W")
-
     def protection_status(self) -> list[str]:
         """Latched protections decoded from `STAT:CHAN:COND?`, e.g. ['OPP']; [] when clear."""
         bits = self.conn.query_int("STAT:CHAN:COND?")

@@ -14,7 +14,7 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import PowerSupply
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.scpi_driver import ScpiDriver, magnitude
+from instruments.scpi_driver import ScpiDriver, ScpiPowerReadings, magnitude
 
 QUES_BITS = {1: "OV", 2: "OC", 4: "PF", 8: "CP+", 16: "OT", 32: "CP-", 64: "OV-", 128: "LIM+", 256: "LIM-",
              512: "INH", 1024: "UNR", 2048: "PROT", 4096: "EDP"}
@@ -22,7 +22,7 @@ OPER_BITS = {1: "CV", 2: "CC", 4: "OFF"}
 
 
 
-class KeysightRP7900(ScpiDriver, PowerSupply):
+class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply):
     bidirectional = True
     SIMULATOR = "instruments.sim.scpi_rp7900:serve"
 
@@ -124,15 +124,6 @@ class KeysightRP7900(ScpiDriver, PowerSupply):
     # -- readings ----------------------------------------------------------------------------
     def voltage_setpoint(self) -> pint.Quantity:
         return Q_(self.conn.query_float("VOLT?"), "V")
-
-    def measure_voltage(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("MEAS:VOLT?"), "V")
-
-    def measure_current(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("MEAS:CURR?"), "A")
-
-    def measure_power(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("MEAS:POW?"), "W")
 
     def operation_status(self) -> list[str]:
         bits = self.conn.query_int("STAT:OPER:COND?")

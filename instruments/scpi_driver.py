@@ -10,6 +10,7 @@ from typing import Any
 
 import pint
 
+from bench.units import Q_
 from instruments.errors import InstrumentError, InstrumentRangeError
 from instruments.transports.scpi import ScpiConnection
 
@@ -41,3 +42,19 @@ class ScpiDriver:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class ScpiPowerReadings:
+    """`MEAS:VOLT?`, `MEAS:CURR?`, `MEAS:POW?`: the read-back common to supplies and loads."""
+
+    conn: ScpiConnection
+
+    def measure_voltage(self) -> pint.Quantity:
+        return Q_(self.conn.query_float("MEAS:VOLT?"), "V")
+
+    def measure_current(self) -> pint.Quantity:
+        """Signed as the instrument reports it (supply: + sourcing; load: + sinking)."""
+        return Q_(self.conn.query_float("MEAS:CURR?"), "A")
+
+    def measure_power(self) -> pint.Quantity:
+        return Q_(self.conn.query_float("MEAS:POW?"), "W")

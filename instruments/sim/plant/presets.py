@@ -20,52 +20,32 @@ _LOAD = {"model": "63206A-80-240", "rated_voltage_V": 80.0, "rated_current_A": 2
 _CHAMBER = {"min_degC": -40.0, "max_degC": 150.0, "heat_rate_max_degC_per_min": 5.0,
             "cool_rate_max_degC_per_min": 3.0}
 
+
+def _preset(name: str, chemistry: str, n_series: int, n_parallel: int, cell_capacity_Ah: float, soc_spread: float,
+            enclosure_volume_m3: float) -> dict[str, Any]:
+    """One DUT on the standard simulated bench (RP7900 supply, Chroma load, F4T chamber)."""
+    return {
+        "name": name,
+        "chemistry": chemistry,
+        "ambient_degC": 25.0,
+        "pack": {"n_series": n_series, "n_parallel": n_parallel, "cell_capacity_Ah": cell_capacity_Ah, "soc0": 0.5,
+                 "soc_spread": soc_spread, "capacity_spread_rel": 0.01, "resistance_spread_rel": 0.03,
+                 "dut_isolation_ohm": 500e6},
+        "supply": dict(_SUPPLY),
+        "load": dict(_LOAD),
+        "chamber": dict(_CHAMBER),
+        "bms": {},
+        "gas": {"enclosure_volume_m3": enclosure_volume_m3, "air_changes_per_h": 2.0},
+        "insulation": {},
+        "sim": {"max_substep_s": 1.0},
+        "faults": [],
+    }
+
+
 PRESETS: dict[str, dict[str, Any]] = {
-    "lfp_16s5p": {
-        "name": "lfp_16s5p",
-        "chemistry": "LFP",
-        "ambient_degC": 25.0,
-        "pack": {"n_series": 16, "n_parallel": 5, "cell_capacity_Ah": 50.0, "soc0": 0.5, "soc_spread": 0.002,
-                 "capacity_spread_rel": 0.01, "resistance_spread_rel": 0.03, "dut_isolation_ohm": 500e6},
-        "supply": dict(_SUPPLY),
-        "load": dict(_LOAD),
-        "chamber": dict(_CHAMBER),
-        "bms": {},
-        "gas": {"enclosure_volume_m3": 1.5, "air_changes_per_h": 2.0},
-        "insulation": {},
-        "sim": {"max_substep_s": 1.0},
-        "faults": [],
-    },
-    "nmc_14s": {
-        "name": "nmc_14s",
-        "chemistry": "NMC",
-        "ambient_degC": 25.0,
-        "pack": {"n_series": 14, "n_parallel": 1, "cell_capacity_Ah": 60.0, "soc0": 0.5, "soc_spread": 0.003,
-                 "capacity_spread_rel": 0.01, "resistance_spread_rel": 0.03, "dut_isolation_ohm": 500e6},
-        "supply": dict(_SUPPLY),
-        "load": dict(_LOAD),
-        "chamber": dict(_CHAMBER),
-        "bms": {},
-        "gas": {"enclosure_volume_m3": 0.5, "air_changes_per_h": 2.0},
-        "insulation": {},
-        "sim": {"max_substep_s": 1.0},
-        "faults": [],
-    },
-    "lfp_module_16s1p": {
-        "name": "lfp_module_16s1p",
-        "chemistry": "LFP",
-        "ambient_degC": 25.0,
-        "pack": {"n_series": 16, "n_parallel": 1, "cell_capacity_Ah": 100.0, "soc0": 0.5, "soc_spread": 0.003,
-                 "capacity_spread_rel": 0.01, "resistance_spread_rel": 0.03, "dut_isolation_ohm": 500e6},
-        "supply": dict(_SUPPLY),
-        "load": dict(_LOAD),
-        "chamber": dict(_CHAMBER),
-        "bms": {},
-        "gas": {"enclosure_volume_m3": 0.5, "air_changes_per_h": 2.0},
-        "insulation": {},
-        "sim": {"max_substep_s": 1.0},
-        "faults": [],
-    },
+    "lfp_16s5p": _preset("lfp_16s5p", "LFP", 16, 5, 50.0, 0.002, 1.5),
+    "nmc_14s": _preset("nmc_14s", "NMC", 14, 1, 60.0, 0.003, 0.5),
+    "lfp_module_16s1p": _preset("lfp_module_16s1p", "LFP", 16, 1, 100.0, 0.003, 0.5),
 }
 
 
