@@ -31,6 +31,7 @@ from instruments.sim.scpi_server import (
     nr3,
     parse_bool,
     parse_number,
+    serve_instrument,
 )
 
 DCV_RANGES = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -235,9 +236,7 @@ def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
             return float(plant.bus.voltage_V)
     else:
         raise ValueError(f"role {role.role}: options.sim.source must be 'pack' or 'bus', got {source!r}")
-    inst = SimKeysight34465A(probe, resistor_ohm=_quantity_ohm(sim.get("resistor"), 1e4),
-                             lead_ohm=_quantity_ohm(sim.get("lead_resistance"), 0.1),
-                             serial=role.serial or "MY00000001", model=role.model or "34465A",
-                             firmware=role.firmware or "A.02.16-02.40-02.16-00.51-03-01", lock=clock.lock,
-                             faults=plant.instrument_faults.setdefault(role.role, []))
-    return ScpiTcpServer(inst).start()
+    return serve_instrument(SimKeysight34465A, probe, plant, role, clock, serial="MY00000001", model="34465A",
+                            firmware="A.02.16-02.40-02.16-00.51-03-01",
+                            resistor_ohm=_quantity_ohm(sim.get("resistor"), 1e4),
+                            lead_ohm=_quantity_ohm(sim.get("lead_resistance"), 0.1))

@@ -21,6 +21,7 @@ from instruments.sim.scpi_server import (
     ScpiTcpServer,
     parse_bool,
     parse_number,
+    serve_instrument,
 )
 
 _MODES = ("CC", "CV", "CP", "CR")
@@ -98,7 +99,5 @@ class SimChroma63200A(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     """Start the simulated 63200A for a station role; returns the running server (has .resource)."""
-    inst = SimChroma63200A(plant.load, serial=role.serial or "632060000001", model=role.model or "63206A-80-240",
-                           firmware=role.firmware or "1.20", lock=clock.lock,
-                           faults=plant.instrument_faults.setdefault(role.role, []))
-    return ScpiTcpServer(inst).start()
+    return serve_instrument(SimChroma63200A, plant.load, plant, role, clock, serial="632060000001",
+                            model="63206A-80-240", firmware="1.20")

@@ -30,6 +30,7 @@ from instruments.sim.scpi_server import (
     ScpiTcpServer,
     parse_bool,
     parse_number,
+    serve_instrument,
 )
 
 OVER_RANGE_MOHM = "9999"
@@ -120,7 +121,5 @@ class SimInsulationTester(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     """Start the simulated tester for a station role; returns the running server (has .resource)."""
-    inst = SimInsulationTester(plant.irt, serial=role.serial or "0", model=role.model or "TOS9213S",
-                               firmware=role.firmware or "1.00", lock=clock.lock,
-                               faults=plant.instrument_faults.setdefault(role.role, []))
-    return ScpiTcpServer(inst).start()
+    return serve_instrument(SimInsulationTester, plant.irt, plant, role, clock, serial="0", model="TOS9213S",
+                            firmware="1.00")

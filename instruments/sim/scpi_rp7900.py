@@ -17,6 +17,7 @@ from instruments.sim.scpi_server import (
     nr3,
     parse_bool,
     parse_number,
+    serve_instrument,
 )
 
 
@@ -100,9 +101,5 @@ class SimRP7900(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> Any:
     """Start the simulated RP7900 for a station role; returns the running server (has .resource)."""
-    inst = SimRP7900(plant.supply, serial=role.serial or "MY00000001", model=role.model or "RP7952A",
-                     firmware=role.firmware or "B.01.07", lock=clock.lock,
-                     faults=plant.instrument_faults.setdefault(role.role, []))
-    from instruments.sim.scpi_server import ScpiTcpServer
-
-    return ScpiTcpServer(inst).start()
+    return serve_instrument(SimRP7900, plant.supply, plant, role, clock, serial="MY00000001", model="RP7952A",
+                            firmware="B.01.07")

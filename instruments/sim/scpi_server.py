@@ -296,3 +296,13 @@ class ScpiTcpServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2)
+
+
+def serve_instrument(sim_cls: type[ScpiInstrument], device: Any, plant: Any, role: Any, clock: Any, *,
+                     serial: str, model: str, firmware: str, **kwargs: Any) -> ScpiTcpServer:
+    """Start `sim_cls(device, ...)` for a station role: identity from the station (defaults given),
+    the simulated clock's lock, and the plant's injected-fault queue for that role."""
+    inst = sim_cls(device, serial=role.serial or serial, model=role.model or model,  # type: ignore[call-arg]
+                   firmware=role.firmware or firmware, lock=clock.lock,
+                   faults=plant.instrument_faults.setdefault(role.role, []), **kwargs)
+    return ScpiTcpServer(inst).start()
