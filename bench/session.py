@@ -101,10 +101,7 @@ class BenchSession:
 
     # -- set-up --------------------------------------------------------------------------
     def _check_signed_limits(self) -> None:
-        try:
-            from bench.signing.verify import check_signed_limit_set
-        except ImportError as exc:  # pragma: no cover - signing ships with the bench
-            raise BenchError(f"production mode needs the signing layer: {exc}") from exc
+        from bench.signing.verify import check_signed_limit_set
         trust = self.station.safety.get("trust_file")
         if not trust:
             raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",

@@ -21,6 +21,7 @@ from bench.journal import Journal
 from bench.report.plots import build_plots
 from bench.report.record import build_record, safe_name
 from bench.report.series import load_series, write_telemetry_csv
+from bench.signing.manifest import canonical_json
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bench.report", "templates"),
@@ -34,15 +35,6 @@ SIGNATURES_DIR = "signatures"
 
 class SignedReportError(BenchError):
     """The output folder is signed: writing into it would silently break the signatures."""
-
-
-def canonical_json(obj: Any) -> bytes:
-    try:
-        from bench.signing.manifest import canonical_json as cj
-
-        return cj(obj)
-    except ImportError:  # pragma: no cover
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def num(value: Any, spec: str = ".6g") -> str:
