@@ -14,9 +14,10 @@ import numpy as np
 import pint
 import polars as pl
 
+from bench.analyze.groups import DAY_US, Days
 from bench.units import Q_
 
-DAY_US = 86_400_000_000
+__all__ = ["DAY_US", "Days", "DriftResult", "correct", "estimate", "to_local"]
 
 
 @dataclass
@@ -47,29 +48,35 @@ def to_local(t_us: np.ndarray, timezone: str | None) -> np.ndarray:
 
 
 def daily_events(local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, rest_a: float,
-                 min_ah: float, event: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 min_ah: float, event: str, days: Days | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(day numbers, event time of day in s, charge Ah that day) for days with enough charging."""
-    day = local_us // DAY_US
-    d0 = int(day[0])
-    di = (day - d0).astype(np.int64)
-    tod = (local_us - day * DAY_US) / 1e6
+    days = Days(local_us) if days is None else days
     chg = current > rest_a
-    w = np.where(chg, current * w_s, 0.0)
-    n = int(di[-1]) + 1
-    sw = np.bincount(di, w, minlength=n)
+    w = np.multiply(current, w_s)
+    w[~chg] = 0.0
+    n = days.n
+    sw = days.sum(w)
     ah = sw / 3600.0
     if event == "charge_start":
         idx = np.flatnonzero(chg & (w_s > 0))
         ev = np.full(n, np.nan)
-        days, first = np.unique(di[idx], return_index=True)
-        ev[days] = tod[idx[first]]
+        if idx.size:
+            di = days.day_of(idx)
+            first = np.concatenate([[0], np.flatnonzero(np.diff(di)) + 1])
+            if np.any(np.diff(di) < 0):
+                _, first = np.unique(di, return_index=True)
+            ev[di[first]] = days.time_of_day_s(idx[first])
     else:
-        swt = np.bincount(di, w * tod, minlength=n)
+        # sum(w * time of day) per day, from time since the first midnight minus each day's start
+        rel = local_us - days.d0 * DAY_US
+        w *= rel
+        del rel
+        swt = (days.sum(w) - np.arange(n) * float(DAY_US) * sw) / 1e6
         with np.errstate(invalid="ignore", divide="ignore"):
             ev = swt / sw
     ok = (ah >= min_ah) & np.isfinite(ev)
-    days = np.flatnonzero(ok)
-    return days + d0, ev[ok], ah[ok]
+    sel = np.flatnonzero(ok)
+    return sel + days.d0, ev[ok], ah[ok]
 
 
 def _design(x: np.ndarray, harmonics: int) -> np.ndarray:
@@ -107,9 +114,9 @@ def fit_drift(days: np.ndarray, event_s: np.ndarray, *, harmonics: int | None = 
 
 def estimate(t_us: np.ndarray, local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, *, nominal_ah: float,
              rest_a: float, event: str = "charge_centroid", mode: str = "auto", min_days: int = 10,
-             min_total_s: float = 60.0) -> DriftResult:
+             min_total_s: float = 60.0, days_index: Days | None = None) -> DriftResult:
     """Estimate the drift; decide (per `mode`) whether to correct; never raises on odd data."""
-    days, ev, _ = daily_events(local_us, current, w_s, rest_a, 0.05 * nominal_ah, event)
+    days, ev, _ = daily_events(local_us, current, w_s, rest_a, 0.05 * nominal_ah, event, days_index)
     zero = Q_(0.0, "s/day")
     anchor = int(t_us[0]) if len(t_us) else 0
     if len(days) < min_days:

@@ -290,11 +290,9 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
     progress.phase(f"loading {len(files)} file(s) with profile {profile.name}")
     for batch in lf.collect_batches(chunk_size=batch_rows):
         total += batch.height
-        flags = batch["_flags"]
-        n_bad = int((flags != 0).sum())
+        n_bad = int((batch["_flags"] != 0).sum())
         if n_bad:
-            for fid, first in batch.group_by("_fid").agg(pl.col("_row").min()).iter_rows():
-                file_start[fid] = min(first, file_start.get(fid, first))
+            _note_starts(batch["_fid"].to_numpy(), batch["_row"].to_numpy(), file_start)
             bad = batch.filter(pl.col("_flags") != 0)
             _count_bad(bad, profile, bad_counts)
             for fid, n in bad.group_by("_fid").len().iter_rows():
@@ -305,18 +303,11 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
                 bad_kept += bad_parts[-1].height
             batch = batch.filter(pl.col("_flags") == 0)
         if batch.height:
-            stuck_parts.append(
-                batch.gather_every(stride).group_by((pl.col("_t") // block_us).alias("_blk")).agg(
-                    pl.len().alias("_n"),
-                    *[pl.col(c).min().alias(f"{c}\x00min") for c in channels],
-                    *[pl.col(c).max().alias(f"{c}\x00max") for c in channels],
-                )
-            )
+            stuck_parts.append(_stuck_part(batch, channels, stride, block_us))
             mask_parts.append(_masks(batch, profile, kept))
             kept += batch.height
             parts.append(batch.select(keep))
-        for fid, first in batch.group_by("_fid").agg(pl.col("_row").min()).iter_rows():
-            file_start[fid] = min(first, file_start.get(fid, first))
+        del batch
         progress.update(f"{total:,} rows read")
     progress.done(f"read {total:,} rows from {len(files)} file(s)")
     if not parts:
@@ -325,24 +316,32 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
             f"check timestamp.format = {profile.ts_format!r} and [units]/[valid_range] in {profile.source}"
         )
     bad_df = pl.concat(bad_parts) if bad_parts else pl.DataFrame()
-    starts = np.zeros(len(files), np.int64)
-    for fid, first in file_start.items():
-        starts[fid] = first
-    if bad_df.height:  # running index -> row within the file
-        bad_df = bad_df.with_columns(pl.col("_row") - pl.Series(starts[bad_df["_fid"].to_numpy()]))
     n_temps = len(profile.temperatures)
     arrays = {c: _take_column(parts, c) for c in keep if not c.startswith("_T")}  # peak: one extra column
     temps = np.empty((n_temps, len(arrays["_t"])), np.float32)
     for k in range(n_temps):
         temps[k] = _take_column(parts, f"_T{k}")
-    counts = np.bincount(arrays["_fid"], minlength=len(files))
+    del parts
+    fid_all, row_all = arrays.pop("_fid"), arrays.pop("_row")
+    runs = _note_starts(fid_all, row_all, file_start)
+    starts = np.zeros(len(files), np.int64)
+    for fid, first in file_start.items():
+        starts[fid] = first
+    if bad_df.height:  # running index -> row within the file
+        bad_df = bad_df.with_columns(pl.col("_row") - pl.Series(starts[bad_df["_fid"].to_numpy()]))
+    counts = np.zeros(len(files), np.int64)
+    for a, b in zip(runs, [*runs[1:], len(fid_all)], strict=True):
+        f = int(fid_all[a])
+        counts[f] += b - a
+        if starts[f]:
+            row_all[a:b] -= starts[f]
     for fid, info in enumerate(files):
         info.rows = int(counts[fid]) + bad_by_file.get(fid, 0)
     stuck = pl.concat(stuck_parts) if stuck_parts else None
     return LoadedLog(
         files=files, t_us=arrays["_t"], current=arrays[profile.current], pack=arrays[profile.pack_voltage],
         vmax=arrays["_vmax"], vmin=arrays["_vmin"], window=pl.concat(mask_parts), temps=temps,
-        file_id=arrays["_fid"], row=(arrays["_row"] - starts[arrays["_fid"]]).astype(np.uint32), bad=bad_df, bad_counts=bad_counts,
+        file_id=fid_all, row=row_all.astype(np.uint32), bad=bad_df, bad_counts=bad_counts,
         zoned=zoned, timezone=profile.timezone, stuck_blocks=stuck, total_rows=total,
     )
 
@@ -351,6 +350,26 @@ def stuck_stride(profile: LogProfile) -> int:
     """Every k-th row is enough to see a channel frozen for `stuck_duration` (>= 64 looks per window)."""
     per_window = profile.stuck_duration.to("s").magnitude / max(profile.nominal_interval.to("s").magnitude, 1e-3)
     return int(max(1, min(8, per_window // 64)))
+
+
+def _note_starts(fid: np.ndarray, row: np.ndarray, file_start: dict[int, int]) -> np.ndarray:
+    """First running row number of each file (a file's rows are one contiguous run); returns run starts."""
+    runs = np.concatenate([[0], np.flatnonzero(fid[1:] != fid[:-1]) + 1]) if len(fid) else np.zeros(0, np.intp)
+    for f, r in zip(fid[runs].tolist(), row[runs].tolist(), strict=True):
+        file_start[f] = min(r, file_start.get(f, r))
+    return runs
+
+
+def _stuck_part(batch: pl.DataFrame, channels: list[str], stride: int, block_us: int) -> pl.DataFrame:
+    """Per-block min/max of every channel on every `stride`-th row; blocks are runs of `_t // block_us`."""
+    sub = batch.select("_t", *channels).gather_every(stride)
+    blk = sub["_t"].to_numpy() // block_us
+    vals = sub.select(channels).to_numpy()
+    first = np.concatenate([[0], np.flatnonzero(blk[1:] != blk[:-1]) + 1])
+    lo = np.minimum.reduceat(vals, first, axis=0)
+    hi = np.maximum.reduceat(vals, first, axis=0)
+    return pl.DataFrame({"_blk": blk[first], **{f"{c}\x00min": lo[:, j] for j, c in enumerate(channels)},
+                         **{f"{c}\x00max": hi[:, j] for j, c in enumerate(channels)}})
 
 
 def _take_column(parts: list[pl.DataFrame], name: str) -> np.ndarray:

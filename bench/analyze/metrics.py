@@ -13,7 +13,7 @@ import numpy as np
 import pint
 import polars as pl
 
-from bench.analyze.drift import DAY_US
+from bench.analyze.groups import DAY_US, Days
 from bench.analyze.profile import LogProfile
 from bench.analyze.quality import CleanLog, fmt_time
 from bench.units import Q_
@@ -63,8 +63,10 @@ def _hist(values: np.ndarray, weights: np.ndarray, width: float, name: str, unit
     if not values.size:
         return Histogram(name, unit, np.array([0.0, width]), np.zeros(1))
     lo = float(np.floor(values.min() / width) * width) if lo is None else lo
-    idx = ((values - lo) / width).astype(np.int64)
-    idx = np.clip(idx, 0, None)
+    idx = values - lo
+    idx /= width
+    idx = idx.astype(np.intp)
+    np.maximum(idx, 0, out=idx)
     sec = np.bincount(idx, weights, minlength=1)
     return Histogram(name, unit, lo + width * np.arange(len(sec) + 1), sec)
 
@@ -74,59 +76,92 @@ def _pct(loss: np.ndarray, base: np.ndarray) -> np.ndarray:
         return np.where(base > 0, 100.0 * loss / base, np.nan)
 
 
+def _weights(t_us: np.ndarray, gap_s: float) -> np.ndarray:
+    """Seconds each sample stands for: the interval to the next one, 0 across a gap or at the end."""
+    w = np.empty(len(t_us))
+    np.subtract(t_us[1:], t_us[:-1], out=w[:-1], casting="unsafe")
+    w[:-1] /= 1e6
+    w[-1:] = 0.0
+    np.putmask(w, (w <= 0) | (w > gap_s), 0.0)
+    return w
+
+
+def _crate(cur: np.ndarray, w: np.ndarray, rest: float, nominal_ah: float, width: float) -> tuple:
+    """Both C-rate histograms and the time/charge sums per state from one keyed bincount (no subsets).
+
+    key = bin * 3 + state (0 rest, 1 charging, 2 discharging), bin = floor(|C-rate| / width).
+    """
+    c = cur / nominal_ah
+    imax, imin = int(np.argmax(cur)), int(np.argmin(cur))
+    cmax, cmin = float(c[imax]), float(c[imin])
+    state = (cur > rest).view(np.int8)
+    state[cur < -rest] = 2
+    key = np.abs(c)
+    key /= width
+    key = key.astype(np.intp)
+    key *= 3
+    key += state
+    del state
+    sec = np.bincount(key, w)
+    c *= w
+    scw = np.bincount(key, c)
+    del c
+    top = {1: int(key[imax]), 2: int(key[imin])}
+    del key
+    sec = np.pad(sec, (0, -len(sec) % 3)).reshape(-1, 3)
+    scw = np.pad(scw, (0, -len(scw) % 3)).reshape(-1, 3).sum(axis=0)
+    hist = {}
+    for s, name, label in ((1, "charge", "C-rate while charging"), (2, "discharge", "C-rate while discharging")):
+        n = top[s] // 3 + 1 if top[s] % 3 == s else 1  # the extreme current is in the highest bin
+        hist[name] = Histogram(label, "1/h", width * np.arange(n + 1), sec[:n, s].copy())
+    sw = sec.sum(axis=0)
+    return hist, sw, scw, cmax, cmin
+
+
 def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_ah: float,
-            w: np.ndarray | None = None) -> Metrics:
+            w: np.ndarray | None = None, days: Days | None = None) -> Metrics:
     """All usage/health metrics; `local_us` is drift-corrected wall time for cutting days.
 
-    `w` (seconds each sample stands for) may be passed in to save recomputing it.
+    `w` (seconds each sample stands for) and `days` (the day index of `local_us`) may be passed in
+    to save recomputing them.
     """
     t, cur, pack = clean.t_us, clean.current, clean.pack
     gap_s = float(profile.gap_threshold.to("s").magnitude)
     rest = float(profile.rest_current.to("A").magnitude)
     if w is None:
-        dt = np.diff(t) / 1e6
-        w = np.append(np.where((dt > 0) & (dt <= gap_s), dt, 0.0), 0.0)  # time each sample stands for
-        del dt
-    dtv = w[:-1]
+        w = _weights(t, gap_s)
+    days = Days(local_us) if days is None else days
+    d0, nd = days.d0, days.n
     # Trapezoid per interval, 0.5*(x_i + x_i+1)*dt_i, regrouped per sample: x_i * 0.5*(dt_i-1 + dt_i).
     # The positive/negative split is then per sample; an interval across midnight is shared half/half.
     hw = np.empty(len(t))
     hw[0] = 0.0
-    hw[1:] = dtv
-    hw[:-1] += dtv
+    hw[1:] = w[:-1]
+    hw[:-1] += w[:-1]
     hw *= 0.5 / 3600.0
-    q = cur * hw  # A·h per sample
-    e = q * pack  # W·h per sample
-    lday = local_us // DAY_US
-    d0 = int(lday[0])
-    di = (lday - d0).astype(np.int64)
-    del lday
-    nd = int(di[-1]) + 1
-    s_ah_in = np.bincount(di, np.maximum(q, 0.0), nd)
-    s_ah_out = s_ah_in - np.bincount(di, q, nd)
-    s_wh_in = np.bincount(di, np.maximum(e, 0.0), nd)
-    s_wh_out = s_wh_in - np.bincount(di, e, nd)
+    q = np.multiply(cur, hw, out=hw)  # A·h per sample
+    pos = np.maximum(q, 0.0)
+    s_ah_in = days.sum(pos)
+    s_ah_out = s_ah_in - days.sum(q)
+    e = np.multiply(q, pack, out=q)  # W·h per sample
+    np.maximum(e, 0.0, out=pos)
+    s_wh_in = days.sum(pos)
+    s_wh_out = s_wh_in - days.sum(e)
     del q, e, hw
-    covered = np.bincount(di, w, nd)
-    chg, dis = cur > rest, cur < -rest
+    covered = days.sum(w)
     # imbalance and temperatures
-    dv = (clean.vmax - clean.vmin) * np.float32(1000.0)
+    dv = clean.vmax - clean.vmin
+    dv *= np.float32(1000.0)
     temps = clean.temps
     has_t = temps.shape[0] > 0
     tmax = temps.max(axis=0) if has_t else np.zeros(len(t), np.float32)
     tmin = temps.min(axis=0) if has_t else np.zeros(len(t), np.float32)
     spread = tmax - tmin
-    wc = np.where(chg, w, 0.0)
-    dv_chg_day = np.bincount(di, dv * wc, nd)
-    w_chg_day = np.bincount(di, wc, nd)
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(di)) + 1])
-    present = di[starts]
-
-    def per_day(fn, arr):
-        out = np.full(nd, np.nan)
-        out[present] = fn.reduceat(arr, starts)
-        return out
-
+    wc = np.where(cur > rest, w, 0.0)
+    w_chg_day = days.sum(wc)
+    wc *= dv
+    dv_chg_day = days.sum(wc)
+    del wc, pos
     dates = pl.Series("date", (np.arange(nd) + d0) * DAY_US, dtype=pl.Int64).cast(pl.Datetime("us")).cast(pl.Date)
     with np.errstate(invalid="ignore", divide="ignore"):
         daily = pl.DataFrame({
@@ -135,8 +170,8 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
             "capacity_loss_pct": _pct(s_ah_in - s_ah_out, s_ah_in), "energy_loss_pct": _pct(s_wh_in - s_wh_out, s_wh_in),
             "covered_h": covered / 3600.0,
             "imbalance_charging_mean_mV": np.where(w_chg_day > 0, dv_chg_day / w_chg_day, np.nan),
-            "imbalance_max_mV": per_day(np.maximum, dv), "T_min_degC": per_day(np.minimum, tmin),
-            "T_max_degC": per_day(np.maximum, tmax), "dT_max_K": per_day(np.maximum, spread),
+            "imbalance_max_mV": days.max(dv), "T_min_degC": days.min(tmin),
+            "T_max_degC": days.max(tmax), "dT_max_K": days.max(spread),
         }).filter(pl.col("covered_h") > 0)
     annual = annual_table(daily, nominal_ah)
     tot_in, tot_out, e_in, e_out = (float(x.sum()) for x in (s_ah_in, s_ah_out, s_wh_in, s_wh_out))
@@ -148,16 +183,13 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
         "energy_loss": Q_(100.0 * (e_in - e_out) / e_in if e_in else float("nan"), "percent"),
         "days": Q_(float(len(daily)), "day"),
     }
-    crate_bin = profile.crate_bin
-    c = cur / nominal_ah
-    crate = {"charge": _hist(c[chg], w[chg], crate_bin, "C-rate while charging", "1/h", lo=0.0),
-             "discharge": _hist(-c[dis], w[dis], crate_bin, "C-rate while discharging", "1/h", lo=0.0)}
-    t_chg, t_dis, t_all = float(w[chg].sum()), float(w[dis].sum()), float(w.sum())
+    crate, sw, scw, cmax, cmin = _crate(cur, w, rest, nominal_ah, profile.crate_bin)
+    t_chg, t_dis, t_all = float(sw[1]), float(sw[2]), float(w.sum())
     crate_summary = {
-        "charge_mean": Q_(float((c * w)[chg].sum() / t_chg) if t_chg else 0.0, "1/h"),
-        "charge_p95": Q_(crate["charge"].percentile(95), "1/h"), "charge_max": Q_(float(c.max()), "1/h"),
-        "discharge_mean": Q_(float((-c * w)[dis].sum() / t_dis) if t_dis else 0.0, "1/h"),
-        "discharge_p95": Q_(crate["discharge"].percentile(95), "1/h"), "discharge_max": Q_(float(-c.min()), "1/h"),
+        "charge_mean": Q_(float(scw[1] / t_chg) if t_chg else 0.0, "1/h"),
+        "charge_p95": Q_(crate["charge"].percentile(95), "1/h"), "charge_max": Q_(cmax, "1/h"),
+        "discharge_mean": Q_(float(-scw[2] / t_dis) if t_dis else 0.0, "1/h"),
+        "discharge_p95": Q_(crate["discharge"].percentile(95), "1/h"), "discharge_max": Q_(-cmin, "1/h"),
     }
     time_in_state = {"charging": Q_(t_chg / 3600, "h"), "discharging": Q_(t_dis / 3600, "h"),
                      "rest": Q_((t_all - t_chg - t_dis) / 3600, "h"), "covered": Q_(t_all / 3600, "h")}
@@ -165,7 +197,7 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
     imb = _hist(dv, w, 1.0, "cell voltage imbalance (max - min)", "mV", lo=0.0)
     k = int(np.argmax(dv))
     imb_summary = {
-        "mean": Q_(float((dv * w).sum() / t_all) if t_all else float("nan"), "mV"),
+        "mean": Q_(float(np.dot(w, dv) / t_all) if t_all else float("nan"), "mV"),
         "charging_mean": Q_(float(dv_chg_day.sum() / w_chg_day.sum()) if w_chg_day.sum() else float("nan"), "mV"),
         "p95": Q_(imb.percentile(95), "mV"), "max": Q_(float(dv[k]), "mV"), "max_at": fmt_time(local_us[k]),
     }
@@ -193,7 +225,7 @@ def _temperatures(temps: np.ndarray, tmax: np.ndarray, tmin: np.ndarray, spread:
             n = max(len(pooled), len(h.seconds))
             pooled = np.pad(pooled, (0, n - len(pooled))) + np.pad(h.seconds, (0, n - len(h.seconds)))
         per_sensor.append({"sensor": name, "min": Q_(float(temps[k].min()), "degC"),
-                           "mean": Q_(float((temps[k] * w).sum() / t_all) if t_all else float("nan"), "degC"),
+                           "mean": Q_(float(np.dot(w, temps[k]) / t_all) if t_all else float("nan"), "degC"),
                            "max": Q_(float(temps[k].max()), "degC")})
     pooled_h = Histogram("cell temperature (all sensors)", "degC", lo + tb * np.arange(len(pooled) + 1), pooled)
     spread_h = _hist(spread, w, 0.5, "temperature spread Tmax - Tmin", "K", lo=0.0)
@@ -203,8 +235,8 @@ def _temperatures(temps: np.ndarray, tmax: np.ndarray, tmin: np.ndarray, spread:
         "per_sensor": per_sensor,
         "min": Q_(float(tmin.min()), "degC"), "max": Q_(float(tmax.max()), "degC"),
         "spread_limit": Q_(limit, "K"),
-        "fraction_spread_under_limit": Q_(float(w[spread < limit].sum() / t_all) if t_all else float("nan"), ""),
-        "spread_mean": Q_(float((spread * w).sum() / t_all) if t_all else float("nan"), "K"),
+        "fraction_spread_under_limit": Q_(float(np.dot(w, spread < limit) / t_all) if t_all else float("nan"), ""),
+        "spread_mean": Q_(float(np.dot(w, spread) / t_all) if t_all else float("nan"), "K"),
         "spread_p95": Q_(spread_h.percentile(95), "K"), "spread_max": Q_(float(spread[k]), "K"),
         "spread_max_at": fmt_time(t[k]),
     }

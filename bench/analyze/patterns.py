@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from bench.analyze.drift import DAY_US
-
-HOUR_US = 3_600_000_000
+from bench.analyze.groups import DAY_US, Days
 
 
 @dataclass
@@ -60,32 +58,43 @@ def _label(profile: np.ndarray) -> str:
 
 
 def compute(local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, nominal_ah: float, rest_a: float,
-            clusters: int) -> Patterns:
+            clusters: int, days: Days | None = None) -> Patterns:
     """Hourly mean C-rate per day (time-weighted), day summaries, and k-means clusters."""
-    day = local_us // DAY_US
-    d0 = int(day[0])
-    di = (day - d0).astype(np.int64)
-    hour = ((local_us - day * DAY_US) // HOUR_US).astype(np.int64)
-    key = di * 24 + hour
-    nd = int(di[-1]) + 1
-    sec = np.bincount(key, w_s, nd * 24).reshape(nd, 24)
-    q = np.bincount(key, current * w_s, nd * 24).reshape(nd, 24)
+    days = Days(local_us) if days is None else days
+    d0, nd = days.d0, days.n
+    hours = days.hours()
+    sec = hours.sum(w_s).reshape(nd, 24)
+    q = hours.sum(current * w_s).reshape(nd, 24)
+    del hours
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = np.where(sec > 0, q / sec / nominal_ah, 0.0)
     present = sec.sum(axis=1) > 0
-    chg = (current > rest_a) & (w_s > 0)
-    dis = (current < -rest_a) & (w_s > 0)
-    h_chg = np.bincount(di, np.where(chg, w_s, 0), nd) / 3600
-    h_dis = np.bincount(di, np.where(dis, w_s, 0), nd) / 3600
+    pos = w_s > 0
+    chg = (current > rest_a) & pos
+    dis = (current < -rest_a) & pos
+    del pos
+    h_chg = days.sum(np.where(chg, w_s, 0.0)) / 3600
+    h_dis = days.sum(np.where(dis, w_s, 0.0)) / 3600
+    del dis
     first = np.full(nd, np.nan)
     last = np.full(nd, np.nan)
     idx = np.flatnonzero(chg)
+    del chg
     if idx.size:
-        tod = (local_us[idx] - day[idx] * DAY_US) / HOUR_US
-        u, f = np.unique(di[idx], return_index=True)
-        first[u] = tod[f]
-        u2, f2 = np.unique(di[idx][::-1], return_index=True)
-        last[u2] = tod[::-1][f2]
+        tod = days.time_of_day_s(idx) / 3600.0
+        di = days.day_of(idx)
+        step = np.diff(di)
+        if step.size and step.min() < 0:
+            u, f = np.unique(di, return_index=True)
+            u2, f2 = np.unique(di[::-1], return_index=True)
+            first[u] = tod[f]
+            last[u2] = tod[::-1][f2]
+        else:
+            brk = np.flatnonzero(step) + 1
+            f = np.concatenate([[0], brk])
+            f2 = np.concatenate([brk - 1, [len(di) - 1]])
+            first[di[f]] = tod[f]
+            last[di[f2]] = tod[f2]
     x = prof[present]
     k = max(1, min(clusters, len(x)))
     centers, lab = _kmeans(x, k)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pint
 
 from bench.analyze import drift as drift_mod
@@ -17,6 +16,7 @@ from bench.analyze import metrics as metrics_mod
 from bench.analyze import patterns as patterns_mod
 from bench.analyze import quality as quality_mod
 from bench.analyze.loading import LogInputError, load_log
+from bench.analyze.memory import reuse_freed_memory
 from bench.analyze.profile import LogProfile, load_profile
 from bench.analyze.progress import SILENT, Progress
 from bench.errors import ConfigError
@@ -66,6 +66,13 @@ def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | 
                     nominal_capacity: pint.Quantity | str | None = None, progress: Progress = SILENT,
                     drift_correction: str | None = None) -> BmsLogResult:
     """Analyse one log (files, folders or globs). Bad input raises a BenchError naming what is wrong."""
+    with reuse_freed_memory():
+        return _analyze(paths, profile, nominal_capacity, progress, drift_correction)
+
+
+def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
+             nominal_capacity: pint.Quantity | str | None, progress: Progress,
+             drift_correction: str | None) -> BmsLogResult:
     if not isinstance(profile, LogProfile):
         profile = load_profile(profile, drift_correction=drift_correction)
     elif drift_correction:
@@ -84,22 +91,21 @@ def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | 
         raise LogInputError(f"only {len(clean.t_us)} usable row(s) after the quality checks; need 2 or more")
     progress.phase("estimating clock drift")
     gap_s = float(profile.gap_threshold.to("s").magnitude)
-    dt = np.diff(clean.t_us) / 1e6
-    w = np.append(np.where((dt > 0) & (dt <= gap_s), dt, 0.0), 0.0)
+    w = metrics_mod._weights(clean.t_us, gap_s)
     rest_a = float(profile.rest_current.to("A").magnitude)
     local = drift_mod.to_local(clean.t_us, profile.timezone)
+    days = drift_mod.Days(local)
     dres = drift_mod.estimate(clean.t_us, local, clean.current, w, nominal_ah=nominal_ah, rest_a=rest_a,
-                              event=profile.drift_event, mode=profile.drift_correction)
+                              event=profile.drift_event, mode=profile.drift_correction, days_index=days)
     if dres.applied:
         clean.t_us = drift_mod.correct(clean.t_us, dres)
         local = drift_mod.to_local(clean.t_us, profile.timezone)
-        dt = np.diff(clean.t_us) / 1e6
-        w = np.append(np.where((dt > 0) & (dt <= gap_s), dt, 0.0), 0.0)
-    del dt
+        days = drift_mod.Days(local)
+        w = metrics_mod._weights(clean.t_us, gap_s)
     progress.phase("computing usage and health metrics")
-    pat = patterns_mod.compute(local, clean.current, w, nominal_ah, rest_a, profile.pattern_clusters)
-    met = metrics_mod.compute(clean, local, profile, nominal_ah, w)
-    del w
+    pat = patterns_mod.compute(local, clean.current, w, nominal_ah, rest_a, profile.pattern_clusters, days)
+    met = metrics_mod.compute(clean, local, profile, nominal_ah, w, days)
+    del w, days
     met.daily = met.daily.join(pat.days.select("date", "cluster"), on="date", how="left")
     progress.done(f"analysed {qreport.rows_used:,} rows, {len(met.daily)} days")
     return BmsLogResult(profile=profile, inputs=[str(p) for p in paths], quality=qreport, drift=dres, metrics=met,
