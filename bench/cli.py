@@ -42,9 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Everything after the first "--" goes to pytest untouched: argparse cannot take options
+    there once the positional PLAN has been matched."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    head, tail = split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(head)
+    if tail:
+        if not hasattr(args, "pytest_args"):
+            parser.error(f"'--' passes arguments to pytest and only goes with `bench run`, got: {' '.join(tail)}")
+        args.pytest_args = [*(args.pytest_args or []), *tail]
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

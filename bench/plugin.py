@@ -20,6 +20,7 @@ import pytest
 
 from bench.errors import BenchError, ConfigError, RequirementFailed
 from bench.recorder import StepContext
+from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
 from bench.safety.timeouts import BenchAbort, Deadline, parse_duration
 from bench.session import BenchSession
@@ -342,23 +343,11 @@ def _attach_html(report: Any, step: StepContext) -> None:
     if not step.measurements:
         return
     rows = "".join(
-        f"<tr><td>{html.escape(m.name)}</td><td>{m.value:~.6gP}</td><td>{html.escape(_limit_text(m.limit))}</td>"
+        f"<tr><td>{html.escape(m.name)}</td><td>{m.value:~.6gP}</td><td>{html.escape(limit_text(m.limit))}</td>"
         f"<td>{m.verdict}</td></tr>" for m in step.measurements)
     table = f"<table><tr><th>measurement</th><th>value</th><th>limit</th><th>verdict</th></tr>{rows}</table>"
     report.extras = [*getattr(report, "extras", []), pytest_html.extras.html(table)]
 
-
-def _limit_text(limit: dict[str, Any] | None) -> str:
-    if not limit:
-        return "no limit"
-    lo, hi, unit = limit.get("low"), limit.get("high"), limit.get("unit", "")
-    if lo is not None and hi is not None:
-        return f"{lo:g} .. {hi:g} {unit}"
-    if lo is not None:
-        return f">= {lo:g} {unit}"
-    if hi is not None:
-        return f"<= {hi:g} {unit}"
-    return "graded"
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:

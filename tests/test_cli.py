@@ -57,3 +57,21 @@ def test_unknown_command_exits_non_zero():
     with pytest.raises(SystemExit) as e:
         main(["frobnicate"])
     assert e.value.code != 0
+
+
+def test_arguments_after_double_dash_go_to_pytest():
+    from bench.cli import split_passthrough
+    from bench.commands.run import pytest_args
+
+    head, tail = split_passthrough(["run", "test_plans/smoke", "--dut", "X", "--", "--html=x.html", "-k", "ocv"])
+    assert tail == ["--html=x.html", "-k", "ocv"]
+    args = build_parser().parse_args(head)
+    args.pytest_args = [*args.pytest_args, *tail]
+    out = pytest_args(args, Path("test_plans/smoke"))
+    assert out[-3:] == ["--html=x.html", "-k", "ocv"] and "--dut" in out
+
+
+def test_double_dash_outside_bench_run_is_refused():
+    with pytest.raises(SystemExit) as e:
+        main(["limits", "check", "x.toml", "--", "-k", "x"])
+    assert e.value.code != 0
