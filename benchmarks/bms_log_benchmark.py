@@ -8,8 +8,13 @@ as one CSV, one Parquet file and a folder of daily CSV files, then times, each i
   floor Parquet  pyarrow.parquet.read_table + the same sums
   analysis       `analyze_bms_log` + writing JSON/CSV/HTML, on the CSV, the Parquet, the daily files
 
+Measurements are interleaved and repeated (--repeat, default 3), each after touching --warm-gb
+of memory in a throwaway process; the best time of each counts. On a virtualised host the first
+touch of memory the host has reclaimed costs up to ~2 s per GB, so without the warm-up the same
+measurement varies 3x depending on what ran before it (see warm_memory).
+
 Targets: CSV <= 2x its floor, Parquet <= 2x its floor, daily files <= 1.5x one file, peak <= 2 GB.
-Run: .venv/bin/python benchmarks/bms_log_benchmark.py [--rows N] [--workdir DIR] [--keep]
+Run: .venv/bin/python benchmarks/bms_log_benchmark.py [--rows N] [--workdir DIR] [--keep] [--warm-gb 0]
 """
 
 from __future__ import annotations
@@ -79,17 +84,39 @@ def analysis(path: Path, out: Path) -> None:
     write_all(result, out)
 
 
-def measure(args: list[str], repeat: int) -> dict:
-    """Run one measurement in fresh interpreters; best time of `repeat` (the machine may be shared), max peak."""
-    runs = []
+def _run_once(args: list[str]) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_measure", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"measurement {args} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def warm_memory(gb: float) -> None:
+    """Touch and free `gb` of memory in a throwaway process, so the next measurement starts warm.
+
+    On a virtual machine whose host reclaims the guest's free pages (balloon / free page
+    reporting), the first touch of reclaimed memory costs up to ~2 s per GB, and whether a run
+    gets reclaimed or still-backed pages depends on what ran before it. Warming before every
+    measurement gives the floor and the analysis the same start; a workstation is always warm.
+    """
+    if gb > 0:
+        code = f"import numpy as np; a = np.ones({int(gb * 2**30) // 8})"
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def measure_all(jobs: dict[str, list[str]], repeat: int, warm_gb: float) -> dict[str, dict]:
+    """Each measurement `repeat` times in fresh interpreters, interleaved (floor, analysis, floor, ...)
+    and each after `warm_memory`, so a floor and the analysis it is compared with see the same
+    machine; the best time and the largest peak count.
+    """
+    runs: dict[str, list[dict]] = {k: [] for k in jobs}
     for _ in range(repeat):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_measure", *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"measurement {args} failed:\n{done.stderr}")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {"seconds": min(r["seconds"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs),
-            "all": [round(r["seconds"], 2) for r in runs]}
+        for key, args in jobs.items():
+            warm_memory(warm_gb)
+            runs[key].append(_run_once(args))
+    return {k: {"seconds": min(r["seconds"] for r in v), "peak_mb": max(r["peak_mb"] for r in v),
+                "all": [round(r["seconds"], 2) for r in v]} for k, v in runs.items()}
 
 
 def _child(mode: str, path: str, out: str) -> None:
@@ -119,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--reuse", action="store_true", help="reuse files already generated in --workdir")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best time counts")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement, interleaved; the best time counts")
+    ap.add_argument("--warm-gb", type=float, default=5.0,
+                    help="memory touched before each measurement (0: none, to see the cold case)")
     ap.add_argument("--_measure", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._measure:
@@ -140,13 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {a.rows:,} rows x 23 columns in {time.perf_counter() - t0:.1f} s: CSV {size:,.0f} MB, "
           f"Parquet {paths['parquet'].stat().st_size / 1e6:,.0f} MB, {n_files} daily files")
     out = work / "out"
-    r = {
-        "floor_csv": measure(["floor_csv", str(paths["csv"]), ""], a.repeat),
-        "floor_parquet": measure(["floor_parquet", str(paths["parquet"]), ""], a.repeat),
-        "csv": measure(["analysis", str(paths["csv"]), str(out / "csv")], a.repeat),
-        "parquet": measure(["analysis", str(paths["parquet"]), str(out / "parquet")], a.repeat),
-        "daily": measure(["analysis", str(paths["daily"]), str(out / "daily")], a.repeat),
-    }
+    r = measure_all({
+        "floor_csv": ["floor_csv", str(paths["csv"]), ""],
+        "csv": ["analysis", str(paths["csv"]), str(out / "csv")],
+        "daily": ["analysis", str(paths["daily"]), str(out / "daily")],
+        "floor_parquet": ["floor_parquet", str(paths["parquet"]), ""],
+        "parquet": ["analysis", str(paths["parquet"]), str(out / "parquet")],
+    }, a.repeat, a.warm_gb)
     print(f"\n{'measurement':<34}{'seconds':>9}{'peak MB':>10}  runs")
     names = {"floor_csv": "floor CSV (pyarrow + polars trapz)", "floor_parquet": "floor Parquet",
              "csv": "analysis, one CSV", "parquet": "analysis, Parquet", "daily": f"analysis, {n_files} daily CSV"}

@@ -47,3 +47,33 @@ def test_durations_need_a_unit():
         as_seconds(5)
     with pytest.raises(pint.DimensionalityError):
         as_seconds(Q_(5, "V"))
+
+
+def _units_in_fresh_process(env_extra: dict[str, str]) -> str:
+    import os
+    import subprocess
+    import sys
+
+    code = "from bench.units import Q_; print(Q_('3.65 V').to('mV'), Q_('25 degC').to('K'))"
+    env = {**os.environ, **env_extra}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_unit_registry_cache_is_written_and_reused(tmp_path):
+    cache = tmp_path / "cache"
+    first = _units_in_fresh_process({"XDG_CACHE_HOME": str(cache)})
+    assert list(cache.rglob("*.pickle")), "pint wrote no cache"
+    assert _units_in_fresh_process({"XDG_CACHE_HOME": str(cache)}) == first == "3650.0 mV 298.15 K"
+
+
+def test_broken_or_unwritable_unit_cache_falls_back_to_parsing(tmp_path):
+    cache = tmp_path / "cache"
+    _units_in_fresh_process({"XDG_CACHE_HOME": str(cache)})
+    for f in cache.rglob("*.pickle"):
+        f.write_bytes(f.read_bytes()[:100])  # half written by a parallel process
+    assert _units_in_fresh_process({"XDG_CACHE_HOME": str(cache)}) == "3650.0 mV 298.15 K"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert _units_in_fresh_process({"XDG_CACHE_HOME": str(blocker)}) == "3650.0 mV 298.15 K"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,31 @@ class LoadedLog:
     vmin: np.ndarray  # float32 V, lowest cell
     window: pl.DataFrame  # rows with a cell outside the chemistry window: _i (index), above, below bit masks
     temps: np.ndarray  # float32 (k, n) degC, one row per sensor
-    file_id: np.ndarray  # uint32
-    row: np.ndarray  # uint32, 0-based data row in its file
-    bad: pl.DataFrame  # set-aside rows: file_id, row, raw timestamp, flags, channel values
+    bad: pl.DataFrame  # set-aside rows (first MAX_BAD_ROWS_KEPT): _fid, _row (in its file), raw timestamp, flags, values
+    bad_global: np.ndarray  # int64, running row number (over all files) of every set-aside row, ascending
+    file_first: np.ndarray  # int64, running row number of each file's first data row (-1: no rows)
     bad_counts: dict[str, int] = field(default_factory=dict)  # per reason and per channel
     zoned: bool = False
     timezone: str | None = None
     stuck_blocks: pl.DataFrame | None = None  # per (block, channel) min/max for stuck detection
     total_rows: int = 0
+
+    def locate(self, i: int) -> tuple[int, int]:
+        """(file number, 0-based data row in that file) of usable row `i`.
+
+        Only the few rows a finding points at are located, so no per-row file/row arrays are kept:
+        usable row i is running row i + (set-aside rows before it).
+        """
+        shifted, order, firsts = self._locator
+        g = int(i) + int(np.searchsorted(shifted, i, side="right"))
+        f = int(order[max(int(np.searchsorted(firsts, g, side="right")) - 1, 0)])
+        return f, g - int(self.file_first[f])
+
+    @cached_property
+    def _locator(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        has = np.flatnonzero(self.file_first >= 0)
+        order = has[np.argsort(self.file_first[has], kind="stable")]
+        return self.bad_global - np.arange(len(self.bad_global)), order, self.file_first[order]
 
 
 def expand_paths(paths: list[str | Path]) -> list[FileInfo]:
@@ -171,7 +189,7 @@ def _schema_of(info: FileInfo, profile: LogProfile) -> tuple[tuple[str, ...] | N
 
 
 def _lazy_group(infos: list[FileInfo], fids: list[int], header: tuple[str, ...], profile: LogProfile) -> pl.LazyFrame:
-    """One scan over files sharing a header; `_fid` is the global file number, `_row` a running index."""
+    """One scan over files sharing a header; `_fid` is the global file number."""
     paths = [str(i.path) for i in infos]
     if infos[0].kind == "csv":
         schema: dict[str, pl.DataType] = {h: pl.String for h in header}
@@ -188,7 +206,7 @@ def _lazy_group(infos: list[FileInfo], fids: list[int], header: tuple[str, ...],
         fid = local + fids[0]
     else:
         fid = local.replace_strict(list(range(len(fids))), fids, return_dtype=pl.UInt32)
-    return lf.with_row_index("_row").select(pl.col("_row").cast(pl.Int64), fid.alias("_fid"), *profile.all_columns)
+    return lf.select(fid.alias("_fid"), *profile.all_columns)
 
 
 def _converted(profile: LogProfile, column: str) -> pl.Expr:
@@ -227,10 +245,11 @@ def _plan(lf: pl.LazyFrame, ts_expr: pl.Expr, profile: LogProfile) -> pl.LazyFra
 def _masks(batch: pl.DataFrame, profile: LogProfile, first: int) -> pl.DataFrame:
     """Which cells are outside the chemistry window, only for rows where any cell is (rare)."""
     lo_w, hi_w = (float(q.to("V").magnitude) for q in profile.cell_window)
-    sub = batch.with_row_index("_i", offset=first).filter((pl.col("_vmax") > hi_w) | (pl.col("_vmin") < lo_w))
+    idx = np.flatnonzero((batch["_vmax"].to_numpy() > hi_w) | (batch["_vmin"].to_numpy() < lo_w))
     above = pl.sum_horizontal([(pl.col(c) > hi_w).cast(pl.UInt64) * (1 << j) for j, c in enumerate(profile.cells)])
     below = pl.sum_horizontal([(pl.col(c) < lo_w).cast(pl.UInt64) * (1 << j) for j, c in enumerate(profile.cells)])
-    return sub.select(pl.col("_i").cast(pl.Int64), above.alias("above"), below.alias("below"))
+    sub = batch.select(profile.cells)[idx]
+    return sub.select(pl.Series("_i", idx + first, pl.Int64), above.alias("above"), below.alias("below"))
 
 
 def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT,
@@ -253,13 +272,7 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
         raise LogInputError(f"no data: all {len(files)} input file(s) are empty (first: {files[0].path})")
     if len(ts_dtypes) > 1:
         raise LogInputError(f"timestamp column {profile.ts_column!r} has different types across files: {sorted(ts_dtypes)}")
-    frames = []
-    offset = 0
-    for (_, header), fids in groups.items():
-        lf = _lazy_group([files[f] for f in fids], fids, header, profile)
-        frames.append(lf.with_columns(pl.col("_row") + offset) if offset else lf)
-        offset += 1 << 40  # keeps running row numbers of different groups apart
-    ts_dtype = next(iter(ts_dtypes))
+    frames = [_lazy_group([files[f] for f in fids], fids, header, profile) for (_, header), fids in groups.items()]
     ts_expr, zoned = _ts_expr(profile, frames[0].collect_schema()[profile.ts_column])
     if profile.ts_format == "iso":
         probe = frames[0].head(200).select(pl.col(profile.ts_column).str.strip_chars()
@@ -270,19 +283,20 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
             ts_expr = (pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False)
                        .dt.convert_time_zone("UTC").dt.epoch("us"))
     lf = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-    lf = lf.select("_row", "_fid", *profile.all_columns)
+    lf = lf.with_row_index("_row").select(pl.col("_row").cast(pl.Int64), "_fid", *profile.all_columns)
     lf = _plan(lf, ts_expr, profile)
-    keep = ["_fid", "_row", "_t", profile.current, profile.pack_voltage, "_vmax", "_vmin",
-            *[f"_T{k}" for k in range(len(profile.temperatures))]]
-    parts: list[pl.DataFrame] = []
+    n_temps = len(profile.temperatures)
+    sink = _Sink({"_t": np.int64, "current": np.float64, "pack": np.float64, "_vmax": np.float32,
+                  "_vmin": np.float32}, n_temps, _expected_rows(files, groups))
+    sources = {"_t": "_t", "current": profile.current, "pack": profile.pack_voltage, "_vmax": "_vmax", "_vmin": "_vmin"}
     bad_parts: list[pl.DataFrame] = []
+    bad_global: list[np.ndarray] = []
     stuck_parts: list[pl.DataFrame] = []
     mask_parts: list[pl.DataFrame] = []
-    kept = 0
     bad_kept = 0
     bad_counts: dict[str, int] = {}
-    bad_by_file: dict[int, int] = {}
-    file_start: dict[int, int] = {}
+    rows_per_file = np.zeros(len(files), np.int64)
+    file_first = np.full(len(files), -1, np.int64)
     total = 0
     block_us = max(int(profile.stuck_duration.to("s").magnitude * 1e6 / 6), 1_000_000)
     stride = stuck_stride(profile)
@@ -290,60 +304,104 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
     progress.phase(f"loading {len(files)} file(s) with profile {profile.name}")
     for batch in lf.collect_batches(chunk_size=batch_rows):
         total += batch.height
-        n_bad = int((batch["_flags"] != 0).sum())
-        if n_bad:
-            _note_starts(batch["_fid"].to_numpy(), batch["_row"].to_numpy(), file_start)
-            bad = batch.filter(pl.col("_flags") != 0)
+        _note_files(batch["_fid"].to_numpy(), int(batch["_row"][0]), rows_per_file, file_first)
+        is_bad = batch["_flags"] != 0
+        if is_bad.any():
+            bad = batch.filter(is_bad)
+            bad_global.append(bad["_row"].to_numpy().copy())
             _count_bad(bad, profile, bad_counts)
-            for fid, n in bad.group_by("_fid").len().iter_rows():
-                bad_by_file[fid] = bad_by_file.get(fid, 0) + n
             if bad_kept < MAX_BAD_ROWS_KEPT:
                 bad_parts.append(bad.select("_fid", "_row", pl.col(profile.ts_column).cast(pl.String).alias("_ts"),
                                             "_flags", *channels).head(MAX_BAD_ROWS_KEPT - bad_kept))
                 bad_kept += bad_parts[-1].height
-            batch = batch.filter(pl.col("_flags") == 0)
+            batch = batch.filter(~is_bad)
         if batch.height:
             stuck_parts.append(_stuck_part(batch, channels, stride, block_us))
-            mask_parts.append(_masks(batch, profile, kept))
-            kept += batch.height
-            parts.append(batch.select(keep))
+            mask_parts.append(_masks(batch, profile, sink.n))
+            sink.append(batch, sources, [f"_T{k}" for k in range(n_temps)])
         del batch
         progress.update(f"{total:,} rows read")
     progress.done(f"read {total:,} rows from {len(files)} file(s)")
-    if not parts:
+    if not sink.n:
         raise LogInputError(
             f"no usable rows in {len(files)} file(s): every row was set aside ({_reason_text(bad_counts)}); "
             f"check timestamp.format = {profile.ts_format!r} and [units]/[valid_range] in {profile.source}"
         )
     bad_df = pl.concat(bad_parts) if bad_parts else pl.DataFrame()
-    n_temps = len(profile.temperatures)
-    arrays = {c: _take_column(parts, c) for c in keep if not c.startswith("_T")}  # peak: one extra column
-    temps = np.empty((n_temps, len(arrays["_t"])), np.float32)
-    for k in range(n_temps):
-        temps[k] = _take_column(parts, f"_T{k}")
-    del parts
-    fid_all, row_all = arrays.pop("_fid"), arrays.pop("_row")
-    runs = _note_starts(fid_all, row_all, file_start)
-    starts = np.zeros(len(files), np.int64)
-    for fid, first in file_start.items():
-        starts[fid] = first
-    if bad_df.height:  # running index -> row within the file
-        bad_df = bad_df.with_columns(pl.col("_row") - pl.Series(starts[bad_df["_fid"].to_numpy()]))
-    counts = np.zeros(len(files), np.int64)
-    for a, b in zip(runs, [*runs[1:], len(fid_all)], strict=True):
-        f = int(fid_all[a])
-        counts[f] += b - a
-        if starts[f]:
-            row_all[a:b] -= starts[f]
+    if bad_df.height:  # running row number -> row within the file
+        bad_df = bad_df.with_columns(pl.col("_row") - pl.Series(file_first[bad_df["_fid"].to_numpy()]))
     for fid, info in enumerate(files):
-        info.rows = int(counts[fid]) + bad_by_file.get(fid, 0)
-    stuck = pl.concat(stuck_parts) if stuck_parts else None
+        info.rows = int(rows_per_file[fid])
+    a = sink.arrays()
     return LoadedLog(
-        files=files, t_us=arrays["_t"], current=arrays[profile.current], pack=arrays[profile.pack_voltage],
-        vmax=arrays["_vmax"], vmin=arrays["_vmin"], window=pl.concat(mask_parts), temps=temps,
-        file_id=fid_all, row=row_all.astype(np.uint32), bad=bad_df, bad_counts=bad_counts,
-        zoned=zoned, timezone=profile.timezone, stuck_blocks=stuck, total_rows=total,
+        files=files, t_us=a["_t"], current=a["current"], pack=a["pack"], vmax=a["_vmax"], vmin=a["_vmin"],
+        window=pl.concat(mask_parts), temps=sink.temps(), bad=bad_df,
+        bad_global=np.concatenate(bad_global) if bad_global else np.zeros(0, np.int64), file_first=file_first,
+        bad_counts=bad_counts, zoned=zoned, timezone=profile.timezone, stuck_blocks=pl.concat(stuck_parts),
+        total_rows=total,
     )
+
+
+class _Sink:
+    """Per-row columns that each batch is copied into as it arrives, so no batch outlives its turn.
+
+    Sized from the expected row count; pages past the rows actually written are never touched,
+    so an estimate on the high side costs address space, not memory. Grows if the estimate was low.
+    """
+
+    def __init__(self, dtypes: dict[str, type], n_temps: int, capacity: int):
+        self.dtypes, self.n_temps, self.n = dtypes, n_temps, 0
+        self._alloc(max(capacity, 1))
+
+    def _alloc(self, capacity: int) -> None:
+        old_cols, old_temps = getattr(self, "_cols", {}), getattr(self, "_temps", None)
+        self.capacity = capacity
+        self._cols = {k: np.empty(capacity, d) for k, d in self.dtypes.items()}
+        self._temps = np.empty((self.n_temps, capacity), np.float32)
+        for k, col in old_cols.items():
+            self._cols[k][: self.n] = col[: self.n]
+        if old_temps is not None:
+            self._temps[:, : self.n] = old_temps[:, : self.n]
+
+    def append(self, batch: pl.DataFrame, sources: dict[str, str], temp_columns: list[str]) -> None:
+        a, b = self.n, self.n + batch.height
+        if b > self.capacity:
+            self._alloc(max(b, self.capacity + self.capacity // 2))
+        for key, name in sources.items():
+            self._cols[key][a:b] = batch[name].to_numpy()
+        for k, name in enumerate(temp_columns):
+            self._temps[k, a:b] = batch[name].to_numpy()
+        self.n = b
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v[: self.n] for k, v in self._cols.items()}
+
+    def temps(self) -> np.ndarray:
+        return self._temps[:, : self.n]
+
+
+def _expected_rows(files: list[FileInfo], groups: dict[tuple, list[int]]) -> int:
+    """Exact for Parquet (footer metadata); for CSV, bytes over the mean line length of the first file, +15 %."""
+    used = [files[f] for fids in groups.values() for f in fids]
+    if used[0].kind == "parquet":
+        return int(pl.scan_parquet([str(f.path) for f in used]).select(pl.len()).collect().item())
+    size = sum(f.path.stat().st_size for f in used)
+    with used[0].path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    lines = max(head.count(b"\n"), 1)
+    return int(size / (len(head) / lines) * 1.15) + 1024
+
+
+def _note_files(fid: np.ndarray, first_row: int, rows_per_file: np.ndarray, file_first: np.ndarray) -> None:
+    """Rows per file and each file's first running row number (a file's rows are one contiguous run)."""
+    if not len(fid):
+        return
+    runs = np.concatenate([[0], np.flatnonzero(fid[1:] != fid[:-1]) + 1])
+    ends = np.append(runs[1:], len(fid))
+    for f, a, b in zip(fid[runs].tolist(), runs.tolist(), ends.tolist(), strict=True):
+        if file_first[f] < 0:
+            file_first[f] = first_row + a
+        rows_per_file[f] += b - a
 
 
 def stuck_stride(profile: LogProfile) -> int:
@@ -352,29 +410,19 @@ def stuck_stride(profile: LogProfile) -> int:
     return int(max(1, min(8, per_window // 64)))
 
 
-def _note_starts(fid: np.ndarray, row: np.ndarray, file_start: dict[int, int]) -> np.ndarray:
-    """First running row number of each file (a file's rows are one contiguous run); returns run starts."""
-    runs = np.concatenate([[0], np.flatnonzero(fid[1:] != fid[:-1]) + 1]) if len(fid) else np.zeros(0, np.intp)
-    for f, r in zip(fid[runs].tolist(), row[runs].tolist(), strict=True):
-        file_start[f] = min(r, file_start.get(f, r))
-    return runs
-
-
 def _stuck_part(batch: pl.DataFrame, channels: list[str], stride: int, block_us: int) -> pl.DataFrame:
-    """Per-block min/max of every channel on every `stride`-th row; blocks are runs of `_t // block_us`."""
-    sub = batch.select("_t", *channels).gather_every(stride)
-    blk = sub["_t"].to_numpy() // block_us
-    vals = sub.select(channels).to_numpy()
+    """Per-block min/max of every channel on every `stride`-th row; blocks are runs of `_t // block_us`.
+
+    Strided numpy views of the batch's columns (no copy: usable rows have no nulls), one channel at a time.
+    """
+    blk = batch["_t"].to_numpy()[::stride] // block_us
     first = np.concatenate([[0], np.flatnonzero(blk[1:] != blk[:-1]) + 1])
-    lo = np.minimum.reduceat(vals, first, axis=0)
-    hi = np.maximum.reduceat(vals, first, axis=0)
-    return pl.DataFrame({"_blk": blk[first], **{f"{c}\x00min": lo[:, j] for j, c in enumerate(channels)},
-                         **{f"{c}\x00max": hi[:, j] for j, c in enumerate(channels)}})
-
-
-def _take_column(parts: list[pl.DataFrame], name: str) -> np.ndarray:
-    """Concatenate one column of every batch, freeing it from the batches as it goes."""
-    return np.concatenate([p.drop_in_place(name).to_numpy() for p in parts])
+    out = {"_blk": blk[first]}
+    for c in channels:
+        v = batch[c].to_numpy()[::stride]
+        out[f"{c}\x00min"] = np.minimum.reduceat(v, first)
+        out[f"{c}\x00max"] = np.maximum.reduceat(v, first)
+    return pl.DataFrame(out)
 
 
 def _count_bad(bad: pl.DataFrame, profile: LogProfile, counts: dict[str, int]) -> None:

@@ -44,8 +44,10 @@ class CleanLog:
     vmin: np.ndarray
     temps: np.ndarray
     window: pl.DataFrame  # _i now indexes the clean arrays
-    file_id: np.ndarray
-    row: np.ndarray
+    source: np.ndarray | None  # loaded-row index of each clean row; None when nothing was moved or dropped
+
+    def loaded_index(self, i: int) -> int:
+        return int(i) if self.source is None else int(self.source[i])
 
 
 @dataclass
@@ -70,8 +72,13 @@ def fmt_time(t_us: int | float) -> str:
     return (datetime(1970, 1, 1) + timedelta(microseconds=int(t_us))).isoformat(sep=" ", timespec="seconds")
 
 
-def _where(log: LoadedLog, fid: int, row: int) -> dict:
+def _where_in_file(log: LoadedLog, fid: int, row: int) -> dict:
     return {"file": str(log.files[int(fid)].path), "line": int(row) + 2}  # header is line 1
+
+
+def _where(log: LoadedLog, i: int) -> dict:
+    """File and line of usable (loaded) row `i`."""
+    return _where_in_file(log, *log.locate(i))
 
 
 def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
@@ -91,7 +98,7 @@ def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
                 "mixed_time_zones", "error", len(mixed),
                 f"{kind} (mixed time zones); timestamp.format is {profile.ts_format!r}",
                 "rows set aside; set timestamp.format/timezone in the profile to read them",
-                [{**_where(log, f, r), "value": v} for f, r, v in rows.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
+                [{**_where_in_file(log, f, r), "value": v} for f, r, v in rows.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
             ))
         other = ts_bad[[i for i in range(ts_bad.height) if i not in set(mixed)]]
         n_other = log.bad_counts.get("timestamp", 0) - len(mixed)
@@ -100,7 +107,7 @@ def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
                 "unparseable_timestamp", "warning", n_other,
                 f"timestamp in column {profile.ts_column!r} does not match format {profile.ts_format!r}",
                 "rows set aside",
-                [{**_where(log, f, r), "value": v} for f, r, v in other.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
+                [{**_where_in_file(log, f, r), "value": v} for f, r, v in other.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
             ))
     for reason, label, action in (("missing", "missing or unparseable value", "rows set aside"),
                                   ("range", "value outside the plausible range [valid_range]", "rows set aside")):
@@ -113,7 +120,7 @@ def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
             lo, hi = profile.valid_range[profile.channel_kind(c)]
             cond = (col.is_null() | col.is_nan()) if reason == "missing" else ((col < lo) | (col > hi))
             sub = bad.filter(cond).select("_fid", "_row", c).head(5)
-            locs += [{**_where(log, f, r), "column": c, "value": v} for f, r, v in sub.iter_rows()]
+            locs += [{**_where_in_file(log, f, r), "column": c, "value": v} for f, r, v in sub.iter_rows()]
         detail = ", ".join(f"{c}: {n:,}" for c, n in sorted(per_col.items(), key=lambda kv: -kv[1])[:8])
         rows = log.bad_counts.get("missing_or_unparseable" if reason == "missing" else "out_of_range", 0)
         out.append(Finding(f"{reason}_values", "warning", rows, f"{label}; by column: {detail}", action,
@@ -137,7 +144,7 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
             "non_monotonic", "warning", int(back.size),
             f"timestamp goes backwards (largest step back {-d[back].min() / 1e6:,.0f} s)",
             "rows sorted by time (stable)",
-            [{**_where(log, log.file_id[i + 1], log.row[i + 1]), "time": fmt_time(t[i + 1]),
+            [{**_where(log, i + 1), "time": fmt_time(t[i + 1]),
               "previous": fmt_time(t[i])} for i in back[:MAX_LOCATIONS]],
         ))
         perm = np.argsort(t, kind="stable")
@@ -150,13 +157,11 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
         vmx = log.vmax if perm is None else log.vmax[perm]
         same = (cur[dup] == cur[dup - 1]) & (vmx[dup] == vmx[dup - 1])
         n_conf = int((~same).sum())
-        fid = log.file_id if perm is None else log.file_id[perm]
-        row = log.row if perm is None else log.row[perm]
         findings.append(Finding(
             "duplicate_timestamps", "warning", int(dup.size),
             f"{int(same.sum()):,} exact duplicate row(s), {n_conf:,} with the same time but different values",
             "first row at each time kept, later ones set aside",
-            [{**_where(log, fid[i], row[i]), "time": fmt_time(t[i]), "identical": bool(s)}
+            [{**_where(log, i if perm is None else perm[i]), "time": fmt_time(t[i]), "identical": bool(s)}
              for i, s in zip(dup[:MAX_LOCATIONS], same[:MAX_LOCATIONS], strict=True)],
         ))
         keep = np.ones(len(t), bool)
@@ -170,7 +175,7 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
     dt = np.diff(t) / 1e6
     gi = np.flatnonzero(dt > gap_s)
     gaps = [{"start": fmt_time(t[i]), "end": fmt_time(t[i + 1]), "duration_s": float(dt[i]),
-             **_where(log, clean.file_id[i + 1], clean.row[i + 1])} for i in gi]
+             **_where(log, clean.loaded_index(i + 1))} for i in gi]
     if gi.size:
         findings.append(Finding(
             "gaps", "warning", int(gi.size),
@@ -190,14 +195,13 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
 
 def _apply(log: LoadedLog, t: np.ndarray, take: np.ndarray | None) -> CleanLog:
     if take is None:
-        return CleanLog(t, log.current, log.pack, log.vmax, log.vmin, log.temps, log.window, log.file_id, log.row)
+        return CleanLog(t, log.current, log.pack, log.vmax, log.vmin, log.temps, log.window, None)
     inverse = np.full(len(log.t_us), -1, np.int64)
     inverse[take] = np.arange(len(take))
     w = log.window
     if w.height:
         w = w.with_columns(pl.Series("_i", inverse[w["_i"].to_numpy()])).filter(pl.col("_i") >= 0).sort("_i")
-    return CleanLog(t, log.current[take], log.pack[take], log.vmax[take], log.vmin[take], log.temps[:, take], w,
-                    log.file_id[take], log.row[take])
+    return CleanLog(t, log.current[take], log.pack[take], log.vmax[take], log.vmin[take], log.temps[:, take], w, take)
 
 
 def _stuck(log: LoadedLog, profile: LogProfile) -> list[Finding]:

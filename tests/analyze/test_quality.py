@@ -98,3 +98,47 @@ def test_mixed_time_zones_are_a_finding(small_log, tmp_path):
     mixed = _finding(r, "mixed_time_zones")
     assert mixed.count == 3 and mixed.severity == "error"
     assert [loc["line"] for loc in mixed.locations] == [51, 52, 53]
+
+
+def test_rows_after_set_aside_rows_are_located_in_the_right_daily_file(small_log, tmp_path):
+    """Usable rows carry no per-row file/line arrays; their location is rebuilt from the set-aside rows."""
+    from bench.analyze.loading import load_log
+    from bench.analyze.profile import load_profile
+    from bench.analyze.synthetic import write_daily
+
+    paths = write_daily(small_log.frame, tmp_path)
+    day2 = paths[2].read_text().splitlines()
+    for k in (5, 6, 7):  # three garbage data rows (lines 6-8) in the third file
+        day2[k] = day2[k].split(",", 1)[0] + ",garbage"
+    del day2[401:461]  # one hour missing from data row 400 on: the gap ends at line 402
+    paths[2].write_text("\n".join(day2) + "\n")
+    day3 = paths[3].read_text().splitlines()
+    day3.insert(101, day3[100])  # exact duplicate of data row 99, as data row 100 (line 102)
+    paths[3].write_text("\n".join(day3) + "\n")
+    profile = load_profile()
+    log = load_log([tmp_path], profile, batch_rows=997)  # many batches, rows split across them
+    assert len(log.bad_global) == 3 and log.bad_counts["missing:Cell01"] == 3
+    r = analyze_bms_log([tmp_path])
+    gap = _finding(r, "gaps").locations[0]
+    assert (gap["file"], gap["line"]) == (str(paths[2]), 402)
+    dup = _finding(r, "duplicate_timestamps").locations[0]
+    assert (dup["file"], dup["line"]) == (str(paths[3]), 102)
+    garbage = _finding(r, "missing_values").locations
+    assert [(x["file"], x["line"]) for x in garbage[:1]] == [(str(paths[2]), 6)]
+    assert [f.rows for f in log.files] == [1440, 1440, 1440 - 60, 1441, 1440]
+
+
+def test_loading_grows_past_a_low_row_estimate(small_log, tmp_path, monkeypatch):
+    """The CSV row count is only estimated (from the first lines); an estimate far too low must still load whole."""
+    from bench.analyze import loading
+    from bench.analyze.profile import load_profile
+
+    path = tmp_path / "log.csv"
+    write_csv(small_log.frame, path)
+    monkeypatch.setattr(loading, "_expected_rows", lambda files, groups: 10)
+    log = loading.load_log([path], load_profile(), batch_rows=1000)
+    f = small_log.frame
+    assert len(log.t_us) == f.height
+    assert abs(log.current - f["Current"].to_numpy()).max() < 1e-9
+    assert abs(log.temps[3] - f["T4"].to_numpy()).max() < 1e-4
+    assert abs(log.vmax - f.select(pl.max_horizontal(pl.col("^Cell.*$"))).to_series().to_numpy()).max() < 1e-6
