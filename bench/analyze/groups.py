@@ -16,6 +16,22 @@ HOUR_US = 3_600_000_000
 class Groups:
     """Row runs of an integer key: `ids` are the keys present, `starts` where each run begins."""
 
+    @classmethod
+    def of_sorted(cls, t: np.ndarray, unit: int, origin: int, n: int | None = None) -> Groups:
+        """Runs of key = (t - origin) // unit for non-decreasing `t`, found by binary search of each
+        unit's first instant: no per-row division or difference (a 7-million-row log has ~1,400 days).
+        """
+        g = cls.__new__(cls)
+        g.order = None
+        first, last = (int(t[0]) - origin) // unit, (int(t[-1]) - origin) // unit
+        pos = np.searchsorted(t, origin + unit * np.arange(first, last + 2, dtype=np.int64))
+        pos[0] = 0
+        present = np.flatnonzero(np.diff(pos) > 0)
+        g.starts = pos[present].astype(np.intp)
+        g.ids = (first + present).astype(np.int64)
+        g.n = last + 1 if n is None else max(n, last + 1)
+        return g
+
     def __init__(self, key: np.ndarray, n: int | None = None):
         step = np.diff(key)
         self.order = None
@@ -57,15 +73,23 @@ class Days(Groups):
     """Calendar days (of wall-clock µs) numbered from the first day, `d0` (days since the epoch)."""
 
     def __init__(self, local_us: np.ndarray):
+        self.local_us = local_us
+        self.ordered = bool(len(local_us)) and bool((local_us[1:] >= local_us[:-1]).all())
+        if self.ordered:  # the usual case; a zoned log's wall clock goes back once a year (DST)
+            self.d0 = int(local_us[0]) // DAY_US
+            g = Groups.of_sorted(local_us, DAY_US, self.d0 * DAY_US)
+            self.order, self.starts, self.ids, self.n = g.order, g.starts, g.ids, g.n
+            return
         day = local_us // DAY_US
         self.d0 = int(day.min())
         if self.d0:
             day -= self.d0
         super().__init__(day)
-        self.local_us = local_us
 
     def hours(self) -> Groups:
         """Hour-of-day runs: key = day number * 24 + hour."""
+        if self.ordered:
+            return Groups.of_sorted(self.local_us, HOUR_US, self.d0 * DAY_US, self.n * 24)
         return Groups((self.local_us - self.d0 * DAY_US) // HOUR_US, self.n * 24)
 
     def time_of_day_s(self, idx: np.ndarray) -> np.ndarray:

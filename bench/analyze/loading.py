@@ -151,10 +151,10 @@ def _ts_expr(profile: LogProfile, dtype: pl.DataType) -> tuple[pl.Expr, bool]:
         dt, zoned = col.cast(pl.Datetime("us", dtype.time_zone)), dtype.time_zone is not None
     elif dtype == pl.String:
         if fmt == "iso":
-            dt = col.str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+            dt = col.str.strip_chars().str.to_datetime(time_unit="us", strict=False, cache=False)
             zoned = False  # decided from the result dtype by the caller
         else:
-            dt = col.str.strip_chars().str.strptime(pl.Datetime("us"), fmt, strict=False)
+            dt = col.str.strip_chars().str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)  # timestamps are unique: no cache
             zoned = "%z" in fmt or "%Z" in fmt
     else:
         raise LogInputError(
@@ -189,18 +189,23 @@ def _schema_of(info: FileInfo, profile: LogProfile) -> tuple[tuple[str, ...] | N
 
 
 def _lazy_group(infos: list[FileInfo], fids: list[int], header: tuple[str, ...], profile: LogProfile) -> pl.LazyFrame:
-    """One scan over files sharing a header; `_fid` is the global file number."""
+    """One scan over files sharing a header; `_fid` is the global file number.
+
+    The per-row file path (and its conversion to a number) is only asked for when there are several files.
+    """
     paths = [str(i.path) for i in infos]
+    by_path = {"include_file_paths": "_path"} if len(paths) > 1 else {}
     if infos[0].kind == "csv":
         schema: dict[str, pl.DataType] = {h: pl.String for h in header}
         for c in profile.numeric_columns:
             schema[c] = pl.Float64
         lf = pl.scan_csv(paths, schema=schema, separator=profile.delimiter, ignore_errors=True,
-                         truncate_ragged_lines=True, encoding="utf8-lossy", raise_if_empty=False,
-                         include_file_paths="_path")
+                         truncate_ragged_lines=True, encoding="utf8-lossy", raise_if_empty=False, **by_path)
     else:
-        lf = pl.scan_parquet(paths, include_file_paths="_path")
+        lf = pl.scan_parquet(paths, **by_path)
         lf = lf.with_columns([pl.col(c).cast(pl.Float64, strict=False) for c in profile.numeric_columns])
+    if not by_path:
+        return lf.select(pl.lit(fids[0], pl.UInt32).alias("_fid"), *profile.all_columns)
     local = pl.col("_path").cast(pl.Enum(paths)).to_physical().cast(pl.UInt32)
     if fids == list(range(fids[0], fids[0] + len(fids))):
         fid = local + fids[0]
@@ -280,10 +285,10 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
         tz = probe.schema[profile.ts_column]
         if isinstance(tz, pl.Datetime) and tz.time_zone is not None:
             zoned = True
-            ts_expr = (pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+            ts_expr = (pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False, cache=False)
                        .dt.convert_time_zone("UTC").dt.epoch("us"))
     lf = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-    lf = lf.with_row_index("_row").select(pl.col("_row").cast(pl.Int64), "_fid", *profile.all_columns)
+    lf = lf.select("_fid", *profile.all_columns)  # batches come in order: running row numbers are counted here
     lf = _plan(lf, ts_expr, profile)
     n_temps = len(profile.temperatures)
     sink = _Sink({"_t": np.int64, "current": np.float64, "pack": np.float64, "_vmax": np.float32,
@@ -303,11 +308,13 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
     channels = profile.numeric_columns
     progress.phase(f"loading {len(files)} file(s) with profile {profile.name}")
     for batch in lf.collect_batches(chunk_size=batch_rows):
+        first_row = total
         total += batch.height
-        _note_files(batch["_fid"].to_numpy(), int(batch["_row"][0]), rows_per_file, file_first)
+        _note_files(batch["_fid"].to_numpy(), first_row, rows_per_file, file_first)
         is_bad = batch["_flags"] != 0
         if is_bad.any():
-            bad = batch.filter(is_bad)
+            bad = batch.with_row_index("_row", offset=first_row).filter(is_bad)
+            bad = bad.with_columns(pl.col("_row").cast(pl.Int64))
             bad_global.append(bad["_row"].to_numpy().copy())
             _count_bad(bad, profile, bad_counts)
             if bad_kept < MAX_BAD_ROWS_KEPT:

@@ -168,27 +168,28 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
         keep[dup] = False
         take = np.flatnonzero(keep) if perm is None else perm[keep]
         t = t[keep]
+        d = np.diff(t)
     elif perm is not None:
         take = perm
     clean = _apply(log, t, take)
     gap_s = float(profile.gap_threshold.to("s").magnitude)
-    dt = np.diff(t) / 1e6
-    gi = np.flatnonzero(dt > gap_s)
-    gaps = [{"start": fmt_time(t[i]), "end": fmt_time(t[i + 1]), "duration_s": float(dt[i]),
-             **_where(log, clean.loaded_index(i + 1))} for i in gi]
+    gi = np.flatnonzero(d > gap_s * 1e6)  # d: µs steps of the clean rows, all > 0 now
+    gap_dt = d[gi] / 1e6
+    gaps = [{"start": fmt_time(t[i]), "end": fmt_time(t[i + 1]), "duration_s": float(x),
+             **_where(log, clean.loaded_index(i + 1))} for i, x in zip(gi, gap_dt, strict=True)]
     if gi.size:
         findings.append(Finding(
             "gaps", "warning", int(gi.size),
-            f"{gi.size:,} gap(s) longer than {gap_s:g} s, {dt[gi].sum() / 3600:,.2f} h in total",
+            f"{gi.size:,} gap(s) longer than {gap_s:g} s, {gap_dt.sum() / 3600:,.2f} h in total",
             "not integrated across (charge and energy in a gap are unknown)",
             sorted(gaps, key=lambda g: -g["duration_s"])[:MAX_LOCATIONS],
         ))
     findings += _stuck(log, profile)
     span = float((t[-1] - t[0]) / 1e6) if len(t) > 1 else 0.0
-    covered = float(dt[dt <= gap_s].sum()) if dt.size else 0.0
+    covered = float(d.sum() / 1e6 - gap_dt.sum()) if d.size else 0.0
     report = QualityReport(
         findings=findings, rows_total=log.total_rows, rows_used=len(t), files=len(log.files), empty_files=empty,
-        median_interval_s=float(np.median(dt)) if dt.size else 0.0, span_s=span, covered_s=covered, gaps=gaps,
+        median_interval_s=float(np.median(d)) / 1e6 if d.size else 0.0, span_s=span, covered_s=covered, gaps=gaps,
     )
     return report, clean
 
