@@ -258,7 +258,7 @@ def _masks(batch: pl.DataFrame, profile: LogProfile, first: int) -> pl.DataFrame
 
 
 def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT,
-             batch_rows: int = 1_000_000) -> LoadedLog:
+             batch_rows: int = 250_000) -> LoadedLog:
     """Read every file, in name order, into one LoadedLog."""
     files = expand_paths(paths)
     if len(files) > 1 and len({f.kind for f in files}) > 1:
