@@ -90,12 +90,13 @@ def _q(v: float, unit: str) -> pint.Quantity:
 
 
 def write_all(r: BmsLogResult, out: Path) -> dict[str, Path]:
-    """result.json, annual.csv, daily.csv, findings.csv, gaps.csv, excursions.csv, patterns.csv, report.html."""
+    """result.json, annual.csv, daily.csv, findings.csv, gaps.csv, excursions.csv, patterns.csv, report.html,
+    and dut_info.json: the module history for the intake plan (`bench run test_plans/module_intake --dut-info`)."""
     from bench.analyze.html import render_page
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("result.json", "annual.csv", "daily.csv", "findings.csv", "gaps.csv",
-                                           "excursions.csv", "patterns.csv", "report.html")}
+                                           "excursions.csv", "patterns.csv", "report.html", "dut_info.json")}
     paths["result.json"].write_text(json.dumps(jsonable(result_dict(r)), indent=1, allow_nan=False), encoding="utf-8")
     r.metrics.annual.write_csv(paths["annual.csv"], float_precision=4)
     r.metrics.daily.write_csv(paths["daily.csv"], float_precision=4)
@@ -111,4 +112,6 @@ def write_all(r: BmsLogResult, out: Path) -> dict[str, Path]:
     r.metrics.excursions.write_csv(paths["excursions.csv"])
     r.patterns.days.write_csv(paths["patterns.csv"], float_precision=4)
     paths["report.html"].write_text(render_page(r), encoding="utf-8")
+    paths["dut_info.json"].write_text(json.dumps(jsonable(r.intake_history()), indent=1, allow_nan=False),
+                                      encoding="utf-8")
     return paths

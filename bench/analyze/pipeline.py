@@ -61,6 +61,32 @@ class BmsLogResult:
             "data_quality_findings": len(q.findings),
         }
 
+    def intake_history(self) -> dict[str, object]:
+        """The field log as a module's history, in the shape the intake plan reads (`--dut-info`).
+
+        Cycle count is equivalent full cycles (discharged Ah / nominal Ah); throughputs are the
+        discharged charge and energy; cells outside the chemistry window become negative events
+        (recorded in the passport, graded by the limit set's own rules, not rejected here).
+        """
+        h = self.module_history()
+        exc = self.metrics.excursions
+        events = []
+        for side, label in (("above", "cell overvoltage"), ("below", "cell undervoltage")):
+            sub = exc.filter(exc["side"] == side) if exc.height else exc
+            if sub.height:
+                events.append(f"{label} in field log: {', '.join(sorted(set(sub['cell'].to_list())))}, "
+                              f"{sub.height} excursion(s), first {sub['start'].min()}")
+        period = f"{h['period_start']} to {h['period_end']}"
+        return {"history": {
+            "source": f"BMS field log analysis ({self.profile.name}, {period}, "
+                      f"{h['data_coverage'].magnitude:.1f} % coverage)",
+            "cycle_count": round(float(h["equivalent_full_cycles"].magnitude), 1),
+            "energy_throughput": f"{h['discharge_energy'].to('kWh').magnitude:.3f} kWh",
+            "capacity_throughput": f"{h['discharge_throughput'].to('A*h').magnitude:.1f} A*h",
+            "events": events,
+            "field_log": h,
+        }}
+
 
 def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | None = None, *,
                     nominal_capacity: pint.Quantity | str | None = None, progress: Progress = SILENT,
