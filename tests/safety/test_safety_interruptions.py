@@ -4,8 +4,8 @@ supply and load outputs off, chamber set point back at ambient, every measuremen
 before the interruption in the journal, the run closed (ABORTED when the interruption fired).
 
 Each point is one `pytest` subprocess (real signals, a real process), run in parallel. Points
-are drawn with a fixed seed over the first `horizon_s` of virtual time of each plan (the part of
-the plan the sweep can afford in CI; the whole plan is covered by the healthy-run tests).
+are drawn with a fixed seed within virtual-time windows of each plan (the parts of the plan with
+outputs on that the sweep can afford in CI; the whole plan is covered by the healthy-run tests).
 """
 
 from __future__ import annotations
@@ -25,24 +25,32 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SEED = 20261123
 KINDS = ("sigint", "sigterm", "mute", "exception")
-# plan folder -> (points, virtual-time horizon in s, role muted, mute seconds (None: for good)).
+# plan folder -> (points, virtual-time windows in s, role muted, mute seconds (None: for good)).
 # The safety chain loses its gas detector for good (the link interlock must catch it and every
 # output must still be made safe); the smoke plan's supply hangs for a while and comes back (the
-# safe-state retries must get through once it answers again).
+# safe-state retries must get through once it answers again); the module intake's load hangs the
+# same way. Intake points fall, in turn, in its capacity cycle, its pulse tests and its provoked
+# protective functions (steps 5, 6 and 8 of a healthy run; the 48 h self-discharge rest between
+# them has every output off and is left out).
 POINTS = int(os.environ.get("ESS_SWEEP_POINTS", "52"))
-PLANS: dict[str, tuple[int, float, str, tuple[float, float] | None]] = {
-    "test_plans/safety_chain": (POINTS // 2, 2400.0, "gas", None),
-    "test_plans/smoke": (POINTS - POINTS // 2, 1200.0, "psu", (1.0, 3.0)),
+INTAKE_POINTS = int(os.environ.get("ESS_SWEEP_INTAKE_POINTS", "12"))
+Windows = tuple[tuple[float, float], ...]
+PLANS: dict[str, tuple[int, Windows, str, tuple[float, float] | None]] = {
+    "test_plans/safety_chain": (POINTS // 2, ((1.0, 2400.0),), "gas", None),
+    "test_plans/smoke": (POINTS - POINTS // 2, ((1.0, 1200.0),), "psu", (1.0, 3.0)),
+    "test_plans/module_intake": (INTAKE_POINTS, ((3700.0, 35700.0), (35800.0, 75000.0), (248200.0, 259700.0)),
+                                 "load", (1.0, 3.0)),
 }
 
 
 def _points() -> list[dict[str, Any]]:
     rng = random.Random(SEED)
     pts = []
-    for plan, (n, horizon, role, mute) in PLANS.items():
+    for plan, (n, windows, role, mute) in PLANS.items():
         for i in range(n):
             kind = KINDS[i % len(KINDS)]
-            at_s = round(rng.uniform(1.0, horizon), 2)
+            lo, hi = windows[(i // len(KINDS)) % len(windows)]
+            at_s = round(rng.uniform(lo, hi), 2)
             mute_s = None if mute is None else round(rng.uniform(*mute), 2)
             pts.append({"plan": plan, "kind": kind, "at_s": at_s, "role": role, "mute_s": mute_s, "id": f"{plan}#{i}"})
     return pts
@@ -92,7 +100,7 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
 @pytest.mark.skipif(not hasattr(os, "kill"), reason="needs POSIX signals")
 def test_interruption_sweep(tmp_path: Path) -> None:
     points = [p for p in _points() if (ROOT / p["plan"]).exists()]
-    assert len(points) >= min(50, POINTS)
+    assert len(points) >= min(50, POINTS) + INTAKE_POINTS
     workers = max(2, min(4, os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda p: _run(p, tmp_path), points))
