@@ -358,7 +358,10 @@ class _Sink:
 
     def __init__(self, dtypes: dict[str, type], n_temps: int, capacity: int):
         self.dtypes, self.n_temps, self.n = dtypes, n_temps, 0
-        self._alloc(max(capacity, 1))
+        try:
+            self._alloc(max(capacity, 1))
+        except MemoryError:  # a wild CSV estimate on a small machine: start small and grow
+            self._alloc(min(max(capacity, 1), 1_000_000))
 
     def _alloc(self, capacity: int) -> None:
         old_cols, old_temps = getattr(self, "_cols", {}), getattr(self, "_temps", None)
@@ -394,9 +397,10 @@ def _expected_rows(files: list[FileInfo], groups: dict[tuple, list[int]]) -> int
         return int(pl.scan_parquet([str(f.path) for f in used]).select(pl.len()).collect().item())
     size = sum(f.path.stat().st_size for f in used)
     with used[0].path.open("rb") as fh:
+        fh.readline()  # the header is no data row
         head = fh.read(1 << 16)
     lines = max(head.count(b"\n"), 1)
-    return int(size / (len(head) / lines) * 1.15) + 1024
+    return int(size / max(len(head) / lines, 1.0) * 1.15) + 1024
 
 
 def _note_files(fid: np.ndarray, first_row: int, rows_per_file: np.ndarray, file_first: np.ndarray) -> None:
