@@ -29,6 +29,11 @@ def _setting(sim: Any, prompt: Any, key: str, unit: str, question: str) -> Any:
     return Q_(float(prompt(f"bms.{key}", f"{question} [{unit}]")), unit)
 
 
+def _below(t: Any, dk: Any) -> Any:
+    """Temperature `t` lowered by the difference `dk` ("2.5 K"), as a temperature in degC."""
+    return t.to("degC") - dk.to("delta_degC")
+
+
 def _release(sim: Any, prompt: Any, name: str, rates: dict[str, float] | None, what: str) -> None:
     """Start (rates) or stop (None) a gas release: injected in simulation, a bump test on hardware."""
     if sim is not None:
@@ -184,15 +189,24 @@ def _override_sensor(sim: Any, prompt: Any, value: Any | None) -> None:
 @pytest.mark.timeout_step("8 h")
 def test_thermal_trip_response(bms, load, chamber, clock, measure, require, limits, sim, prompt):
     """Soak the pack just below the OT trip (every sensor must follow), then step one sensor over the
-    trip (HIL override, §4.7) and time it to contactor open and to current zero."""
+    trip (HIL override, §4.7) and time it to contactor open and to current zero.
+
+    The soak never goes above the limit set's chamber set point: a trip configured so high that
+    the soak cannot come near it (e.g. an LFP product's 55 degC on an NMC pack rated 45 degC) is a
+    FAIL of `thermal.soak_headroom`, and the pack is not heated towards it."""
     trip = _setting(sim, prompt, "ot_discharge_alarm_degC", "degC", "BMS over-temperature trip (discharge)")
+    setpoint = limits.param("thermal.chamber_setpoint")
+    near = _below(trip, limits.param("thermal.soak_below_trip"))
+    if not measure("thermal.soak_headroom", Q_(setpoint.to("degC").magnitude - near.magnitude, "K"),
+                   instrument=bms, note=f"chamber set point {setpoint:~P}, soak target {near:~P} "
+                                        f"(trip {trip:~P} - {limits.param('thermal.soak_below_trip'):~P})").passed:
+        return  # not heated towards a trip above what the limit set allows; the FAIL stands
     before = [t.to("degC").magnitude for t in bms.cell_temperatures()]
     # a small current: near the OEM maximum the derating curve allows almost no discharge, and the
     # BMS would (rightly) open on "discharge over limit" before the OT trip this step times
     _close_contactors(bms, load, limits.param("thermal.load_current"))
     chamber.set_ramp_rate(limits.param("thermal.chamber_ramp"))  # slower than the rate-of-rise alarm
-    chamber.set_setpoint(limits.param("thermal.chamber_setpoint"))
-    near = trip - limits.param("thermal.soak_below_trip")
+    chamber.set_setpoint(setpoint)
     clock.wait_until(lambda: (lambda st: st.cell_temperature_max >= near or not st.contactor_closed)(bms.status()),
                      timeout=Q_(6, "h"), poll=Q_(10, "s"), what=f"cells soaked near the trip ({near:~P})")
     after = [t.to("degC").magnitude for t in bms.cell_temperatures()]
@@ -211,7 +225,7 @@ def test_thermal_trip_response(bms, load, chamber, clock, measure, require, limi
         load.set_input(False)
     require("thermal.trip_time", t_open, instrument=bms)
     require("thermal.current_zero_time", t_zero, instrument=bms)
-    clock.wait_until(lambda: bms.status().cell_temperature_max < trip - Q_(5, "K"), timeout=Q_(8, "h"),
+    clock.wait_until(lambda: bms.status().cell_temperature_max < _below(trip, Q_(5, "K")), timeout=Q_(8, "h"),
                      poll=Q_(60, "s"), what="cells back below the trip")
     _recover(clock, bms, load)
 
@@ -340,7 +354,7 @@ def test_derating_curve(bms, chamber, clock, measure, limits):
 def test_cold_charge_inhibit(bms, psu, chamber, clock, measure, limits):
     floor = limits.param("cold_charge.floor")
     chamber.set_setpoint(limits.param("cold_charge.chamber_setpoint"))
-    clock.wait_until(lambda: bms.status().cell_temperature_max < floor - Q_(1, "K"), timeout=Q_(10, "h"),
+    clock.wait_until(lambda: bms.status().cell_temperature_max < _below(floor, Q_(1, "K")), timeout=Q_(10, "h"),
                      poll=Q_(60, "s"), what="cells below the charge floor")
     measure("cold_charge.allowed_current", bms.status().max_charge_current, instrument=bms)
     pack_v = bms.status().pack_voltage

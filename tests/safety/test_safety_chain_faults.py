@@ -2,6 +2,7 @@
 fault is caught by the step meant for it (or, for an unannounced loss of the BMS link, by the
 bench's own link interlock). Each case is one `pytest` run of the plan in a subprocess, with a
 station file that includes stations/sim_safety.toml and adds the fault; cases run in parallel.
+Cases named nmc_* run the NMC pack (stations/sim_safety_nmc.toml, limits/safety_chain_nmc.toml).
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ CASES: dict[str, tuple[str, str | None, str, str | None]] = {
     "welded_contactor": ('faults = [{type = "welded_contactor"}]', "test_thermal_trip_response", "ABORTED", None),
     "comms_loss_unannounced": ('faults = [{type = "comms_loss", at_s = 3000.0}]', None, "ABORTED", "link.bms_can"),
     "comms_loss_slow_bms": ("[simulation.overrides.bms]\ncomms_timeout_s = 30.0", "test_comms_loss", "COMPLETED", None),
+    "nmc_healthy": ("", None, "COMPLETED", None),
+    # an NMC pack commissioned with the LFP product's OT trips (55 degC, above the NMC 45 degC ceiling)
+    "nmc_lfp_ot_settings": ("[simulation.overrides.bms]\not_charge_alarm_degC = 55.0\not_discharge_alarm_degC = 55.0",
+                            "test_thermal_detection_setpoints", "COMPLETED", None),
+    "nmc_stuck_sensor": ('faults = [{type = "stuck_temp_sensor", cell = 4}]', "test_thermal_trip_response", "ABORTED",
+                         None),
 }
 
 
 def _station(tmp: Path, name: str, extra: str) -> Path:
-    base = (ROOT / "stations" / "sim_safety.toml").as_posix()
+    base = (ROOT / "stations" / ("sim_safety_nmc.toml" if name.startswith("nmc_") else "sim_safety.toml")).as_posix()
     body = f'[station]\nname = "sim-safety-{name}"\ninclude = ["{base}"]\n\n[simulation]\n'
     if extra.startswith("faults"):
         body += extra + "\n"
@@ -52,6 +59,8 @@ def _run_case(name: str, tmp: Path) -> dict[str, Any]:
     work.mkdir()
     station = _station(work, name, extra)
     cmd = [sys.executable, "-m", "pytest", "-q", PLAN, "--station", str(station), "--report-dir", str(work)]
+    if name.startswith("nmc_"):
+        cmd += ["--limits", str(ROOT / "limits" / "safety_chain_nmc.toml")]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     db = sqlite3.connect(work / "journal.sqlite")
