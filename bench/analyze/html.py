@@ -18,11 +18,19 @@ W, H, PAD = 640, 220, 40
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
 
 
+MAX_BARS = 80
+
+
+def _num(v: float) -> str:
+    """4 significant digits, but whole numbers of 10,000 and more in full (14,880 s, not 1.488e+04)."""
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e15 else f"{v:,.4g}"
+
+
 def _fmt(v: object) -> str:
     if isinstance(v, pint.Quantity):
-        return f"{v.magnitude:,.4g} {v.units:~P}".strip()
+        return f"{_num(float(v.magnitude))} {v.units:~P}".strip()
     if isinstance(v, float):
-        return f"{v:,.4g}"
+        return _num(v)
     return escape(str(v))
 
 
@@ -49,12 +57,16 @@ def histogram_svg(h: Histogram, title: str | None = None) -> str:
         return f"<p>{escape(title or h.name)}: no data</p>"
     a, b = int(nz[0]), int(nz[-1]) + 1
     frac, edges = frac[a:b], h.edges[a:b + 1]
+    k = -(-len(frac) // MAX_BARS)  # merge k neighbouring bins for the picture; the JSON keeps them all
+    if k > 1:
+        frac = np.add.reduceat(frac, np.arange(0, len(frac), k))
+        edges = np.append(edges[:-1:k], edges[-1])
     top = float(frac.max())
     out = _axes(title or h.name, h.unit, "fraction of time", float(edges[0]), float(edges[-1]), 0, top)
-    bw = (W - 10 - PAD) / len(frac)
+    xs = PAD + (W - 10 - PAD) * (edges - edges[0]) / (edges[-1] - edges[0])  # a short last group stays short
     for i, f in enumerate(frac):
         bh = (H - PAD - 22) * f / top
-        out.append(f'<rect x="{PAD + i * bw:.1f}" y="{H - PAD - bh:.1f}" width="{max(bw - 0.5, 0.5):.1f}" '
+        out.append(f'<rect x="{xs[i]:.1f}" y="{H - PAD - bh:.1f}" width="{max(xs[i + 1] - xs[i] - 0.5, 0.5):.1f}" '
                    f'height="{bh:.1f}" fill="{COLORS[0]}"/>')
     return "".join(out) + "</svg>"
 
@@ -84,7 +96,8 @@ def series_svg(title: str, x: np.ndarray, ys: dict[str, np.ndarray], ylabel: str
         else:
             pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px[ok], py[ok], strict=True))
             out.append(f'<polyline points="{pts}" fill="none" stroke="{c}" stroke-width="1"/>')
-        out.append(f'<text x="{W - 12}" y="{30 + 12 * k}" text-anchor="end" font-size="10" fill="{c}">{escape(name)}</text>')
+        out.append(f'<text x="{W - 12}" y="{30 + 12 * k}" text-anchor="end" font-size="10" fill="{c}" '
+                   f'stroke="white" stroke-width="3" paint-order="stroke">{escape(name)}</text>')
     return "".join(out) + "</svg>"
 
 

@@ -202,7 +202,7 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
     tot_in, tot_out, e_in, e_out = (float(x.sum()) for x in (s_ah_in, s_ah_out, s_wh_in, s_wh_out))
     totals = {
         "charge": Q_(tot_in, "A*h"), "discharge": Q_(tot_out, "A*h"),
-        "charge_energy": Q_(e_in / 1000.0, "kW*h"), "discharge_energy": Q_(e_out / 1000.0, "kW*h"),
+        "charge_energy": Q_(e_in / 1000.0, "kWh"), "discharge_energy": Q_(e_out / 1000.0, "kWh"),
         "equivalent_full_cycles": Q_(tot_out / nominal_ah, ""),
         "capacity_loss": Q_(100.0 * (tot_in - tot_out) / tot_in if tot_in else float("nan"), "percent"),
         "energy_loss": Q_(100.0 * (e_in - e_out) / e_in if e_in else float("nan"), "percent"),

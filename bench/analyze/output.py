@@ -20,7 +20,7 @@ from bench.analyze.metrics import Histogram
 from bench.analyze.pipeline import BmsLogResult
 
 ANNUAL_COLUMNS = {"year": "", "days": "day", "charge_Ah": "A·h", "discharge_Ah": "A·h", "capacity_loss_pct": "%",
-                  "equivalent_full_cycles": "", "charge_kWh": "kW·h", "discharge_kWh": "kW·h", "energy_loss_pct": "%"}
+                  "equivalent_full_cycles": "", "charge_kWh": "kWh", "discharge_kWh": "kWh", "energy_loss_pct": "%"}
 
 
 def jsonable(obj: object) -> object:
