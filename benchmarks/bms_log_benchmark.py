@@ -140,6 +140,24 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _print_results(out: Path) -> None:
+    """What the timed analyses found: the injected drift, and the same totals from all three inputs."""
+    found = {k: json.loads((out / k / "result.json").read_text(encoding="utf-8")) for k in ("csv", "parquet", "daily")}
+    d = found["parquet"]["clock_drift"]
+    print(f"\nclock drift found {d['rate']['value']:+.2f} s/day (injected -11.00), total {d['total']['value']:+,.0f} s, "
+          f"corrected: {d['applied']}")
+    keys = ("charge", "discharge", "charge_energy", "discharge_energy")
+    totals = {k: [v["totals"][t]["value"] for t in keys] for k, v in found.items()}
+
+    def agree(a: str, b: str, rel: float) -> bool:
+        return all(abs(x - y) <= rel * max(abs(y), 1.0) for x, y in zip(totals[a], totals[b], strict=True))
+
+    print("totals (charge Ah, discharge Ah, charge kWh, discharge kWh): "
+          + ", ".join(f"{x:,.1f}" for x in totals["parquet"])
+          + f"; one CSV = daily files: {agree('daily', 'csv', 1e-12)}; Parquet within 0.01 % of CSV: "
+            f"{agree('parquet', 'csv', 1e-4)} (the CSV has whole-second timestamps, the Parquet microseconds)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=7_000_000)
@@ -181,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
              "csv": "analysis, one CSV", "parquet": "analysis, Parquet", "daily": f"analysis, {n_files} daily CSV"}
     for k, v in r.items():
         print(f"{names[k]:<34}{v['seconds']:>9.2f}{v['peak_mb']:>10.0f}  {v['all']}")
+    _print_results(out)
     checks = [
         ("CSV end to end / CSV floor", r["csv"]["seconds"] / r["floor_csv"]["seconds"], 2.0),
         ("Parquet end to end / Parquet floor", r["parquet"]["seconds"] / r["floor_parquet"]["seconds"], 2.0),
