@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="daily CSV folder, CSV file(s), Parquet file(s) or globs")
     p.add_argument("--profile", default=None, metavar="FILE_OR_NAME",
                    help="log-format profile: shipped name (default study_lfp_16s5p) or a TOML file")
-    p.add_argument("--out", default="reports/bms-log", metavar="DIR", help="output folder (default reports/bms-log)")
+    p.add_argument("--out", default="reports/bms-log", metavar="DIR",
+                   help="output folder (default reports/bms-log): result.json, annual/daily/findings/gaps/excursions/"
+                        "patterns CSV, report.html, dut_info.json (history for the intake plan's --dut-info)")
     p.add_argument("--nominal-capacity", default=None, metavar="Q", help='override the profile, e.g. "250 A*h"')
     p.add_argument("--timezone", default=None, help="IANA zone for reading naive times and cutting days")
     p.add_argument("--drift-correction", choices=["auto", "always", "never"], default=None)
