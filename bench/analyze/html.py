@@ -101,14 +101,28 @@ def series_svg(title: str, x: np.ndarray, ys: dict[str, np.ndarray], ylabel: str
     return "".join(out) + "</svg>"
 
 
-def _table(rows: list[dict], limit: int = 50) -> str:
+def _table(rows: list[dict], limit: int = 50, more_in: str = "the CSV output") -> str:
     if not rows:
         return "<p>none</p>"
     cols = list(rows[0])
     head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows[:limit])
-    more = f"<p>… {len(rows) - limit} more rows in the CSV output</p>" if len(rows) > limit else ""
+    more = f"<p>… {len(rows) - limit} more rows in {escape(more_in)}</p>" if len(rows) > limit else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _inputs(described: dict) -> str:
+    """The input files: count, bytes, and the SHA-256 of the set and of each file when hashed."""
+    files = described.get("files") or []
+    if not files:
+        return ""
+    digest = described.get("set_sha256")
+    head = (f"<p>Inputs: {len(files):,} file(s), {described.get('total_bytes', 0):,} bytes; "
+            + (f"SHA-256 of the set <code>{escape(str(digest))}</code>" if digest else
+               "not hashed (<code>--hash-inputs</code> records a SHA-256 per file)") + ".</p>")
+    rows = [{"file": f["path"], "bytes": f["bytes"], "modified": f["modified"], "rows": f["rows"],
+             **({"sha256": f["sha256"]} if digest else {})} for f in files]
+    return head + _table(rows, limit=20, more_in="result.json (input_files)")
 
 
 def render_section(r: BmsLogResult) -> str:
@@ -119,6 +133,7 @@ def render_section(r: BmsLogResult) -> str:
     parts = [f'<section class="bms-log-analysis"><h2>BMS field log analysis — {escape(r.profile.name)}</h2>',
              f"<p>{q.rows_used:,} of {q.rows_total:,} rows used from {q.files} file(s); coverage "
              f"{100 * q.coverage:.2f} % of {q.span_s / 86400:,.1f} days; median interval {q.median_interval_s:.3g} s.</p>",
+             _inputs(r.input_files),
              "<h3>Totals</h3>", _table([{k: v for k, v in m.totals.items()}]),
              "<h3>Annual</h3>", _table(m.annual.to_dicts()),
              "<h3>Data quality</h3>",

@@ -58,6 +58,7 @@ def result_dict(r: BmsLogResult) -> dict:
     return {
         "schema": "ess-bench/bms-log-analysis/1",
         "inputs": r.inputs,
+        "input_files": r.input_files,
         "profile": {"name": r.profile.name, "source": r.profile.source, "chemistry": r.profile.chemistry,
                     "nominal_capacity": m.nominal_capacity, "cell_window": list(r.profile.cell_window)},
         "data_quality": {

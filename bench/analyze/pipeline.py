@@ -6,12 +6,13 @@ writers in `output` and `html` turn it into JSON, CSV and an HTML section.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pint
 
 from bench.analyze import drift as drift_mod
+from bench.analyze import inputs as inputs_mod
 from bench.analyze import metrics as metrics_mod
 from bench.analyze import patterns as patterns_mod
 from bench.analyze import quality as quality_mod
@@ -33,6 +34,7 @@ class BmsLogResult:
     drift: drift_mod.DriftResult
     metrics: metrics_mod.Metrics
     patterns: patterns_mod.Patterns
+    input_files: dict[str, object] = field(default_factory=dict)  # see bench.analyze.inputs.describe
 
     def module_history(self) -> dict[str, object]:
         """The few numbers a module's intake history and battery passport carry from its field log."""
@@ -90,15 +92,18 @@ class BmsLogResult:
 
 def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | None = None, *,
                     nominal_capacity: pint.Quantity | str | None = None, progress: Progress = SILENT,
-                    drift_correction: str | None = None) -> BmsLogResult:
-    """Analyse one log (files, folders or globs). Bad input raises a BenchError naming what is wrong."""
+                    drift_correction: str | None = None, hash_inputs: bool = False) -> BmsLogResult:
+    """Analyse one log (files, folders or globs). Bad input raises a BenchError naming what is wrong.
+
+    `hash_inputs` records every input file's SHA-256 (and one over the set) in the result.
+    """
     with reuse_freed_memory():
-        return _analyze(paths, profile, nominal_capacity, progress, drift_correction)
+        return _analyze(paths, profile, nominal_capacity, progress, drift_correction, hash_inputs)
 
 
 def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
              nominal_capacity: pint.Quantity | str | None, progress: Progress,
-             drift_correction: str | None) -> BmsLogResult:
+             drift_correction: str | None, hash_inputs: bool = False) -> BmsLogResult:
     if not isinstance(profile, LogProfile):
         profile = load_profile(profile, drift_correction=drift_correction)
     elif drift_correction:
@@ -112,6 +117,7 @@ def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
     log = load_log(paths, profile, progress)
     progress.phase("checking data quality")
     qreport, clean = quality_mod.check(log, profile)
+    files = log.files
     del log
     if len(clean.t_us) < 2:
         raise LogInputError(f"only {len(clean.t_us)} usable row(s) after the quality checks; need 2 or more")
@@ -133,6 +139,7 @@ def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
     met = metrics_mod.compute(clean, local, profile, nominal_ah, w, days)
     del w, days
     met.daily = met.daily.join(pat.days.select("date", "cluster"), on="date", how="left")
+    described = inputs_mod.describe(files, hash_files=hash_inputs, progress=progress)
     progress.done(f"analysed {qreport.rows_used:,} rows, {len(met.daily)} days")
     return BmsLogResult(profile=profile, inputs=[str(p) for p in paths], quality=qreport, drift=dres, metrics=met,
-                        patterns=pat)
+                        patterns=pat, input_files=described)

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nominal-capacity", default=None, metavar="Q", help='override the profile, e.g. "250 A*h"')
     p.add_argument("--timezone", default=None, help="IANA zone for reading naive times and cutting days")
     p.add_argument("--drift-correction", choices=["auto", "always", "never"], default=None)
+    p.add_argument("--hash-inputs", action="store_true",
+                   help="record each input file's SHA-256 (and one over the set) in the result; reads the log again")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run_bms_log)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -33,7 +35,8 @@ def run_bms_log(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, timezone=args.timezone, drift_correction=args.drift_correction)
     progress = SILENT if args.quiet else Progress(sys.stderr)
-    result = analyze_bms_log(args.paths, profile, nominal_capacity=args.nominal_capacity, progress=progress)
+    result = analyze_bms_log(args.paths, profile, nominal_capacity=args.nominal_capacity, progress=progress,
+                             hash_inputs=args.hash_inputs)
     paths = write_all(result, Path(args.out))
     t = result.metrics.totals
     print(f"{result.quality.rows_used:,} rows, {t['days'].magnitude:.0f} days, coverage {100 * result.quality.coverage:.2f} %")
@@ -44,5 +47,8 @@ def run_bms_log(args: argparse.Namespace) -> int:
           f"({result.drift.reason})")
     for f in result.quality.findings:
         print(f"data quality [{f.severity}] {f.kind}: {f.count:,} - {f.message}")
+    digest = result.input_files.get("set_sha256")
+    if digest:
+        print(f"inputs: {len(result.input_files['files'])} file(s), SHA-256 of the set {digest}")
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0

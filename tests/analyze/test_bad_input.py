@@ -119,3 +119,4 @@ def test_cli_writes_outputs_and_fails_cleanly(small_log, tmp_path, capsys):
 
 def test_errors_are_bench_errors():
     assert issubclass(LogInputError, BenchError)
+
