@@ -22,15 +22,18 @@ class Groups:
         unit's first instant: no per-row division or difference (a 7-million-row log has ~1,400 days).
         """
         g = cls.__new__(cls)
-        g.order = None
+        g._set_sorted(t, unit, origin, n)
+        return g
+
+    def _set_sorted(self, t: np.ndarray, unit: int, origin: int, n: int | None = None) -> None:
+        self.order = None
         first, last = (int(t[0]) - origin) // unit, (int(t[-1]) - origin) // unit
         pos = np.searchsorted(t, origin + unit * np.arange(first, last + 2, dtype=np.int64))
         pos[0] = 0
         present = np.flatnonzero(np.diff(pos) > 0)
-        g.starts = pos[present].astype(np.intp)
-        g.ids = (first + present).astype(np.int64)
-        g.n = last + 1 if n is None else max(n, last + 1)
-        return g
+        self.starts = pos[present].astype(np.intp)
+        self.ids = (first + present).astype(np.int64)
+        self.n = last + 1 if n is None else max(n, last + 1)
 
     def __init__(self, key: np.ndarray, n: int | None = None):
         step = np.diff(key)
@@ -77,8 +80,7 @@ class Days(Groups):
         self.ordered = bool(len(local_us)) and bool((local_us[1:] >= local_us[:-1]).all())
         if self.ordered:  # the usual case; a zoned log's wall clock goes back once a year (DST)
             self.d0 = int(local_us[0]) // DAY_US
-            g = Groups.of_sorted(local_us, DAY_US, self.d0 * DAY_US)
-            self.order, self.starts, self.ids, self.n = g.order, g.starts, g.ids, g.n
+            self._set_sorted(local_us, DAY_US, self.d0 * DAY_US)
             return
         day = local_us // DAY_US
         self.d0 = int(day.min())

@@ -14,22 +14,17 @@ from bench.analyze.loading import FileInfo
 from bench.analyze.progress import SILENT, Progress
 
 
-def sha256_file(path: str, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def describe(files: list[FileInfo], *, hash_files: bool = False, progress: Progress = SILENT) -> dict[str, object]:
     """{"files": [{path, bytes, modified, rows, empty, sha256}], "total_bytes", "set_sha256"}."""
     rows = []
     if hash_files:
+        # the signing layer's chunked hash, imported only when asked for
+        from bench.signing.manifest import sha256_file
+
         progress.phase(f"hashing {len(files)} input file(s) (SHA-256)")
     for k, f in enumerate(files):
         st = f.path.stat()
-        digest = sha256_file(str(f.path)) if hash_files else None
+        digest = sha256_file(f.path)[0] if hash_files else None
         rows.append({"path": str(f.path), "bytes": st.st_size,
                      "modified": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds"),
                      "rows": f.rows, "empty": f.empty, "sha256": digest})

@@ -74,7 +74,7 @@ class BmsLogResult:
         exc = self.metrics.excursions
         events = []
         for side, label in (("above", "cell overvoltage"), ("below", "cell undervoltage")):
-            sub = exc.filter(exc["side"] == side) if exc.height else exc
+            sub = exc.filter(exc["side"] == side)
             if sub.height:
                 events.append(f"{label} in field log: {', '.join(sorted(set(sub['cell'].to_list())))}, "
                               f"{sub.height} excursion(s), first {sub['start'].min()}")
