@@ -100,6 +100,19 @@ def disconnect(bms: Any, psu: Any, load: Any) -> None:
     bms.request_state("standby")
 
 
+def source_cv(psu: Any, voltage: pint.Quantity, current: pint.Quantity,
+              ovp_margin: pint.Quantity = Q_(2, "V")) -> None:
+    """Supply as a charger: voltage priority, CV at `voltage`, charge current limited to `current`
+    (none taken back), its own OVP `ovp_margin` above as an independent layer; output on."""
+    set_priority = getattr(psu, "set_priority", None)
+    if callable(set_priority):
+        set_priority("VOLT")
+    psu.set_ovp(voltage + ovp_margin)
+    psu.set_current_limit(current, Q_(0, "A"))
+    psu.set_voltage(voltage)
+    psu.set_output(True)
+
+
 def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Quantity, current: pint.Quantity,
                  cutoff: pint.Quantity, cell_guard: pint.Quantity, poll: pint.Quantity, timeout: pint.Quantity,
                  on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None,
@@ -112,13 +125,7 @@ def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Qua
     """
     connect(bms, "charge", psu, load)
     psu.set_output(False)
-    set_priority = getattr(psu, "set_priority", None)
-    if callable(set_priority):
-        set_priority("VOLT")
-    psu.set_ovp(voltage + ovp_margin)
-    psu.set_current_limit(current, Q_(0, "A"))
-    psu.set_voltage(voltage)
-    psu.set_output(True)
+    source_cv(psu, voltage, current, ovp_margin)
     trace = Trace()
     t0 = clock.now_s()
     step = float(poll.to("s").magnitude)
@@ -204,13 +211,7 @@ def cc_charge_amount(psu: Any, load: Any, bms: Any, clock: Any, *, amount: pint.
     actually delivered; used to set a SOC point for the resistance and self-discharge steps.
     """
     connect(bms, "charge", psu, load)
-    set_priority = getattr(psu, "set_priority", None)
-    if callable(set_priority):
-        set_priority("VOLT")
-    psu.set_ovp(voltage_limit + Q_(2, "V"))
-    psu.set_current_limit(current, Q_(0, "A"))
-    psu.set_voltage(voltage_limit)
-    psu.set_output(True)
+    source_cv(psu, voltage_limit, current)
     trace = Trace()
     t0 = clock.now_s()
     total = float((amount / current).to("s").magnitude)
@@ -309,13 +310,7 @@ def hppc_pulse(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Quant
     v_rest = load.measure_voltage()
     bms.request_state("charge")
     regen = min(current * regen_factor, bms.status().max_charge_current)  # never beyond what the BMS allows
-    set_priority = getattr(psu, "set_priority", None)
-    if callable(set_priority):
-        set_priority("VOLT")
-    psu.set_ovp(v_max + Q_(2, "V"))
-    psu.set_current_limit(regen, Q_(0, "A"))
-    psu.set_voltage(v_max)
-    psu.set_output(True)
+    source_cv(psu, v_max, regen)
     hold(t_regen, lambda: (psu.measure_voltage(), -psu.measure_current()))
     v_regen, i_regen = psu.measure_voltage(), psu.measure_current()
     psu.set_output(False)

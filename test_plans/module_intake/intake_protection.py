@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pint
+from intake_procedures import source_cv
 
 from bench.units import Q_
 
@@ -111,14 +112,10 @@ def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     p = limits.param
     thr, bound = p("bms.ov.threshold"), p("bms.ov.bound")
     bms.request_state("charge")
-    getattr(psu, "set_priority", lambda m: None)("VOLT")
     v_set = (module.n_series * bound).to("V")
-    psu.set_ovp(v_set + Q_(1, "V"))
     # below the BMS's announced charge limit, so only the over-voltage protection can answer
     current = min(module.current(p("bms.ov.current")), 0.9 * bms.status().max_charge_current)
-    psu.set_current_limit(current, Q_(0, "A"))
-    psu.set_voltage(v_set)
-    psu.set_output(True)
+    source_cv(psu, v_set, current, ovp_margin=Q_(1, "V"))
     ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, Q_(5, "s"), p("bms.poll"),
                      lambda st: st.cell_voltage_max > thr - p("bms.near"), 8 * 3600.0)
     t_stim = clock.now_s()
@@ -162,13 +159,9 @@ def provoke_oc(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     """Charge-direction over-current: the supply, current-limited, pushes 1.2 x the OEM alarm current."""
     p = limits.param
     bms.request_state("charge")
-    getattr(psu, "set_priority", lambda m: None)("VOLT")
     v_now = psu.measure_voltage()
     v_set = min(v_now + Q_(3, "V"), (module.n_series * p("cell.charge_guard")).to("V"))
-    psu.set_ovp(v_set + Q_(2, "V"))
-    psu.set_current_limit(p("bms.oc.current"), Q_(0, "A"))
-    psu.set_voltage(v_set)
-    psu.set_output(True)
+    source_cv(psu, v_set, p("bms.oc.current"))
     t_stim = clock.now_s()
     hold = p("bms.oc.hold")
     return _watch(bms, clock, "oc", t_stim, p("bms.poll"), hold, lambda: psu.set_output(False))
