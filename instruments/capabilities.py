@@ -8,16 +8,23 @@ confirms it by read-back (raising if it cannot), and a `safe_state_order` (lower
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pint
 
 
 class Instrument(ABC):
-    """Common base: a name (the station role), identity, safe state, close."""
+    """Common base: a name (the station role), identity, safe state, close.
+
+    `fixture` is the name plans use for this capability (`psu`, `bms`, ...): the bench binds a
+    station role to every fixture its driver class declares through its bases, so a new
+    capability class (or a second supply) needs no change to the bench.
+    """
 
     safe_state_order: int = 50
+    fixture: ClassVar[str | None] = None
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -44,6 +51,7 @@ class PowerSupply(Instrument):
     """A DC supply; bidirectional models also sink (negative current)."""
 
     safe_state_order = 20
+    fixture = "psu"
     bidirectional: bool = False
 
     @abstractmethod
@@ -72,6 +80,7 @@ class PowerSupply(Instrument):
 
 class ElectronicLoad(Instrument):
     safe_state_order = 10
+    fixture = "load"
     MODES = ("CC", "CV", "CP", "CR")
 
     @abstractmethod
@@ -97,6 +106,7 @@ class ElectronicLoad(Instrument):
 
 class ThermalChamber(Instrument):
     safe_state_order = 30
+    fixture = "chamber"
 
     @abstractmethod
     def set_setpoint(self, t: pint.Quantity) -> None: ...
@@ -139,6 +149,7 @@ class BmsStatus:
 
 class BmsLink(Instrument):
     safe_state_order = 40
+    fixture = "bms"
 
     @abstractmethod
     def status(self) -> BmsStatus: ...
@@ -153,6 +164,7 @@ class BmsLink(Instrument):
 
 class Multimeter(Instrument):
     safe_state_order = 60
+    fixture = "dmm"
 
     @abstractmethod
     def measure_dc_voltage(self, range: pint.Quantity | None = None, nplc: float | None = None) -> pint.Quantity: ...
@@ -174,6 +186,7 @@ class InsulationResult:
 
 class InsulationTester(Instrument):
     safe_state_order = 15
+    fixture = "irt"
 
     @abstractmethod
     def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity) -> None: ...
@@ -192,6 +205,58 @@ class GasReading:
 
 class GasDetector(Instrument):
     safe_state_order = 70
+    fixture = "gas"
 
     @abstractmethod
     def read(self) -> GasReading: ...
+
+
+class Stimulus(Instrument):
+    """What a plan does to provoke a response, bound as a station role like any instrument.
+
+    On a simulated station the backend drives the plant (over its own loopback protocol, like
+    a HIL device); on hardware it is a HIL device the station declares, or an operator prompt
+    with a typed confirmation and the witness's name. Plans call these and observe the response
+    through instruments only, so a hardware run executes the code CI proves. Each call returns
+    a short description of what was done (journalled by the caller's step). A backend that
+    cannot apply a stimulus raises `NotImplementedError` naming it; `available()` lists what it
+    can do so a plan can choose (e.g. a cell-voltage step, else a slow ramp).
+    Magnitudes come from the plan's limit set, never from literals in the plan.
+    """
+
+    fixture = "stimulus"
+    safe_state_order = 5  # released before anything else is switched off
+
+    @abstractmethod
+    def available(self) -> set[str]:
+        """Names of the stimuli this backend can apply (method names below)."""
+
+    @abstractmethod
+    def gas_release(self, source: str, rates: Mapping[str, pint.Quantity] | None) -> str:
+        """Start (rates per species, e.g. {"H2": Q_(40, "ppm/s")}) or stop (None) a named release."""
+
+    @abstractmethod
+    def sensor_override(self, channel: str, value: pint.Quantity | None) -> str:
+        """Force what a sensor reads ("cell_temperature[0]", "cell_voltage[3]", "pack_current"),
+        or release it with None."""
+
+    @abstractmethod
+    def ventilation(self, flow: pint.Quantity | None) -> str:
+        """Run the enclosure exhaust at `flow` (m³/h), or back to its own control with None."""
+
+    @abstractmethod
+    def heat(self, zone: str, rate: pint.Quantity | None) -> str:
+        """Heat a zone ("cell[0]", "enclosure") at `rate` (W or K/min); None stops."""
+
+    @abstractmethod
+    def cut_link(self, role: str, cut: bool = True) -> str:
+        """Cut (or restore) the communication link of a station role (e.g. the BMS)."""
+
+    @abstractmethod
+    def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
+        """Step what the BMS measures on one cell to `value` (a HIL cell-simulator channel);
+        None releases it."""
+
+    def release_all(self) -> str:
+        """Undo every stimulus still applied (the safe state calls this first)."""
+        return self.safe_state()
