@@ -11,6 +11,7 @@ INDETERMINATE also when no limit exists or the instrument's calibration has expi
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import pint
@@ -63,6 +64,10 @@ def decide(
         )
     if uncertainty is not None and uncertainty.dimensionality != value.dimensionality:
         raise ConfigError(f"uncertainty {uncertainty:~P} does not match {value:~P}", key=name)
+    if not math.isfinite(float(value.magnitude)):
+        # NaN compares false with every bound: without this it would PASS. A device that does not
+        # implement a point (SunSpec 0x8000/0xFFFF) is reported as NaN by drivers.
+        return Decision(Verdict.INDETERMINATE, "not measured (value not finite)")
     band = limit.grade_for(value) if limit.grades else None
     grade = band.grade if band else None
     if calibration_expired:
