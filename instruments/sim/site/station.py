@@ -1,0 +1,127 @@
+"""The simulated site as a station backend: `[simulation] backend = "instruments.sim.site.station:SimulatedSite"`.
+
+It builds one `SitePlant` from the station's `[simulation.site]` table (any key of
+instruments/sim/site/config.py) and `[simulation] faults`, advances it on the bench clock, and
+starts each role's simulator named by its driver (`SIMULATOR = "module:serve"`, called as
+`serve(plant, role, clock)` like every simulated instrument), on 127.0.0.1 at a free port.
+`[simulation] ledger = "path.json"` writes the plant's own energy accounting when it stops
+(tests compare a plan's energies with it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+from bench.station import Station, resolve_driver
+from instruments.sim.site.modbus_tcp import SiteModbusServer
+from instruments.sim.site.plant import SitePlant
+from instruments.sim.site.site_sunspec import MeterSunSpec, SiteSunSpec
+
+SIM_KEYS = {"backend", "seed", "max_step", "site", "faults", "ledger", "prompts"}
+
+
+class SimulatedSite:
+    def __init__(self, station: Station, clock: Any, dut: dict[str, Any] | None = None) -> None:
+        self.station = station
+        self.clock = clock
+        cfg = station.simulation
+        src = str(station.path)
+        unknown = sorted(set(cfg) - SIM_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
+                              key="simulation")
+        site = dict(cfg.get("site", {}) or {})
+        faults = list(cfg.get("faults", []) or []) + list((dut or {}).get("sim_faults", []) or [])
+        if faults:
+            site["faults"] = list(site.get("faults", [])) + faults
+        self.seed = int(cfg.get("seed", 0))
+        try:
+            self.plant = SitePlant(site, seed=self.seed)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"invalid simulated site: {exc}", source=src, key="simulation.site") from None
+        ledger = cfg.get("ledger")
+        self.ledger_path = None if not ledger else (Path(src).parent / str(ledger))
+        self.servers: dict[str, Any] = {}
+        self._listener = lambda t, dt: self.plant.step(dt)
+
+    def start(self) -> dict[str, str]:
+        self.clock.add_listener(self._listener)
+        resources: dict[str, str] = {}
+        try:
+            for name, role in self.station.roles.items():
+                cls = resolve_driver(role.driver)
+                target = getattr(cls, "SIMULATOR", None)
+                if not target:
+                    raise ConfigError(f"driver {role.driver} has no simulator", source=str(self.station.path),
+                                      key=f"roles.{name}.driver")
+                module_name, _, fn_name = target.partition(":")
+                server = getattr(importlib.import_module(module_name), fn_name)(self.plant, role, self.clock)
+                self.servers[name] = server
+                resources[name] = server.resource
+        except BaseException:
+            self.stop()
+            raise
+        return resources
+
+    def inject(self, fault: dict[str, Any]) -> None:
+        with self.clock.lock:
+            self.plant.inject(fault)
+
+    def server(self, role: str) -> Any:
+        return self.servers[role]
+
+    def describe(self) -> str:
+        b = self.plant.config["blocks"]
+        return (f"site {self.plant.config['name']} ({b['count']} blocks, {self.plant.pcs.rated_W / 1e3:g} kW PCS), "
+                f"seed {self.seed}, roles " + ", ".join(f"{n}={s.resource}" for n, s in self.servers.items()))
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            try:
+                server.stop()
+            except Exception:  # stopping the rest matters more than one failure
+                pass
+        self.servers.clear()
+        self.clock.remove_listener(self._listener)
+        if self.ledger_path is not None:
+            self.plant.write_ledger(self.ledger_path)
+
+
+def _site_plant(plant: Any, role: Any) -> SitePlant:
+    if not isinstance(plant, SitePlant):
+        raise ConfigError(f"role {role.role!r} needs the simulated site: set [simulation] backend = "
+                          "\"instruments.sim.site.station:SimulatedSite\"", source=role.source, key=f"roles.{role.role}")
+    return plant
+
+
+def serve_controller(plant: Any, role: Any, clock: Any) -> SiteModbusServer:
+    """The site controller's Modbus TCP port (one client, write allow-list, optional FC06 refusal)."""
+    site = _site_plant(plant, role)
+    c = site.controller
+    image = SiteSunSpec(site).image
+    counter = [0]
+
+    def drop() -> bool:
+        n = site.drop_every_n
+        if not n:
+            return False
+        counter[0] += 1
+        return counter[0] % n == 0
+
+    opts = dict(getattr(role, "options", {}) or {})
+    server = SiteModbusServer({int(opts.get("device_id", 1)): image}, name="site-controller", lock=clock.lock,
+                              max_clients=int(c["max_clients"]), allow_write=list(c["allow_write"]),
+                              refuse_fc6=bool(c["refuse_fc6"]), drop=drop, mute_when=lambda: site.link_cut)
+    server.image = image  # type: ignore[attr-defined]
+    return server.start()
+
+
+def serve_meter(plant: Any, role: Any, clock: Any) -> SiteModbusServer:
+    """The site meter (POI and auxiliary feeder metering points) on its own endpoint."""
+    site = _site_plant(plant, role)
+    opts = dict(getattr(role, "options", {}) or {})
+    image = MeterSunSpec(site, seed=site.seed).image
+    return SiteModbusServer({int(opts.get("device_id", 1)): image}, name="site-meter", lock=clock.lock).start()
