@@ -28,15 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sunspec2.device as ss_device
 import sunspec2.modbus.client as ss_client
 
 from instruments.errors import InstrumentError, InstrumentTimeout
+from instruments.sunspec_models import add_model_definitions
 from instruments.transports.modbus import ModbusClient, ModbusExceptionError
 
-VENDOR_MODELS_DIR = Path(__file__).resolve().parent / "sunspec_models"
 EventHook = Callable[[str, str, dict[str, Any]], None]
-_defs_lock = threading.Lock()
 
 
 class ControllerBusyError(InstrumentError):
@@ -45,21 +43,6 @@ class ControllerBusyError(InstrumentError):
 
 class WriteVerificationError(InstrumentError):
     """A register write was accepted but reads back different (SunSpec MOD-3)."""
-
-
-def add_model_definitions(dirs: list[str | Path]) -> list[str]:
-    """Put vendor model directories in front of pysunspec2's definition path (once each)."""
-    wanted = [str(Path(d).resolve()) for d in [VENDOR_MODELS_DIR, *dirs]]
-    with _defs_lock:
-        path = list(ss_device.get_model_defs_path())
-        missing = [d for d in wanted if d not in path]
-        if missing:
-            for d in missing:
-                if not Path(d).is_dir():
-                    raise ValueError(f"SunSpec model definition directory {d!r} does not exist")
-            # '.' (the working directory) is dropped: a stray json/ folder there must not shadow models
-            ss_device.set_model_defs_path(missing + [p for p in path if p != "."])
-    return wanted
 
 
 def regs_to_bytes(regs: list[int]) -> bytes:

@@ -25,6 +25,7 @@ import numpy as np
 
 from instruments.sim.site.plant import ALARM_BITS, STATE_NAMES, SitePlant
 from instruments.sim.site.sunspec_image import NotImplementedPointError, SunSpecImage, put
+from instruments.sunspec_models import add_model_definitions
 
 _802_STATE = {0: 2, 1: 2, 2: 2, 3: 1, 4: 6, 5: 1, 6: 2, 7: 3, 8: 3, 9: 3, 10: 99, 11: 99}  # foxBMS -> SunSpec
 _EVT1 = {"cell_ov": 9, "cell_uv": 11, "cell_ot": 1, "cell_ut": 3, "oc_charge": 5, "oc_discharge": 7,
@@ -48,6 +49,7 @@ class SiteSunSpec:
 
     def __init__(self, plant: SitePlant) -> None:
         self.p = plant
+        add_model_definitions()
         self.image = SunSpecImage(not_implemented=lambda: plant.not_implemented)
         c = plant.controller
         n = len(plant.blocks)
