@@ -62,6 +62,8 @@ class SunSpecSite(SiteController):
         self._link_args = {"name": name, "timeout_s": float(Q_(timeout).to("s").magnitude), "device_id": device_id,
                            "retries": retries, "write_function": write_function, "model_defs": model_defs}
         self.link = SunSpecLink(resource, **self._link_args)
+        self._power_mode = ""
+        self._writable: set[str] = set()  # points found implemented (their scale factor read) on this link
         try:
             self.scan_time_s = self.link.scan()
             if 1 not in self.link.model_counts():
@@ -122,9 +124,11 @@ class SunSpecSite(SiteController):
         model, point = self._point(name)
         if point.pdef.get("access") != "RW":
             raise InstrumentError(self.name, f"{name} is read-only in SunSpec model {model.model_id}")
-        self._refresh(model, [point])
-        if point.value is None and point.pdef["type"] not in ("string",):
-            raise PointNotImplemented(self.name, name, "reads 'not implemented' before the write")
+        if name not in self._writable:  # first write of this point: implemented? scale factor?
+            self._refresh(model, [point])
+            if point.value is None and point.pdef["type"] not in ("string",):
+                raise PointNotImplemented(self.name, name, "reads 'not implemented' before the write")
+            self._writable.add(name)
         try:
             raw = to_raw(point, value)
             if point.sf_required:
@@ -134,10 +138,7 @@ class SunSpecSite(SiteController):
             point.write()  # through the link: FC06/FC16, register read-back (MOD-3)
         except ValueError as exc:
             raise InstrumentError(self.name, f"cannot write {value!r} to {name}: {exc}") from None
-        if not verify:
-            return to_site_point(name, point)
-        back = self.read_point(name)
-        return back
+        return to_site_point(name, point)  # the link compared the registers read back (MOD-3)
 
     def _trigger(self, name: str, value: int = 1) -> None:
         """Write a command point that reads back 0 (AlmRst): no read-back comparison."""
@@ -285,10 +286,14 @@ class SunSpecSite(SiteController):
 
     def set_active_power(self, power: pint.Quantity) -> None:
         w = float(power.to("W").magnitude)
+        if self._power_mode == "WSet":
+            self.write_point("704.WSet", Q_(round(w), "W"))
+            return
         if self._implemented("704.WSet"):
             if self.read_point("704.WSetMod").raw != 1:
                 self.write_point("704.WSetMod", 1)
             self.write_point("704.WSet", Q_(round(w), "W"))
+            self._power_mode = "WSet"  # checked once per connection; the write's read-back keeps it honest
             return
         if self._implemented("704.WSetPct"):
             wmax = self.read_point("702.WMax")

@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
         "cell_r0_ohm": 0.0004,
         # BMS thresholds (any key of instruments.sim.plant.bms_thresholds): 1C both ways for the block
         "bms": {"max_charge_current_A": 130.0, "max_discharge_current_A": 130.0,
-                "oc_charge_alarm_A": 195.0, "oc_discharge_alarm_A": 260.0, "rest_time_s": 1800.0},
+                "oc_charge_alarm_A": 195.0, "oc_discharge_alarm_A": 260.0, "rest_time_s": 1800.0,
+                # the BMS gives up on its master after 30 s; the site controller's own time-out is shorter
+                "comms_timeout_s": 30.0},
         "heartbeat_period_s": 1.0,
     },
     "pcs": {
@@ -82,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "meter": {"make": "ESS Bench", "model": "SIM-METER-2CH", "serial": "SIM-MTR-0001", "firmware": "1.2.0",
               "noise_W": 20.0},
-    "sim": {"max_substep_s": 10.0, "rest_substep_s": 60.0, "fast_substep_s": 0.05, "fast_window_s": 2.0},
+    "sim": {"max_substep_s": 20.0, "rest_substep_s": 60.0, "fast_substep_s": 0.05, "fast_window_s": 2.0},
     "faults": [],
 }
 

@@ -82,33 +82,47 @@ class Pcs:
         return bool(self.queue) or self.ramping
 
     def step(self, h: float, t: float, ramp_setting_pct_per_s: float, p_max_dis_W: float,
-             p_max_ch_W: float) -> None:
-        """Advance h seconds; `p_max_*` are what the blocks allow now, at the AC side."""
-        while self.queue and self.queue[0][0] <= t + 1e-9:
+             p_max_ch_W: float) -> float:
+        """Advance h seconds; `p_max_*` are what the blocks allow now, at the AC side.
+
+        Returns the mean AC power over the step (exact for the linear ramp, also when the ramp
+        ends inside the step), so the energy integrated from it needs no fine time steps."""
+        while self.queue and self.queue[0][0] <= t - h + 1e-9:
             _, w, q = self.queue.pop(0)
             self.target_W = w
             if q is not None:
                 self.target_var = q
-            self.last_change_s = t
+            self.last_change_s = t - h
         lo, hi = -max(p_max_ch_W, 0.0), max(p_max_dis_W, 0.0)
         want = min(max(self.target_W, lo), hi)
         rate = min(ramp_setting_pct_per_s, self.ramp_capability) / 100.0 * self.rated_W
-        p = min(max(self.p_W, lo), hi)  # a shrinking limit is followed at once
-        step = rate * h
-        self.ramping = abs(want - p) > step
-        if not self.ramping:
+        p0 = min(max(self.p_W, lo), hi)  # a shrinking limit is followed at once
+        gap = abs(want - p0)
+        if gap <= rate * h:
+            t_ramp = gap / rate if rate > 0 else 0.0
+            mean = ((p0 + want) / 2.0 * t_ramp + want * (h - t_ramp)) / h if h > 0 else want
             p = want
+            self.ramping = False
         else:
-            p += step if want > p else -step
+            p = p0 + (rate * h if want > p0 else -rate * h)
+            mean = (p0 + p) / 2.0
+            self.ramping = True
         self.p_W = p
         q_lim = max(self.rated_VA ** 2 - p * p, 0.0) ** 0.5
         self.q_var = min(max(self.target_var, -q_lim), q_lim) if (lo or hi or p) else 0.0
+        return mean
 
-    def grid_power_W(self) -> float:
+    def ramp_time_s(self, ramp_setting_pct_per_s: float) -> float:
+        """Time the present ramp needs to reach its target (inf-free: 0 when not ramping)."""
+        rate = min(ramp_setting_pct_per_s, self.ramp_capability) / 100.0 * self.rated_W
+        return abs(self.target_W - self.p_W) / rate if rate > 0 else 0.0
+
+    def grid_power_W(self, p_W: float | None = None) -> float:
         """Power at the AC terminals as the grid sees it (standby loss when idle)."""
-        if abs(self.p_W) < 0.01 * self.rated_W and abs(self.target_W) < 1e-9:
-            return self.p_W - self.standby_W
-        return self.p_W
+        p = self.p_W if p_W is None else p_W
+        if abs(p) < 0.01 * self.rated_W and abs(self.target_W) < 1e-9:
+            return p - self.standby_W
+        return p
 
 
 class AuxLoads:

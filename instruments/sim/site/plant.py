@@ -141,7 +141,6 @@ class SitePlant:
         self.points[point] = v
         if point.startswith("704.") or point.startswith("702."):
             self._command()
-        self._fast_until = self.t_s + self.fast_window_s
 
     def _command(self) -> None:
         """The AC setpoint from the 704/702 points (0 when not enabled or latched in SAFE_STOP)."""
@@ -291,15 +290,17 @@ class SitePlant:
                     b.bms.changed = False
                 self._fast_until = self.t_s + self.fast_window_s
             pcs = self.pcs
-            if pcs.transient() or self.t_s < self._fast_until:
+            if self.t_s < self._fast_until:
                 h = self.fast_substep_s
-            elif abs(pcs.p_W) < 1.0 and not any(b.comms_cut for b in self.blocks):
+            elif abs(pcs.p_W) < 1.0 and not pcs.transient() and not any(b.comms_cut for b in self.blocks):
                 h = self.rest_substep_s
             else:
                 h = self.max_substep_s
             nxt = pcs.next_event_s(self.t_s)
             if nxt > 0:
                 h = min(h, nxt)
+            if pcs.ramping:  # end a sub-step where the ramp ends: power is linear inside it
+                h = min(h, max(pcs.ramp_time_s(self.points["704.WRmp"]), 1e-3))
             h = min(h, t_end - self.t_s, self._deadline, *(b.next_deadline_s() for b in self.blocks))
             if self._pending:
                 h = min(h, max(self._pending[0]["at_s"] - self.t_s, 1e-6))
@@ -339,8 +340,8 @@ class SitePlant:
         pcs = self.pcs
         dis = pcs.ac_from_dc(sum(b.available_power_W(True, lo, hi) for b in self.blocks))
         ch = -pcs.ac_from_dc(-sum(b.available_power_W(False, lo, hi) for b in self.blocks))
-        pcs.step(h, t, pt["704.WRmp"], dis, ch)
-        shares = self._share(pcs.dc_power(pcs.p_W))
+        p_mean = pcs.step(h, t, pt["704.WRmp"], dis, ch)
+        shares = self._share(pcs.dc_power(p_mean))
         link_on = self.state != SAFE_STOP
         heat = 0.0
         for b, p in zip(self.blocks, shares, strict=True):
@@ -348,14 +349,17 @@ class SitePlant:
             heat += b.heat_W
         # what the blocks actually gave decides the AC power (a BMS limit bites at once)
         p_dc = sum(b.power_W for b in self.blocks)
-        if abs(p_dc - pcs.dc_power(pcs.p_W)) > 1.0:
-            pcs.p_W = pcs.ac_from_dc(p_dc)
+        if abs(p_dc - pcs.dc_power(p_mean)) > 1.0:
+            p_mean = pcs.ac_from_dc(p_dc)
+            if not pcs.ramping:
+                pcs.p_W = p_mean
         self.aux.step(h, heat, pt["64901.HvacSetpt"])
+        mean_poi = pcs.grid_power_W(p_mean)
         self.poi_W = pcs.grid_power_W()
-        if self.poi_W >= 0:
-            self.poi_export_Wh += self.poi_W * h / 3600.0
+        if mean_poi >= 0:
+            self.poi_export_Wh += mean_poi * h / 3600.0
         else:
-            self.poi_import_Wh -= self.poi_W * h / 3600.0
+            self.poi_import_Wh -= mean_poi * h / 3600.0
         q = pcs.q_var
         if q >= 0:
             self.poi_var_inj_h += q * h / 3600.0
