@@ -140,6 +140,7 @@ class AuxLoads:
         self.extra_W = 0.0                 # fault: consumption above declared
         self.pressure_factor = 1.0         # fault: worn pump / leak
         self.pressure_override_kPa: float | None = None   # stimulus: sensor forced
+        self.controls_extra_heat_W = 0.0   # stimulus: extra heat load in the enclosure
         self.T_air_degC = hvac_setpoint_degC
         self.hvac_W = self.fan_W
         self.tau_s = 600.0
@@ -155,7 +156,7 @@ class AuxLoads:
 
     def step(self, h: float, heat_in_W: float, setpoint_degC: float) -> None:
         """Enclosure air node with a proportional heat-pump HVAC (implicit in the air temperature)."""
-        load = heat_in_W + self.controls_W + self.UA * (self.outdoor_degC - self.T_air_degC)
+        load = heat_in_W + self.controls_W + self.controls_extra_heat_W + self.UA * (self.outdoor_degC - self.T_air_degC)
         q = load + self.C * (self.T_air_degC - setpoint_degC) / self.tau_s
         q = min(max(q, -self.q_max_W), self.q_max_W)
         # implicit update: C dT/dt = load(T) - q

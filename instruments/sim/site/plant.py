@@ -98,6 +98,7 @@ class SitePlant:
         self._next_ledger = 0.0
         self.ledger_path: str | None = None
         self._pending: list[dict[str, Any]] = []
+        self._stimulus: Any = None
         n_cells = int(cfg["blocks"]["tracked_cells"])
         for i, spec in enumerate(cfg["faults"]):
             self.inject(check_fault(spec, n, n_cells, f"faults[{i}]"))
@@ -115,6 +116,14 @@ class SitePlant:
 
     def log(self, text: str) -> None:
         self.events.append((self.t_s, text))
+
+    def stimulus_target(self) -> Any:
+        """The site's stimulus target (CONTRACTS.md target protocol), one per plant."""
+        if self._stimulus is None:
+            from instruments.sim.site.stimulus_target import SiteStimulusTarget
+
+            self._stimulus = SiteStimulusTarget(self)
+        return self._stimulus
 
     # -- settings and commands (the controller's Modbus side calls these) ----------------------------
     def set_setting(self, point: str, value: float) -> None:
