@@ -16,7 +16,6 @@ from bench.units import Q_
 from instruments.capabilities import Stimulus
 from instruments.scpi_driver import ScpiDriver
 
-
 _SI = ("V", "A", "K", "Pa", "W", "s", "ohm")
 
 

@@ -12,7 +12,7 @@ at once). Unknown kinds or keys, and values out of range, are refused when the s
 | stuck_soc | | the controller's site SoC (713 SoC, WHAvail) stops updating |
 | ct_reversed | | the site meter's current transformer is mounted backwards (signs and registers swap) |
 | aux_overconsumption | extra_W | the auxiliary feeder draws this much more than declared |
-| comms_drop | every_n | the controller silently drops every n-th Modbus request |
+| comms_drop | every_n, duration_s | the controller silently drops every n-th Modbus request, for duration_s of virtual time (a burst of packet loss) |
 | coolant_pressure_low | pressure_kPa | the coolant pump delivers this pressure (standing condition) |
 | thermal_gradient | block, cell, delta_K | one cell sensor of a block reads delta_K above ambient (standing) |
 | over_voltage | block, cell, voltage_V | one cell sensor of a block reads this voltage (standing) |
@@ -35,7 +35,7 @@ KINDS: dict[str, dict[str, tuple[str, float | None, float | None]]] = {
     "stuck_soc": {},
     "ct_reversed": {},
     "aux_overconsumption": {"extra_W": ("float", 0.0, 1e7)},
-    "comms_drop": {"every_n": ("int", 2, 1_000_000)},
+    "comms_drop": {"every_n": ("int", 2, 1_000_000), "duration_s": ("float", 0.0, 1e9)},
     "coolant_pressure_low": {"pressure_kPa": ("float", 0.0, 10_000.0)},
     "thermal_gradient": {"block": ("int", 1, None), "cell": ("int", 1, None), "delta_K": ("float", 0.0, 200.0)},
     "over_voltage": {"block": ("int", 1, None), "cell": ("int", 1, None), "voltage_V": ("float", 0.0, 10.0)},
@@ -113,6 +113,7 @@ def apply_fault(plant: Any, f: dict[str, Any]) -> None:
         plant.aux.extra_W = f["extra_W"]
     elif kind == "comms_drop":
         plant.drop_every_n = f["every_n"]
+        plant.drop_until_s = plant.t_s + f["duration_s"]
     elif kind == "coolant_pressure_low":
         plant.aux.pressure_factor = f["pressure_kPa"] / plant.aux.pressure_nominal_kPa
     elif kind == "thermal_gradient":

@@ -85,6 +85,7 @@ class SitePlant:
         self.stuck_soc_pct: float | None = None
         self.ct_reversed = False
         self.drop_every_n = 0
+        self.drop_until_s = math.inf
         self.link_cut = False            # bench <-> controller link cut (stimulus)
         self.t_s = 0.0
         self._fast_until = 0.0

@@ -97,26 +97,31 @@ def _site_plant(plant: Any, role: Any) -> SitePlant:
     return plant
 
 
-def serve_controller(plant: Any, role: Any, clock: Any) -> SiteModbusServer:
-    """The site controller's Modbus TCP port (one client, write allow-list, optional FC06 refusal)."""
-    site = _site_plant(plant, role)
+def controller_server(site: SitePlant, lock: Any, device_id: int = 1) -> SiteModbusServer:
+    """The controller's port as the plant's config describes it (not started)."""
     c = site.controller
     image = SiteSunSpec(site).image
     counter = [0]
 
     def drop() -> bool:
         n = site.drop_every_n
-        if not n:
+        if not n or site.t_s > site.drop_until_s:
             return False
         counter[0] += 1
         return counter[0] % n == 0
 
-    opts = dict(getattr(role, "options", {}) or {})
-    server = SiteModbusServer({int(opts.get("device_id", 1)): image}, name="site-controller", lock=clock.lock,
+    server = SiteModbusServer({device_id: image}, name="site-controller", lock=lock,
                               max_clients=int(c["max_clients"]), allow_write=list(c["allow_write"]),
                               refuse_fc6=bool(c["refuse_fc6"]), drop=drop, mute_when=lambda: site.link_cut)
     server.image = image  # type: ignore[attr-defined]
-    return server.start()
+    return server
+
+
+def serve_controller(plant: Any, role: Any, clock: Any) -> SiteModbusServer:
+    """The site controller's Modbus TCP port (one client, write allow-list, optional FC06 refusal)."""
+    site = _site_plant(plant, role)
+    opts = dict(getattr(role, "options", {}) or {})
+    return controller_server(site, clock.lock, int(opts.get("device_id", 1))).start()
 
 
 def serve_meter(plant: Any, role: Any, clock: Any) -> SiteModbusServer:

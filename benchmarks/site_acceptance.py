@@ -1,0 +1,116 @@
+"""Site acceptance on the simulated site: wall time of the whole plan, and the fault table.
+
+    .venv/bin/python benchmarks/site_acceptance.py            # healthy site: wall time, virtual time, verdict
+    .venv/bin/python benchmarks/site_acceptance.py --faults   # + every seeded fault: the step that caught it
+
+Prints, for the healthy run, the plan's wall time (first step start to last step end, from the
+journal), the pytest process's wall time (with session start and report rendering), the virtual
+time covered, and how the plan's RTE and usable energy compare with the plant's own energy
+accounting. With --faults, one line per seeded fault: the fault, the step(s) that did not pass,
+the measurement and its value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from instruments.sim.site.scenarios import SCENARIOS, outcome, run_plan, write_station  # noqa: E402
+
+
+def _wall(s: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def plant_energies(ledger: dict, t0: float, t1: float) -> tuple[float, float, float]:
+    """Plant POI export, import and aux energy (kWh) between two run times (linear between rows)."""
+    import numpy as np
+
+    rows = np.asarray(ledger["rows"], dtype=float)
+    t = rows[:, 0]
+
+    def at(x: float, col: int) -> float:
+        return float(np.interp(x, t, rows[:, col]))
+
+    return tuple((at(t1, c) - at(t0, c)) / 1000.0 for c in (1, 2, 3))  # type: ignore[return-value]
+
+
+def compare_with_ledger(measurements: list[dict], ledger: dict) -> tuple[list, list]:
+    """(plan value, plant value) in kWh for each cycle's discharge and charge energy."""
+    dis, ch = [], []
+    for m in measurements:
+        if m["name"] not in ("rpt.discharge_energy", "rpt.charge_energy"):
+            continue
+        w = re.search(r"discharge ([0-9.]+)-([0-9.]+) s, charge ([0-9.]+)-([0-9.]+) s", m["note"])
+        t = [float(x) for x in w.groups()]
+        if m["name"] == "rpt.discharge_energy":
+            dis.append((m["value"], plant_energies(ledger, t[0], t[1])[0]))
+        else:
+            ch.append((m["value"], plant_energies(ledger, t[2], t[3])[1]))
+    return dis, ch
+
+
+def healthy() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        station = write_station(d, [], ledger="ledger.json")
+        t0 = time.perf_counter()
+        proc = run_plan(d / "reports", station)
+        wall_total = time.perf_counter() - t0
+        res = outcome(d / "reports")
+        steps = list(res["steps"].values())
+        wall = (_wall(steps[-1]["ended_wall"]) - _wall(steps[0]["started_wall"])).total_seconds()
+        print(f"healthy site: verdict {res['run']['verdict']}, {len(steps)} steps, plan wall {wall:.1f} s "
+              f"(pytest process {wall_total:.1f} s incl. start-up and report), virtual "
+              f"{steps[-1]['ended_t'] / 3600:.1f} h")
+        for s in steps:
+            print(f"  {s['name']:<40} {(_wall(s['ended_wall']) - _wall(s['started_wall'])).total_seconds():6.2f} s wall "
+                  f"{(s['ended_t'] - s['started_t']) / 3600:7.2f} h virtual  {s['verdict']}")
+        ledger = json.loads((d / "ledger.json").read_text())
+        dis, ch = compare_with_ledger(res["measurements"], ledger)
+        plan_use = sum(v for v, _ in dis) / len(dis)
+        plant_use = sum(p for _, p in dis) / len(dis)
+        plan_rte = sum(v for v, _ in dis) / sum(v for v, _ in ch)
+        plant_rte = sum(p for _, p in dis) / sum(p for _, p in ch)
+        print(f"usable energy: plan {plan_use:.3f} kWh, plant {plant_use:.3f} kWh "
+              f"({100 * (plan_use / plant_use - 1):+.4f} %)")
+        print(f"RTE (AC): plan {100 * plan_rte:.3f} %, plant {100 * plant_rte:.3f} % "
+              f"({100 * (plan_rte / plant_rte - 1):+.4f} % relative)")
+        if proc.returncode != 0:
+            print(proc.stdout[-3000:])
+
+
+def faults() -> None:
+    print(f"{'fault':<22} {'expected step':<38} {'steps not passing':<40} measurement = value (verdict)")
+    for sc in SCENARIOS:
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            station = write_station(d, sc.faults, role_timeout=sc.role_timeout)
+            t0 = time.perf_counter()
+            run_plan(d / "reports", station)
+            res = outcome(d / "reports")
+            failing = [n for n, s in res["steps"].items() if s["verdict"] not in ("PASS", "MARGINAL")]
+            shown = [f"{m['name']} = {m['value']:.4g} {m['unit']} ({m['verdict']})" for step, m in res["bad"]
+                     if m["name"] == sc.measurement] or [f"{m['name']} = {m['value']:.4g} {m['unit']} ({m['verdict']})"
+                                                          for _, m in res["bad"][:1]]
+            ran = len(res["steps"])
+            print(f"{sc.name:<22} {sc.step:<38} {','.join(f[5:7] for f in failing) or 'none':<40} "
+                  f"{shown[0] if shown else '-'}  [{ran} steps ran, {time.perf_counter() - t0:.0f} s]", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--faults", action="store_true", help="also run every seeded fault")
+    args = ap.parse_args()
+    healthy()
+    if args.faults:
+        faults()
