@@ -256,7 +256,8 @@ class SitePlant:
                 fn = TRIPS.get(name)
                 need = (0.0 if name in ("BLOCK_OFFLINE", "BMS_TRIP") else delay) + self.protection_delay_s.get(
                     fn or "", 0.0)
-                tm = self._alarm_timers.get(name, 0.0) + h
+                # counted from the sub-step end where it was first seen (not the whole sub-step before)
+                tm = self._alarm_timers[name] + h if name in self._alarm_timers else 0.0
                 self._alarm_timers[name] = tm
                 if tm >= need - 1e-9:
                     self.alarms[name] = True
