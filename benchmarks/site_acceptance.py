@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import sys
 import tempfile
 import time
@@ -24,39 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from instruments.sim.site.scenarios import SCENARIOS, outcome, run_plan, write_station  # noqa: E402
+from instruments.sim.site.scenarios import (  # noqa: E402
+    SCENARIOS,
+    compare_with_ledger,
+    outcome,
+    run_plan,
+    write_station,
+)
 
 
 def _wall(s: str) -> dt.datetime:
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-def plant_energies(ledger: dict, t0: float, t1: float) -> tuple[float, float, float]:
-    """Plant POI export, import and aux energy (kWh) between two run times (linear between rows)."""
-    import numpy as np
-
-    rows = np.asarray(ledger["rows"], dtype=float)
-    t = rows[:, 0]
-
-    def at(x: float, col: int) -> float:
-        return float(np.interp(x, t, rows[:, col]))
-
-    return tuple((at(t1, c) - at(t0, c)) / 1000.0 for c in (1, 2, 3))  # type: ignore[return-value]
-
-
-def compare_with_ledger(measurements: list[dict], ledger: dict) -> tuple[list, list]:
-    """(plan value, plant value) in kWh for each cycle's discharge and charge energy."""
-    dis, ch = [], []
-    for m in measurements:
-        if m["name"] not in ("rpt.discharge_energy", "rpt.charge_energy"):
-            continue
-        w = re.search(r"discharge ([0-9.]+)-([0-9.]+) s, charge ([0-9.]+)-([0-9.]+) s", m["note"])
-        t = [float(x) for x in w.groups()]
-        if m["name"] == "rpt.discharge_energy":
-            dis.append((m["value"], plant_energies(ledger, t[0], t[1])[0]))
-        else:
-            ch.append((m["value"], plant_energies(ledger, t[2], t[3])[1]))
-    return dis, ch
 
 
 def healthy() -> None:

@@ -9,6 +9,7 @@ stations/sim_site.toml plus the faults, the way a crew runs it (`bench run`).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -105,3 +106,31 @@ def outcome(report_dir: Path) -> dict[str, Any]:
     step_of = {s["nodeid"]: s["name"] for s in steps.values()}
     bad = [(step_of.get(m["step"], m["step"]), m) for m in meas if m["verdict"] in ("FAIL", "INDETERMINATE")]
     return {"run": run, "steps": steps, "measurements": meas, "bad": bad}
+
+
+def plant_energies(ledger: dict[str, Any], t0: float, t1: float) -> tuple[float, float, float]:
+    """The plant's own POI export, import and auxiliary energy (kWh) between two run times."""
+    import numpy as np
+
+    rows = np.asarray(ledger["rows"], dtype=float)
+    t = rows[:, 0]
+    e = [(float(np.interp(t1, t, rows[:, c])) - float(np.interp(t0, t, rows[:, c]))) / 1000.0 for c in (1, 2, 3)]
+    return e[0], e[1], e[2]
+
+
+def compare_with_ledger(measurements: list[dict[str, Any]], ledger: dict[str, Any]) -> tuple[list, list]:
+    """(plan value, plant value) in kWh for each capacity cycle's discharge and charge energy,
+    over the windows the plan recorded in its notes."""
+    dis, ch = [], []
+    for m in measurements:
+        if m["name"] not in ("rpt.discharge_energy", "rpt.charge_energy"):
+            continue
+        w = re.search(r"discharge ([0-9.]+)-([0-9.]+) s, charge ([0-9.]+)-([0-9.]+) s", m["note"])
+        if w is None:
+            raise ValueError(f"no window in the note of {m['name']}: {m['note']!r}")
+        t = [float(x) for x in w.groups()]
+        if m["name"] == "rpt.discharge_energy":
+            dis.append((m["value"], plant_energies(ledger, t[0], t[1])[0]))
+        else:
+            ch.append((m["value"], plant_energies(ledger, t[2], t[3])[1]))
+    return dis, ch
