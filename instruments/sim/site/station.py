@@ -10,23 +10,27 @@ starts each role's simulator named by its driver (`SIMULATOR = "module:serve"`, 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
-from bench.station import Station, resolve_driver
+from bench.station import Station
 from instruments.sim.site.modbus_tcp import SiteModbusServer
 from instruments.sim.site.plant import SitePlant
 from instruments.sim.site.site_sunspec import MeterSunSpec, SiteSunSpec
+from instruments.sim.station import SimulatedStation
 
 SIM_KEYS = {"backend", "seed", "max_step", "site", "faults", "ledger", "prompts"}
 
 
-class SimulatedSite:
+class SimulatedSite(SimulatedStation):
+    """Same life as the battery station (roles served by their drivers' simulators, plant on the
+    clock, inject, stop); only the plant differs."""
+
     def __init__(self, station: Station, clock: Any, dut: dict[str, Any] | None = None) -> None:
         self.station = station
         self.clock = clock
+        self.dut = dut or {}
         cfg = station.simulation
         src = str(station.path)
         unknown = sorted(set(cfg) - SIM_KEYS)
@@ -34,7 +38,7 @@ class SimulatedSite:
             raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
                               key="simulation")
         site = dict(cfg.get("site", {}) or {})
-        faults = list(cfg.get("faults", []) or []) + list((dut or {}).get("sim_faults", []) or [])
+        faults = list(cfg.get("faults", []) or []) + list(self.dut.get("sim_faults", []) or [])
         if faults:
             site["faults"] = list(site.get("faults", [])) + faults
         self.seed = int(cfg.get("seed", 0))
@@ -44,48 +48,17 @@ class SimulatedSite:
             raise ConfigError(f"invalid simulated site: {exc}", source=src, key="simulation.site") from None
         ledger = cfg.get("ledger")
         self.ledger_path = None if not ledger else (Path(src).parent / str(ledger))
+        self.preset = str(self.plant.config["name"])
         self.servers: dict[str, Any] = {}
         self._listener = lambda t, dt: self.plant.step(dt)
 
-    def start(self) -> dict[str, str]:
-        self.clock.add_listener(self._listener)
-        resources: dict[str, str] = {}
-        try:
-            for name, role in self.station.roles.items():
-                cls = resolve_driver(role.driver)
-                target = getattr(cls, "SIMULATOR", None)
-                if not target:
-                    raise ConfigError(f"driver {role.driver} has no simulator", source=str(self.station.path),
-                                      key=f"roles.{name}.driver")
-                module_name, _, fn_name = target.partition(":")
-                server = getattr(importlib.import_module(module_name), fn_name)(self.plant, role, self.clock)
-                self.servers[name] = server
-                resources[name] = server.resource
-        except BaseException:
-            self.stop()
-            raise
-        return resources
-
-    def inject(self, fault: dict[str, Any]) -> None:
-        with self.clock.lock:
-            self.plant.inject(fault)
-
-    def server(self, role: str) -> Any:
-        return self.servers[role]
-
     def describe(self) -> str:
         b = self.plant.config["blocks"]
-        return (f"site {self.plant.config['name']} ({b['count']} blocks, {self.plant.pcs.rated_W / 1e3:g} kW PCS), "
+        return (f"site {self.preset} ({b['count']} blocks, {self.plant.pcs.rated_W / 1e3:g} kW PCS), "
                 f"seed {self.seed}, roles " + ", ".join(f"{n}={s.resource}" for n, s in self.servers.items()))
 
     def stop(self) -> None:
-        for server in self.servers.values():
-            try:
-                server.stop()
-            except Exception:  # stopping the rest matters more than one failure
-                pass
-        self.servers.clear()
-        self.clock.remove_listener(self._listener)
+        super().stop()
         if self.ledger_path is not None:
             self.plant.write_ledger(self.ledger_path)
 
