@@ -188,7 +188,8 @@ class SunSpecSite(SiteController):
         state, alarms = "UNKNOWN", []
         if self.vendor in self.models():
             v = self.link.read_model(self.vendor)
-            state = symbols(v.points["St"]).get(v.points["St"].value or -1, "UNKNOWN")
+            st = v.points["St"].value
+            state = "NOT IMPLEMENTED" if st is None else symbols(v.points["St"]).get(st, f"UNKNOWN({st})")
             alarms = bit_names(v.points["Alm"], v.points["Alm"].value)
 
         def q(p: SitePoint, unit: str) -> pint.Quantity:

@@ -29,10 +29,12 @@ def test_scan_finds_the_site_models_and_decodes_the_vendor_model_by_name(served)
         assert site.firmware() == {"controller": "2.4.1", "pcs": "5.0.3", "bms[1]": "1.8.0", "bms[2]": "1.8.0",
                                    "bms[3]": "1.8.0"}
         assert site.read_point("64901.OvVltLim").value == Q_(3.7, "V")
+        assert site.status().state == "STANDBY" and site.status().alarms == []
         with s.lock:
-            s.plant.aux.pressure_override_kPa = 90.0
+            s.plant.stimulus_target().sensor_override("coolant_pressure", 90e3)
         s.step(3.0)
-        assert "PUMP_PSI_LOW" in site.status().alarms
+        st = site.status()
+        assert st.alarms == ["PUMP_PSI_LOW"] and st.state == "SAFE_STOP"
     finally:
         site.close()
 
