@@ -153,7 +153,7 @@ class ModbusClient:
                 raise InstrumentReplyError(self.name, "garbled or incomplete reply", command=command,
                                            reply=self._rx[:64].hex(" ")) from exc
             raise InstrumentTimeout(self.name, f"no reply within {self.timeout_s:g} s", command=command) from exc
-        except ConnectionException as exc:
+        except (ConnectionException, OSError) as exc:  # OSError: a reset the client did not wrap
             self.trace.append((command, "<connection lost>"))
             raise InstrumentError(self.name, f"connection failed: {exc}", command=command) from exc
         except (ModbusException, struct.error, IndexError, ValueError) as exc:
