@@ -157,9 +157,9 @@ def test_03_sign_conventions_and_metering(site, meter, spec, limits, measure, cl
     net_in = imported - exported
     measure("sign.energy_agreement", (abs(net_in - expected) / expected).to("percent"), instrument=meter,
             note=f"meter net import {net_in:~.4fP}, P x t {expected:~.4fP}")
-    rise = (s1.soc - s0.soc).to("percent").magnitude / 100.0 * spec.rated_energy
+    rise = (s1.energy_available - s0.energy_available).to("kWh")  # 713 WHAvail = WHRtg x SoC x SoH
     measure("sign.soc_rise_ratio", (rise / expected).to(""), instrument=site,
-            note=f"713 SoC {s0.soc:~.2fP} -> {s1.soc:~.2fP} ({rise.to('kWh'):~.3fP} of rated energy) for "
+            note=f"713 SoC {s0.soc:~.2fP} -> {s1.soc:~.2fP}, WHAvail rise {rise:~.3fP} (SoH {s1.soh:~.1fP}) for "
                  f"P x t {expected:~.3fP}")
     q_set = limits.param("sign.reactive_setpoint")
     try:
