@@ -66,9 +66,18 @@ def healthy() -> None:
             print(proc.stdout[-3000:])
 
 
-def faults() -> None:
+def _value(m: dict) -> str:
+    """'name = value unit (verdict)'; a measurement without a value (not implemented) says so."""
+    v = m["value"]
+    shown = "not measured" if v is None else f"{v:.4g} {m['unit']}"
+    return f"{m['name']} = {shown} ({m['verdict']})"
+
+
+def faults(only: set[str] | None = None) -> None:
     print(f"{'fault':<22} {'expected step':<38} {'steps not passing':<40} measurement = value (verdict)")
     for sc in SCENARIOS:
+        if only and sc.name not in only:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
             station = write_station(d, sc.faults, role_timeout=sc.role_timeout)
@@ -76,9 +85,8 @@ def faults() -> None:
             run_plan(d / "reports", station)
             res = outcome(d / "reports")
             failing = [n for n, s in res["steps"].items() if s["verdict"] not in ("PASS", "MARGINAL")]
-            shown = [f"{m['name']} = {m['value']:.4g} {m['unit']} ({m['verdict']})" for step, m in res["bad"]
-                     if m["name"] == sc.measurement] or [f"{m['name']} = {m['value']:.4g} {m['unit']} ({m['verdict']})"
-                                                          for _, m in res["bad"][:1]]
+            shown = [_value(m) for _, m in res["bad"] if m["name"] == sc.measurement] or [
+                _value(m) for _, m in res["bad"][:1]]
             ran = len(res["steps"])
             print(f"{sc.name:<22} {sc.step:<38} {','.join(f[5:7] for f in failing) or 'none':<40} "
                   f"{shown[0] if shown else '-'}  [{ran} steps ran, {time.perf_counter() - t0:.0f} s]", flush=True)
@@ -87,7 +95,9 @@ def faults() -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faults", action="store_true", help="also run every seeded fault")
+    ap.add_argument("--only", default="", help="with --faults: comma-separated fault names; skip the healthy run")
     args = ap.parse_args()
-    healthy()
-    if args.faults:
-        faults()
+    if not args.only:
+        healthy()
+    if args.faults or args.only:
+        faults({n for n in args.only.split(",") if n} or None)
