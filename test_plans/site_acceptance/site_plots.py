@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-W, H, ML, MR, MT, MB = 760, 320, 70, 20, 30, 44
+W, H, ML, MR, MT, MB = 760, 330, 70, 30, 42, 44
 COLOURS = ("#1f5fbf", "#c0392b", "#2e8b57", "#8e44ad")
 
 
@@ -56,6 +56,6 @@ def series_plot(title: str, series: list[tuple[str, list[float], list[float]]], 
                 pts.append(f"{sx(a / div):.1f},{sy(v[i - 1]):.1f}")
             pts.append(f"{sx(a / div):.1f},{sy(b):.1f}")
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3" points="{" ".join(pts)}"/>')
-        out.append(f'<text x="{ML + 8 + 170 * k}" y="{MT + 14}" fill="{colour}">{escape(label)}</text>')
+        out.append(f'<text x="{ML + 8 + 220 * k}" y="{MT - 6}" fill="{colour}">{escape(label)}</text>')
     out.append("</svg>")
     return "\n".join(out).encode("utf-8")
