@@ -260,3 +260,157 @@ class Stimulus(Instrument):
     def release_all(self) -> str:
         """Undo every stimulus still applied (the safe state calls this first)."""
         return self.safe_state()
+
+
+# -- site acceptance (an installed BESS behind its site controller, and its meters) ---------------
+@dataclass
+class SitePoint:
+    """One point read from (or written to) a site controller, as the device reports it.
+
+    `name` is "<model>[<instance>].<point>" (instance 1-based, omitted for the first), e.g.
+    "704.WSet" or "802[2].SoC". `value` is a quantity where the point has a unit, else an int
+    or text; None when the device marks the point "not implemented" (`implemented` False).
+    """
+
+    name: str
+    value: pint.Quantity | int | str | None
+    implemented: bool = True
+    raw: int | str | None = None
+    symbol: str | None = None  # enum / bitfield names where the model defines them
+
+
+class PointNotImplemented(Exception):
+    """A point the step needs reads "not implemented" (0x8000, 0xFFFF, ...) or is absent.
+
+    Plans turn this into an INDETERMINATE measurement naming `point`, never into a number."""
+
+    def __init__(self, instrument: str, point: str, detail: str = "") -> None:
+        self.instrument = instrument
+        self.point = point
+        super().__init__(f"{instrument}: point {point} not implemented by the device" + (f" ({detail})" if detail
+                                                                                          else ""))
+
+
+@dataclass
+class SiteStatus:
+    """A snapshot of the site as its controller reports it (signs: + = export / discharge)."""
+
+    state: str                       # controller state (vendor model St), e.g. RUNNING, SAFE_STOP
+    inverter_state: str              # 701 InvSt name
+    active_power: pint.Quantity      # 701 W at the PCS AC terminals
+    reactive_power: pint.Quantity    # 701 Var
+    soc: pint.Quantity               # 713 SoC (site aggregate reported to SCADA)
+    soh: pint.Quantity | None
+    energy_available: pint.Quantity  # 713 WHAvail
+    storage_status: str              # 713 Sta
+    dc_power: pint.Quantity          # 714 DCW
+    alarms: list[str] = field(default_factory=list)
+    timestamp_s: float = 0.0
+
+
+@dataclass
+class BlockStatus:
+    """One battery block (SunSpec 802 + 803/804 where offered, vendor block group)."""
+
+    index: int                       # 1-based
+    state: str                       # 802 State name
+    contactor_closed: bool
+    soc: pint.Quantity
+    soh: pint.Quantity | None
+    voltage: pint.Quantity
+    current: pint.Quantity           # + = discharge
+    power: pint.Quantity
+    energy_rating: pint.Quantity     # 802 WHRtg
+    max_charge_power: pint.Quantity
+    max_discharge_power: pint.Quantity
+    cell_voltage_max: pint.Quantity
+    cell_voltage_min: pint.Quantity
+    cell_temperature_max: pint.Quantity | None = None
+    cell_temperature_min: pint.Quantity | None = None
+    availability: str = ""          # vendor block state (ONLINE, OFFLINE, DERATED, FAULT)
+    alarms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellScan:
+    """A full cell-level read of every block and the wall time the link took for it."""
+
+    elapsed: pint.Quantity
+    blocks: list[dict[str, Any]]
+    registers: int = 0
+
+
+class SiteController(Instrument):
+    """An installed storage system seen through its site controller (SunSpec 1, 701, 702, 704, 713,
+    714, 802 per block, a vendor alarm model). Power is commanded at the PCS AC terminals,
+    positive = export (discharge). The safe state is zero power command and every block's
+    contactors open, confirmed by read-back."""
+
+    fixture = "site"
+    safe_state_order = 8  # before anything else of the bench: stop the power first
+
+    @abstractmethod
+    def models(self) -> dict[int, int]:
+        """SunSpec model id -> number of instances found by the scan."""
+    @abstractmethod
+    def nameplate(self) -> dict[str, Any]:
+        """Ratings: WMaxRtg, VAMaxRtg, WChaRteMaxRtg, WDisChaRteMaxRtg, WHRtg (quantities), blocks (int)."""
+    @abstractmethod
+    def firmware(self) -> dict[str, str]:
+        """Firmware versions by component ("controller", "pcs", "bms[1]", ...)."""
+    @abstractmethod
+    def read_point(self, name: str) -> SitePoint: ...
+    @abstractmethod
+    def write_point(self, name: str, value: pint.Quantity | int | str) -> SitePoint:
+        """Write, then read back (point write verification); raises if the read-back differs."""
+    @abstractmethod
+    def status(self) -> SiteStatus: ...
+    @abstractmethod
+    def blocks(self) -> list[BlockStatus]: ...
+    @abstractmethod
+    def cell_scan(self) -> CellScan: ...
+    @abstractmethod
+    def alarms(self) -> list[str]:
+        """Names of every active alarm (vendor model symbols, 701 Alrm, 802 events)."""
+    @abstractmethod
+    def reset_alarms(self) -> None: ...
+    @abstractmethod
+    def enable(self, on: bool) -> None:
+        """Connect every block and enable the power setpoint (True), or zero power and disconnect."""
+    @abstractmethod
+    def set_active_power(self, power: pint.Quantity) -> None:
+        """Active power setpoint at the AC terminals, + = export/discharge, - = import/charge."""
+    @abstractmethod
+    def set_reactive_power(self, power: pint.Quantity | None) -> None:
+        """Reactive power setpoint (+ = injected), or None to disable the setpoint."""
+    @abstractmethod
+    def probe_write_access(self, source_address: str) -> str:
+        """Try a harmless write from another source address; 'refused: ...' or 'accepted: ...'."""
+    @abstractmethod
+    def link_statistics(self) -> dict[str, int]:
+        """Requests, retries and timeouts on the link since the connection was opened."""
+
+
+@dataclass
+class MeterReading:
+    """One reading of a metering point (signs: + = export from the site to the grid)."""
+
+    active_power: pint.Quantity
+    reactive_power: pint.Quantity
+    energy_exported: pint.Quantity   # register (instrument-side integrator)
+    energy_imported: pint.Quantity
+    frequency: pint.Quantity | None = None
+    voltage: pint.Quantity | None = None
+    timestamp_s: float = 0.0
+
+
+class PowerMeter(Instrument):
+    """An independent revenue-grade meter with one or more metering points ("poi", "aux")."""
+
+    fixture = "meter"
+    safe_state_order = 90  # nothing to switch; read last
+
+    @abstractmethod
+    def channels(self) -> list[str]: ...
+    @abstractmethod
+    def read(self, channel: str = "poi") -> MeterReading: ...
