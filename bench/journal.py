@@ -282,10 +282,11 @@ class Journal:
             row["reason"] = row.get("reason") or "process ended without closing the run (crash, kill or power loss)"
         return row
 
-    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None) -> list[dict[str, Any]]:
-        """Newest first; optionally only one batch and/or one DUT serial."""
+    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None,
+             plan: str | None = None, station: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; optionally only one batch, DUT serial, plan and/or station."""
         where, args = [], []
-        for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial)):
+        for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial), ("plan", plan), ("station", station)):
             if value is not None:
                 where.append(f"{col} = ?")
                 args.append(value)
@@ -336,6 +337,35 @@ class Journal:
         for r in rows:
             r["data"] = json.loads(r.pop("data_json") or "{}")
         return rows
+
+    def events_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with a row id above `after_id`, oldest first: incremental reading for live viewers."""
+        rows = self._rows("SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                          (run_id, after_id, limit))
+        for r in rows:
+            r["data"] = json.loads(r.pop("data_json") or "{}")
+        return rows
+
+    def measurements_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Measurements with a row id above `after_id`, oldest first (limit and instrument decoded; no
+        `superseded`: that is known only once the run's steps are, see `measurements`)."""
+        rows = self._rows("SELECT * FROM measurements WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                          (run_id, after_id, limit))
+        for r in rows:
+            r["limit"] = json.loads(r.pop("limit_json") or "null")
+            r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
+        return rows
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the journal file (SQLite `PRAGMA data_version`):
+        a cheap test for a viewer polling for news; its own writes do not change it."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def series_rowid(self) -> int:
+        """The highest telemetry row id of the whole journal (samples flushed so far); grows as samples land."""
+        with self._lock:
+            return int(self._db.execute("SELECT MAX(rowid) FROM series").fetchone()[0] or 0)
 
     def series(self, run_id: str, name: str) -> tuple[list[float], list[float]]:
         with self._lock:
