@@ -352,8 +352,8 @@ class InterlockWatcher:
             band = (il.high - il.low) if il.low is not None and il.high is not None else None
             frac = float((margin / band).to("").magnitude) if band is not None and band.magnitude else None
             out.append({"interlock": name, "side": "max" if how == "above" else "min", "reading": fmt(value),
-                        "bound": fmt(bound), "margin": fmt(margin.to(bound.units)), "margin_value":
-                        float(margin.to(bound.units).magnitude), "band_fraction": frac,
+                        "bound": fmt(bound), "margin": fmt(margin), "margin_value": float(margin.magnitude),
+                        "band_fraction": frac,
                         "inhibited": self._is_inhibited(name), "origin": il.origin.get("max" if how == "above"
                                                                                          else "min", "")})
         return out
