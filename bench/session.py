@@ -279,9 +279,15 @@ class BenchSession:
 
     def _on_interlock_sample(self, readings: dict[str, Any]) -> None:
         """Each interlock sample's margins to the live status viewers read (throttled there)."""
-        if self.controls is not None and self.interlocks is not None:
-            watcher = self.interlocks
+        if self.controls is None or self.interlocks is None:
+            return
+        watcher = self.interlocks
+        try:
             self.controls.publish_interlocks(lambda: watcher.margins(readings))
+        except Exception as exc:  # noqa: BLE001 - a viewer's status must never stop the watch or the plan
+            if not getattr(self, "_live_failed", False):
+                self._live_failed = True
+                self.event("live_status_failed", f"interlock margins not published for viewers: {exc}")
 
     def request_abort(self, reason: str, request: dict[str, Any]) -> None:
         """An abort asked by a viewer (`bench ui`): journalled with who asked, then the Ctrl-C path
