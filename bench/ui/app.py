@@ -58,6 +58,7 @@ class OperatorApp:
         self.env.globals["fmt_duration"] = fmt_duration
         routes = [
             Route("/", self.runs_page),
+            Route("/favicon.ico", self.favicon),
             Route("/runs.json", self.runs_json),
             Route("/runs/{run_id}", self.run_page),
             Route("/runs/{run_id}/stream", self.stream),
@@ -72,6 +73,9 @@ class OperatorApp:
         self.journal.close()
 
     # -- pages ------------------------------------------------------------------------------------
+    async def favicon(self, request: Request) -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     def _page(self, name: str, **ctx: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(token=self.token, **ctx)
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",

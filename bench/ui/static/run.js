@@ -9,6 +9,8 @@
   const $ = (id) => document.getElementById(id);
   const SAFE = ["safe_state", "safe_state_failed", "abort", "abort_request", "interlock", "stop", "teardown_timeout"];
 
+  // the safe-state sequence: its steps, aborts, stops and interlock trips (not "interlocks armed" notes)
+  const isSafe = (e) => SAFE.includes(e.kind) && (e.kind !== "interlock" || (e.data && e.data.tripped));
   function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
   function dur(s) {
     if (s === null || s === undefined) return "–";
@@ -34,7 +36,7 @@
 
   function renderBanner() {
     const b = $("banner"); const r = state.run;
-    const safe = state.events.filter((e) => SAFE.includes(e.kind));
+    const safe = state.events.filter(isSafe);
     const aborted = r.status === "ABORTED" || safe.some((e) => e.kind === "abort" || e.kind === "abort_request");
     const trips = safe.filter((e) => e.kind === "interlock" && e.data && e.data.tripped);
     if (aborted) {
@@ -51,8 +53,9 @@
   function renderProgress() {
     const p = state.progress || {}; const box = $("progress"); box.replaceChildren();
     const line = el("div", null, "step");
-    if (p.current) line.textContent = "Step " + (p.index || "?") + " of " + p.total + ": " + p.current + (p.clauses && p.clauses.length ? "  [" + p.clauses.join(", ") + "]" : "");
-    else line.textContent = (p.done || 0) + " of " + (p.total || 0) + " steps done";
+    const running = state.run.status === "RUNNING";
+    if (p.current && running) line.textContent = "Step " + (p.index || "?") + " of " + p.total + ": " + p.current + (p.clauses && p.clauses.length ? "  [" + p.clauses.join(", ") + "]" : "");
+    else line.textContent = (p.done || 0) + " of " + (p.total || 0) + " steps done" + (p.current && !running ? " — the run ended " + state.run.status + " in " + p.current : "");
     line.id = "current-step";
     box.append(line);
     const t = [];
@@ -75,9 +78,11 @@
     for (const s of state.steps) if (!rows.includes(s.nodeid)) rows.push(s.nodeid);
     rows.forEach((nodeid, i) => {
       const s = latest[nodeid]; const plan = state.planned.find((p) => p.nodeid === nodeid) || {};
-      const running = s && !s.ended_wall;
+      const open = s && !s.ended_wall;
+      const running = open && state.run.status === "RUNNING";
       const tr = el("tr", null, running ? "state-running" : ""); tr.dataset.nodeid = nodeid;
-      const stateText = !s ? "pending" : running ? "running" : s.outcome;
+      const stateText = !s ? (state.run.status === "RUNNING" ? "pending" : "not run") : running ? "running" :
+        open ? "cut short (run " + state.run.status + ")" : s.outcome;
       const took = s && s.ended_t !== null && s.started_t !== null ? dur(s.ended_t - s.started_t) : (plan.expected_s ? "expect " + dur(plan.expected_s) : "");
       tr.append(el("td", i + 1), el("td", s ? s.name : plan.name), el("td", ((s || plan).clauses || []).join(", ")),
                 el("td", stateText, "state"), el("td", s && s.verdict && !running ? s.verdict : "", "v-" + (s && s.verdict || "NONE")), el("td", took));
@@ -114,7 +119,7 @@
     for (const e of rows) {
       state.events.push(e);
       const li = el("li", "[" + e.kind + "] " + e.message); li.dataset.kind = e.kind; list.prepend(li);
-      if (SAFE.includes(e.kind)) {
+      if (isSafe(e)) {
         const s = el("li", dur(e.t) + " — " + e.message, e.kind === "safe_state_failed" ? "failed" : ""); s.dataset.kind = e.kind; safe.append(s);
       }
     }
