@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if getattr(args, "dut_list", None):
         return run_dut_list(args, plan)
+    if (getattr(args, "live", "off") or "off") != "off":
+        from bench.live.pytest_live import hand_over_terminal
+
+        hand_over_terminal()
     if getattr(args, "ui", False):
         from bench.ui.server import serve_in_background
 

@@ -56,7 +56,11 @@ class RunControls:
         not this session's: only newer ones count."""
         done = self.journal.abort_requests(self.run_id)
         self._seen = max((int(r["id"]) for r in done), default=0)
-        self._handle = self.clock.every(Q_(POLL_PERIOD_S, "s"), self._on_clock, name="operator-controls")
+        # In virtual time the poll rides on the clock's own steps (never shorter than max_step, so it
+        # adds no physics steps: an intake's 30 s steps stay 30 s); in wall time every POLL_PERIOD_S.
+        period = max(float(getattr(self.clock, "max_step", 0.0)), POLL_PERIOD_S) if self.clock.virtual \
+            else POLL_PERIOD_S / 2
+        self._handle = self.clock.every(Q_(period, "s"), self._on_clock, name="operator-controls")
         self._thread = threading.Thread(target=self._backstop, name="operator-controls-wall", daemon=True)
         self._thread.start()
         self.publish_clock(force=True)

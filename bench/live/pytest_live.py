@@ -52,9 +52,25 @@ def _state(config: pytest.Config) -> LiveState:
     return config.stash[_STATE]
 
 
+_TERMINAL_IN: int | None = None  # a duplicate of the operator's stdin, taken before pytest captures it
+
+
+def hand_over_terminal() -> None:
+    """Called by `bench run` before pytest starts: keep the operator's stdin (pytest points fd 0 at
+    /dev/null for as long as it captures, which is the whole run), so a prompt can read the terminal."""
+    global _TERMINAL_IN
+    try:
+        if _TERMINAL_IN is None and sys.stdin is not None and sys.stdin.isatty():
+            _TERMINAL_IN = os.dup(sys.stdin.fileno())
+    except (OSError, ValueError):
+        _TERMINAL_IN = None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep the real terminal (output capture is suspended between phases, so fds 0/1 are the real ones here)."""
+    """Keep the real terminal output (output capture is suspended between phases, so fd 1 is the real one
+    here) and the stdin `bench run` handed over."""
+    global _TERMINAL_IN
     st = _state(config)
     mode = config.getoption("--live", "off")
     if mode == "off":
@@ -66,11 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
     tty = out.isatty()
     st.mode = ("tty" if tty else "plain") if mode == "auto" else mode
     st.out = out
-    try:
-        if sys.__stdin__ is not None and sys.__stdin__.isatty():
-            st.inp = open(os.dup(sys.__stdin__.fileno()), encoding="utf-8", errors="replace")  # noqa: SIM115
-    except (OSError, ValueError):
-        st.inp = None
+    if _TERMINAL_IN is not None:
+        st.inp = open(_TERMINAL_IN, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed at unconfigure
+        _TERMINAL_IN = None
 
 
 def _session(config: pytest.Config) -> Any:
@@ -105,6 +119,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if st.inp is not None:
         bench.prompt.terminal_in = st.inp
         bench.prompt.terminal_out = st.out
+        if wait is not None:  # asked to wait for an operator: the terminal is one, in simulation too
+            bench.prompt.interactive = True
 
 
 @pytest.hookimpl(hookwrapper=True)

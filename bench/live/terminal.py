@@ -79,8 +79,15 @@ class PlainLines:
         for r in view.requests:
             if r["id"] not in self._prompts:
                 self._prompts.add(r["id"])
-                lines.append((r["wall"] or "", 1, f"{_t(None)} PROMPT {r['key']}: {r['question']}"
-                                      + (" (open: answer at the terminal or in bench ui)" if r["open"] else "")))
+                lines.append((r["wall"] or "", 1, f"{_t(r['t'])} PROMPT {r['key']}: {r['question']}"
+                                                  + (" (waiting: answer at the terminal or in bench ui)" if r["open"]
+                                                     else "")))
+        for e in changes.get("events", []):
+            if e["kind"] == "prompt":
+                d = e["data"]
+                by = f" by {d['answered_by']}" if d.get("answered_by") else ""
+                lines.append((e["wall"] or "", 1, f"{_t(e['t'])} ANSWER {d.get('key')}: {d.get('answer')}{by} "
+                                                  f"({d.get('origin')})"))
         lines.sort(key=lambda x: (x[0], x[1]))
         for _, _, text in lines:
             self.out.write(plain(text) + "\n")

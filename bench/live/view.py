@@ -113,7 +113,9 @@ class RunView:
         return out
 
     def safe_state_events(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] in SAFE_STATE_KINDS]
+        """The safe-state sequence, aborts, stops and interlock trips (not interlock notes such as "armed")."""
+        return [e for e in self.events if e["kind"] in SAFE_STATE_KINDS
+                and (e["kind"] != "interlock" or e["data"].get("tripped"))]
 
     def open_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["open"]]
@@ -154,5 +156,5 @@ def _step(s: dict[str, Any]) -> dict[str, Any]:
 
 def _request(r: dict[str, Any]) -> dict[str, Any]:
     return {"id": r["id"], "key": r["key"], "question": r["question"], "spec": r["spec"], "step": r["step"],
-            "wall": r["wall"], "open": r["open"], "answer": r["answer"], "answered_by": r["answered_by"],
+            "wall": r["wall"], "t": r["t"], "open": r["open"], "answer": r["answer"], "answered_by": r["answered_by"],
             "origin": r["origin"], "withdrawn": bool(r["withdrawn"])}
