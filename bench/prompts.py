@@ -18,8 +18,10 @@ for an abort request (`on_wait`), so an abort pressed in a page is honoured at a
 from __future__ import annotations
 
 import math
+import os
 import queue
 import re
+import select
 import sys
 import threading
 import time
@@ -120,7 +122,8 @@ class JournalChannel:
 
 class _StdinLines:
     """One reader thread per input stream turning terminal lines into a queue, so a prompt can wait
-    for the terminal and the journal at once (a blocked input() cannot be abandoned)."""
+    for the terminal and the journal at once (a blocked input() cannot be abandoned). It reads the
+    file descriptor with a timeout, so it can be stopped and the stream closed (`release_terminal`)."""
 
     _instances: dict[int, _StdinLines] = {}
     _lock = threading.Lock()
@@ -129,18 +132,36 @@ class _StdinLines:
         self.stream = stream
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.eof = False
-        threading.Thread(target=self._run, name="prompt-stdin", daemon=True).start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prompt-stdin", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError):
+            self.lines.put(None)
+            return
+        pending = b""
+        while not self._stop.is_set():
             try:
-                line = self.stream.readline()
+                ready, _, _ = select.select([fd], [], [], 0.25)
+                chunk = os.read(fd, 4096) if ready else None
             except (OSError, ValueError):
-                line = ""
-            if not line:  # end of input: the terminal is gone
+                chunk = b""
+            if chunk is None:
+                continue
+            if not chunk:  # end of input: the terminal is gone
                 self.lines.put(None)
                 return
-            self.lines.put(line.rstrip("\r\n"))
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                self.lines.put(line.decode("utf-8", "replace").rstrip("\r"))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
 
     @classmethod
     def get(cls, stream: TextIO) -> _StdinLines:
@@ -149,12 +170,24 @@ class _StdinLines:
                 cls._instances[id(stream)] = cls(stream)
             return cls._instances[id(stream)]
 
+    @classmethod
+    def release(cls, stream: TextIO) -> None:
+        with cls._lock:
+            reader = cls._instances.pop(id(stream), None)
+        if reader is not None:
+            reader.stop()
+
     def drain(self) -> None:
         while True:
             try:
                 self.lines.get_nowait()
             except queue.Empty:
                 return
+
+
+def release_terminal(stream: TextIO) -> None:
+    """Stop reading `stream` for prompts (before closing it)."""
+    _StdinLines.release(stream)
 
 
 Listener = Callable[[str, dict[str, Any]], None]  # ("open" | "close", request)

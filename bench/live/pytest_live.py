@@ -177,6 +177,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     st = _state(config)
     if st.display is not None:
         st.display.stop()
+    if st.inp is not None:
+        from bench.prompts import release_terminal
+
+        release_terminal(st.inp)
     for f in (st.out, st.inp):
         if f is not None:
             try:

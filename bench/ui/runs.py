@@ -22,7 +22,7 @@ class Signatures:
 
     def __init__(self, trust: Path | None = None) -> None:
         self.trust = trust
-        self._cache: dict[Path, tuple[tuple[float, ...], SignatureStatus]] = {}
+        self._cache: dict[Path, tuple[tuple[Any, ...], SignatureStatus]] = {}
 
     def status(self, run_dir: Path) -> SignatureStatus:
         from bench.signing.manifest import SIGNATURES_DIR
@@ -33,7 +33,7 @@ class Signatures:
         files = sorted(sig_dir.glob("*.json")) if sig_dir.is_dir() else []
         if not files:
             return SignatureStatus("unsigned")
-        key = tuple(p.stat().st_mtime for p in [*files, run_dir / "manifest.json"] if p.exists())
+        key = _fingerprint(run_dir)  # any file added, removed or rewritten: verify again
         hit = self._cache.get(run_dir)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -54,6 +54,16 @@ class Signatures:
                                                       "given to bench ui (--trust), so the signers are not vouched for")
         self._cache[run_dir] = (key, result)
         return result
+
+
+def _fingerprint(run_dir: Path) -> tuple[Any, ...]:
+    """(path, size, mtime) of every file of a run folder: cheap (stat only), changes with any edit."""
+    out = []
+    for p in sorted(run_dir.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            out.append((str(p.relative_to(run_dir)), st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def list_runs(journal: Journal, report_dir: Path, signatures: Signatures, filters: dict[str, str],
