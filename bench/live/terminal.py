@@ -121,7 +121,10 @@ def render(view: RunView) -> Any:
     times = Text()
     kind = "virtual" if p["virtual"] else "run"
     if p["in_step_s"] is not None:
-        times.append(f"in step {fmt_duration(p['in_step_s'])}   ")
+        times.append(f"in step {fmt_duration(p['in_step_s'])}")
+        if p["virtual"] and p.get("in_step_wall_s") is not None:
+            times.append(f" ({fmt_duration(p['in_step_wall_s'])} wall)")
+        times.append("   ")
     times.append(f"elapsed {fmt_duration(p['elapsed_s'])} {kind} time")
     if p["virtual"] and p["wall_elapsed_s"] is not None:
         times.append(f" ({fmt_duration(p['wall_elapsed_s'])} wall)")

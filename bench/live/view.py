@@ -8,6 +8,7 @@ started after the run, or in another process, reads the same rows and so shows t
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -106,6 +107,14 @@ class RunView:
             out["wall_elapsed_s"] = max(time.time() - float(wall_start), 0.0)
         else:
             out["wall_elapsed_s"] = None
+        out["in_step_wall_s"] = None
+        current = next((s for s in reversed(self.steps) if s["ended_wall"] is None), None)
+        if self.running and current is not None and current.get("started_wall"):
+            try:
+                started = dt.datetime.fromisoformat(str(current["started_wall"]).replace("Z", "+00:00"))
+                out["in_step_wall_s"] = max((dt.datetime.now(dt.UTC) - started).total_seconds(), 0.0)
+            except ValueError:
+                pass
         pace = None
         if out["virtual"] and out["wall_elapsed_s"] and now_t:
             pace = out["wall_elapsed_s"] / max(now_t - float(clock.get("t0", 0.0)), 1e-9)

@@ -50,7 +50,8 @@ class UiServer:
 
     @property
     def url(self) -> str:
-        shown = f"[{self.host}]" if ":" in self.host else self.host
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::") else self.host  # bound to every address
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}/"
 
     def announce(self) -> None:

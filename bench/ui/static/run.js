@@ -59,7 +59,7 @@
     line.id = "current-step";
     box.append(line);
     const t = [];
-    if (p.in_step_s !== null && p.in_step_s !== undefined) t.push("in step " + dur(p.in_step_s));
+    if (p.in_step_s !== null && p.in_step_s !== undefined) t.push("in step " + dur(p.in_step_s) + (p.virtual && p.in_step_wall_s !== null && p.in_step_wall_s !== undefined ? " (" + dur(p.in_step_wall_s) + " wall)" : ""));
     t.push("elapsed " + dur(p.elapsed_s) + (p.virtual ? " virtual" : " run") + " time" + (p.virtual && p.wall_elapsed_s ? " (" + dur(p.wall_elapsed_s) + " wall)" : ""));
     if (state.run.status === "RUNNING") {
       t.push("time left " + (p.unknown ? "≥ " : "≈ ") + dur(p.left_s) + (p.wall_left_s !== null && p.wall_left_s !== undefined ? " (" + dur(p.wall_left_s) + " wall at this pace)" : "") +
