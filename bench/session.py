@@ -221,6 +221,8 @@ class BenchSession:
                            {"role": name, "idn": str(idn)})
                 if self.station.simulated and hasattr(inst, "attach_clock"):
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
+                if hasattr(inst, "attach_journal"):
+                    inst.attach_journal(self.event)  # retries, fall-backs, re-connections go to the journal
             self.bindings = Bindings(self.instruments)
             self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()
@@ -270,6 +272,15 @@ class BenchSession:
                 pass
 
     # -- during the run ------------------------------------------------------------------
+    def earlier(self, name: str) -> list[tuple[Any, str]]:
+        """(quantity, note) of each standing result of `name` in this run, oldest first; NaN where not finite."""
+        return [(Q_(float("nan") if m["value"] is None else m["value"], m["unit"] or ""), m.get("note") or "")
+                for m in self.results(name)]
+
+    def attach(self, name: str, content: bytes, kind: str) -> None:
+        """Journal an attachment (a plot, a table, a passport) for the step in progress."""
+        self.journal.add_attachment(self.run_id, name, content, kind=kind, step=self.recorder.step.nodeid)
+
     def role_of(self, obj: Any) -> str | None:
         for name, inst in self.instruments.items():
             if inst is obj:
