@@ -29,6 +29,7 @@ CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
 TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+OPERATOR = "operator"  # resource of a role performed by the operator (instruments/operator_stimulus.py)
 
 
 @dataclass(frozen=True)
@@ -271,17 +272,19 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
             calibration=cal, options=options, safe_state=dict(table.get("safe_state", {})), source=src,
         )
     sim_roles = [r for r in roles.values() if r.simulated]
-    if sim_roles and len(sim_roles) != len(roles):
-        real = sorted(r.role for r in roles.values() if not r.simulated)
+    # An "operator" role (a person performing stimuli) may sit beside simulated roles: that is how the
+    # hardware stimulus path runs in CI against prepared answers.
+    real = sorted(r.role for r in roles.values() if not r.simulated and r.resource != OPERATOR)
+    if sim_roles and real:
         errors.append(ConfigError(
             f"station mixes simulated and real roles (real: {', '.join(real)}); virtual time cannot drive "
-            "real instruments: make every role \"sim\" or none", source=src, key="roles"))
+            "real instruments: make every role \"sim\" (or \"operator\") or none", source=src, key="roles"))
     if mode == "production" and sim_roles:
         errors.append(ConfigError("a production station cannot use simulated instruments", source=src,
                                   key="station.mode"))
     if mode == "production":
         for r in roles.values():
-            if r.calibration is None:
+            if r.calibration is None and r.resource != OPERATOR:  # a person is not a calibrated instrument
                 errors.append(ConfigError("production mode needs a calibration record for every instrument",
                                           source=src, key=f"roles.{r.role}.calibration"))
     simulation = data.get("simulation", {})
