@@ -160,6 +160,8 @@ class BenchSession:
                            {"role": name, "idn": str(idn)})
                 if self.station.simulated and hasattr(inst, "attach_clock"):
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
+                if hasattr(inst, "attach_prompt"):
+                    inst.attach_prompt(self.prompt)  # drivers that ask the operator (OperatorStimulus)
             self._start_interlocks()
         except BaseException as exc:
             self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
