@@ -27,7 +27,7 @@ from bench.session import BenchSession
 from bench.verdict import Verdict
 
 PLAN_LEVELS = {"cell", "module", "unit", "installation", "site"}
-ROLE_FIXTURES = ("psu", "load", "chamber", "dmm", "irt", "gas", "bms_can", "bms_modbus")
+ROLE_FIXTURES = ("psu", "load", "chamber", "dmm", "irt", "gas", "bms_can", "bms_modbus", "stimulus")
 
 _state: dict[str, Any] = {"session": None, "report": None, "plan": {}}
 SIM_WALL_BACKSTOP_S = 600.0  # a simulated step that burns this much wall time is hung
