@@ -105,37 +105,37 @@ class HilStimulus(ScpiDriver, Stimulus):
             raise InstrumentReplyError(self.name, "read-back differs from the rates sent", command=query, reply=reply)
         return f"gas release {source!r} started: " + ", ".join(f"{s} {fmt(r, 'ppm/s')}" for s, r in values.items())
 
+    def _setting(self, head: str, target: str, number: float | None, suffix: str = "") -> None:
+        """`STIM:<head> [<target>,]<number>[ <suffix>]|OFF`, then its read-back must agree."""
+        lead = f"{target}," if target else ""
+        query = f"STIM:{head}? {target}".rstrip()
+        if number is None:
+            self._expect_off(query, self._apply(f"STIM:{head} {lead}OFF", query))
+        else:
+            self._expect_number(query, self._apply(f"STIM:{head} {lead}{number:.9g}{suffix}", query), number)
+
     def sensor_override(self, channel: str, value: pint.Quantity | None) -> str:
         self._require("sensor_override")
         check_name(self.name, "sensor channel", channel)
-        query = f'STIM:SENS? "{channel}"'
         if value is None:
-            self._expect_off(query, self._apply(f'STIM:SENS "{channel}",OFF', query))
+            self._setting("SENS", f'"{channel}"', None)
             return f"sensor {channel} released"
         number, unit, suffix = sensor_value(self.name, channel, value)
-        self._expect_number(query, self._apply(f'STIM:SENS "{channel}",{number:.9g} {suffix}', query), number)
+        self._setting("SENS", f'"{channel}"', number, f" {suffix}")
         return f"sensor {channel} forced to {fmt(number, unit)}"
 
     def ventilation(self, flow: pint.Quantity | None) -> str:
         self._require("ventilation")
-        query = "STIM:VENT?"
-        if flow is None:
-            self._expect_off(query, self._apply("STIM:VENT OFF", query))
-            return "enclosure exhaust stopped"
-        m3h = in_unit(self.name, "exhaust flow", flow, "m**3/h", minimum=0.0)
-        self._expect_number(query, self._apply(f"STIM:VENT {m3h:.9g}", query), m3h)
-        return f"enclosure exhaust at {fmt(m3h, 'm³/h')}"
+        m3h = None if flow is None else in_unit(self.name, "exhaust flow", flow, "m**3/h", minimum=0.0)
+        self._setting("VENT", "", m3h)
+        return "enclosure exhaust stopped" if m3h is None else f"enclosure exhaust at {fmt(m3h, 'm³/h')}"
 
     def heat(self, zone: str, power: pint.Quantity | None) -> str:
         self._require("heat")
         check_name(self.name, "heat zone", zone)
-        query = f'STIM:HEAT? "{zone}"'
-        if power is None:
-            self._expect_off(query, self._apply(f'STIM:HEAT "{zone}",OFF', query))
-            return f"heater on {zone} off"
-        watts = in_unit(self.name, f"heater power on {zone}", power, "W", minimum=0.0)
-        self._expect_number(query, self._apply(f'STIM:HEAT "{zone}",{watts:.9g}', query), watts)
-        return f"heater on {zone} at {fmt(watts, 'W')}"
+        watts = None if power is None else in_unit(self.name, f"heater power on {zone}", power, "W", minimum=0.0)
+        self._setting("HEAT", f'"{zone}"', watts)
+        return f"heater on {zone} off" if watts is None else f"heater on {zone} at {fmt(watts, 'W')}"
 
     def cut_link(self, role: str, cut: bool = True) -> str:
         self._require("cut_link")
@@ -150,13 +150,9 @@ class HilStimulus(ScpiDriver, Stimulus):
     def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
         self._require("cell_voltage_step")
         i = cell_index(self.name, cell)
-        query = f"STIM:CELL? {i}"
-        if value is None:
-            self._expect_off(query, self._apply(f"STIM:CELL {i},OFF", query))
-            return f"cell {i} voltage released"
-        volts = in_unit(self.name, f"cell {i} voltage", value, "V", minimum=0.0)
-        self._expect_number(query, self._apply(f"STIM:CELL {i},{volts:.9g}", query), volts)
-        return f"cell {i} voltage stepped to {fmt(volts, 'V')}"
+        volts = None if value is None else in_unit(self.name, f"cell {i} voltage", value, "V", minimum=0.0)
+        self._setting("CELL", str(i), volts)
+        return f"cell {i} voltage released" if volts is None else f"cell {i} voltage stepped to {fmt(volts, 'V')}"
 
     def applied(self) -> list[str]:
         reply = self.conn.query("STIM:ACT?")
