@@ -172,6 +172,7 @@ def test_an_operator_role_may_sit_beside_simulated_roles_but_a_real_instrument_m
 
 def test_a_production_station_needs_no_calibration_record_for_its_operator(tmp_path: Path) -> None:
     body = (f'[station]\nname = "prod"\nmode = "production"\ninclude = ["{ROOT / "stations" / "lab_base.toml"}"]\n'
+            '[safety]\ntrust_file = "trust.toml"\n'
             '[roles.bms_can]\ncalibration = { certificate = "FB-1", due = 2099-01-01 }\n'
             '[roles.bms_modbus]\ncalibration = { certificate = "SS-1", due = 2099-01-01 }\n')
     st = load_station(_station(tmp_path, body))
