@@ -223,6 +223,8 @@ class BenchSession:
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
                 if hasattr(inst, "attach_journal"):
                     inst.attach_journal(self.event)  # retries, fall-backs, re-connections go to the journal
+                if hasattr(inst, "attach_prompt"):
+                    inst.attach_prompt(self.prompt)  # drivers that ask the operator (OperatorStimulus)
             self.bindings = Bindings(self.instruments)
             self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()

@@ -218,10 +218,13 @@ class Stimulus(Instrument):
     a HIL device); on hardware it is a HIL device the station declares, or an operator prompt
     with a typed confirmation and the witness's name. Plans call these and observe the response
     through instruments only, so a hardware run executes the code CI proves. Each call returns
-    a short description of what was done (journalled by the caller's step). A backend that
-    cannot apply a stimulus raises `NotImplementedError` naming it; `available()` lists what it
-    can do so a plan can choose (e.g. a cell-voltage step, else a slow ramp).
-    Magnitudes come from the plan's limit set, never from literals in the plan.
+    a one-line description of what was done (for the plan's note or the journal). A backend
+    that cannot apply a stimulus raises `NotImplementedError` naming it; `available()` lists
+    what it can do so a plan can choose (e.g. a cell-voltage step, else a slow ramp). A bad
+    argument raises `InstrumentRangeError` before anything is sent or asked; a device that
+    refuses raises `InstrumentError` naming the command and its reply (which names the known
+    channels). Names (sources, channels, zones) are the device's: docs/stimuli.md lists them
+    for the simulated plants. Magnitudes come from the plan's limit set, never from literals.
     """
 
     fixture = "stimulus"
@@ -229,37 +232,49 @@ class Stimulus(Instrument):
 
     @abstractmethod
     def available(self) -> set[str]:
-        """Names of the stimuli this backend can apply (method names below)."""
+        """Names of the stimuli this backend can apply (the method names below)."""
 
     @abstractmethod
     def gas_release(self, source: str, rates: Mapping[str, pint.Quantity] | None) -> str:
-        """Start (rates per species, e.g. {"H2": Q_(40, "ppm/s")}) or stop (None) a named release."""
+        """Start or change (rates per species, e.g. {"H2": Q_(40, "ppm/s")}) or stop (None) the
+        release named `source` (a bump-test bottle, a vent simulator)."""
 
     @abstractmethod
     def sensor_override(self, channel: str, value: pint.Quantity | None) -> str:
-        """Force what a sensor reads ("cell_temperature[0]", "cell_voltage[3]", "pack_current"),
-        or release it with None."""
+        """Force what a sensor reads ("cell_temperature[0]" to Q_(85, "degC"), "cell_voltage[3]",
+        "pack_current"), or release it with None. The value's dimension must suit the channel."""
 
     @abstractmethod
     def ventilation(self, flow: pint.Quantity | None) -> str:
-        """Run the enclosure exhaust at `flow` (m³/h), or back to its own control with None."""
+        """Run the enclosure exhaust at `flow` (a volume flow, e.g. Q_(120, "m**3/h")), or stop
+        it with None (back to natural ventilation)."""
 
     @abstractmethod
-    def heat(self, zone: str, rate: pint.Quantity | None) -> str:
-        """Heat a zone ("cell[0]", "enclosure") at `rate` (W or K/min); None stops."""
+    def heat(self, zone: str, power: pint.Quantity | None) -> str:
+        """Heat a zone ("cell[0]", "cell[3,1]", "pack") with a heater of `power` (W); None stops."""
 
     @abstractmethod
     def cut_link(self, role: str, cut: bool = True) -> str:
-        """Cut (or restore) the communication link of a station role (e.g. the BMS)."""
+        """Cut (or with cut=False restore) the communication link of a station role, e.g.
+        `stimulus.cut_link(bms.name)`."""
 
     @abstractmethod
     def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
-        """Step what the BMS measures on one cell to `value` (a HIL cell-simulator channel);
-        None releases it."""
+        """Step what the BMS measures on series element `cell` (0-based) to `value` (a HIL
+        cell-simulator channel); None releases it."""
 
+    @abstractmethod
+    def applied(self) -> list[str]:
+        """One line per stimulus applied now (read back from the device, or as the operator
+        confirmed it); [] when nothing is applied."""
+
+    @abstractmethod
     def release_all(self) -> str:
-        """Undo every stimulus still applied (the safe state calls this first)."""
-        return self.safe_state()
+        """Undo every stimulus still applied and confirm it by read-back."""
+
+    def safe_state(self) -> str:
+        """Release every stimulus (confirmed by read-back); runs first (safe_state_order 5)."""
+        return self.release_all()
 
 
 # -- site acceptance (an installed BESS behind its site controller, and its meters) ---------------
