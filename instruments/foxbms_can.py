@@ -420,7 +420,10 @@ class FoxBmsCan(BmsLink):
             "DisableInsulationMonitoring": 0,
         }, scaling=True, strict=True)
         try:
-            self.bus.send(can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False))
+            # Bounded: without a timeout an slcan adapter whose serial line stalls blocks forever
+            # (and socketcan fails at once on a momentarily full queue); wait at most `timeout`.
+            self.bus.send(can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False),
+                          timeout=self.timeout_s)
         except can.CanError as exc:
             raise InstrumentError(self.name, f"cannot send on {self.resource}: {exc}",
                                   command=f"0x210 {data.hex(' ').upper()}") from exc
