@@ -72,14 +72,16 @@ class ScpiDriver:
         dependent ones, e.g. the present current range of a load)."""
         return self.ratings
 
-    def check_setting(self, setting: Setting, value: Any, *, what: str | None = None) -> float:
-        """The value as it would be sent, or InstrumentRangeError; nothing is written."""
-        return setting.check(value, self.setting_ratings(), self.name, what)
+    def check_setting(self, setting: Setting, value: Any, *, what: str | None = None,
+                      ratings: Mapping[str, float] | None = None) -> float:
+        """The value as it would be sent, or InstrumentRangeError; nothing is written. `ratings`
+        replaces `setting_ratings()` for one call (state-dependent bounds, e.g. a load's range)."""
+        return setting.check(value, self.setting_ratings() if ratings is None else ratings, self.name, what)
 
-    def write_setting(self, setting: Setting, value: Any, *, what: str | None = None,
-                      suffix: str | None = None) -> float:
+    def write_setting(self, setting: Setting, value: Any, *, what: str | None = None, suffix: str | None = None,
+                      ratings: Mapping[str, float] | None = None) -> float:
         """Check, send, read the error queue and (if declared) read back; returns the value sent."""
-        x = self.check_setting(setting, value, what=what)
+        x = self.check_setting(setting, value, what=what, ratings=ratings)
         command = setting.line(x, suffix)
         self.conn.write_checked(command)
         if setting.readback:
