@@ -164,14 +164,14 @@ class Setting:
         if self.values is not None:
             match = [v for v in self.values if abs(x - v) <= 1e-9 * max(abs(v), 1e-30)]
             if not match:
-                raise InstrumentRangeError(instrument, f"{label} {x!r}{unit} not one of "
+                raise InstrumentRangeError(instrument, f"{label} {x:g}{unit} not one of "
                                            f"{', '.join(f'{v:g}' for v in self.values)}")
             return match[0]
         sent = float(self.text(x))
         lo, hi = self.bounds(ratings)
         low_ok = (lo < x and lo < sent) if self.low_open else (lo <= x and lo <= sent)
         if not (low_ok and x <= hi and sent <= hi):
-            span = f"{lo:g}..{hi:g}{unit}" if not self.low_open else f"above {lo:g}{unit} up to {hi:g}{unit}"
+            span = f"{lo:g}..{hi:g}{unit}" + (f" (excluding {lo:g}{unit})" if self.low_open else "")
             raise InstrumentRangeError(instrument, f"{label} {x:g}{unit} outside {span}")
         return sent
 
