@@ -153,8 +153,8 @@ class ScpiInstrument:
         """The simulated model's ratings (SI), against which declared bounds are evaluated."""
         return {}
 
-    def setting(self, decl: Setting, apply: Callable[..., None], read: Callable[[], float] | None = None, *,
-                reply: Callable[[float], str] = lambda x: nr3(x), more_args: int = 0) -> None:
+    def setting(self, decl: Setting, apply: Callable[..., None], read: Callable[[], Any] | None = None, *,
+                reply: Callable[[Any], str] = lambda x: nr3(x), more_args: int = 0) -> None:
         """Serve a driver's declared numeric setting: `<header> <value>` calls `apply(value)` for a
         value inside the declared bounds (else -222, not applied), and `<header>?` answers
         `reply(read())`. A ValueError from `apply` (the plant's own check) is -222 as well.
