@@ -36,7 +36,7 @@ import cantools
 import pint
 
 from bench.units import Q_
-from instruments.capabilities import BmsLink, BmsStatus
+from instruments.capabilities import BmsLink, BmsStatus, ClockAware, FaultReset
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
 from instruments.transports.can_bus import open_bus
 
@@ -150,12 +150,12 @@ class _Receiver(can.Listener):
         self.d._bus_error = exc
 
 
-class FoxBmsCan(BmsLink):
+class FoxBmsCan(BmsLink, FaultReset, ClockAware):
     """A foxBMS 2 BMS on CAN (real, or the simulator on python-can's virtual bus).
 
     Options (station file `[roles.bms_can.options]`): bitrate, stale_cycles, state_timeout, poll,
     rx_grace, balancing, balancing_threshold, n_cells, n_temperatures, dbc, make/model/serial/
-    firmware (identity), sim_resource (read by the simulator only: where it puts its node).
+    firmware (identity). (`options.sim.resource` is the simulator's: where it puts its node.)
     """
 
     SIMULATOR = "instruments.sim.can_foxbms:serve"
@@ -164,8 +164,7 @@ class FoxBmsCan(BmsLink):
                  bitrate: Any = None, stale_cycles: float = 5, state_timeout: str = "5 s", poll: str = "100 ms",
                  rx_grace: str = "0.5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
                  n_cells: int | None = None, n_temperatures: int | None = None, dbc: str | None = None,
-                 make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "",
-                 sim_resource: str | None = None) -> None:
+                 make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "") -> None:
         super().__init__(name)
         self.resource = resource
         self.timeout_s = float(Q_(timeout).to("s").magnitude)
