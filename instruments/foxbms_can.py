@@ -162,7 +162,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
 
     def __init__(self, resource: str, *, name: str = "bms_can", timeout: pint.Quantity = Q_(2, "s"),
                  bitrate: Any = None, stale_cycles: float = 5, state_timeout: str = "5 s", poll: str = "100 ms",
-                 rx_grace: str = "0.5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
+                 rx_grace: str = "5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
                  n_cells: int | None = None, n_temperatures: int | None = None, dbc: str | None = None,
                  make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "") -> None:
         super().__init__(name)
@@ -246,7 +246,12 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
 
     # -- receive-side checks -----------------------------------------------------------------
     def _settle(self) -> None:
-        """Let the Notifier thread process frames already queued on the bus (bounded wall wait)."""
+        """Let the Notifier thread process frames already queued on the bus (bounded wall wait).
+
+        The wait ends as soon as every frame queued so far is processed, so `rx_grace` is only
+        reached on a starved machine; it is generous (5 s) because a short one made readings
+        look stale in virtual time when other processes held the CPU (frames sent, not yet read).
+        """
         q = getattr(self.bus, "queue", None)
         target = getattr(q, "unfinished_tasks", None)  # VirtualBus: every frame ever put in our queue
         if target is None:
