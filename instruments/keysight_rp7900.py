@@ -88,13 +88,8 @@ class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply, SupplyPriority)
     set_power_limit = POWER_LIMIT.setter("Power limit for both directions (0 .. rated power).")
     set_ocp_delay = OCP_DELAY.setter("Time the output may sit in current limit before OCP trips (0 .. 2611 s).")
 
-    def set_priority(self, mode: str) -> None:
-        """'VOLT' (CV with current limits) or 'CURR' (CC with voltage limits)."""
-        self.write_choice(self.PRIORITY, mode)
-
-    def priority(self) -> str:
-        """'VOLT' or 'CURR' as the supply reports it (`FUNC?`)."""
-        return self.read_choice(self.PRIORITY)
+    set_priority = PRIORITY.setter("'VOLT' (CV with current limits) or 'CURR' (CC with voltage limits).")
+    priority = PRIORITY.getter("'VOLT' or 'CURR' as the supply reports it (`FUNC?`).")
 
     def set_current_limit(self, positive: pint.Quantity, negative: pint.Quantity | None = None) -> None:
         """Current limits in voltage priority: `positive` (0 .. rated) and, if given, the sink limit

@@ -91,8 +91,46 @@ def short_form(pattern: str) -> str:
 
 
 # -- declarations -----------------------------------------------------------------------------
+class _Declaration:
+    """What every kind of declaration shares: the header's wire form and one-line driver methods
+    (`set_x = X.setter()`, `x = X.getter()`) that call the driver base's writer and reader."""
+
+    header: str
+    what: str
+    send: str | None
+    _write = ""  # the ScpiDriver method that writes this kind of declaration
+    _read = ""
+
+    @property
+    def command(self) -> str:
+        return self.send or short_form(self.header)
+
+    def setter(self, doc: str = "") -> Callable[[Any, Any], None]:
+        """A driver method `set_x(value)` for this declaration."""
+        decl, write = self, self._write
+
+        def set_value(drv: Any, value: Any) -> None:
+            getattr(drv, write)(decl, value)
+
+        set_value.__doc__ = doc or f"Set the {self.what} ({self.command}{self._span()})."
+        return set_value
+
+    def getter(self, doc: str = "") -> Callable[[Any], Any]:
+        """A driver method `x()` returning the value as the instrument holds it (`<command>?`)."""
+        decl, read = self, self._read
+
+        def get_value(drv: Any) -> Any:
+            return getattr(drv, read)(decl)
+
+        get_value.__doc__ = doc or f"The {self.what} as the instrument holds it ({self.command}?)."
+        return get_value
+
+    def _span(self) -> str:
+        return ""
+
+
 @dataclass(frozen=True)
-class Setting:
+class Setting(_Declaration):
     """A numeric setting: header, unit, bounds (or allowed values), wire format, read-back.
 
     `unit` is the SI unit of the wire value ("V", "A", "W", "ohm", "s"); "" for a plain
@@ -117,10 +155,11 @@ class Setting:
     readback: bool = False
     resolution: float = 0.0
     fmt: str = ".6g"
+    _write = "write_setting"
+    _read = "read_setting"
 
-    @property
-    def command(self) -> str:
-        return self.send or short_form(self.header)
+    def _span(self) -> str:
+        return f", {self.describe_bounds()}"
 
     def bounds(self, ratings: Ratings | None = None) -> tuple[float, float]:
         """(low, high) for a model with these ratings; -inf/inf where unbounded."""
@@ -195,63 +234,26 @@ class Setting:
         """Whether a read-back value is the one sent, within the wire format and `resolution`."""
         return abs(held - sent) <= max(self.resolution, 1e-5 * abs(sent), 1e-12)
 
-    def setter(self, doc: str = "") -> Callable[[Any, Any], None]:
-        """A driver method `set_x(value)` for this setting."""
-        decl = self
-
-        def set_value(drv: Any, value: Any) -> None:
-            drv.write_setting(decl, value)
-
-        set_value.__doc__ = doc or f"Set the {self.what} ({self.command}, {self.describe_bounds()})."
-        return set_value
-
-    def getter(self, doc: str = "") -> Callable[[Any], Any]:
-        """A driver method `x()` returning the setting as the instrument holds it (`<command>?`)."""
-        decl = self
-
-        def get_value(drv: Any) -> Any:
-            return drv.read_setting(decl)
-
-        get_value.__doc__ = doc or f"The {self.what} as the instrument holds it ({self.command}?)."
-        return get_value
-
 
 @dataclass(frozen=True)
-class Switch:
+class Switch(_Declaration):
     """An ON/OFF setting: `<command> ON|OFF`, read back by `<command>?` as 0/1 (or OFF/ON)."""
 
     header: str
     what: str
     send: str | None = None
-
-    @property
-    def command(self) -> str:
-        return self.send or short_form(self.header)
+    _write = "write_switch"
+    _read = "read_switch"
 
     def line(self, on: bool) -> str:
         return f"{self.command} {'ON' if on else 'OFF'}"
 
-    def setter(self, doc: str = "") -> Callable[[Any, bool], None]:
-        decl = self
-
-        def set_state(drv: Any, on: bool) -> None:
-            drv.write_switch(decl, on)
-
-        set_state.__doc__ = doc or f"Switch the {self.what} on or off ({self.command} ON|OFF)."
-        return set_state
-
-    def getter(self, doc: str = "") -> Callable[[Any], bool]:
-        decl = self
-
-        def get_state(drv: Any) -> bool:
-            return drv.read_switch(decl)
-
-        get_state.__doc__ = doc or f"Whether the {self.what} is on ({self.command}?)."
-        return get_state
+    def _span(self) -> str:
+        return " ON|OFF"
 
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(_Declaration):
     """A setting taking one of a few words (`FUNC VOLT|CURR`); `aliases` map other accepted
     spellings (long forms) to a choice. The driver sends the choice as declared."""
 
@@ -260,10 +262,11 @@ class Choice:
     choices: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
     send: str | None = None
+    _write = "write_choice"
+    _read = "read_choice"
 
-    @property
-    def command(self) -> str:
-        return self.send or short_form(self.header)
+    def _span(self) -> str:
+        return " " + "|".join(self.choices)
 
     def canonical(self, word: str) -> str | None:
         """The declared choice a word stands for (case-insensitive), or None."""
