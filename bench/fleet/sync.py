@@ -295,3 +295,14 @@ class FleetSync:
                             "run_states": r.run_states}), r.files, r.bytes, "; ".join(r.problems)[:2000]))
         except Exception as exc:  # the data is in; the log line is not worth failing for
             r.notes.append(f"sync log not written: {type(exc).__name__}: {exc}")
+
+
+def sync_journal(conninfo: str, journal_path: str | Path, station_id: str, **options: Any) -> SyncResult:
+    """Connect, synchronise one journal, disconnect (options as FleetSync's)."""
+    from bench.fleet.config import connect
+
+    conn = connect(conninfo)
+    try:
+        return FleetSync(conn, journal_path, station_id, **options).run()
+    finally:
+        conn.close()
