@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, ConfigErrors
+from bench.fleet.config import FleetConfig, parse_fleet_table
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
 from bench.units import parse_quantity
 
@@ -26,7 +27,7 @@ ROLE_KEYS = {
     "options", "safe_state", "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
-TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety"}
+TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "fleet"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -93,6 +94,7 @@ class Station:
     dut: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     sha256: str = ""
+    fleet: FleetConfig | None = None  # [fleet]: where and how this station synchronises (bench/fleet/config.py)
 
     @property
     def simulated(self) -> bool:
@@ -288,11 +290,13 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     if sim_roles and not isinstance(simulation, dict):
         errors.append(ConfigError("expected a table", source=src, key="simulation"))
         simulation = {}
+    fleet, fleet_errors = parse_fleet_table(data.get("fleet"), source=src, station_name=name or "", base=p.parent)
+    errors += fleet_errors
     if errors:
         raise ConfigErrors(errors)
     return Station(
         name=name, mode=mode, path=p, roles=roles, site=str(st.get("site", "")),
         location=str(st.get("location", "")), simulation=simulation if sim_roles else dict(simulation),
         interlocks=dict(data.get("interlocks", {})), safety=dict(data.get("safety", {})),
-        dut=dict(data.get("dut", {})), sources=sources, sha256=sha256_hex(blob),
+        dut=dict(data.get("dut", {})), sources=sources, sha256=sha256_hex(blob), fleet=fleet,
     )
