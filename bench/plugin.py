@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bench.errors import BenchError, ConfigError, RequirementFailed
+from bench.fleet.hook import sync_at_run_end
 from bench.recorder import StepContext
 from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
@@ -136,6 +137,7 @@ def _finish(session: BenchSession, aborted: str | None = None) -> None:
         _state["report"] = None
         _state["report_error"] = f"{type(exc).__name__}: {exc}"
     finally:
+        _state["fleet_sync"] = sync_at_run_end(session)  # [fleet] stations only; never raises or fails the run
         if session._own_journal:
             session.journal.close()
 
@@ -380,6 +382,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line(f"report: {_state['report']}")
     elif _state.get("report_error"):
         tr.write_line(f"report not rendered: {_state['report_error']} (render later with `bench report {bench.run_id}`)")
+    if _state.get("fleet_sync"):
+        tr.write_line(_state["fleet_sync"])
 
 
 def pytest_exception_interact(node: Any, call: Any, report: Any) -> None:
