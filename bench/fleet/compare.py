@@ -90,7 +90,7 @@ def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report
     report_dir = report_dir or path.parent
     columns = fleet_columns(conn)
     checks: list[TableCheck] = []
-    with JournalSource(path) as src:
+    with conn.transaction(), JournalSource(path) as src:
         tables, _ = src.synced_tables()
         snap = src.snapshot(tables)
         run_ids = list(snap.runs)
@@ -112,14 +112,18 @@ def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report
                     local[(rid, lid)] = row_digest(t.name, lid, row)
             target = target_for(t.name, columns)
             checks.append(_check(t.name, local, _fleet_rows(conn, target.fleet_table, t.name, run_ids)))
-    if folders:
-        local_f: dict[Any, str] = {}
-        for rid in run_ids:
-            for name in folder_names(report_dir, rid):
-                files, dirs = scan(report_dir / name, {})
-                local_f[(rid, name)] = listing_digest(files, dirs)
-        fleet_f = {(r[0], r[1]): r[2] for r in conn.execute(
-            "SELECT DISTINCT ON (run_id, folder) run_id, folder, _sha256 FROM fleet.folders WHERE run_id = ANY(%s) "
-            "ORDER BY run_id, folder, _rev DESC", (run_ids,))}
-        checks.append(_check("folders", local_f, fleet_f))
+        if folders:
+            checks.append(_compare_folders(conn, report_dir, run_ids))
     return Comparison(checks)
+
+
+def _compare_folders(conn: Any, report_dir: Path, run_ids: list[str]) -> TableCheck:
+    local: dict[Any, str] = {}
+    for rid in run_ids:
+        for name in folder_names(report_dir, rid):
+            files, dirs = scan(report_dir / name, {})
+            local[(rid, name)] = listing_digest(files, dirs)
+    fleet = {(r[0], r[1]): r[2] for r in conn.execute(
+        "SELECT DISTINCT ON (run_id, folder) run_id, folder, _sha256 FROM fleet.folders WHERE run_id = ANY(%s) "
+        "ORDER BY run_id, folder, _rev DESC", (run_ids,))}
+    return _check("folders", local, fleet)

@@ -98,6 +98,10 @@ class FleetSync:
     def __init__(self, conn: Any, journal_path: str | Path, station_id: str, *, batch_rows: int = 5000,
                  folders: bool = True, report_dir: str | Path | None = None, deadline: float | None = None,
                  journal: Any = None, on_batch: Callable[[str, int], None] | None = None) -> None:
+        if not conn.autocommit:  # each batch must be its own committed transaction, reads outside any
+            if conn.info.transaction_status != 0:  # psycopg.pq.TransactionStatus.IDLE
+                raise BenchError("FleetSync needs a connection that is not inside a transaction")
+            conn.autocommit = True
         self.conn = conn
         self.path = Path(journal_path)
         self.station = station_id
