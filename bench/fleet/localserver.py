@@ -186,7 +186,8 @@ class LocalPostgres:
         pwfile.chmod(0o600)
         proc = self._as_service([str(self._bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
                                  f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                                 "--encoding=UTF8", "--locale=C", "--no-instructions"])
+                                 "--encoding=UTF8", "--locale=C", "--no-instructions",
+                                 *([] if self.durable else ["--no-sync"])])
         pwfile.unlink()
         if proc.returncode != 0:
             raise ServerUnavailable(f"initdb failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
@@ -223,10 +224,11 @@ class LocalPostgres:
             conn.execute(f'CREATE DATABASE "{self.database}"')
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove the folder; safe to call twice."""
+        """Stop the server and remove the folder; safe to call twice."""
         if self.started and self._bindir is not None:
-            self._as_service([str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60",
-                              "stop"])
+            # the folder is deleted next, so nothing needs a shutdown checkpoint
+            self._as_service([str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "-t",
+                              "60", "stop"])
             self.started = False
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -20,6 +20,8 @@ from fleet_helpers import ROLE_PASSWORD, FleetDB
 from bench.fleet.localserver import LocalPostgres, ServerUnavailable, find_bindir
 from bench.fleet.migrate import migrate
 
+TEMPLATE = "fleet_template"
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
@@ -37,6 +39,10 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
     pgpass.chmod(0o600)
     saved = os.environ.get("PGPASSFILE")
     os.environ["PGPASSFILE"] = str(pgpass)  # libpq reads it in this process and in `bench` subprocesses
+    with psycopg.connect(server.url(database="postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}" STRATEGY FILE_COPY')
+    with psycopg.connect(server.url(database=TEMPLATE)) as conn:
+        migrate(conn)  # once; each test's database is a file copy of this one
     try:
         yield server
     finally:
@@ -51,10 +57,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
 def fleet(pg_server: LocalPostgres) -> Iterator[FleetDB]:
     name = f"t_{secrets.token_hex(5)}"
     with psycopg.connect(pg_server.url(database="postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
     db = FleetDB(pg_server, name)
-    with db.connect() as conn:
-        migrate(conn)
     try:
         yield db
     finally:
