@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -53,14 +54,27 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
         server.stop()
 
 
+@contextmanager
+def fleet_database(server: LocalPostgres) -> Iterator[FleetDB]:
+    """A new database, a file copy of the migrated template; dropped afterwards."""
+    name = f"t_{secrets.token_hex(5)}"
+    with psycopg.connect(server.url(database="postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+    try:
+        yield FleetDB(server, name)
+    finally:
+        with psycopg.connect(server.url(database="postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def fleet(pg_server: LocalPostgres) -> Iterator[FleetDB]:
-    name = f"t_{secrets.token_hex(5)}"
-    with psycopg.connect(pg_server.url(database="postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
-    db = FleetDB(pg_server, name)
-    try:
+    with fleet_database(pg_server) as db:
         yield db
-    finally:
-        with psycopg.connect(pg_server.url(database="postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def module_fleet(pg_server: LocalPostgres) -> Iterator[FleetDB]:
+    """One database shared by a module's read-only tests."""
+    with fleet_database(pg_server) as db:
+        yield db
