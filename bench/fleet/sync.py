@@ -71,7 +71,7 @@ class SyncResult:
                 "rows": self.rows, "revisions": self.revisions, "new_runs": self.new_runs,
                 "run_states": self.run_states, "folders": self.folders, "files": self.files, "bytes": self.bytes,
                 "problems": self.problems, "notes": self.notes, "complete": self.complete,
-                "elapsed_s": round(self.elapsed_s, 3)}
+                "started": self.started, "elapsed_s": round(self.elapsed_s, 3)}
 
     def summary(self) -> str:
         sent = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items()) if n) or "no new rows"
