@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import sql
 
 from bench.fleet.digest import from_json_value, row_digest
-from bench.fleet.folders import folder_names, listing_digest, scan
+from bench.fleet.folders import folder_index, listing_digest, scan
 from bench.fleet.source import JournalSource, run_digest
 from bench.fleet.store import CHILD_BOOKKEEPING, STATE_BOOKKEEPING, fleet_columns, join_row, target_for
 
@@ -119,8 +119,9 @@ def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report
 
 def _compare_folders(conn: Any, report_dir: Path, run_ids: list[str]) -> TableCheck:
     local: dict[Any, str] = {}
+    index = folder_index(report_dir)
     for rid in run_ids:
-        for name in folder_names(report_dir, rid):
+        for name in index.get(rid, []):
             files, dirs = scan(report_dir / name, {})
             local[(rid, name)] = listing_digest(files, dirs)
     fleet = {(r[0], r[1]): r[2] for r in conn.execute(

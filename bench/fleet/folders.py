@@ -30,10 +30,20 @@ class FolderError(BenchError):
     """A folder that cannot be stored, or fetched back intact."""
 
 
-def folder_names(report_dir: Path, run_id: str) -> list[str]:
-    names = [run_id] if (report_dir / run_id).is_dir() else []
-    names += sorted(p.name for p in report_dir.glob(f"{run_id}-amend-*") if p.is_dir())
-    return names
+def folder_index(report_dir: Path) -> dict[str, list[str]]:
+    """run id -> its report folders in report_dir (the run's own, then RUN_ID-amend-N), from one listing."""
+    out: dict[str, list[str]] = {}
+    try:
+        entries = sorted(p.name for p in report_dir.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return out
+    for name in entries:
+        base, sep, number = name.rpartition("-amend-")
+        run_id = base if sep and number.isdigit() else name
+        out.setdefault(run_id, []).append(name)
+    for names in out.values():
+        names.sort(key=lambda n: (n.rpartition("-amend-")[2].zfill(9) if "-amend-" in n else ""))
+    return out
 
 
 def scan(folder: Path, previous: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -111,8 +121,9 @@ def sync_folders(sync: FleetSync, run_ids: list[str]) -> None:
             "SELECT DISTINCT ON (run_id, folder) run_id, folder, _rev, _sha256, files FROM fleet.folders "
             "WHERE _station = %s ORDER BY run_id, folder, _rev DESC", (sync.station,)):
         latest[(run_id, folder)] = (rev, digest, files)
+    index = folder_index(sync.report_dir)
     for run_id in run_ids:
-        for name in folder_names(sync.report_dir, run_id):
+        for name in index.get(run_id, []):
             sync._check_time()
             prev = latest.get((run_id, name))
             try:

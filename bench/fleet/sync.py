@@ -99,7 +99,9 @@ class FleetSync:
                  folders: bool = True, report_dir: str | Path | None = None, deadline: float | None = None,
                  journal: Any = None, on_batch: Callable[[str, int], None] | None = None) -> None:
         if not conn.autocommit:  # each batch must be its own committed transaction, reads outside any
-            if conn.info.transaction_status != 0:  # psycopg.pq.TransactionStatus.IDLE
+            from psycopg.pq import TransactionStatus
+
+            if conn.info.transaction_status != TransactionStatus.IDLE:
                 raise BenchError("FleetSync needs a connection that is not inside a transaction")
             conn.autocommit = True
         self.conn = conn

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from bench.fleet.digest import canonical_row, from_json_value, row_digest, to_json_value
+from bench.fleet.folders import folder_index
 from bench.fleet.migrate import available
 from bench.fleet.output import render
 from bench.fleet.store import join_row, split_row
@@ -71,3 +72,13 @@ def test_query_output_as_table_csv_and_json_keeps_every_value() -> None:
     assert parsed[0]["mean"] == "1.23456789" and parsed[1]["mean"] == ""
     data = json.loads(render(cols, rows, "json"))
     assert data[0]["at"] == "2026-01-05T07:00:00+00:00" and data[0]["yield"] == 66.7 and data[1]["mean"] is None
+
+
+def test_a_runs_report_folders_are_its_own_then_its_amendments_in_order(tmp_path) -> None:
+    for name in ("R1-amend-10", "R1", "R1-amend-2", "R2", "batch-x", "R3-amend-x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "journal.sqlite").write_bytes(b"")
+    index = folder_index(tmp_path)
+    assert index["R1"] == ["R1", "R1-amend-2", "R1-amend-10"]
+    assert index["R2"] == ["R2"] and index["R3-amend-x"] == ["R3-amend-x"]
+    assert folder_index(tmp_path / "missing") == {}
