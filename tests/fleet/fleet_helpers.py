@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import secrets
 import subprocess
@@ -47,7 +49,20 @@ class FleetDB:
         return role
 
 
-def bench(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run the `bench` command line in a subprocess (it inherits PGPASSFILE)."""
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """The `bench` command line, in this process (same parser, same exit codes, output captured)."""
+    from bench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse errors
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())
+
+
+def bench_process(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """The `bench` command line in its own process (it inherits PGPASSFILE), for runs of a plan."""
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, check=False)

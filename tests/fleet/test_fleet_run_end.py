@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet_helpers import ROOT, FleetDB, bench
+from fleet_helpers import ROOT, FleetDB, bench, bench_process
 
 from bench.fleet.compare import compare
 from bench.fleet.localserver import free_port
@@ -22,7 +22,7 @@ def station_file(path: Path, url: str) -> Path:
 
 
 def smoke(station: Path, reports: Path, dut: str) -> str:
-    proc = bench("run", "test_plans/smoke", "--station", str(station), "--limits", "limits/smoke_lfp.toml",
+    proc = bench_process("run", "test_plans/smoke", "--station", str(station), "--limits", "limits/smoke_lfp.toml",
                  "--dut", dut, "--report-dir", str(reports))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
