@@ -197,3 +197,23 @@ def test_four_station_processes_synchronise_concurrently_and_match_their_journal
                              str(path), "--station-id", name, "--json"], cwd=ROOT, capture_output=True, text=True,
                             timeout=300) for name, path in stations[:1]]
     assert again[0].returncode == 0 and '"new_runs": 0' in again[0].stdout
+
+
+def test_a_sync_out_of_time_stops_between_batches_and_the_next_one_completes(fleet: FleetDB, tmp_path: Path) -> None:
+    path = journal_of(tmp_path, runs=3)
+    calls: list[str] = []
+    with fleet.connect() as conn:
+        sync = FleetSync(conn, path, "st-a", batch_rows=50, deadline=float("inf"))
+
+        def budget_gone(table: str, last_id: int) -> None:
+            calls.append(table)
+            sync.deadline = 0.0  # the run-end budget is used up after the first batch
+
+        sync.on_batch = budget_gone
+        partial = sync.run()
+        assert not partial.complete and not partial.ok and len(calls) == 1
+        assert conn.execute("SELECT count(*) FROM fleet.run_states").fetchone()[0] == 0  # no state before its rows
+        rest = FleetSync(conn, path, "st-a").run()
+        assert rest.ok
+        check = compare(conn, path)
+    assert check.equal, "\n".join(check.lines())
