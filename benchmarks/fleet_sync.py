@@ -225,6 +225,9 @@ def main() -> int:
         figures.append(("sync killed (SIGKILL) mid-way, then resumed",
                         f"{before:,} rows in before the kill + {sum(resumed[0]['rows'].values()):,} sent on resume = "
                         f"{local_rows:,} in the journal; {'EQUAL' if check.equal else 'DIFFERENT'}"))
+        alone = rows_of(resumed[0]) / resumed[0]["elapsed_s"]
+        figures.append(("  the resume alone (one process, nothing else syncing)",
+                        f"{rows_of(resumed[0]):,} rows in {resumed[0]['elapsed_s']:.1f} s = {alone:,.0f} rows/s"))
 
         with psycopg.connect(server.url("st_line_00", "fleet")) as conn:
             try:
