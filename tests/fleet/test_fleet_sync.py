@@ -217,3 +217,41 @@ def test_a_sync_out_of_time_stops_between_batches_and_the_next_one_completes(fle
         assert rest.ok
         check = compare(conn, path)
     assert check.equal, "\n".join(check.lines())
+
+
+def test_a_resumed_run_keeps_its_cut_attempt_as_superseded_and_statistics_leave_it_out(fleet: FleetDB,
+                                                                                        tmp_path: Path) -> None:
+    from bench.fleet.synthetic import DEAD_PID
+
+    j = Journal(tmp_path / "journal.sqlite")
+    j.start_run("RUN-RESUME", plan="smoke", station="st-a", dut_serial="SN-R", started_wall="2026-02-01T08:00:00Z")
+    j.start_step("RUN-RESUME", "p.py::test_ocv", "test_ocv", [], "module", 0.0)
+    j.add_measurement("RUN-RESUME", step="p.py::test_ocv", name="pack.ocv", value=52.0, unit="V", verdict="PASS")
+    j.end_step("RUN-RESUME", "p.py::test_ocv", "passed", "PASS", "", 1.0)
+    j.start_step("RUN-RESUME", "p.py::test_charge", "test_charge", [], "module", 1.0)
+    j.add_measurement("RUN-RESUME", step="p.py::test_charge", name="charge.ah", value=10.0, unit="Ah", verdict="PASS")
+    j.update_run("RUN-RESUME", pid=DEAD_PID)  # the station lost power mid-step
+    with fleet.connect() as conn:
+        assert FleetSync(conn, j.path, "st-a").run().ok
+        assert conn.execute("SELECT status, journal_status FROM fleet.v_runs").fetchone() == ("ABORTED", "RUNNING")
+        assert conn.execute("SELECT count(*) FROM fleet.v_open_aborted").fetchone()[0] == 1
+        j.resume_run("RUN-RESUME", operator="op", code_version="test")
+        j.start_step("RUN-RESUME", "p.py::test_charge", "test_charge", [], "module", 2.0)
+        j.add_measurement("RUN-RESUME", step="p.py::test_charge", name="charge.ah", value=20.0, unit="Ah",
+                          verdict="PASS")
+        j.end_step("RUN-RESUME", "p.py::test_charge", "passed", "PASS", "", 3.0)
+        j.end_run("RUN-RESUME", COMPLETED, "PASS")
+        result = FleetSync(conn, j.path, "st-a").run()
+        assert result.ok, result.summary()
+        assert result.revisions == {"sessions": 1, "steps": 1}  # session 1 closed, the cut attempt marked
+        sessions = conn.execute("SELECT session, end_status FROM fleet.v_sessions ORDER BY session").fetchall()
+        assert sessions == [(1, "ABORTED"), (2, "COMPLETED")]
+        rows = conn.execute("SELECT value, session, superseded FROM fleet.v_measurements WHERE name = 'charge.ah' "
+                            "ORDER BY measurement_id").fetchall()
+        assert rows == [(10.0, 1, True), (20.0, 2, False)]
+        stats = conn.execute("SELECT n, mean FROM fleet.v_measurement_stats WHERE name = 'charge.ah'").fetchone()
+        assert stats == (1, 20.0)
+        assert conn.execute("SELECT count(*) FROM fleet.v_open_aborted").fetchone()[0] == 0
+        check = compare(conn, j.path)
+    j.close()
+    assert check.equal, "\n".join(check.lines())
