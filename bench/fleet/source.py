@@ -131,10 +131,6 @@ class JournalSource:
         r = self.db.execute(f'SELECT rowid AS __lid, * FROM "{table.name}" WHERE rowid = ?', (local_id,)).fetchone()
         return None if r is None else self._row(table, r)[1]
 
-    def digest_at(self, table: TableInfo, local_id: int) -> str | None:
-        row = self.row_at(table, local_id)
-        return None if row is None else row_digest(table.name, local_id, row)
-
     def counts(self, tables: list[TableInfo]) -> dict[str, int]:
         return {t.name: int(self.db.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]) for t in tables}
 

@@ -180,11 +180,11 @@ class Writer:
 
     # -- marks ---------------------------------------------------------------------------
     def marks(self, journal_key: str) -> dict[str, tuple[int, str | None]]:
-        rows = self.conn.execute("SELECT DISTINCT ON (tbl) tbl, high_id, high_sha256 FROM fleet.sync_marks "
+        rows = self.conn.execute("SELECT DISTINCT ON (tbl) tbl, high_id, high_run_id FROM fleet.sync_marks "
                                  "WHERE _station = %s AND _journal = %s ORDER BY tbl, _seq DESC",
                                  (self.station, journal_key)).fetchall()
         return {r[0]: (int(r[1]), r[2]) for r in rows}
 
-    def add_mark(self, journal_key: str, table: str, high_id: int, digest: str | None) -> None:
-        self.conn.execute("INSERT INTO fleet.sync_marks (_station, _journal, tbl, high_id, high_sha256) "
-                          "VALUES (%s, %s, %s, %s, %s)", (self.station, journal_key, table, high_id, digest))
+    def add_mark(self, journal_key: str, table: str, high_id: int, run_id: str | None) -> None:
+        self.conn.execute("INSERT INTO fleet.sync_marks (_station, _journal, tbl, high_id, high_run_id) "
+                          "VALUES (%s, %s, %s, %s, %s)", (self.station, journal_key, table, high_id, run_id))

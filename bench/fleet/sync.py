@@ -187,10 +187,15 @@ class FleetSync:
         return (owned | now_owned) & set(snap.runs)
 
     def _mark_start(self, src: JournalSource, table: TableInfo, marks: dict[str, tuple[int, str | None]]) -> int:
-        high, digest = marks.get(table.name, (0, None))
-        if high and src.digest_at(table, high) != digest:
-            self.result.notes.append(f"{table.name}: the row at the high-water mark ({high}) differs from the one "
-                                     "sent (journal replaced or restored?): re-checking the whole table")
+        """Where to continue: the mark, unless the row there now belongs to another run (or is gone).
+
+        Rows below the mark may change (a step closed, a session ended: step 4 handles those), but
+        not the run they belong to; a different run there means another or restored journal file."""
+        high, run_id = marks.get(table.name, (0, None))
+        row = src.row_at(table, high) if high else None
+        if high and (row is None or row.get("run_id") != run_id):
+            self.result.notes.append(f"{table.name}: the row at the high-water mark ({high}) is not the one sent "
+                                     "(journal replaced or restored?): re-checking the whole table")
             return 0
         return high
 
@@ -213,7 +218,7 @@ class FleetSync:
                 cols, recs = self.writer.child_records(target, keep)
                 with self.conn.transaction():
                     sent += self.writer.insert(target.fleet_table, cols, recs)
-                    self.writer.add_mark(key, table.name, last_id, row_digest(table.name, last_id, last_row))
+                    self.writer.add_mark(key, table.name, last_id, last_row.get("run_id"))
                 if self.on_batch is not None:
                     self.on_batch(table.name, last_id)
             self.result.rows[table.name] = self.result.rows.get(table.name, 0) + sent

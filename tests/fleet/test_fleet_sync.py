@@ -94,7 +94,8 @@ def test_running_run_is_stored_then_completed_as_a_new_state_with_its_closed_ste
         j.add_event("RUN-LIVE-1", "note", "after the first sync")
         j.end_run("RUN-LIVE-1", COMPLETED, "PASS")
         second = FleetSync(conn, j.path, "st-a").run()
-        assert second.ok and second.run_states == 1 and second.revisions == {"steps": 1}
+        assert second.ok and second.run_states == 1 and second.revisions == {"steps": 1, "sessions": 1}
+        assert not second.notes  # rows below the mark that changed are revisions, not a "replaced journal"
         assert second.rows["events"] == 1
         assert conn.execute("SELECT status, verdict FROM fleet.v_runs").fetchone() == ("COMPLETED", "PASS")
         assert conn.execute("SELECT outcome, verdict FROM fleet.v_steps").fetchone() == ("passed", "PASS")

@@ -105,14 +105,15 @@ CREATE TABLE fleet.journal_rows (
 );
 
 -- High-water marks: after each committed batch, the highest local id sent for (station, journal,
--- table), with the digest of that row so a replaced journal is noticed. Append-only like the rest.
+-- table), with the run that row belongs to, so a replaced or restored journal (whose row at that id
+-- belongs to another run, or is missing) is noticed. Append-only like the rest.
 CREATE TABLE fleet.sync_marks (
     _seq      bigserial PRIMARY KEY,
     _station  text NOT NULL REFERENCES fleet.stations (station_id),
     _journal  text NOT NULL,
     tbl       text NOT NULL,
     high_id   bigint NOT NULL,
-    high_sha256 text,
+    high_run_id text,
     _at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sync_marks_latest ON fleet.sync_marks (_station, _journal, tbl, _seq DESC);
