@@ -109,6 +109,7 @@ def _check_edits(done: dict[int, dict[str, Any]], migrations: list[Migration]) -
 def _bootstrap(conn: Any) -> None:
     """Roles, schema and version table: the one part that needs CREATEROLE / CREATE on the database."""
     import psycopg
+    from psycopg import sql
 
     for role in ROLES:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
@@ -133,7 +134,8 @@ def _bootstrap(conn: Any) -> None:
     # batches go through temporary tables (COPY, then INSERT ... ON CONFLICT DO NOTHING); PUBLIC
     # has TEMPORARY by default, a hardened database may have revoked it (a warning if not the owner)
     dbname = conn.execute("SELECT current_database()").fetchone()[0]
-    conn.execute(f'GRANT TEMPORARY ON DATABASE "{dbname}" TO "{STATION_ROLE}"')
+    conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(dbname),
+                                                                        sql.Identifier(STATION_ROLE)))
     conn.execute(f'SET LOCAL ROLE "{ADMIN_ROLE}"')
     conn.execute("""CREATE TABLE IF NOT EXISTS fleet.schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,
