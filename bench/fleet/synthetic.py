@@ -75,7 +75,9 @@ def station_json(spec: StationSpec, now: dt.date) -> dict[str, Any]:
 
 def _limit(name: str, unit: str, low: float | None, high: float | None, grades: list[tuple[str, float, float]]
            ) -> dict[str, Any]:
-    return {"clause": "UL 1974 (derived)", "grades": [{"grade": g, "min": lo, "max": hi} for g, lo, hi in grades],
+    """As the recorder journals a limit (and record.schema.json requires it)."""
+    return {"clause": "UL 1974 (derived)",
+            "grades": [{"description": "", "grade": g, "high": float(hi), "low": float(lo)} for g, lo, hi in grades],
             "high": high, "limit_set": LIMIT_SET["id"], "limit_set_version": LIMIT_SET["version"], "low": low,
             "marginal": None, "name": name, "nominal": None, "rule": "simple", "source": "synthetic", "unit": unit}
 

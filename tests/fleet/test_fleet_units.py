@@ -82,3 +82,22 @@ def test_a_runs_report_folders_are_its_own_then_its_amendments_in_order(tmp_path
     assert index["R1"] == ["R1", "R1-amend-2", "R1-amend-10"]
     assert index["R2"] == ["R2"] and index["R3-amend-x"] == ["R3-amend-x"]
     assert folder_index(tmp_path / "missing") == {}
+
+
+def test_synthetic_journals_hold_what_a_real_run_records(tmp_path) -> None:
+    """The benchmark's journals are only a stand-in if the record builder accepts them as real runs."""
+    from bench.fleet.synthetic import StationSpec, build_journal
+    from bench.journal import Journal
+    from bench.report.record import build_record, validate_record
+
+    ids = build_journal(tmp_path, StationSpec("line-0", 0, 0.0, 0.0), 6, samples=12, aborted_every=3)
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        statuses = set()
+        for run_id in ids:
+            record = build_record(journal, run_id)
+            validate_record(record)  # raises, naming every deviation from schemas/record.schema.json
+            statuses.add(journal.run(run_id)["status"])
+    finally:
+        journal.close()
+    assert statuses == {"COMPLETED", "ABORTED"}
