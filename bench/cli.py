@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bench.commands.sign",
     "bench.commands.sim",
     "bench.commands.analyze",
+    "bench.commands.dispatch",
 ]
 
 

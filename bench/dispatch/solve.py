@@ -9,6 +9,8 @@ never an empty schedule.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +23,29 @@ from bench.dispatch.errors import DispatchSolveError, InfeasibleError, Unbounded
 from bench.dispatch.model import COLUMN_FAMILIES, ROW_FAMILIES, LpModel
 
 MS = highspy.HighsModelStatus
+
+
+def _new_highs() -> highspy.Highs:
+    """A Highs instance without the banner its C++ constructor prints on standard output.
+
+    `bench dispatch` output goes to stdout and may be piped; the banner (version, licence) is not
+    a result. It is written by C++ before any option can be set, so stdout's file descriptor is
+    pointed at /dev/null for the construction only.
+    """
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stdout without a descriptor
+        return highspy.Highs()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+    return h
 
 
 @dataclass
@@ -39,7 +64,7 @@ class DispatchSolver:
                  local_us: np.ndarray | None = None):
         self.model = model
         self.local_us = local_us
-        self.h = highspy.Highs()
+        self.h = _new_highs()
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("solver", method)
         if time_limit_s is not None:
