@@ -69,10 +69,11 @@ class Battery:
         return self.charge_efficiency * self.discharge_efficiency
 
     def throughput_limit_kwh(self, hours: float) -> float | None:
-        """The cap for a horizon of `hours` (the per-year limit scaled to it)."""
+        """The cap for a horizon of `hours`: the per-year limit scaled to it, a year being 8,760 h as in the
+        annualisation of the bill (pint's `year` is 365.25 days, which would move a year's cap by 0.07 %)."""
         if self.throughput_limit is None:
             return None
-        return float(self.throughput_limit.to("kWh/h").magnitude) * hours
+        return float(self.throughput_limit.to("kWh/year").magnitude) * hours / HOURS_PER_YEAR
 
     def investment(self) -> float:
         """Capital cost of this size: fixed part + per kWh + per kW (the larger of charge and discharge power)."""

@@ -23,6 +23,7 @@ from bench.dispatch.errors import DispatchSolveError, InfeasibleError, Unbounded
 from bench.dispatch.model import COLUMN_FAMILIES, ROW_FAMILIES, LpModel
 
 MS = highspy.HighsModelStatus
+IIS_STRATEGIES = (0, 4)  # HiGHS iis_strategy: 0 light, 4 irreducible (from the LP, deletion filter)
 
 
 def _new_highs() -> highspy.Highs:
@@ -153,9 +154,17 @@ class DispatchSolver:
         return fam, f"{ROW_FAMILIES[fam]} at {self._when(k)}"
 
     def _diagnose_infeasible(self) -> tuple[list[str], list[str]]:
-        status, iis = self.h.getIis()
-        cols = list(iis.col_index_) if iis.valid_ else []
-        rows = list(iis.row_index_) if iis.valid_ else []
+        cols: list[int] = []
+        rows: list[int] = []
+        # HiGHS's light IIS first (cheap: bound and row checks); if that finds nothing, its irreducible
+        # deletion filter, which re-solves sub-problems (slower, only ever on this error path)
+        for strategy in IIS_STRATEGIES:
+            self.h.setOptionValue("iis_strategy", strategy)
+            status, iis = self.h.getIis()
+            if status == highspy.HighsStatus.kOk and iis.valid_:
+                cols, rows = list(iis.col_index_), list(iis.row_index_)
+            if cols or rows:
+                break
         if not cols and not rows:
             return ["unknown (HiGHS found no irreducible infeasible subset)"], []
         fams: Counter[str] = Counter()
