@@ -63,10 +63,12 @@ class Optimiser:
         lay = self.model.layout
         self._cd = np.r_[np.arange(*lay.cols["charge"]), np.arange(*lay.cols["discharge"])]
         self._base_cost = self.model.cost.copy()
+        self._costs_only = False  # the first solve is cold; after bound changes the dual simplex is the one
 
     # -- changes (each keeps the solver's basis, so the next solve is warm) --
     def set_battery(self, battery: Battery) -> None:
         """Energy, power, SoC window and throughput cap of another battery on the same site."""
+        self._costs_only = False
         lay, dt = self.model.layout, self.load.step_h
         e = np.arange(*lay.cols["soc"])
         lo = np.full(e.size, battery.energy_kwh * battery.soc_min)
@@ -113,16 +115,17 @@ class Optimiser:
     def _throughput(self, x: np.ndarray) -> float:
         return float(x[self._cd].sum() * self.load.step_h / 2)
 
-    def _solve_priced(self, lam: float) -> tuple[np.ndarray, float, float]:
+    def _solve_priced(self, lam: float, costs_only: bool = True) -> tuple[np.ndarray, float, float]:
         cost = self._base_cost[self._cd] + lam * self.load.step_h / 2
         self.solver.set_costs(self._cd, cost)
-        raw = self.solver.solve()
+        raw = self.solver.solve(costs_only=costs_only)
         x = raw.x
         return x, float(self._base_cost @ x), self._throughput(x)
 
     def _solve_capped(self) -> CapResult:
         cap = self.cap
-        x0, f0, tp0 = self._solve_priced(0.0)
+        x0, f0, tp0 = self._solve_priced(0.0, costs_only=self._costs_only)
+        self._costs_only = True
         if cap is None or self.cap_mode == "row" or tp0 <= cap * (1 + 1e-12) + 1e-9:
             return CapResult(x0, f0, 0.0, 1)
         if cap <= 0:
