@@ -106,6 +106,16 @@ class DispatchSolver:
         self.model.cost[idx] = cost
         self.h.changeColsCost(len(idx), idx, np.asarray(cost, float))
 
+    def start_from(self, x: np.ndarray) -> bool:
+        """Crossover from a (nearly feasible) point to a basis, so the next solve starts there instead of
+        from scratch; False when HiGHS could not use it (the next solve is then cold)."""
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(x, float)
+        sol.row_value = np.asarray(self.model.a @ x, float)
+        sol.value_valid = True
+        status = self.h.crossover(sol)
+        return status != highspy.HighsStatus.kError
+
     def solve(self, *, costs_only: bool = False) -> RawSolution:
         """Solve (warm when a basis is kept). After changing only costs the old basis stays primal feasible,
         so the primal simplex is used (measured: a quarter of the iterations of the dual after a λ change);

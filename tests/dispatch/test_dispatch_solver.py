@@ -103,3 +103,27 @@ def test_export_at_a_price_above_import_stays_bounded_by_what_the_site_can_expor
     s = solve([100, 100], steps([0.1, 0.1], export_price=[0.5, 0.5]), b, pv=np.array([0.0, 150.0]))
     assert s.export_kw.max() <= 50 + 50 + 1e-6
     assert np.isfinite(s.objective)
+
+
+@pytest.mark.parametrize("limit_fraction", [None, 0.6])
+def test_starting_from_the_hourly_schedule_changes_nothing_but_the_start(limit_fraction) -> None:
+    # five weeks at 15 min: long enough for the hourly start (a basis from the hourly schedule by crossover)
+    rng = np.random.default_rng(11)
+    n = 96 * 35
+    q = np.arange(n)
+    hour = (q % 96) / 4
+    load = 70 + 50 * ((hour >= 8) & (hour < 18)) + rng.normal(0, 8, n)
+    load[rng.choice(n, 12, replace=False)] += 60
+    price = np.where((hour >= 7) & (hour < 20), 0.28, 0.12)
+    free = solve(load, steps(price, demand=9.0), battery(energy=200, power=80, eta_c=0.95, eta_d=0.95, kappa=0.01),
+                 step_min=15)
+    limit = None if limit_fraction is None else free.throughput_kwh() * limit_fraction * 8760 / (n / 4) / 1000
+    b = battery(energy=200, power=80, eta_c=0.95, eta_d=0.95, kappa=0.01, limit_mwh_per_year=limit)
+    fast = solve(load, steps(price, demand=9.0), b, step_min=15)
+    reference = solve(load, steps(price, demand=9.0), b, step_min=15, cap_mode="row")
+    assert fast.solver["started_from_hourly"] and fast.solver["hourly_solves"] >= 1
+    assert not reference.solver["started_from_hourly"]
+    assert fast.objective == pytest.approx(reference.objective, rel=1e-9)
+    assert max(fast.check().values()) < 1e-6
+    if limit is not None:
+        assert fast.throughput_kwh() == pytest.approx(fast.throughput_cap_kwh, rel=1e-9)
