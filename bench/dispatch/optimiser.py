@@ -9,6 +9,10 @@ the cap. At the breakpoint λ* both solutions are optimal for the priced problem
 combination that meets the cap with equality is optimal for the capped LP (complementary
 slackness). Each step only changes costs, so HiGHS re-solves from the previous basis. The explicit
 row form (`cap_mode="row"`) is kept for cross-checking on small problems.
+
+A cold solve of a long 15-min problem starts from the same problem at hourly resolution: its cap
+price is the first λ tried and its schedule, repeated over the quarter hours, is turned into a
+starting basis by HiGHS's crossover (~10,000 instead of ~110,000 simplex iterations for a year).
 """
 
 from __future__ import annotations
