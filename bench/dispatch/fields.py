@@ -53,13 +53,19 @@ class TomlReader:
         for k in sorted(set(table) - allowed):
             self.error(f"unknown key (expected one of: {', '.join(sorted(allowed))})", f"{prefix}.{k}" if prefix else k)
 
-    def get(self, table: dict[str, Any], prefix: str, key: str, kind: type | tuple, default: Any = MISSING) -> Any:
+    def _lookup(self, table: dict[str, Any], prefix: str, key: str, default: Any) -> tuple[bool, Any, str]:
+        """(found, value or default, dotted key); a missing required key is recorded as an error."""
         full = f"{prefix}.{key}" if prefix else key
-        if key not in table:
-            if default is MISSING:
-                self.error("missing required key", full)
-            return None if default is MISSING else default
-        value = table[key]
+        if key in table:
+            return True, table[key], full
+        if default is MISSING:
+            self.error("missing required key", full)
+        return False, None if default is MISSING else default, full
+
+    def get(self, table: dict[str, Any], prefix: str, key: str, kind: type | tuple, default: Any = MISSING) -> Any:
+        found, value, full = self._lookup(table, prefix, key, default)
+        if not found:
+            return value
         if isinstance(value, bool) and kind is not bool and (not isinstance(kind, tuple) or bool not in kind):
             self.error(f"expected {_kind_name(kind)}, got boolean {value!r}", full)
             return None
@@ -71,16 +77,9 @@ class TomlReader:
     def quantity(self, table: dict[str, Any], prefix: str, key: str, dimension: str, *, default: Any = MISSING,
                  low: str | None = None, high: str | None = None, low_open: bool = False) -> pint.Quantity | None:
         """A quantity with its unit, within [low, high] (low excluded with `low_open`); None on error/absent."""
-        full = f"{prefix}.{key}" if prefix else key
-        if key not in table:
-            if default is MISSING:
-                self.error("missing required key", full)
-                return None
-            if default is None:
-                return None
-            value: Any = default
-        else:
-            value = table[key]
+        found, value, full = self._lookup(table, prefix, key, default)
+        if not found and value is None:
+            return None
         try:
             q = parse_quantity(value, source=self.source, key=full, dimension=dimension)
         except ConfigError as exc:
@@ -92,12 +91,9 @@ class TomlReader:
               default: Any = MISSING, low: float | None = None, high: float | None = None,
               low_open: bool = False) -> float | None:
         """An amount "12.5 EUR/kW" as currency per `per` unit (a float), or "150000 EUR" when `per` is None."""
-        full = f"{prefix}.{key}" if prefix else key
-        if key not in table:
-            if default is MISSING:
-                self.error("missing required key", full)
-            return None if default is MISSING else default
-        value = table[key]
+        found, value, full = self._lookup(table, prefix, key, default)
+        if not found:
+            return value
         try:
             amount = parse_money(value, currency, per, source=self.source, key=full)
         except ConfigError as exc:

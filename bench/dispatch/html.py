@@ -33,7 +33,7 @@ def _num(v: Any, digits: int = 4) -> str:
 _env.filters["num"] = _num
 
 
-def _week(schedule: Schedule, econ: Economics) -> tuple[int, int]:
+def _week(schedule: Schedule) -> tuple[int, int]:
     """The 7 days around the interval of the largest peak reduction (what demand charges pay for)."""
     load = schedule.load
     before = np.maximum(load.net_kw, 0.0)
@@ -68,7 +68,7 @@ def plots(schedule: Schedule, econ: Economics, tariff: Tariff, result: dict[str,
          bar_chart("SoC histogram", [f"{int(x)}" for x in econ.soc_edges_pct[:-1]],
                    {"time": 100 * econ.soc_hist}, "% of time", xlabel="SoC bin start [%]")),
     ]
-    lo, hi = _week(schedule, econ)
+    lo, hi = _week(schedule)
     if hi > lo:
         load = schedule.load
         x = (np.arange(lo, hi) - lo) * load.step_h

@@ -288,8 +288,6 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
         raise LoadDataError(f"{off.size} irregular step(s) (not a multiple of {step_us / 6e7:g} min), first between "
                             f"line {line[idx[i]]} ({fmt_time(tu[i])}) and line {line[idx[i + 1]]} "
                             f"({fmt_time(tu[i + 1])})", source=source, key="time")
-    if (tu % step_us).any() and not (tu % step_us == tu[0] % step_us).all():
-        raise LoadDataError("interval starts are not aligned to one grid", source=source, key="time")
     missing = d // step_us - 1
     gaps = np.flatnonzero(missing > 0)
     limit = int(round(max_gap.to("s").magnitude * 1e6 / step_us))

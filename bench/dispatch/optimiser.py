@@ -74,6 +74,7 @@ class Optimiser:
         self._base_cost = self.model.cost.copy()
         self._costs_only = False  # the first solve is cold; after bound changes the dual simplex is the one
         self._cold = True
+        self._last_price = 0.0
         self.hourly_start = True  # start the first (cold) solve from the hourly problem's schedule and cap price
         self.hourly_solves = 0
         self.started_from_hourly = False
@@ -199,6 +200,8 @@ class Optimiser:
         guess = None
         if self.hourly_start and self._cold and self.cap_mode == "price":
             guess = self._hourly_start()
+        elif not self._cold and self._last_price > 0:
+            guess = self._last_price  # a sweep's neighbouring point: its cap price is the best first guess
         self._cold = False
         if cap is None or self.cap_mode == "row":
             x0, f0, tp0 = self._solve_priced(0.0, costs_only=costs_only)
@@ -266,6 +269,7 @@ class Optimiser:
         t0 = time.perf_counter()
         c0 = time.process_time()
         res = self._solve_capped()
+        self._last_price = res.price
         t1 = time.perf_counter()
         cap = self.cap
         sched = schedule_from_solution(self.model, res.x, load=self.load, steps=self.steps, battery=self.battery,

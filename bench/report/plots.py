@@ -263,6 +263,17 @@ def _frame(title: str, unit: str, lo: float, hi: float, width: int, height: int)
     return parts, sy, ph
 
 
+def _close(parts: list[str], xlabel: str, names: list[str], width: int, height: int) -> str:
+    """x-axis label, legend and the closing tag of a bar or line chart."""
+    pw = width - LEFT - RIGHT
+    if xlabel:
+        parts.append(f'<text x="{LEFT + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12">'
+                     f"{escape(xlabel)}</text>")
+    _legend(parts, names, width)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _legend(parts: list[str], names: list[str], width: int) -> None:
     if len(names) < 2:
         return
@@ -304,12 +315,7 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[float] |
     for i in range(0, n, step):
         parts.append(f'<text x="{LEFT + (i + 0.5) * group:.1f}" y="{base + 15}" text-anchor="middle" '
                      f'font-size="11">{escape(categories[i])}</text>')
-    if xlabel:
-        parts.append(f'<text x="{LEFT + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12">'
-                     f"{escape(xlabel)}</text>")
-    _legend(parts, list(values), width)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _close(parts, xlabel, list(values), width, height)
 
 
 def line_chart(title: str, x: np.ndarray, series: dict[str, np.ndarray], unit: str, *, xlabel: str = "",
@@ -344,9 +350,4 @@ def line_chart(title: str, x: np.ndarray, series: dict[str, np.ndarray], unit: s
             tx, vy = decimate(x[run], v[run], max_points // 2 - 1)
             parts.append(f'<polyline fill="none" stroke="{PALETTE[s % len(PALETTE)]}" stroke-width="1.3" '
                          f'stroke-linejoin="round" points="{_fmt_pts(sx(tx), sy(vy))}"/>')
-    if xlabel:
-        parts.append(f'<text x="{LEFT + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12">'
-                     f"{escape(xlabel)}</text>")
-    _legend(parts, list(series), width)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _close(parts, xlabel, list(series), width, height)
