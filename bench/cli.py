@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "bench.commands.analyze",
     "bench.commands.sync",
     "bench.commands.fleet",
+    "bench.commands.dispatch",
 ]
 
 
