@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.limits import load_limit_set
 from bench.units import Q_
+from test_plans.module_intake.grading import Result, RuleTableError, evaluate, load_rule_table
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "test_plans" / "module_intake"))
-from intake_grading import Result, RuleTableError, evaluate, load_rule_table  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["module_intake_lfp.toml", "module_intake_nmc.toml"])

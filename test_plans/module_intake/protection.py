@@ -1,16 +1,21 @@
 """BMS protective functions (UL 1974 S8, derived): provoke OV, UV, OC, OT and time the response.
 
-Why two paths: on a real bench each condition is provoked with the instruments within bounds the
-limit file sets (the supply over-charges at a limited current and stops at `bms.ov.bound`, the
-load over-discharges and stops at `bms.uv.bound`, above the copper-dissolution floor; the
-chamber heats to the OT alarm + 5 K, never beyond). In simulation the plant is physical, so the
-same instrument path runs for OV, UV and OC; a stimulus that would take hours of chamber
-heating (OT) is injected as a sensor-level fault through the `sim` fixture instead, the way a
-HIL rig would fake the sensor.
+OV and UV are provoked by a cell-voltage step where the station has one (a HIL cell-simulator
+channel, or the simulated station's stimulus server): what the BMS measures on one cell jumps
+beyond the alarm level, so the response is timed from a known instant and judged against the
+OEM delay plus the contactor time (limits `bms.ov.response_time`, `bms.uv.response_time`).
+Where the station declares no step stimulus, the instruments ramp the module itself: the supply
+over-charges at a limited current and stops at `bms.ov.bound`, the load over-discharges and
+stops at `bms.uv.bound`. A debounced BMS with mV-level sensor noise restarts its delay on noise
+dips near the threshold of a slow ramp, so that timing carries seconds of ambiguity and is
+judged against the wider `bms.ov.response_time_ramp` / `bms.uv.response_time_ramp`.
+OC: the supply, current-limited, pushes `bms.oc.current` for at most `bms.oc.hold`.
+OT: a temperature-sensor override or a heated zone through the stimulus layer where the station
+offers one; otherwise the chamber heats to `bms.ot.chamber_setpoint`, never beyond.
 
 Response time = contactor observed open - stimulus observed (threshold crossed, or the step
-command for OC), at the `bms.poll` resolution. "Acted" means alarm raised AND contactor open.
-OT goes last: a stuck sensor cannot be un-stuck.
+command), at the `bms.poll` resolution. "Acted" means alarm raised AND contactor open.
+OT goes last. Every magnitude comes from the limit set.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pint
-from intake_procedures import source_cv
 
 from bench.units import Q_
+from test_plans.module_intake.procedures import allowed_current, rearm, source_cv
+from test_plans.module_intake.state import NotMeasurable, fraction
 
 
 @dataclass
@@ -31,6 +37,8 @@ class Outcome:
     acted: bool
     response_time: pint.Quantity | None
     note: str
+    method: str = "ramp"  # "step" (stimulus) or "ramp" (instruments): selects the response-time limit
+    tested: bool = True  # False: a precondition failed (no current allowed...), not a BMS failure
 
 
 ALARM_KEYS = {"ov": ("cell_ov",), "uv": ("cell_uv",), "oc": ("oc_charge", "oc_discharge"),
@@ -41,24 +49,17 @@ def _alarm(st: Any, kind: str) -> bool:
     return any(st.alarms.get(k, False) for k in ALARM_KEYS[kind])
 
 
-def _rearm(bms: Any, psu: Any, load: Any, clock: Any, event: Any) -> bool:
+def _rearm(bms: Any, psu: Any, load: Any, clock: Any, limits: Any, event: Any) -> bool:
     """Outputs off, standby, clear latched faults; True once the BMS is out of ERROR."""
-    load.set_input(False)
-    psu.set_output(False)
-    bms.request_state("standby")
-    reset = getattr(bms, "reset_faults", None)
-    for _ in range(30):
-        if callable(reset):
-            reset()
-        clock.sleep(Q_(1, "s"))
-        if bms.status().state != "ERROR":
-            return True
+    p = limits.param
+    if rearm(bms, psu, load, clock, timeout=p("bms.rearm_timeout"), poll=p("bms.rearm_poll")):
+        return True
     event("deviation", "BMS stayed in ERROR after a provocation: later functions cannot be tested")
     return False
 
 
 def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, timeout: pint.Quantity,
-           stop: Any, beyond: Any = None) -> Outcome:
+           stop: Any, beyond: Any = None, method: str = "ramp") -> Outcome:
     """Poll until the contactor opens or `timeout` after the stimulus; `stop()` ends the stimulus.
 
     For a ramped stimulus (`beyond(status)` given) the response is timed from the start of the
@@ -84,18 +85,20 @@ def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, 
             start = run_start if run_start is not None else t_stim
             dt = Q_(t_open - start, "s")
             first = f", first crossing {t_open - t_stim:.2f} s before" if start != t_stim else ""
+            origin = "the step" if method == "step" else "the sustained crossing"
             return Outcome(kind, detected, detected, dt,
                            f"alarm {'seen' if detected else 'NOT seen'}, contactor open after {dt:~.3fP}"
-                           f" (from the sustained crossing{first})")
+                           f" (from {origin}{first})", method)
         clock.sleep(poll)
     stop()
-    return Outcome(kind, detected, False, None, f"contactor still closed {timeout:~P} after the stimulus")
+    return Outcome(kind, detected, False, None, f"contactor still closed {timeout:~P} after the stimulus", method)
 
 
 def _ramp_until(bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine: pint.Quantity,
-                near: Any, limit_s: float) -> bool:
+                near: Any, limit: pint.Quantity) -> bool:
     """Advance coarse, then fine near the threshold, until `reached(status)`; False on timeout."""
     t0 = clock.now_s()
+    limit_s = float(limit.to("s").magnitude)
     step = coarse
     while clock.now_s() - t0 < limit_s:
         st = bms.status()
@@ -108,20 +111,44 @@ def _ramp_until(bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine:
     return False
 
 
-def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any) -> Outcome:
+def _can_step(stimulus: Any) -> bool:
+    return stimulus is not None and "cell_voltage_step" in stimulus.available()
+
+
+def _step_cell(bms: Any, clock: Any, limits: Any, stimulus: Any, kind: str, mode: str, event: Any) -> Outcome:
+    """Step one cell's measured voltage beyond the alarm level with the module connected; time the trip."""
     p = limits.param
+    cell = int(p("bms.step_cell").magnitude)
+    value = p(f"bms.{kind}.step")
+    bms.request_state(mode)
+    done = stimulus.cell_voltage_step(cell, value)
+    t_stim = clock.now_s()
+    event("stimulus", f"{kind.upper()}: {done}", {"cell": cell, "value": f"{value:~P}"})
+
+    def release() -> None:
+        event("stimulus", f"{kind.upper()}: {stimulus.cell_voltage_step(cell, None)}")
+
+    return _watch(bms, clock, kind, t_stim, p("bms.poll"), p("bms.timeout"), release, method="step")
+
+
+def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any,
+               event: Any) -> Outcome:
+    p = limits.param
+    if _can_step(stimulus):
+        return _step_cell(bms, clock, limits, stimulus, "ov", "charge", event)
     thr, bound = p("bms.ov.threshold"), p("bms.ov.bound")
     bms.request_state("charge")
-    v_set = (module.n_series * bound).to("V")
+    v_set = module.module_voltage(bound)
     # below the BMS's announced charge limit, so only the over-voltage protection can answer
-    current = min(module.current(p("bms.ov.current")), 0.9 * bms.status().max_charge_current)
-    source_cv(psu, v_set, current, ovp_margin=Q_(1, "V"))
-    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, Q_(5, "s"), p("bms.poll"),
-                     lambda st: st.cell_voltage_max > thr - p("bms.near"), 8 * 3600.0)
+    current = allowed_current(module.current(p("bms.ov.current")), bms.status().max_charge_current,
+                              fraction(p("bms.current_margin")), "charge")
+    source_cv(psu, v_set, current, p("bms.ov.ovp_margin"))
+    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, p("bms.ramp_poll"), p("bms.poll"),
+                     lambda st: st.cell_voltage_max > thr - p("bms.near"), p("bms.ramp_timeout"))
     t_stim = clock.now_s()
     if not ok:
         psu.set_output(False)
-        return Outcome("ov", False, False, None, "threshold never reached within 6 h")
+        return Outcome("ov", False, False, None, f"threshold never reached within {p('bms.ramp_timeout'):~P}")
     out = _watch(bms, clock, "ov", t_stim, p("bms.poll"), p("bms.timeout"), lambda: psu.set_output(False),
                  beyond=lambda st: st.cell_voltage_max > thr + p("bms.hysteresis"))
     st = bms.status()
@@ -130,19 +157,23 @@ def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     return out
 
 
-def provoke_uv(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any) -> Outcome:
+def provoke_uv(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any,
+               event: Any) -> Outcome:
     p = limits.param
+    if _can_step(stimulus):
+        return _step_cell(bms, clock, limits, stimulus, "uv", "discharge", event)
     thr = p("bms.uv.threshold")
     bms.request_state("discharge")
     load.set_mode("CC")
-    load.set_level(min(module.current(p("bms.uv.current")), 0.9 * bms.status().max_discharge_current))
+    load.set_level(allowed_current(module.current(p("bms.uv.current")), bms.status().max_discharge_current,
+                                   fraction(p("bms.current_margin")), "discharge"))
     load.set_input(True)
-    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_min < thr, Q_(5, "s"), p("bms.poll"),
-                     lambda st: st.cell_voltage_min < thr + p("bms.near"), 8 * 3600.0)
+    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_min < thr, p("bms.ramp_poll"), p("bms.poll"),
+                     lambda st: st.cell_voltage_min < thr + p("bms.near"), p("bms.ramp_timeout"))
     t_stim = clock.now_s()
     if not ok:
         load.set_input(False)
-        return Outcome("uv", False, False, None, "threshold never reached within 6 h")
+        return Outcome("uv", False, False, None, f"threshold never reached within {p('bms.ramp_timeout'):~P}")
     bound = p("bms.uv.bound")
 
     def stop() -> None:
@@ -160,11 +191,11 @@ def provoke_oc(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     p = limits.param
     bms.request_state("charge")
     v_now = psu.measure_voltage()
-    v_set = min(v_now + Q_(3, "V"), (module.n_series * p("cell.charge_guard")).to("V"))
-    source_cv(psu, v_set, p("bms.oc.current"))
+    v_set = min(v_now + p("bms.oc.voltage_headroom"), module.module_voltage(p("cell.charge_guard")))
+    source_cv(psu, v_set, p("bms.oc.current"), p("supply.ovp_margin"))
     t_stim = clock.now_s()
-    hold = p("bms.oc.hold")
-    return _watch(bms, clock, "oc", t_stim, p("bms.poll"), hold, lambda: psu.set_output(False))
+    return _watch(bms, clock, "oc", t_stim, p("bms.poll"), p("bms.oc.hold"), lambda: psu.set_output(False),
+                  method="step")
 
 
 def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, sim: Any,
@@ -175,13 +206,13 @@ def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: 
         fault = dict(p("bms.ot.sim_fault"))
         sim.inject(fault)
         event("fault_injection", f"simulation: injected {fault} as the over-temperature stimulus", fault)
-        return _watch(bms, clock, "ot", clock.now_s(), p("bms.poll"), p("bms.timeout"), lambda: None)
+        return _watch(bms, clock, "ot", clock.now_s(), p("bms.poll"), p("bms.timeout"), lambda: None,
+                      method="step")
     thr = p("bms.ot.threshold")
     chamber.set_setpoint(p("bms.ot.chamber_setpoint"))
     chamber.set_running(True)
-    ok = _ramp_until(bms, clock, lambda st: st.cell_temperature_max > thr, Q_(60, "s"), p("bms.poll"),
-                     lambda st: st.cell_temperature_max > thr - Q_(1, "delta_degC"),
-                     float(p("bms.ot.timeout").to("s").magnitude))
+    ok = _ramp_until(bms, clock, lambda st: st.cell_temperature_max > thr, p("bms.ot.ramp_poll"), p("bms.poll"),
+                     lambda st: st.cell_temperature_max > thr - p("bms.ot.near"), p("bms.ot.timeout"))
     t_stim = clock.now_s()
 
     def cool() -> None:
@@ -195,20 +226,22 @@ def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: 
 
 
 def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, module: Any, sim: Any,
-                event: Any) -> list[Outcome]:
+                stimulus: Any, event: Any) -> list[Outcome]:
     """OC, UV, OV, OT in that order, re-arming the BMS between them."""
     outcomes: list[Outcome] = []
     plan = (("oc", lambda: provoke_oc(psu, load, bms, clock, limits, module)),
-            ("uv", lambda: provoke_uv(psu, load, bms, clock, limits, module)),
-            ("ov", lambda: provoke_ov(psu, load, bms, clock, limits, module)),
+            ("uv", lambda: provoke_uv(psu, load, bms, clock, limits, module, stimulus, event)),
+            ("ov", lambda: provoke_ov(psu, load, bms, clock, limits, module, stimulus, event)),
             ("ot", lambda: provoke_ot(psu, load, bms, chamber, clock, limits, sim, event)))
-    armed = _rearm(bms, psu, load, clock, event)
+    armed = _rearm(bms, psu, load, clock, limits, event)
     for kind, run in plan:
         if not armed:
             outcomes.append(Outcome(kind, False, False, None, "not tested: BMS could not be re-armed"))
             continue
         try:
             out = run()
+        except NotMeasurable as exc:
+            out = Outcome(kind, False, False, None, f"not tested: {exc.reason}", tested=False)
         finally:
             load.set_input(False)
             psu.set_output(False)
@@ -216,7 +249,7 @@ def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limi
             "response_time": None if out.response_time is None else f"{out.response_time:~P}"})
         outcomes.append(out)
         if kind != "ot":
-            armed = _rearm(bms, psu, load, clock, event)
+            armed = _rearm(bms, psu, load, clock, limits, event)
     bms.request_state("standby")
     chamber.set_setpoint(limits.param("chamber.setpoint"))
     return outcomes
