@@ -13,6 +13,7 @@ from bench.batch import run_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "test_plans" / "module_intake"
+FAST = ROOT / "stations" / "sim_module_intake_fast.toml"
 PROFILES = ["healthy", "low_capacity", "high_resistance", "soft_short", "failed_protection", "swollen"]
 
 
@@ -23,7 +24,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
     csv.write_text("serial,sim_profile,sim_seed\n" + "".join(
         f"GT-{i:02d}-{name},{name},{100 + i}\n" for i, name in enumerate(PROFILES)), encoding="utf-8")
     t0 = time.monotonic()
-    summary = run_batch(PLAN, csv, report_dir=tmp / "reports", batch_id="gt", jobs=2, timeout_s=600, echo=True)
+    summary = run_batch(PLAN, csv, report_dir=tmp / "reports", batch_id="gt", jobs=2, timeout_s=600, echo=True,
+                        extra_args=["--station", str(FAST)])
     print(f"ground-truth batch of {len(PROFILES)} modules: {time.monotonic() - t0:.1f} s wall on 2 workers")
     return summary
 
@@ -48,10 +50,7 @@ def test_batch_summary_written(batch: dict) -> None:
 
 
 def test_passport_attached_and_valid(batch: dict) -> None:
-    import sys
-
-    sys.path.insert(0, str(PLAN))
-    from intake_passport import validate
+    from test_plans.module_intake.passport import validate
 
     for row in batch["results"]:
         passport = Path(row["report"]).parent / "attachments" / "passport.json"
