@@ -41,9 +41,12 @@ import csv
 import datetime as dt
 import html
 import json
+import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +65,7 @@ REUSABLE = ("A", "B", "C")
 ABORT_GRADE = "quarantine"
 ABORT_ROUTE = "hold: the run did not complete, re-test"
 RECENT_RUNS = 100_000  # runs read back from the journal to find this batch's (newest first)
+KILL_GRACE_S = 15.0  # after SIGTERM at the module timeout (the run closes ABORTED), then SIGKILL
 
 
 @dataclass
@@ -92,6 +96,7 @@ class ModuleOutcome:
     reason: str = ""
     exit_code: int | None = None
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system CPU of the module's process: comparable on a loaded machine
     log: str = ""
     report: str = ""
     station: str = ""
@@ -361,7 +366,7 @@ def _outcome_from_journal(journal_path: Path, batch_id: str, serial: str, out: M
         out.reason = str(run.get("reason") or "")
         for e in j.events(out.run_id):
             if e["kind"] == "grade":
-                data = json.loads(e["data_json"]) if isinstance(e.get("data_json"), str) else e.get("data", {})
+                data = e.get("data") or {}
                 out.grade = str(data.get("grade", ""))
                 out.route = str(data.get("route", ""))
                 out.rule = str(data.get("rule", ""))
@@ -386,6 +391,36 @@ def _settle_ungraded(out: ModuleOutcome, log: Path) -> None:
     else:
         out.reason = out.reason or "run aborted"
     out.grade, out.route, out.rule = ABORT_GRADE, ABORT_ROUTE, f"run {out.status.lower()}"
+
+
+def _run_child(args: list[str], log: Any, timeout_s: float | None) -> tuple[int, float, bool]:
+    """Run one module's process; (exit code, CPU seconds, timed out). At the timeout the child gets
+    SIGTERM (the bench closes its run ABORTED and writes the report), then SIGKILL after a grace."""
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    fired = threading.Event()
+    reaped = threading.Lock()
+    done = False
+
+    def stop(sig: int) -> None:
+        with reaped:
+            if not done:
+                fired.set()
+                os.kill(proc.pid, sig)
+
+    timers = [] if timeout_s is None else [threading.Timer(timeout_s, stop, (signal.SIGTERM,)),
+                                           threading.Timer(timeout_s + KILL_GRACE_S, stop, (signal.SIGKILL,))]
+    for t in timers:
+        t.daemon = True
+        t.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        with reaped:
+            done = True
+        for t in timers:
+            t.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime, fired.is_set()
 
 
 def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | None = None,
@@ -422,23 +457,18 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
         out = ModuleOutcome(serial=row.serial, log=str(log), profile=row.sim_profile, expect=expect,
                             station=_option(args, "--station"), description=str(cond.get("description", "")))
         t0 = time.monotonic()
-        try:
-            with log.open("w", encoding="utf-8") as fh:
-                proc = subprocess.run(args, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
-            out.exit_code = proc.returncode
-        except subprocess.TimeoutExpired:
-            out.exit_code = -1
-            out.status = "TIMEOUT"
+        with log.open("w", encoding="utf-8") as fh:
+            out.exit_code, out.cpu_s, timed_out = _run_child(args, fh, timeout_s)
         out.wall_s = time.monotonic() - t0
         _outcome_from_journal(report_dir / "journal.sqlite", batch_id, row.serial, out)
-        if out.exit_code == -1:
+        if timed_out:
             out.status = "TIMEOUT"
         _settle_ungraded(out, log)
         if out.run_id:
             out.report = str(report_dir / out.run_id / "report.html")
         if echo:
-            print(f"  {row.serial:<24} {out.status:<10} {out.grade or '-':<10} {out.rule:<30} {out.wall_s:6.1f} s",
-                  flush=True)
+            print(f"  {row.serial:<24} {out.status:<10} {out.grade or '-':<10} {out.rule:<30} {out.wall_s:6.1f} s "
+                  f"({out.cpu_s:.1f} s CPU)", flush=True)
         return out
 
     if echo:
@@ -460,6 +490,7 @@ def summarise(batch_id: str, plan: Path, dut_list: Path, outcomes: list[ModuleOu
         counts[key] = counts.get(key, 0) + 1
     reusable = sum(1 for o in outcomes if o.grade in REUSABLE)
     walls = [o.wall_s for o in outcomes]
+    cpus = [o.cpu_s for o in outcomes]
     return {"batch_id": batch_id, "plan": str(plan), "dut_list": str(dut_list),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "modules": len(outcomes),
             "counts": dict(sorted(counts.items())), "reusable": reusable,
@@ -468,6 +499,8 @@ def summarise(batch_id: str, plan: Path, dut_list: Path, outcomes: list[ModuleOu
             "wall_s": round(wall_s, 1),
             "module_wall_s": {"min": round(min(walls), 1), "mean": round(sum(walls) / len(walls), 1),
                               "max": round(max(walls), 1)} if walls else {},
+            "module_cpu_s": {"min": round(min(cpus), 1), "mean": round(sum(cpus) / len(cpus), 1),
+                             "max": round(max(cpus), 1)} if cpus else {},
             "results": [asdict(o) for o in outcomes],
             "statement": "Grades from the limit set's rule table; sequence derived from UL 1974 (not a certification). "
                          "A module whose run did not complete is quarantined and counts against yield."}
