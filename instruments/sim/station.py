@@ -33,44 +33,67 @@ class SimulatedStation:
         self.station = station
         self.clock = clock
         self.dut = dut or {}
-        cfg = station.simulation
-        src = str(station.path)
+        self.plant, self.preset, self.seed = self.build_plant(station.simulation, str(station.path), self.dut)
+        self.module_description = str(dict(station.simulation.get("module") or {}).get("description", ""))
+        self.servers: dict[str, Any] = {}
+        self._listener = lambda t, dt: self.plant.step(dt)
+
+    @classmethod
+    def check_config(cls, simulation: dict[str, Any], source: str, roles: dict[str, Any]) -> list[ConfigError]:
+        """Load-time check of `[simulation]` (called by the station loader): builds the plant once."""
+        try:
+            cls.build_plant(simulation, source, {})
+        except ConfigError as exc:
+            return [exc]
+        return []
+
+    @staticmethod
+    def build_plant(cfg: dict[str, Any], src: str, dut: dict[str, Any]) -> tuple[Plant, str, int]:
+        """The plant a `[simulation]` table (with its simulated module's condition) describes."""
         unknown = sorted(set(cfg) - SIM_KEYS)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
                               key="simulation")
-        name = str(cfg.get("preset", "lfp_16s5p"))
+        name = cfg.get("preset", "lfp_16s5p")
+        if not isinstance(name, str):
+            raise ConfigError(f"expected a preset name, got {name!r}", source=src, key="simulation.preset")
         try:
             plant_cfg = get_preset(name)
         except ValueError as exc:
             raise ConfigError(str(exc), source=src, key="simulation.preset") from None
-        stale = [k for k in DUT_SIM_KEYS if k in self.dut]
+        overrides = cfg.get("overrides", {})
+        if not isinstance(overrides, dict):
+            raise ConfigError("expected a table", source=src, key="simulation.overrides")
+        stale = [k for k in DUT_SIM_KEYS if k in dut]
         if stale:
             raise ConfigError(f"simulation settings {stale} in the DUT info are not read: a simulated module's "
                               "condition goes in the station's [simulation.module] (seed, overrides, faults); "
                               "`bench run --dut-list` writes it from the sim_profile/simulation columns",
                               source=src, key="dut")
         module = _module_condition(cfg.get("module", {}), src)
-        plant_cfg = _merge(plant_cfg, cfg.get("overrides", {}))
+        plant_cfg = _merge(plant_cfg, overrides)
         plant_cfg = _merge(plant_cfg, module.get("overrides", {}))
-        faults = list(cfg.get("faults", [])) + list(module.get("faults", []))
-        seed = int(module.get("seed", cfg.get("seed", 0)))
-        self.module_description = str(module.get("description", ""))
+        faults = cfg.get("faults", [])
+        if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+            raise ConfigError("expected a list of fault tables ({type = ..., ...})", source=src,
+                              key="simulation.faults")
+        faults = list(faults) + list(module.get("faults", []))
+        seed = module.get("seed", cfg.get("seed", 0))
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            key = "simulation.module.seed" if "seed" in module else "simulation.seed"
+            raise ConfigError(f"expected a whole number >= 0, got {seed!r}", source=src, key=key)
         try:
-            self.plant = Plant.from_config({**plant_cfg, "faults": faults}, seed=seed)
+            plant = Plant.from_config({**plant_cfg, "faults": faults}, seed=seed)
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"invalid simulation config: {exc}", source=src, key="simulation") from exc
         request = cfg.get("bms_request")
         if request is not None:
             # A DUT whose own controller closes its contactor (no BMS link on this bench).
             try:
-                self.plant.bms.request_state(request)
+                plant.bms.request_state(request)
             except ValueError as exc:
                 raise ConfigError(str(exc), source=src, key="simulation.bms_request") from None
-        self.preset = name
-        self.seed = seed
-        self.servers: dict[str, Any] = {}
-        self._listener = lambda t, dt: self.plant.step(dt)
+        return plant, name, seed
 
     def start(self) -> dict[str, str]:
         self.clock.add_listener(self._listener)
@@ -116,7 +139,7 @@ class SimulatedStation:
 
 
 def _module_condition(table: Any, src: str) -> dict[str, Any]:
-    """Check `[simulation.module]`: known keys, an integer seed, tables and a list of fault tables."""
+    """Check `[simulation.module]`: known keys, a table of overrides and a list of fault tables."""
     if not isinstance(table, dict):
         raise ConfigError("expected a table (seed, overrides, faults, description)", source=src,
                           key="simulation.module")
@@ -124,8 +147,6 @@ def _module_condition(table: Any, src: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(MODULE_KEYS)}", source=src,
                           key="simulation.module")
-    if "seed" in table and (isinstance(table["seed"], bool) or not isinstance(table["seed"], int)):
-        raise ConfigError(f"expected an integer, got {table['seed']!r}", source=src, key="simulation.module.seed")
     if not isinstance(table.get("overrides", {}), dict):
         raise ConfigError("expected a table of plant config sections", source=src, key="simulation.module.overrides")
     faults = table.get("faults", [])
