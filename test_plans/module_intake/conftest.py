@@ -46,19 +46,13 @@ def module(bench_session: Any) -> ModuleSpec:
         raise pytest.UsageError(f"DUT chemistry {chem} does not match limit set {limits.sets[0].id} ({want})")
     n = int(dut.get("n_series", 0))
     if n <= 0:
-        n = len(_bms(bench_session).cell_voltages())
+        n = len(bench_session.bindings.require("bms", station=bench_session.station.name,
+                                               source=str(bench_session.station.path)).cell_voltages())
     rated = _q(dut["rated_capacity"])
     if rated is None or rated.dimensionality != Q_(1, "A*h").dimensionality or rated.magnitude <= 0:
         raise pytest.UsageError(f"DUT rated_capacity {dut['rated_capacity']!r}: expected a charge such as '100 A*h'")
     nominal = _q(dut.get("nominal_voltage")) or n * limits.param("cell.nominal_voltage")
     return ModuleSpec(str(dut.get("serial", "")), chem, n, rated, nominal.to("V"), _q(dut.get("bol_resistance")))
-
-
-def _bms(bench_session: Any) -> Any:
-    for role in ("bms_can", "bms_modbus", "bms"):
-        if role in bench_session.instruments:
-            return bench_session.instruments[role]
-    raise pytest.UsageError("the intake plan needs a BMS role (bms_can or bms_modbus)")
 
 
 @pytest.fixture
@@ -71,8 +65,6 @@ def record(measure: Any, intake: IntakeState) -> Any:
     """
 
     def _record(name: str, value: pint.Quantity, **kwargs: Any) -> Any:
-        if kwargs.get("plausible") is None or not _PLAUSIBLE:
-            kwargs.pop("plausible", None)  # TEMPORARY until the verdict layer's plausible= lands on main
         m = measure(name, value, **kwargs)
         if m.verdict == Verdict.INDETERMINATE:
             intake.leave_unresolved(name, m.reason)
@@ -83,17 +75,11 @@ def record(measure: Any, intake: IntakeState) -> Any:
     return _record
 
 
-_PLAUSIBLE = "plausible" in __import__("inspect").signature(__import__("bench.recorder").recorder.Recorder.measure).parameters
-
-
 @pytest.fixture
 def step_stimulus(bench_session: Any) -> Any:
     """The station's stimulus if it can step a cell voltage (HIL cell simulator), else None."""
-    for inst in bench_session.instruments.values():
-        available = getattr(inst, "available", None)
-        if callable(available) and callable(getattr(inst, "cell_voltage_step", None)):
-            return inst if "cell_voltage_step" in available() else None
-    return None
+    stimulus = bench_session.bindings.get("stimulus")
+    return stimulus if stimulus is not None and "cell_voltage_step" in stimulus.available() else None
 
 
 @pytest.fixture

@@ -13,22 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.declarations import load_plan_file
+from bench.errors import ConfigError, ConfigErrors
 from bench.limits import load_limit_set
-from bench.units import Q_, parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "test_plans" / "module_intake"
-NAMED = {"voltage": "V", "current": "A", "resistance": "ohm", "power": "W", "energy": "J", "charge": "C",
-         "temperature": "K", "time": "s", "frequency": "Hz", "dimensionless": ""}
 LIMIT_SETS = ["module_intake_lfp.toml", "module_intake_nmc.toml"]
 
 
 def _decl() -> dict:
     return tomllib.loads((PLAN / "plan.toml").read_text(encoding="utf-8"))
-
-
-def _dim(text: str):
-    return Q_(1, NAMED.get(text, text)).dimensionality
 
 
 def _code() -> str:
@@ -53,47 +48,20 @@ def test_every_measurement_the_plan_journals_is_declared() -> None:
 
 
 @pytest.mark.parametrize("limit_file", LIMIT_SETS)
-def test_limit_set_parameters_are_declared_and_in_range(limit_file: str) -> None:
-    decl = _decl()["parameters"]
-    s = load_limit_set(ROOT / "limits" / limit_file)
-    problems = []
-    for name, par in s.parameters.items():
-        d = decl.get(name)
-        if d is None:
-            problems.append(f"{name}: in {limit_file} but not declared in plan.toml")
-            continue
-        if d.get("type") in ("list", "table"):
-            items = d.get("items")
-            if items:
-                for v in par.value:
-                    q = parse_quantity(v)
-                    if q.dimensionality != _dim(items["dimension"]) or not (
-                            parse_quantity(items["min"]) <= q <= parse_quantity(items["max"])):
-                        problems.append(f"{name}: item {v} outside {items}")
-            continue
-        q = par.value if hasattr(par.value, "dimensionality") else parse_quantity(str(par.value))
-        if q.dimensionality != _dim(d["dimension"]):
-            problems.append(f"{name}: {q} is not a {d['dimension']}")
-            continue
-        if "min" in d and q < parse_quantity(d["min"]) or "max" in d and q > parse_quantity(d["max"]):
-            problems.append(f"{name}: {q} outside [{d.get('min')}, {d.get('max')}]")
-    assert problems == []
+def test_limit_sets_load_against_the_plan_declarations(limit_file: str) -> None:
+    """The bench's own load-time check: every limit a declared measurement of its dimension, every
+    parameter declared, of its type and in range, and the set names the plan it serves."""
+    _, decl = load_plan_file(PLAN / "plan.toml")
+    s = load_limit_set(ROOT / "limits" / limit_file, decl)
+    assert s.meta["plans"] == ["module_intake"]
+    assert sorted(set(decl.parameters) - set(s.parameters)) == []  # nothing declared that the set lacks
 
 
-@pytest.mark.parametrize("limit_file", LIMIT_SETS)
-def test_limits_match_their_measurement_declarations(limit_file: str) -> None:
-    decl = _decl()["measurements"]
-    s = load_limit_set(ROOT / "limits" / limit_file)
-    problems = []
-    for name, lim in s.limits.items():
-        d = decl.get(name)
-        if d is None:
-            problems.append(f"{name}: limit without a measurement declaration")
-            continue
-        ref = lim.reference()
-        if ref is not None and ref.dimensionality != _dim(d["dimension"]):
-            problems.append(f"{name}: limit in {ref.units} but declared {d['dimension']}")
-        lo, hi = (parse_quantity(x) for x in d["plausible"])
-        if lo.dimensionality != _dim(d["dimension"]) or hi.dimensionality != _dim(d["dimension"]) or lo >= hi:
-            problems.append(f"{name}: plausible range {d['plausible']} does not fit {d['dimension']}")
-    assert problems == []
+def test_a_parameter_outside_its_declared_range_is_refused(tmp_path: Path) -> None:
+    _, decl = load_plan_file(PLAN / "plan.toml")
+    text = (ROOT / "limits" / "module_intake_lfp.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('[parameters."soc.tolerance"]\nvalue = "5 %"', '[parameters."soc.tolerance"]\nvalue = "5 V"'),
+                   encoding="utf-8")
+    with pytest.raises((ConfigError, ConfigErrors), match="soc.tolerance"):
+        load_limit_set(bad, decl)
