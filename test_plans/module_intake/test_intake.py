@@ -219,11 +219,11 @@ def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, recor
                  plausible=(Q_(0, "A*h"), p("capacity.plausible_max") * module.rated_capacity),
                  note=f"charge at {i_charge:~.4gP} ended by {charge.ended_by}, {charge.charge.to('A*h'):~.4gP} in; "
                       f"discharge ended by {dis.ended_by} after {dis.duration.to('h'):~.3gP}")
-    record("capacity.discharge_energy", wh, instrument=load)
+    rated_wh = (module.rated_capacity * module.nominal_voltage).to("W*h")
+    record("capacity.discharge_energy", wh, instrument=load, plausible=(Q_(0, "W*h"), p("capacity.plausible_max") * rated_wh))
     soh = record("capacity.soh", (ah / module.rated_capacity).to("percent"))
     if "capacity.soh" in intake.results:
         intake.results["capacity.fade"] = Q_(100, "percent") - soh.value
-    rated_wh = (module.rated_capacity * module.nominal_voltage).to("W*h")
     record("capacity.soce", (wh / rated_wh).to("percent"))
     record("capacity.temperature_rise", (dis.temperature_max - t_start).to("delta_degC"), instrument=bms)
     record("capacity.end_cell_spread", (max(cells) - min(cells)).to("mV"), instrument=bms)

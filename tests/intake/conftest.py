@@ -136,13 +136,18 @@ def allowed_grades(limits: LimitSet, truth: Truth) -> set[str]:
     return grades
 
 
-def run_measurements(journal_path: Path, run_id: str) -> dict[str, dict[str, Any]]:
-    """The run's journalled measurements by name (last one wins), through the Journal's public API."""
+def run_measurement_rows(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
+    """Every journalled measurement of the run, in order, through the Journal's public API."""
     j = Journal(journal_path)
     try:
-        return {m["name"]: m for m in j.measurements(run_id)}
+        return j.measurements(run_id)
     finally:
         j.close()
+
+
+def run_measurements(journal_path: Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """The run's journalled measurements by name (the last one of a name wins)."""
+    return {m["name"]: m for m in run_measurement_rows(journal_path, run_id)}
 
 
 def run_events(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
@@ -168,6 +173,7 @@ class GroundTruth:
     allowed_grades = staticmethod(allowed_grades)
     tolerance = staticmethod(tolerance)
     measurements = staticmethod(run_measurements)
+    measurement_rows = staticmethod(run_measurement_rows)
     events = staticmethod(run_events)
     graded = GRADED
 
