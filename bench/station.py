@@ -221,7 +221,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     if not isinstance(name, str) or not name:
         errors.append(ConfigError("expected a non-empty station name", source=src, key="station.name"))
     mode = st.get("mode", "development")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         errors.append(ConfigError(f"expected one of {sorted(MODES)}, got {mode!r}", source=src, key="station.mode"))
     roles_raw = data.get("roles", {})
     if not isinstance(roles_raw, dict) or not roles_raw:

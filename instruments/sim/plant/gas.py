@@ -1,6 +1,6 @@
 """Gas and pressure inside the battery enclosure: release sources, ventilation, overpressure.
 
-Well-mixed enclosure (the model standards.md §2.3 uses for exhaust sizing): each species obeys
+Well-mixed enclosure (the model NFPA 69 / NFPA 855 exhaust sizing from UL 9540A gas data uses): each species obeys
 dC/dt = S - (ACH/3600) C with S the release rate in ppm/s of the enclosure volume, integrated
 exactly for a source held over the step. The released gas also pressurises the enclosure, which
 relieves through its leakage with a time constant: dP/dt = p_atm * sum(S)*1e-6 - P/tau_leak.
