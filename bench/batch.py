@@ -347,8 +347,11 @@ def _last_error(log: Path) -> str:
         lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
+    problems = [ln[2:] for ln in lines if ln.startswith("- ")]  # the bench's "N problem(s):" list
+    if problems:
+        return "; ".join(problems)[:600]
     for ln in reversed(lines):
-        if "Error" in ln or "error" in ln:
+        if ("Error" in ln or "error" in ln) and not ln.startswith("!"):
             return ln[:300]
     return lines[-1][:300] if lines else ""
 

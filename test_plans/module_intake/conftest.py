@@ -76,10 +76,10 @@ def record(measure: Any, intake: IntakeState) -> Any:
 
 
 @pytest.fixture
-def step_stimulus(bench_session: Any) -> Any:
-    """The station's stimulus if it can step a cell voltage (HIL cell simulator), else None."""
-    stimulus = bench_session.bindings.get("stimulus")
-    return stimulus if stimulus is not None and "cell_voltage_step" in stimulus.available() else None
+def station_stimulus(bench_session: Any) -> Any:
+    """The station's stimulus capability (HIL device, simulated HIL or operator), or None when the
+    station declares none: the protective-function step then ramps the module with the instruments."""
+    return bench_session.bindings.get("stimulus")
 
 
 @pytest.fixture

@@ -10,12 +10,15 @@ stops at `bms.uv.bound`. A debounced BMS with mV-level sensor noise restarts its
 dips near the threshold of a slow ramp, so that timing carries seconds of ambiguity and is
 judged against the wider `bms.ov.response_time_ramp` / `bms.uv.response_time_ramp`.
 OC: the supply, current-limited, pushes `bms.oc.current` for at most `bms.oc.hold`.
-OT: a temperature-sensor override or a heated zone through the stimulus layer where the station
-offers one; otherwise the chamber heats to `bms.ot.chamber_setpoint`, never beyond.
+OT: a temperature-sensor override through the stimulus layer where the station offers one, timed;
+otherwise the chamber heats the module towards `bms.ot.chamber_setpoint` (never beyond) and the
+detection value is judged (`bms.ot.trip_temperature`), because a slow thermal creep read in whole
+degrees hides the instant of the crossing.
 
 Response time = contactor observed open - stimulus observed (threshold crossed, or the step
-command), at the `bms.poll` resolution. "Acted" means alarm raised AND contactor open.
-OT goes last. Every magnitude comes from the limit set.
+command), at the `bms.poll` resolution. "Acted" means alarm raised AND contactor open. Every
+stimulus is released in a `finally`, and the BMS re-armed, before the next. Every magnitude comes
+from the limit set.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Outcome:
     note: str
     method: str = "ramp"  # "step" (stimulus) or "ramp" (instruments): selects the response-time limit
     tested: bool = True  # False: a precondition failed (no current allowed...), not a BMS failure
+    trip_value: pint.Quantity | None = None  # OT by chamber: the hottest reading before the contactor opened
 
 
 ALARM_KEYS = {"ov": ("cell_ov",), "uv": ("cell_uv",), "oc": ("oc_charge", "oc_discharge"),
@@ -68,16 +72,18 @@ def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, 
     """
     detected = False
     run_start: float | None = t_stim
-    n = int(float((timeout / poll).to("").magnitude)) + 1
+    limit_s = float(timeout.to("s").magnitude)
+    n = int(limit_s / float(poll.to("s").magnitude)) + 1
     for _ in range(n):
         st = bms.status()
         detected = detected or _alarm(st, kind)
+        now = clock.now_s()
         if beyond is not None and st.contactor_closed:
-            run_start = (run_start if run_start is not None else clock.now_s()) if beyond(st) else None
+            run_start = (run_start if run_start is not None else now) if beyond(st) else None
         if not st.contactor_closed:
             stop()
-            t_open = clock.now_s()
-            for _ in range(n):  # the alarm latches; give it the rest of the window to show
+            t_open = now
+            for _ in range(int(limit_s / poll.to("s").magnitude) + 1):  # the alarm latches; give it time to show
                 if detected:
                     break
                 clock.sleep(poll)
@@ -95,20 +101,32 @@ def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, 
 
 
 def _ramp_until(bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine: pint.Quantity,
-                near: Any, limit: pint.Quantity) -> bool:
-    """Advance coarse, then fine near the threshold, until `reached(status)`; False on timeout."""
+                near: Any, limit: pint.Quantity) -> str:
+    """Advance coarse, then fine near the threshold, until `reached(status)`.
+
+    Returns "reached", "acted early" (the contactor opened before a reading beyond the threshold
+    was seen: the poll was too coarse to time the response) or "timeout".
+    """
     t0 = clock.now_s()
     limit_s = float(limit.to("s").magnitude)
     step = coarse
     while clock.now_s() - t0 < limit_s:
         st = bms.status()
         if reached(st):
-            return True
+            return "reached"
         if not st.contactor_closed:
-            return True  # the BMS acted before our own observation of the crossing
+            return "acted early"
         step = fine if near(st) else coarse
         clock.sleep(step)
-    return False
+    return "timeout"
+
+
+def _ramp_failed(kind: str, how: str, bms: Any, limit: pint.Quantity) -> Outcome:
+    if how == "acted early":
+        detected = _alarm(bms.status(), kind)
+        return Outcome(kind, detected, detected, None, "the BMS acted before the ramp was seen crossing its threshold: "
+                       "response time not measured (poll coarser than the ramp)", tested=not detected)
+    return Outcome(kind, False, False, None, f"threshold never reached within {limit:~P}")
 
 
 def _can_step(stimulus: Any) -> bool:
@@ -124,11 +142,10 @@ def _step_cell(bms: Any, clock: Any, limits: Any, stimulus: Any, kind: str, mode
     done = stimulus.cell_voltage_step(cell, value)
     t_stim = clock.now_s()
     event("stimulus", f"{kind.upper()}: {done}", {"cell": cell, "value": f"{value:~P}"})
-
-    def release() -> None:
+    try:
+        return _watch(bms, clock, kind, t_stim, p("bms.poll"), p("bms.timeout"), lambda: None, method="step")
+    finally:
         event("stimulus", f"{kind.upper()}: {stimulus.cell_voltage_step(cell, None)}")
-
-    return _watch(bms, clock, kind, t_stim, p("bms.poll"), p("bms.timeout"), release, method="step")
 
 
 def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any,
@@ -143,12 +160,12 @@ def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     current = allowed_current(module.current(p("bms.ov.current")), bms.status().max_charge_current,
                               fraction(p("bms.current_margin")), "charge")
     source_cv(psu, v_set, current, p("bms.ov.ovp_margin"))
-    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, p("bms.ramp_poll"), p("bms.poll"),
-                     lambda st: st.cell_voltage_max > thr - p("bms.near"), p("bms.ramp_timeout"))
+    how = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, p("bms.ramp_poll"), p("bms.poll"),
+                      lambda st: st.cell_voltage_max > thr - p("bms.near"), p("bms.ramp_timeout"))
     t_stim = clock.now_s()
-    if not ok:
+    if how != "reached":
         psu.set_output(False)
-        return Outcome("ov", False, False, None, f"threshold never reached within {p('bms.ramp_timeout'):~P}")
+        return _ramp_failed("ov", how, bms, p("bms.ramp_timeout"))
     out = _watch(bms, clock, "ov", t_stim, p("bms.poll"), p("bms.timeout"), lambda: psu.set_output(False),
                  beyond=lambda st: st.cell_voltage_max > thr + p("bms.hysteresis"))
     st = bms.status()
@@ -168,12 +185,12 @@ def provoke_uv(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     load.set_level(allowed_current(module.current(p("bms.uv.current")), bms.status().max_discharge_current,
                                    fraction(p("bms.current_margin")), "discharge"))
     load.set_input(True)
-    ok = _ramp_until(bms, clock, lambda st: st.cell_voltage_min < thr, p("bms.ramp_poll"), p("bms.poll"),
-                     lambda st: st.cell_voltage_min < thr + p("bms.near"), p("bms.ramp_timeout"))
+    how = _ramp_until(bms, clock, lambda st: st.cell_voltage_min < thr, p("bms.ramp_poll"), p("bms.poll"),
+                      lambda st: st.cell_voltage_min < thr + p("bms.near"), p("bms.ramp_timeout"))
     t_stim = clock.now_s()
-    if not ok:
+    if how != "reached":
         load.set_input(False)
-        return Outcome("uv", False, False, None, f"threshold never reached within {p('bms.ramp_timeout'):~P}")
+        return _ramp_failed("uv", how, bms, p("bms.ramp_timeout"))
     bound = p("bms.uv.bound")
 
     def stop() -> None:
@@ -198,41 +215,63 @@ def provoke_oc(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
                   method="step")
 
 
-def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, sim: Any,
+def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, stimulus: Any,
                event: Any) -> Outcome:
+    """Over-temperature: a temperature-sensor override where the station has a stimulus for it (a HIL
+    thermistor channel, or the simulated HIL), timed from the override; else the chamber heats the
+    module to `bms.ot.chamber_setpoint`, timed from the sustained crossing of the threshold."""
     p = limits.param
     bms.request_state("discharge")
-    if sim is not None:
-        fault = dict(p("bms.ot.sim_fault"))
-        sim.inject(fault)
-        event("fault_injection", f"simulation: injected {fault} as the over-temperature stimulus", fault)
-        return _watch(bms, clock, "ot", clock.now_s(), p("bms.poll"), p("bms.timeout"), lambda: None,
-                      method="step")
-    thr = p("bms.ot.threshold")
+    if stimulus is not None and "sensor_override" in stimulus.available():
+        channel = f"cell_temperature[{int(p('bms.step_cell').magnitude)}]"
+        done = stimulus.sensor_override(channel, p("bms.ot.stimulus"))
+        t_stim = clock.now_s()
+        event("stimulus", f"OT: {done}", {"channel": channel, "value": f"{p('bms.ot.stimulus'):~P}"})
+
+        def release() -> None:
+            event("stimulus", f"OT: {stimulus.sensor_override(channel, None)}")
+
+        try:
+            return _watch(bms, clock, "ot", t_stim, p("bms.poll"), p("bms.timeout"), lambda: None, method="step")
+        finally:
+            release()
+    # No temperature stimulus: the chamber heats the module, never beyond bms.ot.chamber_setpoint. The
+    # module creeps up to the alarm at a fraction of a kelvin per minute and a BMS reports whole
+    # degrees, so the instant of the crossing is not observable: judge the detection value (the
+    # hottest reading before the contactor opened, limit bms.ot.trip_temperature), not a time.
     chamber.set_setpoint(p("bms.ot.chamber_setpoint"))
     chamber.set_running(True)
-    ok = _ramp_until(bms, clock, lambda st: st.cell_temperature_max > thr, p("bms.ot.ramp_poll"), p("bms.poll"),
-                     lambda st: st.cell_temperature_max > thr - p("bms.ot.near"), p("bms.ot.timeout"))
-    t_stim = clock.now_s()
-
-    def cool() -> None:
+    t0 = clock.now_s()
+    limit_s = float(p("bms.ot.timeout").to("s").magnitude)
+    hottest = None
+    opened = False
+    try:
+        while clock.now_s() - t0 < limit_s:
+            st = bms.status()
+            if not st.contactor_closed:
+                opened = True
+                break
+            hottest = st.cell_temperature_max
+            clock.sleep(p("bms.ot.ramp_poll"))
+    finally:
         chamber.set_setpoint(p("chamber.setpoint"))
+    detected = _alarm(bms.status(), "ot")
+    if not opened:
+        return Outcome("ot", detected, False, None, f"contactor still closed after {p('bms.ot.timeout'):~P} with the "
+                       f"chamber at {p('bms.ot.chamber_setpoint'):~P} (hottest cell {hottest:~P})", trip_value=hottest)
+    return Outcome("ot", detected, detected, None, f"alarm {'seen' if detected else 'NOT seen'}, contactor opened "
+                   f"with the hottest cell reading {hottest:~P} (chamber heating; time not judged)", trip_value=hottest)
 
-    if not ok:
-        cool()
-        return Outcome("ot", False, False, None, "threshold never reached within the chamber timeout")
-    return _watch(bms, clock, "ot", t_stim, p("bms.poll"), p("bms.timeout"), cool,
-                  beyond=lambda st: st.cell_temperature_max > thr)
 
-
-def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, module: Any, sim: Any,
+def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, module: Any,
                 stimulus: Any, event: Any) -> list[Outcome]:
-    """OC, UV, OV, OT in that order, re-arming the BMS between them."""
+    """OC, UV, OV, OT in that order, re-arming the BMS between them; `stimulus` is the station's
+    stimulus capability (None when it has none: the instruments ramp the module instead)."""
     outcomes: list[Outcome] = []
     plan = (("oc", lambda: provoke_oc(psu, load, bms, clock, limits, module)),
             ("uv", lambda: provoke_uv(psu, load, bms, clock, limits, module, stimulus, event)),
             ("ov", lambda: provoke_ov(psu, load, bms, clock, limits, module, stimulus, event)),
-            ("ot", lambda: provoke_ot(psu, load, bms, chamber, clock, limits, sim, event)))
+            ("ot", lambda: provoke_ot(psu, load, bms, chamber, clock, limits, stimulus, event)))
     armed = _rearm(bms, psu, load, clock, limits, event)
     for kind, run in plan:
         if not armed:
@@ -250,6 +289,7 @@ def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limi
         outcomes.append(out)
         if kind != "ot":
             armed = _rearm(bms, psu, load, clock, limits, event)
+    _rearm(bms, psu, load, clock, limits, event)  # leave the module re-armed for whoever comes next
     bms.request_state("standby")
     chamber.set_setpoint(limits.param("chamber.setpoint"))
     return outcomes

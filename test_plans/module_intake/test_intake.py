@@ -367,10 +367,10 @@ def test_07_self_discharge(gate, psu, load, bms, chamber, clock, limits, record,
 
 
 @pytest.mark.clause("UL 1974 S8 (derived): BMS protective functions")
-def test_08_bms_protective_functions(gate, psu, load, bms, chamber, clock, limits, module, record, intake, sim,
-                                     step_stimulus, event):
+def test_08_bms_protective_functions(gate, psu, load, bms, chamber, clock, limits, module, record, intake,
+                                     station_stimulus, event):
     outcomes = provoke_all(psu=psu, load=load, bms=bms, chamber=chamber, clock=clock, limits=limits,
-                           module=module, sim=sim, stimulus=step_stimulus, event=event)
+                           module=module, stimulus=station_stimulus, event=event)
     failed = []
     for o in outcomes:
         name = f"bms.{o.kind}.response_time" + ("" if o.method == "step" else "_ramp")
@@ -380,6 +380,10 @@ def test_08_bms_protective_functions(gate, psu, load, bms, chamber, clock, limit
             m = record(name, o.response_time, instrument=bms, note=o.note)
             if not m.passed:
                 failed.append(f"{o.kind} late")
+        elif o.acted and o.trip_value is not None:
+            m = record(f"bms.{o.kind}.trip_temperature", o.trip_value.to("degC"), instrument=bms, note=o.note)
+            if not m.passed:
+                failed.append(f"{o.kind} trip temperature {m.reason}")
         else:
             failed.append(f"{o.kind} {'not detected' if not o.detected else 'contactor not opened'}")
     record("bms.functions_failed", _count(len(failed)), note=", ".join(failed) or "all tested functions acted in time")

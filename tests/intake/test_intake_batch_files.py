@@ -113,6 +113,9 @@ def test_simulation_settings_in_the_dut_info_are_refused_naming_the_new_place() 
 
 @pytest.mark.parametrize("status,log,expect", [
     ("NOT RUN", "collecting ...\nConfigError: stations/x.toml:roles.psu: bad\n", "no run was opened: ConfigError"),
+    ("NOT RUN", "ESS Bench: configuration error, nothing was run:\n1 problem(s):\n  - limits/x.toml:parameters.a: "
+                "not declared\n\n! _pytest.outcomes.Exit: ESS Bench configuration error (above) !\n",
+     "no run was opened: limits/x.toml:parameters.a: not declared"),
     ("ABORTED", "", "run aborted"),
     ("TIMEOUT", "", "module timeout"),
 ])
