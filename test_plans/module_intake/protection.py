@@ -139,8 +139,8 @@ def _step_cell(bms: Any, clock: Any, limits: Any, stimulus: Any, kind: str, mode
     cell = int(p("bms.step_cell").magnitude)
     value = p(f"bms.{kind}.step")
     bms.request_state(mode)
+    t_stim = clock.now_s()  # before the command: the response is never understated
     done = stimulus.cell_voltage_step(cell, value)
-    t_stim = clock.now_s()
     event("stimulus", f"{kind.upper()}: {done}", {"cell": cell, "value": f"{value:~P}"})
     try:
         return _watch(bms, clock, kind, t_stim, p("bms.poll"), p("bms.timeout"), lambda: None, method="step")
@@ -224,8 +224,8 @@ def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: 
     bms.request_state("discharge")
     if stimulus is not None and "sensor_override" in stimulus.available():
         channel = f"cell_temperature[{int(p('bms.step_cell').magnitude)}]"
+        t_stim = clock.now_s()  # before the command: the response is never understated
         done = stimulus.sensor_override(channel, p("bms.ot.stimulus"))
-        t_stim = clock.now_s()
         event("stimulus", f"OT: {done}", {"channel": channel, "value": f"{p('bms.ot.stimulus'):~P}"})
 
         def release() -> None:
