@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.batch import run_batch
+from bench.journal import Journal
 from test_plans.module_intake.passport import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,16 @@ def test_six_ground_truth_profiles_grade_as_expected(tmp_path: Path) -> None:
     assert data["modules"] == len(PROFILES) and sum(data["counts"].values()) == len(PROFILES)
     assert data["yield_percent"] == pytest.approx(100 * 3 / 6, abs=0.1) and data["not_completed"] == 0
     assert "Yield" in (tmp_path / "reports" / "batch-gt.html").read_text(encoding="utf-8")
+
+    j = Journal(tmp_path / "reports" / "journal.sqlite")
+    try:
+        virtual_h = {r["serial"]: max(s["ended_t"] or 0.0 for s in j.steps(r["run_id"])) / 3600
+                     for r in batch["results"]}
+    finally:
+        j.close()
+    cycled = {r["serial"] for r in batch["results"] if r["profile"] != "swollen"}  # a rejected module is not cycled
+    assert all(virtual_h[s] > 48 for s in cycled), virtual_h  # capacity cycle, pulses, the 48 h self-discharge rest
+    assert virtual_h[next(r["serial"] for r in batch["results"] if r["profile"] == "swollen")] < 1
 
     for row in batch["results"]:
         passport = json.loads((Path(row["report"]).parent / "attachments" / "passport.json").read_text(encoding="utf-8"))
