@@ -220,16 +220,23 @@ def bench_session(request: pytest.FixtureRequest) -> Any:
 
 
 def _finish(config: pytest.Config, session: BenchSession, aborted: str | None = None) -> None:
+    """Close the run (safe state, drivers, journal end). Bounded by the teardown budget; the report is
+    rendered afterwards (`_render`), outside any step's teardown time limit."""
     if session.closed or not session.opened:
         return
-    state = run_state(config)
     session.close(aborted=aborted)
+
+
+def _render(config: pytest.Config, session: BenchSession) -> None:
+    """Render the report folder from the journal once the run is closed; a failure is journalled."""
+    state = run_state(config)
+    if not session.closed or state.report is not None or state.report_error is not None:
+        return
     try:
         from bench.report.render import render_run
 
         state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
-        state.report = None
         state.report_error = f"{type(exc).__name__}: {exc}"
         try:
             session.event("report_failed", f"report not rendered: {state.report_error}")
@@ -293,6 +300,20 @@ def limits(bench_session: BenchSession) -> Any:
 @pytest.fixture
 def dut(bench_session: BenchSession) -> dict[str, Any]:
     return bench_session.dut_info
+
+
+@pytest.fixture
+def attach(bench_session: BenchSession) -> Any:
+    """`attach(name, content, kind)`: journal an attachment for this step; it lands in the report folder."""
+    return bench_session.attach
+
+
+@pytest.fixture
+def earlier(bench_session: BenchSession) -> Any:
+    """`earlier(name)`: (quantity, note) of this run's standing results of a measurement (all sessions, oldest
+    first; results of an interrupted step attempt excluded), so a step can use what an earlier one measured,
+    also after a resume."""
+    return bench_session.earlier
 
 
 @pytest.fixture
@@ -464,8 +485,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench = current_session(session.config)
-    if bench is not None and not bench.closed and bench.opened:
+    if bench is None or not bench.opened:
+        return
+    if not bench.closed:
         _finish(session.config, bench, aborted=bench.abort_reason)
+    _render(session.config, bench)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

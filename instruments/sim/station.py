@@ -98,9 +98,13 @@ class SimulatedStation:
     def start(self) -> dict[str, str]:
         self.clock.add_listener(self._listener)
         resources: dict[str, str] = {}
+        # Station roles name the plant's links by their capability (a plan cuts `bms.name`).
+        stimuli = self.plant.stimulus_target() if hasattr(self.plant, "stimulus_target") else None
         try:
             for name, role in self.station.roles.items():
                 cls = resolve_driver(role.driver)
+                if stimuli is not None:
+                    stimuli.bind_role(name, getattr(cls, "fixture", None))
                 target = getattr(cls, "SIMULATOR", None)
                 if not target:
                     raise ConfigError(f"driver {role.driver} has no simulator", source=str(self.station.path),
