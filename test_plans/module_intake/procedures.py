@@ -24,6 +24,7 @@ from typing import Any
 import pint
 
 from bench.units import Q_
+from instruments.capabilities import FaultReset, SupplyPriority
 from test_plans.module_intake.state import NotMeasurable
 
 
@@ -113,11 +114,10 @@ def rearm(bms: Any, psu: Any, load: Any, clock: Any, *, timeout: pint.Quantity, 
     """Outputs off, standby, clear latched faults; True once the BMS is out of ERROR."""
     all_off(psu, load)
     bms.request_state("standby")
-    reset = getattr(bms, "reset_faults", None)
     n = max(1, int(float((timeout / poll).to("").magnitude)))
     for _ in range(n):
-        if callable(reset):
-            reset()
+        if isinstance(bms, FaultReset):  # a BMS that latches faults until told to clear them
+            bms.reset_faults()
         clock.sleep(poll)
         if bms.status().state != "ERROR":
             return True
@@ -139,9 +139,8 @@ def allowed_current(requested: pint.Quantity, allowed: pint.Quantity, margin: fl
 def source_cv(psu: Any, voltage: pint.Quantity, current: pint.Quantity, ovp_margin: pint.Quantity) -> None:
     """Supply as a charger: voltage priority, CV at `voltage`, charge current limited to `current`
     (none taken back), its own OVP `ovp_margin` above as an independent layer; output on."""
-    set_priority = getattr(psu, "set_priority", None)
-    if callable(set_priority):
-        set_priority("VOLT")
+    if isinstance(psu, SupplyPriority):  # a bidirectional supply: regulate voltage, limit current
+        psu.set_priority("VOLT")
     psu.set_ovp(voltage + ovp_margin)
     psu.set_current_limit(current, Q_(0, "A"))
     psu.set_voltage(voltage)

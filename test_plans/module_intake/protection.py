@@ -92,9 +92,10 @@ def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, 
             dt = Q_(t_open - start, "s")
             first = f", first crossing {t_open - t_stim:.2f} s before" if start != t_stim else ""
             origin = "the step" if method == "step" else "the sustained crossing"
+            alarms = ", ".join(bms.status().active_alarms()) or "none reported"
             return Outcome(kind, detected, detected, dt,
                            f"alarm {'seen' if detected else 'NOT seen'}, contactor open after {dt:~.3fP}"
-                           f" (from {origin}{first})", method)
+                           f" (from {origin}{first}; BMS alarms: {alarms})", method)
         clock.sleep(poll)
     stop()
     return Outcome(kind, detected, False, None, f"contactor still closed {timeout:~P} after the stimulus", method)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bench.units import Q_
+from instruments.capabilities import BmsHistory
 from test_plans.module_intake.grading import Result, evaluate, load_rule_table
 from test_plans.module_intake.passport import build_passport, to_bytes, validate
 from test_plans.module_intake.plots import line_plot
@@ -83,9 +84,8 @@ def _history(dut: dict[str, Any], bms: Any) -> dict[str, Any]:
     if hist:
         hist.setdefault("source", "passport file")
         return hist
-    read = getattr(bms, "history", None)
-    if callable(read):
-        got = dict(read() or {})
+    if isinstance(bms, BmsHistory):
+        got = dict(bms.history() or {})
         got.setdefault("source", "BMS")
         return got
     return {"source": "none available"}
@@ -159,10 +159,7 @@ def test_04_insulation_resistance(gate, irt, clock, limits, module, record, inta
     lim = limits.get(name)
     irt.configure(test_v, lim.low, limits.param("insulation.dwell"))
     event("insulation", f"class up to {cls['max_nominal']}: {test_v:~P} DC, minimum {lim.low:~P}", dict(cls))
-    try:
-        res = irt.run_test(wait=lambda s: clock.sleep(Q_(s, "s")))
-    except TypeError:  # a tester driver without a wait hook runs on its own time
-        res = irt.run_test()
+    res = irt.run_test(wait=lambda s: clock.sleep(Q_(s, "s")))  # waits go through the bench clock
     r = res.resistance.to("Mohm")
     record(name, r, instrument=irt, note=f"at {res.voltage:~P}, {res.elapsed:~P}, tester judgement {res.judgement}")
     intake.results["insulation.resistance"] = r
