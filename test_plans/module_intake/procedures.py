@@ -148,41 +148,55 @@ def source_cv(psu: Any, voltage: pint.Quantity, current: pint.Quantity, ovp_marg
 
 
 def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Quantity, current: pint.Quantity,
-                 cutoff: pint.Quantity, cell_guard: pint.Quantity, cv_band: pint.Quantity, poll: pint.Quantity,
-                 timeout: pint.Quantity, ovp_margin: pint.Quantity, retry: pint.Quantity,
+                 cutoff: pint.Quantity | None, cell_guard: pint.Quantity, cv_band: pint.Quantity,
+                 poll: pint.Quantity, timeout: pint.Quantity, ovp_margin: pint.Quantity, retry: pint.Quantity,
+                 stop_charge: pint.Quantity | None = None, what: str = "the CC-CV charge",
                  on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None) -> PhaseResult:
-    """CC at `current` up to `voltage`, then CV until the current falls to `cutoff`.
+    """CC at `current` up to `voltage`, then CV until the current falls to `cutoff` (or until
+    `stop_charge` Ah are in: the SOC set-up).
 
-    Ends also when any cell exceeds `cell_guard` (an unbalanced module must not reach the BMS
-    over-voltage alarm during a capacity test) or at `timeout`. CV counts as reached within
-    `cv_band` of the setpoint. The supply's own OVP sits `ovp_margin` above the CV setpoint as an
-    independent layer. NotMeasurable if the BMS opens its contactor on the way.
+    Ends also when any cell reaches `cell_guard` (an unbalanced module must not reach the BMS
+    over-voltage alarm) or at `timeout`. CV counts as reached within `cv_band` of the setpoint.
+    The supply's own OVP sits `ovp_margin` above the CV setpoint as an independent layer; the
+    charge is what the supply actually delivered. NotMeasurable if the BMS opens its contactor.
     """
     connect(bms, "charge", psu, load)
     source_cv(psu, voltage, current, ovp_margin)
     trace = Trace()
     t0 = clock.now_s()
-    step = float(poll.to("s").magnitude)
+    v0 = psu.measure_voltage()
+    coarse = float(poll.to("s").magnitude)
     limit = float(timeout.to("s").magnitude)
+    i_nom = float(current.to("A").magnitude)
     ended = "timeout"
     cmax = tmax = None
     cv_seen = False
     try:
-        for _ in range(int(limit / step) + 2):
+        for _ in range(int(limit / coarse) + 10):
+            step = coarse
+            if stop_charge is not None:
+                remaining_s = (float(stop_charge.to("A*h").magnitude) + float(trace.amp_hours().to("A*h").magnitude)
+                               ) * 3600.0 / max(i_nom, 1e-9)
+                if remaining_s <= 1e-6:
+                    ended = "charge reached"
+                    break
+                step = min(step, remaining_s)
             sleep_s(clock, step)
             v, i = psu.measure_voltage(), psu.measure_current()
+            if not trace.t:  # the supply limits the current from the instant its output is on
+                trace.add(0.0, v0, -i)
             trace.add(clock.now_s() - t0, v, -i)
             if on_sample:
                 on_sample(clock.now_s(), v, -i)
             st = bms_status(bms, clock, retry)
             if tripped(st):
-                raise NotMeasurable(trip_reason(st, "the CC-CV charge"), tripped=True)
+                raise NotMeasurable(trip_reason(st, what), tripped=True)
             cmax, tmax = st.cell_voltage_max, st.cell_temperature_max
             if cmax >= cell_guard:
                 ended = "cell guard"
                 break
             cv_seen = cv_seen or v >= voltage - cv_band
-            if cv_seen and i <= cutoff:
+            if cutoff is not None and cv_seen and i <= cutoff:
                 ended = "cut-off current"
                 break
             if clock.now_s() - t0 >= limit:
@@ -247,51 +261,6 @@ def cc_discharge(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Qua
         bms.request_state("standby")
     return PhaseResult(trace, ended, Q_(clock.now_s() - t0, "s"), trace.amp_hours(), trace.watt_hours(),
                        cell_min=cmin, temperature_max=tmax)
-
-
-def cc_charge_amount(psu: Any, load: Any, bms: Any, clock: Any, *, amount: pint.Quantity, current: pint.Quantity,
-                     voltage_limit: pint.Quantity, cell_guard: pint.Quantity, poll: pint.Quantity,
-                     timeout: pint.Quantity, ovp_margin: pint.Quantity, retry: pint.Quantity) -> PhaseResult:
-    """Put `amount` Ah in at constant current (supply current-limited below `voltage_limit`).
-
-    Integrates what the supply actually delivered and stops when it reaches `amount`, when any
-    cell reaches `cell_guard` (the SOC set-up never takes a cell to its limit), or at `timeout`.
-    Used to set a SOC point for the resistance, pulse and self-discharge steps.
-    """
-    connect(bms, "charge", psu, load)
-    source_cv(psu, voltage_limit, current, ovp_margin)
-    trace = Trace()
-    t0 = clock.now_s()
-    trace.add(0.0, psu.measure_voltage(), Q_(0, "A"))
-    want = float(amount.to("A*h").magnitude)
-    i_nom = float(current.to("A").magnitude)
-    coarse = float(poll.to("s").magnitude)
-    limit = float(timeout.to("s").magnitude)
-    ended = "timeout"
-    cmax = None
-    try:
-        for _ in range(int(limit / coarse) + 2 + 8):
-            done = -float(trace.amp_hours().to("A*h").magnitude)
-            remaining_s = (want - done) * 3600.0 / max(i_nom, 1e-9)
-            if remaining_s <= 1e-6:
-                ended = "charge reached"
-                break
-            sleep_s(clock, min(coarse, remaining_s))
-            trace.add(clock.now_s() - t0, psu.measure_voltage(), -psu.measure_current())
-            st = bms_status(bms, clock, retry)
-            if tripped(st):
-                raise NotMeasurable(trip_reason(st, "the SOC set-up charge"), tripped=True)
-            cmax = st.cell_voltage_max
-            if cmax >= cell_guard:
-                ended = "cell guard"
-                break
-            if clock.now_s() - t0 >= limit:
-                break
-    finally:
-        psu.set_output(False)
-        bms.request_state("standby")
-    return PhaseResult(trace, ended, Q_(clock.now_s() - t0, "s"), -trace.amp_hours(), -trace.watt_hours(),
-                       cell_max=cmax)
 
 
 def _check_current(measured: pint.Quantity, wanted: pint.Quantity, tolerance: float, what: str) -> None:

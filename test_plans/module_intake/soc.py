@@ -21,7 +21,7 @@ from bench.units import Q_
 from test_plans.module_intake.procedures import (
     allowed_current,
     bms_status,
-    cc_charge_amount,
+    cc_cv_charge,
     cc_discharge,
     rearm,
 )
@@ -125,12 +125,11 @@ class SocMover:
         if abs(fraction(delta / basis.capacity)) < 1e-6:
             return
         if delta.magnitude > 0:
-            res = cc_charge_amount(self.psu, self.load, self.bms, self.clock, amount=delta,
-                                   current=self._rate("charge"),
-                                   voltage_limit=self.module.module_voltage(p("cell.charge_voltage")),
-                                   cell_guard=p("cell.charge_guard"), poll=p("soc.poll"),
-                                   timeout=p("capacity.timeout"), ovp_margin=p("supply.ovp_margin"),
-                                   retry=p("bms.stale_retry"))
+            res = cc_cv_charge(self.psu, self.load, self.bms, self.clock, stop_charge=delta,
+                               current=self._rate("charge"), voltage=self.module.module_voltage(p("cell.charge_voltage")),
+                               cutoff=None, cell_guard=p("cell.charge_guard"), cv_band=p("capacity.cv_band"),
+                               poll=p("soc.poll"), timeout=p("capacity.timeout"), ovp_margin=p("supply.ovp_margin"),
+                               retry=p("bms.stale_retry"), what="the SOC set-up charge")
             moved = res.charge
         else:
             res = self._discharge(-delta)

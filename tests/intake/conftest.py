@@ -136,13 +136,18 @@ def allowed_grades(limits: LimitSet, truth: Truth) -> set[str]:
     return grades
 
 
-def run_measurement_rows(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
-    """Every journalled measurement of the run, in order, through the Journal's public API."""
+def _read(journal_path: Path, read: Any) -> Any:
+    """One read of a run's journal through its public API, the file closed afterwards."""
     j = Journal(journal_path)
     try:
-        return j.measurements(run_id)
+        return read(j)
     finally:
         j.close()
+
+
+def run_measurement_rows(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
+    """Every journalled measurement of the run, in order."""
+    return _read(journal_path, lambda j: j.measurements(run_id))
 
 
 def run_measurements(journal_path: Path, run_id: str) -> dict[str, dict[str, Any]]:
@@ -151,11 +156,7 @@ def run_measurements(journal_path: Path, run_id: str) -> dict[str, dict[str, Any
 
 
 def run_events(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
-    j = Journal(journal_path)
-    try:
-        return j.events(run_id)
-    finally:
-        j.close()
+    return _read(journal_path, lambda j: j.events(run_id))
 
 
 @pytest.fixture(scope="session")
