@@ -63,3 +63,23 @@ def test_failed_requirement_stops_the_run_as_fail_not_aborted(tmp_path):
     kinds = [e["kind"] for e in j.events(run["run_id"])]
     assert "stop" in kinds and "abort" not in kinds
     assert "verdict: FAIL  status: STOPPED" in proc.stdout
+
+
+def test_a_step_that_skips_itself_does_not_abort_the_run_and_no_pdf_is_honoured(tmp_path):
+    plan = tmp_path / "plan_skip"
+    plan.mkdir()
+    (plan / "plan.toml").write_text(f'[plan]\nname = "skipper"\nversion = "1"\nstation = "{ROOT / "stations" / "sim.toml"}"\n'
+                                    f'limits = ["{ROOT / "limits" / "smoke_lfp.toml"}"]\n')
+    (plan / "test_skipper.py").write_text(
+        "import pytest\nfrom bench.units import Q_\n\n"
+        "def test_gate(measure):\n    pytest.skip('module rejected at the gate')\n\n"
+        "def test_after(measure, bms):\n    measure('bms.contactor_closed', Q_(1, ''), instrument=bms)\n")
+    proc = _bench("run", str(plan), "--report-dir", str(tmp_path / "r"), "--dut", "SKIP-1", "--", "--no-pdf",
+                  cwd=ROOT)
+    j = Journal(tmp_path / "r" / "journal.sqlite")
+    run = j.runs(1)[0]
+    assert run["status"] == "COMPLETED" and run["verdict"] == "PASS", (run, proc.stdout[-2000:])
+    outcomes = {s["name"]: s["outcome"] for s in j.steps(run["run_id"])}
+    assert outcomes == {"test_gate": "skipped", "test_after": "passed"}
+    folder = tmp_path / "r" / run["run_id"]
+    assert (folder / "report.html").exists() and not (folder / "report.pdf").exists()
