@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
-    g.addoption("--no-pdf", action="store_true", default=False,
-                help="render the report without its PDF (batch children, CI); `bench report` can add it later")
+    g.addoption("--no-pdf", action="store_true", default=os.environ.get("ESS_BENCH_NO_PDF") == "1",
+                help="render the report without its PDF (batch children, CI; also ESS_BENCH_NO_PDF=1); "
+                     "`bench report RUN_ID` renders it later")
     g.addoption("--resume", default=None, metavar="RUN_ID",
                 help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns")
 
