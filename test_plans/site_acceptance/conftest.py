@@ -1,12 +1,9 @@
-"""Plan-local fixtures of the site acceptance.
+"""Plan-local fixtures of the site acceptance: the site as declared, and its approved configuration.
 
-`site`, `meter` and `stimulus` return the station role whose driver has that capability,
-whatever the role is called. They stand in for the bench's fixture registry keyed by each
-capability's `fixture` name (CONTRACTS.md): remove them once that registry is on main.
-
-Steps share nothing in memory: `earlier` reads this run's earlier results back from the
-journal (so a resumed run, or a step rerun after an interruption, sees what was measured), and
-every step establishes its own starting state (site_ops.prepare / go_to_soc).
+The instruments (`site`, `meter`, `stimulus`) are the bench's capability fixtures. Steps share
+nothing in memory: the bench's `earlier` reads this run's earlier results back from the journal
+(so a resumed run, or a step rerun after an interruption, sees what was measured), and every step
+establishes its own starting state (site_ops.prepare / go_to_soc).
 """
 
 from __future__ import annotations
@@ -17,61 +14,9 @@ from typing import Any
 import pint
 import pytest
 
-from bench.units import Q_, parse_quantity
-from instruments.capabilities import PowerMeter, SiteController, Stimulus
+from bench.units import parse_quantity
 from test_plans.site_acceptance.approved_config import ApprovedConfig, check_signature, load_approved
 from test_plans.site_acceptance.site_ops import SiteSpec
-
-
-def _by_capability(bench_session: Any, cls: type, what: str) -> Any:
-    found = [inst for inst in bench_session.instruments.values() if isinstance(inst, cls)]
-    if not found:
-        have = ", ".join(f"{n} ({type(i).__name__})" for n, i in bench_session.instruments.items()) or "none"
-        pytest.fail(f"this step needs a {what} ({cls.__name__}); station {bench_session.station.name!r} has: {have}",
-                    pytrace=False)
-    inst = found[0]
-    hook = getattr(inst, "attach_journal", None)
-    if callable(hook) and not getattr(inst, "_journal_attached", False):
-        hook(bench_session.event)  # retries, FC06 fall-back and re-connections go to the journal
-        inst._journal_attached = True
-    return inst
-
-
-@pytest.fixture
-def site(bench_session: Any) -> SiteController:
-    return _by_capability(bench_session, SiteController, "site controller")
-
-
-@pytest.fixture
-def meter(bench_session: Any) -> PowerMeter:
-    return _by_capability(bench_session, PowerMeter, "site meter")
-
-
-@pytest.fixture
-def stimulus(bench_session: Any) -> Stimulus:
-    return _by_capability(bench_session, Stimulus, "stimulus (HIL or operator) backend")
-
-
-@pytest.fixture
-def attach(bench_session: Any) -> Any:
-    """Journal an attachment (plots, tables) for this run; it lands in the report folder."""
-
-    def _attach(name: str, content: bytes, kind: str) -> None:
-        bench_session.journal.add_attachment(bench_session.run_id, name, content, kind=kind,
-                                             step=bench_session.recorder.step.nodeid)
-
-    return _attach
-
-
-@pytest.fixture
-def earlier(bench_session: Any) -> Any:
-    """`earlier(name)` -> this run's recorded values of a measurement, oldest first, with their notes."""
-
-    def _earlier(name: str) -> list[tuple[pint.Quantity, str]]:
-        rows = bench_session.journal.measurements(bench_session.run_id)
-        return [(Q_(r["value"], r["unit"] or ""), r.get("note") or "") for r in rows if r["name"] == name]
-
-    return _earlier
 
 
 @pytest.fixture(scope="session")

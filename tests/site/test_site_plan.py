@@ -81,7 +81,7 @@ def test_seeded_fault_is_caught_by_its_step_and_only_there(tmp_path, scenario):
     others = {n: s["verdict"] for n, s in steps.items() if n != scenario.step and s["verdict"] != "PASS"}
     assert not others, (others, [(s, m["name"], m["value"], m["verdict"]) for s, m in res["bad"]])
     ran = list(steps)
-    if scenario.gate:  # the run stops at a failed gate: nothing after it is meaningful
-        assert ran[-1] == scenario.step and res["run"]["status"] == "ABORTED"
+    if scenario.gate:  # the run stops at a failed gate (STOPPED, verdict FAIL): nothing after it is meaningful
+        assert ran[-1] == scenario.step and res["run"]["status"] == "STOPPED" and res["run"]["verdict"] == "FAIL"
     else:
         assert ran == STEPS

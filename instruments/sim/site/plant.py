@@ -100,6 +100,7 @@ class SitePlant:
         self.ledger_path: str | None = None
         self._pending: list[dict[str, Any]] = []
         self._stimulus: Any = None
+        self.instrument_faults: dict[str, list[dict[str, Any]]] = {}  # per role, for simulated SCPI instruments
         n_cells = int(cfg["blocks"]["tracked_cells"])
         for i, spec in enumerate(cfg["faults"]):
             self.inject(check_fault(spec, n, n_cells, f"faults[{i}]"))

@@ -31,26 +31,49 @@ class SimulatedSite(SimulatedStation):
         self.station = station
         self.clock = clock
         self.dut = dut or {}
-        cfg = station.simulation
         src = str(station.path)
+        self.plant, self.preset, self.seed = self.build_plant(station.simulation, src, self.dut)
+        ledger = station.simulation.get("ledger")
+        self.ledger_path = None if not ledger else (Path(src).parent / str(ledger))
+        self.servers: dict[str, Any] = {}
+        self._listener = lambda t, dt: self.plant.step(dt)
+
+    @classmethod
+    def check_config(cls, simulation: dict[str, Any], source: str, roles: dict[str, Any]) -> list[ConfigError]:
+        """Load-time check of `[simulation]` for a site (called by the station loader): builds the plant once."""
+        try:
+            cls.build_plant(simulation, source, {})
+        except ConfigError as exc:
+            return [exc]
+        return []
+
+    @staticmethod
+    def build_plant(cfg: dict[str, Any], src: str, dut: dict[str, Any]) -> tuple[SitePlant, str, int]:
         unknown = sorted(set(cfg) - SIM_KEYS)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
                               key="simulation")
-        site = dict(cfg.get("site", {}) or {})
-        faults = list(cfg.get("faults", []) or []) + list(self.dut.get("sim_faults", []) or [])
+        site = cfg.get("site", {}) or {}
+        faults = cfg.get("faults", []) or []
+        if not isinstance(site, dict):
+            raise ConfigError("expected a table", source=src, key="simulation.site")
+        if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+            raise ConfigError("expected a list of fault tables ({type = ..., ...})", source=src, key="simulation.faults")
+        ledger = cfg.get("ledger")
+        if ledger is not None and (not isinstance(ledger, str) or not ledger):
+            raise ConfigError("expected a file name", source=src, key="simulation.ledger")
+        site = dict(site)
+        faults = list(faults) + list(dut.get("sim_faults", []) or [])
         if faults:
             site["faults"] = list(site.get("faults", [])) + faults
-        self.seed = int(cfg.get("seed", 0))
+        seed = cfg.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"expected a whole number >= 0, got {seed!r}", source=src, key="simulation.seed")
         try:
-            self.plant = SitePlant(site, seed=self.seed)
+            plant = SitePlant(site, seed=seed)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid simulated site: {exc}", source=src, key="simulation.site") from None
-        ledger = cfg.get("ledger")
-        self.ledger_path = None if not ledger else (Path(src).parent / str(ledger))
-        self.preset = str(self.plant.config["name"])
-        self.servers: dict[str, Any] = {}
-        self._listener = lambda t, dt: self.plant.step(dt)
+        return plant, str(plant.config["name"]), seed
 
     def describe(self) -> str:
         b = self.plant.config["blocks"]
