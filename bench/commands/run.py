@@ -95,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
 
         with serve_in_background(Path(args.report_dir) / "journal.sqlite", host=args.ui_host, port=args.ui_port,
                                  report_dir=Path(args.report_dir)):
-            return int(pytest.main(pytest_args(args, plan)))
+            code = int(pytest.main(pytest_args(args, plan)))
+            if sys.stdin is not None and sys.stdin.isatty():  # the operator may still be reading the page
+                try:
+                    input("bench ui: the run has ended; press Enter to stop serving the page ")
+                except (EOFError, KeyboardInterrupt):
+                    pass
+            return code
     return int(pytest.main(pytest_args(args, plan)))
 
 

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -75,10 +76,14 @@ class UiServer:
             self.sock.close()
 
 
+LINGER_S = 5.0  # after the plan: open pages get the final status and the report link before the server stops
+
+
 @contextlib.contextmanager
 def serve_in_background(journal: Path, *, host: str = "127.0.0.1", port: int = 8765, report_dir: Path | None = None,
-                        trust: Path | None = None) -> Iterator[UiServer]:
-    """Serve the page from a thread while the caller runs a plan; stopped (and the port freed) on exit."""
+                        trust: Path | None = None, linger_s: float = LINGER_S) -> Iterator[UiServer]:
+    """Serve the page from a thread while the caller runs a plan; stopped (and the port freed) on exit,
+    `linger_s` later, so the pages watching see how the run ended."""
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
     srv = UiServer(journal, host=host, port=port, report_dir=report_dir, trust=trust)
     # uvicorn installs no signal handlers off the main thread: the plan keeps SIGINT/SIGTERM (safe state)
@@ -87,6 +92,7 @@ def serve_in_background(journal: Path, *, host: str = "127.0.0.1", port: int = 8
     thread.start()
     try:
         yield srv
+        time.sleep(linger_s)
     finally:
         srv.server.should_exit = True
         thread.join(timeout=5)

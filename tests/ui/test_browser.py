@@ -42,11 +42,12 @@ def test_prompt_answered_in_the_page_lets_the_run_complete_and_links_the_report(
     page.wait_for_selector('#steps tr[data-nodeid$="test_charge"]', timeout=TIMEOUT_MS)
     page.wait_for_selector("#status.s-COMPLETED", timeout=TIMEOUT_MS)
     link = page.wait_for_selector("#report", timeout=TIMEOUT_MS)
+    assert link.get_attribute("href") == f"/reports/{run_id}/report.html"
+    report = page.request.get(url.rstrip("/") + link.get_attribute("href"))  # served while bench run lingers
+    assert report.ok and "END OF REPORT" in report.text()
     page.wait_for_selector('#plots figure[data-series="pack.voltage"] svg polyline', timeout=TIMEOUT_MS)
     page.screenshot(path=str(shots / "ui-completed.png"), full_page=True)
     assert page.locator('#measurements tr[data-name="visual.ok"] .verdict').inner_text() == "PASS"
-    report = page.request.get(url.rstrip("/") + link.get_attribute("href"))
-    assert report.ok and "END OF REPORT" in report.text()
     assert not errors, errors
     assert plan.wait() == 0, plan.output[-3000:]
     j = Journal(tmp_path / "journal.sqlite")

@@ -30,7 +30,7 @@ def _run_in_pty(args: list[str], answer_when: bytes, answer: bytes, timeout: flo
     """Run `args` on a 140x40 pseudo-terminal; type `answer` once `answer_when` shows up."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40", "ESS_BENCH_NO_PDF": "1"}
     proc = subprocess.Popen(args, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     out = bytearray()

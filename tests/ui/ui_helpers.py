@@ -29,8 +29,9 @@ class Proc:
     """A child process whose output is collected by a thread (so a full pipe never blocks it)."""
 
     def __init__(self, args: list[str], **kw: Any) -> None:
+        env = {**os.environ, "ESS_BENCH_NO_PDF": "1"}  # the report's HTML is what the page links; no PDF CPU
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True, **kw)
+                                     stdin=subprocess.DEVNULL, text=True, env=env, **kw)
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
