@@ -54,7 +54,7 @@ def main() -> int:
     committed: dict[int, float] = {}
     seen: dict[int, float] = {}
     rng = random.Random(args.seed)
-    with serve_in_background(tmp / "journal.sqlite", port=0, report_dir=tmp) as srv, sync_playwright() as pw:
+    with serve_in_background(tmp / "journal.sqlite", port=0, report_dir=tmp, linger_s=0) as srv, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
         page = browser.new_page(bypass_csp=True)

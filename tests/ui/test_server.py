@@ -27,7 +27,7 @@ def served(tmp_path: Path):
     rid = j.open_request("run-a", "visual.ok", "Undamaged?", make_spec(["yes", "no"]), step="s::t", t=1.0)
     (tmp_path / "run-b").mkdir()
     (tmp_path / "run-b" / "report.html").write_text("<html>END OF REPORT</html>")
-    with serve_in_background(tmp_path / "journal.sqlite", port=0, report_dir=tmp_path) as srv:
+    with serve_in_background(tmp_path / "journal.sqlite", port=0, report_dir=tmp_path, linger_s=0) as srv:
         yield srv, j, rid, tmp_path
 
 
