@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "bench.commands.sync",
     "bench.commands.fleet",
     "bench.commands.dispatch",
+    "bench.commands.ui",
 ]
 
 
