@@ -29,7 +29,6 @@ from bench.declarations import PlanDeclarations, load_plan_file
 from bench.errors import BenchError, ConfigError, ConfigErrors, RequirementFailed
 from bench.fleet.hook import sync_at_run_end
 from bench.recorder import StepContext
-from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
 from bench.safety.timeouts import BenchAbort, Deadline, parse_duration
 from bench.session import BenchSession
@@ -466,6 +465,7 @@ def _attach_html(report: Any, step: StepContext) -> None:
         import pytest_html
     except ImportError:
         return
+    from bench.report.render import limit_text  # the report stack is loaded only when pytest-html asks
     if not step.measurements:
         return
     rows = "".join(
