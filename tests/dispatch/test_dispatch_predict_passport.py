@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 import numpy as np
 import pytest
-from dispatch_helpers import ROOT, battery
+from dispatch_helpers import battery
 
 from bench.dispatch.battery import apply_passports
 from bench.dispatch.errors import PassportError
@@ -16,6 +15,7 @@ from bench.dispatch.load import load_from_arrays
 from bench.dispatch.predict import compare, predict_replay, tolerance
 from bench.dutycycle import DutyCycle
 from bench.units import Q_, ureg
+from test_plans.module_intake.passport import build_passport
 
 
 def _cycle(power_kw: list[float], step_s: float = 900.0, soc=None) -> DutyCycle:
@@ -58,8 +58,6 @@ def test_compare_flags_what_is_outside_the_tolerance() -> None:
     assert [r["ok"] for r in rows] == [True, False]
 
 
-sys.path.insert(0, str(ROOT / "test_plans" / "module_intake"))
-from intake_passport import build_passport  # noqa: E402
 
 DUT = {"serial": "M-1", "oem": "OEM", "model": "X", "chemistry": "LFP", "rated_capacity": "100 A*h",
        "nominal_voltage": "51.2 V"}
