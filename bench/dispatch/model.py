@@ -20,13 +20,14 @@ from bench.dispatch.load import LoadSeries
 from bench.dispatch.tariff import TariffSteps
 
 INF = np.inf
+# grid import = load − PV + Σ sign · column: an expression, not a column (see build_model)
+IMPORT_TERMS = (("charge", 1.0), ("discharge", -1.0), ("export", 1.0), ("curtail", 1.0))
 
 # family name -> what it means to a user (used in error messages)
 COLUMN_FAMILIES = {
     "charge": "charge power (0 .. rated charge power)",
     "discharge": "discharge power (0 .. rated discharge power)",
     "soc": "state-of-charge window (soc_min .. soc_max, end = start)",
-    "import": "grid import (>= 0, <= [grid] import_limit)",
     "export": "grid export (<= [export] limit)",
     "curtail": "PV curtailment (0 .. PV)",
     "peak": "monthly demand peak (demand charges)",
@@ -34,7 +35,7 @@ COLUMN_FAMILIES = {
 }
 ROW_FAMILIES = {
     "soc_balance": "state-of-charge balance e[t] = e[t-1] + ηc·c·Δt − d·Δt/ηd",
-    "grid_balance": "site power balance import − export = load − PV + curtailed + charge − discharge",
+    "grid_import": "grid import (>= 0, <= [grid] import_limit) = load − PV + curtailed + charge − discharge + export",
     "demand": "demand peak >= import in each interval of its window",
     "throughput": "cumulative throughput u[t] = u[t-1] + (charge + discharge)·Δt/2",
 }
@@ -84,7 +85,17 @@ class LpModel:
     step_h: float
     months: np.ndarray
     month_labels: list[str]
-    offset: float = 0.0  # constant cost not in the variables (none so far)
+    net_kw: np.ndarray | None = None  # load − PV: grid import = net_kw + Σ sign · x[IMPORT_TERMS]
+    offset: float = 0.0  # constant cost not in the variables: Σ price · (load − PV) · Δt
+
+    def grid_import(self, x: np.ndarray) -> np.ndarray:
+        """Grid import per interval [kW] of a solution: load − PV + charge − discharge + export + curtailed."""
+        lay = self.layout
+        g = np.array(self.net_kw, float, copy=True)
+        for name, sign in IMPORT_TERMS:
+            if name in lay.cols:
+                g += sign * x[lay.col(name)]
+        return g
 
     @property
     def size(self) -> dict[str, int]:
@@ -109,8 +120,7 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
 
     layout = Layout()
     n = 0
-    for name, present in (("charge", True), ("discharge", True), ("soc", True), ("import", True),
-                          ("export", has_export), ("curtail", has_curtail)):
+    for name, present in (("charge", True), ("discharge", True), ("soc", True), ("export", has_export), ("curtail", has_curtail)):
         if present:
             layout.cols[name] = (n, n + T)
             n += T
@@ -129,20 +139,23 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
     cost = np.zeros(n)
     lo = np.zeros(n)
     hi = np.full(n, INF)
-    c_, d_, e_, g_ = (layout.col(x) for x in ("charge", "discharge", "soc", "import"))
+    c_, d_, e_ = (layout.col(x) for x in ("charge", "discharge", "soc"))
     kappa = battery.throughput_cost
     cost[c_] = kappa * dt / 2
     cost[d_] = kappa * dt / 2
-    cost[g_] = steps.price * dt
+    # the import g = net + c − d + q + u is substituted: its price moves onto those columns plus a constant
+    import_cost = steps.price * dt
+    for name, sign in IMPORT_TERMS:
+        if name in layout.cols:
+            cost[layout.col(name)] += sign * import_cost
+    offset = float(import_cost @ net)
     hi[c_] = pc
     hi[d_] = pd
     lo[e_], hi[e_] = e_min, e_max
     lo[e_.stop - 1] = hi[e_.stop - 1] = e0  # the schedule ends where it starts
-    if import_limit_kw is not None:
-        hi[g_] = import_limit_kw
     if has_export:
         x_ = layout.col("export")
-        cost[x_] = -steps.export_price * dt
+        cost[x_] -= steps.export_price * dt
         # the most a site can export is its PV surplus plus a full discharge: without this bound an export
         # price above the import price would make importing-to-export unbounded
         hi[x_] = np.maximum(-net, 0.0) + pd
@@ -174,19 +187,16 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
     rl = [np.zeros(T)]
     ru = [np.zeros(T)]
     rl[0][0] = ru[0][0] = e0
-    # grid balance: import - export - charge + discharge - curtailed = load - PV
+    # grid import: 0 <= g[t] = net[t] + c[t] − d[t] + q[t] + u[t] <= import limit, one row per interval (the
+    # site balance with the import substituted)
+    terms = [(layout.cols[name][0], sign) for name, sign in IMPORT_TERMS if name in layout.cols]
     r1 = T
-    add(r1 + t, g_.start + t, 1.0)
-    add(r1 + t, c_.start + t, -1.0)
-    add(r1 + t, d_.start + t, 1.0)
-    if has_export:
-        add(r1 + t, layout.col("export").start + t, -1.0)
-    if has_curtail:
-        add(r1 + t, layout.col("curtail").start + t, -1.0)
-    layout.rows["grid_balance"] = (r1, r1 + T)
-    rl.append(net.astype(float))
-    ru.append(net.astype(float))
-    # demand: import[t] - peak[k, m(t)] <= 0 for every t in window k
+    for start, sign in terms:
+        add(r1 + t, start + t, sign)
+    layout.rows["grid_import"] = (r1, r1 + T)
+    rl.append(-net.astype(float))
+    ru.append(np.full(T, INF) if import_limit_kw is None else import_limit_kw - net)
+    # demand: g[t] − peak[k, m(t)] <= 0 for every t in window k, i.e. c − d + q + u − peak <= −net
     r2 = 2 * T
     peak_index = {key: p_.start + i for i, key in enumerate(peak_keys)}
     lookup = np.full((K, M), -1, np.int64)
@@ -195,12 +205,13 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
     kk, tt = np.nonzero(steps.demand_windows)
     nd = kk.size
     rr = r2 + np.arange(nd)
-    add(rr, g_.start + tt, 1.0)
+    for start, sign in terms:
+        add(rr, start + tt, sign)
     add(rr, lookup[kk, months[tt]], -1.0)
     layout.rows["demand"] = (r2, r2 + nd)
     layout.demand_rows = tt
     rl.append(np.full(nd, -INF))
-    ru.append(np.zeros(nd))
+    ru.append(-net[tt].astype(float))
     nrows = r2 + nd
     if throughput_cap_kwh is not None:
         # cumulative throughput u[t] = u[t-1] + (c[t] + d[t])·Δt/2 with u[T-1] <= cap: a chain of sparse rows
@@ -224,4 +235,5 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
     a = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_j))),
                       shape=(nrows, n)).tocsc()
     return LpModel(cost=cost, col_lower=lo, col_upper=hi, a=a, row_lower=np.concatenate(rl),
-                   row_upper=np.concatenate(ru), layout=layout, step_h=dt, months=months, month_labels=labels)
+                   row_upper=np.concatenate(ru), layout=layout, step_h=dt, months=months, month_labels=labels,
+                   net_kw=np.asarray(net, float), offset=offset)

@@ -25,7 +25,7 @@ import numpy as np
 from bench.dispatch.battery import Battery
 from bench.dispatch.errors import DispatchSolveError
 from bench.dispatch.load import LoadSeries
-from bench.dispatch.model import LpModel, build_model
+from bench.dispatch.model import IMPORT_TERMS, LpModel, build_model
 from bench.dispatch.schedule import Schedule, schedule_from_solution
 from bench.dispatch.solve import DispatchSolver
 from bench.dispatch.tariff import Tariff, TariffSteps
@@ -117,15 +117,23 @@ class Optimiser:
 
     def set_prices(self, price: np.ndarray) -> None:
         """Import price per interval (currency per kWh), e.g. a stretched peak/off-peak spread."""
-        g = np.arange(*self.model.layout.cols["import"])
-        cost = np.asarray(price, float) * self.load.step_h
-        self._base_cost[g] = cost
-        self.solver.set_costs(g, cost)
+        lay = self.model.layout
+        delta = (np.asarray(price, float) - self.steps.price) * self.load.step_h  # the import is substituted:
+        for name, sign in IMPORT_TERMS:  # its price sits on the columns it is made of, plus a constant
+            if name in lay.cols:
+                j = np.arange(*lay.cols[name])
+                self._base_cost[j] += sign * delta
+                self.solver.set_costs(j, self._base_cost[j])
+        self.solver.set_offset(self.model.offset + float(delta @ self.load.net_kw))
         self.steps = TariffSteps(price=np.asarray(price, float), export_price=self.steps.export_price,
                                  period=self.steps.period, demand_windows=self.steps.demand_windows,
                                  demand_charge=self.steps.demand_charge)
 
     # -- solving --
+    def _objective(self, x: np.ndarray) -> float:
+        """The objective without the λ term (the import's constant part included)."""
+        return float(self._base_cost @ x) + self.model.offset
+
     def _throughput(self, x: np.ndarray) -> float:
         return float(x[self._cd].sum() * self.load.step_h / 2)
 
@@ -134,7 +142,7 @@ class Optimiser:
         self.solver.set_costs(self._cd, cost)
         raw = self.solver.solve(costs_only=costs_only)
         x = raw.x
-        return x, float(self._base_cost @ x), self._throughput(x)
+        return x, self._objective(x), self._throughput(x)
 
     def _hourly_start(self) -> float | None:
         """Solve the same problem with COARSEN intervals merged (hourly for 15-min data), cap price included,
@@ -176,13 +184,13 @@ class Optimiser:
         e = np.clip(e, b.energy_kwh * b.soc_min, b.energy_kwh * b.soc_max)
         g = ld.net_kw + c - d
         x[lay.col("charge")], x[lay.col("discharge")], x[lay.col("soc")] = c, d, e
-        x[lay.col("import")] = np.maximum(g, 0.0)
         if "export" in lay.cols:
             x[lay.col("export")] = np.minimum(np.maximum(-g, 0.0), self.model.col_upper[lay.col("export")])
+        imp = np.maximum(self.model.grid_import(x), 0.0)
         p0 = lay.cols["peak"][0]
         for j, (kk, m) in enumerate(lay.peak_keys):
             w = st.demand_windows[kk] & (self.model.months == m)
-            x[p0 + j] = max(float(x[lay.col("import")][w].max()), 0.0)
+            x[p0 + j] = max(float(imp[w].max()), 0.0)
         self.solver.set_costs(self._cd, self._base_cost[self._cd] + res.price * dt / 2)
         self.started_from_hourly = self.solver.start_from(x)
         return res.price
@@ -257,7 +265,7 @@ class Optimiser:
             if dual >= line - tol:
                 theta = (cap - b[3]) / (a[3] - b[3])
                 xc = theta * a[1] + (1 - theta) * b[1]
-                return CapResult(xc, float(self._base_cost @ xc), lam_x, solves)
+                return CapResult(xc, self._objective(xc), lam_x, solves)
             if tp > cap:
                 a = (lam_x, x, f, tp)
             else:

@@ -106,7 +106,10 @@ def schedule_from_solution(model: LpModel, x: np.ndarray, *, load: LoadSeries, s
     def part(name: str) -> np.ndarray:
         return np.maximum(x[lay.col(name)], 0.0) if name in lay.cols else zeros.copy()
 
-    return Schedule(load=load, steps=steps, battery=battery, charge_kw=part("charge"), discharge_kw=part("discharge"),
-                    soc_kwh=x[lay.col("soc")].copy(), import_kw=part("import"), export_kw=part("export"),
-                    curtail_kw=part("curtail"), objective=objective, throughput_cap_kwh=cap,
+    # the import is an expression of the model (not a column): computed from the parts as written
+    charge, discharge, export, curtail = part("charge"), part("discharge"), part("export"), part("curtail")
+    grid = load.net_kw + charge - discharge + export + curtail
+    return Schedule(load=load, steps=steps, battery=battery, charge_kw=charge, discharge_kw=discharge,
+                    soc_kwh=x[lay.col("soc")].copy(), import_kw=np.maximum(grid, 0.0), export_kw=export,
+                    curtail_kw=curtail, objective=objective, throughput_cap_kwh=cap,
                     throughput_price=throughput_price, size=model.size)

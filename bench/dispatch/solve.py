@@ -76,6 +76,7 @@ class DispatchSolver:
         lp.num_col_ = int(m.a.shape[1])
         lp.num_row_ = int(m.a.shape[0])
         lp.col_cost_ = m.cost
+        lp.offset_ = float(m.offset)
         lp.col_lower_ = m.col_lower
         lp.col_upper_ = m.col_upper
         lp.row_lower_ = m.row_lower
@@ -105,6 +106,10 @@ class DispatchSolver:
         idx = np.asarray(idx, np.int32)
         self.model.cost[idx] = cost
         self.h.changeColsCost(len(idx), idx, np.asarray(cost, float))
+
+    def set_offset(self, offset: float) -> None:
+        self.model.offset = float(offset)
+        self.h.changeObjectiveOffset(float(offset))
 
     def start_from(self, x: np.ndarray) -> bool:
         """Crossover from a (nearly feasible) point to a basis, so the next solve starts there instead of

@@ -15,6 +15,7 @@ from bench.dispatch.load import load_from_arrays
 from bench.dispatch.predict import compare, predict_replay, tolerance
 from bench.dutycycle import DutyCycle
 from bench.units import Q_, ureg
+from test_plans.module_intake.passport import build_passport
 
 
 def _cycle(power_kw: list[float], step_s: float = 900.0, soc=None) -> DutyCycle:
@@ -57,7 +58,6 @@ def test_compare_flags_what_is_outside_the_tolerance() -> None:
     assert [r["ok"] for r in rows] == [True, False]
 
 
-from test_plans.module_intake.passport import build_passport  # noqa: E402
 
 DUT = {"serial": "M-1", "oem": "OEM", "model": "X", "chemistry": "LFP", "rated_capacity": "100 A*h",
        "nominal_voltage": "51.2 V"}
