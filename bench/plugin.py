@@ -71,6 +71,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--operator", default="", help="operator name recorded in the run")
     g.addoption("--report-dir", default="reports", help="where the journal and run reports are written")
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
+    g.addoption("--no-pdf", action="store_true", default=False,
+                help="render record.json and report.html only, no report.pdf (as `bench report --no-pdf`)")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
     g.addoption("--resume", default=None, metavar="RUN_ID",
@@ -233,9 +235,10 @@ def _render(config: pytest.Config, session: BenchSession) -> None:
     if not session.closed or state.report is not None or state.report_error is not None:
         return
     try:
-        from bench.report.render import render_run
+        from bench.report.render import render_report
 
-        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
+        state.report = render_report(session.journal, session.run_id, session.report_dir / session.run_id,
+                                     pdf=not config.getoption("--no-pdf")).html
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
         state.report_error = f"{type(exc).__name__}: {exc}"
         try:
