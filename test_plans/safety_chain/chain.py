@@ -204,6 +204,9 @@ class Response:
         ref = self.reference()
         origin = "the stimulus command" if ref == 0.0 else f"detection at {ref:.3g} s"
         if link not in self.times:
+            if self.spec.respond_from == "detection" and "detection" not in self.times:
+                return Q_(self.response_window_s, "s"), (f"not seen, and no detection, in {self.watched_s:.4g} s "
+                                                         f"after the stimulus command ({self.ended})")
             return Q_(self.response_window_s, "s"), (f"not seen within the {self.response_window_s:g} s window "
                                                      f"after {origin} ({self.ended})")
         dt = self.times[link] - ref
@@ -219,7 +222,7 @@ def watch(clock: Any, t0: float, spec: PathSpec, limits: Any, probe: Callable[[]
     after it, so a link is never dated earlier than it was seen."""
     r = Response(hazard, spec, seconds(limits.param(spec.detection_window)),
                  seconds(limits.param(spec.response_window)), before=before or Seen())
-    wanted = [k for k in spec.names()]
+    wanted = list(spec.names())
     step = seconds(poll)
     horizon = r.detection_window_s + r.response_window_s
     for _ in range(int(horizon / step) + 3):
