@@ -484,3 +484,26 @@ class PowerMeter(Instrument):
     def channels(self) -> list[str]: ...
     @abstractmethod
     def read(self, channel: str = "poi") -> MeterReading: ...
+
+
+# -- optional feature: a BMS whose protection settings can be read back (safety-chain plan) ------
+class BmsConfiguration(ABC):
+    """A BMS that reports its configured protection settings (a configuration read).
+
+    The safety chain checks the settings against the product's UL 9540A data and then provokes
+    each hazard at the setting it read, so a setting must come from the device (or, where the
+    driver has no such read, be typed by the operator from the BMS tool and witnessed), never be
+    assumed. foxBMS 2 on CAN and SunSpec 802 carry no such read; a driver for a BMS whose protocol
+    does (a vendor Modbus map, a UDS/XCP read) implements this.
+    """
+
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "ot_charge_trip": "[temperature]",      # cell over-temperature trip while charging (absolute)
+        "ot_discharge_trip": "[temperature]",   # ... while discharging
+        "ror_alarm": "[temperature] / [time]",  # cell temperature rate-of-rise alarm
+        "gradient_alarm": "[temperature]",      # cell temperature spread (max - min) alarm, in K
+    }
+
+    @abstractmethod
+    def protection_settings(self) -> dict[str, pint.Quantity]:
+        """The settings the device holds, keyed as in SETTINGS (those it has; others left out)."""

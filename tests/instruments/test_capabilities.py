@@ -16,7 +16,7 @@ import instruments
 from instruments import capabilities as cap
 
 ROOT = Path(__file__).resolve().parents[2]
-OPTIONAL = (cap.SupplyPriority, cap.FaultReset, cap.BmsHistory, cap.ClockAware)
+OPTIONAL = (cap.SupplyPriority, cap.FaultReset, cap.BmsHistory, cap.ClockAware, cap.BmsConfiguration)
 BASE = {"safe_state", "identity", "close", "name", "safe_state_order", "fixture", "bidirectional", "MODES"}
 
 
