@@ -324,14 +324,6 @@ def earlier(bench_session: BenchSession) -> Any:
 
 
 @pytest.fixture
-def sim(bench_session: BenchSession) -> Any:
-    """Deprecated: the simulated station, for plans not yet moved to the `stimulus` capability.
-
-    Removed once the safety-chain and intake plans act through stimuli only."""
-    return bench_session.sim
-
-
-@pytest.fixture
 def event(bench_session: BenchSession) -> Any:
     """Journal a free-text event (deviation, note) for this step."""
     return bench_session.event
