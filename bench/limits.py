@@ -14,7 +14,7 @@ from typing import Any
 import pint
 
 from bench.errors import ConfigError, ConfigErrors
-from bench.tomlfile import read_toml, sha256_hex, unknown_keys
+from bench.tomlfile import parse_toml, read_toml, sha256_hex, unknown_keys
 from bench.units import parse_quantity
 
 TOP_KEYS = {"limit_set", "limits", "parameters", "grading", "interlocks"}
@@ -254,10 +254,18 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
                  limit_set_version=str(meta.get("version", "")))
 
 
-def load_limit_set(path: str | Path) -> LimitSet:
-    """Load and validate a limit set; raise ConfigErrors listing every problem by file and key."""
+def load_limit_set(path: str | Path, raw: bytes | None = None) -> LimitSet:
+    """Load and validate a limit set; raise ConfigErrors listing every problem by file and key.
+
+    `raw` is the file's content when the caller has already read it: production mode reads a
+    limit set once, checks its signature over those bytes and parses the very same bytes, so a
+    file swapped between two reads can never run unsigned.
+    """
     p = Path(path)
-    data, raw = read_toml(p)
+    if raw is None:
+        data, raw = read_toml(p)
+    else:
+        data = parse_toml(raw, p)
     src = str(p)
     errors: list[ConfigError] = []
     for key in unknown_keys(data, TOP_KEYS):

@@ -19,12 +19,17 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], bytes]:
         raise ConfigError("file not found", source=str(p)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
+    return parse_toml(raw, p), raw
+
+
+def parse_toml(raw: bytes, source: str | Path) -> dict[str, Any]:
+    """Parse bytes already read (and perhaps already hashed or signature-checked) as TOML."""
     try:
-        return tomllib.loads(raw.decode("utf-8")), raw
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
+        raise ConfigError(f"not UTF-8 text: {exc}", source=str(source)) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", source=str(p)) from exc
+        raise ConfigError(f"invalid TOML: {exc}", source=str(source)) from exc
 
 
 def sha256_hex(data: bytes) -> str:
