@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
+
 SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -84,6 +88,46 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
+class JournalError(BenchError, sqlite3.DatabaseError):
+    """The journal file is damaged or not a journal; names the file. Never repaired by replacing it.
+
+    Also an sqlite3.DatabaseError, so code that already catches SQLite errors keeps working.
+    """
+
+
+_KEEP = "a damaged journal is never replaced: move it aside (keep it for recovery) or pass another --report-dir"
+
+
+def check_journal_file(path: str | Path) -> None:
+    """Cheap integrity check of an existing journal file (none yet is fine): header and size.
+
+    A 0-byte file, a file that is not SQLite, or one shorter than its header's page count says
+    (truncated) raises JournalError naming the file, before SQLite would quietly start an empty
+    journal in it or fail later with a bare DatabaseError.
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise JournalError(f"{p}: not a regular file; expected an SQLite journal")
+    if st.st_size == 0:
+        raise JournalError(f"{p}: empty file (0 bytes), expected an SQLite journal; {_KEEP}")
+    with open(p, "rb") as fh:
+        head = fh.read(100)
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        raise JournalError(f"{p}: not an SQLite database (bad header), expected an ESS Bench journal; {_KEEP}")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if pages and head[24:28] == head[92:96] and st.st_size < pages * page_size:
+        raise JournalError(
+            f"{p}: truncated: header says {pages} pages of {page_size} bytes ({pages * page_size} bytes), "
+            f"file has {st.st_size}; {_KEEP}"
+        )
+
+
 @dataclass
 class RunRow:
     data: dict[str, Any]
@@ -103,20 +147,36 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        check_journal_file(self.path)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}; {_KEEP}") from exc
         self._series_buf: list[tuple[Any, ...]] = []
         self._series_flush = series_flush
         self._last_flush = time.monotonic()
 
     # -- writing -------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, self._named_errors():
             return self._db.execute(sql, tuple(args))
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """A damaged page met later (truncated or overwritten file) becomes a JournalError naming the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # locked (Operational), constraint (Integrity), ...
+                raise
+            raise JournalError(f"{self.path}: journal is damaged: {exc}; {_KEEP}") from exc
 
     def start_run(self, run_id: str, **fields: Any) -> None:
         row = {"run_id": run_id, "status": RUNNING, "started_wall": _iso_utc(), "pid": os.getpid(),
@@ -200,7 +260,7 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._named_errors():
             return [dict(r) for r in self._db.execute(sql, tuple(args)).fetchall()]
 
     def run(self, run_id: str) -> dict[str, Any]:
