@@ -68,9 +68,10 @@ class BenchSession:
         self.station: Station = load_station(station)
         if not limits:
             raise ConfigError("no limit set given (use --limits FILE or the plan's plan.toml)", key="--limits")
-        self.limits = Limits([load_limit_set(p) for p in limits])
         if self.station.production:
-            self._check_signed_limits()
+            self.limits = Limits([self._load_signed_limit_set(p) for p in limits])
+        else:
+            self.limits = Limits([load_limit_set(p) for p in limits])
         self.dut_info = {**self.station.dut, **(dut_info or {})}
         self.dut = dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT"
         self.dut_info["serial"] = self.dut
@@ -100,15 +101,16 @@ class BenchSession:
                                journal_event=self.event, source=str(answers or self.station.path))
 
     # -- set-up --------------------------------------------------------------------------
-    def _check_signed_limits(self) -> None:
+    def _load_signed_limit_set(self, path: str | Path) -> Any:
+        """Production: read the file once; verify, parse and (at open) journal those same bytes."""
         from bench.signing.verify import check_signed_limit_set
         trust = self.station.safety.get("trust_file")
         if not trust:
             raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",
                               source=str(self.station.path), key="safety.trust_file")
-        trust_path = (self.station.path.parent / trust)
-        for s in self.limits.sets:
-            check_signed_limit_set(s.path, trust_path)
+        _, raw = read_toml(path)
+        check_signed_limit_set(Path(path), self.station.path.parent / trust, data=raw)
+        return load_limit_set(path, raw=raw)
 
     def _make_clock(self) -> Clock:
         if self.station.simulated:
