@@ -76,7 +76,7 @@ def _cmd_trust_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    at = parse_utc(args.at, where="--at")
+    at = parse_utc(args.at, where="--at", allow_now=True)
     rev = revoke_key(args.trustfile, args.fingerprint, at, reason=args.reason or "")
     print(
         f"{args.trustfile}: key {rev.fingerprint} revoked at {format_utc(rev.revoked_at)}; "

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.commands.keys import add_passphrase_args
 from bench.signing.demo import DEMO_PASSPHRASE
 from bench.signing.errors import SigningError
-from bench.signing.keys import load_public_info, load_signer, read_passphrase
+from bench.signing.keys import check_role, load_public_info, load_signer, read_passphrase
 from bench.signing.signer import sign_limit_set, sign_run_dir
 from bench.signing.verify import print_verification, verify_path
 
@@ -44,7 +44,10 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     if not args.target.exists():
         raise SigningError(f"{args.target}: not found; expected a run directory or a signed limit set file")
-    result = verify_path(args.target, args.trust, allow_untrusted=args.allow_untrusted)
+    roles = [r.strip() for r in (args.expect_roles or "").split(",") if r.strip()]
+    for role in roles:
+        check_role(role, where="--expect-roles")
+    result = verify_path(args.target, args.trust, allow_untrusted=args.allow_untrusted, expect_roles=roles)
     print_verification(result)
     return 0 if result.ok else 1
 
@@ -68,5 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--allow-untrusted",
         action="store_true",
         help="without --trust: accept integrity-only verification (keys UNTRUSTED)",
+    )
+    verify.add_argument(
+        "--expect-roles",
+        metavar="ROLES",
+        help="comma-separated roles that must each have a valid signature, e.g. engineer,witness "
+        "(a removed newest signature is otherwise undetectable)",
     )
     verify.set_defaults(func=_cmd_verify)

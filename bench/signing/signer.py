@@ -8,13 +8,23 @@ the first signature, countersigning is refused: the change must be investigated,
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bench.signing.errors import SigningError
+from bench.signing.files import (
+    LIMIT_SET_MAX,
+    SIDECAR_MAX,
+    SIGNATURE_MAX,
+    list_dir,
+    load_json,
+    read_file,
+    read_in,
+    replace_in,
+    write_new_in,
+)
 from bench.signing.keys import Signer
 from bench.signing.manifest import (
     MANIFEST_NAME,
@@ -30,9 +40,9 @@ from bench.signing.signature import (
     SUBJECT_RUN,
     SignatureRecord,
     create_signature,
-    read_signature_file,
+    parse_signature,
+    signature_file_bytes,
     verify_record,
-    write_signature_file,
 )
 from bench.signing.times import format_utc, utc_now
 
@@ -41,13 +51,20 @@ SIDECAR_SUFFIX = ".sig.json"
 SIDECAR_SCHEMA = "ess-bench-limitsig/1"
 
 
-def signature_files(run_dir: Path) -> list[Path]:
-    """Signature files of a run directory in signing order (by their sequence number)."""
-    folder = Path(run_dir) / SIGNATURES_DIR
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if SIGNATURE_NAME.match(p.name)]
-    return sorted(found, key=lambda p: (int(SIGNATURE_NAME.match(p.name).group(1)), p.name))
+def signature_names(run_dir: Path) -> list[str]:
+    """Names in signatures/ shaped like signature files, in signing order (by sequence number).
+
+    The folder is listed without following links: a `signatures` link is refused (UnsafeFileError).
+    """
+    names = [name for name, _kind in list_dir(Path(run_dir), SIGNATURES_DIR) if SIGNATURE_NAME.match(name)]
+    return sorted(names, key=lambda n: (int(SIGNATURE_NAME.match(n).group(1)), n))
+
+
+def read_run_signature(run_dir: Path, name: str) -> tuple[SignatureRecord, bytes]:
+    """One signature of a run folder and its exact bytes (what a countersignature hashes)."""
+    rel = f"{SIGNATURES_DIR}/{name}"
+    raw = read_in(Path(run_dir), rel, limit=SIGNATURE_MAX, what="signature file")
+    return parse_signature(raw, source=rel), raw
 
 
 def _check_key_usable(signer: Signer, now: datetime, what: str) -> None:
@@ -89,12 +106,12 @@ def sign_run_dir(
     run_dir = Path(run_dir)
     now = now or utc_now()
     _check_key_usable(signer, now, str(run_dir))
-    existing = signature_files(run_dir)
+    existing = signature_names(run_dir)
+    loaded: list[tuple[SignatureRecord, bytes]] = []
     if not existing:
         manifest = build_manifest(run_dir, run_id=run_id, now=now)
         write_manifest(run_dir, manifest)
         raw = manifest.to_bytes()
-        records: list[SignatureRecord] = []
     else:
         manifest, raw = read_manifest(run_dir)
         diffs = [f"{status} {rel}" for status, rel, _ in compare_files(manifest, run_dir) if status != "OK"]
@@ -104,10 +121,10 @@ def sign_run_dir(
                 f"{MANIFEST_NAME} is not rewritten once signed. Expected the signed content; "
                 "investigate, or issue an amended report in a new run directory"
             )
-        records = [read_signature_file(p) for p in existing]
-        _check_existing(records, raw, SUBJECT_RUN, signer, str(run_dir))
-    sequence = max((r.sequence for r in records), default=0) + 1
-    countersigns = [{"file": p.name, "sha256": sha256_bytes(p.read_bytes())} for p in existing]
+        loaded = [read_run_signature(run_dir, name) for name in existing]
+        _check_existing([rec for rec, _ in loaded], raw, SUBJECT_RUN, signer, str(run_dir))
+    sequence = max((rec.sequence for rec, _ in loaded), default=0) + 1
+    countersigns = [{"file": name, "sha256": sha256_bytes(data)} for name, (_, data) in zip(existing, loaded, strict=True)]
     record = create_signature(
         signer,
         raw,
@@ -118,9 +135,8 @@ def sign_run_dir(
         countersigns=countersigns,
         extra={"run_id": manifest.run_id},
     )
-    path = run_dir / SIGNATURES_DIR / f"{sequence}-{signer.info.role}-{signer.info.short}.json"
-    write_signature_file(record, path)
-    return path
+    rel = f"{SIGNATURES_DIR}/{sequence}-{signer.info.role}-{signer.info.short}.json"
+    return write_new_in(run_dir, rel, signature_file_bytes(record))
 
 
 def sidecar_path(path: Path) -> Path:
@@ -144,11 +160,10 @@ def read_sidecar(path: Path) -> Sidecar:
     """Read `<file>.sig.json` (shape only; verification is separate)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_file(path, limit=SIDECAR_MAX, what="limit-set signature sidecar")
     except FileNotFoundError:
         raise SigningError(f"{path}: signature sidecar not found; the file is not signed") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SigningError(f"{path}: not valid UTF-8 JSON: {exc}") from None
+    data = load_json(raw, where=str(path))
     if not isinstance(data, dict) or data.get("schema_version") != SIDECAR_SCHEMA:
         raise SigningError(
             f"{path}: expected a limit-set signature file with schema_version {SIDECAR_SCHEMA!r}"
@@ -170,9 +185,8 @@ def _write_sidecar(side: Sidecar) -> None:
         "size": side.size,
         "signatures": [r.to_json() for r in side.signatures],
     }
-    tmp = side.path.with_name(side.path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, side.path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    replace_in(side.path.parent, side.path.name, text.encode("utf-8"))
 
 
 def sign_limit_set(
@@ -180,13 +194,14 @@ def sign_limit_set(
 ) -> Path:
     """Sign a limit-set file into its sidecar `<file>.sig.json`; add to it if already signed."""
     path = Path(path)
-    if not path.is_file():
-        raise SigningError(f"{path}: limit set file not found; expected a TOML file to sign")
     if path.name.endswith(SIDECAR_SUFFIX):
         raise SigningError(f"{path}: is a signature sidecar; give the limit set file itself")
     now = now or utc_now()
     _check_key_usable(signer, now, str(path))
-    data = path.read_bytes()
+    try:
+        data = read_file(path, limit=LIMIT_SET_MAX, what="limit set file")
+    except FileNotFoundError:
+        raise SigningError(f"{path}: limit set file not found; expected a TOML file to sign") from None
     side_path = sidecar_path(path)
     if side_path.exists():
         side = read_sidecar(side_path)

@@ -20,6 +20,9 @@ A signature proves only that *some* key signed; the trust file says whose keys c
     revoked_at = "2025-06-01T12:00:00Z"      # signatures made at/after this time are refused
     reason = "laptop lost"
 
+    [policy]
+    required_roles = ["engineer", "witness"] # a run folder fails unless each role has a valid signature
+
 Edits append tables at the end so the auditor's comments and layout survive.
 """
 
@@ -35,7 +38,8 @@ from pathlib import Path
 
 from bench.errors import ConfigError
 from bench.signing.errors import SigningError, TrustFileError
-from bench.signing.keys import KeyInfo, fingerprint, load_public_info, public_key_from_b64
+from bench.signing.files import TRUST_FILE_MAX, read_file
+from bench.signing.keys import ROLES, KeyInfo, fingerprint, load_public_info, public_key_from_b64
 from bench.signing.times import format_utc, parse_utc
 
 TRUST_SCHEMA = "ess-bench-trust/1"
@@ -72,6 +76,7 @@ class TrustStore:
     path: Path | None = None
     keys: dict[str, TrustedKey] = field(default_factory=dict)
     revoked: dict[str, Revocation] = field(default_factory=dict)
+    required_roles: tuple[str, ...] = ()
 
     def revocation_for(self, fp: str) -> Revocation | None:
         return self.revoked.get(fp)
@@ -100,6 +105,32 @@ def _time(table: dict, key: str, where: str) -> datetime | None:
         return parse_utc(value, where=f"{where}:{key}")
     except SigningError as exc:
         raise ConfigError(str(exc).split(": ", 1)[-1], source=where, key=key) from None
+
+
+def _flag(table: dict, key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", source=where, key=key)
+    return value
+
+
+def _policy(table: object, where: str) -> tuple[str, ...]:
+    """`[policy] required_roles = [...]`: roles whose signature every run folder must carry."""
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table [policy]", source=where, key="policy")
+    unknown = set(table) - {"required_roles"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}; expected required_roles", source=where, key="policy")
+    roles = table.get("required_roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ConfigError("expected a list of role names", source=where, key="policy.required_roles")
+    for role in roles:
+        if role not in ROLES:
+            raise ConfigError(
+                f"unknown role {role!r}; expected one of {', '.join(ROLES)}", source=where,
+                key="policy.required_roles",
+            )
+    return tuple(dict.fromkeys(roles))
 
 
 def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
@@ -140,7 +171,7 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
         role=_str(table, "role", where, required=False),
         valid_from=_time(table, "valid_from", where),
         valid_until=_time(table, "valid_until", where),
-        demo=bool(table.get("demo", False)),
+        demo=_flag(table, "demo", where),
         source=where,
     )
 
@@ -149,9 +180,13 @@ def load_trust(path: Path) -> TrustStore:
     """Read and check a trust file; problems are ConfigErrors naming the file and table."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_file(path, limit=TRUST_FILE_MAX, what="trust file")
     except FileNotFoundError:
         raise TrustFileError(f"{path}: trust file not found") from None
+    except SigningError as exc:
+        raise TrustFileError(str(exc)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
     version = data.get("schema_version", TRUST_SCHEMA)
@@ -159,13 +194,16 @@ def load_trust(path: Path) -> TrustStore:
         raise ConfigError(
             f"unsupported {version!r}; expected {TRUST_SCHEMA!r}", source=str(path), key="schema_version"
         )
-    unknown = set(data) - {"schema_version", "key", "revoked"}
+    unknown = set(data) - {"schema_version", "key", "revoked", "policy"}
     if unknown:
         raise ConfigError(
-            f"unknown top-level entries {sorted(unknown)}; expected [[key]] and [[revoked]] tables",
+            f"unknown top-level entries {sorted(unknown)}; expected [[key]], [[revoked]] and [policy] tables",
             source=str(path),
         )
-    store = TrustStore(path=path)
+    for name in ("key", "revoked"):
+        if not isinstance(data.get(name, []), list) or not all(isinstance(t, dict) for t in data.get(name, [])):
+            raise ConfigError(f"expected [[{name}]] tables", source=str(path), key=name)
+    store = TrustStore(path=path, required_roles=_policy(data.get("policy", {}), str(path)))
     for i, table in enumerate(data.get("key", [])):
         entry = _entry_from_table(table, f"{path}:key[{i}]", path.parent)
         if entry.fingerprint in store.keys:

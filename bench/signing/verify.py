@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import TextIO
 
 from bench.signing.errors import LimitSetSignatureError, SigningError
+from bench.signing.files import LIMIT_SET_MAX, list_dir, read_file
+from bench.signing.keys import check_role
 from bench.signing.manifest import SIGNATURES_DIR, compare_files, read_manifest, sha256_bytes
-from bench.signing.signature import (
-    SUBJECT_LIMITS,
-    SUBJECT_RUN,
-    SignatureRecord,
-    read_signature_file,
-    verify_record,
+from bench.signing.signature import SUBJECT_LIMITS, SUBJECT_RUN, SignatureRecord, verify_record
+from bench.signing.signer import (
+    SIGNATURE_NAME,
+    read_run_signature,
+    read_sidecar,
+    sidecar_path,
+    signature_names,
 )
-from bench.signing.signer import SIGNATURE_NAME, read_sidecar, sidecar_path, signature_files
 from bench.signing.times import format_utc
 from bench.signing.trust import TrustStore, load_trust
 
@@ -122,6 +124,8 @@ def evaluate_signature(
     revocation = trust.revocation_for(record.fingerprint) if trust else None
     entry = trust.keys.get(record.fingerprint) if trust else None
     claimed = record.key_info()
+    if entry is not None:  # who the key belongs to and whether it is a demo key: the trust file says
+        result.signer, result.demo = entry.name, entry.demo
     if not check.ok:
         result.status, result.ok = "BAD SIGNATURE", False
         result.notes += check.problems
@@ -145,15 +149,22 @@ def evaluate_signature(
     elif entry is not None and entry.role and entry.role != record.role:
         result.status, result.ok = "ROLE MISMATCH", False
         result.notes.append(f"signed as {record.role!r}, trust file allows this key only as {entry.role!r}")
+    elif entry is not None and entry.name != record.signer:
+        result.status, result.ok = "NAME MISMATCH", False
+        result.notes.append(f"signature claims signer {record.signer!r}; trust file names this key {entry.name!r}")
+    elif entry is not None and entry.demo != record.demo:
+        result.status, result.ok = "DEMO MISMATCH", False
+        said = "demo" if record.demo else "not demo"
+        result.notes.append(
+            f"signature claims the key is {said}; trust file marks it {'DEMO' if entry.demo else 'not demo'}"
+        )
     elif trust is None:
         result.status, result.ok = "UNTRUSTED", allow_untrusted
         if allow_untrusted:
             result.notes.append("integrity only: key not checked against a trust file (--allow-untrusted)")
-    if entry is not None and entry.name != record.signer:
-        result.notes.append(f"trust file names this key {entry.name!r}")
     if revocation is not None and result.status != "REVOKED":
         result.notes.append(f"key revoked later, at {format_utc(revocation.revoked_at)}")
-    if record.demo:
+    if result.demo or record.demo:
         result.notes.append("DEMO KEY: demonstration signature, not valid for real reports")
     return result
 
@@ -169,9 +180,18 @@ def _as_store(trust: TrustStore | Path | str | None) -> TrustStore | None:
 
 
 def verify_run_dir(
-    run_dir: Path, trust: TrustStore | Path | str | None = None, *, allow_untrusted: bool = False
+    run_dir: Path,
+    trust: TrustStore | Path | str | None = None,
+    *,
+    allow_untrusted: bool = False,
+    expect_roles: tuple[str, ...] | list[str] = (),
 ) -> Verification:
-    """Check every artifact hash and every signature of `reports/<run-id>/`."""
+    """Check every artifact hash and every signature of `reports/<run-id>/`.
+
+    `expect_roles` (and the trust file's `[policy] required_roles`) name roles that must each
+    carry a valid signature: the only way to notice that the newest signature was deleted, since
+    nothing signed after it can vouch for it.
+    """
     run_dir = Path(run_dir)
     store = _as_store(trust)
     v = Verification(target=run_dir, kind="run", trust_path=store.path if store else None)
@@ -193,59 +213,91 @@ def verify_run_dir(
         ]
     except SigningError as exc:
         v.problems.append(str(exc))
-    files = signature_files(run_dir)
-    folder = run_dir / SIGNATURES_DIR
-    if folder.is_dir():
-        for stray in sorted(p.name for p in folder.iterdir() if not SIGNATURE_NAME.match(p.name)):
-            v.problems.append(
-                f"{SIGNATURES_DIR}/{stray}: EXTRA file in signatures/ (expected <n>-<role>-<fp8>.json)"
-            )
-    if not files:
+    try:
+        entries = list_dir(run_dir, SIGNATURES_DIR)
+    except SigningError as exc:
+        v.problems.append(str(exc))
+        entries = []
+    for stray in (name for name, _kind in entries if not SIGNATURE_NAME.match(name)):
+        v.problems.append(f"{SIGNATURES_DIR}/{stray}: EXTRA file in signatures/ (expected <n>-<role>-<fp8>.json)")
+    names = signature_names(run_dir) if entries else []
+    if not names:
         v.problems.append(
             f"{run_dir}: no signatures in {SIGNATURES_DIR}/; an unsigned run directory is not valid"
         )
-    names = {p.name: p for p in files}
-    for path in files:
-        rel = f"{SIGNATURES_DIR}/{path.name}"
+    hashes: dict[str, str] = {}
+    records: list[tuple[str, SignatureRecord]] = []
+    for name in names:
+        rel = f"{SIGNATURES_DIR}/{name}"
         try:
-            record = read_signature_file(path)
+            record, data = read_run_signature(run_dir, name)
         except SigningError as exc:
             v.signatures.append(_malformed(rel, exc))
             continue
-        record = SignatureRecord(record.signed, record.signature, source=rel)
+        hashes[name] = sha256_bytes(data)
+        records.append((rel, record))
+    for rel, record in records:
         result = evaluate_signature(
             record, raw, subject=SUBJECT_RUN, trust=store, allow_untrusted=allow_untrusted
         )
         v.signatures.append(result)
-        if result.status != "MALFORMED":
-            expected = f"{record.sequence}-{record.role}-{record.fingerprint[:8]}.json"
-            if path.name != expected:
-                v.problems.append(f"{rel}: file name does not match its signed content (expected {expected})")
+        expected = f"{record.sequence}-{record.role}-{record.fingerprint[:8]}.json"
+        if rel != f"{SIGNATURES_DIR}/{expected}":
+            v.problems.append(f"{rel}: file name does not match its signed content (expected {expected})")
         for ref in record.countersigns:
-            target = names.get(str(ref.get("file")))
-            if target is None:
-                v.problems.append(
-                    f"{rel} countersigns {ref.get('file')}, which is MISSING (signature removed)"
-                )
-            elif sha256_bytes(target.read_bytes()) != ref.get("sha256"):
-                v.problems.append(f"{rel} countersigns {ref.get('file')}, which has CHANGED since")
+            target = str(ref.get("file"))
+            if target not in names:
+                v.problems.append(f"{rel} countersigns {target}, which is MISSING (signature removed)")
+            elif hashes.get(target) != ref.get("sha256"):
+                v.problems.append(f"{rel} countersigns {target}, which has CHANGED since")
+    _check_required_roles(v, tuple(expect_roles), store)
     if store is None:
         v.notes.append(UNTRUSTED_NOTICE)
     return v
 
 
+def _check_required_roles(v: Verification, expect: tuple[str, ...], store: TrustStore | None) -> None:
+    """A problem per required role without a valid signature (from --expect-roles and the trust policy)."""
+    for role in expect:
+        check_role(role, where="--expect-roles")
+    wanted = {role: "--expect-roles" for role in expect}
+    for role in store.required_roles if store else ():
+        wanted.setdefault(role, f"[policy] required_roles in {store.path}")
+    present = {s.role for s in v.signatures if s.ok}
+    for role, why in wanted.items():
+        if role not in present:
+            v.problems.append(
+                f"no valid {role} signature (required by {why}); a signature may have been removed, "
+                "or the run was not signed in that role"
+            )
+        else:
+            v.notes.append(f"required role {role}: signed")
+
+
 def verify_limit_set(
-    path: Path, trust: TrustStore | Path | str | None = None, *, allow_untrusted: bool = False
+    path: Path,
+    trust: TrustStore | Path | str | None = None,
+    *,
+    allow_untrusted: bool = False,
+    data: bytes | None = None,
 ) -> Verification:
-    """Check a limit-set file against its `.sig.json` sidecar and the trust file."""
+    """Check a limit-set file against its `.sig.json` sidecar and the trust file.
+
+    `data` is the file content when the caller has already read it (production mode): the
+    signature is then checked over exactly the bytes that will be parsed and journalled.
+    """
     path = Path(path)
     store = _as_store(trust)
     v = Verification(target=path, kind="limit-set", trust_path=store.path if store else None)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        v.problems.append(f"{path}: limit set file not found")
-        return v
+    if data is None:
+        try:
+            data = read_file(path, limit=LIMIT_SET_MAX, what="limit set file")
+        except FileNotFoundError:
+            v.problems.append(f"{path}: limit set file not found")
+            return v
+        except SigningError as exc:
+            v.problems.append(str(exc))
+            return v
     v.sha256 = sha256_bytes(data)
     side_path = sidecar_path(path)
     if not side_path.exists():
@@ -279,13 +331,19 @@ def verify_limit_set(
 
 
 def verify_path(
-    path: Path, trust: TrustStore | Path | str | None = None, *, allow_untrusted: bool = False
+    path: Path,
+    trust: TrustStore | Path | str | None = None,
+    *,
+    allow_untrusted: bool = False,
+    expect_roles: tuple[str, ...] | list[str] = (),
 ) -> Verification:
     """Run directory if `path` is a directory, otherwise a signed limit set."""
     path = Path(path)
     if path.is_dir():
-        return verify_run_dir(path, trust, allow_untrusted=allow_untrusted)
-    return verify_limit_set(path, trust, allow_untrusted=allow_untrusted)
+        return verify_run_dir(path, trust, allow_untrusted=allow_untrusted, expect_roles=expect_roles)
+    v = verify_limit_set(path, trust, allow_untrusted=allow_untrusted)
+    _check_required_roles(v, tuple(expect_roles), None)
+    return v
 
 
 def print_verification(v: Verification, out: TextIO | None = None) -> None:
@@ -333,14 +391,18 @@ class SignedStatus:
     demo: bool
 
 
-def check_signed_limit_set(path: Path, trust_path: Path, *, allow_demo: bool = False) -> SignedStatus:
+def check_signed_limit_set(
+    path: Path, trust_path: Path, *, allow_demo: bool = False, data: bytes | None = None
+) -> SignedStatus:
     """Gate for production mode: return the status of a properly signed limit set, or raise.
 
     Raises LimitSetSignatureError naming the file when it is unsigned, altered after signing, or
-    signed only by unknown/revoked/expired keys (or only by DEMO keys, unless `allow_demo`).
+    signed only by unknown/revoked/expired keys (or only by keys the trust file marks DEMO, unless
+    `allow_demo`). Pass `data`, the bytes the caller read and will use, so that exactly those are
+    checked (never a second read of the file).
     """
     path = Path(path)
-    v = verify_limit_set(path, load_trust(Path(trust_path)))
+    v = verify_limit_set(path, load_trust(Path(trust_path)), data=data)
     if not v.ok:
         reasons = v.failure_lines()
         raise LimitSetSignatureError(
