@@ -22,13 +22,14 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.signing.errors import SigningError
 
+T = TypeVar("T")
 KiB = 1024
 MiB = 1024 * KiB
 MANIFEST_MAX = 32 * MiB  # ~200,000 artifact entries
@@ -314,6 +315,41 @@ def replace_in(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> Path:
                 pass
             raise
     return shown
+
+
+def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
+    """Like `replace_in` for a large file written by a library that wants a path (telemetry CSV).
+
+    The library writes to a fresh temporary file created here (O_EXCL, no link followed) inside
+    the checked folder; it is then renamed over `rel`, refused if `rel` is a link or special file.
+    """
+    parts = _parts(rel)
+    shown = Path(root) / rel
+    name = parts[-1]
+    with dir_fd(Path(root), "/".join(parts[:-1]), create=True) as parent:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(f"{shown}: is {_kind(st.st_mode)}; refusing to write through or over it")
+        tmp = f".{name}.{os.getpid()}.part"
+        try:
+            os.unlink(tmp, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                         dir_fd=parent))
+        try:
+            result = writer(Path(root, *parts[:-1], tmp))
+            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=parent)
+            except OSError:
+                pass
+            raise
+    return result
 
 
 def remove_in(root: Path, rel: str) -> None:

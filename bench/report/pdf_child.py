@@ -1,0 +1,95 @@
+"""Child process that lays out one report PDF (run by `bench.report.pdf.render_pdf` with a time budget).
+
+Usage: python -m bench.report.pdf_child JOB_DIR, where JOB_DIR/job.json names the HTML, the
+files to embed and the PDF variant. Prints {"pages": N} on success; on failure prints one line
+to stderr and exits 1, so the parent can journal the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def _attachments(wp: object, job_dir: Path, job: dict) -> list:
+    when = datetime.fromisoformat(job["when"]) if job.get("when") else datetime(1970, 1, 1, tzinfo=UTC)
+    out = []
+    for f in job["files"]:
+        out.append(
+            wp.Attachment(  # type: ignore[attr-defined]
+                string=(job_dir / f["path"]).read_bytes(),
+                name=f["name"],
+                description=f["description"],
+                relationship=f["relationship"],
+                created=when.astimezone(UTC),
+                modified=when.astimezone(UTC),
+            )
+        )
+    return out
+
+
+def _finish(document: object, pdf: Any) -> None:
+    """Two fixes to what WeasyPrint writes, before the trailer.
+
+    * Each associated file is listed twice in the catalog's /AF: keep one reference each.
+    * Tagged structure elements get `/ID (<Python id() of a box>)`, which changes from run to
+      run; renumber them in order so the same journal gives the same PDF bytes.
+    """
+    import pydyf
+
+    catalog = pdf.catalog
+    if "AF" in catalog:
+        seen: list = []
+        for ref in catalog["AF"]:
+            if ref not in seen:
+                seen.append(ref)
+        catalog["AF"][:] = seen
+    renumber: dict[str, str] = {}
+    for obj in pdf.objects:
+        if isinstance(obj, dict) and obj.get("Type") == "/StructElem" and isinstance(obj.get("ID"), pydyf.String):
+            renumber.setdefault(obj["ID"].string, f"E{len(renumber) + 1}")
+
+    def walk(value: Any) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(item, pydyf.String) and item.string in renumber:
+                value[key] = pydyf.String(renumber[item.string])
+            elif isinstance(item, dict | list):
+                walk(item)
+
+    for obj in pdf.objects:
+        if isinstance(obj, dict | list):
+            walk(obj)
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[0])
+    job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+    mimetypes.add_type("application/toml", ".toml")
+    mimetypes.add_type("application/json", ".json")
+    from bench.report.pdf import PdfUnavailable, _offline_fetcher, _weasyprint
+
+    try:
+        wp = _weasyprint()
+        html = (job_dir / job["html"]).read_text(encoding="utf-8")
+        doc = wp.HTML(string=html, base_url=job["base_url"], url_fetcher=_offline_fetcher).render()
+        options = {"pdf_tags": True, "attachments": _attachments(wp, job_dir, job)}
+        if job.get("variant"):
+            options["pdf_variant"] = job["variant"]
+        doc.write_pdf(job_dir / job["out"], finisher=_finish, **options)
+    except PdfUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line for the journal; the parent keeps HTML and record.json
+        print(f"WeasyPrint failed to write the PDF ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(json.dumps({"pages": len(doc.pages)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
