@@ -8,11 +8,14 @@ the first signature, countersigning is refused: the change must be investigated,
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from bench.signing.certs import PdfSigningKey
 from bench.signing.errors import SigningError
 from bench.signing.files import (
     LIMIT_SET_MAX,
@@ -25,7 +28,7 @@ from bench.signing.files import (
     replace_in,
     write_new_in,
 )
-from bench.signing.keys import Signer
+from bench.signing.keys import ROLES, Signer
 from bench.signing.manifest import (
     MANIFEST_NAME,
     SIGNATURES_DIR,
@@ -34,6 +37,14 @@ from bench.signing.manifest import (
     read_manifest,
     sha256_bytes,
     write_manifest,
+)
+from bench.signing.pdfsign import (
+    SIGNED_PDF,
+    SIGNED_PDF_MAX,
+    SOURCE_PDF,
+    field_name,
+    revision_record,
+    sign_pdf,
 )
 from bench.signing.signature import (
     SUBJECT_LIMITS,
@@ -101,8 +112,15 @@ def sign_run_dir(
     meaning: str | None = None,
     run_id: str | None = None,
     now: datetime | None = None,
+    pdf_key: PdfSigningKey | None = None,
+    tsa_url: str | None = None,
+    timestamper: Any = None,
 ) -> Path:
-    """Sign a run directory; write manifest.json on the first signature. Returns the signature file."""
+    """Sign a run directory; write manifest.json on the first signature. Returns the signature file.
+
+    With `pdf_key`, the report PDF is signed too, in the same act (see bench.signing.pdfsign):
+    signatures/report-signed.pdf gains a PAdES signature and this Ed25519 signature records it.
+    """
     run_dir = Path(run_dir)
     now = now or utc_now()
     _check_key_usable(signer, now, str(run_dir))
@@ -125,6 +143,15 @@ def sign_run_dir(
         _check_existing([rec for rec, _ in loaded], raw, SUBJECT_RUN, signer, str(run_dir))
     sequence = max((rec.sequence for rec, _ in loaded), default=0) + 1
     countersigns = [{"file": name, "sha256": sha256_bytes(data)} for name, (_, data) in zip(existing, loaded, strict=True)]
+    extra: dict[str, Any] = {"run_id": manifest.run_id}
+    signed_pdf = None
+    if pdf_key is not None:
+        signed_pdf = _sign_report_pdf(
+            run_dir, manifest, raw, [rec for rec, _ in loaded], signer, pdf_key,
+            sequence=sequence, meaning=meaning or ROLES[signer.info.role], now=now, tsa_url=tsa_url,
+            timestamper=timestamper,
+        )
+        extra["pdf"] = revision_record(signed_pdf, pdf_key, field_name(sequence, signer.info.role))
     record = create_signature(
         signer,
         raw,
@@ -133,10 +160,43 @@ def sign_run_dir(
         signed_at=now,
         sequence=sequence,
         countersigns=countersigns,
-        extra={"run_id": manifest.run_id},
+        extra=extra,
     )
+    if signed_pdf is not None:  # the PDF first: a record never vouches for a PDF revision that is not there
+        replace_in(run_dir, f"{SIGNATURES_DIR}/{SIGNED_PDF}", signed_pdf)
     rel = f"{SIGNATURES_DIR}/{sequence}-{signer.info.role}-{signer.info.short}.json"
     return write_new_in(run_dir, rel, signature_file_bytes(record))
+
+
+def _sign_report_pdf(
+    run_dir: Path, manifest: Any, manifest_bytes: bytes, records: list[SignatureRecord], signer: Signer,
+    pdf_key: PdfSigningKey, *, sequence: int, meaning: str, now: datetime, tsa_url: str | None, timestamper: Any,
+) -> bytes:
+    """The signed PDF after this signer's PAdES signature (not yet written)."""
+    entry = next((f for f in manifest.files if f.path == SOURCE_PDF), None)
+    if entry is None:
+        raise SigningError(f"{run_dir}: no {SOURCE_PDF} in the manifest; nothing to sign inside a PDF "
+                           "(render the report with its PDF, or sign without --pdf)")
+    if pdf_key.certificate.not_valid_after_utc <= now or pdf_key.certificate.not_valid_before_utc > now:
+        raise SigningError(f"{run_dir}: the PDF certificate is not valid at {format_utc(now)}")
+    signed_rel = f"{SIGNATURES_DIR}/{SIGNED_PDF}"
+    first = not os.path.lexists(run_dir / signed_rel)
+    if first:
+        source = read_in(run_dir, SOURCE_PDF, limit=SIGNED_PDF_MAX, what="report PDF")
+    else:
+        source = read_in(run_dir, signed_rel, limit=SIGNED_PDF_MAX, what="signed report PDF")
+        vouched = [r.signed["pdf"] for r in records if isinstance(r.signed.get("pdf"), dict)]
+        last = max((int(p.get("size", -1)) for p in vouched), default=-1)
+        if sha256_bytes(source[: entry.size]) != entry.sha256 or last != len(source) or not all(
+            sha256_bytes(source[: int(p["size"])]) == p.get("sha256") for p in vouched
+        ):
+            raise SigningError(f"{run_dir / signed_rel}: does not match the PDF revisions the existing signatures "
+                               "record; refusing to add a PDF signature (run bench verify)")
+    return sign_pdf(
+        source, pdf_key, field=field_name(sequence, signer.info.role), certify=first, reason=meaning,
+        name=signer.info.name, when=now, manifest=manifest_bytes if first else None, tsa_url=tsa_url,
+        timestamper=timestamper,
+    )
 
 
 def sidecar_path(path: Path) -> Path:

@@ -14,6 +14,8 @@ A signature proves only that *some* key signed; the trust file says whose keys c
     public_key = "base64…"
     valid_from = "2025-01-01T00:00:00Z"      # optional
     valid_until = "2027-01-01T00:00:00Z"     # optional
+    pdf_certificate = "-----BEGIN CERTIFICATE-----\n…"   # optional: the X.509 certificate this
+                                             # person signs report PDFs with (or pdf_certificate_file)
 
     [[revoked]]
     fingerprint = "9f8e…"
@@ -55,6 +57,7 @@ class TrustedKey:
     valid_until: datetime | None
     demo: bool
     source: str  # "file.toml:key[2]" for messages
+    pdf_certificate: bytes | None = None  # DER of the certificate its PDF signatures must carry
 
     def is_valid_at(self, when: datetime) -> bool:
         if self.valid_from is not None and when < self.valid_from:
@@ -114,6 +117,30 @@ def _flag(table: dict, key: str, where: str) -> bool:
     return value
 
 
+def _pdf_certificate(table: dict, where: str, base: Path) -> bytes | None:
+    """DER of the entry's PDF certificate (`pdf_certificate` PEM text or `pdf_certificate_file`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from bench.signing.certs import load_certificate, load_certificate_bytes
+
+    if "pdf_certificate" in table and "pdf_certificate_file" in table:
+        raise ConfigError("give pdf_certificate or pdf_certificate_file, not both", source=where,
+                          key="pdf_certificate")
+    try:
+        if "pdf_certificate" in table:
+            text = _str(table, "pdf_certificate", where)
+            cert = load_certificate_bytes(text.encode("ascii", "replace"), where=f"{where}:pdf_certificate")
+        elif "pdf_certificate_file" in table:
+            rel = _str(table, "pdf_certificate_file", where)
+            cert = load_certificate(Path(rel) if Path(rel).is_absolute() else base / rel)
+        else:
+            return None
+    except SigningError as exc:
+        key = "pdf_certificate" if "pdf_certificate" in table else "pdf_certificate_file"
+        raise ConfigError(str(exc), source=where, key=key) from None
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _policy(table: object, where: str) -> tuple[str, ...]:
     """`[policy] required_roles = [...]`: roles whose signature every run folder must carry."""
     if not isinstance(table, dict):
@@ -145,7 +172,8 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
             ) from None
         role = _str(table, "role", where, required=False) or info.role
         return TrustedKey(
-            info.fingerprint, info.name, role, info.valid_from, info.valid_until, info.demo, where
+            info.fingerprint, info.name, role, info.valid_from, info.valid_until, info.demo, where,
+            _pdf_certificate(table, where, base),
         )
     name = _str(table, "name", where)
     fp = _str(table, "fingerprint", where).lower()
@@ -173,6 +201,7 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
         valid_until=_time(table, "valid_until", where),
         demo=_flag(table, "demo", where),
         source=where,
+        pdf_certificate=_pdf_certificate(table, where, base),
     )
 
 
@@ -251,16 +280,34 @@ def _append(path: Path, block: str) -> None:
         os.fsync(fh.fileno())
 
 
-def add_trusted_key(trust_path: Path, info: KeyInfo, *, source_file: Path | None = None) -> TrustedKey:
+def add_trusted_key(
+    trust_path: Path, info: KeyInfo, *, source_file: Path | None = None, pdf_certificate: Path | None = None
+) -> TrustedKey:
     """Append an inline [[key]] for `info` (self-contained, so auditing needs no other files).
 
-    A key already listed is left as it is and its existing entry returned.
+    `pdf_certificate`: the certificate file this person signs report PDFs with; its PEM text is
+    written into the entry. A key already listed is left as it is and its existing entry
+    returned (an entry cannot gain a certificate this way: edit it, since entries are the
+    auditor's own text).
     """
     trust_path = Path(trust_path)
+    cert_pem = None
+    if pdf_certificate is not None:
+        from cryptography.hazmat.primitives import serialization
+
+        from bench.signing.certs import load_certificate
+
+        cert_pem = load_certificate(pdf_certificate).public_bytes(serialization.Encoding.PEM).decode("ascii")
     if trust_path.exists():
         store = load_trust(trust_path)
         if info.fingerprint in store.keys:  # idempotent, so `make demo` can run twice
-            return store.keys[info.fingerprint]
+            entry = store.keys[info.fingerprint]
+            if cert_pem is not None and entry.pdf_certificate is None:
+                raise TrustFileError(
+                    f"{entry.source}: key {info.short} is already listed without a PDF certificate; add "
+                    f"pdf_certificate_file = \"{pdf_certificate}\" to that entry"
+                )
+            return entry
     lines = ["[[key]]"]
     if source_file is not None:
         lines.append(f"# from {source_file}")
@@ -275,6 +322,8 @@ def add_trusted_key(trust_path: Path, info: KeyInfo, *, source_file: Path | None
         lines.append(f"valid_until = {_toml_str(format_utc(info.valid_until))}")
     if info.demo:
         lines.append("demo = true")
+    if cert_pem is not None:
+        lines.append(f"pdf_certificate = {_toml_str(cert_pem)}")
     _append(trust_path, "\n".join(lines) + "\n")
     return load_trust(trust_path).keys[info.fingerprint]
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bench.signing.errors import LimitSetSignatureError, SigningError
-from bench.signing.files import LIMIT_SET_MAX, list_dir, read_file
+from bench.signing.files import LIMIT_SET_MAX, list_dir, read_file, read_in
 from bench.signing.keys import check_role
 from bench.signing.manifest import SIGNATURES_DIR, compare_files, read_manifest, sha256_bytes
+from bench.signing.pdfsign import (
+    SIGNED_PDF,
+    SIGNED_PDF_MAX,
+    SOURCE_PDF,
+    PdfSignatureResult,
+    validate_signed_pdf,
+)
 from bench.signing.signature import SUBJECT_LIMITS, SUBJECT_RUN, SignatureRecord, verify_record
 from bench.signing.signer import (
     SIGNATURE_NAME,
@@ -73,6 +80,7 @@ class Verification:
     trust_path: Path | None = None
     header: str = ""
     sha256: str = ""  # limit sets: hash of the file bytes
+    pdf_signatures: list[PdfSignatureResult] = field(default_factory=list)  # in signatures/report-signed.pdf
 
     @property
     def ok(self) -> bool:
@@ -81,6 +89,7 @@ class Verification:
             and bool(self.signatures)
             and all(a.ok for a in self.artifacts)
             and all(s.ok for s in self.signatures)
+            and all(p.ok for p in self.pdf_signatures)
         )
 
     def failure_lines(self) -> list[str]:
@@ -94,6 +103,11 @@ class Verification:
             f"{s.source}: {s.status}" + (f" ({'; '.join(s.notes)})" if s.notes else "")
             for s in self.signatures
             if not s.ok
+        ]
+        lines += [
+            f"{SIGNED_PDF} {p.field}: {p.status}" + (f" ({p.notes[0]})" if p.notes else "")
+            for p in self.pdf_signatures
+            if not p.ok
         ]
         lines += self.problems
         return lines
@@ -218,7 +232,7 @@ def verify_run_dir(
     except SigningError as exc:
         v.problems.append(str(exc))
         entries = []
-    for stray in (name for name, _kind in entries if not SIGNATURE_NAME.match(name)):
+    for stray in (name for name, _kind in entries if not SIGNATURE_NAME.match(name) and name != SIGNED_PDF):
         v.problems.append(f"{SIGNATURES_DIR}/{stray}: EXTRA file in signatures/ (expected <n>-<role>-<fp8>.json)")
     names = signature_names(run_dir) if entries else []
     if not names:
@@ -250,10 +264,58 @@ def verify_run_dir(
                 v.problems.append(f"{rel} countersigns {target}, which is MISSING (signature removed)")
             elif hashes.get(target) != ref.get("sha256"):
                 v.problems.append(f"{rel} countersigns {target}, which has CHANGED since")
+    _check_signed_pdf(v, run_dir, manifest, records, (SIGNED_PDF, "file") in entries, store)
     _check_required_roles(v, tuple(expect_roles), store)
     if store is None:
         v.notes.append(UNTRUSTED_NOTICE)
     return v
+
+
+def _check_signed_pdf(
+    v: Verification, run_dir: Path, manifest: Any, records: list[tuple[str, SignatureRecord]], present: bool,
+    store: TrustStore | None,
+) -> None:
+    """signatures/report-signed.pdf: starts with report.pdf as listed, each revision vouched for, pyHanko-valid."""
+    vouched = [(rel, r.signed["pdf"]) for rel, r in records if isinstance(r.signed.get("pdf"), dict)]
+    rel_pdf = f"{SIGNATURES_DIR}/{SIGNED_PDF}"
+    if not present:
+        if vouched:
+            v.problems.append(f"{rel_pdf}: MISSING, but {vouched[0][0]} records a PDF signature")
+        elif any(f.path == SOURCE_PDF for f in manifest.files):
+            v.notes.append(f"{SOURCE_PDF} carries no PDF signature of its own (signed without a PDF certificate)")
+        return
+    try:
+        data = read_in(run_dir, rel_pdf, limit=SIGNED_PDF_MAX, what="signed report PDF")
+    except SigningError as exc:
+        v.problems.append(str(exc))
+        return
+    entry = next((f for f in manifest.files if f.path == SOURCE_PDF), None)
+    if entry is None or sha256_bytes(data[: entry.size]) != entry.sha256:
+        v.problems.append(f"{rel_pdf}: does not start with {SOURCE_PDF} as the manifest lists it")
+    sizes = []
+    for rel, p in vouched:
+        size = p.get("size")
+        if not isinstance(size, int) or size > len(data) or sha256_bytes(data[:size]) != p.get("sha256"):
+            v.problems.append(f"{rel}: the PDF revision it signed ({p.get('field')}) is not in {rel_pdf} "
+                              "(PDF signature removed or the file altered)")
+        else:
+            sizes.append(size)
+    if not vouched:
+        v.problems.append(f"{rel_pdf}: EXTRA: no signature file records a PDF signature")
+    elif max(sizes, default=-1) != len(data):
+        v.problems.append(f"{rel_pdf}: has bytes after the last revision a signature records (added after signing)")
+    v.pdf_signatures = validate_signed_pdf(data, store)
+    fields = {r.field: r for r in v.pdf_signatures}
+    for rel, p in vouched:
+        result = fields.get(str(p.get("field")))
+        if result is None:
+            v.problems.append(f"{rel}: records PDF signature {p.get('field')}, which the PDF does not contain")
+        elif result.cert_sha256 and result.cert_sha256 != p.get("certificate_sha256"):
+            v.problems.append(f"{rel}: PDF signature {p.get('field')} was made with another certificate than it records")
+    recorded = {str(p.get("field")) for _, p in vouched}
+    for result in v.pdf_signatures:
+        if result.field not in recorded:
+            v.problems.append(f"{rel_pdf}: PDF signature {result.field} is not recorded by any signature file")
 
 
 def _check_required_roles(v: Verification, expect: tuple[str, ...], store: TrustStore | None) -> None:
@@ -367,13 +429,21 @@ def print_verification(v: Verification, out: TextIO | None = None) -> None:
         print(f"  {s.status:<16} {s.source}  {who}{tag}", file=out)
         for note in s.notes:
             print(f"  {'':<16}   {note}", file=out)
+    if v.pdf_signatures:
+        print(f"PDF signatures in {SIGNATURES_DIR}/{SIGNED_PDF} (pyHanko validation, {trust}):", file=out)
+        for p in v.pdf_signatures:
+            who = f"{p.signer}" + (f", {p.role}" if p.role else "") + (f", {p.signed_utc}" if p.signed_utc else "")
+            print(f"  {p.status:<16} {p.field}  {who}", file=out)
+            for note in p.notes:
+                print(f"  {'':<16}   {note}", file=out)
     for note in v.notes:
         print(f"Note: {note}", file=out)
     for problem in v.problems:
         print(f"Problem: {problem}", file=out)
     if v.ok:
+        pdf = f", {len(v.pdf_signatures)} PDF signature(s) valid" if v.pdf_signatures else ""
         print(
-            f"RESULT: PASS - {len(v.artifacts)} artifact(s) intact, {len(v.signatures)} signature(s) valid",
+            f"RESULT: PASS - {len(v.artifacts)} artifact(s) intact, {len(v.signatures)} signature(s) valid{pdf}",
             file=out,
         )
     else:
