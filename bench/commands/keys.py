@@ -102,7 +102,7 @@ def _cmd_cert(args: argparse.Namespace) -> int:
         how = f"imported from {args.import_cert}"
     else:
         written = issue_self_signed(info, args.pub, passphrase)
-        how = "self-signed by the bench (ECDSA P-256)"
+        how = "self-signed by the bench (RSA-3072)"
     cert = load_certificate(written)
     print(f"PDF signing key: {key_path} (encrypted with the signer's passphrase)")
     print(f"certificate:     {cert_path} ({how}), SHA-256 {cert_sha256(cert)}")
@@ -155,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cert = sub.add_parser(
         "cert",
         help="create the PDF signing key and its certificate beside a key (or import an organisation's)",
-        description="Report PDFs are signed (PAdES) with an ECDSA P-256 key and an X.509 certificate kept "
+        description="Report PDFs are signed (PAdES) with an RSA-3072 key and an X.509 certificate kept "
         "beside the signer's Ed25519 key: <stem>.pdf-key.pem and <stem>.cert.pem. By default the bench "
         "issues a self-signed certificate naming the signer, their role and their Ed25519 fingerprint.",
     )

@@ -4,13 +4,14 @@ Why a second key: the run-folder signatures are Ed25519, but an Ed25519 signatur
 is defined only for PDF 2.0 (ISO 32002:2022). pyHanko can make one, but it then raises the
 document to PDF 2.0 (which a PDF/A-3 file, based on PDF 1.7, may not claim) and common readers
 (Adobe Acrobat among them) do not validate EdDSA. So the PAdES signature inside report PDFs is
-made with an ECDSA P-256 key (PDF 1.7 and PAdES baseline, accepted by every mainstream
-validator), created with the same passphrase and recorded in the trust file next to the
-Ed25519 key of the same person. Each Ed25519 run-folder signature also records the SHA-256 of
+made with an RSA-3072 key (PKCS#1 v1.5 with SHA-256: PDF 1.7 and PAdES baseline, accepted by
+every mainstream validator), created with the same passphrase and recorded in the trust file
+next to the Ed25519 key of the same person. (ECDSA would do cryptographically, but pyHanko, after
+ISO 32002, then also marks the document PDF 2.0, which PDF/A-3 may not claim.) Each Ed25519 run-folder signature also records the SHA-256 of
 the certificate that signed the PDF in the same act, so one signature vouches for the other.
 
 Files, next to `<stem>.pub.json`:
-    <stem>.pdf-key.pem   ECDSA P-256 private key, PKCS8 PEM encrypted with the passphrase (0600)
+    <stem>.pdf-key.pem   RSA-3072 private key, PKCS8 PEM encrypted with the passphrase (0600)
     <stem>.cert.pem      its X.509 certificate: self-signed by the bench, or the organisation's
                          (imported with `bench keys cert --import-cert ... --import-key ...`)
 """
@@ -36,6 +37,7 @@ from bench.signing.times import utc_now
 PDF_KEY_SUFFIX = ".pdf-key.pem"
 CERT_SUFFIX = ".cert.pem"
 SELF_SIGNED_DAYS = 730  # when the Ed25519 key has no expiry
+RSA_BITS = 3072
 PdfPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -111,7 +113,7 @@ def _save(key: PdfPrivateKey, cert: x509.Certificate, pub_path: Path, passphrase
 
 
 def issue_self_signed(info: KeyInfo, pub_path: Path, passphrase: bytes, *, now: datetime | None = None) -> Path:
-    """Create the ECDSA P-256 PDF key and a self-signed certificate naming the signer and their Ed25519 key.
+    """Create the RSA-3072 PDF key and a self-signed certificate naming the signer and their Ed25519 key.
 
     Subject: CN = printed name, title = role, serialNumber = the Ed25519 fingerprint (so the
     certificate says which bench key it stands beside). Validity: the Ed25519 key's window.
@@ -122,7 +124,7 @@ def issue_self_signed(info: KeyInfo, pub_path: Path, passphrase: bytes, *, now: 
         raise KeyFileError(f"{pub_path}: the key expired at {info.valid_until}; no certificate issued for it")
     start = max(start, info.valid_from)
     until = info.valid_until or start + timedelta(days=SELF_SIGNED_DAYS)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, info.name),
         x509.NameAttribute(NameOID.TITLE, info.role),

@@ -161,6 +161,9 @@ def sign_pdf(
         raise
     except Exception as exc:
         raise SigningError(f"report.pdf: PDF signature failed ({type(exc).__name__}: {exc})") from exc
+    if b"/Version /2.0" in data[len(source):] or b"/Version/2.0" in data[len(source):]:
+        raise SigningError("report.pdf: this certificate's key type makes pyHanko mark the PDF as PDF 2.0, which a "
+                           "PDF/A-3 report may not claim; use an RSA certificate (bench keys cert makes one)")
     if not data.startswith(source):
         raise SigningError("report.pdf: the PDF signature rewrote earlier bytes; expected an incremental update")
     return data

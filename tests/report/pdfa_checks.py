@@ -52,6 +52,8 @@ def pdfa_problems(path: Path) -> list[str]:
     if not meta.get("dc:title"):
         problems.append("no dc:title in XMP")
     root = pdf.Root
+    if pdf.pdf_version > "1.7" or str(root.get("/Version", "/1.7")) > "/1.7":
+        problems.append(f"declares PDF {root.get('/Version', pdf.pdf_version)}; PDF/A-3 is based on PDF 1.7")
     intents = root.get("/OutputIntents", [])
     icc = [i for i in intents if i.get("/S") == "/GTS_PDFA1" and "/DestOutputProfile" in i]
     if not icc:

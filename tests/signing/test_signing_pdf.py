@@ -219,9 +219,11 @@ def test_organisation_certificate_is_imported_and_pinned(pdf_run, tmp_path, caps
     pub = tmp_path / "k" / "erin.pub.json"
     save_public_info(info, pub)
     save_private_key(private, tmp_path / "k" / "erin.key.pem", PW)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Lab CA")])
-    ee_key = ec.generate_private_key(ec.SECP256R1())
+    ee_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     start = utc_now() - timedelta(days=1)
     ee = (x509.CertificateBuilder()
           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Erin Engineer")]))
@@ -247,6 +249,23 @@ def test_organisation_certificate_is_imported_and_pinned(pdf_run, tmp_path, caps
     v = verify_run_dir(pdf_run, trust)
     assert v.ok, v.failure_lines()
     assert v.pdf_signatures[0].cert_sha256 == hashlib.sha256(ee.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def test_a_key_type_that_would_make_the_pdf_2_0_is_refused(pdf_run, tmp_path):
+    """pyHanko marks an ECDSA-signed PDF as PDF 2.0 (ISO 32002); a PDF/A-3 report may not claim that."""
+    from bench.signing.certs import PdfSigningKey
+    from bench.signing.errors import SigningError
+
+    private, info = generate_key("Erin Engineer", "engineer", now=utc_now() - timedelta(days=1))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Erin Engineer")])
+    start = utc_now() - timedelta(days=1)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ec_key.public_key())
+            .serial_number(3).not_valid_before(start).not_valid_after(start + timedelta(days=30))
+            .sign(ec_key, hashes.SHA256()))
+    with pytest.raises(SigningError, match="PDF 2.0"):
+        sign_run_dir(pdf_run, Signer(private, info), pdf_key=PdfSigningKey(ec_key, cert))
+    assert not (pdf_run / "signatures" / SIGNED_PDF).exists()
 
 
 def test_with_a_time_stamping_authority_the_signature_is_b_t(pdf_run, people):
