@@ -264,6 +264,9 @@ def verify_run_dir(
                 v.problems.append(f"{rel} countersigns {target}, which is MISSING (signature removed)")
             elif hashes.get(target) != ref.get("sha256"):
                 v.problems.append(f"{rel} countersigns {target}, which has CHANGED since")
+    for name, kind in entries:
+        if name == SIGNED_PDF and kind != "file":
+            v.problems.append(f"{SIGNATURES_DIR}/{SIGNED_PDF}: is a {kind}, not a regular file; refused")
     _check_signed_pdf(v, run_dir, manifest, records, (SIGNED_PDF, "file") in entries, store)
     _check_required_roles(v, tuple(expect_roles), store)
     if store is None:
