@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 
 from bench.errors import BenchError
 from bench.journal import Journal
@@ -35,7 +33,6 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters["soft"] = lambda text: soft_breaks(text)
 _env.filters["clip"] = lambda text: clip(text)
 SIGNATURES_DIR = "signatures"
 
@@ -85,12 +82,6 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(data, list):
         return [(prefix, ", ".join(str(x) for x in data))]
     return [(prefix, "—" if data is None else str(data))]
-
-
-def soft_breaks(text: Any) -> markupsafe.Markup:
-    """Escaped text with a line-break opportunity after . _ / - (identifiers wrap at their joints)."""
-    escaped = str(markupsafe.escape(str(text)))
-    return markupsafe.Markup(re.sub(r"([._/\\-])(?=.)", r"\1<wbr>", escaped))
 
 
 CLIP_CHARS = 256

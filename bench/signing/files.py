@@ -280,48 +280,12 @@ def write_new_in(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> Pat
     return shown
 
 
-def replace_in(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> Path:
-    """Write `root/rel` atomically (temporary file, then rename); a link or special file there is refused.
+@contextmanager
+def _replacing(root: Path, rel: str, mode: int) -> Iterator[tuple[int, str, int]]:
+    """(parent dir fd, temporary name, its open fd): renamed over `rel` on success, removed otherwise.
 
-    The rename replaces a directory entry, never a link's target, so nothing outside the folder
-    can be written through a planted link.
-    """
-    parts = _parts(rel)
-    shown = Path(root) / rel
-    name = parts[-1]
-    with dir_fd(Path(root), "/".join(parts[:-1]), create=True) as parent:
-        try:
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        except FileNotFoundError:
-            st = None
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            raise UnsafeFileError(f"{shown}: is {_kind(st.st_mode)}; refusing to write through or over it")
-        tmp = f".{name}.{os.getpid()}.part"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
-                         dir_fd=parent)
-        except OSError as err:
-            raise _explain(err, str(shown), "a file it can write") from None
-        try:
-            try:
-                _write_fd(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=parent)
-            except OSError:
-                pass
-            raise
-    return shown
-
-
-def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
-    """Like `replace_in` for a large file written by a library that wants a path (telemetry CSV).
-
-    The library writes to a fresh temporary file created here (O_EXCL, no link followed) inside
-    the checked folder; it is then renamed over `rel`, refused if `rel` is a link or special file.
+    `rel` may not be a link or special file; the temporary file is created fresh (O_EXCL, no link
+    followed) in the checked folder, and the rename replaces a directory entry, never a link's target.
     """
     parts = _parts(rel)
     shown = Path(root) / rel
@@ -338,10 +302,16 @@ def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
             os.unlink(tmp, dir_fd=parent)
         except FileNotFoundError:
             pass
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                         dir_fd=parent))
         try:
-            result = writer(Path(root, *parts[:-1], tmp))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
+                         dir_fd=parent)
+        except OSError as err:
+            raise _explain(err, str(shown), "a file it can write") from None
+        try:
+            try:
+                yield parent, tmp, fd
+            finally:
+                os.close(fd)
             os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
         except BaseException:
             try:
@@ -349,6 +319,27 @@ def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
             except OSError:
                 pass
             raise
+
+
+def replace_in(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> Path:
+    """Write `root/rel` atomically (temporary file, then rename); a link or special file there is refused.
+
+    Nothing outside the folder can be written through a planted link.
+    """
+    with _replacing(Path(root), rel, mode) as (_parent, _tmp, fd):
+        _write_fd(fd, data)
+    return Path(root) / rel
+
+
+def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
+    """Like `replace_in` for a large file written by a library that wants a path (telemetry CSV).
+
+    The library writes to the fresh temporary file inside the checked folder; it is then renamed
+    over `rel`.
+    """
+    parts = _parts(rel)
+    with _replacing(Path(root), rel, 0o644) as (_parent, tmp, _fd):
+        result = writer(Path(root, *parts[:-1], tmp))
     return result
 
 

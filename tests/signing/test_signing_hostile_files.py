@@ -147,14 +147,18 @@ def _session(station: Path, limits: Path, tmp_path: Path):
 
 
 # -- item 7: production verifies the bytes it uses -------------------------------------------------
-def test_production_verifies_the_same_bytes_it_parses(tmp_path, engineer, make_trust):
+def _signed_fifo_setup(tmp_path: Path, engineer: Signer, make_trust) -> tuple[Path, Path]:
+    """A production station trusting `engineer`, and a FIFO path whose sidecar signs SIGNED_LIMITS."""
     signed = tmp_path / "signed.toml"
     signed.write_bytes(SIGNED_LIMITS)
     sign_limit_set(signed, engineer, now=days(1))
-    trust = make_trust(engineer)
-    station = production_station(tmp_path, trust)
-    fifo = tmp_path / "limits.toml"
+    station = production_station(tmp_path, make_trust(engineer))
     (tmp_path / "limits.toml.sig.json").write_bytes((tmp_path / "signed.toml.sig.json").read_bytes())
+    return station, tmp_path / "limits.toml"
+
+
+def test_production_verifies_the_same_bytes_it_parses(tmp_path, engineer, make_trust):
+    station, fifo = _signed_fifo_setup(tmp_path, engineer, make_trust)
     # The first read gets altered limits, a second read would get the signed ones.
     thread = serve_fifo(fifo, [ALTERED_LIMITS, SIGNED_LIMITS])
     try:
@@ -166,13 +170,7 @@ def test_production_verifies_the_same_bytes_it_parses(tmp_path, engineer, make_t
 
 
 def test_production_uses_and_keeps_the_verified_bytes(tmp_path, engineer, make_trust):
-    signed = tmp_path / "signed.toml"
-    signed.write_bytes(SIGNED_LIMITS)
-    sign_limit_set(signed, engineer, now=days(1))
-    trust = make_trust(engineer)
-    station = production_station(tmp_path, trust)
-    fifo = tmp_path / "limits.toml"
-    (tmp_path / "limits.toml.sig.json").write_bytes((tmp_path / "signed.toml.sig.json").read_bytes())
+    station, fifo = _signed_fifo_setup(tmp_path, engineer, make_trust)
     thread = serve_fifo(fifo, [SIGNED_LIMITS, ALTERED_LIMITS])
     try:
         session = finishes(lambda: _session(station, fifo, tmp_path), fifo)
