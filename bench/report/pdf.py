@@ -109,7 +109,7 @@ def render_pdf(
                "variant": variant, "files": files, "when": when.isoformat() if when else None}
         (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         cmd = [sys.executable, "-m", "bench.report.pdf_child", str(job_dir)]
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "BENCH_PDF_PARENT": str(os.getpid())}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env,
                                   stdin=subprocess.DEVNULL)

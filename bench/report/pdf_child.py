@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,7 +88,24 @@ def _classic_xref() -> None:
     pydyf.PDF.write = classic
 
 
+def _die_with_parent() -> None:
+    """On Linux, end this child when the process that started it dies (a killed run leaves no renderer)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get("BENCH_PDF_PARENT")
+    if parent and parent.isdigit() and os.getppid() != int(parent):  # it died before prctl took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     job_dir = Path(argv[0])
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     mimetypes.add_type("application/toml", ".toml")
