@@ -91,8 +91,9 @@ class Clock(ABC):
 class RealClock(Clock):
     """Wall-clock time for real instruments; periodic tasks run on daemon threads."""
 
-    def __init__(self) -> None:
-        self._t0 = time.monotonic()
+    def __init__(self, start_s: float = 0.0) -> None:
+        """`start_s`: run time at construction (a resumed run continues from its last journalled time)."""
+        self._t0 = time.monotonic() - start_s
         self._stop = threading.Event()
 
     def now_s(self) -> float:
@@ -131,11 +132,11 @@ class SimClock(Clock):
 
     virtual = True
 
-    def __init__(self, max_step: pint.Quantity = Q_(1, "s")) -> None:
+    def __init__(self, max_step: pint.Quantity = Q_(1, "s"), start_s: float = 0.0) -> None:
         self.max_step = as_seconds(max_step, what="max_step")
         if self.max_step <= 0:
             raise ValueError("max_step must be positive")
-        self._t = 0.0
+        self._t = float(start_s)
         self._listeners: list[Listener] = []
         self._periodic: list[_Periodic] = []
         self.lock = threading.RLock()

@@ -18,13 +18,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 SCHEMA = """
@@ -39,13 +38,18 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, nodeid TEXT NOT NULL, name TEXT,
     clauses_json TEXT, plan_level TEXT, started_wall TEXT, started_t REAL, ended_wall TEXT,
-    ended_t REAL, outcome TEXT, verdict TEXT, message TEXT
+    ended_t REAL, outcome TEXT, verdict TEXT, message TEXT, session INTEGER DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
     value REAL, unit TEXT, uncertainty REAL, limit_json TEXT, verdict TEXT NOT NULL, reason TEXT,
     grade TEXT, clause TEXT, instrument TEXT, instrument_json TEXT, t REAL, wall TEXT,
-    required INTEGER DEFAULT 0, note TEXT
+    required INTEGER DEFAULT 0, note TEXT, session INTEGER DEFAULT 1, series TEXT, aggregate TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, n INTEGER NOT NULL, operator TEXT,
+    started_wall TEXT, ended_wall TEXT, pid INTEGER, host TEXT, code_version TEXT, t_offset REAL,
+    end_status TEXT, end_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL,
@@ -62,16 +66,22 @@ CREATE INDEX IF NOT EXISTS idx_meas_run ON measurements(run_id);
 CREATE INDEX IF NOT EXISTS idx_events_run ON events(run_id);
 CREATE INDEX IF NOT EXISTS idx_series_run ON series(run_id, name);
 CREATE INDEX IF NOT EXISTS idx_steps_run ON steps(run_id);
+CREATE INDEX IF NOT EXISTS idx_sessions_run ON sessions(run_id);
 """
+# Columns added after schema 1, for journals written by an earlier bench (added on open).
+ADDED_COLUMNS = {
+    "steps": (("session", "INTEGER DEFAULT 1"),),
+    "measurements": (("session", "INTEGER DEFAULT 1"), ("series", "TEXT"), ("aggregate", "TEXT")),
+}
+INTERRUPTED = "interrupted"  # outcome of a step attempt cut by a crash or kill; a resumed run reruns it
 
 RUNNING, COMPLETED, ABORTED = "RUNNING", "COMPLETED", "ABORTED"
+STOPPED = "STOPPED"  # ended early by the plan: a required check failed (verdict FAIL), not cut short from outside
 
 
 def _iso_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-
-utc_now = _iso_utc
 
 
 def _pid_alive(pid: int | None, host: str | None) -> bool:
@@ -128,18 +138,6 @@ def check_journal_file(path: str | Path) -> None:
         )
 
 
-@dataclass
-class RunRow:
-    data: dict[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    @property
-    def status(self) -> str:
-        return self.data["status"]
-
-
 class Journal:
     """One SQLite file holds every run of a station (or report folder)."""
 
@@ -154,14 +152,26 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(SCHEMA)
+            self._migrate()
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise JournalError(f"{self.path}: cannot open the journal: {exc}; {_KEEP}") from exc
+        self._session: dict[str, int] = {}  # run id -> session number this process writes
         self._series_buf: list[tuple[Any, ...]] = []
         self._series_flush = series_flush
         self._last_flush = time.monotonic()
+
+    def _migrate(self) -> None:
+        """Add the columns later schemas introduced to a journal written by an earlier bench."""
+        for table, cols in ADDED_COLUMNS.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in cols:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+                         (str(SCHEMA_VERSION), SCHEMA_VERSION))
 
     # -- writing -------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
@@ -186,6 +196,49 @@ class Journal:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         self._exec(f"INSERT INTO runs ({cols}) VALUES ({marks})", row.values())
+        self._open_session(run_id, 1, str(fields.get("operator", "")), str(fields.get("code_version", "")), 0.0)
+
+    def _open_session(self, run_id: str, n: int, operator: str, code_version: str, t_offset: float) -> None:
+        self._session[run_id] = n
+        self._exec("INSERT INTO sessions (run_id, n, operator, started_wall, pid, host, code_version, t_offset) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, n, operator, _iso_utc(), os.getpid(),
+                                                       socket.gethostname(), code_version, t_offset))
+
+    def resume_run(self, run_id: str, *, operator: str, code_version: str) -> int:
+        """Reopen an interrupted run for another session; returns the new session number.
+
+        The previous session is closed with the run's status as it read (e.g. ABORTED: the
+        process ended without closing the run); its step left mid-way is marked interrupted (its
+        partial results stay in the journal, superseded by the rerun). Completed steps stay."""
+        run = self.run(run_id)
+        if run["status"] == RUNNING:
+            raise ValueError(f"run {run_id} is still running (process {run.get('pid')} on {run.get('host')})")
+        if run["status"] not in (ABORTED,):
+            raise ValueError(f"run {run_id} ended {run['status']} ({run.get('verdict')}); only an interrupted "
+                             "(ABORTED) run can be resumed")
+        now = _iso_utc()
+        with self._lock:
+            last = self._db.execute("SELECT MAX(n) FROM sessions WHERE run_id = ?", (run_id,)).fetchone()[0] or 1
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("UPDATE sessions SET ended_wall = COALESCE(ended_wall, ?), end_status = "
+                                 "COALESCE(end_status, ?), end_reason = COALESCE(end_reason, ?) WHERE run_id = ? AND n = ?",
+                                 (run.get("ended_wall") or now, run["status"], run.get("reason") or "", run_id, last))
+                self._db.execute("UPDATE steps SET outcome = ?, ended_wall = ?, verdict = 'NONE', message = ? "
+                                 "WHERE run_id = ? AND ended_wall IS NULL",
+                                 (INTERRUPTED, now, f"interrupted in session {last}; rerun on resume", run_id))
+                self._db.execute("UPDATE runs SET status = ?, verdict = NULL, reason = NULL, ended_wall = NULL, "
+                                 "pid = ?, host = ? WHERE run_id = ?",
+                                 (RUNNING, os.getpid(), socket.gethostname(), run_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._open_session(run_id, last + 1, operator, code_version, self.last_t(run_id))
+        return last + 1
+
+    def session_of(self, run_id: str) -> int:
+        return self._session.get(run_id, 1)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if not fields:
@@ -196,13 +249,16 @@ class Journal:
 
     def end_run(self, run_id: str, status: str, verdict: str | None, reason: str = "") -> None:
         self.flush_series()
+        now = _iso_utc()
         self._exec("UPDATE runs SET status = ?, verdict = ?, reason = ?, ended_wall = ? WHERE run_id = ?",
-                   (status, verdict, reason, _iso_utc(), run_id))
+                   (status, verdict, reason, now, run_id))
+        self._exec("UPDATE sessions SET ended_wall = ?, end_status = ?, end_reason = ? WHERE run_id = ? AND n = ?",
+                   (now, status, reason, run_id, self.session_of(run_id)))
 
     def start_step(self, run_id: str, nodeid: str, name: str, clauses: list[str], plan_level: str, t: float) -> None:
-        self._exec("INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, nodeid, name, json.dumps(clauses), plan_level,
-                                                     _iso_utc(), t))
+        self._exec("INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t, session)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, nodeid, name, json.dumps(clauses), plan_level,
+                                                        _iso_utc(), t, self.session_of(run_id)))
 
     def end_step(self, run_id: str, nodeid: str, outcome: str, verdict: str, message: str, t: float) -> None:
         self.flush_series()
@@ -214,6 +270,7 @@ class Journal:
         fields = {k: (json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v)
                   for k, v in fields.items()}
         fields.setdefault("wall", _iso_utc())
+        fields.setdefault("session", self.session_of(run_id))
         cols = ", ".join(["run_id", *fields])
         marks = ", ".join("?" for _ in range(len(fields) + 1))
         cur = self._exec(f"INSERT INTO measurements ({cols}) VALUES ({marks})", [run_id, *fields.values()])
@@ -259,9 +316,10 @@ class Journal:
                 self._db.close()
 
     # -- reading -------------------------------------------------------------------------
-    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, args: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock, self._named_errors():
-            return [dict(r) for r in self._db.execute(sql, tuple(args)).fetchall()]
+            params = args if isinstance(args, dict) else tuple(args)
+            return [dict(r) for r in self._db.execute(sql, params).fetchall()]
 
     def run(self, run_id: str) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
@@ -284,34 +342,60 @@ class Journal:
             row["reason"] = row.get("reason") or "process ended without closing the run (crash, kill or power loss)"
         return row
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM runs ORDER BY started_wall DESC LIMIT ?", (limit,))
+    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; optionally only one batch and/or one DUT serial."""
+        where, args = [], []
+        for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._rows(sql + " ORDER BY started_wall DESC LIMIT ?", (*args, limit))
         return [self._effective(r) for r in rows]
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """Every step attempt in order; a step cut by a crash and rerun after a resume appears twice."""
         rows = self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY id", (run_id,))
         for r in rows:
             r["clauses"] = json.loads(r.pop("clauses_json") or "[]")
         return rows
 
     def measurements(self, run_id: str) -> list[dict[str, Any]]:
+        """Every measurement in order, with `superseded` true for those of an interrupted step attempt."""
         rows = self._rows("SELECT * FROM measurements WHERE run_id = ? ORDER BY id", (run_id,))
+        cut = {(r["nodeid"], r["session"]) for r in self._rows(
+            "SELECT nodeid, session FROM steps WHERE run_id = ? AND outcome = ?", (run_id, INTERRUPTED))}
         for r in rows:
             r["limit"] = json.loads(r.pop("limit_json") or "null")
             r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
+            r["superseded"] = (r["step"], r["session"]) in cut
         return rows
+
+    def sessions(self, run_id: str) -> list[dict[str, Any]]:
+        """The sessions of a run (one, or more after resumes): who, when, how each ended."""
+        return self._rows("SELECT * FROM sessions WHERE run_id = ? ORDER BY n", (run_id,))
+
+    def completed_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """nodeid -> the step attempt that finished (any outcome but interrupted); what a resume skips."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.steps(run_id):
+            if r["ended_wall"] is not None and r["outcome"] not in (None, INTERRUPTED):
+                out[r["nodeid"]] = r
+        return out
+
+    def last_t(self, run_id: str) -> float:
+        """The latest run time journalled (s), so a resumed session's clock continues from it."""
+        row = self._rows("SELECT MAX(m) AS t FROM (SELECT MAX(t) AS m FROM measurements WHERE run_id = :r "
+                         "UNION ALL SELECT MAX(t) FROM events WHERE run_id = :r "
+                         "UNION ALL SELECT MAX(COALESCE(ended_t, started_t)) FROM steps WHERE run_id = :r "
+                         "UNION ALL SELECT MAX(t) FROM series WHERE run_id = :r)", {"r": run_id})
+        return float(row[0]["t"] or 0.0)
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
         for r in rows:
             r["data"] = json.loads(r.pop("data_json") or "{}")
         return rows
-
-    def series_names(self, run_id: str) -> list[tuple[str, str, int]]:
-        with self._lock:
-            return [(r[0], r[1], r[2]) for r in self._db.execute(
-                "SELECT name, unit, COUNT(*) FROM series WHERE run_id = ? GROUP BY name, unit ORDER BY name",
-                (run_id,))]
 
     def series(self, run_id: str, name: str) -> tuple[list[float], list[float]]:
         with self._lock:
@@ -320,11 +404,19 @@ class Journal:
         return [r[0] for r in rows], [r[1] for r in rows]
 
     @contextmanager
-    def iter_series(self, run_id: str) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            cur = self._db.execute("SELECT name, unit, step, t, value FROM series WHERE run_id = ? ORDER BY name, rowid",
-                                   (run_id,))
-            yield cur
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own (after flushing buffered samples), so long reads never
+        hold the writer's lock; an in-memory journal yields its own connection under the lock."""
+        self.flush_series()
+        if str(self.path) == ":memory:" or not self.path.exists():
+            with self._lock:
+                yield self._db
+            return
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            yield db
+        finally:
+            db.close()
 
     def attachments(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM attachments WHERE run_id = ? ORDER BY id", (run_id,))

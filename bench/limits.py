@@ -13,14 +13,16 @@ from typing import Any
 
 import pint
 
+from bench.declarations import PlanDeclarations, check_value, parse_range
 from bench.errors import ConfigError, ConfigErrors
-from bench.tomlfile import parse_toml, read_toml, sha256_hex, unknown_keys
-from bench.units import parse_quantity
+from bench.tomlfile import parse_toml_bytes, read_bytes, sha256_hex, unknown_keys
+from bench.units import dimensionality, non_finite_errors, parse_quantity
 
 TOP_KEYS = {"limit_set", "limits", "parameters", "grading", "interlocks"}
 META_KEYS = {"id", "version", "chemistry", "product", "title", "description", "documents", "effective",
-             "supersedes", "author"}
-LIMIT_KEYS = {"min", "max", "marginal", "rule", "clause", "source", "description", "unit", "grades", "nominal"}
+             "supersedes", "author", "plans"}
+LIMIT_KEYS = {"min", "max", "marginal", "rule", "clause", "source", "description", "unit", "grades", "nominal",
+              "plausible"}
 GRADE_KEYS = {"grade", "min", "max", "description"}
 PARAM_KEYS = {"value", "source", "description", "clause"}
 RULES = {"simple", "guarded"}
@@ -59,6 +61,7 @@ class Limit:
     grades: tuple[GradeBand, ...] = ()
     limit_set: str = ""
     limit_set_version: str = ""
+    plausible: tuple[pint.Quantity | None, pint.Quantity | None] | None = None
 
     @property
     def display_unit(self) -> pint.Unit | str:
@@ -112,6 +115,7 @@ class Limit:
             "source": self.source,
             "limit_set": self.limit_set,
             "limit_set_version": self.limit_set_version,
+            "plausible": None if self.plausible is None else [mag(self.plausible[0]), mag(self.plausible[1])],
             "grades": [
                 {"grade": b.grade, "low": mag(b.low), "high": mag(b.high), "description": b.description}
                 for b in self.grades
@@ -176,6 +180,12 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
     high = _q(t["max"], src, f"{base}.max", errors) if "max" in t else None
     marginal = _q(t["marginal"], src, f"{base}.marginal", errors) if "marginal" in t else None
     nominal = _q(t["nominal"], src, f"{base}.nominal", errors) if "nominal" in t else None
+    plausible = None
+    if "plausible" in t:
+        try:
+            plausible = parse_range(t["plausible"], None, src, f"{base}.plausible")
+        except ConfigError as exc:
+            errors.append(exc)
     rule = t.get("rule", "simple")
     if rule not in RULES:
         errors.append(ConfigError(f"unknown decision rule {rule!r}; expected one of {sorted(RULES)}", source=src,
@@ -209,6 +219,8 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
     named = [("min", low), ("max", high), ("marginal", marginal), ("nominal", nominal)]
     named += [(f"grades[{i}].min", b.low) for i, b in enumerate(grades)]
     named += [(f"grades[{i}].max", b.high) for i, b in enumerate(grades)]
+    if plausible is not None:
+        named += [("plausible[0]", plausible[0]), ("plausible[1]", plausible[1])]
     present = [(k, q) for k, q in named if q is not None]
     if present:
         ref_key, ref = present[0]
@@ -251,22 +263,24 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
     return Limit(name=name, low=low, high=high, marginal=marginal, rule=rule, clause=str(t.get("clause", "")),
                  source=str(source), description=str(t.get("description", "")), unit=str(t.get("unit", "")),
                  nominal=nominal, grades=tuple(ordered), limit_set=str(meta.get("id", "")),
-                 limit_set_version=str(meta.get("version", "")))
+                 limit_set_version=str(meta.get("version", "")), plausible=plausible)
 
 
-def load_limit_set(path: str | Path, raw: bytes | None = None) -> LimitSet:
-    """Load and validate a limit set; raise ConfigErrors listing every problem by file and key.
+def load_limit_set(path: str | Path, declarations: PlanDeclarations | None = None) -> LimitSet:
+    """Load and validate a limit set; raise ConfigErrors listing every problem by file and key."""
+    p = Path(path)
+    return parse_limit_set(read_bytes(p), p, declarations)
 
-    `raw` is the file's content when the caller has already read it: production mode reads a
-    limit set once, checks its signature over those bytes and parses the very same bytes, so a
-    file swapped between two reads can never run unsigned.
+
+def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations | None = None) -> LimitSet:
+    """Validate a limit set from the bytes already read (the bytes a signature check verified).
+
+    With the plan's declarations, every limit must be a declared measurement of the declared
+    dimension and every parameter a declared one within its valid range.
     """
     p = Path(path)
-    if raw is None:
-        data, raw = read_toml(p)
-    else:
-        data = parse_toml(raw, p)
     src = str(p)
+    data = parse_toml_bytes(raw, src)
     errors: list[ConfigError] = []
     for key in unknown_keys(data, TOP_KEYS):
         errors.append(ConfigError(f"unknown section; expected one of {sorted(TOP_KEYS)}", source=src, key=key))
@@ -280,6 +294,9 @@ def load_limit_set(path: str | Path, raw: bytes | None = None) -> LimitSet:
     for key in REQUIRED_META:
         if not isinstance(meta.get(key), str) or not meta.get(key):
             errors.append(ConfigError("required text value", source=src, key=f"limit_set.{key}"))
+    plans = meta.get("plans", [])
+    if not isinstance(plans, list) or not all(isinstance(x, str) and x for x in plans):
+        errors.append(ConfigError("expected a list of plan names", source=src, key="limit_set.plans"))
     limits: dict[str, Limit] = {}
     raw_limits = data.get("limits", {})
     if not isinstance(raw_limits, dict):
@@ -292,8 +309,14 @@ def load_limit_set(path: str | Path, raw: bytes | None = None) -> LimitSet:
         lim = _parse_limit(name, table, src, meta, errors)
         if lim is not None:
             limits[name] = lim
+            if declarations is not None:
+                _check_declared_limit(lim, declarations, src, errors)
     params: dict[str, Parameter] = {}
-    for name, table in _flatten_dotted(data.get("parameters", {}), PARAM_KEYS).items():
+    raw_params = data.get("parameters", {})
+    if not isinstance(raw_params, dict):
+        errors.append(ConfigError("expected tables [parameters.\"name\"]", source=src, key="parameters"))
+        raw_params = {}
+    for name, table in _flatten_dotted(raw_params, PARAM_KEYS).items():
         key = f"parameters.{name}"
         if not isinstance(table, dict) or "value" not in table:
             errors.append(ConfigError("expected a table with value and source", source=src, key=key))
@@ -303,18 +326,69 @@ def load_limit_set(path: str | Path, raw: bytes | None = None) -> LimitSet:
                                       key=f"{key}.{k}"))
         if not isinstance(table.get("source"), str) or not table["source"].strip():
             errors.append(ConfigError("every parameter needs its provenance", source=src, key=f"{key}.source"))
-        value = table["value"]
-        if isinstance(value, str):
-            try:
-                value = parse_quantity(value, source=src, key=f"{key}.value")
-            except ConfigError:
-                pass  # plain text parameter (e.g. a chemistry name)
+        try:
+            value = _parameter_value(name, table["value"], declarations, src, f"{key}.value")
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         params[name] = Parameter(name, value, str(table.get("source", "")), str(table.get("description", "")))
+    if declarations is not None and declarations.declared:
+        for name, spec in declarations.parameters.items():
+            wild = any(c in name for c in "*?[")
+            if spec.required and not wild and name not in params:
+                errors.append(ConfigError(f"missing parameter {name!r}, which plan {declarations.plan!r} reads "
+                                          f"({declarations.source})", source=src, key=f"parameters.{name}"))
+    interlocks = data.get("interlocks", {})
+    if not isinstance(interlocks, dict):
+        errors.append(ConfigError("expected a table", source=src, key="interlocks"))
+        interlocks = {}
+    elif interlocks:
+        from bench.safety.interlocks import merge_config
+
+        try:
+            merge_config([(src, interlocks)])
+        except ConfigError as exc:
+            errors.append(exc)
+    grading = data.get("grading", {})
+    if not isinstance(grading, dict):
+        errors.append(ConfigError("expected tables [grading.<name>]", source=src, key="grading"))
+        grading = {}
+    errors += non_finite_errors(grading, src, "grading")
     if errors:
         raise ConfigErrors(errors)
-    return LimitSet(path=p, meta=dict(meta), limits=limits, parameters=params,
-                    grading=dict(data.get("grading", {})), interlocks=dict(data.get("interlocks", {})),
-                    sha256=sha256_hex(raw), raw=raw)
+    return LimitSet(path=p, meta=dict(meta), limits=limits, parameters=params, grading=dict(grading),
+                    interlocks=dict(interlocks), sha256=sha256_hex(raw), raw=raw)
+
+
+def _parameter_value(name: str, value: Any, declarations: PlanDeclarations | None, src: str, key: str) -> Any:
+    """Declared parameters are checked against their declaration; others: quantity text is parsed,
+    anything else stays as written; non-finite numbers are refused either way."""
+    if declarations is not None and declarations.declared:
+        return check_value(declarations, name, value, source=src, key=key)
+    errors = non_finite_errors(value, src, key)
+    if errors:
+        raise errors[0]
+    if isinstance(value, str):
+        try:
+            return parse_quantity(value, source=src, key=key)
+        except ConfigError:
+            return value  # plain text parameter (e.g. a chemistry name)
+    return value
+
+
+def _check_declared_limit(lim: Limit, decl: PlanDeclarations, src: str, errors: list[ConfigError]) -> None:
+    """A limit must be a measurement the plan declares, with the declared dimension."""
+    if not decl.declared:
+        return
+    spec = decl.measurement(lim.name)
+    if spec is None:
+        errors.append(ConfigError(f"plan {decl.plan!r} declares no measurement {lim.name!r} ({decl.source})"
+                                  f"{decl.suggest(lim.name, 'measurements')}", source=src, key=f"limits.{lim.name}"))
+        return
+    ref = lim.reference()
+    if spec.dimension and ref is not None and ref.dimensionality != dimensionality(spec.dimension):
+        errors.append(ConfigError(f"{ref:~P} is not a {spec.dimension} (plan {decl.plan!r} declares "
+                                  f"{lim.name!r} as {spec.dimension})", source=src, key=f"limits.{lim.name}"))
 
 
 def _flatten_dotted(table: Any, leaf_keys: set[str]) -> dict[str, Any]:
@@ -337,10 +411,15 @@ def _flatten_dotted(table: Any, leaf_keys: set[str]) -> dict[str, Any]:
 
 
 class Limits:
-    """Several limit sets in force for one run; a name resolves to the first set defining it."""
+    """Several limit sets in force for one run; a name resolves to the first set defining it.
 
-    def __init__(self, sets: list[LimitSet]):
+    With the plan's declarations, reading an undeclared parameter is an error naming plan.toml:
+    what the plan reads must be what load time checked.
+    """
+
+    def __init__(self, sets: list[LimitSet], declarations: PlanDeclarations | None = None):
         self.sets = sets
+        self.declarations = declarations or PlanDeclarations()
         seen: dict[str, str] = {}
         for s in sets:
             if s.id in seen:
@@ -356,6 +435,10 @@ class Limits:
 
     def param(self, name: str, default: Any = None) -> Any:
         """A parameter's value (a quantity where it has a unit); KeyError names the limit sets searched."""
+        decl = self.declarations
+        if decl.declared and decl.parameter(name) is None:
+            raise ConfigError(f"the plan reads parameter {name!r} but does not declare it{decl.suggest(name, 'parameters')}",
+                              source=decl.source, key=f"parameters.{name}")
         for s in self.sets:
             if name in s.parameters:
                 return s.parameters[name].value

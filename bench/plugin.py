@@ -1,24 +1,31 @@
 """The pytest plugin: options, fixtures and step journalling for test plans.
 
-A plan uses only fixtures (`psu`, `load`, `chamber`, `bms`, `dmm`, `irt`, `gas`, `measure`,
-`require`, `clock`, `prompt`, `telemetry`, `limits`, `dut`, `sim`) and the markers
-`clause("...")` and `plan_level("module")`. The session opens on the first test that asks for
-a bench fixture; defaults for station and limits come from the plan's `plan.toml`.
-On a failed `require`, an exception in a step, Ctrl-C or SIGTERM the bench goes to its safe
-state, the run is closed ABORTED, and the report is still rendered from the journal.
+A plan uses only fixtures and the markers `clause("...")` and `plan_level("module")`. Instrument
+fixtures are bound by capability (`psu`, `load`, `chamber`, `bms`, `dmm`, `irt`, `gas`,
+`stimulus`, and any capability a new instrument class declares): see bench/bindings.py; the
+`instruments` fixture maps every role name to its driver. Others: `measure`, `require`, `clock`,
+`prompt`, `telemetry`, `limits`, `dut`, `event`. Station, limit sets and the plan's declarations
+(plan.toml) are loaded and checked once, before any step runs: a configuration problem is
+reported once with file and key and the run exits with a usage error. On a failed `require` the
+plan stops (run STOPPED, verdict FAIL); on an exception, an interlock trip, Ctrl-C or SIGTERM the
+run is ABORTED; either way the bench goes to its safe state and the report is rendered from the
+journal. Run state lives on the pytest config (`current_session(config)`), not in module globals.
 """
 
 from __future__ import annotations
 
 import html
+import importlib
 import signal
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.errors import BenchError, ConfigError, RequirementFailed
+from bench.bindings import known_fixture_names
+from bench.declarations import PlanDeclarations, load_plan_file
+from bench.errors import BenchError, ConfigError, ConfigErrors, RequirementFailed
 from bench.recorder import StepContext
 from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
@@ -27,10 +34,33 @@ from bench.session import BenchSession
 from bench.verdict import Verdict
 
 PLAN_LEVELS = {"cell", "module", "unit", "installation", "site"}
-ROLE_FIXTURES = ("psu", "load", "chamber", "dmm", "irt", "gas", "bms_can", "bms_modbus")
-
-_state: dict[str, Any] = {"session": None, "report": None, "plan": {}}
 SIM_WALL_BACKSTOP_S = 600.0  # a simulated step that burns this much wall time is hung
+USAGE_ERROR = 4
+
+
+@dataclass
+class RunState:
+    """What the plugin holds for one pytest run: the bench session, the plan, the report outcome."""
+
+    session: BenchSession | None = None
+    plan: dict[str, Any] = field(default_factory=dict)
+    plan_file: Path | None = None
+    report: Path | None = None
+    report_error: str | None = None
+
+
+_STATE_KEY = pytest.StashKey[RunState]()
+
+
+def run_state(config: pytest.Config) -> RunState:
+    if _STATE_KEY not in config.stash:
+        config.stash[_STATE_KEY] = RunState()
+    return config.stash[_STATE_KEY]
+
+
+def current_session(config: pytest.Config) -> BenchSession | None:
+    """The bench session of this pytest run (None before the first bench step or outside a plan)."""
+    return run_state(config).session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,9 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
+    g.addoption("--resume", default=None, metavar="RUN_ID",
+                help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _CONFIGS.append(config)
     config.addinivalue_line("markers", "clause(text): standard clause this step derives from")
     config.addinivalue_line("markers", "plan_level(level): cell|module|unit|installation|site")
     config.addinivalue_line("markers", "timeout_step(duration): time limit of this step, e.g. \"10 min\" "
@@ -64,25 +97,25 @@ def _find_plan_toml(start: Path) -> Path | None:
     return None
 
 
-def _plan_defaults(item_path: Path) -> tuple[dict[str, Any], Path | None]:
+def _plan_defaults(item_path: Path) -> tuple[dict[str, Any], Path | None, PlanDeclarations]:
     plan_file = _find_plan_toml(item_path.parent)
     if plan_file is None:
-        return {}, None
-    try:
-        data = tomllib.loads(plan_file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", source=str(plan_file)) from exc
-    return data.get("plan", {}), plan_file
+        return {}, None, PlanDeclarations()
+    plan, decl = load_plan_file(plan_file)
+    return plan, plan_file, decl
 
 
-@pytest.fixture(scope="session")
-def bench_session(request: pytest.FixtureRequest) -> Any:
-    config = request.config
-    item_path = Path(str(request.node.path if hasattr(request.node, "path") else config.rootpath))
-    first = next(iter(request.session.items), None)
-    if first is not None:
-        item_path = Path(str(first.path))
-    plan, plan_file = _plan_defaults(item_path)
+def _uses_bench(item: pytest.Item) -> bool:
+    return "bench_session" in getattr(item, "fixturenames", ())
+
+
+def _build_session(config: pytest.Config, items: list[pytest.Item]) -> BenchSession | None:
+    """Load and check station, limit sets and plan declarations (nothing opened yet)."""
+    first = next((i for i in items if _uses_bench(i)), None)
+    if first is None:
+        return None
+    state = run_state(config)
+    plan, plan_file, declarations = _plan_defaults(Path(str(first.path)))
     root = config.rootpath
     station = config.getoption("--station") or plan.get("station")
     limits = config.getoption("--limits") or plan.get("limits", [])
@@ -91,19 +124,84 @@ def bench_session(request: pytest.FixtureRequest) -> Any:
     dut_info = None
     if config.getoption("--dut-info"):
         import json
-        dut_info = json.loads(Path(config.getoption("--dut-info")).read_text(encoding="utf-8"))
+
+        path = Path(config.getoption("--dut-info"))
+        try:
+            dut_info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read DUT info: {exc}", source=str(path)) from exc
+        if not isinstance(dut_info, dict):
+            raise ConfigError("expected a JSON object", source=str(path))
+
+    # plan.toml names files relative to its checkout (the folder holding pyproject.toml)
+    project = next((d for d in (plan_file.parents if plan_file else []) if (d / "pyproject.toml").exists()), root)
 
     def resolve(p: str) -> Path:
         path = Path(p)
-        return path if path.is_absolute() or path.exists() else root / path
+        if path.is_absolute() or path.exists():
+            return path
+        return project / path if (project / path).exists() else root / path
 
     session = BenchSession(
         station=resolve(station), limits=[resolve(p) for p in limits], dut=config.getoption("--dut"),
-        operator=config.getoption("--operator"), report_dir=resolve(config.getoption("--report-dir")),
+        operator=config.getoption("--operator"), report_dir=root / config.getoption("--report-dir"),
         plan=str(plan.get("name", plan_file.parent.name if plan_file else "")),
         plan_version=str(plan.get("version", "")), answers=config.getoption("--answers"),
-        batch_id=config.getoption("--batch-id"), dut_info=dut_info,
+        batch_id=config.getoption("--batch-id"), dut_info=dut_info, declarations=declarations,
+        resume=_resume_option(config, plan, plan_file),
     )
+    for hook in plan.get("checks", []):
+        module_name, _, fn_name = str(hook).partition(":")
+        try:
+            check = getattr(importlib.import_module(module_name), fn_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot load plan check {hook!r}: {exc}", source=str(plan_file), key="plan.checks") \
+                from exc
+        check(session.limits)
+    state.plan, state.plan_file = plan, plan_file
+    return session
+
+
+def _resume_option(config: pytest.Config, plan: dict[str, Any], plan_file: Path | None) -> str | None:
+    run_id = config.getoption("--resume")
+    if run_id and not plan.get("resumable", False):
+        raise ConfigError(f"plan {plan.get('name', '?')!r} cannot be resumed: its steps keep state between them in "
+                          "memory (declare `resumable = true` in [plan] once every step sets up its own "
+                          "preconditions)", source=str(plan_file), key="plan.resumable")
+    return run_id
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check every configuration file once, before any step runs; a problem ends the run here.
+    On --resume, the steps the interrupted run completed are deselected (kept from the journal)."""
+    if config.option.collectonly or run_state(config).session is not None:
+        return
+    try:
+        bench = _build_session(config, items)
+    except (ConfigError, ConfigErrors) as exc:
+        config.get_terminal_writer().line(f"ESS Bench: configuration error, nothing was run:\n{exc}", red=True)
+        pytest.exit("ESS Bench configuration error (above); nothing was run", returncode=USAGE_ERROR)
+    run_state(config).session = bench
+    if bench is not None and bench.resumed:
+        done = bench.journal.completed_steps(bench.run_id)
+        kept = [i for i in items if i.nodeid not in done]
+        dropped = [i for i in items if i.nodeid in done]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def bench_session(request: pytest.FixtureRequest) -> Any:
+    config = request.config
+    state = run_state(config)
+    session = state.session
+    if session is None:  # a plan collected in an unusual way: build it now
+        session = _build_session(config, list(request.session.items))
+        if session is None:
+            raise ConfigError("no bench step collected")
+        state.session = session
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -111,64 +209,62 @@ def bench_session(request: pytest.FixtureRequest) -> Any:
         raise KeyboardInterrupt("SIGTERM")
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    _state["session"] = session
-    _state["plan"] = plan
     session.interrupter.install()
     session.open()
     try:
         yield session
     finally:
-        _finish(session)
+        _finish(config, session)
         signal.signal(signal.SIGTERM, previous)
         session.interrupter.uninstall()
 
 
-def _finish(session: BenchSession, aborted: str | None = None) -> None:
-    if session.closed:
+def _finish(config: pytest.Config, session: BenchSession, aborted: str | None = None) -> None:
+    """Close the run (safe state, drivers, journal end). Bounded by the teardown budget; the report is
+    rendered afterwards (`_render`), outside any step's teardown time limit."""
+    if session.closed or not session.opened:
         return
     session.close(aborted=aborted)
+
+
+def _render(config: pytest.Config, session: BenchSession) -> None:
+    """Render the report folder from the journal once the run is closed; a failure is journalled."""
+    state = run_state(config)
+    if not session.closed or state.report is not None or state.report_error is not None:
+        return
     try:
         from bench.report.render import render_run
 
-        out = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
-        _state["report"] = out
+        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
-        _state["report"] = None
-        _state["report_error"] = f"{type(exc).__name__}: {exc}"
+        state.report_error = f"{type(exc).__name__}: {exc}"
+        try:
+            session.event("report_failed", f"report not rendered: {state.report_error}")
+        except Exception:  # noqa: BLE001 - the journal may be the thing that failed
+            pass
     finally:
         if session._own_journal:
             session.journal.close()
 
 
-def _role(session: BenchSession, role: str) -> Any:
-    inst = session.instruments.get(role)
-    if inst is None:
-        have = ", ".join(sorted(session.instruments)) or "none"
-        raise ConfigError(f"this step needs a '{role}' but station {session.station.name!r} has: {have}",
-                          source=str(session.station.path), key=f"roles.{role}")
-    return inst
-
-
-def _make_role_fixture(role: str) -> Any:
-    @pytest.fixture(name=role)
+def _make_capability_fixture(name: str) -> Any:
+    @pytest.fixture(name=name)
     def fixture(bench_session: BenchSession) -> Any:
-        return _role(bench_session, role)
+        return bench_session.bindings.require(name, station=bench_session.station.name,
+                                              source=str(bench_session.station.path))
 
-    fixture.__doc__ = f"The station's '{role}' instrument."
+    fixture.__doc__ = f"The station's instrument serving the {name!r} capability."
     return fixture
 
 
-for _r in ROLE_FIXTURES:
-    globals()[f"fixture_{_r}"] = _make_role_fixture(_r)
+for _name in known_fixture_names():
+    globals()[f"fixture_{_name}"] = _make_capability_fixture(_name)
 
 
 @pytest.fixture
-def bms(bench_session: BenchSession) -> Any:
-    """The BMS link: `bms_can` if the station has one, else `bms_modbus`."""
-    for role in ("bms_can", "bms_modbus", "bms"):
-        if role in bench_session.instruments:
-            return bench_session.instruments[role]
-    return _role(bench_session, "bms_can")
+def instruments(bench_session: BenchSession) -> dict[str, Any]:
+    """Every role of the station by name (for stations with several instruments of one kind)."""
+    return dict(bench_session.instruments)
 
 
 @pytest.fixture
@@ -207,8 +303,24 @@ def dut(bench_session: BenchSession) -> dict[str, Any]:
 
 
 @pytest.fixture
+def attach(bench_session: BenchSession) -> Any:
+    """`attach(name, content, kind)`: journal an attachment for this step; it lands in the report folder."""
+    return bench_session.attach
+
+
+@pytest.fixture
+def earlier(bench_session: BenchSession) -> Any:
+    """`earlier(name)`: (quantity, note) of this run's standing results of a measurement (all sessions, oldest
+    first; results of an interrupted step attempt excluded), so a step can use what an earlier one measured,
+    also after a resume."""
+    return bench_session.earlier
+
+
+@pytest.fixture
 def sim(bench_session: BenchSession) -> Any:
-    """The simulated station (plant, fault injection), or None on real hardware."""
+    """Deprecated: the simulated station, for plans not yet moved to the `stimulus` capability.
+
+    Removed once the safety-chain and intake plans act through stimuli only."""
     return bench_session.sim
 
 
@@ -232,8 +344,8 @@ def _plan_level(item: pytest.Item) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    session: BenchSession | None = _state["session"]
-    if session is None or session.closed or "bench_session" not in getattr(item, "fixturenames", ()):
+    session = current_session(item.config)
+    if session is None or session.closed or not session.opened or not _uses_bench(item):
         yield
         return
     session.recorder.step = StepContext(nodeid=item.nodeid, clauses=_clauses(item))
@@ -255,16 +367,16 @@ def _step_timeout_s(session: BenchSession, item: pytest.Item) -> float | None:
     m = item.get_closest_marker("timeout_step")
     if m is not None and m.args:
         return parse_duration(m.args[0], source=item.nodeid, key="timeout_step")
-    plan_value = _state.get("plan", {}).get("step_timeout")
+    plan_value = run_state(item.config).plan.get("step_timeout")
     if plan_value is not None:
         return parse_duration(plan_value, source="plan.toml", key="plan.step_timeout")
-    return session.duration("step_timeout")
+    return session.safety.step_timeout_s
 
 
 def _step_deadline(session: BenchSession, item: pytest.Item) -> Deadline:
     limit = _step_timeout_s(session, item)
     if session.clock.virtual:
-        wall = session.duration("step_wall_timeout") or SIM_WALL_BACKSTOP_S
+        wall = session.safety.step_wall_timeout_s or SIM_WALL_BACKSTOP_S
         return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=limit,
                         wall_s=wall).start()
     return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=None,
@@ -289,12 +401,12 @@ def _inhibit(session: BenchSession, item: pytest.Item) -> list[str]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Fixture teardown of a step gets its own wall-time limit ([safety] teardown_timeout)."""
-    session: BenchSession | None = _state["session"]
-    if session is None or session.closed:
+    session = current_session(item.config)
+    if session is None or session.closed or not session.opened:
         yield
         return
     deadline = Deadline(session.clock, session.interrupter, what=f"teardown of {item.name}", virtual_s=None,
-                        wall_s=session.duration("teardown_timeout")).start()
+                        wall_s=session.safety.teardown_timeout_s).start()
     try:
         yield
     finally:
@@ -305,7 +417,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     outcome = yield
     report = outcome.get_result()
-    session: BenchSession | None = _state["session"]
+    session = current_session(item.config)
     if session is None or call.when != "call" or session.recorder.step.nodeid != item.nodeid:
         return
     step = session.recorder.step
@@ -321,8 +433,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             message = exc.reason
         if not isinstance(exc, KeyboardInterrupt):
             reason = f"step {item.name} stopped: {message}"
-            session.event("abort", reason)
-            session.abort_reason = session.abort_reason or reason
+            if isinstance(exc, RequirementFailed):  # the device failed: a FAIL that ended the run early
+                session.event("stop", reason)
+                session.stop_reason = session.stop_reason or reason
+            else:  # something outside the test cut it short
+                session.event("abort", reason)
+                session.abort_reason = session.abort_reason or reason
             if not isinstance(exc, InterlockTrip):  # a trip has driven the safe state already
                 session.safe_state(reason)
             item.session.shouldstop = reason
@@ -351,35 +467,46 @@ def _attach_html(report: Any, step: StepContext) -> None:
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    session: BenchSession | None = _state["session"]
-    if session is not None and not session.closed:
+    config = _CONFIGS[-1] if _CONFIGS else None
+    session = current_session(config) if config is not None else None
+    if session is not None and not session.closed and session.opened:
         reason = session.abort_reason or "operator interrupt (Ctrl-C)"
         session.event("abort", reason)
-        _finish(session, aborted=reason)
+        _finish(config, session, aborted=reason)
+
+
+_CONFIGS: list[pytest.Config] = []  # pytest_keyboard_interrupt gets no config; the active one is kept here
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _CONFIGS:
+        _CONFIGS.remove(config)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    bench: BenchSession | None = _state["session"]
-    if bench is not None and not bench.closed:
-        _finish(bench, aborted=bench.abort_reason)
+    bench = current_session(session.config)
+    if bench is None or not bench.opened:
+        return
+    if not bench.closed:
+        _finish(session.config, bench, aborted=bench.abort_reason)
+    _render(session.config, bench)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    bench: BenchSession | None = _state["session"]
-    if bench is None:
+    state = run_state(terminalreporter.config)
+    bench = state.session
+    if bench is None or not bench.opened:
         return
     tr = terminalreporter
     tr.section("ESS Bench")
     tr.write_line(f"run {bench.run_id}  DUT {bench.dut}  station {bench.station.name}")
-    status = bench.journal.run(bench.run_id) if not bench._own_journal else None
-    verdict = "ABORTED" if bench.abort_reason else str(bench.overall_verdict())
-    tr.write_line(f"verdict: {verdict}" + (f"  ({bench.abort_reason})" if bench.abort_reason else ""))
-    if status:
-        tr.write_line(f"status: {status['status']}")
-    if _state.get("report"):
-        tr.write_line(f"report: {_state['report']}")
-    elif _state.get("report_error"):
-        tr.write_line(f"report not rendered: {_state['report_error']} (render later with `bench report {bench.run_id}`)")
+    reason = bench.abort_reason or bench.stop_reason
+    verdict = "ABORTED" if bench.abort_reason else str(bench.final_verdict or bench.overall_verdict())
+    tr.write_line(f"verdict: {verdict}  status: {bench.status}" + (f"  ({reason})" if reason else ""))
+    if state.report:
+        tr.write_line(f"report: {state.report}")
+    elif state.report_error:
+        tr.write_line(f"report not rendered: {state.report_error} (render later with `bench report {bench.run_id}`)")
 
 
 def pytest_exception_interact(node: Any, call: Any, report: Any) -> None:

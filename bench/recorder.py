@@ -15,12 +15,13 @@ from typing import Any
 
 import pint
 
+from bench.calibration import EXPIRED, calibration_status
 from bench.errors import RequirementFailed
 from bench.journal import Journal
 from bench.limits import Limits
 from bench.station import Station
-from bench.units import fmt
-from bench.verdict import Decision, Verdict, decide
+from bench.units import fmt, is_finite
+from bench.verdict import Decision, Plausible, Verdict, decide
 
 
 @dataclass
@@ -75,30 +76,43 @@ class Recorder:
         cfg = self.station.roles.get(role)
         if cfg is None:
             return role, {"role": role, "note": "not a station role"}, False
-        expired = cfg.calibration is not None and cfg.calibration.expired_on(self.today)
+        due = cfg.calibration.due if cfg.calibration is not None else None
+        expired = calibration_status(due, self.today) == EXPIRED
         return role, cfg.identity(), expired
 
     def measure(self, name: str, value: pint.Quantity, *, instrument: Any = None,
                 uncertainty: pint.Quantity | None = None, clause: str | None = None, note: str = "",
+                plausible: Plausible | None = None, series: str | None = None, aggregate: str | None = None,
                 _required: bool = False) -> Measurement:
+        """Decide and journal one result. `plausible` (low, high) overrides the declared plausible range,
+        for ranges that depend on the DUT (e.g. capacity above 150 % of its rating)."""
         if not isinstance(value, pint.Quantity):
             raise TypeError(f"measure({name!r}) needs a pint quantity with its unit, got {value!r}")
         role, info, expired = self._instrument(instrument)
         limit = self.limits.get(name)
+        decl = self.limits.declarations
+        spec = decl.measurement(name)
+        if plausible is None and spec is not None:
+            plausible = spec.plausible
         decision: Decision = decide(name, value, limit, uncertainty=uncertainty, calibration_expired=expired,
-                                    instrument=role or "")
+                                    instrument=role or "", plausible=plausible)
+        if spec is None and decl.declared and decision.verdict is not Verdict.FAIL:
+            decision = Decision(Verdict.INDETERMINATE, f"measurement {name!r} is not declared by plan "
+                                                       f"{decl.plan!r}{decl.suggest(name, 'measurements')}")
         unit = limit.display_unit if limit is not None and limit.display_unit else value.units
         shown = value.to(unit)
+        magnitude = float(shown.magnitude) if is_finite(shown) else None
         clause_text = clause or (", ".join(self.step.clauses) if self.step.clauses else "") or (
             limit.clause if limit else "")
         m = Measurement(name=name, value=value, verdict=decision.verdict, reason=decision.reason,
                         grade=decision.grade, limit=limit.to_record() if limit else None, instrument=role,
                         step=self.step.nodeid, clause=clause_text, uncertainty=uncertainty, required=_required)
         self.journal.add_measurement(
-            self.run_id, step=self.step.nodeid, name=name, value=float(shown.magnitude), unit=f"{shown.units:~P}",
+            self.run_id, step=self.step.nodeid, name=name, value=magnitude, unit=f"{shown.units:~P}",
             uncertainty=None if uncertainty is None else float(uncertainty.to(unit).magnitude),
             limit_json=m.limit, verdict=str(m.verdict), reason=m.reason, grade=m.grade, clause=clause_text,
             instrument=role, instrument_json=info, t=self.now_s(), required=int(_required), note=note,
+            series=series, aggregate=aggregate,
         )
         self.step.measurements.append(m)
         self.all.append(m)

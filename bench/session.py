@@ -18,27 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.bindings import Bindings, fixtures_of
 from bench.clock import Clock, RealClock, SimClock
-from bench.errors import BenchError, ConfigError
-from bench.journal import ABORTED, COMPLETED, Journal
-from bench.limits import Limits, load_limit_set
+from bench.declarations import PlanDeclarations
+from bench.errors import BenchError, ConfigError, ConfigErrors
+from bench.identifiers import check_name, check_serial
+from bench.journal import ABORTED, COMPLETED, STOPPED, Journal
+from bench.limits import Limits, load_limit_set, parse_limit_set
 from bench.prompts import Prompter
 from bench.recorder import Recorder
 from bench.safety.interlocks import InterlockWatcher, Trip, merge_config
 from bench.safety.safe_state import drive_safe_state
-from bench.safety.timeouts import ActionTimeout, Interrupter, parse_duration, run_bounded
-from bench.station import Station, load_station, resolve_driver
+from bench.safety.settings import SafetySettings, resolve
+from bench.safety.timeouts import ActionTimeout, Interrupter, run_bounded
+from bench.station import DEFAULT_SIM_BACKEND, Station, load_station, resolve_driver
 from bench.telemetry import Telemetry
-from bench.tomlfile import read_toml
-from bench.units import Q_, parse_quantity
+from bench.tomlfile import read_bytes, read_toml
+from bench.units import Q_
 from bench.verdict import Verdict
-
-DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
-# [safety] keys of the station file and their defaults (durations as text, like the file).
-SAFETY_DEFAULTS: dict[str, Any] = {
-    "safe_state_retries": 3, "safe_state_retry_delay": "0.2 s", "safe_state_action_timeout": "10 s",
-    "teardown_timeout": "60 s", "step_timeout": None, "step_wall_timeout": None,
-}
 
 
 def code_version() -> str:
@@ -64,36 +61,60 @@ class BenchSession:
     def __init__(self, *, station: str | Path, limits: list[str | Path], dut: str = "", operator: str = "",
                  report_dir: str | Path = "reports", plan: str = "", plan_version: str = "",
                  answers: str | Path | None = None, interactive: bool = True, batch_id: str | None = None,
-                 dut_info: dict[str, Any] | None = None, journal: Journal | None = None) -> None:
+                 dut_info: dict[str, Any] | None = None, journal: Journal | None = None,
+                 declarations: PlanDeclarations | None = None, resume: str | None = None) -> None:
+        """Load and check everything a run needs (station, limit sets against the plan's declarations,
+        merged interlocks, identifiers) before anything is opened; every problem is a ConfigError."""
         self.station: Station = load_station(station)
         if not limits:
             raise ConfigError("no limit set given (use --limits FILE or the plan's plan.toml)", key="--limits")
-        if self.station.production:
-            self.limits = Limits([self._load_signed_limit_set(p) for p in limits])
-        else:
-            self.limits = Limits([load_limit_set(p) for p in limits])
+        self.declarations = declarations or PlanDeclarations()
+        errors: list[ConfigError] = []
+        sets = []
+        for p in limits:
+            try:
+                sets.append(self._load_limit_set(p))
+            except ConfigErrors as exc:
+                errors += exc.errors
+            except ConfigError as exc:
+                errors.append(exc)
+        if errors:
+            raise ConfigErrors(errors)
+        self.limits = Limits(sets, self.declarations)
+        self.interlock_config = merge_config([(str(self.station.path), self.station.interlocks)]
+                                             + [(str(s.path), s.interlocks) for s in self.limits.sets])
         self.dut_info = {**self.station.dut, **(dut_info or {})}
-        self.dut = dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT"
+        self.dut = check_serial(dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT",
+                                source="--dut" if dut else str(self.station.path), key=None if dut else "dut.serial")
         self.dut_info["serial"] = self.dut
-        self.operator = operator or os.environ.get("USER", "")
+        self.operator = check_name(operator or os.environ.get("USER", ""), source="--operator")
+        if batch_id is not None:
+            check_serial(batch_id, "batch id", source="--batch-id")
+        self.safety: SafetySettings = resolve(self.station.safety, str(self.station.path))
         self.report_dir = Path(report_dir)
         self.plan = plan
         self.plan_version = plan_version
         self.batch_id = batch_id
         self.answers_path = answers
         self.interactive = interactive
-        self.clock: Clock = self._make_clock()
         self.sim: Any = None
         self.instruments: dict[str, Any] = {}
-        self.run_id = new_run_id(self.dut)
         self._own_journal = journal is None
         self.journal = journal or Journal(self.report_dir / "journal.sqlite")
+        self.resumed = resume is not None
+        self.run_id = self._check_resume(resume, dut) if resume is not None else new_run_id(self.dut)
+        self.clock: Clock = self._make_clock(self.journal.last_t(self.run_id) if self.resumed else 0.0)
         self.closed = False
-        self.abort_reason: str | None = None
+        self.opened = False
+        self.final_verdict: str | None = None
+        self.abort_reason: str | None = None  # cut short by something outside the test (trip, Ctrl-C, crash)
+        self.stop_reason: str | None = None  # stopped early because the device failed a required check
         self.interrupter = Interrupter()
         self.interlocks: InterlockWatcher | None = None
+        self.bindings = Bindings({})
         self.trip: Trip | None = None
         self._safe_lock = threading.RLock()
+        self._in_safe_state = threading.Event()
         self.recorder = Recorder(self.journal, self.run_id, self.limits, self.station, self.clock.now_s,
                                  role_of=self.role_of)
         self.telemetry = Telemetry(self.journal, self.run_id, self.clock, self.recorder)
@@ -101,23 +122,53 @@ class BenchSession:
                                journal_event=self.event, source=str(answers or self.station.path))
 
     # -- set-up --------------------------------------------------------------------------
-    def _load_signed_limit_set(self, path: str | Path) -> Any:
-        """Production: read the file once; verify, parse and (at open) journal those same bytes."""
+    def _load_limit_set(self, path: str | Path) -> Any:
+        """Read a limit set once; in production verify its signature over those very bytes, then parse them.
+
+        The bytes parsed are the bytes verified and (at open) journalled: a file swapped between two
+        reads can never run unsigned.
+        """
+        if not self.station.production:
+            return load_limit_set(path, self.declarations)
         from bench.signing.verify import check_signed_limit_set
-        trust = self.station.safety.get("trust_file")
+        trust = self.station.safety_settings.trust_file
         if not trust:
             raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",
                               source=str(self.station.path), key="safety.trust_file")
-        _, raw = read_toml(path)
+        raw = read_bytes(path)
         check_signed_limit_set(Path(path), self.station.path.parent / trust, data=raw)
-        return load_limit_set(path, raw=raw)
+        return parse_limit_set(raw, path, self.declarations)
 
-    def _make_clock(self) -> Clock:
+    def _make_clock(self, start_s: float) -> Clock:
         if self.station.simulated:
-            step = self.station.simulation.get("max_step", "1 s")
-            return SimClock(max_step=parse_quantity(step, source=str(self.station.path), key="simulation.max_step",
-                                                    dimension="time"))
-        return RealClock()
+            return SimClock(max_step=Q_(self.station.max_step_s, "s"), start_s=start_s)
+        return RealClock(start_s=start_s)
+
+    def _check_resume(self, run_id: str, dut: str) -> str:
+        """The interrupted run to continue: same plan, station, limit sets (bytes) and DUT, or a named error."""
+        try:
+            run = self.journal.run(run_id)
+        except KeyError as exc:
+            raise ConfigError(str(exc).strip("'\""), key="--resume") from None
+        problems = []
+        if run["status"] != ABORTED:
+            problems.append(f"it is {run['status']} ({run.get('verdict') or 'no verdict'}); only an interrupted run "
+                            "(ABORTED) can be resumed")
+        if self.plan and run.get("plan") != self.plan:
+            problems.append(f"it ran plan {run.get('plan')!r}, not {self.plan!r}")
+        if run.get("station") != self.station.name:
+            problems.append(f"it ran on station {run.get('station')!r}, not {self.station.name!r}")
+        had = sorted((s["id"], s["sha256"]) for s in run.get("limits") or [])
+        now = sorted((s.id, s.sha256) for s in self.limits.sets)
+        if had != now:
+            problems.append(f"its limit sets were {had}, now {now} (a changed limit set needs a new run)")
+        if dut and dut != run.get("dut_serial"):
+            problems.append(f"its DUT is {run.get('dut_serial')!r}, not {dut!r}")
+        if problems:
+            raise ConfigError(f"cannot resume run {run['run_id']}: " + "; ".join(problems), key="--resume")
+        self.dut = str(run.get("dut_serial"))
+        self.dut_info = dict(run.get("dut") or self.dut_info)
+        return str(run["run_id"])
 
     def _answers(self) -> dict[str, Any]:
         answers: dict[str, Any] = {}
@@ -129,6 +180,13 @@ class BenchSession:
         return answers
 
     def open(self) -> BenchSession:
+        if self.resumed:
+            n = self.journal.resume_run(self.run_id, operator=self.operator, code_version=code_version())
+            done = sorted(self.journal.completed_steps(self.run_id))
+            self.opened = True
+            self.event("resume", f"run resumed in session {n} by {self.operator or 'unknown operator'}; "
+                                 f"{len(done)} completed step(s) kept", {"session": n, "kept_steps": done})
+            return self._open_instruments()
         self.journal.start_run(
             self.run_id, plan=self.plan, plan_version=self.plan_version, station=self.station.name,
             station_json=self.station.summary(), dut_serial=self.dut, dut_json=self.dut_info,
@@ -136,8 +194,14 @@ class BenchSession:
             site=self.station.site, mode=self.station.mode, simulated=int(self.station.simulated),
             batch_id=self.batch_id,
         )
+        self.opened = True
         for s in self.limits.sets:
             self.journal.add_attachment(self.run_id, s.path.name, s.raw, kind="limit-set")
+        return self._open_instruments()
+
+    def _open_instruments(self) -> BenchSession:
+        for fallback in self.safety.fallbacks:
+            self.event("safety_fallback", fallback, {"settings": self.safety.describe()})
         try:
             resources = {name: r.resource for name, r in self.station.roles.items()}
             if self.station.simulated:
@@ -162,32 +226,26 @@ class BenchSession:
                            {"role": name, "idn": str(idn)})
                 if self.station.simulated and hasattr(inst, "attach_clock"):
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
+                if hasattr(inst, "attach_journal"):
+                    inst.attach_journal(self.event)  # retries, fall-backs, re-connections go to the journal
+                if hasattr(inst, "attach_prompt"):
+                    inst.attach_prompt(self.prompt)  # drivers that ask the operator (OperatorStimulus)
+            self.bindings = Bindings(self.instruments)
+            self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()
         except BaseException as exc:
             self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
             raise
         return self
 
-    def setting(self, key: str) -> Any:
-        """A `[safety]` value of the station, or its default."""
-        return self.station.safety.get(key, SAFETY_DEFAULTS.get(key))
-
-    def duration(self, key: str) -> float | None:
-        value = self.setting(key)
-        if value is None:
-            return None
-        return parse_duration(value, source=str(self.station.path), key=f"safety.{key}")
-
     def _start_interlocks(self) -> None:
         """Watch the station's and the limit sets' interlocks from now until the session closes."""
-        tables = [(str(self.station.path), self.station.interlocks)]
-        tables += [(str(s.path), s.interlocks) for s in self.limits.sets]
-        cfg = merge_config(tables)
+        cfg = self.interlock_config
         if not cfg.interlocks or not cfg.enabled:
             self.event("interlock", "no interlocks declared" if cfg.enabled else "interlocks disabled by config",
                        {"armed": False})
             return
-        self.interlocks = InterlockWatcher(cfg, self.instruments, self.clock, on_trip=self._on_trip,
+        self.interlocks = InterlockWatcher(cfg, self.bindings, self.clock, on_trip=self._on_trip,
                                            interrupter=self.interrupter)
         self.interlocks.start()
         self.event("interlock", f"armed {len(cfg.interlocks)} interlock(s), every {cfg.period_s:g} s, "
@@ -197,23 +255,39 @@ class BenchSession:
                     "sources": self.interlocks.sources})
 
     def _on_trip(self, trip: Trip) -> None:
-        """Journal the trip with its values, mark the run ABORTED, drive the safe state. Never raises."""
-        self.trip = trip
+        """Journal the trip with its values, mark the run ABORTED, drive the safe state. Never raises.
+
+        A trip while the safe state is already being driven is journalled and merged into it: the
+        sequence in progress completes in order, nothing is raised into it."""
         reason = f"interlock {trip.name} tripped: {trip.message}"
+        merged = self._in_safe_state.is_set()
+        self.trip = self.trip or trip
         try:
-            self.event("interlock", reason, {"tripped": True, **trip.data()})
-        except Exception:  # the safe state matters more than the journal line
+            self.event("interlock", reason + (" (during the safe state: merged into it)" if merged else ""),
+                       {"tripped": True, "merged": merged, **trip.data()})
+        except Exception:  # noqa: BLE001 - the safe state matters more than the journal line
             pass
+        if merged:  # the run is already being made safe for another cause; that cause stays the reason
+            return
         self.abort_reason = self.abort_reason or reason
         try:
             self.safe_state(reason)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             try:
                 self.event("safe_state_failed", f"safe state after interlock trip failed: {exc}")
-            except Exception:
+            except Exception:  # noqa: BLE001
                 pass
 
     # -- during the run ------------------------------------------------------------------
+    def earlier(self, name: str) -> list[tuple[Any, str]]:
+        """(quantity, note) of each standing result of `name` in this run, oldest first; NaN where not finite."""
+        return [(Q_(float("nan") if m["value"] is None else m["value"], m["unit"] or ""), m.get("note") or "")
+                for m in self.results(name)]
+
+    def attach(self, name: str, content: bytes, kind: str) -> None:
+        """Journal an attachment (a plot, a table, a passport) for the step in progress."""
+        self.journal.add_attachment(self.run_id, name, content, kind=kind, step=self.recorder.step.nodeid)
+
     def role_of(self, obj: Any) -> str | None:
         for name, inst in self.instruments.items():
             if inst is obj:
@@ -225,57 +299,89 @@ class BenchSession:
                                t=self.clock.now_s())
 
     def safe_state(self, cause: str) -> list[Any]:
-        allow_bms = bool(self.station.safety.get("bms_contactor_open_on_abort", True))
+        """Drive every instrument to its safe state, in order, with the settings parsed at load time.
+
+        Nothing is parsed here, so no configuration value can stop it; interlock trips and
+        watchdog interrupts arriving meanwhile are journalled and merged, never raised into it."""
+        cfg = self.safety
+        allow_bms = cfg.bms_contactor_open_on_abort
 
         def allowed(role: str) -> bool:
-            return allow_bms or not role.startswith("bms")
+            return allow_bms or "bms" not in fixtures_of(self.instruments[role])
 
         with self._safe_lock:
-            return drive_safe_state(
-                self.instruments, cause=cause, allowed=allowed,
-                journal_event=lambda kind, msg, data: self.event(kind, msg, data),
-                retries=max(1, int(self.setting("safe_state_retries"))),
-                retry_delay_s=self.duration("safe_state_retry_delay") or 0.0,
-                action_timeout_s=self.duration("safe_state_action_timeout"))
+            nested = self._in_safe_state.is_set()
+            self._in_safe_state.set()
+            try:
+                with self.interrupter.hold() as held:
+                    results = drive_safe_state(
+                        self.instruments, cause=cause, allowed=allowed,
+                        journal_event=lambda kind, msg, data: self.event(kind, msg, data),
+                        retries=cfg.safe_state_retries, retry_delay_s=cfg.safe_state_retry_delay_s,
+                        action_timeout_s=cfg.safe_state_action_timeout_s)
+                for exc in held:
+                    self.event("safe_state", f"interrupt during the safe state merged, not raised: {exc}",
+                               {"merged": type(exc).__name__})
+                return results
+            finally:
+                if not nested:
+                    self._in_safe_state.clear()
 
     def overall_verdict(self) -> Verdict:
-        return Verdict.combine([m.verdict for m in self.recorder.all])
+        """Worst of every journalled verdict of this run (all sessions; results of an interrupted step
+        attempt that was rerun do not count): the journal is the record, not memory."""
+        return Verdict.combine([Verdict(m["verdict"]) for m in self.results()])
+
+    def results(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Journalled measurements of this run that stand (not superseded), optionally of one name.
+
+        A resumed plan rebuilds what earlier sessions measured from here, never from memory."""
+        return [m for m in self.journal.measurements(self.run_id)
+                if not m["superseded"] and (name is None or m["name"] == name)]
 
     # -- tear-down -----------------------------------------------------------------------
     def close(self, aborted: str | None = None) -> str:
-        """Safe state, close drivers and simulator, close the run. Returns the final status."""
+        """Safe state, close drivers and simulator, close the run. Returns the final status:
+        COMPLETED, STOPPED (a required check failed: verdict FAIL) or ABORTED (cut short from outside)."""
         if self.closed:
-            return ABORTED if self.abort_reason else COMPLETED
+            return self.status
         self.closed = True
-        if self.interlocks is not None:
-            self.interlocks.stop()
-            if self.interlocks.trip is not None:
-                self.interlocks.done.wait(self.duration("teardown_timeout") or 60.0)
+        budget = self.safety.teardown_timeout_s
+        deadline = time.monotonic() + budget
         reason = aborted or self.abort_reason
         self.abort_reason = reason
-        budget = self.duration("teardown_timeout") or 60.0
-        deadline = time.monotonic() + budget
         try:
+            if self.interlocks is not None:
+                self.interlocks.stop()
+                if self.interlocks.trip is not None:
+                    self.interlocks.done.wait(budget)
             if self.instruments:
-                self.safe_state(reason or "end of run")
+                self.safe_state(reason or self.stop_reason or "end of run")
         finally:
             for name, inst in self.instruments.items():
                 self._bounded_teardown(f"{name}: close", inst.close, deadline, "instrument")
             if self.sim is not None:
                 self._bounded_teardown("simulator stop", self.sim.stop, deadline, "simulation")
-            status = ABORTED if reason else COMPLETED
-            verdict = "ABORTED" if reason else str(self.overall_verdict())
-            self.journal.end_run(self.run_id, status, verdict, reason or "")
+            status = self.status
+            verdict = "ABORTED" if status == ABORTED else str(self.overall_verdict())
+            if status == STOPPED and verdict == str(Verdict.PASS):
+                verdict = str(Verdict.FAIL)  # a stop without a failed measurement journalled is still a stop
+            self.final_verdict = verdict
+            self.journal.end_run(self.run_id, status, verdict, reason or self.stop_reason or "")
             if isinstance(self.clock, RealClock):
                 self.clock.shutdown()
         return status
+
+    @property
+    def status(self) -> str:
+        return ABORTED if self.abort_reason else STOPPED if self.stop_reason else COMPLETED
 
     def _bounded_teardown(self, what: str, fn: Any, deadline: float, kind: str) -> None:
         """Close one thing within what is left of the teardown budget; a hang is reported, not waited out."""
         remaining = deadline - time.monotonic()
         try:
             if remaining <= 0:
-                raise ActionTimeout(f"teardown budget of {self.duration('teardown_timeout'):g} s used up")
+                raise ActionTimeout(f"teardown budget of {self.safety.teardown_timeout_s:g} s used up")
             run_bounded(fn, remaining, what)
         except ActionTimeout as exc:
             self.event("teardown_timeout", f"{what}: abandoned: {exc}", {"what": what})

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, ConfigErrors
+from bench.safety.settings import SafetySettings, parse_safety
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
-from bench.units import parse_quantity
+from bench.units import Q_, non_finite_errors, parse_quantity
 
 STATION_KEYS = {"name", "mode", "site", "location", "include", "description", "operator_default"}
 ROLE_KEYS = {
@@ -29,6 +30,12 @@ CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
 TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+OPERATOR = "operator"  # a role acted by a person (prompts), allowed beside simulated roles
+DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
+# [simulation] keys the bench itself reads; the backend checks the rest (its `check_config`).
+BENCH_SIM_KEYS = {"max_step", "backend", "prompts"}
+TIMEOUT_RANGE = (Q_(1, "ms"), Q_(10, "min"))
+MAX_STEP_RANGE = (Q_(1, "ms"), Q_(60, "s"))
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,10 @@ class Calibration:
     lab: str = ""
     date: dt.date | None = None
 
-    def expired_on(self, day: dt.date) -> bool:
-        return day > self.due
+    def status_on(self, day: dt.date) -> str:
+        from bench.calibration import calibration_status
+
+        return calibration_status(self.due, day)
 
 
 @dataclass
@@ -62,6 +71,11 @@ class RoleConfig:
     @property
     def simulated(self) -> bool:
         return self.resource == "sim"
+
+    @property
+    def operator(self) -> bool:
+        """Acted by a person through prompts (e.g. the hardware stimulus backend)."""
+        return self.resource == OPERATOR
 
     def identity(self) -> dict[str, Any]:
         cal = self.calibration
@@ -93,6 +107,8 @@ class Station:
     dut: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     sha256: str = ""
+    safety_settings: SafetySettings = field(default_factory=SafetySettings)
+    max_step_s: float = 1.0
 
     @property
     def simulated(self) -> bool:
@@ -205,7 +221,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     if not isinstance(name, str) or not name:
         errors.append(ConfigError("expected a non-empty station name", source=src, key="station.name"))
     mode = st.get("mode", "development")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         errors.append(ConfigError(f"expected one of {sorted(MODES)}, got {mode!r}", source=src, key="station.mode"))
     roles_raw = data.get("roles", {})
     if not isinstance(roles_raw, dict) or not roles_raw:
@@ -235,6 +251,9 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         timeout = None
         try:
             timeout = parse_quantity(table.get("timeout", "2 s"), source=src, key=f"{base}.timeout", dimension="time")
+            if not TIMEOUT_RANGE[0] <= timeout <= TIMEOUT_RANGE[1]:
+                errors.append(ConfigError(f"{timeout:~P} outside {TIMEOUT_RANGE[0]:~P}..{TIMEOUT_RANGE[1]:~P}",
+                                          source=src, key=f"{base}.timeout"))
         except ConfigError as exc:
             errors.append(exc)
         cal = None
@@ -264,15 +283,20 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         if not isinstance(options, dict):
             errors.append(ConfigError("expected a table", source=src, key=f"{base}.options"))
             options = {}
+        errors += non_finite_errors(options, src, f"{base}.options")
+        safe_state = table.get("safe_state", {})
+        if not isinstance(safe_state, dict):
+            errors.append(ConfigError("expected a table", source=src, key=f"{base}.safe_state"))
+            safe_state = {}
         roles[role] = RoleConfig(
             role=role, driver=driver or "", resource=resource, timeout=timeout,
             make=str(table.get("make", "")), model=str(table.get("model", "")),
             serial=str(table.get("serial", "")), firmware=str(table.get("firmware", "")),
-            calibration=cal, options=options, safe_state=dict(table.get("safe_state", {})), source=src,
+            calibration=cal, options=options, safe_state=dict(safe_state), source=src,
         )
     sim_roles = [r for r in roles.values() if r.simulated]
-    if sim_roles and len(sim_roles) != len(roles):
-        real = sorted(r.role for r in roles.values() if not r.simulated)
+    if sim_roles and len(sim_roles) != len([r for r in roles.values() if not r.operator]):
+        real = sorted(r.role for r in roles.values() if not r.simulated and not r.operator)
         errors.append(ConfigError(
             f"station mixes simulated and real roles (real: {', '.join(real)}); virtual time cannot drive "
             "real instruments: make every role \"sim\" or none", source=src, key="roles"))
@@ -281,18 +305,74 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
                                   key="station.mode"))
     if mode == "production":
         for r in roles.values():
-            if r.calibration is None:
+            if r.calibration is None and not r.operator:  # a person is not a calibrated instrument
                 errors.append(ConfigError("production mode needs a calibration record for every instrument",
                                           source=src, key=f"roles.{r.role}.calibration"))
     simulation = data.get("simulation", {})
-    if sim_roles and not isinstance(simulation, dict):
+    if not isinstance(simulation, dict):
         errors.append(ConfigError("expected a table", source=src, key="simulation"))
         simulation = {}
+    errors += non_finite_errors(simulation, src, "simulation")
+    max_step_s = 1.0
+    if "max_step" in simulation:
+        try:
+            ms = parse_quantity(simulation["max_step"], source=src, key="simulation.max_step", dimension="time")
+            if not MAX_STEP_RANGE[0] <= ms <= MAX_STEP_RANGE[1]:
+                raise ConfigError(f"{ms:~P} outside {MAX_STEP_RANGE[0]:~P}..{MAX_STEP_RANGE[1]:~P}", source=src,
+                                  key="simulation.max_step")
+            max_step_s = float(ms.to("s").magnitude)
+        except ConfigError as exc:
+            errors.append(exc)
+    prompts = simulation.get("prompts", {})
+    if not isinstance(prompts, dict):
+        errors.append(ConfigError("expected a table of prepared answers", source=src, key="simulation.prompts"))
+    safety, safety_errors = parse_safety(data.get("safety", {}), src)
+    errors += safety_errors
+    interlocks = data.get("interlocks", {})
+    if not isinstance(interlocks, dict):
+        errors.append(ConfigError("expected a table", source=src, key="interlocks"))
+        interlocks = {}
+    elif interlocks:
+        from bench.safety.interlocks import merge_config
+
+        try:
+            merge_config([(src, interlocks)])
+        except ConfigError as exc:
+            errors.append(exc)
+    dut = data.get("dut", {})
+    if not isinstance(dut, dict):
+        errors.append(ConfigError("expected a table", source=src, key="dut"))
+        dut = {}
+    errors += non_finite_errors(dut, src, "dut")
+    if mode == "production" and not safety.trust_file:
+        errors.append(ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set "
+                                  "signatures", source=src, key="safety.trust_file"))
+    if sim_roles and check_drivers and not errors:
+        errors += _check_simulation(simulation, src, roles)
     if errors:
         raise ConfigErrors(errors)
     return Station(
         name=name, mode=mode, path=p, roles=roles, site=str(st.get("site", "")),
-        location=str(st.get("location", "")), simulation=simulation if sim_roles else dict(simulation),
-        interlocks=dict(data.get("interlocks", {})), safety=dict(data.get("safety", {})),
-        dut=dict(data.get("dut", {})), sources=sources, sha256=sha256_hex(blob),
+        location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
+        safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
+        safety_settings=safety, max_step_s=max_step_s,
     )
+
+
+def _check_simulation(simulation: dict[str, Any], src: str, roles: dict[str, RoleConfig]) -> list[ConfigError]:
+    """The simulation backend checks its own keys (faults, presets, ...) at load time."""
+    backend_path = simulation.get("backend", DEFAULT_SIM_BACKEND)
+    errs: list[ConfigError] = []
+    _check_driver(backend_path, src, "simulation.backend", errs)
+    if errs:
+        return errs
+    backend = resolve_driver(backend_path)
+    check = getattr(backend, "check_config", None)
+    if check is None:
+        return []
+    try:
+        return list(check(simulation, src, roles) or [])
+    except ConfigErrors as exc:
+        return list(exc.errors)
+    except ConfigError as exc:
+        return [exc]

@@ -94,4 +94,4 @@ class Telemetry:
     def check(self, name: str, series: str, how: str, **kwargs: Any) -> Measurement:
         """Measure an aggregate of a series against limit `name` (e.g. max temperature)."""
         value = self.aggregate(series, how)
-        return self.recorder.measure(name, value, note=f"{how} of series {series!r}", **kwargs)
+        return self.recorder.measure(name, value, series=series, aggregate=how, **kwargs)

@@ -6,6 +6,7 @@ Offset units (degC) are converted to base units on multiplication so ΔT arithme
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pint
@@ -40,6 +41,16 @@ DIMENSIONS: dict[str, str] = {
     "charge": "[charge]",
     "temperature": "[temperature]",
     "time": "[time]",
+    "frequency": "1/[time]",
+    "length": "[length]",
+    "area": "[length] ** 2",
+    "volume": "[length] ** 3",
+    "pressure": "[pressure]",
+    "flow": "[length] ** 3 / [time]",
+    "temperature_rate": "[temperature] / [time]",
+    "current_rate": "[current] / [time]",
+    "power_rate": "[power] / [time]",
+    "capacity_rate": "1/[time]",
     "dimensionless": "[]",
 }
 
@@ -50,11 +61,14 @@ def parse_quantity(
     source: str | None = None,
     key: str | None = None,
     dimension: str | pint.Quantity | None = None,
+    finite: bool = True,
 ) -> pint.Quantity:
     """Parse "3.65 V" (or a number, for dimensionless values) into a quantity.
 
     `dimension` may be a named dimension ("voltage"), a pint dimensionality string, or an
-    example quantity/unit whose dimensionality the value must share.
+    example quantity/unit whose dimensionality the value must share. Non-finite magnitudes
+    ("nan V", "inf A", "1e400 s") are refused: a NaN bound always passes and an infinite one
+    never trips, so neither may come from a file.
     """
     if isinstance(value, pint.Quantity):
         q = value
@@ -80,16 +94,59 @@ def parse_quantity(
             source=source,
             key=key,
         )
+    if finite and not is_finite(q):
+        raise ConfigError(f"non-finite value {value!r} refused (NaN or infinity is never a usable bound)",
+                          source=source, key=key)
     if dimension is not None:
         check_dimension(q, dimension, source=source, key=key)
     return q
 
 
-def _dimensionality(dimension: str | pint.Quantity | pint.Unit) -> Any:
+def is_finite(q: pint.Quantity | float) -> bool:
+    """True for a finite real magnitude (scalar or array)."""
+    mag = q.magnitude if isinstance(q, pint.Quantity) else q
+    try:
+        return bool(math.isfinite(mag))
+    except TypeError:
+        import numpy as np
+
+        return bool(np.all(np.isfinite(np.asarray(mag, dtype=float))))
+
+
+def non_finite_errors(node: Any, source: str, key: str) -> list[ConfigError]:
+    """NaN or infinity anywhere in a free-form table or list ("nan", "inf V", 1e400): one error each."""
+    out: list[ConfigError] = []
+    if isinstance(node, float) and not math.isfinite(node):
+        out.append(ConfigError(f"non-finite value {node!r} refused", source=source, key=key))
+    elif isinstance(node, str) and _non_finite_text(node):
+        out.append(ConfigError(f"non-finite value {node!r} refused", source=source, key=key))
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            out += non_finite_errors(v, source, f"{key}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += non_finite_errors(v, source, f"{key}[{i}]")
+    return out
+
+
+def _non_finite_text(text: str) -> bool:
+    head = text.strip().split(" ", 1)[0].lower().lstrip("+-")
+    if head in ("nan", "inf", "infinity"):
+        return True
+    if head[:1].isdigit() or head[:1] == ".":
+        try:
+            return not math.isfinite(float(head))
+        except ValueError:
+            return False
+    return False
+
+
+def dimensionality(dimension: str | pint.Quantity | pint.Unit) -> Any:
+    """The pint dimensionality a named dimension, a dimension string, a unit or a quantity stands for."""
     if isinstance(dimension, pint.Quantity | pint.Unit):
         return dimension.dimensionality
     name = DIMENSIONS.get(dimension, dimension)
-    if name.startswith("["):
+    if "[" in name:
         return ureg.get_dimensionality(name) if name != "[]" else ureg.dimensionless.dimensionality
     return ureg.Unit(name).dimensionality
 
@@ -102,16 +159,12 @@ def check_dimension(
     key: str | None = None,
 ) -> None:
     """Raise ConfigError naming file and key when `q` does not have the wanted dimension."""
-    want = _dimensionality(dimension)
+    want = dimensionality(dimension)
     if q.dimensionality != want:
         label = dimension if isinstance(dimension, str) else f"{dimension:~P}" if isinstance(dimension, pint.Quantity) else str(dimension)
         raise ConfigError(
             f"{q:~P} has dimension {q.dimensionality}, expected {label} ({want})", source=source, key=key
         )
-
-
-def same_dimension(a: pint.Quantity, b: pint.Quantity | pint.Unit) -> bool:
-    return a.dimensionality == b.dimensionality
 
 
 def as_seconds(dt: pint.Quantity | float | int, *, what: str = "duration") -> float:

@@ -5,7 +5,10 @@ Decision rules (ILAC-G8 style):
 - "guarded": the expanded uncertainty U must fit inside the limits to pass; a result whose
   interval [x-U, x+U] straddles a bound is INDETERMINATE; wholly outside fails.
 MARGINAL: a pass within the limit's `marginal` band of a bound (worth a second look).
-INDETERMINATE also when no limit exists or the instrument's calibration has expired.
+INDETERMINATE also when no limit exists, the instrument's calibration has expired, the value is
+not a finite number, or it lies outside its physically plausible range ("implausible: ..."): a
+negative resistance or an efficiency above 100 % says the measurement went wrong, not that the
+device passed or failed, so it is never PASS and never graded.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import pint
 
 from bench.errors import ConfigError
 from bench.limits import Limit
+from bench.units import fmt, is_finite
+
+Plausible = tuple[pint.Quantity | None, pint.Quantity | None]
 
 
 class Verdict(enum.StrEnum):
@@ -28,12 +34,17 @@ class Verdict(enum.StrEnum):
     @staticmethod
     def combine(verdicts: list[Verdict]) -> Verdict:
         """Worst-of: FAIL > INDETERMINATE > MARGINAL > PASS. Nothing measured is INDETERMINATE."""
-        if not verdicts:
-            return Verdict.INDETERMINATE
-        for v in (Verdict.FAIL, Verdict.INDETERMINATE, Verdict.MARGINAL):
-            if v in verdicts:
-                return v
-        return Verdict.PASS
+        return Verdict(worst([str(v) for v in verdicts], empty=str(Verdict.INDETERMINATE)))
+
+
+# Worst first. ABORTED is a run outcome, not a measurement verdict, but ranks with them in summaries.
+ORDER = ("ABORTED", "FAIL", "INDETERMINATE", "MARGINAL", "PASS")
+
+
+def worst(verdicts: list[str], *, empty: str = "NOT RUN") -> str:
+    """The one worst-of the bench uses everywhere (runs, steps, clauses, batches); `empty` when none."""
+    present = set(verdicts)
+    return next((v for v in ORDER if v in present), empty)
 
 
 @dataclass(frozen=True)
@@ -51,18 +62,28 @@ def decide(
     uncertainty: pint.Quantity | None = None,
     calibration_expired: bool = False,
     instrument: str = "",
+    plausible: Plausible | None = None,
 ) -> Decision:
-    """Verdict for one measurement. A unit that does not fit the limit is a ConfigError."""
-    if limit is None:
-        return Decision(Verdict.INDETERMINATE, f"no limit defined for {name!r}")
-    ref = limit.reference()
+    """Verdict for one measurement. A unit that does not fit the limit is a ConfigError.
+
+    `plausible` (low, high; either may be None) is the physically possible range; it comes from
+    the caller, else from the limit. Outside it the result is INDETERMINATE, never PASS or graded.
+    """
+    if not is_finite(value):
+        return Decision(Verdict.INDETERMINATE, f"implausible: {name} is not a finite number ({value.magnitude!r})")
+    ref = limit.reference() if limit is not None else None
     if ref is not None and value.dimensionality != ref.dimensionality:
         raise ConfigError(
             f"measured {value:~P} for {name!r} cannot be compared with the limit in {ref.units:~P}",
-            source=limit.limit_set, key=f"limits.{name}",
+            source=limit.limit_set if limit is not None else None, key=f"limits.{name}",
         )
     if uncertainty is not None and uncertainty.dimensionality != value.dimensionality:
         raise ConfigError(f"uncertainty {uncertainty:~P} does not match {value:~P}", key=name)
+    why = implausible(value, plausible if plausible is not None else (limit.plausible if limit else None))
+    if why:
+        return Decision(Verdict.INDETERMINATE, f"implausible: {name} = {fmt(value)} {why}")
+    if limit is None:
+        return Decision(Verdict.INDETERMINATE, f"no limit defined for {name!r}")
     band = limit.grade_for(value) if limit.grades else None
     grade = band.grade if band else None
     if calibration_expired:
@@ -94,3 +115,18 @@ def _outside(value: pint.Quantity, low: pint.Quantity | None, high: pint.Quantit
     if low is not None and value < low:
         return f"below minimum {low:~P}"
     return f"above maximum {high:~P}"
+
+
+def implausible(value: pint.Quantity, plausible: Plausible | None) -> str:
+    """Why `value` is outside the plausible range (empty when inside or no range)."""
+    if not plausible:
+        return ""
+    low, high = plausible
+    for bound in (low, high):
+        if bound is not None and bound.dimensionality != value.dimensionality:
+            raise ConfigError(f"plausible range bound {bound:~P} does not match the measured {value:~P}")
+    if low is not None and value < low:
+        return f"is below the physically plausible minimum {fmt(low)}"
+    if high is not None and value > high:
+        return f"is above the physically plausible maximum {fmt(high)}"
+    return ""

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", help="also write a pytest-html report for engineers to this file")
     p.add_argument("--dut-info", help="JSON file of DUT identity/history (imported passport) for this run")
     p.add_argument("--batch-id", help="batch id recorded with the run (set for you by --dut-list)")
+    p.add_argument("--resume", metavar="RUN_ID",
+                   help="continue an interrupted run (laptop slept, power lost, Ctrl-C): steps it completed are "
+                        "kept, the step it was cut in reruns from its start; same plan, station, limit sets, DUT")
     p.add_argument("--dut-list", help="CSV of modules (serial[, chemistry, limits, station, dut_info, sim_profile, "
                                       "sim_seed, sim_faults]): run the plan once per module, each in its own "
                                       "pytest process, then write a batch summary (see bench/batch.py)")
@@ -34,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def pytest_args(args: argparse.Namespace, plan: Path) -> list[str]:
-    out = [str(plan), "-q", "-rN", "--rootdir", str(Path.cwd()), "-o", "addopts=",
+    # no .pytest_cache in the operator's working folder (a commissioning laptop's Desktop, say)
+    out = [str(plan), "-q", "-rN", "--rootdir", str(Path.cwd()), "-o", "addopts=", "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if args.station:
         out += ["--station", args.station]
@@ -51,6 +55,8 @@ def pytest_args(args: argparse.Namespace, plan: Path) -> list[str]:
         out += ["--dut-info", args.dut_info]
     if getattr(args, "batch_id", None):
         out += ["--batch-id", args.batch_id]
+    if getattr(args, "resume", None):
+        out += ["--resume", args.resume]
     if getattr(args, "html", None):
         out += ["--html", args.html, "--self-contained-html"]
     extra = [a for a in (args.pytest_args or []) if a != "--"]

@@ -8,7 +8,6 @@ as limit lines with their verdicts. The same SVG renders in a browser and in Wea
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -19,7 +18,6 @@ from bench.report.series import MAX_PLOT_POINTS, SeriesData, decimate
 
 W, H = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 74, 16, 14, 44
-NOTE_RE = re.compile(r"^(?P<how>\w+) of series (?P<q>['\"])(?P<series>.*)(?P=q)$")
 LINE_AGGREGATES = {"max", "min", "mean", "last", "first"}  # a "span" limit is not a level on the value axis
 COLORS = {"PASS": "#1a7f37", "MARGINAL": "#b08800", "FAIL": "#c62828", "INDETERMINATE": "#5a4fcf"}
 
@@ -36,12 +34,12 @@ class Plot:
 
 
 def checks_by_series(measurements: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Aggregate checks (telemetry.check notes such as "max of series 'pack.current'") per series."""
+    """Aggregate checks (telemetry.check: the record's `series_check` of a measurement) per series."""
     out: dict[str, list[dict[str, Any]]] = {}
     for m in measurements:
-        match = NOTE_RE.match(m.get("note") or "")
-        if match:
-            out.setdefault(match["series"], []).append({**m, "how": match["how"]})
+        check = m.get("series_check")
+        if check and not m.get("superseded"):
+            out.setdefault(check["series"], []).append({**m, "how": check["aggregate"]})
     return out
 
 

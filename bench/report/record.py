@@ -10,16 +10,21 @@ decision rules, deviations, amendments and the "items tested" statement.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from bench.journal import Journal
+from bench.calibration import calibration_status
+from bench.errors import BenchError
+from bench.journal import INTERRUPTED, Journal
 from bench.report.series import SeriesData, load_series
+from bench.verdict import worst
 
-RECORD_SCHEMA_VERSION = "1.1"
+RECORD_SCHEMA_VERSION = "2.0"  # 2.0: sessions (resume), step attempts, superseded results, series checks
 STATEMENT = (
     "The results relate only to the items tested. Test sequences are derived from the cited standards; "
     "this report is not a certification."
@@ -29,9 +34,32 @@ REPRODUCTION = (
 )
 DEVIATION_KINDS = ("abort", "interlock", "safe_state", "safe_state_failed", "deviation")
 CONDITION_NAMES = re.compile(r"(ambient|chamber|humidity|condition|room)", re.IGNORECASE)
-NOTE_SERIES = re.compile(r"^(?P<how>\w+) of series (?P<q>['\"])(?P<series>.*)(?P=q)$")
 HIDDEN_DUT_KEYS = ("passport", "sim_overrides", "sim_faults", "sim_seed")
-VERDICT_ORDER = ("ABORTED", "FAIL", "INDETERMINATE", "MARGINAL", "PASS")
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "record.schema.json"
+
+
+class RecordSchemaError(BenchError):
+    """A record that does not follow schemas/record.schema.json: a bench defect, never written as valid."""
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_record(record: dict[str, Any]) -> None:
+    """Check a record against the versioned schema; every problem named by its JSON path."""
+    errors = sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors[:10]]
+        raise RecordSchemaError(f"record of run {record.get('run', {}).get('run_id')} does not follow "
+                                f"{SCHEMA_PATH.name} v{RECORD_SCHEMA_VERSION}:\n  " + "\n  ".join(lines))
 
 
 def report_id(run_id: str, amendment: int = 0) -> str:
@@ -49,9 +77,9 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
     attachments = journal.attachments(run_id)
     if series is None:
         series = load_series(journal, run_id)
-    by_step: dict[str, list[int]] = defaultdict(list)
+    by_step: dict[tuple[str, int], list[int]] = defaultdict(list)  # (step, session) -> measurement ids
     for m in measurements:
-        by_step[m["step"] or ""].append(m["id"])
+        by_step[(m["step"] or "", m["session"])].append(m["id"])
     amendment = _amendment(run, events)
     dut = run.get("dut") or {}
     station_detail = run.get("station_detail") or {}
@@ -108,11 +136,17 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
                         "ended_wall",
                         "started_t",
                         "ended_t",
+                        "session",
                     )
                 },
-                "measurements": by_step.get(st["nodeid"], []),
+                "measurements": by_step.get((st["nodeid"], st["session"]), []),
             }
             for st in steps
+        ],
+        "sessions": [
+            {k: se[k] for k in ("n", "operator", "started_wall", "ended_wall", "host", "code_version", "t_offset",
+                                "end_status", "end_reason")}
+            for se in journal.sessions(run_id)
         ],
         "measurements": [
             {
@@ -136,9 +170,11 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
                         "wall",
                         "required",
                         "note",
+                        "session",
+                        "superseded",
                     )
                 },
-                "series_check": _series_check(m.get("note")),
+                "series_check": {"series": m["series"], "aggregate": m["aggregate"]} if m.get("series") else None,
             }
             for m in measurements
         ],
@@ -175,7 +211,7 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
                 "checks": [
                     m["id"]
                     for m in measurements
-                    if (_series_check(m.get("note")) or {}).get("series") == s.name
+                    if m.get("series") == s.name
                 ],
             }
             for s in series
@@ -184,11 +220,6 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
         "statement": STATEMENT,
         "reproduction": REPRODUCTION,
     }
-
-
-def _series_check(note: str | None) -> dict[str, str] | None:
-    match = NOTE_SERIES.match(note or "")
-    return {"series": match["series"], "aggregate": match["how"]} if match else None
 
 
 def _instruments(
@@ -202,12 +233,7 @@ def _instruments(
     out = []
     for role, info in sorted((station.get("roles") or {}).items()):
         cal = info.get("calibration") or None
-        if not cal:
-            status = "NONE"
-        elif run_date and str(cal.get("due") or "") < run_date:
-            status = "EXPIRED"
-        else:
-            status = "VALID"
+        status = calibration_status(cal.get("due") if cal else None, run_date)
         out.append(
             {
                 "role": role,
@@ -282,20 +308,23 @@ def _amendment(run: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def _compliance(steps: list[dict[str, Any]], by_step: dict[str, list[int]]) -> list[dict[str, Any]]:
+def _compliance(steps: list[dict[str, Any]], by_step: dict[tuple[str, int], list[int]]) -> list[dict[str, Any]]:
+    """Clause -> steps -> verdict; a step attempt cut by an interruption (and rerun) does not count."""
     matrix: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"steps": [], "verdicts": [], "n": []})
     for st in steps:
+        if st["outcome"] == INTERRUPTED:
+            continue
         for clause in st["clauses"] or ["(no clause)"]:
             matrix[clause]["steps"].append(st["name"])
             matrix[clause]["verdicts"].append(st["verdict"] or "NONE")
-            matrix[clause]["n"].append(len(by_step.get(st["nodeid"], [])))
+            matrix[clause]["n"].append(len(by_step.get((st["nodeid"], st["session"]), [])))
     return [
         {
             "clause": clause,
             "steps": e["steps"],
             "step_verdicts": e["verdicts"],
             "measurements": sum(e["n"]),
-            "verdict": _worst([v for v in e["verdicts"] if v not in ("NONE", None)]),
+            "verdict": worst([v for v in e["verdicts"] if v not in ("NONE", None)]),
         }
         for clause, e in sorted(matrix.items())
     ]
@@ -320,8 +349,3 @@ def safe_name(name: str) -> str:
     return safe or "attachment"
 
 
-def _worst(verdicts: list[str]) -> str:
-    for v in VERDICT_ORDER:
-        if v in verdicts:
-            return v
-    return "NOT RUN"

@@ -20,7 +20,7 @@ import jinja2
 from bench.errors import BenchError
 from bench.journal import Journal
 from bench.report.plots import build_plots
-from bench.report.record import build_record, safe_name
+from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
 from bench.signing.errors import SigningError
 from bench.signing.files import remove_in, replace_in, replace_with
@@ -159,6 +159,7 @@ def render_report(
     series = load_series(journal, run_id)
     lap("read")
     record = build_record(journal, run_id, series)
+    validate_record(record)
     record_bytes = canonical_json(record)
     replace_in(out, "record.json", record_bytes)
     lap("record")
@@ -214,7 +215,8 @@ def _html(
     ]
     counts: dict[str, int] = {}
     for m in record["measurements"]:
-        counts[m["verdict"]] = counts.get(m["verdict"], 0) + 1
+        if not m["superseded"]:
+            counts[m["verdict"]] = counts.get(m["verdict"], 0) + 1
     conditions = record["conditions"]
     cond_series = [s for s in record["series"] if s["name"] in conditions["series"]]
     return _env.get_template("report.html.j2").render(

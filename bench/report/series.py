@@ -7,9 +7,6 @@ the CSV is written by polars. The plots show decimated data; the CSV keeps every
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,26 +48,10 @@ class SeriesData:
         }
 
 
-@contextmanager
-def _reader(journal: Journal) -> Iterator[sqlite3.Connection]:
-    """A read-only connection of our own, so long reads never hold the writer's lock."""
-    journal.flush_series()
-    path = Path(journal.path)
-    if str(path) == ":memory:" or not path.exists():  # pragma: no cover - in-memory journals share the writer
-        with journal._lock:
-            yield journal._db
-        return
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
 def load_series(journal: Journal, run_id: str) -> list[SeriesData]:
     """Every series of a run, ordered by name; one query per series, streamed into numpy."""
     out: list[SeriesData] = []
-    with _reader(journal) as db:
+    with journal.reader() as db:
         names = db.execute(
             "SELECT name, MIN(unit) FROM series WHERE run_id = ? GROUP BY name ORDER BY name", (run_id,)
         ).fetchall()

@@ -22,6 +22,7 @@ and drives the safe state), stops the watch, and raises `InterlockTrip` in the p
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -31,9 +32,10 @@ from typing import Any
 
 import pint
 
+from bench.bindings import Bindings
 from bench.errors import ConfigError
 from bench.safety.timeouts import BenchAbort, Interrupter, parse_duration
-from bench.units import Q_, fmt, parse_quantity
+from bench.units import Q_, fmt, is_finite, parse_quantity
 
 KINDS: dict[str, str] = {
     "cell_voltage": "V",
@@ -44,7 +46,9 @@ KINDS: dict[str, str] = {
 }
 KIND_KEYS = {"min", "max", "persist", "window", "role", "source", "description", "enabled"}
 TOP_KEYS = {"period", "link_timeout", "enabled", *KINDS}
-BMS_ROLES = ("bms_can", "bms_modbus", "bms")
+PERIOD_RANGE_S = (0.01, 60.0)
+LINK_TIMEOUT_RANGE_S = (0.05, 600.0)
+WINDOW_RANGE_S = (1.0, 3600.0)
 
 
 class InterlockTrip(BenchAbort):
@@ -101,14 +105,23 @@ class InterlockConfig:
 
 def _quantity(value: Any, unit: str, src: str, key: str) -> pint.Quantity:
     if unit == "dimensionless":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"expected a number, got {value!r}", source=src, key=key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"expected a finite number, got {value!r}", source=src, key=key)
         return Q_(float(value), "")
     q = parse_quantity(value, source=src, key=key)
     try:
         return q.to(unit)
     except pint.DimensionalityError:
         raise ConfigError(f"{value!r} is not a {unit} quantity", source=src, key=key) from None
+
+
+def _duration(value: Any, src: str, key: str, bounds: tuple[float, float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"expected a duration such as \"2 s\", got {value!r}", source=src, key=key)
+    seconds = parse_duration(value, source=src, key=key)
+    if not bounds[0] <= seconds <= bounds[1]:  # also refuses NaN
+        raise ConfigError(f"{value!r} outside {bounds[0]:g}..{bounds[1]:g} s", source=src, key=key)
+    return seconds
 
 
 def _tighter(a: pint.Quantity | None, b: pint.Quantity | None, high: bool) -> tuple[pint.Quantity | None, bool]:
@@ -135,10 +148,10 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
         if table.get("enabled") is False:
             cfg.enabled = False
         if "period" in table:
-            p = parse_duration(table["period"], source=origin, key="interlocks.period")
+            p = _duration(table["period"], origin, "interlocks.period", PERIOD_RANGE_S)
             period = p if period is None else min(period, p)
         if "link_timeout" in table:
-            lt = parse_duration(table["link_timeout"], source=origin, key="interlocks.link_timeout")
+            lt = _duration(table["link_timeout"], origin, "interlocks.link_timeout", LINK_TIMEOUT_RANGE_S)
             link = lt if link is None else min(link, lt)
         for kind, unit in KINDS.items():
             t = table.get(kind)
@@ -165,7 +178,8 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
                     if won:
                         il.origin[key] = origin
             if il.low is not None and il.high is not None and il.low > il.high:
-                raise ConfigError(f"min {fmt(il.low)} above max {fmt(il.high)} after merging", source=origin, key=base)
+                raise ConfigError(f"min {fmt(il.low)} (from {il.origin.get('min', '?')}) is above max {fmt(il.high)} "
+                                  f"(from {il.origin.get('max', '?')}) after merging", source=origin, key=base)
             if "persist" in t:
                 n = t["persist"]
                 if not isinstance(n, int) or n < 1 or n > 100:
@@ -173,9 +187,11 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
                 il.persist = n if "persist" not in il.origin else min(il.persist, n)
                 il.origin["persist"] = origin
             if "window" in t:
-                il.window_s = parse_duration(t["window"], source=origin, key=f"{base}.window")
+                il.window_s = _duration(t["window"], origin, f"{base}.window", WINDOW_RANGE_S)
             if "role" in t:
-                il.role = str(t["role"])
+                if not isinstance(t["role"], str) or not t["role"]:
+                    raise ConfigError("expected a station role name", source=origin, key=f"{base}.role")
+                il.role = t["role"]
     cfg.period_s = period if period is not None else 1.0
     cfg.link_timeout_s = link if link is not None else max(5.0, 3 * cfg.period_s)
     if cfg.period_s <= 0 or cfg.link_timeout_s <= 0:
@@ -186,11 +202,13 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
 class InterlockWatcher:
     """Polls the sources every period and trips on the first bound exceeded for `persist` samples."""
 
-    def __init__(self, config: InterlockConfig, instruments: dict[str, Any], clock: Any, *,
+    def __init__(self, config: InterlockConfig, bindings: Bindings | dict[str, Any], clock: Any, *,
                  on_trip: Callable[[Trip], None], interrupter: Interrupter | None = None,
                  on_sample: Callable[[dict[str, pint.Quantity]], None] | None = None) -> None:
         self.config = config
-        self.instruments = instruments
+        if not isinstance(bindings, Bindings):
+            bindings = Bindings(bindings)
+        self.instruments = bindings.instruments
         self.clock = clock
         self.on_trip = on_trip
         self.on_sample = on_sample
@@ -206,8 +224,14 @@ class InterlockWatcher:
         self._tmax_hist: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._last_ok: dict[str, float] = {}
         self._errors: dict[str, str] = {}
-        self.bms_role = next((r for r in BMS_ROLES if hasattr(instruments.get(r), "status")), None)
-        self.gas_role = "gas" if hasattr(instruments.get("gas"), "read") else None
+        explicit = [il.role for il in config.interlocks.values() if il.role]
+        self.bms_role = explicit[0] if explicit else bindings.role_for("bms")
+        self.gas_role = bindings.role_for("gas")
+        self.psu_role = bindings.role_for("psu")
+        for role in explicit:
+            if role not in self.instruments:
+                raise ConfigError(f"interlock source role {role!r} is not a role of this station "
+                                  f"(roles: {', '.join(self.instruments)})", key="interlocks")
 
     # -- life cycle --------------------------------------------------------------------------
     @property
@@ -219,8 +243,8 @@ class InterlockWatcher:
             needed.append(self.bms_role)
         if self.gas_role and "gas_stage" in kinds:
             needed.append(self.gas_role)
-        if not self.bms_role and "pack_current" in kinds and hasattr(self.instruments.get("psu"), "measure_current"):
-            needed.append("psu")
+        if not self.bms_role and "pack_current" in kinds and self.psu_role:
+            needed.append(self.psu_role)
         return needed
 
     def start(self) -> InterlockWatcher:
@@ -253,8 +277,17 @@ class InterlockWatcher:
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self, role: str, fn: Callable[[], Any], now: float) -> Any:
+        """One source's reading; a failed read or a non-finite value counts as no answer (link timeout),
+        because a NaN compares false with every bound and would otherwise never trip."""
         try:
             value = fn()
+            bad = [f for f in ("cell_voltage_min", "cell_voltage_max", "cell_temperature_min",
+                               "cell_temperature_max", "pack_current", "pressure")
+                   if isinstance(getattr(value, f, None), pint.Quantity) and not is_finite(getattr(value, f))]
+            if isinstance(value, pint.Quantity) and not is_finite(value):
+                bad.append("value")
+            if bad:
+                raise ValueError(f"non-finite reading of {', '.join(bad)}")
         except Exception as exc:  # a source that does not answer is watched by the link timeout
             self._errors[role] = f"{type(exc).__name__}: {exc}"
             return None
@@ -280,8 +313,8 @@ class InterlockWatcher:
             g = self._read(self.gas_role, self.instruments[self.gas_role].read, now)
             if g is not None:
                 out["gas_stage"] = Q_(float(g.stage), "")
-        if "psu" in self.sources:
-            i = self._read("psu", self.instruments["psu"].measure_current, now)
+        if self.psu_role is not None and self.psu_role in self.sources:
+            i = self._read(self.psu_role, self.instruments[self.psu_role].measure_current, now)
             if i is not None:
                 out["pack_current"] = i
         if "cell_temperature.max" in out:

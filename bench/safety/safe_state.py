@@ -6,6 +6,8 @@ having `safe_state()` (which must confirm its effect by read-back and raise if i
 an optional `safe_state_order`. A failing action is retried and then reported; it never stops
 the others. Each attempt is bounded (`action_timeout_s`, run on a worker thread), so an
 instrument that never answers costs at most retries x timeout and cannot hang the sequence.
+Nothing raised inside an action (an interlock trip, a timeout, even Ctrl-C) stops the sequence:
+it completes in order, and a Ctrl-C is re-raised only after the last instrument.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def drive_safe_state(
         key=lambda x: (x[0], x[1]),
     )
     results: list[SafeAction] = []
+    postponed: BaseException | None = None
     for _order, role, inst in ordered:
         if not allowed(role):
             journal_event("safe_state", f"{role}: skipped (station does not allow a safe-state command)",
@@ -63,12 +66,16 @@ def drive_safe_state(
                 journal_event("safe_state", f"{role}: {detail}", {"role": role, "cause": cause, "ok": True,
                                                                   "attempts": attempt})
                 break
-            except Exception as exc:  # every failure is reported; the others still run
+            except BaseException as exc:  # every failure is reported; the others still run
                 last = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    postponed = postponed or exc  # Ctrl-C again: finish making things safe first
                 if attempt < retries:
                     time.sleep(retry_delay_s)
         else:
             results.append(SafeAction(role, False, last, retries))
             journal_event("safe_state_failed", f"{role}: could not confirm safe state after {retries} attempts: {last}",
                           {"role": role, "cause": cause, "ok": False, "attempts": retries})
+    if postponed is not None:
+        raise postponed
     return results

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from bench.clock import Clock, SimClock
@@ -94,6 +95,7 @@ class Interrupter:
         self._installed = False
         self._main = threading.main_thread()
         self.delivered = threading.Event()
+        self._held: list[BaseException] | None = None
 
     @property
     def installed(self) -> bool:
@@ -118,8 +120,27 @@ class Interrupter:
             self.delivered.set()
             raise exc
 
+    @contextmanager
+    def hold(self) -> Iterator[list[BaseException]]:
+        """While held (the safe state), interrupts are collected, not raised; the list yielded holds them."""
+        with self._lock:
+            outer = self._held
+            held: list[BaseException] = [] if outer is None else outer
+            self._held = held
+        try:
+            yield held
+        finally:
+            with self._lock:
+                self._held = outer
+
     def interrupt(self, exc: BaseException) -> bool:
-        """Raise `exc` in the main thread (directly when called from it). False if impossible."""
+        """Raise `exc` in the main thread (directly when called from it). False if impossible.
+
+        While `hold()` is in force the exception is only recorded: nothing interrupts a safe state."""
+        with self._lock:
+            if self._held is not None:
+                self._held.append(exc)
+                return True
         if threading.current_thread() is self._main:
             raise exc
         if not self._installed or not hasattr(signal, "pthread_kill") or self._main.ident is None:

@@ -24,44 +24,70 @@ class SimulatedStation:
         self.station = station
         self.clock = clock
         self.dut = dut or {}
-        cfg = station.simulation
-        src = str(station.path)
+        self.plant, self.preset, self.seed = self.build_plant(station.simulation, str(station.path), self.dut)
+        self.servers: dict[str, Any] = {}
+        self._listener = lambda t, dt: self.plant.step(dt)
+
+    @classmethod
+    def check_config(cls, simulation: dict[str, Any], source: str, roles: dict[str, Any]) -> list[ConfigError]:
+        """Load-time check of `[simulation]` (called by the station loader): builds the plant once."""
+        try:
+            cls.build_plant(simulation, source, {})
+        except ConfigError as exc:
+            return [exc]
+        return []
+
+    @staticmethod
+    def build_plant(cfg: dict[str, Any], src: str, dut: dict[str, Any]) -> tuple[Plant, str, int]:
+        """The plant a `[simulation]` table (plus a DUT's own simulated condition) describes."""
         unknown = sorted(set(cfg) - SIM_KEYS)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
                               key="simulation")
-        name = str(cfg.get("preset", "lfp_16s5p"))
+        name = cfg.get("preset", "lfp_16s5p")
+        if not isinstance(name, str):
+            raise ConfigError(f"expected a preset name, got {name!r}", source=src, key="simulation.preset")
         try:
             plant_cfg = get_preset(name)
         except ValueError as exc:
             raise ConfigError(str(exc), source=src, key="simulation.preset") from None
-        plant_cfg = _merge(plant_cfg, cfg.get("overrides", {}))
+        overrides = cfg.get("overrides", {})
+        if not isinstance(overrides, dict):
+            raise ConfigError("expected a table", source=src, key="simulation.overrides")
+        plant_cfg = _merge(plant_cfg, overrides)
         # A DUT may carry its own simulated condition (batch runs of seeded modules).
-        plant_cfg = _merge(plant_cfg, self.dut.get("sim_overrides", {}))
-        faults = list(cfg.get("faults", [])) + list(self.dut.get("sim_faults", []))
-        seed = int(self.dut.get("sim_seed", cfg.get("seed", 0)))
+        plant_cfg = _merge(plant_cfg, dut.get("sim_overrides", {}))
+        faults = cfg.get("faults", [])
+        if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+            raise ConfigError("expected a list of fault tables ({type = ..., ...})", source=src,
+                              key="simulation.faults")
+        faults = list(faults) + list(dut.get("sim_faults", []))
+        seed = dut.get("sim_seed", cfg.get("seed", 0))
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"expected a whole number >= 0, got {seed!r}", source=src, key="simulation.seed")
         try:
-            self.plant = Plant.from_config({**plant_cfg, "faults": faults}, seed=seed)
+            plant = Plant.from_config({**plant_cfg, "faults": faults}, seed=seed)
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"invalid simulation config: {exc}", source=src, key="simulation") from exc
         request = cfg.get("bms_request")
         if request is not None:
             # A DUT whose own controller closes its contactor (no BMS link on this bench).
             try:
-                self.plant.bms.request_state(request)
+                plant.bms.request_state(request)
             except ValueError as exc:
                 raise ConfigError(str(exc), source=src, key="simulation.bms_request") from None
-        self.preset = name
-        self.seed = seed
-        self.servers: dict[str, Any] = {}
-        self._listener = lambda t, dt: self.plant.step(dt)
+        return plant, name, seed
 
     def start(self) -> dict[str, str]:
         self.clock.add_listener(self._listener)
         resources: dict[str, str] = {}
+        # Station roles name the plant's links by their capability (a plan cuts `bms.name`).
+        stimuli = self.plant.stimulus_target() if hasattr(self.plant, "stimulus_target") else None
         try:
             for name, role in self.station.roles.items():
                 cls = resolve_driver(role.driver)
+                if stimuli is not None:
+                    stimuli.bind_role(name, getattr(cls, "fixture", None))
                 target = getattr(cls, "SIMULATOR", None)
                 if not target:
                     raise ConfigError(f"driver {role.driver} has no simulator", source=str(self.station.path),

@@ -33,7 +33,7 @@ def test_one_hour_cc_cv_charge(psu, bms, measure, require, clock, limits, teleme
     i_lim = limits.param("charge.current_limit")
     psu.set_output(False)
     psu.set_priority("VOLT")
-    psu.set_ovp(v_set + Q_(2, "V"))
+    psu.set_ovp(v_set + limits.param("charge.ovp_margin"))
     psu.set_current_limit(i_lim, Q_(0, "A"))
     psu.set_voltage(v_set)
     psu.set_output(True)
@@ -53,7 +53,8 @@ def test_discharge_at_controlled_temperature(chamber, load, bms, measure, requir
     chamber.set_setpoint(t_set)
     chamber.set_running(True)
     band = limits.param("discharge.temperature_band")
-    settle = clock.wait_until(lambda: abs(chamber.temperature() - t_set) <= band, timeout=Q_(2, "h"),
+    settle = clock.wait_until(lambda: abs(chamber.temperature() - t_set) <= band,
+                              timeout=limits.param("discharge.settle_timeout"),
                               poll=Q_(30, "s"), what=f"chamber within {band:~P} of {t_set:~P}")
     measure("discharge.chamber_settle_time", settle.to("min"), instrument=chamber)
     bms.request_state("discharge")

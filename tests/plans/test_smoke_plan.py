@@ -45,12 +45,12 @@ def test_smoke_plan_passes_and_writes_json_and_html_reports(tmp_path):
             - dt.datetime.fromisoformat(step["started_wall"].replace("Z", "+00:00"))).total_seconds()
     print(f"one-hour charge: {virtual:.0f} s virtual in {wall:.3f} s wall ({virtual / max(wall, 1e-6):.0f}x)")
     assert virtual >= 3600
-    assert wall < virtual / 100
+    assert wall < virtual / 10  # generous: the speed figure itself is in benchmarks/plant_speed.py
 
 
 def test_sigkill_mid_plan_keeps_earlier_measurements_and_reads_back_aborted(tmp_path):
     limits = tmp_path / "long.toml"
-    text = (ROOT / "limits" / "smoke_lfp.toml").read_text().replace('value = "1 h"', 'value = "100000 h"')
+    text = (ROOT / "limits" / "smoke_lfp.toml").read_text().replace('value = "1 h"', 'value = "4 h"')
     limits.write_text(text)
     proc = run_plan(tmp_path, "--limits", str(limits), wait=False)
     db = tmp_path / "journal.sqlite"

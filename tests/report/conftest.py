@@ -222,7 +222,8 @@ def make_run(
         reason="max of series",
         instrument="psu",
         t=float(t[-1]),
-        note="max of series 'pack.current'",
+        series="pack.current",
+        aggregate="max",
         limit_json=_limit("charge.max_current", None, 12.0, "A", "UL 1974 S5"),
     )
     j.add_measurement(
@@ -234,7 +235,8 @@ def make_run(
         verdict="PASS",
         reason="within limits",
         t=float(t[-1]),
-        note="max of series 'cell.max_temperature'",
+        series="cell.max_temperature",
+        aggregate="max",
         limit_json=_limit("cell.max_temperature", None, 45.0, "°C", "UL 1974 S5"),
     )
     j.add_measurement(

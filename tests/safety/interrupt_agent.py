@@ -43,11 +43,32 @@ def _fire(session: Any) -> None:
             t.start()
 
 
+GARBAGE_SAFETY = {"safe_state_action_timeout": "abc", "teardown_timeout": "nan s", "safe_state_retries": "many",
+                  "safe_state_retry_delay": "-1 s"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With garbage_safety, the station's [safety] table is replaced by garbage after it passed the
+    load-time check (as if a future code path skipped it): the session's own fallback must hold."""
+    if not CFG.get("garbage_safety"):
+        return
+    import bench.session as bench_session
+
+    original = bench_session.load_station
+
+    def load_with_garbage(path: Any, **kwargs: Any) -> Any:
+        station = original(path, **kwargs)
+        station.safety = dict(GARBAGE_SAFETY)
+        return station
+
+    bench_session.load_station = load_with_garbage
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    from bench.plugin import _state
+    from bench.plugin import current_session
 
-    session = _state.get("session")
+    session = current_session(item.config)
     if STATE["armed"] or session is None or session.closed or not CFG:
         return
     STATE["armed"] = True
@@ -64,10 +85,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from bench.plugin import _state
+    from bench.plugin import current_session
 
     out = CFG.get("out")
-    session = _state.get("session")
+    session = current_session(config)
     if not out or session is None:
         return
     plant = session.sim.plant if session.sim is not None else None
@@ -77,14 +98,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from bench.journal import Journal
 
         j = Journal(session.report_dir / "journal.sqlite")
-        rows = j._db.execute("SELECT name, step FROM measurements WHERE run_id = ?", (session.run_id,)).fetchall()
-        status = j._db.execute("SELECT status, reason FROM runs WHERE run_id = ?", (session.run_id,)).fetchone()
-        events = j._db.execute("SELECT kind, message FROM events WHERE run_id = ? AND kind IN "
-                               "('safe_state', 'safe_state_failed', 'interlock', 'abort')",
-                               (session.run_id,)).fetchall()
-        journalled = [(r[0], r[1]) for r in rows]
-        status_row = {"status": status[0], "reason": status[1]} if status else None
-        events = [(e[0], e[1]) for e in events]
+        journalled = [(m["name"], m["step"]) for m in j.measurements(session.run_id)]
+        row = j.run(session.run_id)
+        status_row = {"status": row["status"], "reason": row["reason"]}
+        events = [(e["kind"], e["message"]) for e in j.events(session.run_id)
+                  if e["kind"] in ("safe_state", "safe_state_failed", "interlock", "abort", "stop", "safety_fallback")]
         j.close()
     except Exception as exc:  # reported, the test fails on it
         journalled, status_row, events = [], {"status": "UNREADABLE", "reason": str(exc)}, []

@@ -32,6 +32,8 @@ class FakeStatus:
 class FakeBms:
     """A BMS whose hottest cell follows `temp(t)` of the given clock; `silent` makes it stop answering."""
 
+    fixture = "bms"  # bound like a BmsLink driver
+
     def __init__(self, clock: SimClock, temp: Any = lambda t: 25.0) -> None:
         self.clock = clock
         self.temp = temp

@@ -34,6 +34,7 @@ KINDS = ("sigint", "sigterm", "mute", "exception")
 # them has every output off and is left out).
 POINTS = int(os.environ.get("ESS_SWEEP_POINTS", "52"))
 INTAKE_POINTS = int(os.environ.get("ESS_SWEEP_INTAKE_POINTS", "12"))
+GARBAGE_POINTS = int(os.environ.get("ESS_SWEEP_GARBAGE_POINTS", "8"))  # [safety] garbage: built-in defaults hold
 Windows = tuple[tuple[float, float], ...]
 PLANS: dict[str, tuple[int, Windows, str, tuple[float, float] | None]] = {
     "test_plans/safety_chain": (POINTS // 2, ((1.0, 2400.0),), "gas", None),
@@ -53,6 +54,13 @@ def _points() -> list[dict[str, Any]]:
             at_s = round(rng.uniform(lo, hi), 2)
             mute_s = None if mute is None else round(rng.uniform(*mute), 2)
             pts.append({"plan": plan, "kind": kind, "at_s": at_s, "role": role, "mute_s": mute_s, "id": f"{plan}#{i}"})
+    for i in range(GARBAGE_POINTS):  # alternately the smoke plan (supply hangs) and the safety chain (gas lost)
+        plan = ("test_plans/smoke", "test_plans/safety_chain")[i % 2]
+        _n, windows, role, mute = PLANS[plan]
+        at_s = round(rng.uniform(*windows[0]), 2)
+        mute_s = None if mute is None else round(rng.uniform(*mute), 2)
+        pts.append({"plan": plan, "kind": KINDS[(i // 2) % len(KINDS)], "at_s": at_s, "role": role, "mute_s": mute_s,
+                    "garbage_safety": True, "id": f"{plan}#garbage{i}"})
     return pts
 
 
@@ -86,8 +94,10 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
         else:
             why.append(f"measurement {m} missing from the journal")
     run = res["run"] or {}
-    if run.get("status") not in ("ABORTED", "COMPLETED"):
+    if run.get("status") not in ("ABORTED", "COMPLETED", "STOPPED"):
         why.append(f"run status {run.get('status')}")
+    if point.get("garbage_safety") and not any(k == "safety_fallback" for k, _m in res["events"]):
+        why.append("garbage [safety] values were not journalled as replaced by built-in defaults")
     if point["kind"] == "mute" and point["mute_s"] is None and res["fired"]:
         if not any(k == "safe_state_failed" and point["role"] in m for k, m in res["events"]):
             why.append(f"silent {point['role']} not reported as safe_state_failed")
@@ -100,7 +110,7 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
 @pytest.mark.skipif(not hasattr(os, "kill"), reason="needs POSIX signals")
 def test_interruption_sweep(tmp_path: Path) -> None:
     points = [p for p in _points() if (ROOT / p["plan"]).exists()]
-    assert len(points) >= min(50, POINTS) + INTAKE_POINTS
+    assert len(points) >= min(50, POINTS) + INTAKE_POINTS + GARBAGE_POINTS
     workers = max(2, min(4, os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda p: _run(p, tmp_path), points))
