@@ -26,6 +26,7 @@ import pytest
 from bench.bindings import known_fixture_names
 from bench.declarations import PlanDeclarations, load_plan_file
 from bench.errors import BenchError, ConfigError, ConfigErrors, RequirementFailed
+from bench.fleet.hook import sync_at_run_end
 from bench.recorder import StepContext
 from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
@@ -47,6 +48,7 @@ class RunState:
     plan_file: Path | None = None
     report: Path | None = None
     report_error: str | None = None
+    fleet_sync: str | None = None  # how the run-end sync to the fleet store went ([fleet] stations)
 
 
 _STATE_KEY = pytest.StashKey[RunState]()
@@ -243,6 +245,7 @@ def _render(config: pytest.Config, session: BenchSession) -> None:
         except Exception:  # noqa: BLE001 - the journal may be the thing that failed
             pass
     finally:
+        state.fleet_sync = sync_at_run_end(session)  # [fleet] stations only; never raises or fails the run
         if session._own_journal:
             session.journal.close()
 
@@ -507,6 +510,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line(f"report: {state.report}")
     elif state.report_error:
         tr.write_line(f"report not rendered: {state.report_error} (render later with `bench report {bench.run_id}`)")
+    if state.fleet_sync:
+        tr.write_line(state.fleet_sync)
 
 
 def pytest_exception_interact(node: Any, call: Any, report: Any) -> None:

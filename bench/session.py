@@ -213,7 +213,9 @@ class BenchSession:
             for name, cfg in self.station.roles.items():
                 cls = resolve_driver(cfg.driver)
                 try:
-                    inst = cls(resources[name], name=name, timeout=cfg.timeout, **cfg.options)
+                    # options.sim is the simulator's table (instruments/sim/*), never the driver's
+                    options = {k: v for k, v in cfg.options.items() if k != "sim"}
+                    inst = cls(resources[name], name=name, timeout=cfg.timeout, **options)
                 except BenchError:
                     raise
                 except Exception as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, ConfigErrors
+from bench.fleet.config import FleetConfig, parse_fleet_table
 from bench.safety.settings import SafetySettings, parse_safety
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
 from bench.units import Q_, non_finite_errors, parse_quantity
@@ -27,7 +28,7 @@ ROLE_KEYS = {
     "options", "safe_state", "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
-TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety"}
+TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "fleet"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OPERATOR = "operator"  # a role acted by a person (prompts), allowed beside simulated roles
@@ -109,6 +110,7 @@ class Station:
     sha256: str = ""
     safety_settings: SafetySettings = field(default_factory=SafetySettings)
     max_step_s: float = 1.0
+    fleet: FleetConfig | None = None  # [fleet]: where and how this station synchronises (bench/fleet/config.py)
 
     @property
     def simulated(self) -> bool:
@@ -344,6 +346,8 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         errors.append(ConfigError("expected a table", source=src, key="dut"))
         dut = {}
     errors += non_finite_errors(dut, src, "dut")
+    fleet, fleet_errors = parse_fleet_table(data.get("fleet"), source=src, station_name=name or "", base=p.parent)
+    errors += fleet_errors
     if mode == "production" and not safety.trust_file:
         errors.append(ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set "
                                   "signatures", source=src, key="safety.trust_file"))
@@ -355,7 +359,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         name=name, mode=mode, path=p, roles=roles, site=str(st.get("site", "")),
         location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
         safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
-        safety_settings=safety, max_step_s=max_step_s,
+        safety_settings=safety, max_step_s=max_step_s, fleet=fleet,
     )
 
 

@@ -8,7 +8,7 @@ confirms it by read-back (raising if it cannot), and a `safe_state_order` (lower
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -191,8 +191,13 @@ class InsulationTester(Instrument):
     @abstractmethod
     def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity) -> None: ...
     @abstractmethod
-    def run_test(self) -> InsulationResult:
-        """Start, wait for the dwell, return the result; output is off afterwards."""
+    def run_test(self, wait: Callable[[float], None] | None = None) -> InsulationResult:
+        """Start, wait for the dwell, return the result; output is off afterwards.
+
+        `wait(seconds)` is how time passes while the test runs: plans pass the bench clock's
+        (`lambda s: clock.sleep(Q_(s, "s"))`), so the dwell runs in virtual time on a simulated
+        station; None waits on the driver's own clock (see `ClockAware`), else in wall time.
+        """
 
 
 @dataclass
@@ -209,6 +214,11 @@ class GasDetector(Instrument):
 
     @abstractmethod
     def read(self) -> GasReading: ...
+    @abstractmethod
+    def thresholds(self) -> dict[str, pint.Quantity]:
+        """Alarm setpoints as the detector holds them, keyed "stage<n>.<species>" (e.g.
+        "stage1.H2" in ppm) plus "pressure" (Pa): the safety chain checks them against the
+        product's UL 9540A data, so they are read from the device, never assumed."""
 
 
 class Stimulus(Instrument):
@@ -275,6 +285,51 @@ class Stimulus(Instrument):
     def safe_state(self) -> str:
         """Release every stimulus (confirmed by read-back); runs first (safe_state_order 5)."""
         return self.release_all()
+
+
+# -- optional features: small capabilities a driver adds to its main one; plans check them with
+# isinstance (`if isinstance(psu, SupplyPriority): psu.set_priority("VOLT")`), never with getattr
+# or by catching TypeError. They bind no fixture of their own.
+
+
+class SupplyPriority(ABC):
+    """A supply with a selectable regulation priority (voltage or current)."""
+
+    @abstractmethod
+    def set_priority(self, mode: str) -> None:
+        """'VOLT' (CV, current limited) or 'CURR' (CC, voltage limited)."""
+
+    @abstractmethod
+    def priority(self) -> str:
+        """'VOLT' or 'CURR' as the instrument reports it."""
+
+
+class FaultReset(ABC):
+    """A device whose latched faults can be cleared by command (once their cause is gone)."""
+
+    @abstractmethod
+    def reset_faults(self) -> None:
+        """Ask the device to clear latched faults; it keeps those whose condition persists."""
+
+
+class BmsHistory(ABC):
+    """A BMS that reports the history it keeps (cycle count, throughput, events, fault codes)."""
+
+    @abstractmethod
+    def history(self) -> dict[str, Any]:
+        """What the BMS knows of its past, in the intake plan's history keys where it has them:
+        "cycle_count" (number), "energy_throughput" / "capacity_throughput" (quantities),
+        "events" (list of text), "fault_codes" (list of int), "age_years", "soh" (quantity),
+        and "source" (where it came from). Keys the device does not report are left out."""
+
+
+class ClockAware(ABC):
+    """A driver that waits on the instrument: `attach_clock(clock)` makes its waits use the
+    bench clock (virtual time on a simulated station) instead of wall-clock sleeps. The session
+    attaches the clock after opening the driver."""
+
+    @abstractmethod
+    def attach_clock(self, clock: Any) -> None: ...
 
 
 # -- site acceptance (an installed BESS behind its site controller, and its meters) ---------------

@@ -168,7 +168,7 @@ def render_report(
     step_names = {s["nodeid"]: s["name"] for s in record["steps"]}
     plots = build_plots(series, record["measurements"], step_names)
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id))
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id))
     html_path = replace_in(out, "report.html", html.encode("utf-8"))
     lap("html")
     result = RenderResult(
@@ -205,7 +205,7 @@ def render_report(
 
 def _html(
     record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
-    figures: list[dict[str, str]] | None = None,
+    figures: list[dict[str, str]] | None = None, tables: list[dict[str, Any]] | None = None,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
     view = dict(record)
@@ -223,6 +223,7 @@ def _html(
         r=view,
         plots=plots,
         figures=figures or [],
+        tables=tables or [],
         signatures=signatures,
         step_names=step_names,
         counts=sorted(counts.items()),
@@ -243,6 +244,28 @@ def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[An
         folder = "limits" if a["kind"] == "limit-set" else "attachments"
         replace_in(out, f"{folder}/{safe_name(a['name'])}", bytes(a["content"]))
     return rows
+
+
+MAX_TABLE_ROWS = 200
+
+
+def _tables(journal: Journal, run_id: str) -> list[dict[str, Any]]:
+    """CSV tables a plan attached (RTE table, alarm matrix, configuration comparison), shown in the
+    report; at most MAX_TABLE_ROWS rows each (the file itself is in attachments/ and the manifest)."""
+    import csv
+    import io
+
+    out = []
+    for a in journal.attachments(run_id):
+        if a["kind"] != "text/csv":
+            continue
+        text = bytes(a["content"]).decode("utf-8", errors="replace")
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            continue
+        out.append({"title": a["name"], "step": a["step"], "header": rows[0], "rows": rows[1:MAX_TABLE_ROWS + 1],
+                    "more": max(0, len(rows) - 1 - MAX_TABLE_ROWS)})
+    return out
 
 
 def _figures(journal: Journal, run_id: str) -> list[dict[str, str]]:
