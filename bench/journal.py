@@ -24,7 +24,6 @@ from typing import Any
 from bench.errors import BenchError
 
 SCHEMA_VERSION = 2  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -105,15 +104,22 @@ class JournalError(BenchError, sqlite3.DatabaseError):
     """
 
 
+EMPTY_WAIT_S = 1.0
 _KEEP = "a damaged journal is never replaced: move it aside (keep it for recovery) or pass another --report-dir"
 
 
-def check_journal_file(path: str | Path) -> None:
-    """Cheap integrity check of an existing journal file (none yet is fine): header and size.
+def check_journal_file(path: str | Path, *, deep: bool = False) -> None:
+    """Integrity check of an existing journal file (none yet is fine), raising JournalError naming it.
 
-    A 0-byte file, a file that is not SQLite, or one shorter than its header's page count says
-    (truncated) raises JournalError naming the file, before SQLite would quietly start an empty
-    journal in it or fail later with a bare DatabaseError.
+    Always (stat only): it must be a regular file, and not empty (SQLite would quietly start a new
+    journal in it, so `runs list` said "no runs"); a file another process is creating this very
+    moment gets EMPTY_WAIT_S to be written. With `deep` (commands about to read or append to a
+    journal: `bench runs`, `bench report`, `bench run` before pytest starts) SQLite must also read
+    its header and schema (garbage or a truncated file).
+
+    The file is never opened outside SQLite: closing any other descriptor of a database file
+    releases the process's POSIX locks on it, which can corrupt a journal another connection of the
+    same process has open.
     """
     p = Path(path)
     try:
@@ -122,20 +128,27 @@ def check_journal_file(path: str | Path) -> None:
         return
     if not stat.S_ISREG(st.st_mode):
         raise JournalError(f"{p}: not a regular file; expected an SQLite journal")
+    for _ in range(int(EMPTY_WAIT_S / 0.05)):  # bounded: another process may be creating it right now
+        if st.st_size:
+            break
+        time.sleep(0.05)
+        st = os.stat(p)
     if st.st_size == 0:
         raise JournalError(f"{p}: empty file (0 bytes), expected an SQLite journal; {_KEEP}")
-    with open(p, "rb") as fh:
-        head = fh.read(100)
-    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
-        raise JournalError(f"{p}: not an SQLite database (bad header), expected an ESS Bench journal; {_KEEP}")
-    page_size = int.from_bytes(head[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(head[28:32], "big")
-    if pages and head[24:28] == head[92:96] and st.st_size < pages * page_size:
-        raise JournalError(
-            f"{p}: truncated: header says {pages} pages of {page_size} bytes ({pages * page_size} bytes), "
-            f"file has {st.st_size}; {_KEEP}"
-        )
+    if not deep:
+        return
+    try:
+        con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # in use by a running bench: readable, not damaged
+        raise JournalError(f"{p}: cannot read it as an SQLite journal: {exc}; {_KEEP}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{p}: not a readable SQLite journal: {exc}; {_KEEP}") from exc
 
 
 class Journal:
