@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from bench.journal import check_journal_file
 
-    check_journal_file(Path(args.report_dir) / "journal.sqlite")  # a damaged journal: one line, before pytest
+    check_journal_file(Path(args.report_dir) / "journal.sqlite", deep=True)  # a damaged journal: one line, before pytest
     if getattr(args, "dut_list", None):
         return run_dut_list(args, plan)
     return int(pytest.main(pytest_args(args, plan)))
