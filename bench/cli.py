@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "bench.commands.analyze",
     "bench.commands.sync",
     "bench.commands.fleet",
+    "bench.commands.dispatch",
+    "bench.commands.ui",
 ]
 
 

@@ -12,6 +12,7 @@ named error before any instrument is opened, never a mid-run abort.
     type = "list"
     items = { type = "table", fields = { max_nominal = { dimension = "voltage" }, limit = { type = "text" } } }
     [measurements."dcir.resistance"] dimension = "resistance"  plausible = ["0 ohm", "10 ohm"]
+    [steps."test_05_capacity"]       expected = "9 h"     # run time the step takes (operator view's time left)
 
 Names may use shell wildcards (`"site.block*.soc"`) for families of measurements.
 """
@@ -35,6 +36,8 @@ TYPES = ("quantity", "number", "integer", "text", "bool", "list", "table", "any"
 SPEC_KEYS = {"type", "dimension", "min", "max", "required", "items", "fields", "choices", "description",
              "min_items", "max_items"}
 MEASUREMENT_KEYS = {"dimension", "plausible", "description", "unit"}
+STEP_KEYS = {"expected", "description"}
+STEP_EXPECTED_RANGE_S = (1e-3, 30 * 86400.0)  # a step expected to last longer than 30 days is a typo
 PLAN_KEYS = {"plan", "parameters", "measurements", "steps", "batch"}
 
 
@@ -132,6 +135,15 @@ class MeasurementSpec:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class StepSpec:
+    """What the plan says about one step (by test function name): how long it is expected to take."""
+
+    name: str
+    expected_s: float | None = None
+    description: str = ""
+
+
 @dataclass
 class PlanDeclarations:
     """The parameters and measurements one plan declares (empty when the plan declares none)."""
@@ -140,6 +152,7 @@ class PlanDeclarations:
     source: str = ""
     parameters: dict[str, ValueSpec] = field(default_factory=dict)
     measurements: dict[str, MeasurementSpec] = field(default_factory=dict)
+    steps: dict[str, StepSpec] = field(default_factory=dict)
 
     @property
     def declared(self) -> bool:
@@ -150,6 +163,10 @@ class PlanDeclarations:
 
     def measurement(self, name: str) -> MeasurementSpec | None:
         return _match(self.measurements, name)
+
+    def step(self, name: str) -> StepSpec | None:
+        """The declaration of a step by its test name ("test_x" or "test_x[param]"; wildcards allowed)."""
+        return _match(self.steps, name) or _match(self.steps, name.split("[", 1)[0])
 
     def suggest(self, name: str, table: str) -> str:
         names = list(self.parameters if table == "parameters" else self.measurements)
@@ -280,9 +297,42 @@ def parse_declarations(data: dict[str, Any], source: str) -> PlanDeclarations:
             decl.measurements[name] = MeasurementSpec(name, dim, plausible, str(t.get("description", "")))
         except ConfigError as exc:
             errors.append(exc)
+    steps = data.get("steps", {})
+    if not isinstance(steps, dict):
+        errors.append(ConfigError("expected tables [steps.\"test_name\"]", source=source, key="steps"))
+        steps = {}
+    for name, t in steps.items():
+        try:
+            decl.steps[name] = parse_step(name, t, source)
+        except ConfigError as exc:
+            errors.append(exc)
     if errors:
         raise ConfigErrors(errors)
     return decl
+
+
+def parse_step(name: str, t: Any, src: str) -> StepSpec:
+    """[steps."test_x"] expected = "2 h": the run time the step is expected to take (virtual in simulation)."""
+    key = f"steps.{name}"
+    if not isinstance(t, dict):
+        raise ConfigError("expected a table (expected = \"2 h\", description)", source=src, key=key)
+    for k in unknown_keys(t, STEP_KEYS):
+        raise ConfigError(f"unknown key; expected some of {sorted(STEP_KEYS)}", source=src, key=f"{key}.{k}")
+    expected = None
+    if "expected" in t:
+        raw = t["expected"]
+        if not isinstance(raw, str):
+            raise ConfigError(f"expected a duration with its unit such as \"2 h\", got {raw!r}", source=src,
+                              key=f"{key}.expected")
+        expected = float(parse_quantity(raw, source=src, key=f"{key}.expected", dimension="time").to("s").magnitude)
+        low, high = STEP_EXPECTED_RANGE_S
+        if not low <= expected <= high:  # also refuses NaN
+            raise ConfigError(f"{raw!r} outside the plausible step duration {low:g} s .. 30 d", source=src,
+                              key=f"{key}.expected")
+    description = t.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError("expected text", source=src, key=f"{key}.description")
+    return StepSpec(name, expected, description)
 
 
 def _leaves(table: dict[str, Any], leaf_keys: set[str]) -> dict[str, Any]:

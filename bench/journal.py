@@ -61,7 +61,23 @@ CREATE TABLE IF NOT EXISTS attachments (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
     kind TEXT, content BLOB, wall TEXT
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL, key TEXT,
+    question TEXT, spec_json TEXT, t REAL, wall TEXT
+);
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL UNIQUE, run_id TEXT NOT NULL, answer TEXT,
+    answered_by TEXT, origin TEXT, withdrawn INTEGER DEFAULT 0, wall TEXT
+);
+CREATE TABLE IF NOT EXISTS abort_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, requested_by TEXT, origin TEXT, reason TEXT,
+    wall TEXT
+);
+CREATE TABLE IF NOT EXISTS live (
+    run_id TEXT NOT NULL, kind TEXT NOT NULL, data_json TEXT, t REAL, wall TEXT, PRIMARY KEY (run_id, kind)
+);
 CREATE INDEX IF NOT EXISTS idx_meas_run ON measurements(run_id);
+CREATE INDEX IF NOT EXISTS idx_requests_run ON requests(run_id);
 CREATE INDEX IF NOT EXISTS idx_events_run ON events(run_id);
 CREATE INDEX IF NOT EXISTS idx_series_run ON series(run_id, name);
 CREATE INDEX IF NOT EXISTS idx_steps_run ON steps(run_id);
@@ -321,6 +337,77 @@ class Journal:
         self._exec("INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
                    (run_id, step, name, kind, content, _iso_utc()))
 
+    # -- operator requests (prompts answered at the terminal or in `bench ui`), abort requests, live status --
+    def open_request(self, run_id: str, key: str, question: str, spec: dict[str, Any], *, step: str | None = None,
+                     t: float | None = None, kind: str = "prompt") -> int:
+        """A question the plan waits on; any viewer may answer it once (`answer_request`)."""
+        cur = self._exec("INSERT INTO requests (run_id, step, kind, key, question, spec_json, t, wall) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, step, kind, key, question,
+                                                             json.dumps(spec, sort_keys=True, default=str), t,
+                                                             _iso_utc()))
+        return int(cur.lastrowid or 0)
+
+    def answer_request(self, request_id: int, answer: str, *, by: str, origin: str) -> dict[str, Any]:
+        """Record an answer; the first resolution of a request wins (a UNIQUE row per request, so two
+        processes answering at once cannot both win). Returns the resolution that stands, with `won`."""
+        return self._resolve(request_id, answer, by, origin, withdrawn=False)
+
+    def withdraw_request(self, request_id: int, reason: str) -> dict[str, Any]:
+        """Close a request nobody answered (the prompt gave up, the step or run ended); later answers lose."""
+        return self._resolve(request_id, None, "", reason, withdrawn=True)
+
+    def _resolve(self, request_id: int, answer: str | None, by: str, origin: str, *, withdrawn: bool) -> dict[str, Any]:
+        req = self._rows("SELECT run_id FROM requests WHERE id = ?", (request_id,))
+        if not req:
+            raise KeyError(f"no operator request {request_id} in journal {self.path}")
+        try:
+            self._exec("INSERT INTO answers (request_id, run_id, answer, answered_by, origin, withdrawn, wall) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (request_id, req[0]["run_id"], answer, by, origin,
+                                                        int(withdrawn), _iso_utc()))
+            won = True
+        except sqlite3.IntegrityError:
+            won = False
+        row = self.resolution(request_id)
+        assert row is not None
+        return {**row, "won": won}
+
+    def resolution(self, request_id: int) -> dict[str, Any] | None:
+        """How a request was closed (answer, answered_by, origin, withdrawn, wall), or None while open."""
+        rows = self._rows("SELECT answer, answered_by, origin, withdrawn, wall FROM answers WHERE request_id = ?",
+                          (request_id,))
+        return rows[0] if rows else None
+
+    def requests(self, run_id: str, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Operator requests of a run in order, each with its resolution (None while open)."""
+        rows = self._rows("SELECT r.*, a.answer, a.answered_by, a.origin, a.withdrawn, a.wall AS answered_wall, "
+                          "a.id AS answer_id FROM requests r LEFT JOIN answers a ON a.request_id = r.id "
+                          "WHERE r.run_id = ?" + (" AND a.id IS NULL" if open_only else "") + " ORDER BY r.id",
+                          (run_id,))
+        for r in rows:
+            r["spec"] = json.loads(r.pop("spec_json") or "{}")
+            r["open"] = r.pop("answer_id") is None
+        return rows
+
+    def request_abort(self, run_id: str, *, by: str, origin: str, reason: str = "") -> int:
+        """Ask the process running `run_id` to abort it (it polls `abort_requests`); journalled with who asked."""
+        cur = self._exec("INSERT INTO abort_requests (run_id, requested_by, origin, reason, wall) VALUES (?, ?, ?, ?, ?)",
+                         (run_id, by, origin, reason, _iso_utc()))
+        return int(cur.lastrowid or 0)
+
+    def abort_requests(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM abort_requests WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after_id))
+
+    def set_live(self, run_id: str, kind: str, data: dict[str, Any], t: float | None = None) -> None:
+        """The latest live status of a kind (interlock readings and margins, the run clock) for viewers.
+        Overwritten at each update and not part of the record: results and events stay append-only."""
+        self._exec("INSERT OR REPLACE INTO live (run_id, kind, data_json, t, wall) VALUES (?, ?, ?, ?, ?)",
+                   (run_id, kind, json.dumps(data, sort_keys=True, default=str), t, _iso_utc()))
+
+    def live(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """kind -> {data, t, wall}: the latest live status written by the process running the run."""
+        return {r["kind"]: {"data": json.loads(r["data_json"] or "{}"), "t": r["t"], "wall": r["wall"]}
+                for r in self._rows("SELECT * FROM live WHERE run_id = ?", (run_id,))}
+
     def close(self) -> None:
         with self._lock:
             try:
@@ -355,10 +442,11 @@ class Journal:
             row["reason"] = row.get("reason") or "process ended without closing the run (crash, kill or power loss)"
         return row
 
-    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None) -> list[dict[str, Any]]:
-        """Newest first; optionally only one batch and/or one DUT serial."""
+    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None,
+             plan: str | None = None, station: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; optionally only one batch, DUT serial, plan and/or station."""
         where, args = [], []
-        for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial)):
+        for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial), ("plan", plan), ("station", station)):
             if value is not None:
                 where.append(f"{col} = ?")
                 args.append(value)
@@ -409,6 +497,35 @@ class Journal:
         for r in rows:
             r["data"] = json.loads(r.pop("data_json") or "{}")
         return rows
+
+    def events_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with a row id above `after_id`, oldest first: incremental reading for live viewers."""
+        rows = self._rows("SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                          (run_id, after_id, limit))
+        for r in rows:
+            r["data"] = json.loads(r.pop("data_json") or "{}")
+        return rows
+
+    def measurements_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Measurements with a row id above `after_id`, oldest first (limit and instrument decoded; no
+        `superseded`: that is known only once the run's steps are, see `measurements`)."""
+        rows = self._rows("SELECT * FROM measurements WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+                          (run_id, after_id, limit))
+        for r in rows:
+            r["limit"] = json.loads(r.pop("limit_json") or "null")
+            r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
+        return rows
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the journal file (SQLite `PRAGMA data_version`):
+        a cheap test for a viewer polling for news; its own writes do not change it."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def series_rowid(self) -> int:
+        """The highest telemetry row id of the whole journal (samples flushed so far); grows as samples land."""
+        with self._lock:
+            return int(self._db.execute("SELECT MAX(rowid) FROM series").fetchone()[0] or 0)
 
     def series(self, run_id: str, name: str) -> tuple[list[float], list[float]]:
         with self._lock:

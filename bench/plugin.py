@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
+    g.addoption("--no-pdf", action="store_true", default=os.environ.get("ESS_BENCH_NO_PDF") == "1",
+                help="render the report without its PDF (batch children, CI; also ESS_BENCH_NO_PDF=1); "
+                     "`bench report RUN_ID` renders it later")
     g.addoption("--resume", default=None, metavar="RUN_ID",
                 help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns")
 
@@ -237,7 +241,8 @@ def _render(config: pytest.Config, session: BenchSession) -> None:
     try:
         from bench.report.render import render_run
 
-        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
+        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id,
+                                  pdf=not config.getoption("--no-pdf"))
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
         state.report_error = f"{type(exc).__name__}: {exc}"
         try:
@@ -427,7 +432,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     failed = [m for m in step.measurements if m.verdict == Verdict.FAIL]
     verdict = Verdict.combine([m.verdict for m in step.measurements]) if step.measurements else None
     message = ""
-    if call.excinfo is not None:
+    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
+        message = f"skipped: {call.excinfo.value}"  # a plan may skip a step (a gate); that stops nothing
+    elif call.excinfo is not None:
         exc = call.excinfo.value
         kind = "required measurement failed" if isinstance(exc, RequirementFailed) else type(exc).__name__
         message = f"{kind}: {exc}"

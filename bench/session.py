@@ -25,7 +25,8 @@ from bench.errors import BenchError, ConfigError, ConfigErrors
 from bench.identifiers import check_name, check_serial
 from bench.journal import ABORTED, COMPLETED, STOPPED, Journal
 from bench.limits import Limits, load_limit_set, parse_limit_set
-from bench.prompts import Prompter
+from bench.live.controls import RunControls
+from bench.prompts import HARDWARE_WAIT_S, JournalChannel, Prompter
 from bench.recorder import Recorder
 from bench.safety.interlocks import InterlockWatcher, Trip, merge_config
 from bench.safety.safe_state import drive_safe_state
@@ -119,7 +120,11 @@ class BenchSession:
                                  role_of=self.role_of)
         self.telemetry = Telemetry(self.journal, self.run_id, self.clock, self.recorder)
         self.prompt = Prompter(self._answers(), interactive=interactive and not self.station.simulated,
-                               journal_event=self.event, source=str(answers or self.station.path))
+                               journal_event=self.event, source=str(answers or self.station.path),
+                               channel=JournalChannel(self.journal, self.run_id, lambda: self.recorder.step.nodeid,
+                                                      self.clock.now_s),
+                               wait_s=0.0 if self.station.simulated else HARDWARE_WAIT_S, operator=self.operator)
+        self.controls: RunControls | None = None  # abort requests from viewers, live status for them
 
     # -- set-up --------------------------------------------------------------------------
     def _load_limit_set(self, path: str | Path) -> Any:
@@ -235,6 +240,9 @@ class BenchSession:
             self.bindings = Bindings(self.instruments)
             self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()
+            self.controls = RunControls(self.journal, self.run_id, self.clock, abort=self.request_abort,
+                                        event=self.event).start()
+            self.prompt.on_wait = self.controls.poll
         except BaseException as exc:
             self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
             raise
@@ -248,7 +256,7 @@ class BenchSession:
                        {"armed": False})
             return
         self.interlocks = InterlockWatcher(cfg, self.bindings, self.clock, on_trip=self._on_trip,
-                                           interrupter=self.interrupter)
+                                           interrupter=self.interrupter, on_sample=self._on_interlock_sample)
         self.interlocks.start()
         self.event("interlock", f"armed {len(cfg.interlocks)} interlock(s), every {cfg.period_s:g} s, "
                                 f"sources {', '.join(self.interlocks.sources) or 'none'}",
@@ -279,6 +287,30 @@ class BenchSession:
                 self.event("safe_state_failed", f"safe state after interlock trip failed: {exc}")
             except Exception:  # noqa: BLE001
                 pass
+
+    def _on_interlock_sample(self, readings: dict[str, Any]) -> None:
+        """Each interlock sample's margins to the live status viewers read (throttled there)."""
+        if self.controls is None or self.interlocks is None:
+            return
+        watcher = self.interlocks
+        try:
+            self.controls.publish_interlocks(lambda: watcher.margins(readings))
+        except Exception as exc:  # noqa: BLE001 - a viewer's status must never stop the watch or the plan
+            if not getattr(self, "_live_failed", False):
+                self._live_failed = True
+                self.event("live_status_failed", f"interlock margins not published for viewers: {exc}")
+
+    def request_abort(self, reason: str, request: dict[str, Any]) -> None:
+        """An abort asked by a viewer (`bench ui`): journalled with who asked, then the Ctrl-C path
+        (KeyboardInterrupt in the plan thread: safe state, ABORTED, report)."""
+        if self.closed or self.abort_reason:
+            return
+        self.abort_reason = reason
+        self.event("abort_request", reason, {"request": request, "honoured": True})
+        if not self.interrupter.interrupt(KeyboardInterrupt(reason)):
+            import _thread
+
+            _thread.interrupt_main()
 
     # -- during the run ------------------------------------------------------------------
     def earlier(self, name: str) -> list[tuple[Any, str]]:
@@ -353,6 +385,8 @@ class BenchSession:
         reason = aborted or self.abort_reason
         self.abort_reason = reason
         try:
+            if self.controls is not None:
+                self.controls.stop()
             if self.interlocks is not None:
                 self.interlocks.stop()
                 if self.interlocks.trip is not None:

@@ -36,7 +36,7 @@ DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
 # [simulation] keys the bench itself reads; the backend checks the rest (its `check_config`).
 BENCH_SIM_KEYS = {"max_step", "backend", "prompts"}
 TIMEOUT_RANGE = (Q_(1, "ms"), Q_(10, "min"))
-MAX_STEP_RANGE = (Q_(1, "ms"), Q_(60, "s"))
+MAX_STEP_RANGE = (Q_(1, "ms"), Q_(10, "min"))  # the plant sub-steps inside; this paces listeners and periodics
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_ID",
                    help="continue an interrupted run (laptop slept, power lost, Ctrl-C): steps it completed are "
                         "kept, the step it was cut in reruns from its start; same plan, station, limit sets, DUT")
-    p.add_argument("--dut-list", help="CSV of modules (serial[, chemistry, limits, station, dut_info, sim_profile, "
-                                      "sim_seed, sim_faults]): run the plan once per module, each in its own "
+    p.add_argument("--dut-list", help="CSV of modules (serial[, chemistry, limits, station, dut_info, simulation, "
+                                      "sim_profile, sim_seed, sim_faults]): run the plan once per module, each in its own "
                                       "pytest process, then write a batch summary (see bench/batch.py)")
     p.add_argument("--jobs", type=int, default=1, help="with --dut-list: modules run at the same time (default 1)")
     p.add_argument("--module-timeout", type=float, default=None,
                    help="with --dut-list: wall-clock seconds before one module's process is stopped")
+    p.add_argument("--live", default="auto", choices=("auto", "tty", "plain", "off"),
+                   help="terminal view: a live panel on a terminal, one plain line per step and result otherwise "
+                        "(auto, the default), or pytest's dots (off)")
+    p.add_argument("--prompt-wait", metavar="DURATION",
+                   help="how long a prompt without a prepared answer waits for the terminal or bench ui, e.g. "
+                        "\"30 min\" (default: not at all in simulation, 12 h on hardware; 1 h in simulation with --ui)")
+    p.add_argument("--ui", action="store_true", help="also serve the operator page (bench ui) while the plan runs")
+    p.add_argument("--ui-host", default="127.0.0.1", help="with --ui: address to bind (default 127.0.0.1; any other "
+                                                           "address requires the token printed at start)")
+    p.add_argument("--ui-port", type=int, default=8765, help="with --ui: port (default 8765; 0 picks a free one)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
     p.set_defaults(func=run)
 
@@ -59,6 +69,12 @@ def pytest_args(args: argparse.Namespace, plan: Path) -> list[str]:
         out += ["--resume", args.resume]
     if getattr(args, "html", None):
         out += ["--html", args.html, "--self-contained-html"]
+    live = getattr(args, "live", "off") or "off"
+    if live != "off":
+        out += ["--live", live, "-o", "console_output_style=classic"]
+    wait = getattr(args, "prompt_wait", None) or ("1 h" if getattr(args, "ui", False) else None)
+    if wait:
+        out += ["--prompt-wait", wait]
     extra = [a for a in (args.pytest_args or []) if a != "--"]
     return out + extra
 
@@ -73,6 +89,22 @@ def run(args: argparse.Namespace) -> int:
     check_journal_file(Path(args.report_dir) / "journal.sqlite", deep=True)  # a damaged journal: one line, before pytest
     if getattr(args, "dut_list", None):
         return run_dut_list(args, plan)
+    if (getattr(args, "live", "off") or "off") != "off":
+        from bench.live.pytest_live import hand_over_terminal
+
+        hand_over_terminal()
+    if getattr(args, "ui", False):
+        from bench.ui.server import serve_in_background
+
+        with serve_in_background(Path(args.report_dir) / "journal.sqlite", host=args.ui_host, port=args.ui_port,
+                                 report_dir=Path(args.report_dir)):
+            code = int(pytest.main(pytest_args(args, plan)))
+            if sys.stdin is not None and sys.stdin.isatty():  # the operator may still be reading the page
+                try:
+                    input("bench ui: the run has ended; press Enter to stop serving the page ")
+                except (EOFError, KeyboardInterrupt):
+                    pass
+            return code
     return int(pytest.main(pytest_args(args, plan)))
 
 
@@ -91,5 +123,4 @@ def run_dut_list(args: argparse.Namespace, plan: Path) -> int:
     summary = run_batch(plan, Path(args.dut_list), report_dir=Path(args.report_dir), batch_id=args.batch_id,
                         extra_args=extra, jobs=args.jobs, timeout_s=args.module_timeout)
     print(f"batch summary: {Path(args.report_dir) / ('batch-' + summary['batch_id'] + '.html')}")
-    graded = all(r["grade"] for r in summary["results"])
-    return 0 if graded else 1
+    return 0 if summary["not_completed"] == 0 else 1  # aborted modules are quarantined, but the batch did not complete

@@ -117,10 +117,11 @@ class RenderResult:
 
 
 def render_run(
-    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None
+    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None,
+    pdf: bool = True,
 ) -> Path:
     """Write the report folder; returns the path of report.html (see render_report for details)."""
-    return render_report(journal, run_id, out_dir, signatures=signatures).html
+    return render_report(journal, run_id, out_dir, signatures=signatures, pdf=pdf).html
 
 
 def render_report(

@@ -338,6 +338,28 @@ class InterlockWatcher:
     # -- evaluation --------------------------------------------------------------------------
     def _checks(self, r: dict[str, pint.Quantity]) -> list[tuple[str, pint.Quantity, pint.Quantity, str]]:
         """(interlock, value, bound, 'above'|'below') for every bound exceeded in this sample."""
+        return [(name, value, bound, how) for name, value, bound, how in self.bounds(r)
+                if ((value > bound) if how == "above" else (value < bound))]
+
+    def margins(self, readings: dict[str, pint.Quantity]) -> list[dict[str, Any]]:
+        """For a sample (`read()` / `on_sample`): each watched reading, its bound and the margin left
+        (bound minus reading for a maximum, reading minus bound for a minimum; negative = exceeded),
+        with the fraction of the allowed band it leaves and whether the interlock is inhibited."""
+        out = []
+        for name, value, bound, how in self.bounds(readings):
+            il = self.config.interlocks[name]
+            margin = (bound - value) if how == "above" else (value - bound)
+            band = (il.high - il.low) if il.low is not None and il.high is not None else None
+            frac = float((margin / band).to("").magnitude) if band is not None and band.magnitude else None
+            out.append({"interlock": name, "side": "max" if how == "above" else "min", "reading": fmt(value),
+                        "bound": fmt(bound), "margin": fmt(margin), "margin_value": float(margin.magnitude),
+                        "band_fraction": frac,
+                        "inhibited": self._is_inhibited(name), "origin": il.origin.get("max" if how == "above"
+                                                                                         else "min", "")})
+        return out
+
+    def bounds(self, r: dict[str, pint.Quantity]) -> list[tuple[str, pint.Quantity, pint.Quantity, str]]:
+        """(interlock, value, bound, 'above'|'below') for every bound with a reading in this sample."""
         out = []
         for name, il in self.config.interlocks.items():
             if name in ("cell_voltage", "cell_temperature"):
@@ -351,8 +373,7 @@ class InterlockWatcher:
             for value, bound, how in pairs:
                 if value is None or bound is None:
                     continue
-                if (value > bound) if how == "above" else (value < bound):
-                    out.append((name, value, bound, how))
+                out.append((name, value, bound, how))
         return out
 
     def tick(self, t: float | None = None) -> None:

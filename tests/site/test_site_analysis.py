@@ -71,7 +71,7 @@ def test_rte_with_auxiliaries_adds_them_to_the_charge_side():
 
 
 def test_approved_configuration_compares_within_tolerance_and_names_differences():
-    cfg = load_approved(ROOT / "stations" / "sim_site_approved_config.toml")
+    cfg = load_approved(ROOT / "stations" / "site_configs" / "sim_site_approved.toml")
     assert cfg.firmware_for("bms[2]") == "1.8.0"
     assert compare(cfg.points["702.WMax"], Q_(150000.0, "W"), None)[0]
     same, text = compare(cfg.points["64901.HvacSetpt"], Q_(23.0, "degC"), cfg.tolerance["64901.HvacSetpt"])
@@ -92,7 +92,7 @@ def test_approved_configuration_errors_name_file_and_key(tmp_path):
 def _signed_copy(tmp_path: Path) -> tuple[Path, Path]:
     private, info = generate_key("Owen Owner", "engineer")
     cfg = tmp_path / "approved.toml"
-    cfg.write_bytes((ROOT / "stations" / "sim_site_approved_config.toml").read_bytes())
+    cfg.write_bytes((ROOT / "stations" / "site_configs" / "sim_site_approved.toml").read_bytes())
     trust = tmp_path / "trust.toml"
     add_trusted_key(trust, info)
     sign_limit_set(cfg, Signer(private, info))

@@ -75,7 +75,7 @@ def write_station(directory: Path, faults: list[dict[str, Any]], *, ledger: str 
              "[simulation]", f"faults = [{', '.join(_toml_value(f) for f in faults)}]"]
     if ledger:
         lines.append(f"ledger = {json.dumps(ledger)}")
-    lines += ["", "[dut]", f"site_configuration = {json.dumps(str(STATION.parent / 'sim_site_approved_config.toml'))}"]
+    lines += ["", "[dut]", f"site_configuration = {json.dumps(str(STATION.parent / 'site_configs' / 'sim_site_approved.toml'))}"]
     if role_timeout:
         lines += ["", "[roles.site]", f"timeout = {json.dumps(role_timeout)}", "", "[roles.meter]",
                   f"timeout = {json.dumps(role_timeout)}"]
