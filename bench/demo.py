@@ -31,18 +31,24 @@ def main() -> int:
     run_dir = report_dir / run["run_id"]
     from bench.report.render import render_run
     from bench.signing import demo_signer, print_verification, sign_run_dir, verify_run_dir
-    from bench.signing.trust import add_trusted_key
+    from bench.signing.certs import pdf_key_paths
+    from bench.signing.demo import demo_pdf_key, ensure_demo_key
+    from bench.signing.trust import add_trusted_key, load_trust
 
     key_dir = ROOT / "keys" / "demo"
     signer = demo_signer(key_dir)
+    pdf_key = demo_pdf_key(key_dir)
     trust = key_dir / "demo-trust.toml"
-    add_trusted_key(trust, signer.info)  # idempotent: a demo auditor who trusts the demo key
+    if trust.exists() and not getattr(load_trust(trust).keys.get(signer.info.fingerprint), "pdf_certificate", None):
+        trust.unlink()  # written by an older demo without the PDF certificate; it is regenerated
+    # idempotent: a demo auditor who trusts the demo key and its PDF certificate
+    add_trusted_key(trust, signer.info, pdf_certificate=pdf_key_paths(ensure_demo_key(key_dir).public)[1])
     render_run(journal, run["run_id"], run_dir, signatures=[_sig_view(signer)])
-    sign_run_dir(run_dir, signer, meaning="performed the tests (demo)")
+    sign_run_dir(run_dir, signer, meaning="performed the tests (demo)", pdf_key=pdf_key)
     verification = verify_run_dir(run_dir, trust)
     print_verification(verification)
     print(f"\nrun {run['run_id']}: {run['status']} {run['verdict']}")
-    print(f"report: {run_dir / 'report.html'}")
+    print(f"report: {run_dir / 'report.html'}  (signed PDF: {run_dir / 'signatures' / 'report-signed.pdf'})")
     print(f"verify offline: .venv/bin/bench verify {run_dir} --trust {trust}   (DEMO key)")
     if not verification.ok:
         return 1

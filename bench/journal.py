@@ -13,12 +13,15 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.errors import BenchError
 
 SCHEMA_VERSION = 2  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
 
@@ -110,6 +113,60 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
+class JournalError(BenchError, sqlite3.DatabaseError):
+    """The journal file is damaged or not a journal; names the file. Never repaired by replacing it.
+
+    Also an sqlite3.DatabaseError, so code that already catches SQLite errors keeps working.
+    """
+
+
+EMPTY_WAIT_S = 1.0
+_KEEP = "a damaged journal is never replaced: move it aside (keep it for recovery) or pass another --report-dir"
+
+
+def check_journal_file(path: str | Path, *, deep: bool = False) -> None:
+    """Integrity check of an existing journal file (none yet is fine), raising JournalError naming it.
+
+    Always (stat only): it must be a regular file, and not empty (SQLite would quietly start a new
+    journal in it, so `runs list` said "no runs"); a file another process is creating this very
+    moment gets EMPTY_WAIT_S to be written. With `deep` (commands about to read or append to a
+    journal: `bench runs`, `bench report`, `bench run` before pytest starts) SQLite must also read
+    its header and schema (garbage or a truncated file).
+
+    The file is never opened outside SQLite: closing any other descriptor of a database file
+    releases the process's POSIX locks on it, which can corrupt a journal another connection of the
+    same process has open.
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise JournalError(f"{p}: not a regular file; expected an SQLite journal")
+    for _ in range(int(EMPTY_WAIT_S / 0.05)):  # bounded: another process may be creating it right now
+        if st.st_size:
+            break
+        time.sleep(0.05)
+        st = os.stat(p)
+    if st.st_size == 0:
+        raise JournalError(f"{p}: empty file (0 bytes), expected an SQLite journal; {_KEEP}")
+    if not deep:
+        return
+    try:
+        con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # in use by a running bench: readable, not damaged
+        raise JournalError(f"{p}: cannot read it as an SQLite journal: {exc}; {_KEEP}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{p}: not a readable SQLite journal: {exc}; {_KEEP}") from exc
+
+
 class Journal:
     """One SQLite file holds every run of a station (or report folder)."""
 
@@ -117,13 +174,19 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        check_journal_file(self.path)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(SCHEMA)
-        self._migrate()
-        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(SCHEMA)
+            self._migrate()
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}; {_KEEP}") from exc
         self._session: dict[str, int] = {}  # run id -> session number this process writes
         self._series_buf: list[tuple[Any, ...]] = []
         self._series_flush = series_flush
@@ -141,8 +204,18 @@ class Journal:
 
     # -- writing -------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, self._named_errors():
             return self._db.execute(sql, tuple(args))
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """A damaged page met later (truncated or overwritten file) becomes a JournalError naming the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # locked (Operational), constraint (Integrity), ...
+                raise
+            raise JournalError(f"{self.path}: journal is damaged: {exc}; {_KEEP}") from exc
 
     def start_run(self, run_id: str, **fields: Any) -> None:
         row = {"run_id": run_id, "status": RUNNING, "started_wall": _iso_utc(), "pid": os.getpid(),
@@ -344,7 +417,7 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------
     def _rows(self, sql: str, args: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._named_errors():
             params = args if isinstance(args, dict) else tuple(args)
             return [dict(r) for r in self._db.execute(sql, params).fetchall()]
 

@@ -24,7 +24,7 @@ from bench.declarations import PlanDeclarations
 from bench.errors import BenchError, ConfigError, ConfigErrors
 from bench.identifiers import check_name, check_serial
 from bench.journal import ABORTED, COMPLETED, STOPPED, Journal
-from bench.limits import Limits, load_limit_set
+from bench.limits import Limits, load_limit_set, parse_limit_set
 from bench.live.controls import RunControls
 from bench.prompts import HARDWARE_WAIT_S, JournalChannel, Prompter
 from bench.recorder import Recorder
@@ -34,7 +34,7 @@ from bench.safety.settings import SafetySettings, resolve
 from bench.safety.timeouts import ActionTimeout, Interrupter, run_bounded
 from bench.station import DEFAULT_SIM_BACKEND, Station, load_station, resolve_driver
 from bench.telemetry import Telemetry
-from bench.tomlfile import read_toml
+from bench.tomlfile import read_bytes, read_toml
 from bench.units import Q_
 from bench.verdict import Verdict
 
@@ -74,7 +74,7 @@ class BenchSession:
         sets = []
         for p in limits:
             try:
-                sets.append(load_limit_set(p, self.declarations))
+                sets.append(self._load_limit_set(p))
             except ConfigErrors as exc:
                 errors += exc.errors
             except ConfigError as exc:
@@ -84,8 +84,6 @@ class BenchSession:
         self.limits = Limits(sets, self.declarations)
         self.interlock_config = merge_config([(str(self.station.path), self.station.interlocks)]
                                              + [(str(s.path), s.interlocks) for s in self.limits.sets])
-        if self.station.production:
-            self._check_signed_limits()
         self.dut_info = {**self.station.dut, **(dut_info or {})}
         self.dut = check_serial(dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT",
                                 source="--dut" if dut else str(self.station.path), key=None if dut else "dut.serial")
@@ -129,15 +127,22 @@ class BenchSession:
         self.controls: RunControls | None = None  # abort requests from viewers, live status for them
 
     # -- set-up --------------------------------------------------------------------------
-    def _check_signed_limits(self) -> None:
+    def _load_limit_set(self, path: str | Path) -> Any:
+        """Read a limit set once; in production verify its signature over those very bytes, then parse them.
+
+        The bytes parsed are the bytes verified and (at open) journalled: a file swapped between two
+        reads can never run unsigned.
+        """
+        if not self.station.production:
+            return load_limit_set(path, self.declarations)
         from bench.signing.verify import check_signed_limit_set
         trust = self.station.safety_settings.trust_file
         if not trust:
             raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",
                               source=str(self.station.path), key="safety.trust_file")
-        trust_path = (self.station.path.parent / trust)
-        for s in self.limits.sets:
-            check_signed_limit_set(s.path, trust_path)
+        raw = read_bytes(path)
+        check_signed_limit_set(Path(path), self.station.path.parent / trust, data=raw)
+        return parse_limit_set(raw, path, self.declarations)
 
     def _make_clock(self, start_s: float) -> Clock:
         if self.station.simulated:

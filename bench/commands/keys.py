@@ -7,7 +7,14 @@ import getpass
 import sys
 from pathlib import Path
 
-from bench.signing.demo import ensure_demo_key
+from bench.signing.certs import (
+    cert_sha256,
+    import_certificate,
+    issue_self_signed,
+    load_certificate,
+    pdf_key_paths,
+)
+from bench.signing.demo import DEMO_PASSPHRASE, ensure_demo_key
 from bench.signing.errors import SigningError
 from bench.signing.keys import DEFAULT_VALID_DAYS, ROLES, load_public_info, read_passphrase, write_key_pair
 from bench.signing.times import format_utc, parse_utc, utc_now
@@ -67,16 +74,45 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_trust_add(args: argparse.Namespace) -> int:
     info = load_public_info(args.pubfile)
     known = args.trustfile.exists() and info.fingerprint in load_trust(args.trustfile).keys
-    entry = add_trusted_key(args.trustfile, info, source_file=args.pubfile)
+    entry = add_trusted_key(args.trustfile, info, source_file=args.pubfile, pdf_certificate=args.pdf_cert)
     print(
         f"{args.trustfile}: {'already trusts' if known else 'now trusts'} "
         f"{entry.name} ({entry.role}) key {entry.fingerprint}" + ("  [DEMO KEY]" if info.demo else "")
+        + (", with its PDF certificate" if entry.pdf_certificate else "")
     )
     return 0
 
 
+def _cmd_cert(args: argparse.Namespace) -> int:
+    info = load_public_info(args.pub)
+    key_path, cert_path = pdf_key_paths(args.pub)
+    passphrase = read_passphrase(args.passphrase_env, args.passphrase_file)
+    if passphrase is None and info.demo:
+        passphrase = DEMO_PASSPHRASE
+    if passphrase is None:
+        if not sys.stdin.isatty():
+            raise SigningError("no passphrase: give --passphrase-env VAR or --passphrase-file FILE "
+                               "(the signer's passphrase; it encrypts the PDF signing key too)")
+        passphrase = getpass.getpass(f"Passphrase of {info.name}: ").encode("utf-8")
+    if bool(args.import_cert) != bool(args.import_key):
+        raise SigningError("--import-cert and --import-key go together (the organisation's certificate and its key)")
+    if args.import_cert:
+        key_pw = read_passphrase(args.import_key_passphrase_env, None)
+        written = import_certificate(args.pub, args.import_cert, args.import_key, key_pw, passphrase)
+        how = f"imported from {args.import_cert}"
+    else:
+        written = issue_self_signed(info, args.pub, passphrase)
+        how = "self-signed by the bench (RSA-3072)"
+    cert = load_certificate(written)
+    print(f"PDF signing key: {key_path} (encrypted with the signer's passphrase)")
+    print(f"certificate:     {cert_path} ({how}), SHA-256 {cert_sha256(cert)}")
+    print(f"valid:           {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} .. {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
+    print(f"auditors record it: bench keys trust-add TRUST {args.pub} --pdf-cert {cert_path}")
+    return 0
+
+
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    at = parse_utc(args.at, where="--at")
+    at = parse_utc(args.at, where="--at", allow_now=True)
     rev = revoke_key(args.trustfile, args.fingerprint, at, reason=args.reason or "")
     print(
         f"{args.trustfile}: key {rev.fingerprint} revoked at {format_utc(rev.revoked_at)}; "
@@ -112,7 +148,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trust_add = sub.add_parser("trust-add", help="add a public key to a trust file (created if absent)")
     trust_add.add_argument("trustfile", type=Path)
     trust_add.add_argument("pubfile", type=Path)
+    trust_add.add_argument("--pdf-cert", type=Path, metavar="CERT",
+                           help="the X.509 certificate this person signs report PDFs with (bench keys cert)")
     trust_add.set_defaults(func=_cmd_trust_add)
+
+    cert = sub.add_parser(
+        "cert",
+        help="create the PDF signing key and its certificate beside a key (or import an organisation's)",
+        description="Report PDFs are signed (PAdES) with an RSA-3072 key and an X.509 certificate kept "
+        "beside the signer's Ed25519 key: <stem>.pdf-key.pem and <stem>.cert.pem. By default the bench "
+        "issues a self-signed certificate naming the signer, their role and their Ed25519 fingerprint.",
+    )
+    cert.add_argument("--pub", required=True, type=Path, help="the signer's public key file (.pub.json)")
+    cert.add_argument("--import-cert", type=Path, metavar="PEM", help="organisation-issued certificate to use")
+    cert.add_argument("--import-key", type=Path, metavar="PEM", help="its private key (ECDSA or RSA, PEM)")
+    cert.add_argument("--import-key-passphrase-env", metavar="VAR", help="passphrase of --import-key, if any")
+    add_passphrase_args(cert)
+    cert.set_defaults(func=_cmd_cert)
 
     revoke = sub.add_parser("revoke", help="record a key revocation in a trust file")
     revoke.add_argument("trustfile", type=Path)

@@ -8,6 +8,7 @@ signed original is never written over; the amendment then goes to RUN_DIR-amend-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,11 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reason", help="why the report is amended (required with --amends)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (HTML and JSON only)")
+    p.add_argument("--pdf-timeout", type=float, metavar="SECONDS", default=None,
+                   help="time budget for laying out report.pdf (default 300); when spent the PDF is "
+                   "skipped and the failure journalled, HTML and record.json are kept")
     p.set_defaults(func=report)
 
 
 def _signed(path: Path) -> bool:
-    return (path / SIGNATURES_DIR).exists()
+    return os.path.lexists(path / SIGNATURES_DIR)
 
 
 def amendment_dir(base: Path, number: int) -> Path:
@@ -98,7 +102,9 @@ def report(args: argparse.Namespace) -> int:
         )
     if note:
         print(note)
-    result = render_report(journal, run_id, out, pdf=not args.no_pdf)
+    if args.pdf_timeout is not None and not args.pdf_timeout > 0:
+        raise BenchError(f"--pdf-timeout: expected a positive number of seconds, got {args.pdf_timeout}")
+    result = render_report(journal, run_id, out, pdf=not args.no_pdf, pdf_timeout_s=args.pdf_timeout)
     print(f"{run_id}: {run['status']} {run['verdict']}\nreport {result.report_id}: {result.html}")
     if result.pdf is not None:
         print(f"pdf: {result.pdf} ({result.pdf_pages} pages)")

@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if not plan.exists():
         print(f"bench run: plan {plan} not found", file=sys.stderr)
         return 2
+    from bench.journal import check_journal_file
+
+    check_journal_file(Path(args.report_dir) / "journal.sqlite", deep=True)  # a damaged journal: one line, before pytest
     if getattr(args, "dut_list", None):
         return run_dut_list(args, plan)
     if (getattr(args, "live", "off") or "off") != "off":

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.journal import Journal
+from bench.journal import Journal, check_journal_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def open_journal(report_dir: str) -> Journal:
     path = Path(report_dir) / "journal.sqlite"
     if not path.exists():
         raise BenchError(f"no journal at {path} (run a plan first, or pass --report-dir)")
+    check_journal_file(path, deep=True)  # a damaged or empty journal: one line naming it, never replaced
     return Journal(path)
 
 

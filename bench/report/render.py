@@ -8,6 +8,7 @@ holds), and a folder that already carries signatures is never written over.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from bench.journal import Journal
 from bench.report.plots import build_plots
 from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
+from bench.signing.errors import SigningError
+from bench.signing.files import remove_in, replace_in, replace_with
 from bench.signing.manifest import canonical_json
 
 _env = jinja2.Environment(
@@ -30,6 +33,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["clip"] = lambda text: clip(text)
 SIGNATURES_DIR = "signatures"
 
 
@@ -80,6 +84,21 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, "—" if data is None else str(data))]
 
 
+CLIP_CHARS = 256
+
+
+def clip(text: Any, limit: int = CLIP_CHARS) -> str:
+    """A value the page can lay out: a longer one is cut, saying so (record.json keeps it whole).
+
+    A single unbroken token of tens of thousands of characters (a pasted log as a DUT serial)
+    otherwise costs WeasyPrint minutes of line breaking and the page says nothing useful anyway.
+    """
+    value = str(text)
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… [cut: {len(value):,} characters in all; the full value is in record.json]"
+
+
 def css_string(text: str) -> str:
     """Text safe inside a CSS string in the @page rules."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("<", "\\3C ")
@@ -112,10 +131,17 @@ def render_report(
     *,
     signatures: list[dict[str, Any]] | None = None,
     pdf: bool = True,
+    pdf_timeout_s: float | None = None,
 ) -> RenderResult:
-    """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal."""
+    """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal.
+
+    Nothing in the folder is written through a link (a planted `report.html -> elsewhere` is
+    refused, see bench.signing.files). The PDF is laid out in a child process given at most
+    `pdf_timeout_s` seconds (default DEFAULT_PDF_TIMEOUT_S); a failure or timeout journals a
+    `report_failed` event with the reason and leaves the HTML and record.json in place.
+    """
     out = Path(out_dir)
-    if (out / SIGNATURES_DIR).exists():
+    if os.path.lexists(out / SIGNATURES_DIR):
         raise SignedReportError(
             f"{out} is signed ({SIGNATURES_DIR}/ present); render into another folder "
             "(an amendment goes to RUN_DIR-amend-N)"
@@ -135,7 +161,8 @@ def render_report(
     lap("read")
     record = build_record(journal, run_id, series)
     validate_record(record)
-    (out / "record.json").write_bytes(canonical_json(record))
+    record_bytes = canonical_json(record)
+    replace_in(out, "record.json", record_bytes)
     lap("record")
     samples = _write_attachments(journal, run_id, out, series)
     lap("csv")
@@ -143,25 +170,28 @@ def render_report(
     plots = build_plots(series, record["measurements"], step_names)
     lap("decimate_plot")
     html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id))
-    html_path = out / "report.html"
-    html_path.write_text(html, encoding="utf-8")
+    html_path = replace_in(out, "report.html", html.encode("utf-8"))
     lap("html")
     result = RenderResult(
         out_dir=out, html=html_path, report_id=record["report_id"], timings=timings, samples=samples
     )
     pdf_path = out / "report.pdf"
-    pdf_path.unlink(missing_ok=True)  # never leave a PDF that disagrees with the HTML
+    remove_in(out, "report.pdf")  # never leave a PDF that disagrees with the HTML
     if pdf:
-        from bench.report.pdf import PdfUnavailable, write_pdf
+        from bench.report.archive import evidence_files, run_time
+        from bench.report.pdf import DEFAULT_PDF_TIMEOUT_S, PdfUnavailable, write_pdf
 
         try:
-            result.pdf_pages = write_pdf(html, pdf_path)
+            result.pdf_pages = write_pdf(
+                html, pdf_path, embedded=evidence_files(journal, run_id, record, record_bytes),
+                when=run_time(record), timeout_s=pdf_timeout_s or DEFAULT_PDF_TIMEOUT_S,
+            )
             result.pdf = pdf_path
-        except PdfUnavailable as exc:
+        except (PdfUnavailable, SigningError) as exc:
             result.pdf_error = str(exc)
             journal.add_event(
                 run_id,
-                "report",
+                "report_failed",
                 f"report.pdf not rendered: {exc}",
                 data={"artifact": "report.pdf", "error": str(exc), "report_id": record["report_id"]},
             )
@@ -209,14 +239,11 @@ def _html(
 
 
 def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any]) -> int:
-    att = out / "attachments"
-    att.mkdir(exist_ok=True)
-    rows = write_telemetry_csv(series, att / "telemetry.csv")
+    rows = replace_with(out, "attachments/telemetry.csv", lambda path: write_telemetry_csv(series, path))
     for a in journal.attachments(run_id):
         # Limit sets are stored as the exact bytes in force at run start, so their hash matches the record.
-        folder = out / "limits" if a["kind"] == "limit-set" else att
-        folder.mkdir(exist_ok=True)
-        (folder / safe_name(a["name"])).write_bytes(a["content"])
+        folder = "limits" if a["kind"] == "limit-set" else "attachments"
+        replace_in(out, f"{folder}/{safe_name(a['name'])}", bytes(a["content"]))
     return rows
 
 

@@ -7,12 +7,14 @@ Typical use at the end of a run (see docs/signing.md):
     result = verify_run_dir(Path("reports/RUN-1"), Path("trust.toml"))
     print_verification(result); exit_code = 0 if result.ok else 1
 
-Production mode gates limit sets with `check_signed_limit_set(path, trust_path)`.
+Report PDFs are signed inside too (PAdES, `sign_run_dir(..., pdf_key=load_pdf_signing_key(pub, pw))`).
+Production mode gates limit sets with `check_signed_limit_set(path, trust_path, data=raw)`.
 """
 
 from __future__ import annotations
 
-from bench.signing.demo import DEMO_PASSPHRASE, DemoKey, demo_signer, ensure_demo_key
+from bench.signing.certs import PdfSigningKey, issue_self_signed, load_pdf_signing_key
+from bench.signing.demo import DEMO_PASSPHRASE, DemoKey, demo_pdf_key, demo_signer, ensure_demo_key
 from bench.signing.errors import KeyFileError, LimitSetSignatureError, SigningError, TrustFileError
 from bench.signing.keys import (
     ROLES,
@@ -48,6 +50,7 @@ __all__ = [
     "KeyPaths",
     "LimitSetSignatureError",
     "Manifest",
+    "PdfSigningKey",
     "SignedStatus",
     "Signer",
     "SigningError",
@@ -58,10 +61,13 @@ __all__ = [
     "build_manifest",
     "canonical_json",
     "check_signed_limit_set",
+    "demo_pdf_key",
     "demo_signer",
     "ensure_demo_key",
     "fingerprint",
     "generate_key",
+    "issue_self_signed",
+    "load_pdf_signing_key",
     "load_private_key",
     "load_public_info",
     "load_signer",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.signing.certs import PdfSigningKey
 from bench.signing.errors import KeyFileError
 from bench.signing.keys import Signer, check_role, load_public_info, load_signer, write_key_pair
 
@@ -64,3 +65,14 @@ def ensure_demo_key(directory: Path, role: str = "engineer") -> DemoKey:
 def demo_signer(directory: Path, role: str = "engineer") -> Signer:
     """Signer for the demo key in `directory` (created on first use)."""
     return ensure_demo_key(directory, role).signer()
+
+
+def demo_pdf_key(directory: Path, role: str = "engineer") -> PdfSigningKey:
+    """The demo key's PDF signing key and self-signed certificate (created on first use)."""
+    from bench.signing.certs import issue_self_signed, load_pdf_signing_key, pdf_key_paths
+
+    key = ensure_demo_key(directory, role)
+    key_path, cert_path = pdf_key_paths(key.public)
+    if not key_path.exists() and not cert_path.exists():
+        issue_self_signed(load_public_info(key.public), key.public, DEMO_PASSPHRASE)
+    return load_pdf_signing_key(key.public, DEMO_PASSPHRASE)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bench.signing.errors import KeyFileError, SigningError
+from bench.signing.files import KEY_FILE_MAX, load_json, read_file
 from bench.signing.times import format_utc, parse_utc, utc_now
 
 PUBLIC_SCHEMA = "ess-bench-pubkey/1"
@@ -31,6 +32,7 @@ ROLES: dict[str, str] = {
     "reviewer": "reviewed",
 }
 DEFAULT_VALID_DAYS = 730
+MAX_VALID_DAYS = 36525
 
 
 def check_role(role: str, *, where: str = "role") -> str:
@@ -58,6 +60,12 @@ def public_key_from_b64(text: str, *, where: str) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError):
         raise KeyFileError(f"{where}: expected a base64 raw Ed25519 public key (32 bytes)") from None
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise KeyFileError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ class KeyInfo:
             public_key_b64=base64.b64encode(raw_public_bytes(key)).decode("ascii"),
             valid_from=parse_utc(data["valid_from"], where=f"{where}: valid_from"),
             valid_until=parse_utc(until, where=f"{where}: valid_until") if until else None,
-            demo=bool(data.get("demo", False)),
+            demo=_bool(data.get("demo", False), f"{where}: demo"),
         )
         claimed = data.get("fingerprint")
         if claimed is not None and claimed != info.fingerprint:
@@ -158,8 +166,10 @@ def generate_key(
     if not name.strip():
         raise SigningError("key name: expected the signer's printed name, got an empty string")
     check_role(role)
-    if valid_days is not None and valid_days <= 0:
-        raise SigningError(f"--valid-days: expected a positive number of days, got {valid_days}")
+    if valid_days is not None and not 0 < valid_days <= MAX_VALID_DAYS:
+        raise SigningError(
+            f"--valid-days: expected a number of days from 1 to {MAX_VALID_DAYS} (100 years), got {valid_days}"
+        )
     start = (now or utc_now()).replace(microsecond=0)
     private = Ed25519PrivateKey.generate()
     info = KeyInfo(
@@ -231,9 +241,11 @@ def load_private_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
     """Decrypt a private key file; a wrong passphrase is reported as such, not as a crash."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_file(path, limit=KEY_FILE_MAX, what="private key file")
     except FileNotFoundError:
         raise KeyFileError(f"{path}: private key file not found") from None
+    except SigningError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
     except TypeError:
@@ -255,12 +267,16 @@ def load_public_info(path: Path) -> KeyInfo:
     """Read a public JSON key file written by `bench keys new`."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_file(path, limit=KEY_FILE_MAX, what="public key file")
     except FileNotFoundError:
         raise KeyFileError(f"{path}: public key file not found") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except SigningError as exc:
+        raise KeyFileError(str(exc)) from None
+    try:
+        data = load_json(raw, where=str(path))
+    except SigningError as exc:
         hint = " (this looks like a private key; give the .pub.json file)" if path.suffix == ".pem" else ""
-        raise KeyFileError(f"{path}: expected a public key JSON file{hint}: {exc}") from None
+        raise KeyFileError(f"expected a public key JSON file{hint}: {exc}") from None
     return KeyInfo.from_json(data, where=str(path))
 
 

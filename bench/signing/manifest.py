@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from bench.signing.errors import SigningError
+from bench.signing.files import MANIFEST_MAX, hash_at, load_json, read_in, replace_in, walk_files
 from bench.signing.times import format_utc, parse_utc, utc_now
 
 MANIFEST_NAME = "manifest.json"
@@ -154,30 +155,18 @@ def check_relative_path(rel: str, *, where: str) -> str:
     return rel
 
 
-def _excluded(rel: str) -> bool:
-    return rel == MANIFEST_NAME or rel == SIGNATURES_DIR or rel.startswith(SIGNATURES_DIR + "/")
-
-
 def scan_files(run_dir: Path) -> dict[str, tuple[str, int]]:
-    """Hash every artifact file under `run_dir` (except manifest.json and signatures/), by POSIX path."""
+    """Hash every artifact file under `run_dir` (except manifest.json and signatures/), by POSIX path.
+
+    Nothing below `run_dir` is followed: a link, FIFO or device anywhere raises UnsafeFileError.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SigningError(f"{run_dir}: not a directory; expected a run directory reports/<run-id>/")
-    found: dict[str, tuple[str, int]] = {}
-    for root, dirs, names in os.walk(run_dir):
-        dirs.sort()
-        for name in sorted(names + [d for d in dirs if (Path(root) / d).is_symlink()]):
-            full = Path(root) / name
-            rel = full.relative_to(run_dir).as_posix()
-            if _excluded(rel):
-                continue
-            if full.is_symlink():
-                raise SigningError(f"{run_dir}: {rel} is a symbolic link; expected regular files only")
-            if not full.is_file():
-                raise SigningError(f"{run_dir}: {rel} is not a regular file")
-            found[rel] = sha256_file(full)
-        dirs[:] = [d for d in dirs if not _excluded((Path(root) / d).relative_to(run_dir).as_posix())]
-    return found
+    return {
+        rel: hash_at(parent, name, str(run_dir / rel))
+        for rel, parent, name in walk_files(run_dir, {MANIFEST_NAME, SIGNATURES_DIR})
+    }
 
 
 def build_manifest(run_dir: Path, *, run_id: str | None = None, now: datetime | None = None) -> Manifest:
@@ -190,23 +179,17 @@ def build_manifest(run_dir: Path, *, run_id: str | None = None, now: datetime | 
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
-    """Write manifest.json (canonical bytes) and return its path."""
-    path = Path(run_dir) / MANIFEST_NAME
-    path.write_bytes(manifest.to_bytes())
-    return path
+    """Write manifest.json (canonical bytes) and return its path; a link or special file there is refused."""
+    return replace_in(Path(run_dir), MANIFEST_NAME, manifest.to_bytes())
 
 
 def read_manifest(run_dir: Path) -> tuple[Manifest, bytes]:
     """Parse manifest.json and return it with the exact bytes that signatures cover."""
     path = Path(run_dir) / MANIFEST_NAME
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SigningError(f"{path}: manifest not found; the run directory has not been signed") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SigningError(f"{path}: not valid UTF-8 JSON: {exc}") from None
+    if not os.path.lexists(path):
+        raise SigningError(f"{path}: manifest not found; the run directory has not been signed")
+    raw = read_in(Path(run_dir), MANIFEST_NAME, limit=MANIFEST_MAX, what="manifest")
+    data = load_json(raw, where=str(path))
     return Manifest.from_json(data, where=str(path)), raw
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 
 from bench.signing.errors import SigningError
+from bench.signing.files import SIGNATURE_MAX, load_json, read_file, write_new_in
 from bench.signing.keys import ROLES, KeyInfo, Signer, check_role, fingerprint, public_key_from_b64
 from bench.signing.manifest import canonical_json, sha256_bytes
 from bench.signing.times import format_utc, parse_utc, utc_now
@@ -211,23 +212,24 @@ def verify_record(record: SignatureRecord, subject_bytes: bytes, *, subject: str
     return CryptoCheck(not problems, problems)
 
 
+def signature_file_bytes(record: SignatureRecord) -> bytes:
+    """The text of a signature file (pretty JSON; the signature covers `signed`, not this layout)."""
+    return (json.dumps(record.to_json(), indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_signature_file(record: SignatureRecord, path: Path) -> None:
     """Write a signature file; never replace an existing one (signatures are append-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record.to_json(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    try:
-        with open(path, "x", encoding="utf-8") as fh:
-            fh.write(text)
-    except FileExistsError:
-        raise SigningError(f"{path}: already exists; signatures are never overwritten") from None
+    write_new_in(path.parent, path.name, signature_file_bytes(record))
+
+
+def parse_signature(raw: bytes, *, source: str) -> SignatureRecord:
+    """Parse the bytes of one signature file (shape only)."""
+    return SignatureRecord.from_json(load_json(raw, where=source), source=source)
 
 
 def read_signature_file(path: Path) -> SignatureRecord:
-    """Parse one signature file (shape only)."""
+    """Parse one signature file (shape only); a link, FIFO, directory or oversize file is refused."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SigningError(f"{path}: not valid UTF-8 JSON: {exc}") from None
-    return SignatureRecord.from_json(data, source=str(path))
+    return parse_signature(read_file(path, limit=SIGNATURE_MAX, what="signature file"), source=str(path))

@@ -13,9 +13,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from bench.signing.certs import PdfSigningKey
 from bench.signing.errors import SigningError
-from bench.signing.keys import Signer
+from bench.signing.files import (
+    LIMIT_SET_MAX,
+    SIDECAR_MAX,
+    SIGNATURE_MAX,
+    list_dir,
+    load_json,
+    read_file,
+    read_in,
+    replace_in,
+    write_new_in,
+)
+from bench.signing.keys import ROLES, Signer
 from bench.signing.manifest import (
     MANIFEST_NAME,
     SIGNATURES_DIR,
@@ -25,14 +38,22 @@ from bench.signing.manifest import (
     sha256_bytes,
     write_manifest,
 )
+from bench.signing.pdfsign import (
+    SIGNED_PDF,
+    SIGNED_PDF_MAX,
+    SOURCE_PDF,
+    field_name,
+    revision_record,
+    sign_pdf,
+)
 from bench.signing.signature import (
     SUBJECT_LIMITS,
     SUBJECT_RUN,
     SignatureRecord,
     create_signature,
-    read_signature_file,
+    parse_signature,
+    signature_file_bytes,
     verify_record,
-    write_signature_file,
 )
 from bench.signing.times import format_utc, utc_now
 
@@ -41,13 +62,20 @@ SIDECAR_SUFFIX = ".sig.json"
 SIDECAR_SCHEMA = "ess-bench-limitsig/1"
 
 
-def signature_files(run_dir: Path) -> list[Path]:
-    """Signature files of a run directory in signing order (by their sequence number)."""
-    folder = Path(run_dir) / SIGNATURES_DIR
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if SIGNATURE_NAME.match(p.name)]
-    return sorted(found, key=lambda p: (int(SIGNATURE_NAME.match(p.name).group(1)), p.name))
+def signature_names(run_dir: Path) -> list[str]:
+    """Names in signatures/ shaped like signature files, in signing order (by sequence number).
+
+    The folder is listed without following links: a `signatures` link is refused (UnsafeFileError).
+    """
+    names = [name for name, _kind in list_dir(Path(run_dir), SIGNATURES_DIR) if SIGNATURE_NAME.match(name)]
+    return sorted(names, key=lambda n: (int(SIGNATURE_NAME.match(n).group(1)), n))
+
+
+def read_run_signature(run_dir: Path, name: str) -> tuple[SignatureRecord, bytes]:
+    """One signature of a run folder and its exact bytes (what a countersignature hashes)."""
+    rel = f"{SIGNATURES_DIR}/{name}"
+    raw = read_in(Path(run_dir), rel, limit=SIGNATURE_MAX, what="signature file")
+    return parse_signature(raw, source=rel), raw
 
 
 def _check_key_usable(signer: Signer, now: datetime, what: str) -> None:
@@ -84,17 +112,24 @@ def sign_run_dir(
     meaning: str | None = None,
     run_id: str | None = None,
     now: datetime | None = None,
+    pdf_key: PdfSigningKey | None = None,
+    tsa_url: str | None = None,
+    timestamper: Any = None,
 ) -> Path:
-    """Sign a run directory; write manifest.json on the first signature. Returns the signature file."""
+    """Sign a run directory; write manifest.json on the first signature. Returns the signature file.
+
+    With `pdf_key`, the report PDF is signed too, in the same act (see bench.signing.pdfsign):
+    signatures/report-signed.pdf gains a PAdES signature and this Ed25519 signature records it.
+    """
     run_dir = Path(run_dir)
     now = now or utc_now()
     _check_key_usable(signer, now, str(run_dir))
-    existing = signature_files(run_dir)
+    existing = signature_names(run_dir)
+    loaded: list[tuple[SignatureRecord, bytes]] = []
     if not existing:
         manifest = build_manifest(run_dir, run_id=run_id, now=now)
         write_manifest(run_dir, manifest)
         raw = manifest.to_bytes()
-        records: list[SignatureRecord] = []
     else:
         manifest, raw = read_manifest(run_dir)
         diffs = [f"{status} {rel}" for status, rel, _ in compare_files(manifest, run_dir) if status != "OK"]
@@ -104,10 +139,19 @@ def sign_run_dir(
                 f"{MANIFEST_NAME} is not rewritten once signed. Expected the signed content; "
                 "investigate, or issue an amended report in a new run directory"
             )
-        records = [read_signature_file(p) for p in existing]
-        _check_existing(records, raw, SUBJECT_RUN, signer, str(run_dir))
-    sequence = max((r.sequence for r in records), default=0) + 1
-    countersigns = [{"file": p.name, "sha256": sha256_bytes(p.read_bytes())} for p in existing]
+        loaded = [read_run_signature(run_dir, name) for name in existing]
+        _check_existing([rec for rec, _ in loaded], raw, SUBJECT_RUN, signer, str(run_dir))
+    sequence = max((rec.sequence for rec, _ in loaded), default=0) + 1
+    countersigns = [{"file": name, "sha256": sha256_bytes(data)} for name, (_, data) in zip(existing, loaded, strict=True)]
+    extra: dict[str, Any] = {"run_id": manifest.run_id}
+    signed_pdf = None
+    if pdf_key is not None:
+        signed_pdf = _sign_report_pdf(
+            run_dir, manifest, raw, [rec for rec, _ in loaded], signer, pdf_key,
+            sequence=sequence, meaning=meaning or ROLES[signer.info.role], now=now, tsa_url=tsa_url,
+            timestamper=timestamper,
+        )
+        extra["pdf"] = revision_record(signed_pdf, pdf_key, field_name(sequence, signer.info.role))
     record = create_signature(
         signer,
         raw,
@@ -116,11 +160,43 @@ def sign_run_dir(
         signed_at=now,
         sequence=sequence,
         countersigns=countersigns,
-        extra={"run_id": manifest.run_id},
+        extra=extra,
     )
-    path = run_dir / SIGNATURES_DIR / f"{sequence}-{signer.info.role}-{signer.info.short}.json"
-    write_signature_file(record, path)
-    return path
+    if signed_pdf is not None:  # the PDF first: a record never vouches for a PDF revision that is not there
+        replace_in(run_dir, f"{SIGNATURES_DIR}/{SIGNED_PDF}", signed_pdf)
+    rel = f"{SIGNATURES_DIR}/{sequence}-{signer.info.role}-{signer.info.short}.json"
+    return write_new_in(run_dir, rel, signature_file_bytes(record))
+
+
+def _sign_report_pdf(
+    run_dir: Path, manifest: Any, manifest_bytes: bytes, records: list[SignatureRecord], signer: Signer,
+    pdf_key: PdfSigningKey, *, sequence: int, meaning: str, now: datetime, tsa_url: str | None, timestamper: Any,
+) -> bytes:
+    """The signed PDF after this signer's PAdES signature (not yet written)."""
+    entry = next((f for f in manifest.files if f.path == SOURCE_PDF), None)
+    if entry is None:
+        raise SigningError(f"{run_dir}: no {SOURCE_PDF} in the manifest; nothing to sign inside a PDF "
+                           "(render the report with its PDF, or sign without --pdf)")
+    if pdf_key.certificate.not_valid_after_utc <= now or pdf_key.certificate.not_valid_before_utc > now:
+        raise SigningError(f"{run_dir}: the PDF certificate is not valid at {format_utc(now)}")
+    signed_rel = f"{SIGNATURES_DIR}/{SIGNED_PDF}"
+    first = not os.path.lexists(run_dir / signed_rel)
+    if first:
+        source = read_in(run_dir, SOURCE_PDF, limit=SIGNED_PDF_MAX, what="report PDF")
+    else:
+        source = read_in(run_dir, signed_rel, limit=SIGNED_PDF_MAX, what="signed report PDF")
+        vouched = [r.signed["pdf"] for r in records if isinstance(r.signed.get("pdf"), dict)]
+        last = max((int(p.get("size", -1)) for p in vouched), default=-1)
+        if sha256_bytes(source[: entry.size]) != entry.sha256 or last != len(source) or not all(
+            sha256_bytes(source[: int(p["size"])]) == p.get("sha256") for p in vouched
+        ):
+            raise SigningError(f"{run_dir / signed_rel}: does not match the PDF revisions the existing signatures "
+                               "record; refusing to add a PDF signature (run bench verify)")
+    return sign_pdf(
+        source, pdf_key, field=field_name(sequence, signer.info.role), certify=first, reason=meaning,
+        name=signer.info.name, when=now, manifest=manifest_bytes if first else None, tsa_url=tsa_url,
+        timestamper=timestamper,
+    )
 
 
 def sidecar_path(path: Path) -> Path:
@@ -144,11 +220,10 @@ def read_sidecar(path: Path) -> Sidecar:
     """Read `<file>.sig.json` (shape only; verification is separate)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_file(path, limit=SIDECAR_MAX, what="limit-set signature sidecar")
     except FileNotFoundError:
         raise SigningError(f"{path}: signature sidecar not found; the file is not signed") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SigningError(f"{path}: not valid UTF-8 JSON: {exc}") from None
+    data = load_json(raw, where=str(path))
     if not isinstance(data, dict) or data.get("schema_version") != SIDECAR_SCHEMA:
         raise SigningError(
             f"{path}: expected a limit-set signature file with schema_version {SIDECAR_SCHEMA!r}"
@@ -170,9 +245,8 @@ def _write_sidecar(side: Sidecar) -> None:
         "size": side.size,
         "signatures": [r.to_json() for r in side.signatures],
     }
-    tmp = side.path.with_name(side.path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, side.path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    replace_in(side.path.parent, side.path.name, text.encode("utf-8"))
 
 
 def sign_limit_set(
@@ -180,13 +254,14 @@ def sign_limit_set(
 ) -> Path:
     """Sign a limit-set file into its sidecar `<file>.sig.json`; add to it if already signed."""
     path = Path(path)
-    if not path.is_file():
-        raise SigningError(f"{path}: limit set file not found; expected a TOML file to sign")
     if path.name.endswith(SIDECAR_SUFFIX):
         raise SigningError(f"{path}: is a signature sidecar; give the limit set file itself")
     now = now or utc_now()
     _check_key_usable(signer, now, str(path))
-    data = path.read_bytes()
+    try:
+        data = read_file(path, limit=LIMIT_SET_MAX, what="limit set file")
+    except FileNotFoundError:
+        raise SigningError(f"{path}: limit set file not found; expected a TOML file to sign") from None
     side_path = sidecar_path(path)
     if side_path.exists():
         side = read_sidecar(side_path)

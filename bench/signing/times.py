@@ -22,17 +22,28 @@ def format_utc(when: datetime) -> str:
     """Render an aware datetime as `YYYY-MM-DDTHH:MM:SSZ`; refuse naive datetimes (ambiguous zone)."""
     if when.tzinfo is None:
         raise SigningError(f"time {when.isoformat()} has no time zone; expected an aware UTC datetime")
-    return when.astimezone(UTC).strftime(_FORMAT)
+    try:
+        return when.astimezone(UTC).strftime(_FORMAT)
+    except OverflowError:
+        raise SigningError(f"time {when.isoformat()} is out of the representable range of times") from None
 
 
-def parse_utc(text: str, *, where: str = "time") -> datetime:
-    """Parse an ISO 8601 time with an explicit zone (`Z` or `+hh:mm`); `now` is accepted for the CLI."""
+def parse_utc(text: str, *, where: str = "time", allow_now: bool = False) -> datetime:
+    """Parse an ISO 8601 time with an explicit zone (`Z` or `+hh:mm`).
+
+    `now` is accepted only where the caller asks (`allow_now`, the CLI's `--at now`): in a file it
+    would be re-read as a different time at every verification (a revocation that moves).
+    """
     if not isinstance(text, str):
         raise SigningError(
             f"{where}: expected an ISO 8601 UTC time string like 2025-06-01T12:00:00Z, got {text!r}"
         )
     if text.strip().lower() == "now":
-        return utc_now()
+        if allow_now:
+            return utc_now()
+        raise SigningError(
+            f"{where}: 'now' is not a fixed time; write the explicit UTC time, e.g. {format_utc(utc_now())}"
+        )
     try:
         value = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
@@ -41,4 +52,7 @@ def parse_utc(text: str, *, where: str = "time") -> datetime:
         ) from None
     if value.tzinfo is None:
         raise SigningError(f"{where}: {text!r} has no time zone; write it in UTC, e.g. {text.strip()}Z")
-    return value.astimezone(UTC).replace(microsecond=0)
+    try:
+        return value.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise SigningError(f"{where}: {text!r} is out of the representable range of times") from None

@@ -14,11 +14,16 @@ A signature proves only that *some* key signed; the trust file says whose keys c
     public_key = "base64…"
     valid_from = "2025-01-01T00:00:00Z"      # optional
     valid_until = "2027-01-01T00:00:00Z"     # optional
+    pdf_certificate = "-----BEGIN CERTIFICATE-----\n…"   # optional: the X.509 certificate this
+                                             # person signs report PDFs with (or pdf_certificate_file)
 
     [[revoked]]
     fingerprint = "9f8e…"
     revoked_at = "2025-06-01T12:00:00Z"      # signatures made at/after this time are refused
     reason = "laptop lost"
+
+    [policy]
+    required_roles = ["engineer", "witness"] # a run folder fails unless each role has a valid signature
 
 Edits append tables at the end so the auditor's comments and layout survive.
 """
@@ -35,7 +40,8 @@ from pathlib import Path
 
 from bench.errors import ConfigError
 from bench.signing.errors import SigningError, TrustFileError
-from bench.signing.keys import KeyInfo, fingerprint, load_public_info, public_key_from_b64
+from bench.signing.files import TRUST_FILE_MAX, read_file
+from bench.signing.keys import ROLES, KeyInfo, fingerprint, load_public_info, public_key_from_b64
 from bench.signing.times import format_utc, parse_utc
 
 TRUST_SCHEMA = "ess-bench-trust/1"
@@ -51,6 +57,7 @@ class TrustedKey:
     valid_until: datetime | None
     demo: bool
     source: str  # "file.toml:key[2]" for messages
+    pdf_certificate: bytes | None = None  # DER of the certificate its PDF signatures must carry
 
     def is_valid_at(self, when: datetime) -> bool:
         if self.valid_from is not None and when < self.valid_from:
@@ -72,6 +79,7 @@ class TrustStore:
     path: Path | None = None
     keys: dict[str, TrustedKey] = field(default_factory=dict)
     revoked: dict[str, Revocation] = field(default_factory=dict)
+    required_roles: tuple[str, ...] = ()
 
     def revocation_for(self, fp: str) -> Revocation | None:
         return self.revoked.get(fp)
@@ -102,6 +110,56 @@ def _time(table: dict, key: str, where: str) -> datetime | None:
         raise ConfigError(str(exc).split(": ", 1)[-1], source=where, key=key) from None
 
 
+def _flag(table: dict, key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", source=where, key=key)
+    return value
+
+
+def _pdf_certificate(table: dict, where: str, base: Path) -> bytes | None:
+    """DER of the entry's PDF certificate (`pdf_certificate` PEM text or `pdf_certificate_file`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from bench.signing.certs import load_certificate, load_certificate_bytes
+
+    if "pdf_certificate" in table and "pdf_certificate_file" in table:
+        raise ConfigError("give pdf_certificate or pdf_certificate_file, not both", source=where,
+                          key="pdf_certificate")
+    try:
+        if "pdf_certificate" in table:
+            text = _str(table, "pdf_certificate", where)
+            cert = load_certificate_bytes(text.encode("ascii", "replace"), where=f"{where}:pdf_certificate")
+        elif "pdf_certificate_file" in table:
+            rel = _str(table, "pdf_certificate_file", where)
+            cert = load_certificate(Path(rel) if Path(rel).is_absolute() else base / rel)
+        else:
+            return None
+    except SigningError as exc:
+        key = "pdf_certificate" if "pdf_certificate" in table else "pdf_certificate_file"
+        raise ConfigError(str(exc), source=where, key=key) from None
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _policy(table: object, where: str) -> tuple[str, ...]:
+    """`[policy] required_roles = [...]`: roles whose signature every run folder must carry."""
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table [policy]", source=where, key="policy")
+    unknown = set(table) - {"required_roles"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}; expected required_roles", source=where, key="policy")
+    roles = table.get("required_roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ConfigError("expected a list of role names", source=where, key="policy.required_roles")
+    for role in roles:
+        if role not in ROLES:
+            raise ConfigError(
+                f"unknown role {role!r}; expected one of {', '.join(ROLES)}", source=where,
+                key="policy.required_roles",
+            )
+    return tuple(dict.fromkeys(roles))
+
+
 def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
     if "public_key_file" in table:
         rel = _str(table, "public_key_file", where)
@@ -114,7 +172,8 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
             ) from None
         role = _str(table, "role", where, required=False) or info.role
         return TrustedKey(
-            info.fingerprint, info.name, role, info.valid_from, info.valid_until, info.demo, where
+            info.fingerprint, info.name, role, info.valid_from, info.valid_until, info.demo, where,
+            _pdf_certificate(table, where, base),
         )
     name = _str(table, "name", where)
     fp = _str(table, "fingerprint", where).lower()
@@ -140,8 +199,9 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
         role=_str(table, "role", where, required=False),
         valid_from=_time(table, "valid_from", where),
         valid_until=_time(table, "valid_until", where),
-        demo=bool(table.get("demo", False)),
+        demo=_flag(table, "demo", where),
         source=where,
+        pdf_certificate=_pdf_certificate(table, where, base),
     )
 
 
@@ -149,9 +209,13 @@ def load_trust(path: Path) -> TrustStore:
     """Read and check a trust file; problems are ConfigErrors naming the file and table."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_file(path, limit=TRUST_FILE_MAX, what="trust file")
     except FileNotFoundError:
         raise TrustFileError(f"{path}: trust file not found") from None
+    except SigningError as exc:
+        raise TrustFileError(str(exc)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
     version = data.get("schema_version", TRUST_SCHEMA)
@@ -159,13 +223,16 @@ def load_trust(path: Path) -> TrustStore:
         raise ConfigError(
             f"unsupported {version!r}; expected {TRUST_SCHEMA!r}", source=str(path), key="schema_version"
         )
-    unknown = set(data) - {"schema_version", "key", "revoked"}
+    unknown = set(data) - {"schema_version", "key", "revoked", "policy"}
     if unknown:
         raise ConfigError(
-            f"unknown top-level entries {sorted(unknown)}; expected [[key]] and [[revoked]] tables",
+            f"unknown top-level entries {sorted(unknown)}; expected [[key]], [[revoked]] and [policy] tables",
             source=str(path),
         )
-    store = TrustStore(path=path)
+    for name in ("key", "revoked"):
+        if not isinstance(data.get(name, []), list) or not all(isinstance(t, dict) for t in data.get(name, [])):
+            raise ConfigError(f"expected [[{name}]] tables", source=str(path), key=name)
+    store = TrustStore(path=path, required_roles=_policy(data.get("policy", {}), str(path)))
     for i, table in enumerate(data.get("key", [])):
         entry = _entry_from_table(table, f"{path}:key[{i}]", path.parent)
         if entry.fingerprint in store.keys:
@@ -213,16 +280,34 @@ def _append(path: Path, block: str) -> None:
         os.fsync(fh.fileno())
 
 
-def add_trusted_key(trust_path: Path, info: KeyInfo, *, source_file: Path | None = None) -> TrustedKey:
+def add_trusted_key(
+    trust_path: Path, info: KeyInfo, *, source_file: Path | None = None, pdf_certificate: Path | None = None
+) -> TrustedKey:
     """Append an inline [[key]] for `info` (self-contained, so auditing needs no other files).
 
-    A key already listed is left as it is and its existing entry returned.
+    `pdf_certificate`: the certificate file this person signs report PDFs with; its PEM text is
+    written into the entry. A key already listed is left as it is and its existing entry
+    returned (an entry cannot gain a certificate this way: edit it, since entries are the
+    auditor's own text).
     """
     trust_path = Path(trust_path)
+    cert_pem = None
+    if pdf_certificate is not None:
+        from cryptography.hazmat.primitives import serialization
+
+        from bench.signing.certs import load_certificate
+
+        cert_pem = load_certificate(pdf_certificate).public_bytes(serialization.Encoding.PEM).decode("ascii")
     if trust_path.exists():
         store = load_trust(trust_path)
         if info.fingerprint in store.keys:  # idempotent, so `make demo` can run twice
-            return store.keys[info.fingerprint]
+            entry = store.keys[info.fingerprint]
+            if cert_pem is not None and entry.pdf_certificate is None:
+                raise TrustFileError(
+                    f"{entry.source}: key {info.short} is already listed without a PDF certificate; add "
+                    f"pdf_certificate_file = \"{pdf_certificate}\" to that entry"
+                )
+            return entry
     lines = ["[[key]]"]
     if source_file is not None:
         lines.append(f"# from {source_file}")
@@ -237,6 +322,8 @@ def add_trusted_key(trust_path: Path, info: KeyInfo, *, source_file: Path | None
         lines.append(f"valid_until = {_toml_str(format_utc(info.valid_until))}")
     if info.demo:
         lines.append("demo = true")
+    if cert_pem is not None:
+        lines.append(f"pdf_certificate = {_toml_str(cert_pem)}")
     _append(trust_path, "\n".join(lines) + "\n")
     return load_trust(trust_path).keys[info.fingerprint]
 

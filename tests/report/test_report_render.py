@@ -120,7 +120,7 @@ def test_pdf_failure_keeps_html_and_json_and_is_journalled(
     assert result.html.exists() and (result.out_dir / "record.json").exists()
     assert not (result.out_dir / "report.pdf").exists()  # no stale PDF disagreeing with the HTML
     assert "report.pdf not rendered" in capsys.readouterr().err
-    assert any(e["kind"] == "report" and "pango" in e["message"] for e in journal.events(run_id))
+    assert any(e["kind"] == "report_failed" and "pango" in e["message"] for e in journal.events(run_id))
 
 
 def test_signed_folder_is_never_overwritten(run_id: str, journal: Journal, tmp_path: Path) -> None:
