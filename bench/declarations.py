@@ -35,7 +35,7 @@ TYPES = ("quantity", "number", "integer", "text", "bool", "list", "table", "any"
 SPEC_KEYS = {"type", "dimension", "min", "max", "required", "items", "fields", "choices", "description",
              "min_items", "max_items"}
 MEASUREMENT_KEYS = {"dimension", "plausible", "description", "unit"}
-PLAN_KEYS = {"plan", "parameters", "measurements", "steps", "batch"}
+PLAN_KEYS = {"plan", "parameters", "measurements", "steps", "batch", "telemetry"}  # [telemetry]: bench.telemetry.config
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.errors import ConfigError, ConfigErrors
 from bench.safety.settings import SafetySettings, parse_safety
+from bench.telemetry.config import TelemetrySettings, check_roles, parse_telemetry
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
 from bench.units import Q_, non_finite_errors, parse_quantity
 
@@ -27,7 +28,7 @@ ROLE_KEYS = {
     "options", "safe_state", "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
-TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety"}
+TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "telemetry"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OPERATOR = "operator"  # a role acted by a person (prompts), allowed beside simulated roles
@@ -109,6 +110,8 @@ class Station:
     sha256: str = ""
     safety_settings: SafetySettings = field(default_factory=SafetySettings)
     max_step_s: float = 1.0
+    telemetry: dict[str, Any] = field(default_factory=dict)  # the [telemetry] table as written (plans merge over it)
+    telemetry_settings: TelemetrySettings | None = None  # parsed; None: no high-rate capture
 
     @property
     def simulated(self) -> bool:
@@ -344,6 +347,10 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         errors.append(ConfigError("expected a table", source=src, key="dut"))
         dut = {}
     errors += non_finite_errors(dut, src, "dut")
+    telemetry_raw = data.get("telemetry")
+    telemetry = parse_telemetry(telemetry_raw, src, errors)
+    if telemetry is not None:
+        errors += check_roles(telemetry, roles, src, check_drivers=check_drivers)
     if mode == "production" and not safety.trust_file:
         errors.append(ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set "
                                   "signatures", source=src, key="safety.trust_file"))
@@ -356,6 +363,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
         safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
         safety_settings=safety, max_step_s=max_step_s,
+        telemetry=dict(telemetry_raw) if isinstance(telemetry_raw, dict) else {}, telemetry_settings=telemetry,
     )
 
 
