@@ -1,8 +1,14 @@
 """Time series recorded during a step, and aggregate checks over them.
 
-Samples go to the journal (buffered) and stay in memory for aggregate checks such as
-"max cell temperature during discharge <= 45 degC". A sampler polls channels on the clock, so
-in simulation it follows virtual time.
+The plan's own series (`record`, `sampling`) are low-rate (a sample every second to minutes): they
+go to the journal (SQLite, buffered at most a second) like measurements, and stay in memory for
+aggregate checks such as "max cell temperature during discharge <= 45 degC". A sampler polls
+channels on the clock, so in simulation it follows virtual time.
+
+Channels captured at high rate (`[telemetry]`, capture.py) are checked the same way by name
+(`check("discharge.max_cell_v", "bms_can.CellVoltage_003", "max")`): the aggregate is computed
+exactly from the columnar store (whole segments from their summaries, cut segments from their
+samples) over the current step, or from `since` to `until`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import pint
 from bench.clock import Clock
 from bench.journal import Journal
 from bench.recorder import Measurement, Recorder
-from bench.units import Q_
+from bench.units import Q_, as_seconds
 
 AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
     "max": lambda a: float(np.max(a)),
@@ -47,6 +53,7 @@ class Telemetry:
         self.clock = clock
         self.recorder = recorder
         self.series: dict[str, Series] = {}
+        self.capture: Any = None  # bench.telemetry.capture.Capture while high-rate capture runs
 
     def record(self, name: str, value: pint.Quantity, t: float | None = None) -> None:
         if not isinstance(value, pint.Quantity):
@@ -76,22 +83,55 @@ class Telemetry:
             self.clock.cancel(handle)
             sample()
 
-    def aggregate(self, series: str, how: str) -> pint.Quantity:
-        s = self.series.get(series)
-        if s is None or not s.v:
-            raise KeyError(f"no samples recorded for series {series!r} (have: {sorted(self.series)})")
+    def channels(self) -> list[str]:
+        """Names of the channels captured at high rate in this run (empty without `[telemetry]`)."""
+        if self.capture is None or self.capture.store is None:
+            return []
+        return [c.name for g in self.capture.store.groups.values() for c in g.spec.channels]
+
+    def _span(self, since: pint.Quantity | None, until: pint.Quantity | None) -> tuple[float | None, float | None]:
+        t0 = as_seconds(since, what="since") if since is not None else self.capture.step_start()
+        t1 = as_seconds(until, what="until") if until is not None else None
+        return t0, t1
+
+    def aggregate(self, series: str, how: str, *, since: pint.Quantity | None = None,
+                  until: pint.Quantity | None = None) -> pint.Quantity:
+        """An aggregate (max, min, mean, first, last, span) of a recorded series, or of a captured channel
+        over the current step (or `since`..`until`, run time)."""
         if how not in AGGREGATES:
             raise ValueError(f"unknown aggregate {how!r}; expected one of {sorted(AGGREGATES)}")
+        s = self.series.get(series)
+        if (s is None or not s.v) and self.capture is not None and self.capture.has(series):
+            reader = self.capture.reader()
+            t0, t1 = self._span(since, until)
+            value = reader.aggregate(series, how, t0, t1)
+            unit = reader.channel(series).unit or "dimensionless"
+            if how == "span" and unit in ("degC", "degF"):
+                unit = "delta_" + unit
+            return Q_(value, unit)
+        if s is None or not s.v:
+            raise KeyError(f"no samples recorded for series {series!r} (have: {sorted(self.series)}"
+                           + (f"; captured: {len(self.channels())} channels" if self.capture is not None else "") + ")")
         return Q_(AGGREGATES[how](s.values()), s.unit)
 
-    def integral(self, series: str) -> pint.Quantity:
-        """Trapezoidal time integral of a series (A -> A*s, W -> J), over non-uniform samples."""
+    def integral(self, series: str, *, since: pint.Quantity | None = None,
+                 until: pint.Quantity | None = None) -> pint.Quantity:
+        """Trapezoidal time integral of a series (A -> A*s, W -> J), over non-uniform samples; a captured
+        channel over the current step (or `since`..`until`)."""
         s = self.series.get(series)
+        if (s is None or len(s.v) < 2) and self.capture is not None and self.capture.has(series):
+            reader = self.capture.reader()
+            t, v = reader.raw(series, *self._span(since, until))
+            if t.size < 2:
+                raise KeyError(f"need at least two samples of captured channel {series!r} to integrate")
+            return Q_(float(np.trapezoid(v, t)), Q_(1.0, reader.channel(series).unit or "dimensionless").units
+                      * self.clock.now().units)
         if s is None or len(s.v) < 2:
             raise KeyError(f"need at least two samples of series {series!r} to integrate")
         return Q_(float(np.trapezoid(s.values(), np.asarray(s.t, dtype=float))), s.unit * self.clock.now().units)
 
-    def check(self, name: str, series: str, how: str, **kwargs: Any) -> Measurement:
-        """Measure an aggregate of a series against limit `name` (e.g. max temperature)."""
-        value = self.aggregate(series, how)
+    def check(self, name: str, series: str, how: str, *, since: pint.Quantity | None = None,
+              until: pint.Quantity | None = None, **kwargs: Any) -> Measurement:
+        """Measure an aggregate of a series or captured channel against limit `name` (e.g. max temperature)."""
+        value = self.aggregate(series, how, since=since, until=until)
         return self.recorder.measure(name, value, series=series, aggregate=how, **kwargs)
