@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reason", help="why the report is amended (required with --amends)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (HTML and JSON only)")
+    p.add_argument("--csv", action=argparse.BooleanOptionalAction, default=None,
+                   help="also write attachments/telemetry.csv with every sample (default: the run's [telemetry] csv "
+                        "setting, off without it); the Parquet files of a capture are always attached")
     p.set_defaults(func=report)
 
 
@@ -98,7 +101,7 @@ def report(args: argparse.Namespace) -> int:
         )
     if note:
         print(note)
-    result = render_report(journal, run_id, out, pdf=not args.no_pdf)
+    result = render_report(journal, run_id, out, pdf=not args.no_pdf, csv=args.csv)
     print(f"{run_id}: {run['status']} {run['verdict']}\nreport {result.report_id}: {result.html}")
     if result.pdf is not None:
         print(f"pdf: {result.pdf} ({result.pdf_pages} pages)")

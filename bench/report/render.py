@@ -18,6 +18,7 @@ import jinja2
 
 from bench.errors import BenchError
 from bench.journal import Journal
+from bench.report import captured
 from bench.report.plots import build_plots
 from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
@@ -111,8 +112,12 @@ def render_report(
     *,
     signatures: list[dict[str, Any]] | None = None,
     pdf: bool = True,
+    csv: bool | None = None,
 ) -> RenderResult:
-    """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal."""
+    """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal.
+
+    `csv`: also write attachments/telemetry.csv with every sample (plan series and captured channels);
+    None follows the run's `[telemetry] csv` setting (off when the run had no capture)."""
     out = Path(out_dir)
     if (out / SIGNATURES_DIR).exists():
         raise SignedReportError(
@@ -131,17 +136,24 @@ def render_report(
 
     run_id = journal.run(run_id)["run_id"]
     series = load_series(journal, run_id)
+    run_dir = journal.path.parent / run_id  # where the capture wrote its files
+    reader, notes = captured.prepare(journal, run_id, run_dir)
     lap("read")
-    record = build_record(journal, run_id, series)
+    telemetry = captured.section(journal, run_id, reader, notes, journal.events(run_id))
+    record = build_record(journal, run_id, series, telemetry=telemetry)
     validate_record(record)
     (out / "record.json").write_bytes(canonical_json(record))
     lap("record")
-    samples = _write_attachments(journal, run_id, out, series)
+    captured.copy_files(run_dir, out, telemetry)
+    if csv is None:
+        csv = bool(((telemetry or {}).get("capture") or {}).get("csv"))
+    samples = _write_attachments(journal, run_id, out, series, reader if csv else None, csv)
     lap("csv")
     step_names = {s["nodeid"]: s["name"] for s in record["steps"]}
     plots = build_plots(series, record["measurements"], step_names)
+    plots += captured.plots(reader, telemetry, record["measurements"], record["steps"])
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id))
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), csv)
     html_path = out / "report.html"
     html_path.write_text(html, encoding="utf-8")
     lap("html")
@@ -176,6 +188,7 @@ def render_report(
 def _html(
     record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
     figures: list[dict[str, str]] | None = None,
+    csv: bool = False,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
     view = dict(record)
@@ -193,6 +206,7 @@ def _html(
         r=view,
         plots=plots,
         figures=figures or [],
+        csv=csv,
         signatures=signatures,
         step_names=step_names,
         counts=sorted(counts.items()),
@@ -206,10 +220,15 @@ def _html(
     )
 
 
-def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any]) -> int:
+def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any], reader: Any, csv: bool) -> int:
     att = out / "attachments"
     att.mkdir(exist_ok=True)
-    rows = write_telemetry_csv(series, att / "telemetry.csv")
+    rows = 0
+    if csv:
+        rows = write_telemetry_csv(series, att / "telemetry.csv")
+        rows += captured.write_csv(reader, att / "telemetry.csv")
+    else:
+        (att / "telemetry.csv").unlink(missing_ok=True)  # never leave a CSV from an earlier render
     for a in journal.attachments(run_id):
         # Limit sets are stored as the exact bytes in force at run start, so their hash matches the record.
         folder = out / "limits" if a["kind"] == "limit-set" else att
