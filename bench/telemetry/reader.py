@@ -87,18 +87,31 @@ class Part:
 
 @dataclass
 class Envelope:
-    """Per-bucket min, max and mean of one channel (physical units), or raw samples (`raw`)."""
+    """Per-bin min, max and mean of one channel (physical units); `level_s` is the summary level read
+    (None: binned from raw samples)."""
 
-    t: np.ndarray  # bucket start times (s), or sample times when raw
+    t: np.ndarray  # bin start times (s)
     lo: np.ndarray
     hi: np.ndarray
     mean: np.ndarray
-    level_s: float | None  # None when raw samples
+    level_s: float | None
     samples: int  # samples the envelope stands for
 
-    @property
-    def raw(self) -> bool:
-        return self.level_s is None
+
+def _bin(start: np.ndarray, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray, counts: np.ndarray, a: float,
+         res: float, level: float | None) -> Envelope:
+    """Buckets (or samples) merged into bins [a + k*res, a + (k+1)*res); t = bin start."""
+    if start.size == 0:
+        return Envelope(*(np.empty(0),) * 4, level_s=level, samples=0)
+    order = np.argsort(start, kind="stable") if np.any(np.diff(start) < 0) else None
+    if order is not None:
+        start, lo, hi, mean, counts = (x[order] for x in (start, lo, hi, mean, counts))
+    k = np.floor((start - a) / res).astype(np.int64)
+    first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    sums = np.add.reduceat(mean * counts, first)
+    n = np.add.reduceat(counts, first)
+    return Envelope(a + k[first] * res, np.minimum.reduceat(lo, first), np.maximum.reduceat(hi, first),
+                    sums / np.maximum(n, 1), level_s=level, samples=int(counts.sum()))
 
 
 class StoreReader:
@@ -221,51 +234,85 @@ class StoreReader:
         return float(tot[how])
 
     # -- plots ---------------------------------------------------------------------------
-    def envelope(self, name: str, buckets: int = 900, t0: float | None = None, t1: float | None = None) -> Envelope:
-        """Min/max/mean per bucket at the coarsest summary level giving >= `buckets` buckets over the
-        span, merged down to about `buckets`; raw samples when the span is too short for any level."""
-        ch = self.channel(name)
-        parts = [p for p in self.group_parts(ch.group)
-                 if not ((t1 is not None and p.t_first > t1) or (t0 is not None and p.t_last < t0))]
-        if not parts:
-            return Envelope(*(np.empty(0),) * 4, level_s=None, samples=0)
-        a = min(p.t_first for p in parts) if t0 is None else t0
-        b = max(p.t_last for p in parts) if t1 is None else t1
+    def span(self) -> tuple[float, float] | None:
+        """First and last sample time (s) over every group."""
+        if not self.parts:
+            return None
+        return min(p.t_first for p in self.parts), max(p.t_last for p in self.parts)
+
+    def envelopes(self, names: list[str], buckets: int = 900, t0: float | None = None, t1: float | None = None
+                  ) -> dict[str, Envelope]:
+        """Per channel: min/max/mean per bin over [t0, t1], bins of equal width aligned for every channel
+        (so channels combine bin by bin). Read from the coarsest summary level giving >= `buckets`
+        buckets over the span; from raw samples when the span is too short for any level."""
+        if not names:
+            return {}
+        whole = self.span() or (0.0, 1.0)
+        a = whole[0] if t0 is None else t0
+        b = whole[1] if t1 is None else t1
         res = max(b - a, 1e-6) / max(buckets, 1)
         levels = [lv for lv in self.levels_s() if lv <= res]
-        if not levels or any(p.live or p.summary is None for p in parts):
-            t, v = self.raw(name, t0, t1)
-            return Envelope(t, v, v, v, level_s=None, samples=int(t.size))
-        level = levels[-1]
-        level_us = int(round(level * US))
-        col = [c.name for c in GroupSpec.from_meta(parts[0].meta()).channels].index(name)
-        rows = []
-        for p in parts:
-            tab = p.level(level_us)
-            if tab is None:
+        out: dict[str, Envelope] = {}
+        by_group: dict[str, list[Channel]] = {}
+        for n in names:
+            ch = self.channel(n)
+            by_group.setdefault(ch.group, []).append(ch)
+        for group, chans in by_group.items():
+            parts = [p for p in self.group_parts(group) if not (p.t_first > b or p.t_last < a)]
+            if not levels or any(p.live or p.summary is None for p in parts):
+                for ch in chans:
+                    t, v = self.raw(ch.name, a, b)
+                    out[ch.name] = _bin(t, v, v, v, np.ones(t.size), a, res, None)
                 continue
-            sel = tab.column("channel").to_numpy() == col
-            rows.append(tuple(tab.column(k).to_numpy()[sel] for k in ("bucket", "min", "max", "sum", "count")))
-        bucket, mins, maxs, sums, counts = merge(rows)
-        start = bucket * level
-        keep = np.ones(bucket.size, dtype=bool)
-        if t0 is not None:
-            keep &= start + level > t0
-        if t1 is not None:
-            keep &= start <= t1
-        bucket, start, mins, maxs, sums, counts = (x[keep] for x in (bucket, start, mins, maxs, sums, counts))
-        # merge neighbouring buckets down to about `buckets` bins of width >= res
-        group_of = np.floor((start - a) / res).astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]]) if group_of.size else np.empty(0, int)
-        if starts.size:
-            start = start[starts]
-            mins, maxs = np.minimum.reduceat(mins, starts), np.maximum.reduceat(maxs, starts)
-            sums, counts = np.add.reduceat(sums, starts), np.add.reduceat(counts, starts)
-        lo, hi = ch.physical(mins), ch.physical(maxs)
-        if ch.scale < 0:
-            lo, hi = hi, lo
-        mean = ch.physical(sums / np.maximum(counts, 1))
-        return Envelope(start, lo, hi, mean, level_s=level, samples=int(counts.sum()))
+            level = levels[-1]
+            level_us = int(round(level * US))
+            cols = {c.name: i for i, c in enumerate(GroupSpec.from_meta(parts[0].meta()).channels)} if parts else {}
+            rows: dict[str, list[tuple[np.ndarray, ...]]] = {ch.name: [] for ch in chans}
+            for p in parts:
+                tab = p.level(level_us)
+                if tab is None:
+                    continue
+                chan = tab.column("channel").to_numpy()
+                order = np.argsort(chan, kind="stable")
+                sorted_chan = chan[order]
+                arrays = [tab.column(k).to_numpy()[order] for k in ("bucket", "min", "max", "sum", "count")]
+                for ch in chans:
+                    ci = cols.get(ch.name)
+                    if ci is None:
+                        continue
+                    lo_i, hi_i = np.searchsorted(sorted_chan, [ci, ci + 1])
+                    if hi_i > lo_i:
+                        rows[ch.name].append(tuple(x[lo_i:hi_i] for x in arrays))
+            for ch in chans:
+                bucket, mins, maxs, sums, counts = merge(rows[ch.name])
+                start = bucket * level
+                keep = (start + level > a) & (start <= b)
+                lo, hi = ch.physical(mins[keep]), ch.physical(maxs[keep])
+                if ch.scale < 0:
+                    lo, hi = hi, lo
+                mean = ch.physical(sums[keep] / np.maximum(counts[keep], 1))
+                out[ch.name] = _bin(start[keep], lo, hi, mean, counts[keep].astype(np.float64), a, res, level)
+        return out
+
+    def envelope(self, name: str, buckets: int = 900, t0: float | None = None, t1: float | None = None) -> Envelope:
+        return self.envelopes([name], buckets, t0, t1)[name]
+
+    def first_reaching(self, name: str, level: float) -> float | None:
+        """Run time of the first sample >= `level` (physical), reading raw only the segment that holds it."""
+        ch = self.channel(name)
+        for p in self.group_parts(ch.group):
+            tot = None if p.live else p.meta().get("totals", {}).get(ch.column)
+            if tot is not None:
+                if not tot.get("count"):
+                    continue
+                hi = max(ch.physical(np.array([tot["min"], tot["max"]])))
+                if hi < level:
+                    continue
+            t, v = self._part_raw(p, ch, None, None)
+            hit = np.flatnonzero(v >= level)
+            if hit.size:
+                return float(t[hit[0]])
+        return None
 
     # -- integrity -----------------------------------------------------------------------
     def verify(self, *, deep: bool = False) -> list[str]:
