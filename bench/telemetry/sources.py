@@ -95,16 +95,34 @@ class _Message:
         # (family, column, cell index, channel, factor to V / degC / A) of the columns the detectors read
         self.family_cols = [(c.family, i, c.index, c.name, si_factor(c.family, c.unit))
                             for i, c in enumerate(channels) if c.family]
+        self.mux = next((s.name for s in message.signals if s.is_multiplexer), None)
+        self._layouts: dict[Any, tuple[list[int], list[str], list[str | None], np.ndarray, np.ndarray]] = {}
+
+    def _layout(self, values: dict[str, Any]) -> tuple[list[int], list[str], list[str | None], np.ndarray, np.ndarray]:
+        """Columns present in a frame like this one (per page for a multiplexed message), cached."""
+        key = values.get(self.mux) if self.mux else None
+        lay = self._layouts.get(key)
+        if lay is None:
+            cols = [c for c in self.columns if c[0] in values]
+            lay = ([c[1] for c in cols], [c[0] for c in cols], [c[4] for c in cols],
+                   np.array([c[2] for c in cols]), np.array([c[3] for c in cols]))
+            self._layouts[key] = lay
+        return lay
 
     def row(self, values: dict[str, Any]) -> tuple[list[int], list[float]]:
-        cols, raws = [], []
-        for name, col, scale, offset, flag in self.columns:
-            v = values.get(name)
-            if v is None or (flag is not None and values.get(flag, 1) != 1):  # foxBMS: flag 1 = valid
-                continue
-            cols.append(col)
-            raws.append(round((float(v) - offset) / scale) if scale != 1.0 or offset else float(v))
-        return cols, raws
+        cols, names, flags, scale, offset = self._layout(values)
+        try:
+            raw = [values[n] for n in names]
+        except KeyError:  # a frame unlike the first of its page: take it signal by signal
+            self._layouts.pop(values.get(self.mux) if self.mux else None, None)
+            cols, names, flags, scale, offset = self._layout(values)
+            raw = [values[n] for n in names]
+        out = np.rint((np.array(raw, dtype=np.float64) - offset) / scale).tolist()
+        if any(flags):  # foxBMS: a value counts only when its flag says 1 = valid
+            keep = [i for i, f in enumerate(flags) if f is None or values.get(f, 1) == 1]
+            if len(keep) < len(cols):
+                return [cols[i] for i in keep], [out[i] for i in keep]
+        return cols, out
 
 
 class CanSource:

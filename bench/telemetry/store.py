@@ -303,6 +303,7 @@ class StoreWriter:
                 self._close_segment(name, g)
             self._jobs.put(None)
             self._compactor.join()
+            remove_empty_wal_dirs(self.run_dir)
 
     def wait_compacted(self) -> None:
         self._jobs.join()
@@ -405,12 +406,23 @@ def compact(run_dir: Path, journal: Journal, run_id: str, wal: Path, *, expected
                         "t_first": float(t[0]) / US, "t_last": float(t[-1]) / US, "sha256": sha, "size": size})
     journal.add_chunks(run_id, records)
     wal.unlink(missing_ok=True)
-    for d in (wal.parent, wal.parent.parent):
-        try:
-            d.rmdir()  # only when empty
-        except OSError:
-            break
     return records
+
+
+def remove_empty_wal_dirs(run_dir: Path) -> None:
+    """Drop the live-segment folders once nothing is left in them (after close or recovery)."""
+    root = Path(run_dir) / WAL_DIR
+    if not root.is_dir():
+        return
+    for d in sorted(root.glob("*"), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+    try:
+        root.rmdir()
+    except OSError:
+        pass
 
 
 def recover(run_dir: Path, journal: Journal, run_id: str, on_error: ErrorSink | None = None) -> list[dict[str, Any]]:
@@ -421,6 +433,7 @@ def recover(run_dir: Path, journal: Journal, run_id: str, on_error: ErrorSink | 
         return out
     for wal in sorted(root.glob("*/*.arrows")):
         out += compact(Path(run_dir), journal, run_id, wal, on_error=on_error)
+    remove_empty_wal_dirs(Path(run_dir))
     return out
 
 
