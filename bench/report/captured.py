@@ -27,16 +27,22 @@ ALARM_SIGNALS = ("GeneralError",)  # foxBMS 0x220: any latched error; marked on 
 FLAG_COLORS = ("#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#2e7d32")
 
 
-def prepare(journal: Journal, run_id: str, run_dir: Path) -> tuple[StoreReader | None, list[str]]:
-    """A reader over the run's store, after converting any live segment a killed run left; notes."""
+def prepare(journal: Journal, run_id: str, run_dir: Path) -> tuple[StoreReader | None, list[str], list[str]]:
+    """(reader, notes, integrity problems) of the run's store, after converting any live segment a killed
+    run left. Files missing or not matching their journalled SHA-256 are reported and not read."""
     notes: list[str] = []
     if not journal.chunks(run_id) and not (run_dir / "telemetry-wal").exists():
-        return None, notes
+        return None, notes, []
     for rec in recover(run_dir, journal, run_id, on_error=lambda msg, data: notes.append(msg)):
         if rec["kind"] == "segment":
             notes.append(f"converted {rec['file']} ({rec['rows']} rows) left by an interrupted run")
     reader = StoreReader(journal, run_id, run_dir)
-    return (reader if reader.parts else None), notes
+    problems = reader.verify()
+    if problems:
+        bad = {p.split(":", 1)[0] for p in problems}
+        reader.parts = [p for p in reader.parts if p.rel not in bad and (
+            p.summary is None or p.summary.relative_to(reader.run_dir).as_posix() not in bad)]
+    return (reader if reader.parts else None), notes, problems
 
 
 def _capture_event(events: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -51,7 +57,7 @@ def _num(x: Any) -> float | None:
 
 
 def section(journal: Journal, run_id: str, reader: StoreReader | None, notes: list[str],
-            events: list[dict[str, Any]]) -> dict[str, Any] | None:
+            events: list[dict[str, Any]], problems: list[str] | None = None) -> dict[str, Any] | None:
     """The record's `telemetry` section (None for a run without high-rate capture)."""
     capture = _capture_event(events)
     if reader is None and capture is None:
@@ -71,7 +77,8 @@ def section(journal: Journal, run_id: str, reader: StoreReader | None, notes: li
     anomalies = [{"t": _num(e["t"]), "step": e["step"], "message": e["message"],
                   **{k: e["data"].get(k) for k in ("detector", "family", "cell", "channel", "t_onset")}}
                  for e in events if e["kind"] == "anomaly"]
-    problems = reader.verify() if reader is not None else []
+    if problems is None:
+        problems = reader.verify() if reader is not None else []
     return {
         "store": DATA_DIR,
         "capture": capture,
@@ -156,7 +163,9 @@ def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: 
                     markers.append(Marker(a["t"], f"{a['detector']} cell {c.index}", color))
         samples = sum(e.samples for e in env.values())
         role = group.split(".")[0]
+        level = next((e.level_s for e in env.values() if e.level_s), None)
         title = (f"{role} {FAMILY_TITLES[family]} ({len(chans)} cells) [{unit}]: range and mean across cells"
+                 + (f", {level:g} s summaries" if level else ", every sample")
                  + (f"; flagged: {', '.join(names)}" if names else "; no cell flagged"))
         out.append(render_plot(f"{role} {FAMILY_TITLES[family]}", unit, traces, step_times=step_times,
                                markers=markers, span=(t0, t1), title=title, samples=samples))

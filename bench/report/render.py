@@ -137,9 +137,9 @@ def render_report(
     run_id = journal.run(run_id)["run_id"]
     series = load_series(journal, run_id)
     run_dir = journal.path.parent / run_id  # where the capture wrote its files
-    reader, notes = captured.prepare(journal, run_id, run_dir)
+    reader, notes, problems = captured.prepare(journal, run_id, run_dir)
     lap("read")
-    telemetry = captured.section(journal, run_id, reader, notes, journal.events(run_id))
+    telemetry = captured.section(journal, run_id, reader, notes, journal.events(run_id), problems)
     record = build_record(journal, run_id, series, telemetry=telemetry)
     validate_record(record)
     (out / "record.json").write_bytes(canonical_json(record))
