@@ -37,7 +37,8 @@ from bench.units import Q_, parse_quantity
 
 TOP_KEYS = {"enabled", "rate", "flush", "segment", "csv", "levels", "can", "channels", "detectors"}
 CAN_KEYS = {"enabled", "roles", "messages"}
-CHANNEL_KEYS = {"role", "read", "unit", "resolution", "family", "index", "description"}
+CHANNEL_KEYS = {"role", "read", "unit", "resolution", "family", "index", "count", "description"}
+MAX_BLOCK = 4096
 FAMILIES = ("cell_voltage", "cell_temperature", "pack_current")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,64}$")
@@ -111,7 +112,9 @@ DETECTOR_ALL_KEYS = {"enabled", "relaxation_delays", *DETECTOR_KEYS}
 
 @dataclass(frozen=True)
 class PolledChannel:
-    """A channel read by calling `role`'s driver method `read` at the capture rate."""
+    """A channel read by calling `role`'s driver method `read` at the capture rate. With `count`, the
+    method returns that many values at once (a quantity array or a list of quantities: a DAQ scan,
+    the cell voltages of a BMS) stored as channels `name[0]`..`name[count-1]` (cells index..index+count-1)."""
 
     name: str
     role: str
@@ -120,6 +123,15 @@ class PolledChannel:
     resolution: float  # in `unit`
     family: str = ""
     index: int | None = None
+    count: int | None = None
+
+    def names(self) -> list[str]:
+        return [self.name] if self.count is None else [f"{self.name}[{i}]" for i in range(self.count)]
+
+    def indices(self) -> list[int | None]:
+        if self.count is None:
+            return [self.index]
+        return [(self.index or 0) + i for i in range(self.count)]
 
 
 @dataclass(frozen=True)
@@ -313,10 +325,17 @@ def _channels(table: Any, src: str, errors: list[ConfigError]) -> tuple[PolledCh
         if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 4096):
             errors.append(ConfigError(f"expected a cell index 0..4095, got {index!r}", source=src, key=f"{key}.index"))
             index = None
-        if family in ("cell_voltage", "cell_temperature") and index is None:
-            errors.append(ConfigError(f"family {family!r} needs index = <cell number>", source=src, key=f"{key}.index"))
+        count = spec.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BLOCK):
+            errors.append(ConfigError(f"expected a number of values 1..{MAX_BLOCK}, got {count!r}", source=src,
+                                      key=f"{key}.count"))
+            count = None
+        if family in ("cell_voltage", "cell_temperature") and index is None and count is None:
+            errors.append(ConfigError(f"family {family!r} needs index = <cell number> (or count = <cells>)",
+                                      source=src, key=f"{key}.index"))
         if ok and resolution is not None:
-            out.append(PolledChannel(str(name), str(role), str(read), str(unit), resolution, str(family), index))
+            out.append(PolledChannel(str(name), str(role), str(read), str(unit), resolution, str(family), index,
+                                     count))
     return tuple(out)
 
 

@@ -128,6 +128,10 @@ class _Family:
         self.rate_t = np.full(0, -np.inf)
         self.hist: list[deque[tuple[float, float]]] = []
         self.channels: list[str] = []
+        # dense updates (every cell of a block at once, e.g. a polled DAQ scan): snapshots of the block,
+        # one per `window / 100` at most, instead of a history per cell
+        self.snaps: deque[tuple[float, np.ndarray]] = deque()
+        self.block: tuple[int, int] | None = None
         self.deviation = _Latch(s.persist_s, s.rearm_s)
         self.rates = _Latch(s.voltage_rate_persist_s if volt else s.temperature_rate_persist_s, s.rearm_s)
 
@@ -143,6 +147,10 @@ class _Family:
         self.channels += [f"{self.name}[{i}]" for i in range(len(self.channels), n)]
 
     def update(self, t: float, idx: Sequence[int], values: Sequence[float], channels: Sequence[str] | None) -> None:
+        n = len(idx)
+        if n >= 8 and idx[-1] - idx[0] == n - 1 and (self.block is None or self.block == (idx[0], idx[-1] + 1)):
+            self._update_block(t, int(idx[0]), int(idx[-1]) + 1, np.asarray(values, dtype=np.float64), channels)
+            return
         self.grow(max(idx) + 1)
         w = self.window
         for k, (i, v) in enumerate(zip(idx, values, strict=True)):
@@ -165,8 +173,40 @@ class _Family:
                 self.rate[i] = (v - v0) / (t - t0)
                 self.rate_t[i] = t
 
+    def _update_block(self, t: float, lo: int, hi: int, v: np.ndarray, channels: Sequence[str] | None) -> None:
+        """A dense update of cells lo..hi-1, vectorised (hundreds of cells at 100 Hz)."""
+        if self.block is None:
+            self.grow(hi)
+            self.block = (lo, hi)
+            if channels is not None:
+                self.channels[lo:hi] = list(channels)
+        ok = np.isfinite(v)
+        x = self.x[lo:hi]
+        x[ok] = v[ok]
+        self.tx[lo:hi][ok] = t
+        snaps = self.snaps
+        if not snaps or t - snaps[-1][0] >= self.window / 100.0:
+            snaps.append((t, x.copy()))
+        while len(snaps) > 2 and snaps[1][0] <= t - self.keep_s:
+            snaps.popleft()
+        j = 0  # the latest snapshot at least one window back
+        while j + 1 < len(snaps) and snaps[j + 1][0] <= t - self.window:
+            j += 1
+        t0, v0 = snaps[j]
+        if t - t0 >= 0.9 * self.window:
+            good = ok & np.isfinite(v0)
+            self.rate[lo:hi][good] = (v[good] - v0[good]) / (t - t0)
+            self.rate_t[lo:hi][good] = t
+
     def value_before(self, i: int, t: float) -> float:
         """The cell's last sample at or before t (NaN if none kept)."""
+        if self.block is not None and self.block[0] <= i < self.block[1]:
+            best = np.nan
+            for ts, row in self.snaps:
+                if ts > t:
+                    break
+                best = row[i - self.block[0]]
+            return float(best)
         best = np.nan
         for ts, v in self.hist[i]:
             if ts > t:

@@ -16,7 +16,6 @@ A failed read stores a gap and is journalled once per channel (then counted).
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Callable
@@ -252,17 +251,23 @@ class PollSource:
         self.failures = [0] * len(channels)
         self.ticks = 0
         self.handle: Any = None
-        specs = []
+        specs: list[Channel] = []
+        self.slices: list[slice] = []
         for c in channels:
-            specs.append(Channel(c.name, c.name, c.unit, c.resolution, 0.0, "int64", c.family, c.index, self.GROUP))
+            start = len(specs)
+            for name, index in zip(c.names(), c.indices(), strict=True):
+                specs.append(Channel(name, name, c.unit, c.resolution, 0.0, "int64", c.family, index, self.GROUP))
+            self.slices.append(slice(start, len(specs)))
         self.spec = GroupSpec(self.GROUP, f"polled at {rate_hz:g} Hz", tuple(specs))
         store.add_group(self.spec, quantize=True)
-        self._factor = np.array([si_factor(c.family, c.unit) for c in channels])
-        self._fam = {f: np.array([i for i, c in enumerate(channels) if c.family == f], dtype=int)
+        self._width = len(specs)
+        self._factor = np.array([si_factor(c.family, c.unit) for c in specs])
+        self._fam = {f: np.array([i for i, c in enumerate(specs) if c.family == f], dtype=int)
                      for f in ("cell_voltage", "cell_temperature")}
-        self._fam_index = {f: [channels[i].index for i in cols] for f, cols in self._fam.items()}
-        self._fam_names = {f: [channels[i].name for i in cols] for f, cols in self._fam.items()}
-        self._curr = [i for i, c in enumerate(channels) if c.family == "pack_current"]
+        self._fam_index = {f: [specs[i].index for i in cols] for f, cols in self._fam.items()}
+        self._fam_names = {f: [specs[i].name for i in cols] for f, cols in self._fam.items()}
+        self._curr = [i for i, c in enumerate(specs) if c.family == "pack_current"]
+        self._names = [c.name for c in specs]
 
     def start(self) -> None:
         self.handle = self.clock.every(Q_(1.0 / self.rate_hz, "s"), self.tick, name="telemetry-poll")
@@ -274,25 +279,35 @@ class PollSource:
 
     def tick(self, t: float | None = None) -> None:
         t = self.clock.now_s() if t is None else t
-        values = np.full(len(self.channels), np.nan)
-        for i, (ch, read) in enumerate(zip(self.channels, self.readers, strict=True)):
+        values = np.full(self._width, np.nan)
+        for i, (ch, read, sl) in enumerate(zip(self.channels, self.readers, self.slices, strict=True)):
             try:
                 q = read()
-                v = float(q.to(ch.unit).magnitude) if hasattr(q, "to") else float(q)
-                values[i] = v if math.isfinite(v) else np.nan
+                if ch.count is None:
+                    values[sl] = float(q.to(ch.unit).magnitude) if hasattr(q, "to") else float(q)
+                else:
+                    if not hasattr(q, "to"):  # a list of quantities
+                        q = [x.to(ch.unit).magnitude if hasattr(x, "to") else x for x in q]
+                        block = np.asarray(q, dtype=np.float64)
+                    else:
+                        block = np.asarray(q.to(ch.unit).magnitude, dtype=np.float64)
+                    if block.shape != (ch.count,):
+                        raise ValueError(f"expected {ch.count} values, got shape {block.shape}")
+                    values[sl] = block
             except Exception as exc:  # noqa: BLE001 - one failing channel leaves a gap, not a stop
                 self.failures[i] += 1
                 if self.failures[i] == 1:
                     self.event("telemetry", f"polled channel {ch.name}: {ch.role}.{ch.read}() failed: "
                                             f"{type(exc).__name__}: {exc} (gaps stored; further failures counted)",
                                {"channel": ch.name})
+        values[~np.isfinite(values)] = np.nan
         self.ticks += 1
         self.store.append(self.GROUP, round(t * US), values)
         if self.detectors is not None:
             for family, cols in self._fam.items():
                 if cols.size:
-                    self.detectors.push(family, t, self._fam_index[family], (values[cols] * self._factor[cols]).tolist(),
+                    self.detectors.push(family, t, self._fam_index[family], values[cols] * self._factor[cols],
                                         self._fam_names[family])
             for i in self._curr:
                 if np.isfinite(values[i]):
-                    self.detectors.push("pack_current", t, None, values[i] * self._factor[i], self.channels[i].name)
+                    self.detectors.push("pack_current", t, None, values[i] * self._factor[i], self._names[i])

@@ -53,6 +53,7 @@ MAX_SEGMENT_SAMPLES = 16_000_000
 _STEM = re.compile(r"^(\d{5})-")
 
 ErrorSink = Callable[[str, dict[str, Any]], None]
+BLOCK = "block"  # marks a pending item holding many rows (append_block)
 
 
 def _fsync_file(path: Path) -> None:
@@ -117,7 +118,10 @@ class StoreWriter:
 
     def __init__(self, run_dir: Path, run_id: str, journal: Journal, *, segment_s: float = 3600.0,
                  levels_s: Sequence[float] = (1.0, 10.0, 100.0, 1000.0), utc_anchor: str = "",
-                 max_samples: int = MAX_SEGMENT_SAMPLES, on_error: ErrorSink | None = None) -> None:
+                 max_samples: int = MAX_SEGMENT_SAMPLES, on_error: ErrorSink | None = None,
+                 durable: bool = True) -> None:
+        """`durable=False` skips the fsync of each chunk: only for bulk imports and benchmarks that build a
+        store, never for a capture (a power cut could then lose more than the flush interval)."""
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.journal = journal
@@ -125,8 +129,10 @@ class StoreWriter:
         self.levels_us = [int(round(s * US)) for s in levels_s]
         self.utc_anchor = utc_anchor
         self.max_samples = max_samples
+        self.durable = durable
         self.on_error = on_error or (lambda msg, data: None)
         self.groups: dict[str, _Group] = {}
+        self._groups_lock = threading.Lock()  # groups appear from the CAN receive thread while others flush
         self._step: str | None = None
         self._flush_lock = threading.Lock()
         self._jobs: queue.Queue[tuple[str, _Segment] | None] = queue.Queue()
@@ -147,18 +153,20 @@ class StoreWriter:
         return used
 
     def add_group(self, spec: GroupSpec, *, quantize: bool = False) -> None:
-        if spec.name in self.groups:
-            raise ValueError(f"telemetry group {spec.name!r} declared twice")
-        g = _Group(spec, quantize, next_index=self._used.get(spec.name, 0) + 1)
-        g.pending.append((self._step, []))
-        self.groups[spec.name] = g
+        with self._groups_lock:
+            if spec.name in self.groups:
+                raise ValueError(f"telemetry group {spec.name!r} declared twice")
+            g = _Group(spec, quantize, next_index=self._used.get(spec.name, 0) + 1)
+            g.pending.append((self._step, []))
+            self.groups = {**self.groups, spec.name: g}  # readers iterate a snapshot, never a changing dict
 
     def set_step(self, nodeid: str | None) -> None:
         """Rows appended from now on belong to this step (a new segment in every group)."""
-        self._step = nodeid
-        for g in self.groups.values():
-            with g.lock:
-                g.pending.append((nodeid, []))
+        with self._groups_lock:
+            self._step = nodeid
+            for g in self.groups.values():
+                with g.lock:
+                    g.pending.append((nodeid, []))
 
     # -- appending (any thread) ----------------------------------------------------------
     def append(self, group: str, t_us: int, values: Any, cols: Sequence[int] | None = None) -> None:
@@ -167,6 +175,15 @@ class StoreWriter:
         g = self.groups[group]
         with g.lock:
             g.pending[-1][1].append((t_us, cols, values))
+
+    def append_block(self, group: str, t_us: np.ndarray, values: np.ndarray) -> None:
+        """Many rows at once: `t_us` (n,) and `values` (n, channels), raw or physical as for append."""
+        values = np.asarray(values, dtype=np.float64)
+        g = self.groups[group]
+        if values.shape != (len(t_us), len(g.spec.channels)):
+            raise ValueError(f"block of shape {values.shape} for {len(t_us)} rows of {len(g.spec.channels)} channels")
+        with g.lock:
+            g.pending[-1][1].append((np.asarray(t_us, dtype=np.int64), BLOCK, values))
 
     # -- flushing (one thread) -----------------------------------------------------------
     def flush(self) -> int:
@@ -182,8 +199,8 @@ class StoreWriter:
                     if g.segment is not None and g.segment.step != step:
                         self._close_segment(name, g)
                     if items:
-                        rows += len(items)
                         records.append(self._write_chunk(name, g, step, items))
+                        rows += records[-1]["rows"]
                 if g.segment is not None and self._segment_full(g.segment):
                     self._close_segment(name, g)
             if records:
@@ -211,14 +228,24 @@ class StoreWriter:
 
     def _batch(self, g: _Group, schema: pa.Schema, items: list[tuple[int, Sequence[int] | None, Any]]
                ) -> pa.RecordBatch:
-        n, m = len(items), len(g.spec.channels)
-        t = np.fromiter((it[0] for it in items), dtype=np.int64, count=n)
+        m = len(g.spec.channels)
+        n = sum(len(it[0]) if it[1] is BLOCK else 1 for it in items)
+        t = np.empty(n, dtype=np.int64)
         data = np.full((n, m), np.nan)
-        for r, (_, cols, vals) in enumerate(items):
+        r = 0
+        for t_item, cols, vals in items:
+            if cols is BLOCK:
+                k = len(t_item)
+                t[r:r + k] = t_item
+                data[r:r + k] = vals
+                r += k
+                continue
+            t[r] = t_item
             if cols is None:
                 data[r] = vals
             elif len(cols):
                 data[r, cols] = vals
+            r += 1
         arrays = [pa.array(t, type=pa.int64())]
         for j, ch in enumerate(g.spec.channels):
             col = data[:, j]
@@ -241,7 +268,8 @@ class StoreWriter:
         before = seg.file.tell()
         seg.writer.write_batch(batch)
         seg.file.flush()
-        os.fsync(seg.file.fileno())
+        if self.durable:
+            os.fsync(seg.file.fileno())
         t = batch.column(0).to_numpy()
         samples = sum(len(c) - c.null_count for c in batch.columns[1:])
         seg.t_first_us = int(t[0]) if seg.t_first_us is None else seg.t_first_us

@@ -34,7 +34,7 @@ PRESET = "lfp_module_16s1p"  # 16S1P 100 Ah LFP, the intake plan's module
 
 @dataclass
 class Phase:
-    """rest(s) | charge(A, V per cell, end A, max s) | discharge(A, max s) | pulse(A, s)."""
+    """rest(s) | charge(A, V per cell, end A, max s; a regen pulse with end_A 0) | discharge(A, max s) | pulse(A, s)."""
 
     kind: str
     current_A: float = 0.0
@@ -117,19 +117,20 @@ class Rig:
         p = self.plant
         if ph.kind == "rest":
             self.sleep(ph.seconds)
-        elif ph.kind == "charge":
+        elif ph.kind == "charge":  # CC-CV from the supply; ends at end_A (after a minute), 3.70 V or `seconds`
             p.supply.set_priority("VOLT")
             p.supply.set_current_limit_pos(ph.current_A)
             p.supply.set_voltage(ph.cell_V * p.pack.n_series)
             p.supply.set_output(True)
             self.bms.request_state("charge")
-            t_end = self.clock.now_s() + ph.seconds
-            self.sleep(60.0)
-            while self.clock.now_s() < t_end and not self.tripped():
+            t_start = self.clock.now_s()
+            t_end = t_start + ph.seconds
+            while self.clock.now_s() < t_end - 1e-9 and not self.tripped():
                 st = self.bms.status()
-                if abs(st.pack_current.to("A").magnitude) < ph.end_A or st.cell_voltage_max > Q_(3.70, "V"):
+                if st.cell_voltage_max > Q_(3.70, "V") or (
+                        self.clock.now_s() - t_start > 60.0 and abs(st.pack_current.to("A").magnitude) < ph.end_A):
                     break
-                self.sleep(5.0)
+                self.sleep(min(5.0, t_end - self.clock.now_s()))
             p.supply.set_output(False)
         elif ph.kind in ("discharge", "pulse"):
             self.bms.request_state("discharge")
@@ -146,10 +147,14 @@ class Rig:
         else:
             raise ValueError(f"unknown phase {ph.kind!r}")
 
-    def run(self) -> Result:
+    def run(self, capture: bool = True) -> Result:
+        """Run the phases (until the BMS trips); `capture=False` runs the same without high-rate capture
+        (frames coalesced per clock step, as without [telemetry]) to price the capture."""
         cpu, wall = time.process_time(), time.perf_counter()
-        self.capture.start()
-        self.capture.set_step("scenario::" + self.sc.name)
+        if capture:
+            self.capture.start()
+            self.capture.set_step("scenario::" + self.sc.name)
+        figures: dict[str, Any] = {}
         try:
             self.sleep(2.0)  # the driver sees its first frames
             for ph in self.sc.phases:
@@ -158,8 +163,9 @@ class Rig:
                     self.sleep(2.0)  # the alarm frames are captured
                     break
         finally:
-            self.capture.set_step(None)
-            figures = self.capture.stop()
+            if capture:
+                self.capture.set_step(None)
+                figures = self.capture.stop()
             self.bms.close()
             self.node.stop()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -174,9 +180,10 @@ class Rig:
         return res
 
 
-def run(sc: Scenario, workdir: Path | None = None, tel: TelemetrySettings | None = None) -> Result:
+def run(sc: Scenario, workdir: Path | None = None, tel: TelemetrySettings | None = None, *, capture: bool = True,
+        max_step: float = 1.0) -> Result:
     base = Path(workdir or tempfile.mkdtemp(prefix="essbench-detectors-"))
-    return Rig(sc, base / f"run-{sc.name}", tel).run()
+    return Rig(sc, base / f"run-{sc.name}", tel, max_step=max_step).run(capture)
 
 
 # -- the seeded faults of instruments/sim/plant/faults.py, short enough for the test suite ---------
@@ -194,6 +201,40 @@ def short_scenarios() -> list[Scenario]:
         # 4 x resistance: a bigger IR drop at every current step; at 1 C it reaches the cut-off first
         Scenario("high_resistance_cell", [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 4.0}],
                  [Phase("rest", seconds=30), Phase("discharge", 100.0, 1800)], soc0=0.06, cell=12),
+    ]
+
+
+def intake_profile(rate_C: float = 0.2, rest_s: float = 3600.0) -> list[Phase]:
+    """An intake-like sequence on the 100 Ah module: CC-CV charge, rest, capacity discharge to the 2.5 V
+    cut-off, rest, recharge to about half, two-step DC resistance pulses, HPPC pulses at three
+    states of charge (1 C discharge 10 s, 40 s rest, 0.75 C regen 10 s), rests."""
+    i = 100.0 * rate_C
+    hppc = [Phase("pulse", 100.0, 10), Phase("rest", seconds=40), Phase("charge", 75.0, 10, cell_V=3.65, end_A=0.0),
+            Phase("rest", seconds=600)]
+    return [
+        Phase("charge", i, 8 * 3600, cell_V=3.65, end_A=5.0), Phase("rest", seconds=rest_s),
+        Phase("discharge", i, 12 * 3600, stop_V=2.5), Phase("rest", seconds=rest_s),
+        Phase("charge", i, 0.5 * 3600 / rate_C, cell_V=3.65, end_A=0.0), Phase("rest", seconds=rest_s / 2),
+        Phase("pulse", 20.0, 10), Phase("pulse", 100.0, 1), Phase("rest", seconds=600),
+        *hppc, Phase("discharge", i, 0.15 * 3600 / rate_C), Phase("rest", seconds=rest_s / 2),
+        *hppc, Phase("discharge", i, 0.15 * 3600 / rate_C), Phase("rest", seconds=rest_s / 2),
+        *hppc, Phase("rest", seconds=rest_s),
+    ]
+
+
+def full_scenarios() -> list[Scenario]:
+    """The seeded faults with the plant's default magnitudes where they are realistic, run until the BMS
+    trips (benchmarks/telemetry_detectors.py)."""
+    return [
+        Scenario("weak_cell", [{"type": "weak_cell", "cell": 5, "capacity_factor": 0.7}],
+                 [Phase("rest", seconds=300), Phase("discharge", 50.0, 6 * 3600)], soc0=0.5, cell=5),
+        Scenario("soft_short", [{"type": "soft_short", "cell": 9, "leak_ohm": 2.0}],
+                 [Phase("rest", seconds=3 * 3600), Phase("discharge", 50.0, 6 * 3600)], soc0=0.3, cell=9),
+        Scenario("thermal_runaway_precursor", [{"type": "thermal_runaway_precursor", "cell": 3, "at_s": 900.0}],
+                 [Phase("rest", seconds=300), Phase("discharge", 20.0, 3600)], soc0=0.5, cell=3),
+        Scenario("high_resistance_cell", [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 3.0}],
+                 [Phase("rest", seconds=300), Phase("pulse", 20.0, 10), Phase("pulse", 100.0, 1),
+                  Phase("rest", seconds=300), Phase("discharge", 100.0, 3 * 3600)], soc0=0.3, cell=12),
     ]
 
 
