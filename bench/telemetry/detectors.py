@@ -274,27 +274,23 @@ class Detectors:
         if fresh.size < MIN_CELLS:
             return out
         self.evaluations += 1
-        x = fam.x[fresh]
-        med, mad = _robust(x)
-        thr = max(s.k * mad, fam.floor)
-        dev = np.abs(x - med)
-        pos = {c: j for j, c in enumerate(fresh.tolist())}
-        for i, onset in fam.deviation.sweep(t, fresh, dev > thr):
-            out.append(self._anomaly("deviation", fam, i, t, onset, float(x[pos[i]]), med, thr, float(dev[pos[i]]),
-                                     mad))
+        out += self._judge("deviation", fam, fam.deviation, t, fresh, fam.x[fresh], fam.floor)
         rfresh = np.flatnonzero(fam.rate_t >= t - s.max_age_s)
         if rfresh.size >= MIN_CELLS:
-            r = fam.rate[rfresh]
-            rmed, rmad = _robust(r)
-            rthr = max(s.k * rmad, fam.rate_floor)
-            rdev = np.abs(r - rmed)
-            rpos = {c: j for j, c in enumerate(rfresh.tolist())}
-            for i, onset in fam.rates.sweep(t, rfresh, rdev > rthr):
-                out.append(self._anomaly("rate", fam, i, t, onset, float(r[rpos[i]]), rmed, rthr,
-                                         float(rdev[rpos[i]]), rmad))
+            out += self._judge("rate", fam, fam.rates, t, rfresh, fam.rate[rfresh], fam.rate_floor)
         if fam.name == "cell_voltage" and self.pending:
             out += self._relaxation(fam, t, fresh)
         return out
+
+    def _judge(self, kind: str, fam: _Family, latch: _Latch, t: float, cells: np.ndarray, x: np.ndarray,
+               floor: float) -> list[Anomaly]:
+        """Cells of `x` farther than max(k * MAD, floor) from the median, through their latch."""
+        med, mad = _robust(x)
+        thr = max(self.s.k * mad, floor)
+        dev = np.abs(x - med)
+        pos = {c: j for j, c in enumerate(cells.tolist())}
+        return [self._anomaly(kind, fam, i, t, onset, float(x[pos[i]]), med, thr, float(dev[pos[i]]), mad)
+                for i, onset in latch.sweep(t, cells, dev > thr)]
 
     def _anomaly(self, kind: str, fam: _Family, i: int, t: float, onset: float, value: float, ref: float,
                  thr: float, d: float, mad: float) -> Anomaly:

@@ -118,11 +118,13 @@ class Rig:
         if ph.kind == "rest":
             self.sleep(ph.seconds)
         elif ph.kind == "charge":  # CC-CV from the supply; ends at end_A (after a minute), 3.70 V or `seconds`
+            p.supply.set_output(False)
+            p.load.set_input(False)
+            self.bms.request_state("charge")  # contactors close (precharged) before the supply sources
             p.supply.set_priority("VOLT")
             p.supply.set_current_limit_pos(ph.current_A)
             p.supply.set_voltage(ph.cell_V * p.pack.n_series)
             p.supply.set_output(True)
-            self.bms.request_state("charge")
             t_start = self.clock.now_s()
             t_end = t_start + ph.seconds
             while self.clock.now_s() < t_end - 1e-9 and not self.tripped():
@@ -207,9 +209,10 @@ def short_scenarios() -> list[Scenario]:
 def intake_profile(rate_C: float = 0.2, rest_s: float = 3600.0) -> list[Phase]:
     """An intake-like sequence on the 100 Ah module: CC-CV charge, rest, capacity discharge to the 2.5 V
     cut-off, rest, recharge to about half, two-step DC resistance pulses, HPPC pulses at three
-    states of charge (1 C discharge 10 s, 40 s rest, 0.75 C regen 10 s), rests."""
+    states of charge (1 C discharge 10 s, 40 s rest, regen 10 s at 0.5 C: the module's BMS allows 0.5 C of
+    charge and trips at 0.75 C), rests."""
     i = 100.0 * rate_C
-    hppc = [Phase("pulse", 100.0, 10), Phase("rest", seconds=40), Phase("charge", 75.0, 10, cell_V=3.65, end_A=0.0),
+    hppc = [Phase("pulse", 100.0, 10), Phase("rest", seconds=40), Phase("charge", 50.0, 10, cell_V=3.65, end_A=0.0),
             Phase("rest", seconds=600)]
     return [
         Phase("charge", i, 8 * 3600, cell_V=3.65, end_A=5.0), Phase("rest", seconds=rest_s),
