@@ -31,7 +31,7 @@ def prepare(journal: Journal, run_id: str, run_dir: Path) -> tuple[StoreReader |
     """(reader, notes, integrity problems) of the run's store, after converting any live segment a killed
     run left. Files missing or not matching their journalled SHA-256 are reported and not read."""
     notes: list[str] = []
-    if not journal.chunks(run_id) and not (run_dir / "telemetry-wal").exists():
+    if not journal.chunks(run_id, kind="segment") and not (run_dir / "telemetry-wal").exists():
         return None, notes, []
     for rec in recover(run_dir, journal, run_id, on_error=lambda msg, data: notes.append(msg)):
         if rec["kind"] == "segment":
@@ -62,12 +62,17 @@ def section(journal: Journal, run_id: str, reader: StoreReader | None, notes: li
     capture = _capture_event(events)
     if reader is None and capture is None:
         return None
-    records = journal.chunks(run_id)
-    chunks = [r for r in records if r["kind"] == "chunk"]
+    records = journal.chunks(run_id, kind="segment") + journal.chunks(run_id, kind="summary")
+    records.sort(key=lambda r: r["id"])
     files = [{"path": r["file"], "kind": r["kind"], "group": r["grp"], "step": r["step"], "rows": r["rows"],
               "samples": r["samples"], "t_first": _num(r["t_first"]), "t_last": _num(r["t_last"]),
-              "sha256": r["sha256"], "size": r["size"]}
-             for r in records if r["kind"] in ("segment", "summary")]
+              "sha256": r["sha256"], "size": r["size"]} for r in records]
+    with journal.reader() as db:  # a long run has hundreds of thousands of chunk records: count them in SQL
+        count, rows, samples, t_first, t_last = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(samples), 0), MIN(t_first), MAX(t_last) "
+            "FROM telemetry_chunks WHERE run_id = ? AND kind = 'chunk'", (run_id,)).fetchone()
+        chunk_files = [r[0] for r in db.execute("SELECT DISTINCT file FROM telemetry_chunks WHERE run_id = ? AND "
+                                               "kind = 'chunk' ORDER BY file", (run_id,))]
     channels = []
     for ch in reader.channels() if reader is not None else []:
         tot = reader.totals(ch.name)
@@ -79,14 +84,15 @@ def section(journal: Journal, run_id: str, reader: StoreReader | None, notes: li
                  for e in events if e["kind"] == "anomaly"]
     if problems is None:
         problems = reader.verify() if reader is not None else []
+    segments = {f["path"] for f in files if f["kind"] == "segment"}
+    problems = problems + [f"{f}: chunks journalled but no Parquet file (the live file was lost)"
+                           for f in chunk_files if f not in segments]
     return {
         "store": DATA_DIR,
         "capture": capture,
         "files": files,
-        "chunks": {"count": len(chunks), "rows": sum(c["rows"] for c in chunks),
-                   "samples": sum(c["samples"] or 0 for c in chunks),
-                   "t_first": _num(min((c["t_first"] for c in chunks), default=None)),
-                   "t_last": _num(max((c["t_last"] for c in chunks), default=None))},
+        "chunks": {"count": int(count), "rows": int(rows), "samples": int(samples), "t_first": _num(t_first),
+                   "t_last": _num(t_last)},
         "channels": channels,
         "anomalies": anomalies,
         "integrity": problems,
