@@ -98,7 +98,9 @@ class Rig:
         self.clock = SimClock(max_step=Q_(max_step, "s"))
         self.clock.add_listener(lambda t, dt: self.plant.step(dt))
         self.node = SimFoxBmsCan(self.plant, self.clock).start()
-        self.bms = FoxBmsCan(self.node.resource, name="bms_can", timeout=Q_(5, "s"))
+        # rx_grace: how long (wall time) a read waits for frames already on the bus to be handled; with
+        # every frame at its DBC cycle on a loaded machine the receive thread can lag by more than 0.5 s
+        self.bms = FoxBmsCan(self.node.resource, name="bms_can", timeout=Q_(5, "s"), rx_grace="30 s")
         self.bms.attach_clock(self.clock)
         self.journal = Journal(run_dir.parent / "journal.sqlite")
         self.run_id = run_dir.name
