@@ -132,12 +132,22 @@ def chunk_digest(batch: pa.RecordBatch | pa.Table) -> str:
     from the live Arrow IPC file or from the Parquet file it became, so a journalled chunk can be
     checked against the Parquet file years later (docs/telemetry.md gives the procedure).
     """
+    return digest_arrays(batch.schema.names, [column_arrays(col) for col in batch.columns])
+
+
+_LE = {}  # dtype -> (little-endian dtype, name bytes)
+
+
+def digest_arrays(names: list[str], columns: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """chunk_digest of columns given as (values with nulls as 0, validity) numpy pairs."""
     h = hashlib.sha256(b"ess-bench-telemetry-chunk/1\0")
-    for name, col in zip(batch.schema.names, batch.columns, strict=True):
-        values, valid = column_arrays(col)
-        h.update(name.encode("utf-8") + b"\0" + values.dtype.name.encode() + b"\0")
+    for name, (values, valid) in zip(names, columns, strict=True):
+        le = _LE.get(values.dtype)
+        if le is None:
+            le = _LE[values.dtype] = (values.dtype.newbyteorder("<"), values.dtype.name.encode())
+        h.update(name.encode("utf-8") + b"\0" + le[1] + b"\0")
         h.update(np.packbits(valid, bitorder="little").tobytes())
-        h.update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes())
+        h.update(np.ascontiguousarray(values, dtype=le[0]).tobytes())
     return h.hexdigest()
 
 

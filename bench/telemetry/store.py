@@ -41,6 +41,7 @@ from bench.telemetry.layout import (
     GroupSpec,
     chunk_digest,
     data_path,
+    digest_arrays,
     group_meta,
     segment_stem,
     summary_path,
@@ -227,7 +228,8 @@ class StoreWriter:
         return _Segment(index, stem, step, wal, f, schema, pa.ipc.new_stream(f, schema))
 
     def _batch(self, g: _Group, schema: pa.Schema, items: list[tuple[int, Sequence[int] | None, Any]]
-               ) -> pa.RecordBatch:
+               ) -> tuple[pa.RecordBatch, str]:
+        """The chunk as a record batch, and its content digest (from the same numpy columns)."""
         m = len(g.spec.channels)
         n = sum(len(it[0]) if it[1] is BLOCK else 1 for it in items)
         t = np.empty(n, dtype=np.int64)
@@ -247,6 +249,7 @@ class StoreWriter:
                 data[r, cols] = vals
             r += 1
         arrays = [pa.array(t, type=pa.int64())]
+        columns = [(t, np.ones(n, dtype=bool))]
         for j, ch in enumerate(g.spec.channels):
             col = data[:, j]
             valid = ~np.isnan(col)
@@ -257,14 +260,17 @@ class StoreWriter:
                 info = np.iinfo(dtype)
                 valid &= (col >= info.min) & (col <= info.max)
                 col = np.where(valid, col, 0).astype(dtype)
+            else:
+                col = np.where(valid, col, 0.0).astype(dtype)
             arrays.append(pa.array(col, mask=~valid, type=pa.from_numpy_dtype(dtype)))
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+            columns.append((col, valid))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema), digest_arrays(schema.names, columns)
 
     def _write_chunk(self, name: str, g: _Group, step: str | None, items: list[Any]) -> dict[str, Any]:
         if g.segment is None:
             g.segment = self._open_segment(name, g, step)
         seg = g.segment
-        batch = self._batch(g, seg.schema, items)
+        batch, digest = self._batch(g, seg.schema, items)
         before = seg.file.tell()
         seg.writer.write_batch(batch)
         seg.file.flush()
@@ -283,7 +289,7 @@ class StoreWriter:
         self.stats["samples"] += samples
         rec = {"step": step, "kind": "chunk", "grp": name, "file": data_path(name, seg.stem),
                "idx": len(seg.chunks), "rows": batch.num_rows, "samples": samples, "t_first": float(t[0]) / US,
-               "t_last": float(t[-1]) / US, "sha256": chunk_digest(batch), "size": seg.file.tell() - before}
+               "t_last": float(t[-1]) / US, "sha256": digest, "size": seg.file.tell() - before}
         seg.chunks.append(rec)
         return rec
 
