@@ -44,21 +44,35 @@ TABLE = 4096  # scans of precomputed noise, cycled
 
 
 class FakeDaq:
-    """Scan k returns deterministic values (so what was stored can be checked against what was read)."""
+    """Scan k returns deterministic values, so what was stored can be checked against what was read: a
+    slow drift (a table cycled every 4096 scans) plus measurement noise that never repeats (a counter-based
+    Philox stream keyed by the scan number), so compression sees real noise, not a loop."""
 
     def __init__(self, cells: int) -> None:
         rng = np.random.default_rng(7)
         phase = rng.uniform(0, 2 * np.pi, cells)
         k = np.arange(TABLE)[:, None]
-        self.v = 3.30 + 0.05 * np.sin(2 * np.pi * k / TABLE + phase) + rng.normal(0, 0.0008, (TABLE, cells))
-        self.t = 25.0 + 1.5 * np.sin(2 * np.pi * k / TABLE + phase) + rng.normal(0, 0.03, (TABLE, cells))
+        self.v = 3.30 + 0.05 * np.sin(2 * np.pi * k / TABLE + phase)
+        self.t = 25.0 + 1.5 * np.sin(2 * np.pi * k / TABLE + phase)
+        self.cells = cells
         self.scans = 0
 
+    def noise(self, scan: int) -> np.ndarray:
+        """(2, cells) standard normal values of one scan."""
+        return np.random.Generator(np.random.Philox(key=7, counter=scan)).standard_normal((2, self.cells))
+
+    def voltages(self, scan: int, noise: np.ndarray) -> np.ndarray:
+        return self.v[scan % TABLE] + 0.0008 * noise[0]
+
+    def temperatures(self, scan: int, noise: np.ndarray) -> np.ndarray:
+        return self.t[scan % TABLE] + 0.03 * noise[1]
+
     def cell_voltages(self) -> object:
-        return Q_(self.v[self.scans % TABLE], "V")
+        self._noise = self.noise(self.scans)
+        return Q_(self.voltages(self.scans, self._noise), "V")
 
     def cell_temperatures(self) -> object:
-        row = self.t[self.scans % TABLE]
+        row = self.temperatures(self.scans, self._noise)
         self.scans += 1  # one scan = voltages then temperatures
         return Q_(row, "degC")
 
@@ -110,9 +124,9 @@ def main() -> int:
     reader = StoreReader(journal, "INGEST")
     t, first = reader.raw("daq.v[0]")
     tt, last_t = reader.raw(f"daq.t[{args.cells - 1}]")
-    k = np.arange(t.size)
-    want_v = np.round(daq.v[k % TABLE, 0] / 1e-3) * 1e-3
-    want_t = np.round(daq.t[np.arange(tt.size) % TABLE, args.cells - 1] / 0.01) * 0.01
+    noise = [daq.noise(k) for k in range(min(t.size, tt.size))]
+    want_v = np.round(np.array([daq.voltages(k, n)[0] for k, n in enumerate(noise)]) / 1e-3) * 1e-3
+    want_t = np.round(np.array([daq.temperatures(k, n)[-1] for k, n in enumerate(noise)]) / 0.01) * 0.01
     intact = (t.size == scans and tt.size == scans and np.allclose(first, want_v, atol=1e-9)
               and np.allclose(last_t, want_t, atol=1e-9) and np.all(np.diff(t) > 0))
     problems = reader.verify(deep=False)
