@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test lint bench clean chromium postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium postgres
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
@@ -34,6 +34,20 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      chromium fonts-dejavu-core >/dev/null ) || \
 	  echo "chromium not installed: the browser rendering test will be skipped"
+
+# The fleet store tests (tests/fleet) and benchmarks/fleet_sync.py start a throwaway PostgreSQL 15 server
+# (Debian's postgresql-15: initdb + pg_ctl in a temporary folder); install it where apt is available (as
+# root), without the package's own cluster (nothing is left running), else those tests are skipped.
+postgres:
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || \
+	  ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    mkdir -p /etc/postgresql-common && \
+	    ( [ -e /etc/postgresql-common/createcluster.conf ] || \
+	      echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf ) && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      -o Dpkg::Options::=--force-confold postgresql-15 >/dev/null && \
+	    { pg_ctlcluster 15 main stop 2>/dev/null || true; } ) || \
+	  echo "postgresql-15 not installed: the fleet store tests will be skipped"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "bench.commands.sign",
     "bench.commands.sim",
     "bench.commands.analyze",
+    "bench.commands.sync",
+    "bench.commands.fleet",
+    "bench.commands.dispatch",
 ]
 
 

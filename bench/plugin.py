@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from bench.bindings import known_fixture_names
 from bench.declarations import PlanDeclarations, load_plan_file
 from bench.errors import BenchError, ConfigError, ConfigErrors, RequirementFailed
+from bench.fleet.hook import sync_at_run_end
 from bench.recorder import StepContext
 from bench.report.render import limit_text
 from bench.safety.interlocks import InterlockTrip
@@ -47,6 +49,7 @@ class RunState:
     plan_file: Path | None = None
     report: Path | None = None
     report_error: str | None = None
+    fleet_sync: str | None = None  # how the run-end sync to the fleet store went ([fleet] stations)
 
 
 _STATE_KEY = pytest.StashKey[RunState]()
@@ -73,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
+    g.addoption("--no-pdf", action="store_true", default=os.environ.get("ESS_BENCH_NO_PDF") == "1",
+                help="render the report without its PDF (batch children, CI; also ESS_BENCH_NO_PDF=1); "
+                     "`bench report RUN_ID` renders it later")
     g.addoption("--resume", default=None, metavar="RUN_ID",
                 help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns")
 
@@ -225,22 +231,31 @@ def bench_session(request: pytest.FixtureRequest) -> Any:
 
 
 def _finish(config: pytest.Config, session: BenchSession, aborted: str | None = None) -> None:
+    """Close the run (safe state, drivers, journal end). Bounded by the teardown budget; the report is
+    rendered afterwards (`_render`), outside any step's teardown time limit."""
     if session.closed or not session.opened:
         return
-    state = run_state(config)
     session.close(aborted=aborted)
+
+
+def _render(config: pytest.Config, session: BenchSession) -> None:
+    """Render the report folder from the journal once the run is closed; a failure is journalled."""
+    state = run_state(config)
+    if not session.closed or state.report is not None or state.report_error is not None:
+        return
     try:
         from bench.report.render import render_run
 
-        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id)
+        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id,
+                                  pdf=not config.getoption("--no-pdf"))
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
-        state.report = None
         state.report_error = f"{type(exc).__name__}: {exc}"
         try:
             session.event("report_failed", f"report not rendered: {state.report_error}")
         except Exception:  # noqa: BLE001 - the journal may be the thing that failed
             pass
     finally:
+        state.fleet_sync = sync_at_run_end(session)  # [fleet] stations only; never raises or fails the run
         if session._own_journal:
             session.journal.close()
 
@@ -298,6 +313,20 @@ def limits(bench_session: BenchSession) -> Any:
 @pytest.fixture
 def dut(bench_session: BenchSession) -> dict[str, Any]:
     return bench_session.dut_info
+
+
+@pytest.fixture
+def attach(bench_session: BenchSession) -> Any:
+    """`attach(name, content, kind)`: journal an attachment for this step; it lands in the report folder."""
+    return bench_session.attach
+
+
+@pytest.fixture
+def earlier(bench_session: BenchSession) -> Any:
+    """`earlier(name)`: (quantity, note) of this run's standing results of a measurement (all sessions, oldest
+    first; results of an interrupted step attempt excluded), so a step can use what an earlier one measured,
+    also after a resume."""
+    return bench_session.earlier
 
 
 @pytest.fixture
@@ -409,7 +438,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     failed = [m for m in step.measurements if m.verdict == Verdict.FAIL]
     verdict = Verdict.combine([m.verdict for m in step.measurements]) if step.measurements else None
     message = ""
-    if call.excinfo is not None:
+    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
+        message = f"skipped: {call.excinfo.value}"  # a plan may skip a step (a gate); that stops nothing
+    elif call.excinfo is not None:
         exc = call.excinfo.value
         kind = "required measurement failed" if isinstance(exc, RequirementFailed) else type(exc).__name__
         message = f"{kind}: {exc}"
@@ -471,8 +502,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench = current_session(session.config)
-    if bench is not None and not bench.closed and bench.opened:
+    if bench is None or not bench.opened:
+        return
+    if not bench.closed:
         _finish(session.config, bench, aborted=bench.abort_reason)
+    _render(session.config, bench)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -490,6 +524,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line(f"report: {state.report}")
     elif state.report_error:
         tr.write_line(f"report not rendered: {state.report_error} (render later with `bench report {bench.run_id}`)")
+    if state.fleet_sync:
+        tr.write_line(state.fleet_sync)
 
 
 def pytest_exception_interact(node: Any, call: Any, report: Any) -> None:

@@ -20,7 +20,7 @@ from bench.errors import RequirementFailed
 from bench.journal import Journal
 from bench.limits import Limits
 from bench.station import Station
-from bench.units import fmt, is_finite
+from bench.units import Q_, fmt, is_finite
 from bench.verdict import Decision, Plausible, Verdict, decide
 
 
@@ -117,6 +117,11 @@ class Recorder:
         self.step.measurements.append(m)
         self.all.append(m)
         return m
+
+    def not_measured(self, name: str, unit: str, reason: str, **kwargs: Any) -> Measurement:
+        """Journal a result the step could not obtain (precondition not met, point not implemented):
+        INDETERMINATE with the reason, value NULL, never a number standing in for it."""
+        return self.measure(name, Q_(float("nan"), unit), note=reason, **kwargs)
 
     def require(self, name: str, value: pint.Quantity, **kwargs: Any) -> Measurement:
         m = self.measure(name, value, _required=True, **kwargs)

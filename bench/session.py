@@ -227,7 +227,9 @@ class BenchSession:
             for name, cfg in self.station.roles.items():
                 cls = resolve_driver(cfg.driver)
                 try:
-                    inst = cls(resources[name], name=name, timeout=cfg.timeout, **cfg.options)
+                    # options.sim is the simulator's table (instruments/sim/*), never the driver's
+                    options = {k: v for k, v in cfg.options.items() if k != "sim"}
+                    inst = cls(resources[name], name=name, timeout=cfg.timeout, **options)
                 except BenchError:
                     raise
                 except Exception as exc:
@@ -240,6 +242,10 @@ class BenchSession:
                            {"role": name, "idn": str(idn)})
                 if self.station.simulated and hasattr(inst, "attach_clock"):
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
+                if hasattr(inst, "attach_journal"):
+                    inst.attach_journal(self.event)  # retries, fall-backs, re-connections go to the journal
+                if hasattr(inst, "attach_prompt"):
+                    inst.attach_prompt(self.prompt)  # drivers that ask the operator (OperatorStimulus)
             self.bindings = Bindings(self.instruments)
             self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()
@@ -310,6 +316,15 @@ class BenchSession:
             self.capture.set_step(nodeid)
 
     # -- during the run ------------------------------------------------------------------
+    def earlier(self, name: str) -> list[tuple[Any, str]]:
+        """(quantity, note) of each standing result of `name` in this run, oldest first; NaN where not finite."""
+        return [(Q_(float("nan") if m["value"] is None else m["value"], m["unit"] or ""), m.get("note") or "")
+                for m in self.results(name)]
+
+    def attach(self, name: str, content: bytes, kind: str) -> None:
+        """Journal an attachment (a plot, a table, a passport) for the step in progress."""
+        self.journal.add_attachment(self.run_id, name, content, kind=kind, step=self.recorder.step.nodeid)
+
     def role_of(self, obj: Any) -> str | None:
         for name, inst in self.instruments.items():
             if inst is obj:

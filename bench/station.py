@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, ConfigErrors
+from bench.fleet.config import FleetConfig, parse_fleet_table
 from bench.safety.settings import SafetySettings, parse_safety
 from bench.telemetry.config import TelemetrySettings, check_roles, parse_telemetry
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
@@ -28,7 +29,7 @@ ROLE_KEYS = {
     "options", "safe_state", "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
-TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "telemetry"}
+TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "telemetry", "fleet"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OPERATOR = "operator"  # a role acted by a person (prompts), allowed beside simulated roles
@@ -36,7 +37,7 @@ DEFAULT_SIM_BACKEND = "instruments.sim.station:SimulatedStation"
 # [simulation] keys the bench itself reads; the backend checks the rest (its `check_config`).
 BENCH_SIM_KEYS = {"max_step", "backend", "prompts"}
 TIMEOUT_RANGE = (Q_(1, "ms"), Q_(10, "min"))
-MAX_STEP_RANGE = (Q_(1, "ms"), Q_(60, "s"))
+MAX_STEP_RANGE = (Q_(1, "ms"), Q_(10, "min"))  # the plant sub-steps inside; this paces listeners and periodics
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Station:
     max_step_s: float = 1.0
     telemetry: dict[str, Any] = field(default_factory=dict)  # the [telemetry] table as written (plans merge over it)
     telemetry_settings: TelemetrySettings | None = None  # parsed; None: no high-rate capture
+    fleet: FleetConfig | None = None  # [fleet]: where and how this station synchronises (bench/fleet/config.py)
 
     @property
     def simulated(self) -> bool:
@@ -224,7 +226,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     if not isinstance(name, str) or not name:
         errors.append(ConfigError("expected a non-empty station name", source=src, key="station.name"))
     mode = st.get("mode", "development")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         errors.append(ConfigError(f"expected one of {sorted(MODES)}, got {mode!r}", source=src, key="station.mode"))
     roles_raw = data.get("roles", {})
     if not isinstance(roles_raw, dict) or not roles_raw:
@@ -308,7 +310,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
                                   key="station.mode"))
     if mode == "production":
         for r in roles.values():
-            if r.calibration is None:
+            if r.calibration is None and not r.operator:  # a person is not a calibrated instrument
                 errors.append(ConfigError("production mode needs a calibration record for every instrument",
                                           source=src, key=f"roles.{r.role}.calibration"))
     simulation = data.get("simulation", {})
@@ -351,6 +353,8 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     telemetry = parse_telemetry(telemetry_raw, src, errors)
     if telemetry is not None:
         errors += check_roles(telemetry, roles, src, check_drivers=check_drivers)
+    fleet, fleet_errors = parse_fleet_table(data.get("fleet"), source=src, station_name=name or "", base=p.parent)
+    errors += fleet_errors
     if mode == "production" and not safety.trust_file:
         errors.append(ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set "
                                   "signatures", source=src, key="safety.trust_file"))
@@ -362,7 +366,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         name=name, mode=mode, path=p, roles=roles, site=str(st.get("site", "")),
         location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
         safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
-        safety_settings=safety, max_step_s=max_step_s,
+        safety_settings=safety, max_step_s=max_step_s, fleet=fleet,
         telemetry=dict(telemetry_raw) if isinstance(telemetry_raw, dict) else {}, telemetry_settings=telemetry,
     )
 

@@ -70,6 +70,8 @@ def decide(
     the caller, else from the limit. Outside it the result is INDETERMINATE, never PASS or graded.
     """
     if not is_finite(value):
+        if value.magnitude != value.magnitude:  # NaN: nothing was measured (a driver's "not implemented")
+            return Decision(Verdict.INDETERMINATE, f"not measured: {name} has no value")
         return Decision(Verdict.INDETERMINATE, f"implausible: {name} is not a finite number ({value.magnitude!r})")
     ref = limit.reference() if limit is not None else None
     if ref is not None and value.dimensionality != ref.dimensionality:

@@ -8,7 +8,7 @@ confirms it by read-back (raising if it cannot), and a `safe_state_order` (lower
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -191,8 +191,13 @@ class InsulationTester(Instrument):
     @abstractmethod
     def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity) -> None: ...
     @abstractmethod
-    def run_test(self) -> InsulationResult:
-        """Start, wait for the dwell, return the result; output is off afterwards."""
+    def run_test(self, wait: Callable[[float], None] | None = None) -> InsulationResult:
+        """Start, wait for the dwell, return the result; output is off afterwards.
+
+        `wait(seconds)` is how time passes while the test runs: plans pass the bench clock's
+        (`lambda s: clock.sleep(Q_(s, "s"))`), so the dwell runs in virtual time on a simulated
+        station; None waits on the driver's own clock (see `ClockAware`), else in wall time.
+        """
 
 
 @dataclass
@@ -209,6 +214,11 @@ class GasDetector(Instrument):
 
     @abstractmethod
     def read(self) -> GasReading: ...
+    @abstractmethod
+    def thresholds(self) -> dict[str, pint.Quantity]:
+        """Alarm setpoints as the detector holds them, keyed "stage<n>.<species>" (e.g.
+        "stage1.H2" in ppm) plus "pressure" (Pa): the safety chain checks them against the
+        product's UL 9540A data, so they are read from the device, never assumed."""
 
 
 class Stimulus(Instrument):
@@ -218,10 +228,13 @@ class Stimulus(Instrument):
     a HIL device); on hardware it is a HIL device the station declares, or an operator prompt
     with a typed confirmation and the witness's name. Plans call these and observe the response
     through instruments only, so a hardware run executes the code CI proves. Each call returns
-    a short description of what was done (journalled by the caller's step). A backend that
-    cannot apply a stimulus raises `NotImplementedError` naming it; `available()` lists what it
-    can do so a plan can choose (e.g. a cell-voltage step, else a slow ramp).
-    Magnitudes come from the plan's limit set, never from literals in the plan.
+    a one-line description of what was done (for the plan's note or the journal). A backend
+    that cannot apply a stimulus raises `NotImplementedError` naming it; `available()` lists
+    what it can do so a plan can choose (e.g. a cell-voltage step, else a slow ramp). A bad
+    argument raises `InstrumentRangeError` before anything is sent or asked; a device that
+    refuses raises `InstrumentError` naming the command and its reply (which names the known
+    channels). Names (sources, channels, zones) are the device's: docs/stimuli.md lists them
+    for the simulated plants. Magnitudes come from the plan's limit set, never from literals.
     """
 
     fixture = "stimulus"
@@ -229,34 +242,245 @@ class Stimulus(Instrument):
 
     @abstractmethod
     def available(self) -> set[str]:
-        """Names of the stimuli this backend can apply (method names below)."""
+        """Names of the stimuli this backend can apply (the method names below)."""
 
     @abstractmethod
     def gas_release(self, source: str, rates: Mapping[str, pint.Quantity] | None) -> str:
-        """Start (rates per species, e.g. {"H2": Q_(40, "ppm/s")}) or stop (None) a named release."""
+        """Start or change (rates per species, e.g. {"H2": Q_(40, "ppm/s")}) or stop (None) the
+        release named `source` (a bump-test bottle, a vent simulator)."""
 
     @abstractmethod
     def sensor_override(self, channel: str, value: pint.Quantity | None) -> str:
-        """Force what a sensor reads ("cell_temperature[0]", "cell_voltage[3]", "pack_current"),
-        or release it with None."""
+        """Force what a sensor reads ("cell_temperature[0]" to Q_(85, "degC"), "cell_voltage[3]",
+        "pack_current"), or release it with None. The value's dimension must suit the channel."""
 
     @abstractmethod
     def ventilation(self, flow: pint.Quantity | None) -> str:
-        """Run the enclosure exhaust at `flow` (m³/h), or back to its own control with None."""
+        """Run the enclosure exhaust at `flow` (a volume flow, e.g. Q_(120, "m**3/h")), or stop
+        it with None (back to natural ventilation)."""
 
     @abstractmethod
-    def heat(self, zone: str, rate: pint.Quantity | None) -> str:
-        """Heat a zone ("cell[0]", "enclosure") at `rate` (W or K/min); None stops."""
+    def heat(self, zone: str, power: pint.Quantity | None) -> str:
+        """Heat a zone ("cell[0]", "cell[3,1]", "pack") with a heater of `power` (W); None stops."""
 
     @abstractmethod
     def cut_link(self, role: str, cut: bool = True) -> str:
-        """Cut (or restore) the communication link of a station role (e.g. the BMS)."""
+        """Cut (or with cut=False restore) the communication link of a station role, e.g.
+        `stimulus.cut_link(bms.name)`."""
 
     @abstractmethod
     def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
-        """Step what the BMS measures on one cell to `value` (a HIL cell-simulator channel);
-        None releases it."""
+        """Step what the BMS measures on series element `cell` (0-based) to `value` (a HIL
+        cell-simulator channel); None releases it."""
 
+    @abstractmethod
+    def applied(self) -> list[str]:
+        """One line per stimulus applied now (read back from the device, or as the operator
+        confirmed it); [] when nothing is applied."""
+
+    @abstractmethod
     def release_all(self) -> str:
-        """Undo every stimulus still applied (the safe state calls this first)."""
-        return self.safe_state()
+        """Undo every stimulus still applied and confirm it by read-back."""
+
+    def safe_state(self) -> str:
+        """Release every stimulus (confirmed by read-back); runs first (safe_state_order 5)."""
+        return self.release_all()
+
+
+# -- optional features: small capabilities a driver adds to its main one; plans check them with
+# isinstance (`if isinstance(psu, SupplyPriority): psu.set_priority("VOLT")`), never with getattr
+# or by catching TypeError. They bind no fixture of their own.
+
+
+class SupplyPriority(ABC):
+    """A supply with a selectable regulation priority (voltage or current)."""
+
+    @abstractmethod
+    def set_priority(self, mode: str) -> None:
+        """'VOLT' (CV, current limited) or 'CURR' (CC, voltage limited)."""
+
+    @abstractmethod
+    def priority(self) -> str:
+        """'VOLT' or 'CURR' as the instrument reports it."""
+
+
+class FaultReset(ABC):
+    """A device whose latched faults can be cleared by command (once their cause is gone)."""
+
+    @abstractmethod
+    def reset_faults(self) -> None:
+        """Ask the device to clear latched faults; it keeps those whose condition persists."""
+
+
+class BmsHistory(ABC):
+    """A BMS that reports the history it keeps (cycle count, throughput, events, fault codes)."""
+
+    @abstractmethod
+    def history(self) -> dict[str, Any]:
+        """What the BMS knows of its past, in the intake plan's history keys where it has them:
+        "cycle_count" (number), "energy_throughput" / "capacity_throughput" (quantities),
+        "events" (list of text), "fault_codes" (list of int), "age_years", "soh" (quantity),
+        and "source" (where it came from). Keys the device does not report are left out."""
+
+
+class ClockAware(ABC):
+    """A driver that waits on the instrument: `attach_clock(clock)` makes its waits use the
+    bench clock (virtual time on a simulated station) instead of wall-clock sleeps. The session
+    attaches the clock after opening the driver."""
+
+    @abstractmethod
+    def attach_clock(self, clock: Any) -> None: ...
+
+
+# -- site acceptance (an installed BESS behind its site controller, and its meters) ---------------
+@dataclass
+class SitePoint:
+    """One point read from (or written to) a site controller, as the device reports it.
+
+    `name` is "<model>[<instance>].<point>" (instance 1-based, omitted for the first), e.g.
+    "704.WSet" or "802[2].SoC". `value` is a quantity where the point has a unit, else an int
+    or text; None when the device marks the point "not implemented" (`implemented` False).
+    """
+
+    name: str
+    value: pint.Quantity | int | str | None
+    implemented: bool = True
+    raw: int | str | None = None
+    symbol: str | None = None  # enum / bitfield names where the model defines them
+
+
+class PointNotImplemented(Exception):
+    """A point the step needs reads "not implemented" (0x8000, 0xFFFF, ...) or is absent.
+
+    Plans turn this into an INDETERMINATE measurement naming `point`, never into a number."""
+
+    def __init__(self, instrument: str, point: str, detail: str = "") -> None:
+        self.instrument = instrument
+        self.point = point
+        super().__init__(f"{instrument}: point {point} not implemented by the device" + (f" ({detail})" if detail
+                                                                                          else ""))
+
+
+@dataclass
+class SiteStatus:
+    """A snapshot of the site as its controller reports it (signs: + = export / discharge)."""
+
+    state: str                       # controller state (vendor model St), e.g. RUNNING, SAFE_STOP
+    inverter_state: str              # 701 InvSt name
+    active_power: pint.Quantity      # 701 W at the PCS AC terminals
+    reactive_power: pint.Quantity    # 701 Var
+    soc: pint.Quantity               # 713 SoC (site aggregate reported to SCADA)
+    soh: pint.Quantity | None
+    energy_available: pint.Quantity  # 713 WHAvail
+    storage_status: str              # 713 Sta
+    dc_power: pint.Quantity          # 714 DCW
+    alarms: list[str] = field(default_factory=list)
+    timestamp_s: float = 0.0
+
+
+@dataclass
+class BlockStatus:
+    """One battery block (SunSpec 802 + 803/804 where offered, vendor block group)."""
+
+    index: int                       # 1-based
+    state: str                       # 802 State name
+    contactor_closed: bool
+    soc: pint.Quantity
+    soh: pint.Quantity | None
+    voltage: pint.Quantity
+    current: pint.Quantity           # + = discharge
+    power: pint.Quantity
+    energy_rating: pint.Quantity     # 802 WHRtg
+    max_charge_power: pint.Quantity
+    max_discharge_power: pint.Quantity
+    cell_voltage_max: pint.Quantity
+    cell_voltage_min: pint.Quantity
+    cell_temperature_max: pint.Quantity | None = None
+    cell_temperature_min: pint.Quantity | None = None
+    availability: str = ""          # vendor block state (ONLINE, OFFLINE, DERATED, FAULT)
+    alarms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellScan:
+    """A full cell-level read of every block and the wall time the link took for it."""
+
+    elapsed: pint.Quantity
+    blocks: list[dict[str, Any]]
+    registers: int = 0
+
+
+class SiteController(Instrument):
+    """An installed storage system seen through its site controller (SunSpec 1, 701, 702, 704, 713,
+    714, 802 per block, a vendor alarm model). Power is commanded at the PCS AC terminals,
+    positive = export (discharge). The safe state is zero power command and every block's
+    contactors open, confirmed by read-back."""
+
+    fixture = "site"
+    safe_state_order = 8  # before anything else of the bench: stop the power first
+
+    @abstractmethod
+    def models(self) -> dict[int, int]:
+        """SunSpec model id -> number of instances found by the scan."""
+    @abstractmethod
+    def nameplate(self) -> dict[str, Any]:
+        """Ratings: WMaxRtg, VAMaxRtg, WChaRteMaxRtg, WDisChaRteMaxRtg, WHRtg (quantities), blocks (int)."""
+    @abstractmethod
+    def firmware(self) -> dict[str, str]:
+        """Firmware versions by component ("controller", "pcs", "bms[1]", ...)."""
+    @abstractmethod
+    def read_point(self, name: str) -> SitePoint: ...
+    @abstractmethod
+    def write_point(self, name: str, value: pint.Quantity | int | str) -> SitePoint:
+        """Write, then read back (point write verification); raises if the read-back differs."""
+    @abstractmethod
+    def status(self) -> SiteStatus: ...
+    @abstractmethod
+    def blocks(self) -> list[BlockStatus]: ...
+    @abstractmethod
+    def cell_scan(self) -> CellScan: ...
+    @abstractmethod
+    def alarms(self) -> list[str]:
+        """Names of every active alarm (vendor model symbols, 701 Alrm, 802 events)."""
+    @abstractmethod
+    def reset_alarms(self) -> None: ...
+    @abstractmethod
+    def enable(self, on: bool) -> None:
+        """Connect every block and enable the power setpoint (True), or zero power and disconnect."""
+    @abstractmethod
+    def set_active_power(self, power: pint.Quantity) -> None:
+        """Active power setpoint at the AC terminals, + = export/discharge, - = import/charge."""
+    @abstractmethod
+    def set_reactive_power(self, power: pint.Quantity | None) -> None:
+        """Reactive power setpoint (+ = injected), or None to disable the setpoint."""
+    @abstractmethod
+    def probe_write_access(self, source_address: str) -> str:
+        """Try a harmless write from another source address; 'refused: ...' or 'accepted: ...'."""
+    @abstractmethod
+    def link_statistics(self) -> dict[str, int]:
+        """Requests, retries and timeouts on the link since the connection was opened."""
+
+
+@dataclass
+class MeterReading:
+    """One reading of a metering point (signs: + = export from the site to the grid)."""
+
+    active_power: pint.Quantity
+    reactive_power: pint.Quantity
+    energy_exported: pint.Quantity   # register (instrument-side integrator)
+    energy_imported: pint.Quantity
+    frequency: pint.Quantity | None = None
+    voltage: pint.Quantity | None = None
+    timestamp_s: float = 0.0
+
+
+class PowerMeter(Instrument):
+    """An independent revenue-grade meter with one or more metering points ("poi", "aux")."""
+
+    fixture = "meter"
+    safe_state_order = 90  # nothing to switch; read last
+
+    @abstractmethod
+    def channels(self) -> list[str]: ...
+    @abstractmethod
+    def read(self, channel: str = "poi") -> MeterReading: ...

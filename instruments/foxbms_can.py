@@ -43,7 +43,7 @@ import cantools
 import pint
 
 from bench.units import Q_
-from instruments.capabilities import BmsLink, BmsStatus
+from instruments.capabilities import BmsLink, BmsStatus, ClockAware, FaultReset
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
 from instruments.transports.can_bus import open_bus
 
@@ -159,22 +159,21 @@ class _Receiver(can.Listener):
         self.d._bus_error = exc
 
 
-class FoxBmsCan(BmsLink):
+class FoxBmsCan(BmsLink, FaultReset, ClockAware):
     """A foxBMS 2 BMS on CAN (real, or the simulator on python-can's virtual bus).
 
     Options (station file `[roles.bms_can.options]`): bitrate, stale_cycles, state_timeout, poll,
     rx_grace, balancing, balancing_threshold, n_cells, n_temperatures, dbc, make/model/serial/
-    firmware (identity), sim_resource (read by the simulator only: where it puts its node).
+    firmware (identity). (`options.sim.resource` is the simulator's: where it puts its node.)
     """
 
     SIMULATOR = "instruments.sim.can_foxbms:serve"
 
     def __init__(self, resource: str, *, name: str = "bms_can", timeout: pint.Quantity = Q_(2, "s"),
                  bitrate: Any = None, stale_cycles: float = 5, state_timeout: str = "5 s", poll: str = "100 ms",
-                 rx_grace: str = "0.5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
+                 rx_grace: str = "5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
                  n_cells: int | None = None, n_temperatures: int | None = None, dbc: str | None = None,
-                 make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "",
-                 sim_resource: str | None = None) -> None:
+                 make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "") -> None:
         super().__init__(name)
         self.resource = resource
         self.timeout_s = float(Q_(timeout).to("s").magnitude)
@@ -300,7 +299,12 @@ class FoxBmsCan(BmsLink):
 
     # -- receive-side checks -----------------------------------------------------------------
     def _settle(self) -> None:
-        """Let the Notifier thread process frames already queued on the bus (bounded wall wait)."""
+        """Let the Notifier thread process frames already queued on the bus (bounded wall wait).
+
+        The wait ends as soon as every frame queued so far is processed, so `rx_grace` is only
+        reached on a starved machine; it is generous (5 s) because a short one made readings
+        look stale in virtual time when other processes held the CPU (frames sent, not yet read).
+        """
         q = getattr(self.bus, "queue", None)
         target = getattr(q, "unfinished_tasks", None)  # VirtualBus: every frame ever put in our queue
         if target is None:
@@ -474,7 +478,10 @@ class FoxBmsCan(BmsLink):
             "DisableInsulationMonitoring": 0,
         }, scaling=True, strict=True)
         try:
-            self.bus.send(can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False))
+            # Bounded: without a timeout an slcan adapter whose serial line stalls blocks forever
+            # (and socketcan fails at once on a momentarily full queue); wait at most `timeout`.
+            self.bus.send(can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False),
+                          timeout=self.timeout_s)
         except can.CanError as exc:
             raise InstrumentError(self.name, f"cannot send on {self.resource}: {exc}",
                                   command=f"0x210 {data.hex(' ').upper()}") from exc

@@ -46,8 +46,7 @@ class HouseGasDetector(GasDetector):
     safe_state_order = 70
 
     def __init__(self, resource: str, *, name: str = "gas", timeout: pint.Quantity = Q_(1, "s"),
-                 device_id: int = 1, function: int = 4, sim: dict[str, object] | None = None) -> None:
-        """`sim` holds simulator-only settings from the station file; the driver ignores them."""
+                 device_id: int = 1, function: int = 4) -> None:
         super().__init__(name)
         if function not in (3, 4):
             raise InstrumentError(name, f"function must be 3 or 4 (holding or input registers), got {function}")

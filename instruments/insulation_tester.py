@@ -10,11 +10,16 @@ unit on the bench (and adapted here, in one place):
 * ASSUMED `MEAS:RES?` replies a Hioki 3174-style tuple `<V>,<R MΩ>,<elapsed s>,<judgement>,<timer>`
   with judgement PASS|LFAIL|UFAIL|ULFAIL|OFF, `9999` MΩ = over-range, `0.0` = under-range.
 
-Drivers do not know the bench clock, so `run_test(wait=...)` takes the waiting function from the
-plan: the plan passes `lambda s: clock.sleep(Q_(s, "s"))`, which advances virtual time in
-simulation (the tester's dwell runs in plant time) and sleeps on a real bench. Without `wait` the
-driver sleeps in wall-clock time. The wait is bounded: the dwell, then at most `POLLS` status
-polls; a tester still running after that is stopped and reported as a timeout.
+The settings are declared once below (header, unit, bounds from the station's ratings
+`min_test_voltage`, `max_test_voltage`, `max_resistance`); the simulator
+(instruments/sim/scpi_insulation.py) serves the same declarations.
+
+`run_test(wait=...)` takes the waiting function from the plan: the plan passes
+`lambda s: clock.sleep(Q_(s, "s"))`, which advances virtual time in simulation (the tester's
+dwell runs in plant time) and sleeps on a real bench. Without `wait` the driver waits on the
+clock the session attached (`attach_clock`), else in wall-clock time. The wait is bounded: the
+dwell, then at most `POLLS` status polls; a tester still running after that is stopped and
+reported as a timeout.
 """
 
 from __future__ import annotations
@@ -26,31 +31,45 @@ from typing import Any
 import pint
 
 from bench.units import Q_
-from instruments.capabilities import InsulationResult, InsulationTester
+from instruments.capabilities import ClockAware, InsulationResult, InsulationTester
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
-from instruments.scpi_driver import ScpiDriver, magnitude
+from instruments.scpi_driver import Rating, ScpiDriver, Setting, rating
 
 JUDGEMENTS = ("PASS", "LFAIL", "UFAIL", "ULFAIL", "OFF")
 OVER_RANGE_MOHM = 9999.0
 
 
 
-class KikusuiTOS9213S(ScpiDriver, InsulationTester):
+class KikusuiTOS9213S(ScpiDriver, InsulationTester, ClockAware):
     SIMULATOR = "instruments.sim.scpi_insulation:serve"
     POLL_S = 0.25  # status poll interval after the dwell
     POLLS = 40  # polls after the dwell before giving up (10 s of margin)
 
+    # -- the settings, declared once (the simulator serves the same) -------------------------
+    TEST_VOLTAGE = Setting("Ir:TEStv", "V", "test voltage", low=Rating("min_test_voltage"),
+                           high=Rating("max_test_voltage"), send="IR:TESTV")
+    LOWER_LIMIT = Setting("Ir:LOWer", "ohm", "lower limit", low=0, high=Rating("max_resistance"), send="IR:LOWER",
+                          suffix=",ON")
+    UPPER_LIMIT = Setting("Ir:UPPer", "ohm", "upper limit", low=0, high=Rating("max_resistance", 10),
+                          send="IR:UPPER", suffix=",ON")
+    DWELL = Setting("Ir:TIMer", "s", "dwell", low=0.5, high=999, send="IR:TIMER", suffix=",ON")
+    RISE_TIME = Setting("Ir:RISetime", "s", "rise time", low=0, high=99, send="IR:RISETIME")
+
     def __init__(self, resource: str, *, name: str = "irt", timeout: pint.Quantity = Q_(3, "s"),
                  max_test_voltage: str = "1020 V", min_test_voltage: str = "10 V",
-                 max_resistance: str = "10 Gohm", visa_library: str = "@py",
-                 sim: dict[str, Any] | None = None) -> None:
-        """`max_test_voltage` is 1020 V on the TOS9213S, 1530 V on the AS; `sim` is ignored here."""
+                 max_resistance: str = "10 Gohm", visa_library: str = "@py") -> None:
+        """`max_test_voltage` is 1020 V on the TOS9213S, 1530 V on the AS."""
         super().__init__(name)
-        self._vspan = (magnitude(Q_(min_test_voltage), "V", "minimum test voltage", name),
-                       magnitude(Q_(max_test_voltage), "V", "maximum test voltage", name))
-        self._rmax = magnitude(Q_(max_resistance), "ohm", "maximum resistance", name)
+        self.ratings = {"min_test_voltage": rating(min_test_voltage, "V", "min_test_voltage", name),
+                        "max_test_voltage": rating(max_test_voltage, "V", "max_test_voltage", name),
+                        "max_resistance": rating(max_resistance, "ohm", "max_resistance", name)}
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library, error_query="ERR?")
         self._dwell_s: float | None = None
+        self._wait: Callable[[float], None] = time.sleep
+
+    def attach_clock(self, clock: Any) -> None:
+        """Let time pass on the bench clock when `run_test` is given no `wait` (virtual time in simulation)."""
+        self._wait = lambda s: clock.sleep(Q_(s, "s"))
 
     # -- identity / lifecycle ----------------------------------------------------------------
     def safe_state(self) -> str:
@@ -62,41 +81,30 @@ class KikusuiTOS9213S(ScpiDriver, InsulationTester):
         return f"test stopped, output off (confirmed STAT? = {state})"
 
     # -- settings ----------------------------------------------------------------------------
-    def _check(self, value: float, low: float, high: float, what: str, unit: str) -> None:
-        if not low <= value <= high:
-            raise InstrumentRangeError(self.name, f"{what} {value:g} {unit} outside {low:g}..{high:g} {unit}")
-
     def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity,
                   upper_limit: pint.Quantity | None = None) -> None:
-        """Test voltage, lower judgement limit (on), timer (on) and optional upper limit (off if None)."""
-        v = magnitude(test_voltage, "V", "test voltage", self.name)
-        lo = magnitude(lower_limit, "ohm", "lower limit", self.name)
-        t = magnitude(dwell, "s", "dwell", self.name)
-        self._check(v, *self._vspan, "test voltage", "V")
-        self._check(lo, 0, self._rmax, "lower limit", "ohm")
-        self._check(t, 0.5, 999, "dwell", "s")
-        hi = None
+        """Test voltage, lower judgement limit (on), timer (on) and optional upper limit (off if None).
+        Every value is checked before anything is sent."""
+        self.check_setting(self.TEST_VOLTAGE, test_voltage)
+        lo = self.check_setting(self.LOWER_LIMIT, lower_limit)
+        t = self.check_setting(self.DWELL, dwell)
         if upper_limit is not None:
-            hi = magnitude(upper_limit, "ohm", "upper limit", self.name)
-            self._check(hi, lo, 10 * self._rmax, "upper limit", "ohm")
-        self.conn.write_checked(f"IR:TESTV {v:.6g}")
-        self.conn.write_checked(f"IR:LOWER {lo:.6g},ON")
-        self.conn.write_checked(f"IR:UPPER {hi:.6g},ON" if hi is not None else f"IR:UPPER {self._rmax:.6g},OFF")
+            hi = self.check_setting(self.UPPER_LIMIT, upper_limit)
+            if hi < lo:
+                raise InstrumentRangeError(self.name, f"upper limit {hi:g} ohm below the lower limit {lo:g} ohm")
+        self.write_setting(self.TEST_VOLTAGE, test_voltage)
+        self.write_setting(self.LOWER_LIMIT, lower_limit)
+        if upper_limit is not None:
+            self.write_setting(self.UPPER_LIMIT, upper_limit)
+        else:
+            self.write_setting(self.UPPER_LIMIT, Q_(self.ratings["max_resistance"], "ohm"), suffix=",OFF")
         self._dwell_s = None
-        self.conn.write_checked(f"IR:TIMER {t:.6g},ON")
+        self.write_setting(self.DWELL, dwell)
         self._dwell_s = t
 
-    def test_voltage(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("IR:TESTV?"), "V")
-
-    def dwell(self) -> pint.Quantity:
-        """The timer setting as the tester holds it (`IR:TIMER?` -> `6.00E+01,1`)."""
-        reply = self.conn.query("IR:TIMER?")
-        try:
-            return Q_(float(reply.split(",")[0]), "s")
-        except ValueError:
-            raise InstrumentReplyError(self.name, "expected '<seconds>,<0|1>'", command="IR:TIMER?",
-                                       reply=reply) from None
+    test_voltage = TEST_VOLTAGE.getter("The test voltage as the tester holds it (`IR:TESTV?`).")
+    dwell = DWELL.getter("The timer setting as the tester holds it (`IR:TIMER?` -> `6.00E+01,1`).")
+    set_rise_time = RISE_TIME.setter("Ramp time of the test voltage (`IR:RISETIME`, 0 .. 99 s).")
 
     # -- test --------------------------------------------------------------------------------
     def status(self) -> str:
@@ -115,9 +123,10 @@ class KikusuiTOS9213S(ScpiDriver, InsulationTester):
     def run_test(self, wait: Callable[[float], None] | None = None) -> InsulationResult:
         """Start, wait the dwell, poll until done (bounded), return the result; output is off after.
 
-        `wait(seconds)` is how time passes (the plan's clock); default: wall-clock sleep.
+        `wait(seconds)` is how time passes (the plan's clock); default: the attached clock, else
+        wall-clock sleep.
         """
-        pause = wait or time.sleep
+        pause = wait or self._wait
         dwell = self._dwell_s if self._dwell_s is not None else float(self.dwell().to("s").magnitude)
         self.start()
         try:

@@ -11,14 +11,12 @@ huge number that a limit check could mistake for a reading.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pint
 
 from bench.units import Q_
 from instruments.capabilities import Multimeter
-from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.scpi_driver import ScpiDriver, magnitude
+from instruments.errors import InstrumentError
+from instruments.scpi_driver import ScpiDriver, Setting
 
 DCV_RANGES_V = (0.1, 1.0, 10.0, 100.0, 1000.0)
 RES_RANGES_OHM = (100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
@@ -34,9 +32,17 @@ class DmmOverload(InstrumentError):
 class Keysight34465A(ScpiDriver, Multimeter):
     SIMULATOR = "instruments.sim.scpi_34465a:serve"
 
+    # -- the settings, declared once (the simulator serves the same) -------------------------
+    # A range is any value up to the largest range: the meter selects the smallest range holding it.
+    DCV_RANGE = Setting("[SENSe:]VOLTage[:DC]:RANGe[:UPPer]", "V", "DC voltage range", low=0, low_open=True,
+                        high=DCV_RANGES_V[-1])
+    RES_RANGE = Setting("[SENSe:]RESistance:RANGe[:UPPer]", "ohm", "resistance range", low=0, low_open=True,
+                        high=RES_RANGES_OHM[-1])
+    NPLC = Setting("[SENSe:]VOLTage[:DC]:NPLCycles", "", "NPLC", values=NPLC_VALUES, send="SENS:VOLT:DC:NPLC",
+                   fmt="g")
+
     def __init__(self, resource: str, *, name: str = "dmm", timeout: pint.Quantity = Q_(5, "s"),
-                 visa_library: str = "@py", sim: dict[str, Any] | None = None) -> None:
-        """`sim` is a table of simulator settings (what the simulated meter is wired to); ignored here."""
+                 visa_library: str = "@py") -> None:
         super().__init__(name)
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         self._function = "V"  # unit of the configured function (MEAS/CONF change it on the meter too)
@@ -50,18 +56,12 @@ class Keysight34465A(ScpiDriver, Multimeter):
         return "nothing energised (measuring instrument); confirmed it answers *IDN?"
 
     # -- helpers -----------------------------------------------------------------------------
-    def _range_arg(self, rng: pint.Quantity | None, unit: str, table: tuple[float, ...], what: str) -> str:
-        if rng is None:
-            return "AUTO"
-        x = magnitude(rng, unit, what, self.name)
-        if not 0 < x <= table[-1]:
-            raise InstrumentRangeError(self.name, f"{what} {x:g} {unit} outside 0..{table[-1]:g} {unit}")
-        return f"{x:.6g}"  # the meter selects the smallest range that holds this value
+    def _range_arg(self, rng: pint.Quantity | None, setting: Setting) -> str:
+        """`AUTO`, or the range value as sent (checked against the declared bounds)."""
+        return "AUTO" if rng is None else setting.text(self.check_setting(setting, rng))
 
     def _nplc_arg(self, nplc: float) -> str:
-        if not any(abs(nplc - v) <= 1e-9 * v for v in NPLC_VALUES):
-            raise InstrumentRangeError(self.name, f"NPLC {nplc!r} not one of {', '.join(f'{v:g}' for v in NPLC_VALUES)}")
-        return f"{nplc:g}"
+        return self.NPLC.text(self.check_setting(self.NPLC, nplc))
 
     def _reading(self, command: str, unit: str) -> pint.Quantity:
         x = self.conn.query_float(command)
@@ -73,7 +73,7 @@ class Keysight34465A(ScpiDriver, Multimeter):
     # -- measurements ------------------------------------------------------------------------
     def measure_dc_voltage(self, range: pint.Quantity | None = None, nplc: float | None = None) -> pint.Quantity:
         """DC voltage; `range` None = autorange, `nplc` None = the meter's default integration time."""
-        rng = self._range_arg(range, "V", DCV_RANGES_V, "DC voltage range")
+        rng = self._range_arg(range, self.DCV_RANGE)
         if nplc is None:
             self._function = "V"
             return self._reading("MEAS:VOLT:DC?" if rng == "AUTO" else f"MEAS:VOLT:DC? {rng}", "V")
@@ -82,7 +82,7 @@ class Keysight34465A(ScpiDriver, Multimeter):
 
     def configure_dc_voltage(self, range: pint.Quantity | None = None, nplc: float = 10.0) -> None:
         """Set up DC volts once, then take fast repeated readings with `read()`."""
-        self._configure_dc_voltage(self._range_arg(range, "V", DCV_RANGES_V, "DC voltage range"), nplc)
+        self._configure_dc_voltage(self._range_arg(range, self.DCV_RANGE), nplc)
 
     def _configure_dc_voltage(self, rng: str, nplc: float) -> None:
         n = self._nplc_arg(nplc)
@@ -95,14 +95,11 @@ class Keysight34465A(ScpiDriver, Multimeter):
 
     def measure_resistance(self, range: pint.Quantity | None = None, four_wire: bool = False) -> pint.Quantity:
         """Resistance, 2-wire (`MEAS:RES?`, includes the leads) or 4-wire (`MEAS:FRES?`)."""
-        rng = self._range_arg(range, "ohm", RES_RANGES_OHM, "resistance range")
+        rng = self._range_arg(range, self.RES_RANGE)
         verb = "MEAS:FRES?" if four_wire else "MEAS:RES?"
         self._function = "ohm"
         return self._reading(verb if rng == "AUTO" else f"{verb} {rng}", "ohm")
 
-    def set_nplc(self, nplc: float) -> None:
-        """Integration time of the DC-volt function in power-line cycles (kept until CONF/MEAS)."""
-        self.conn.write_checked(f"SENS:VOLT:DC:NPLC {self._nplc_arg(nplc)}")
-
-    def nplc(self) -> float:
-        return self.conn.query_float("SENS:VOLT:DC:NPLC?")
+    set_nplc = NPLC.setter("Integration time of the DC-volt function in power-line cycles (one of "
+                           f"{', '.join(f'{v:g}' for v in NPLC_VALUES)}; kept until CONF/MEAS).")
+    nplc = NPLC.getter("The DC-volt integration time in power-line cycles as the meter holds it.")

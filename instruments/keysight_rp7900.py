@@ -1,10 +1,15 @@
 """Keysight RP7900-series regenerative (bidirectional) DC power supply over SCPI.
 
 Command tree shared with the N6900/N7900 APS family (RP7900 Operating and Service Guide).
-Every setting is followed by an error-queue read, so a refused value raises at once with the
-instrument's own error text. Setpoints are range-checked against the model's ratings before
-they are sent; nothing is written that was not asked for. The negative current limit
+Every setting is declared once below (header, unit, bounds from the model's ratings); the
+driver checks a value against its bounds before anything is sent, follows every setting with
+an error-queue read (a refused value raises at once with the instrument's own error text), and
+reads the OVP level back. The simulator (instruments/sim/scpi_rp7900.py) serves the same
+declarations. Nothing is written that was not asked for. The negative current limit
 (`CURR:LIM:NEG`) is always a negative number, as the instrument requires.
+
+Ratings (station options, defaults for the RP7952A): `rated_voltage`, `rated_current`,
+`rated_power`.
 """
 
 from __future__ import annotations
@@ -12,19 +17,47 @@ from __future__ import annotations
 import pint
 
 from bench.units import Q_
-from instruments.capabilities import PowerSupply
+from instruments.capabilities import PowerSupply, SupplyPriority
 from instruments.errors import InstrumentError, InstrumentRangeError
-from instruments.scpi_driver import ScpiDriver, ScpiPowerReadings, magnitude
+from instruments.scpi_driver import Choice, Rating, ScpiDriver, ScpiPowerReadings, Setting, Switch, rating
 
 QUES_BITS = {1: "OV", 2: "OC", 4: "PF", 8: "CP+", 16: "OT", 32: "CP-", 64: "OV-", 128: "LIM+", 256: "LIM-",
              512: "INH", 1024: "UNR", 2048: "PROT", 4096: "EDP"}
 OPER_BITS = {1: "CV", 2: "CC", 4: "OFF"}
+_SRC = "[SOURce:]"
+_LEVEL = "[:IMMediate][:AMPLitude]"
 
 
-
-class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply):
+class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply, SupplyPriority):
     bidirectional = True
     SIMULATOR = "instruments.sim.scpi_rp7900:serve"
+
+    # -- the settings, declared once (the simulator serves the same) -------------------------
+    OUTPUT = Switch("OUTPut[:STATe]", "output")
+    PRIORITY = Choice(f"{_SRC}FUNCtion", "priority", ("VOLT", "CURR"),
+                      aliases={"VOLTAGE": "VOLT", "CURRENT": "CURR"})
+    VOLTAGE = Setting(f"{_SRC}VOLTage[:LEVel]{_LEVEL}", "V", "voltage", low=0, high=Rating("voltage"))
+    CURRENT = Setting(f"{_SRC}CURRent[:LEVel]{_LEVEL}", "A", "current", low=Rating("current", -1),
+                      high=Rating("current"))
+    CURRENT_LIMIT = Setting(f"{_SRC}CURRent:LIMit[:POSitive]{_LEVEL}", "A", "positive current limit", low=0,
+                            high=Rating("current"))
+    CURRENT_LIMIT_NEG = Setting(f"{_SRC}CURRent:LIMit:NEGative{_LEVEL}", "A", "negative current limit",
+                                low=Rating("current", -1), high=0)
+    VOLTAGE_LIMIT = Setting(f"{_SRC}VOLTage:LIMit[:POSitive]{_LEVEL}", "V", "voltage limit", low=0,
+                            high=Rating("voltage"))
+    VOLTAGE_LIMIT_LOW = Setting(f"{_SRC}VOLTage:LIMit:LOW{_LEVEL}", "V", "low voltage limit", low=0,
+                                high=Rating("voltage"))
+    OVP = Setting(f"{_SRC}VOLTage:PROTection[:LEVel]", "V", "OVP level", low=0, high=Rating("voltage", 1.1),
+                  readback=True)
+    UVP_LEVEL = Setting(f"{_SRC}VOLTage:PROTection:LOW[:LEVel]", "V", "under-voltage level", low=0,
+                        high=Rating("voltage"))
+    UVP_DELAY = Setting(f"{_SRC}VOLTage:PROTection:LOW:DELay", "s", "under-voltage delay", low=20.48e-6,
+                        high=2611)
+    UVP_STATE = Switch(f"{_SRC}VOLTage:PROTection:LOW:STATe", "under-voltage protection")
+    OCP_STATE = Switch(f"{_SRC}CURRent:PROTection:STATe", "over-current protection")
+    OCP_DELAY = Setting(f"{_SRC}CURRent:PROTection:DELay", "s", "over-current protection delay", low=0,
+                        high=2611)
+    POWER_LIMIT = Setting(f"{_SRC}POWer:LIMit", "W", "power limit", low=0, high=Rating("power"))
 
     def __init__(self, resource: str, *, name: str = "psu", timeout: pint.Quantity = Q_(2, "s"),
                  rated_voltage: str = "80 V", rated_current: str = "200 A", rated_power: str = "12 kW",
@@ -33,6 +66,9 @@ class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply):
         self.rated_voltage = Q_(rated_voltage)
         self.rated_current = Q_(rated_current)
         self.rated_power = Q_(rated_power)
+        self.ratings = {"voltage": rating(rated_voltage, "V", "rated_voltage", name),
+                        "current": rating(rated_current, "A", "rated_current", name),
+                        "power": rating(rated_power, "W", "rated_power", name)}
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
 
     # -- identity / lifecycle ----------------------------------------------------------------
@@ -43,88 +79,56 @@ class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply):
         return "output off (confirmed OUTP? = 0)"
 
     # -- settings ----------------------------------------------------------------------------
-    def _check_range(self, value: float, low: float, high: float, what: str, unit: str) -> None:
-        if not low <= value <= high:
-            raise InstrumentRangeError(self.name, f"{what} {value:g} {unit} outside {low:g}..{high:g} {unit}")
+    set_output = OUTPUT.setter("Output on or off (`OUTP ON|OFF`, error queue checked).")
+    output = OUTPUT.getter("Whether the output is on (`OUTP?`).")
+    set_voltage = VOLTAGE.setter("CV setpoint in voltage priority (0 .. rated voltage).")
+    voltage_setpoint = VOLTAGE.getter("The CV setpoint as the supply holds it (`VOLT?`).")
+    set_current = CURRENT.setter("Current setpoint in current priority; negative sinks (± rated current).")
+    set_ovp = OVP.setter("Over-voltage protection level (0 .. 1.1 x rated voltage), confirmed by read-back.")
+    set_power_limit = POWER_LIMIT.setter("Power limit for both directions (0 .. rated power).")
+    set_ocp_delay = OCP_DELAY.setter("Time the output may sit in current limit before OCP trips (0 .. 2611 s).")
 
-    def set_output(self, on: bool) -> None:
-        self.conn.write_checked(f"OUTP {'ON' if on else 'OFF'}")
-
-    def output(self) -> bool:
-        return self.conn.query_bool("OUTP?")
-
-    def set_priority(self, mode: str) -> None:
-        """'VOLT' (CV with current limits) or 'CURR' (CC with voltage limits)."""
-        mode = mode.upper()
-        if mode not in ("VOLT", "CURR"):
-            raise InstrumentRangeError(self.name, f"priority must be VOLT or CURR, got {mode!r}")
-        self.conn.write_checked(f"FUNC {mode}")
-
-    def priority(self) -> str:
-        return self.conn.query("FUNC?").upper()
-
-    def set_voltage(self, v: pint.Quantity) -> None:
-        x = magnitude(v, "V", "voltage", self.name)
-        self._check_range(x, 0, self.rated_voltage.to("V").magnitude, "voltage", "V")
-        self.conn.write_checked(f"VOLT {x:.6g}")
-
-    def set_current(self, i: pint.Quantity) -> None:
-        """Current setpoint in current priority; negative sinks."""
-        x = magnitude(i, "A", "current", self.name)
-        r = self.rated_current.to("A").magnitude
-        self._check_range(x, -r, r, "current", "A")
-        self.conn.write_checked(f"CURR {x:.6g}")
+    set_priority = PRIORITY.setter("'VOLT' (CV with current limits) or 'CURR' (CC with voltage limits).")
+    priority = PRIORITY.getter("'VOLT' or 'CURR' as the supply reports it (`FUNC?`).")
 
     def set_current_limit(self, positive: pint.Quantity, negative: pint.Quantity | None = None) -> None:
-        r = self.rated_current.to("A").magnitude
-        pos = magnitude(positive, "A", "positive current limit", self.name)
-        self._check_range(pos, 0, r, "positive current limit", "A")
-        self.conn.write_checked(f"CURR:LIM {pos:.6g}")
+        """Current limits in voltage priority: `positive` (0 .. rated) and, if given, the sink limit
+        `negative` (-rated .. 0). Both are checked before either is sent."""
+        self.check_setting(self.CURRENT_LIMIT, positive)
         if negative is not None:
-            neg = magnitude(negative, "A", "negative current limit", self.name)
-            if neg > 0:
-                raise InstrumentRangeError(self.name, f"negative current limit must be <= 0 A, got {neg:g} A")
-            self._check_range(neg, -r, 0, "negative current limit", "A")
-            self.conn.write_checked(f"CURR:LIM:NEG {neg:.6g}")
+            self.check_setting(self.CURRENT_LIMIT_NEG, negative)
+        self.write_setting(self.CURRENT_LIMIT, positive)
+        if negative is not None:
+            self.write_setting(self.CURRENT_LIMIT_NEG, negative)
 
     def set_voltage_limits(self, high: pint.Quantity, low: pint.Quantity | None = None) -> None:
-        """Voltage limits in current priority."""
-        hi = magnitude(high, "V", "voltage limit", self.name)
-        self._check_range(hi, 0, self.rated_voltage.to("V").magnitude, "voltage limit", "V")
-        self.conn.write_checked(f"VOLT:LIM {hi:.6g}")
+        """Voltage limits in current priority: `high` (0 .. rated) and, if given, `low` (0 .. high)."""
+        hi = self.check_setting(self.VOLTAGE_LIMIT, high)
         if low is not None:
-            lo = magnitude(low, "V", "low voltage limit", self.name)
-            self._check_range(lo, 0, hi, "low voltage limit", "V")
-            self.conn.write_checked(f"VOLT:LIM:LOW {lo:.6g}")
-
-    def set_ovp(self, v: pint.Quantity) -> None:
-        x = magnitude(v, "V", "OVP level", self.name)
-        self._check_range(x, 0, 1.1 * self.rated_voltage.to("V").magnitude, "OVP level", "V")
-        self.conn.write_checked(f"VOLT:PROT {x:.6g}")
+            lo = self.check_setting(self.VOLTAGE_LIMIT_LOW, low)
+            if lo > hi:
+                raise InstrumentRangeError(self.name, f"low voltage limit {lo:g} V above the voltage limit {hi:g} V")
+        self.write_setting(self.VOLTAGE_LIMIT, high)
+        if low is not None:
+            self.write_setting(self.VOLTAGE_LIMIT_LOW, low)
 
     def set_ocp(self, enabled: bool) -> None:
-        self.conn.write_checked(f"CURR:PROT:STAT {'ON' if enabled else 'OFF'}")
+        """Over-current protection on/off (`CURR:PROT:STAT`)."""
+        self.write_switch(self.OCP_STATE, enabled)
 
     def set_uvp(self, v: pint.Quantity, delay: pint.Quantity, enabled: bool = True) -> None:
-        x = magnitude(v, "V", "under-voltage level", self.name)
-        d = magnitude(delay, "s", "under-voltage delay", self.name)
-        self._check_range(d, 20.48e-6, 2611, "under-voltage delay", "s")
-        self.conn.write_checked(f"VOLT:PROT:LOW {x:.6g}")
-        self.conn.write_checked(f"VOLT:PROT:LOW:DEL {d:.6g}")
-        self.conn.write_checked(f"VOLT:PROT:LOW:STAT {'ON' if enabled else 'OFF'}")
-
-    def set_power_limit(self, p: pint.Quantity) -> None:
-        x = magnitude(p, "W", "power limit", self.name)
-        self._check_range(x, 0, self.rated_power.to("W").magnitude, "power limit", "W")
-        self.conn.write_checked(f"POW:LIM {x:.6g}")
+        """Under-voltage protection: level (0 .. rated voltage), delay (20.48 µs .. 2611 s), on/off.
+        Level and delay are both checked before anything is sent."""
+        self.check_setting(self.UVP_LEVEL, v)
+        self.check_setting(self.UVP_DELAY, delay)
+        self.write_setting(self.UVP_LEVEL, v)
+        self.write_setting(self.UVP_DELAY, delay)
+        self.write_switch(self.UVP_STATE, enabled)
 
     def clear_protection(self) -> None:
         self.conn.write_checked("OUTP:PROT:CLE")
 
     # -- readings ----------------------------------------------------------------------------
-    def voltage_setpoint(self) -> pint.Quantity:
-        return Q_(self.conn.query_float("VOLT?"), "V")
-
     def operation_status(self) -> list[str]:
         bits = self.conn.query_int("STAT:OPER:COND?")
         return [name for bit, name in OPER_BITS.items() if bits & bit]

@@ -11,7 +11,9 @@ block read; unimplemented markers (int16 0x8000, uint16/enum16 0xFFFF, uint32/bi
 BmsLink mapping (documented because SunSpec has no charge/discharge request):
   request_state('standby')            -> 802 SetOp = 2 DISCONNECT (contactors open)
   request_state('charge'|'discharge') -> 802 SetOp = 1 CONNECT (direction follows the current)
-  reset_alarms()                      -> 802 AlmRst = 1
+  reset_faults()                      -> 802 AlmRst = 1
+  history(): 802 NCyc (cycle count), SoH, AHRtg/WHRtg (ratings); the rest of a module's history
+            (events, throughput) is not in the SunSpec models and comes from the passport file.
   status(): 802 (SoC, V, A, CellVMax/Min, AChaMax/ADisChaMax, State, ChaSt, Evt1 decoded) and
             803 (ModTmpMax/Min as cell temperature extremes; StrConSt bit 0 as the contactor aux).
   Current sign: positive = discharging, as BmsStatus and the plant use.
@@ -29,7 +31,7 @@ from typing import Any
 import pint
 
 from bench.units import Q_
-from instruments.capabilities import BmsLink, BmsStatus
+from instruments.capabilities import BmsHistory, BmsLink, BmsStatus, ClockAware, FaultReset
 from instruments.errors import InstrumentError, InstrumentRangeError
 from instruments.transports.modbus import ModbusClient, ModbusExceptionError
 
@@ -217,7 +219,7 @@ def _q(value: float | None, unit: str) -> pint.Quantity:
     return Q_(float("nan") if value is None else value, unit)
 
 
-class SunSpecBms(BmsLink):
+class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
     """BMS reached over SunSpec Modbus; discovery at connect, then block reads per model."""
 
     SIMULATOR = "instruments.sim.modbus_sunspec:serve"
@@ -225,8 +227,7 @@ class SunSpecBms(BmsLink):
 
     def __init__(self, resource: str, *, name: str = "bms_modbus", timeout: pint.Quantity = Q_(1, "s"),
                  device_id: int = 1, base_addresses: list[int] | tuple[int, ...] = BASE_ADDRESSES,
-                 open_timeout: str = "2 s", poll: str = "0.05 s", sim: dict[str, Any] | None = None) -> None:
-        """`sim` holds simulator-only settings from the station file; the driver ignores them."""
+                 open_timeout: str = "2 s", poll: str = "0.05 s") -> None:
         super().__init__(name)
         self.resource = resource
         self.open_timeout_s = float(Q_(open_timeout).to("s").magnitude)
@@ -355,9 +356,24 @@ class SunSpecBms(BmsLink):
             raise InstrumentRangeError(self.name, f"state must be 'standby', 'charge' or 'discharge', got {state!r}")
         self._write_point(802, "SetOp", value)
 
-    def reset_alarms(self) -> None:
+    def reset_faults(self) -> None:
         """AlmRst = 1: the BMS clears latched alarms whose condition is gone."""
         self._write_point(802, "AlmRst", 1)
+
+    def history(self) -> dict[str, Any]:
+        """What SunSpec 802 keeps of the battery's past: cycle count (NCyc), state of health and
+        the ratings it reports. Points the BMS leaves unimplemented are left out."""
+        b = self.read_model(802)
+        out: dict[str, Any] = {"source": f"BMS (SunSpec model 802, {self.identity()})"}
+        if b.get("NCyc") is not None:
+            out["cycle_count"] = int(b["NCyc"])
+        if b.get("SoH") is not None:
+            out["soh"] = Q_(float(b["SoH"]), "percent")
+        if b.get("AHRtg") is not None:
+            out["rated_capacity"] = Q_(float(b["AHRtg"]), "A*h")
+        if b.get("WHRtg") is not None:
+            out["rated_energy"] = Q_(float(b["WHRtg"]), "W*h")
+        return out
 
     def _cells(self, point: str, unit: str) -> list[pint.Quantity]:
         if 805 not in self.models:

@@ -53,8 +53,7 @@ class WatlowF4T(ThermalChamber):
     def __init__(self, resource: str, *, name: str = "chamber", timeout: pint.Quantity = Q_(1, "s"),
                  personality: str = "f4t", loop: int = 1, device_id: int = 1, ambient: str = "25 degC",
                  ramp_rate_register: int | None = 2772, run_event_register: int | None = None,
-                 setpoint_tolerance: str = "0.05 delta_degC", sim: dict[str, object] | None = None) -> None:
-        """`sim` holds simulator-only settings from the station file; the driver ignores them."""
+                 setpoint_tolerance: str = "0.05 delta_degC") -> None:
         super().__init__(name)
         self.personality = personality.lower()
         if self.personality not in ("f4t", "f4"):

@@ -16,7 +16,7 @@ chemistry = "LFP"
 min = "2.5 V"
 max = "3.65 V"
 marginal = "50 mV"
-source = "standards.md §4.6"
+source = "LFP cell datasheet window"
 [limits."cell.spread"]
 source = "bench default"
 [[limits."cell.spread".grades]]

@@ -324,3 +324,127 @@ def build_plots(
 ) -> list[Plot]:
     checks = checks_by_series(measurements)
     return [plot_series(s, checks.get(s.name, []), step_names) for s in series if len(s)]
+
+
+# -- category and x/y charts (bar charts, histograms, lines), for pages built from results rather than series --
+
+PALETTE = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#7f8c8d"]
+
+
+def _frame(title: str, unit: str, lo: float, hi: float, width: int, height: int) -> tuple[list[str], Any, float]:
+    """SVG head, value axis with ticks and grid; returns (parts, y-scaler, plot height)."""
+    pw, ph = width - LEFT - RIGHT, height - TOP - BOTTOM - 14
+    top = TOP + 14
+    span = hi - lo or max(abs(hi) * 0.1, 1.0)
+    y_lo, y_hi = lo - (0.04 * span if lo < 0 else 0.0), hi + 0.06 * span
+    if y_hi <= y_lo:
+        y_hi = y_lo + 1.0
+
+    def sy(v: Any) -> Any:
+        return top + (y_hi - np.asarray(v, dtype=float)) / (y_hi - y_lo) * ph
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + 2}" text-anchor="middle" font-size="13">{escape(title)}</text>',
+        f'<rect x="{LEFT}" y="{top}" width="{pw}" height="{ph}" fill="#fff" stroke="#444" stroke-width="1"/>',
+    ]
+    yt = [y for y in nice_ticks(y_lo, y_hi) if y_lo <= y <= y_hi]
+    for y in yt:
+        py = float(sy(y))
+        parts.append(f'<line x1="{LEFT}" y1="{py:.1f}" x2="{LEFT + pw}" y2="{py:.1f}" stroke="#e3e3e3"/>'
+                     f'<text x="{LEFT - 6}" y="{py + 3.5:.1f}" text-anchor="end" font-size="11">'
+                     f"{_tick_label(y, yt)}</text>")
+    parts.append(f'<text transform="translate(14 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle" '
+                 f'font-size="12">{escape(unit)}</text>')
+    return parts, sy, ph
+
+
+def _close(parts: list[str], xlabel: str, names: list[str], width: int, height: int) -> str:
+    """x-axis label, legend and the closing tag of a bar or line chart."""
+    pw = width - LEFT - RIGHT
+    if xlabel:
+        parts.append(f'<text x="{LEFT + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12">'
+                     f"{escape(xlabel)}</text>")
+    _legend(parts, names, width)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(parts: list[str], names: list[str], width: int) -> None:
+    if len(names) < 2:
+        return
+    x = width - RIGHT - 8
+    for k, name in enumerate(names):
+        parts.append(f'<text x="{x}" y="{TOP + 30 + 13 * k}" text-anchor="end" font-size="11" '
+                     f'fill="{PALETTE[k % len(PALETTE)]}" stroke="white" stroke-width="3" paint-order="stroke">'
+                     f"{escape(name)}</text>")
+
+
+def bar_chart(title: str, categories: list[str], series: dict[str, list[float] | np.ndarray], unit: str, *,
+              width: int = W, height: int = H, xlabel: str = "") -> str:
+    """Grouped vertical bars: one group per category, one bar per series (e.g. bill before/after per month).
+
+    A histogram is a bar chart whose categories are the bin labels and whose one series is the fraction.
+    """
+    values = {k: np.asarray(v, dtype=float) for k, v in series.items()}
+    allv = np.concatenate([v[np.isfinite(v)] for v in values.values()]) if values else np.array([])
+    lo = min(0.0, float(allv.min())) if allv.size else 0.0
+    hi = max(0.0, float(allv.max())) if allv.size else 1.0
+    parts, sy, ph = _frame(title, unit, lo, hi, width, height)
+    pw = width - LEFT - RIGHT
+    n, k = max(len(categories), 1), max(len(values), 1)
+    group = pw / n
+    bar = group * 0.8 / k
+    zero = float(sy(0.0))
+    for s, (name, v) in enumerate(values.items()):
+        color = PALETTE[s % len(PALETTE)]
+        for i, val in enumerate(v.tolist()):
+            if not math.isfinite(val):
+                continue
+            x = LEFT + i * group + group * 0.1 + s * bar
+            y = float(sy(val))
+            parts.append(f'<rect x="{x:.1f}" y="{min(y, zero):.1f}" width="{max(bar - 0.6, 0.6):.1f}" '
+                         f'height="{abs(zero - y):.1f}" fill="{color}"><title>{escape(categories[i])} '
+                         f"{escape(name)}: {val:,.4g} {escape(unit)}</title></rect>")
+    step = max(1, math.ceil(n / 24))  # at most ~24 labels
+    base = TOP + 14 + ph
+    for i in range(0, n, step):
+        parts.append(f'<text x="{LEFT + (i + 0.5) * group:.1f}" y="{base + 15}" text-anchor="middle" '
+                     f'font-size="11">{escape(categories[i])}</text>')
+    return _close(parts, xlabel, list(values), width, height)
+
+
+def line_chart(title: str, x: np.ndarray, series: dict[str, np.ndarray], unit: str, *, xlabel: str = "",
+               width: int = W, height: int = H, max_points: int = MAX_PLOT_POINTS) -> str:
+    """Lines of several series against one numeric x (min/max-decimated, so peaks survive); NaN breaks a line."""
+    x = np.asarray(x, dtype=float)
+    allv = np.concatenate([np.asarray(v, float)[np.isfinite(v)] for v in series.values()]) if series else np.array([])
+    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
+    parts, sy, ph = _frame(title, unit, lo, hi, width, height)
+    pw = width - LEFT - RIGHT
+    x0, x1 = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+    if x1 <= x0:
+        x1 = x0 + 1.0
+
+    def sx(v: Any) -> Any:
+        return LEFT + (np.asarray(v, dtype=float) - x0) / (x1 - x0) * pw
+
+    base = TOP + 14 + ph
+    xt = [v for v in nice_ticks(x0, x1) if x0 <= v <= x1]
+    for v in xt:
+        px = float(sx(v))
+        parts.append(f'<line x1="{px:.1f}" y1="{TOP + 14}" x2="{px:.1f}" y2="{base}" stroke="#e3e3e3"/>'
+                     f'<text x="{px:.1f}" y="{base + 15}" text-anchor="middle" font-size="11">'
+                     f"{_tick_label(v, xt)}</text>")
+    for s, v in enumerate(series.values()):
+        v = np.asarray(v, dtype=float)
+        ok = np.isfinite(v)
+        runs = np.split(np.flatnonzero(ok), np.flatnonzero(np.diff(np.flatnonzero(ok)) > 1) + 1) if ok.any() else []
+        for run in runs:
+            if not run.size:
+                continue
+            tx, vy = decimate(x[run], v[run], max_points // 2 - 1)
+            parts.append(f'<polyline fill="none" stroke="{PALETTE[s % len(PALETTE)]}" stroke-width="1.3" '
+                         f'stroke-linejoin="round" points="{_fmt_pts(sx(tx), sy(vy))}"/>')
+    return _close(parts, xlabel, list(series), width, height)

@@ -35,7 +35,7 @@ REPRODUCTION = (
 )
 DEVIATION_KINDS = ("abort", "interlock", "safe_state", "safe_state_failed", "deviation")
 CONDITION_NAMES = re.compile(r"(ambient|chamber|humidity|condition|room)", re.IGNORECASE)
-HIDDEN_DUT_KEYS = ("passport", "sim_overrides", "sim_faults", "sim_seed")
+HIDDEN_DUT_KEYS = ("passport",)  # shown in its own section; simulation settings never enter the DUT record
 
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "record.schema.json"

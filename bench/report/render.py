@@ -99,10 +99,11 @@ class RenderResult:
 
 
 def render_run(
-    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None
+    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None,
+    pdf: bool = True,
 ) -> Path:
     """Write the report folder; returns the path of report.html (see render_report for details)."""
-    return render_report(journal, run_id, out_dir, signatures=signatures).html
+    return render_report(journal, run_id, out_dir, signatures=signatures, pdf=pdf).html
 
 
 def render_report(
@@ -153,7 +154,8 @@ def render_report(
     plots = build_plots(series, record["measurements"], step_names)
     plots += captured.plots(reader, telemetry, record["measurements"], record["steps"])
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), csv)
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id),
+                 csv)
     html_path = out / "report.html"
     html_path.write_text(html, encoding="utf-8")
     lap("html")
@@ -187,7 +189,7 @@ def render_report(
 
 def _html(
     record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
-    figures: list[dict[str, str]] | None = None,
+    figures: list[dict[str, str]] | None = None, tables: list[dict[str, Any]] | None = None,
     csv: bool = False,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
@@ -207,6 +209,7 @@ def _html(
         plots=plots,
         figures=figures or [],
         csv=csv,
+        tables=tables or [],
         signatures=signatures,
         step_names=step_names,
         counts=sorted(counts.items()),
@@ -235,6 +238,28 @@ def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[An
         folder.mkdir(exist_ok=True)
         (folder / safe_name(a["name"])).write_bytes(a["content"])
     return rows
+
+
+MAX_TABLE_ROWS = 200
+
+
+def _tables(journal: Journal, run_id: str) -> list[dict[str, Any]]:
+    """CSV tables a plan attached (RTE table, alarm matrix, configuration comparison), shown in the
+    report; at most MAX_TABLE_ROWS rows each (the file itself is in attachments/ and the manifest)."""
+    import csv
+    import io
+
+    out = []
+    for a in journal.attachments(run_id):
+        if a["kind"] != "text/csv":
+            continue
+        text = bytes(a["content"]).decode("utf-8", errors="replace")
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            continue
+        out.append({"title": a["name"], "step": a["step"], "header": rows[0], "rows": rows[1:MAX_TABLE_ROWS + 1],
+                    "more": max(0, len(rows) - 1 - MAX_TABLE_ROWS)})
+    return out
 
 
 def _figures(journal: Journal, run_id: str) -> list[dict[str, str]]:

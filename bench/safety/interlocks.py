@@ -178,7 +178,8 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
                     if won:
                         il.origin[key] = origin
             if il.low is not None and il.high is not None and il.low > il.high:
-                raise ConfigError(f"min {fmt(il.low)} above max {fmt(il.high)} after merging", source=origin, key=base)
+                raise ConfigError(f"min {fmt(il.low)} (from {il.origin.get('min', '?')}) is above max {fmt(il.high)} "
+                                  f"(from {il.origin.get('max', '?')}) after merging", source=origin, key=base)
             if "persist" in t:
                 n = t["persist"]
                 if not isinstance(n, int) or n < 1 or n > 100:

@@ -36,7 +36,7 @@ sent before a `clock.sleep` is always applied at the start of that sleep. Comms 
 plant's `comms_loss` fault: `plant.comms_lost` or `bms.comms_ok` False) silences every cyclic message.
 
 `serve(plant, role, clock)` returns the running node; its `.resource` is "virtual:<channel>",
-unique per station. `options.sim_resource = "socketcan:vcan0"` in the role puts it on a real
+unique per station. `options.sim.resource = "socketcan:vcan0"` in the role puts it on a real
 virtual CAN interface instead (for outside tools with `bench sim serve`).
 """
 
@@ -330,5 +330,5 @@ class SimFoxBmsCan:
 
 def serve(plant: Any, role: Any, clock: Any) -> SimFoxBmsCan:
     """Start the simulated BMS for a station role; `.resource` is what the driver opens."""
-    options = getattr(role, "options", {}) or {}
-    return SimFoxBmsCan(plant, clock, resource=options.get("sim_resource")).start()
+    sim = dict((getattr(role, "options", {}) or {}).get("sim", {}) or {})
+    return SimFoxBmsCan(plant, clock, resource=sim.get("resource")).start()

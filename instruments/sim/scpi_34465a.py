@@ -21,6 +21,8 @@ import random
 import zlib
 from typing import Any
 
+from instruments.keysight_34465a import DCV_RANGES_V, NPLC_VALUES, RES_RANGES_OHM
+from instruments.keysight_34465a import Keysight34465A as D
 from instruments.sim.scpi_server import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
@@ -34,11 +36,14 @@ from instruments.sim.scpi_server import (
     serve_instrument,
 )
 
-DCV_RANGES = (0.1, 1.0, 10.0, 100.0, 1000.0)
-RES_RANGES = (100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+DCV_RANGES = DCV_RANGES_V  # the ranges and integration times are the driver's declarations
+RES_RANGES = RES_RANGES_OHM
 # NPLC -> (resolution, rms noise), both in ppm of range (34465A datasheet order of magnitude).
 NPLC_TABLE = {100.0: (0.03, 0.05), 10.0: (0.1, 0.15), 1.0: (0.3, 0.5), 0.2: (0.7, 1.5), 0.06: (1.5, 3.0),
               0.02: (3.0, 6.0)}
+if set(NPLC_TABLE) != set(NPLC_VALUES):  # a new integration time in the driver needs its noise figures here
+    raise ImportError(f"simulated 34465A noise table {sorted(NPLC_TABLE)} differs from the driver's NPLC "
+                      f"values {sorted(NPLC_VALUES)}")
 DEFAULT_NPLC = 10.0
 OVERLOAD = "+9.90000000E+37"
 _FUNCS = {"VOLT": "VOLT", "VOLT:DC": "VOLT", "VOLTAGE": "VOLT", "VOLTAGE:DC": "VOLT", "RES": "RES",
@@ -115,8 +120,12 @@ class SimKeysight34465A(ScpiInstrument):
         if w in ("AUTO", "DEF", "DEFAULT"):
             return None
         table = self._ranges(func)
-        value = parse_number(w, minimum=0.0, maximum=table[-1]) if w not in ("MIN", "MAX") else \
-            (table[0] if w == "MIN" else table[-1])
+        if w in ("MIN", "MAX"):
+            return table[0] if w == "MIN" else table[-1]
+        lo, hi = (D.DCV_RANGE if func == "VOLT" else D.RES_RANGE).bounds()
+        value = parse_number(w, minimum=lo, maximum=hi)
+        if value <= lo:  # a range must be above zero
+            raise ScpiError(*DATA_OUT_OF_RANGE)
         return self._pick_range(func, value)
 
     def _nplc_param(self, word: str) -> float:
@@ -127,7 +136,8 @@ class SimKeysight34465A(ScpiInstrument):
             return max(NPLC_TABLE)
         if w in ("DEF", "DEFAULT"):
             return DEFAULT_NPLC
-        value = parse_number(w, minimum=0.02, maximum=100.0)
+        lo, hi = D.NPLC.bounds()
+        value = parse_number(w, minimum=lo, maximum=hi)
         # the meter rounds up to the next supported integration time
         return min(n for n in NPLC_TABLE if n >= value * (1 - 1e-9))
 

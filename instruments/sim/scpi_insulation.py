@@ -19,17 +19,16 @@ Our assumptions (no public manual text found), mirrored in the driver:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from instruments.insulation_tester import KikusuiTOS9213S as D
 from instruments.sim.scpi_server import (
-    DATA_OUT_OF_RANGE,
     EXECUTION_ERROR,
-    MISSING_PARAMETER,
     ScpiError,
     ScpiInstrument,
     ScpiTcpServer,
     parse_bool,
-    parse_number,
     serve_instrument,
 )
 
@@ -42,48 +41,51 @@ def _nr3(value: float) -> str:
 
 
 class SimInsulationTester(ScpiInstrument):
+    """The settings are the driver's declarations (`KikusuiTOS9213S.TEST_VOLTAGE`, ...), served
+    with their bounds evaluated against the simulated tester's ratings; a value beyond them is
+    -222, a setting while the output is on -200 (settings are locked during a test)."""
+
     error_query_patterns = ("SYSTem:ERRor[:NEXT]?", "ERRor?")
 
     def __init__(self, irt: Any, *, serial: str = "0", model: str = "TOS9213S", firmware: str = "1.00",
                  lock: Any = None, faults: list[Any] | None = None) -> None:
         super().__init__(lock, faults)
-        self.t = irt
+        t = self.t = irt
         self.idn = f"KIKUSUI ELECTRONICS CORP.,{model},{serial},{firmware}"
         self.timer_on = True
         self.timer_s = irt.dwell_s
         c = self.command
 
-        def arg(a: list[str], n: int = 0) -> str:
-            if len(a) <= n:
-                raise ScpiError(*MISSING_PARAMETER)
-            return a[n]
-
-        def apply(fn: Any, *args: Any) -> None:
-            if self.t.state == "TEST":
-                raise ScpiError(*EXECUTION_ERROR)  # settings are locked while the output is on
-            try:
+        def unlocked(fn: Callable[..., None]) -> Callable[..., None]:
+            def apply(*args: Any) -> None:
+                if t.state == "TEST":
+                    raise ScpiError(*EXECUTION_ERROR)  # settings are locked while the output is on
                 fn(*args)
-            except ValueError:
-                raise ScpiError(*DATA_OUT_OF_RANGE) from None
+            return apply
 
-        def on_off(a: list[str]) -> bool:
-            return parse_bool(a[1]) if len(a) > 1 else True
+        def on_off(rest: tuple[str, ...]) -> bool:
+            return parse_bool(rest[0]) if rest else True
 
-        c("Ir:TEStv", lambda a: apply(self.t.set_test_voltage, parse_number(arg(a))))
-        c("Ir:TEStv?", lambda a: _nr3(self.t.test_voltage_V))
-        c("Ir:LOWer", lambda a: apply(self.t.set_lower_limit, parse_number(arg(a)), on_off(a)))
-        c("Ir:LOWer?", lambda a: f"{_nr3(self.t.lower_limit_ohm)},{int(self.t.lower_enabled)}")
-        c("Ir:UPPer", lambda a: apply(self.t.set_upper_limit, parse_number(arg(a)), on_off(a)))
-        c("Ir:UPPer?", lambda a: f"{_nr3(self.t.upper_limit_ohm)},{int(self.t.upper_enabled)}")
-        c("Ir:TIMer", lambda a: apply(self._timer, parse_number(arg(a)), on_off(a)))
-        c("Ir:TIMer?", lambda a: f"{_nr3(self.timer_s)},{int(self.timer_on)}")
-        c("Ir:RISetime", lambda a: apply(self.t.set_rise_time, parse_number(arg(a))))
-        c("Ir:RISetime?", lambda a: _nr3(self.t.rise_time_s))
+        self.setting(D.TEST_VOLTAGE, unlocked(t.set_test_voltage), lambda: t.test_voltage_V, reply=_nr3)
+        self.setting(D.LOWER_LIMIT, unlocked(lambda v, *rest: t.set_lower_limit(v, on_off(rest))),
+                     lambda: (t.lower_limit_ohm, t.lower_enabled), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+                     more_args=1)
+        self.setting(D.UPPER_LIMIT, unlocked(lambda v, *rest: t.set_upper_limit(v, on_off(rest))),
+                     lambda: (t.upper_limit_ohm, t.upper_enabled), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+                     more_args=1)
+        self.setting(D.DWELL, unlocked(lambda v, *rest: self._timer(v, on_off(rest))),
+                     lambda: (self.timer_s, self.timer_on), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+                     more_args=1)
+        self.setting(D.RISE_TIME, unlocked(t.set_rise_time), lambda: t.rise_time_s, reply=_nr3)
         c("PROTection?", lambda a: "0")
         c("STARt", lambda a: self._start())
         c("STOP", lambda a: self._stop())
         c("STATus?", lambda a: self._state())
         c("MEASure:RESistance?", lambda a: self._result())
+
+    def ratings(self) -> Mapping[str, float]:
+        return {"min_test_voltage": self.t.v_min_V, "max_test_voltage": self.t.v_max_V,
+                "max_resistance": self.t.r_max_ohm}
 
     def _timer(self, seconds: float, on: bool) -> None:
         self.t.set_dwell(seconds)  # range check, even when the timer is switched off

@@ -1,94 +1,55 @@
 """Simulated Keysight RP7900 over SCPI: the command tree of the real supply, backed by the plant.
 
-Settings beyond the model's ratings queue -222 "Data out of range" and are not applied, as on
-the instrument. Replies use NR3 formatting like the real one.
+The settings are the driver's own declarations (`KeysightRP7900.VOLTAGE`, ...), served with the
+bounds evaluated against the simulated model's ratings: a value beyond them queues -222 "Data
+out of range" and is not applied, as on the instrument. Replies use NR3 formatting like the
+real one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from instruments.sim.scpi_server import (
-    DATA_OUT_OF_RANGE,
-    ILLEGAL_PARAMETER,
-    MISSING_PARAMETER,
-    ScpiError,
-    ScpiInstrument,
-    nr3,
-    parse_bool,
-    parse_number,
-    serve_instrument,
-)
+from instruments.keysight_rp7900 import KeysightRP7900 as D
+from instruments.sim.scpi_server import ScpiInstrument, nr3, serve_instrument
 
 
 class SimRP7900(ScpiInstrument):
     def __init__(self, supply: Any, *, serial: str = "MY00000001", model: str = "RP7952A",
                  firmware: str = "B.01.07", lock: Any = None, faults: list[Any] | None = None) -> None:
         super().__init__(lock, faults)
-        self.s = supply
+        s = self.s = supply
         self.idn = f"Keysight Technologies,{model},{serial},{firmware}"
-        vmax, imax, pmax = supply.rated_voltage_V, supply.rated_current_A, supply.rated_power_W
         c = self.command
 
-        def arg(a: list[str]) -> str:
-            if not a:
-                raise ScpiError(*MISSING_PARAMETER)
-            return a[0]
-
-        def setter(fn: Any, lo: float, hi: float) -> Any:
-            def h(a: list[str]) -> None:
-                value = parse_number(arg(a), minimum=lo, maximum=hi)
-                try:
-                    fn(value)
-                except ValueError:
-                    raise ScpiError(*DATA_OUT_OF_RANGE) from None
-            return h
-
-        c("OUTPut[:STATe]", lambda a: self.s.set_output(parse_bool(arg(a))))
-        c("OUTPut[:STATe]?", lambda a: "1" if self.s.get_output() else "0")
-        c("OUTPut:PROTection:CLEar", lambda a: self.s.clear_protection())
-        c("[SOURce:]FUNCtion", lambda a: self._priority(arg(a)))
-        c("[SOURce:]FUNCtion?", lambda a: self.s.get_priority())
-        c("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", setter(self.s.set_voltage, 0, vmax))
-        c("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_voltage()))
-        c("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]", setter(self.s.set_current, -imax, imax))
-        c("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_current()))
-        c("[SOURce:]CURRent:LIMit[:POSitive][:IMMediate][:AMPLitude]", setter(self.s.set_current_limit_pos, 0, imax))
-        c("[SOURce:]CURRent:LIMit[:POSitive][:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_current_limit_pos()))
-        c("[SOURce:]CURRent:LIMit:NEGative[:IMMediate][:AMPLitude]", setter(self.s.set_current_limit_neg, -imax, 0))
-        c("[SOURce:]CURRent:LIMit:NEGative[:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_current_limit_neg()))
-        c("[SOURce:]VOLTage:LIMit[:POSitive][:IMMediate][:AMPLitude]", setter(self.s.set_voltage_limit_pos, 0, vmax))
-        c("[SOURce:]VOLTage:LIMit[:POSitive][:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_voltage_limit_pos()))
-        c("[SOURce:]VOLTage:LIMit:LOW[:IMMediate][:AMPLitude]", setter(self.s.set_voltage_limit_low, 0, vmax))
-        c("[SOURce:]VOLTage:LIMit:LOW[:IMMediate][:AMPLitude]?", lambda a: nr3(self.s.get_voltage_limit_low()))
-        c("[SOURce:]VOLTage:PROTection[:LEVel]", setter(self.s.set_ovp, 0, 1.1 * vmax))
-        c("[SOURce:]VOLTage:PROTection[:LEVel]?", lambda a: nr3(self.s.get_ovp()))
-        c("[SOURce:]VOLTage:PROTection:LOW[:LEVel]", setter(lambda v: self._uvp(level=v), 0, vmax))
-        c("[SOURce:]VOLTage:PROTection:LOW:DELay", setter(lambda v: self._uvp(delay=v), 20.48e-6, 2611))
-        c("[SOURce:]VOLTage:PROTection:LOW:STATe", lambda a: self._uvp(enabled=parse_bool(arg(a))))
-        c("[SOURce:]VOLTage:PROTection:LOW[:LEVel]?", lambda a: nr3(self.s.get_uvp()[0]))
-        c("[SOURce:]CURRent:PROTection:DELay", setter(self.s.set_ocp_delay, 0, 2611))
-        c("[SOURce:]CURRent:PROTection:STATe", lambda a: self.s.set_ocp_enabled(parse_bool(arg(a))))
-        c("[SOURce:]CURRent:PROTection:STATe?", lambda a: "1" if self.s.get_ocp_enabled() else "0")
-        c("[SOURce:]POWer:LIMit", setter(self.s.set_power_limit, 0, pmax))
-        c("[SOURce:]POWer:LIMit?", lambda a: nr3(self.s.get_power_limit()))
+        self.switch(D.OUTPUT, s.set_output, s.get_output)
+        c("OUTPut:PROTection:CLEar", lambda a: s.clear_protection())
+        self.choice(D.PRIORITY, s.set_priority, s.get_priority)
+        self.setting(D.VOLTAGE, s.set_voltage, s.get_voltage)
+        self.setting(D.CURRENT, s.set_current, s.get_current)
+        self.setting(D.CURRENT_LIMIT, s.set_current_limit_pos, s.get_current_limit_pos)
+        self.setting(D.CURRENT_LIMIT_NEG, s.set_current_limit_neg, s.get_current_limit_neg)
+        self.setting(D.VOLTAGE_LIMIT, s.set_voltage_limit_pos, s.get_voltage_limit_pos)
+        self.setting(D.VOLTAGE_LIMIT_LOW, s.set_voltage_limit_low, s.get_voltage_limit_low)
+        self.setting(D.OVP, s.set_ovp, s.get_ovp)
+        self.setting(D.UVP_LEVEL, lambda v: self._uvp(level=v), lambda: s.get_uvp()[0])
+        self.setting(D.UVP_DELAY, lambda v: self._uvp(delay=v), lambda: s.get_uvp()[1])
+        self.switch(D.UVP_STATE, lambda on: self._uvp(enabled=on), lambda: s.get_uvp()[2])
+        self.setting(D.OCP_DELAY, s.set_ocp_delay, lambda: s.ocp_delay_s)
+        self.switch(D.OCP_STATE, s.set_ocp_enabled, s.get_ocp_enabled)
+        self.setting(D.POWER_LIMIT, s.set_power_limit, s.get_power_limit)
         for verb in ("MEASure", "FETCh"):
-            c(f"{verb}[:SCALar]:VOLTage[:DC]?", lambda a: nr3(self.s.measure_voltage_V()))
-            c(f"{verb}[:SCALar]:CURRent[:DC]?", lambda a: nr3(self.s.measure_current_A()))
-            c(f"{verb}[:SCALar]:POWer[:DC]?", lambda a: nr3(self.s.measure_power_W()))
-        c("STATus:OPERation:CONDition?", lambda a: str(self.s.status_operation()))
-        c("STATus:QUEStionable[:EVENt]?", lambda a: str(self.s.status_questionable()))
-        c("STATus:QUEStionable:CONDition?", lambda a: str(self.s.status_questionable()))
-        c("STATus:QUEStionable2:CONDition?", lambda a: str(self.s.status_questionable2()))
+            c(f"{verb}[:SCALar]:VOLTage[:DC]?", lambda a: nr3(s.measure_voltage_V()))
+            c(f"{verb}[:SCALar]:CURRent[:DC]?", lambda a: nr3(s.measure_current_A()))
+            c(f"{verb}[:SCALar]:POWer[:DC]?", lambda a: nr3(s.measure_power_W()))
+        c("STATus:OPERation:CONDition?", lambda a: str(s.status_operation()))
+        c("STATus:QUEStionable[:EVENt]?", lambda a: str(s.status_questionable()))
+        c("STATus:QUEStionable:CONDition?", lambda a: str(s.status_questionable()))
+        c("STATus:QUEStionable2:CONDition?", lambda a: str(s.status_questionable2()))
 
-    def _priority(self, word: str) -> None:
-        w = word.upper()
-        if w in ("VOLT", "VOLTAGE"):
-            self.s.set_priority("VOLT")
-        elif w in ("CURR", "CURRENT"):
-            self.s.set_priority("CURR")
-        else:
-            raise ScpiError(*ILLEGAL_PARAMETER)
+    def ratings(self) -> Mapping[str, float]:
+        return {"voltage": self.s.rated_voltage_V, "current": self.s.rated_current_A, "power": self.s.rated_power_W}
 
     def _uvp(self, level: float | None = None, delay: float | None = None, enabled: bool | None = None) -> None:
         cur_level, cur_delay, cur_enabled = self.s.get_uvp()

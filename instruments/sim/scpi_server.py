@@ -11,14 +11,16 @@ Handlers run under the simulated clock's lock, so every reply comes from a consi
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import socketserver
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from instruments.scpi_settings import Choice, Node, Setting, Switch, header_nodes
 
 Handler = Callable[[list[str]], str | None]
 
@@ -36,33 +38,19 @@ UNDEFINED_HEADER = (-113, "Undefined header")
 DATA_OUT_OF_RANGE = (-222, "Data out of range")
 ILLEGAL_PARAMETER = (-224, "Illegal parameter value")
 DATA_TYPE = (-104, "Data type error")
+PARAMETER_NOT_ALLOWED = (-108, "Parameter not allowed")
 MISSING_PARAMETER = (-109, "Missing parameter")
 SETTINGS_CONFLICT = (-221, "Settings conflict")
 EXECUTION_ERROR = (-200, "Execution error")
 DEVICE_ERROR = (-300, "Device-specific error")
 
 
-@dataclass
-class _Node:
-    short: str
-    long: str
-    optional: bool
-
-
-def _compile(pattern: str) -> tuple[list[_Node], bool]:
+def _compile(pattern: str) -> tuple[list[Node], bool]:
     """'[SOURce:]VOLTage[:LEVel]?' -> nodes and whether it is a query."""
-    query = pattern.endswith("?")
-    pattern = pattern.rstrip("?")
-    nodes: list[_Node] = []
-    for optional, word in re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9*]*)\]?", pattern):
-        stem = word.rstrip("0123456789")
-        digits = word[len(stem):]  # numeric suffixes (L1, QUEStionable2) belong to both forms
-        short = "".join(c for c in stem if c.isupper() or c == "*") + digits
-        nodes.append(_Node(short.upper(), word.upper(), bool(optional)))
-    return nodes, query
+    return header_nodes(pattern), pattern.endswith("?")
 
 
-def _match(nodes: list[_Node], tokens: list[str]) -> bool:
+def _match(nodes: list[Node], tokens: list[str]) -> bool:
     def rec(i: int, j: int) -> bool:
         if i == len(nodes):
             return j == len(tokens)
@@ -142,7 +130,7 @@ class ScpiInstrument:
         self.lock = lock or threading.RLock()
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0
-        self._table: list[tuple[list[_Node], bool, Handler]] = []
+        self._table: list[tuple[list[Node], bool, Handler]] = []
         self.injected_faults = faults if faults is not None else []
         self.log: deque[tuple[str, str | None]] = deque(maxlen=200)
         self.command("*IDN?", lambda a: self.idn)
@@ -160,6 +148,66 @@ class ScpiInstrument:
     def command(self, pattern: str, handler: Handler) -> None:
         nodes, query = _compile(pattern)
         self._table.append((nodes, query, handler))
+
+    def ratings(self) -> Mapping[str, float]:
+        """The simulated model's ratings (SI), against which declared bounds are evaluated."""
+        return {}
+
+    def setting(self, decl: Setting, apply: Callable[..., None], read: Callable[[], Any] | None = None, *,
+                reply: Callable[[Any], str] = lambda x: nr3(x), more_args: int = 0) -> None:
+        """Serve a driver's declared numeric setting: `<header> <value>` calls `apply(value)` for a
+        value inside the declared bounds (else -222, not applied), and `<header>?` answers
+        `reply(read())`. A ValueError from `apply` (the plant's own check) is -222 as well.
+        `more_args` further parameters (`IR:LOWER 1e6,ON`) are passed on as text."""
+
+        def handler(args: list[str]) -> None:
+            if not args:
+                raise ScpiError(*MISSING_PARAMETER)
+            if len(args) > 1 + more_args:
+                raise ScpiError(*PARAMETER_NOT_ALLOWED)
+            lo, hi = decl.bounds(self.ratings())
+            value = parse_number(args[0], minimum=lo if lo > -math.inf else None,
+                                 maximum=hi if hi < math.inf else None)
+            if decl.low_open and value <= lo:
+                raise ScpiError(*DATA_OUT_OF_RANGE)
+            try:
+                apply(value, *args[1:])
+            except ValueError:
+                raise ScpiError(*DATA_OUT_OF_RANGE) from None
+
+        self.command(decl.header, handler)
+        if read is not None:
+            self.command(decl.header + "?", lambda a: reply(read()))
+
+    def switch(self, decl: Switch, apply: Callable[[bool], None], read: Callable[[], bool] | None = None) -> None:
+        """Serve a declared ON/OFF setting (`1|ON|0|OFF`; the query answers 1 or 0)."""
+
+        def handler(args: list[str]) -> None:
+            if not args:
+                raise ScpiError(*MISSING_PARAMETER)
+            apply(parse_bool(args[0]))
+
+        self.command(decl.header, handler)
+        if read is not None:
+            self.command(decl.header + "?", lambda a: "1" if read() else "0")
+
+    def choice(self, decl: Choice, apply: Callable[[str], None], read: Callable[[], str] | None = None) -> None:
+        """Serve a declared choice: a word outside the declaration is -224 "Illegal parameter value"."""
+
+        def handler(args: list[str]) -> None:
+            if not args:
+                raise ScpiError(*MISSING_PARAMETER)
+            word = decl.canonical(args[0])
+            if word is None:
+                raise ScpiError(*ILLEGAL_PARAMETER)
+            try:
+                apply(word)
+            except ValueError:
+                raise ScpiError(*ILLEGAL_PARAMETER) from None
+
+        self.command(decl.header, handler)
+        if read is not None:
+            self.command(decl.header + "?", lambda a: read())
 
     def reset(self) -> None:
         """*RST: subclasses restore their defaults (output off)."""

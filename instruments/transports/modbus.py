@@ -107,7 +107,9 @@ class ModbusClient:
     """One Modbus connection to one device id, with errors that name what was asked."""
 
     def __init__(self, resource: str, *, name: str, timeout_s: float = 1.0, device_id: int = 1,
-                 word_order: str = "big") -> None:
+                 word_order: str = "big", source_address: str | None = None) -> None:
+        """`source_address` binds a TCP connection to one local address (a second address of the
+        laptop, e.g. to prove a controller's write allow-list refuses it)."""
         if word_order not in ("big", "little"):
             raise ValueError(f"word_order must be 'big' or 'little', got {word_order!r}")
         self.name = name
@@ -125,7 +127,8 @@ class ModbusClient:
         self._client: ModbusTcpClient | ModbusSerialClient
         if self.kind == "tcp":
             self._client = ModbusTcpClient(cfg["host"], port=cfg["port"], timeout=self.timeout_s, retries=0,
-                                           trace_packet=self._trace_packet)
+                                           trace_packet=self._trace_packet,
+                                           source_address=(source_address, 0) if source_address else None)
         else:
             self._client = ModbusSerialClient(cfg.pop("port"), framer=FramerType.RTU, timeout=self.timeout_s,
                                               retries=0, trace_packet=self._trace_packet, **cfg)
@@ -150,7 +153,7 @@ class ModbusClient:
                 raise InstrumentReplyError(self.name, "garbled or incomplete reply", command=command,
                                            reply=self._rx[:64].hex(" ")) from exc
             raise InstrumentTimeout(self.name, f"no reply within {self.timeout_s:g} s", command=command) from exc
-        except ConnectionException as exc:
+        except (ConnectionException, OSError) as exc:  # OSError: a reset the client did not wrap
             self.trace.append((command, "<connection lost>"))
             raise InstrumentError(self.name, f"connection failed: {exc}", command=command) from exc
         except (ModbusException, struct.error, IndexError, ValueError) as exc:

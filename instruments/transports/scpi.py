@@ -2,60 +2,85 @@
 
 Every setting command can be followed by a read of the error queue, so a refused setting is
 raised at once, naming the instrument, the command and the instrument's own error text.
-Timeouts raise InstrumentTimeout rather than hang. The last exchanges are kept for diagnosis.
+
+A query has one deadline for the whole reply, from sending the command to the terminator, and
+a maximum reply length: an instrument that trickles bytes without a terminator raises
+`ReplyDeadlineError` when the deadline passes, one that streams without end raises
+`ReplyTooLongError` at the limit, each naming the instrument, the command and what arrived.
+(pyvisa-py's raw-socket read restarts its wait on every chunk, so a byte every 0.3 s held a
+query with a 1 s timeout for minutes: raw sockets are therefore read here directly, and other
+VISA sessions are read in bounded chunks with the VISA timeout set to what is left.) After a
+failed reply, bytes that arrive late are discarded before the next query, so a late answer is
+never taken for the answer to the next question. The last exchanges are kept for diagnosis.
 """
 
 from __future__ import annotations
 
 import re
+import select
 import socket
+import time
 from collections import deque
 from typing import Any
 
 import pyvisa
 import pyvisa.errors
 
-from instruments.errors import InstrumentError, InstrumentReplyError, InstrumentTimeout
+from instruments.errors import (
+    InstrumentError,
+    InstrumentReplyError,
+    InstrumentTimeout,
+    ReplyDeadlineError,
+    ReplyTooLongError,
+)
 
-_RMS: dict[str, pyvisa.ResourceManager] = {}
 _ERR_RE = re.compile(r'^\s*([+-]?\d+)\s*,\s*"?(.*?)"?\s*$')
-
-
-def resource_manager(library: str = "@py") -> pyvisa.ResourceManager:
-    rm = _RMS.get(library)
-    if rm is None:
-        rm = _RMS[library] = pyvisa.ResourceManager(library)
-    return rm
+DEFAULT_MAX_REPLY_BYTES = 65536
+_RECV_CHUNK = 4096
+_VISA_CHUNK = 256  # bytes per VISA read call on non-socket sessions (each bounded by the time left)
+_DRAIN_LIMIT = 64  # recv calls spent discarding late bytes before a query
 
 
 class ScpiConnection:
-    """One open VISA session speaking SCPI text."""
+    """One open VISA session speaking SCPI text.
+
+    `resource_manager` is the pyvisa manager to open through; by default the one pyvisa keeps
+    for `visa_library` (pyvisa shares one manager per library, so the connection closes only its
+    own resource, never the manager other drivers use).
+    """
 
     def __init__(self, resource: str, *, name: str, timeout_s: float = 2.0, read_termination: str = "\n",
                  write_termination: str = "\n", visa_library: str = "@py", error_query: str = "SYST:ERR?",
-                 no_error_codes: tuple[int, ...] = (0,)) -> None:
+                 no_error_codes: tuple[int, ...] = (0,), max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+                 resource_manager: pyvisa.ResourceManager | None = None) -> None:
+        if not timeout_s > 0:
+            raise InstrumentError(name, f"timeout must be a positive time, got {timeout_s!r} s")
+        if int(max_reply_bytes) < 1:
+            raise InstrumentError(name, f"max_reply_bytes must be at least 1, got {max_reply_bytes!r}")
+        if not read_termination:
+            raise InstrumentError(name, "read_termination must not be empty (a reply needs an end)")
         self.name = name
         self.resource_name = resource
+        self.timeout_s = float(timeout_s)
+        self.max_reply_bytes = int(max_reply_bytes)
         self.error_query = error_query
         self.no_error_codes = no_error_codes
         self.trace: deque[tuple[str, str | None]] = deque(maxlen=50)
+        self._term = read_termination.encode("ascii")
+        self._rx = bytearray()  # bytes received after the last reply's terminator
+        self._stale = False  # a reply failed: late bytes may still arrive
         try:
-            self._res: Any = resource_manager(visa_library).open_resource(
+            self._rm = resource_manager if resource_manager is not None else pyvisa.ResourceManager(visa_library)
+            self._res: Any = self._rm.open_resource(
                 resource, read_termination=read_termination, write_termination=write_termination,
-                timeout=int(timeout_s * 1000), open_timeout=int(timeout_s * 1000))
+                timeout=max(1, int(self.timeout_s * 1000)), open_timeout=max(1, int(self.timeout_s * 1000)))
         except (pyvisa.errors.VisaIOError, OSError, ValueError) as exc:
             raise InstrumentError(name, f"cannot open VISA resource {resource!r}: {exc}") from exc
-        if resource.upper().endswith("::SOCKET"):
-            self._set_nodelay()
-
-    def _set_nodelay(self) -> None:
-        """Disable Nagle on raw sockets: a setting followed by SYST:ERR? otherwise stalls ~40 ms on
-        delayed ACKs. pyvisa-py 0.8 mis-wires the VI_ATTR_TCPIP_NODELAY setter, so set the socket."""
-        try:
-            sess = self._res.visalib.sessions[self._res.session]
-            sess.interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except Exception:  # another VISA library: it manages its own socket options
-            pass
+        self._sock = _raw_socket(self._res) if resource.upper().endswith("::SOCKET") else None
+        if self._sock is not None:
+            # Nagle off: a setting followed by SYST:ERR? otherwise stalls ~40 ms on delayed ACKs.
+            # (pyvisa-py 0.8 mis-wires the VI_ATTR_TCPIP_NODELAY setter, so set it on the socket.)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def write(self, command: str) -> None:
         self.trace.append((command, None))
@@ -67,20 +92,119 @@ class ScpiConnection:
             raise InstrumentError(self.name, f"connection lost: {exc}", command=command) from exc
 
     def query(self, command: str) -> str:
+        """Send `command` and return its reply (stripped); one deadline covers the whole reply."""
+        deadline = time.monotonic() + self.timeout_s
+        if self._stale:
+            self._discard_late_bytes()
+        self.write(command)
         try:
-            reply = self._res.query(command)
-        except pyvisa.errors.VisaIOError as exc:
-            self.trace.append((command, "<no reply>"))
-            raise self._io_error(exc, command) from exc
+            raw = self._read_socket(command, deadline) if self._sock is not None else self._read_visa(command, deadline)
+        except InstrumentError:
+            self._stale = True
+            self.trace[-1] = (command, "<no complete reply>")
+            raise
+        try:
+            reply = raw.decode("ascii")
         except UnicodeDecodeError as exc:
-            self.trace.append((command, "<undecodable>"))
-            raise InstrumentReplyError(self.name, f"reply is not text: {exc}", command=command) from exc
-        except OSError as exc:
-            raise InstrumentError(self.name, f"connection lost: {exc}", command=command) from exc
+            self.trace[-1] = (command, "<undecodable>")
+            raise InstrumentReplyError(self.name, f"reply is not text: {exc}", command=command,
+                                       reply=raw[:120].decode("ascii", errors="backslashreplace")) from exc
         reply = reply.strip()
-        self.trace.append((command, reply))
+        self.trace[-1] = (command, reply)
         return reply
 
+    # -- reading -----------------------------------------------------------------------------
+    def _read_socket(self, command: str, deadline: float) -> bytes:
+        """Read up to the terminator from the raw socket, bounded by `deadline` and the length limit."""
+        assert self._sock is not None
+        buf = self._rx
+        for _ in range(1_000_000):  # bounded; each pass receives data or waits out the deadline
+            end = buf.find(self._term)
+            if end >= 0:
+                reply = bytes(buf[:end])
+                del buf[:end + len(self._term)]
+                if len(reply) > self.max_reply_bytes:
+                    raise self._too_long(command, reply)
+                return reply
+            if len(buf) > self.max_reply_bytes:
+                data = bytes(buf)
+                buf.clear()
+                raise self._too_long(command, data)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                data = bytes(buf)
+                buf.clear()
+                raise self._late(command, data)
+            try:
+                ready, _, _ = select.select([self._sock], [], [], remaining)
+                chunk = self._sock.recv(_RECV_CHUNK) if ready else None
+            except OSError as exc:
+                raise InstrumentError(self.name, f"connection lost: {exc}", command=command) from exc
+            if chunk == b"":
+                data = bytes(buf)
+                buf.clear()
+                raise InstrumentError(self.name, "connection closed by the instrument", command=command,
+                                      reply=data.decode("ascii", errors="backslashreplace") if data else None)
+            if chunk:
+                buf.extend(chunk)
+        raise self._late(command, bytes(buf))
+
+    def _read_visa(self, command: str, deadline: float) -> bytes:
+        """Other VISA sessions: bounded chunks, each with the VISA timeout set to the time left."""
+        out = bytearray()
+        lib, session = self._res.visalib, self._res.session
+        try:
+            for _ in range(1_000_000):  # bounded; each pass reads a chunk or the deadline passes
+                end = out.find(self._term)
+                if end >= 0:
+                    return bytes(out[:end])
+                if len(out) > self.max_reply_bytes:
+                    raise self._too_long(command, bytes(out))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._late(command, bytes(out))
+                self._res.timeout = max(1, int(remaining * 1000))
+                with self._res.ignore_warning(pyvisa.constants.StatusCode.success_max_count_read):
+                    chunk, status = lib.read(session, _VISA_CHUNK)
+                out.extend(chunk)
+                if status == pyvisa.constants.StatusCode.success and self._term not in out:
+                    return bytes(out)  # END asserted (GPIB EOI, USBTMC EOM) without a termination character
+            raise self._late(command, bytes(out))
+        except pyvisa.errors.VisaIOError as exc:
+            if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                raise self._late(command, bytes(out)) from exc
+            raise self._io_error(exc, command) from exc
+        except OSError as exc:
+            raise InstrumentError(self.name, f"connection lost: {exc}", command=command) from exc
+        finally:
+            self._res.timeout = max(1, int(self.timeout_s * 1000))
+
+    def _discard_late_bytes(self) -> None:
+        """Drop what a failed reply left behind (already here or still in the socket)."""
+        self._rx.clear()
+        self._stale = False
+        if self._sock is None:
+            return
+        try:
+            for _ in range(_DRAIN_LIMIT):
+                ready, _, _ = select.select([self._sock], [], [], 0)
+                if not ready or not self._sock.recv(_RECV_CHUNK):
+                    return
+        except OSError:
+            return  # the next write reports the broken connection
+
+    def _late(self, command: str, data: bytes) -> ReplyDeadlineError:
+        ms = f"{self.timeout_s * 1000:g} ms"
+        if not data:
+            return ReplyDeadlineError(self.name, f"no reply within {ms}", command=command)
+        return ReplyDeadlineError(self.name, f"no complete reply within {ms}: {len(data)} bytes arrived without "
+                                  f"the terminator {self._term!r}", command=command, received=data)
+
+    def _too_long(self, command: str, data: bytes) -> ReplyTooLongError:
+        return ReplyTooLongError(self.name, f"reply longer than the {self.max_reply_bytes}-byte maximum "
+                                 f"({len(data)} bytes arrived)", command=command, received=data)
+
+    # -- typed queries -----------------------------------------------------------------------
     def query_float(self, command: str) -> float:
         reply = self.query(command)
         try:
@@ -137,5 +261,15 @@ class ScpiConnection:
 
     def _io_error(self, exc: pyvisa.errors.VisaIOError, command: str) -> InstrumentError:
         if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
-            return InstrumentTimeout(self.name, f"no reply within {self._res.timeout} ms", command=command)
+            return InstrumentTimeout(self.name, f"no reply within {self.timeout_s * 1000:g} ms", command=command)
         return InstrumentError(self.name, f"VISA I/O error: {exc.description}", command=command)
+
+
+def _raw_socket(res: Any) -> socket.socket | None:
+    """The TCP socket under a pyvisa-py raw-socket session; None for any other VISA library."""
+    try:
+        sess = res.visalib.sessions[res.session]
+    except Exception:  # another VISA library (NI-VISA, Keysight IO): it owns its sockets
+        return None
+    sock = getattr(sess, "interface", None)
+    return sock if isinstance(sock, socket.socket) else None

@@ -2,67 +2,34 @@
 
 Why: the ten steps are separate tests (each journalled with its clause), but grading and the
 passport need every earlier result, and a module rejected at a gate (history, visual, cell
-floor, insulation) must not be cycled. `intake` carries results across steps; `record` is
-`measure()` plus remembering the value and its grade band for the rule table; `gate` skips an
-electrical step once the module has been rejected, so grade and passport still run.
+floor, insulation) must not be cycled. `intake` carries results across steps (one state object
+per run, owned by a session fixture); `record` is `measure()` plus remembering the value and
+its grade band for the rule table, or why it cannot be graded; `gate` skips an electrical step
+once the module has been rejected, so grade and passport still run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime as dt
 from typing import Any
 
 import pint
 import pytest
 
 from bench.units import Q_
-
-
-@dataclass
-class IntakeState:
-    """Everything the later steps need from the earlier ones."""
-
-    results: dict[str, pint.Quantity | str] = field(default_factory=dict)
-    bands: dict[str, str | None] = field(default_factory=dict)
-    rejected_by: str | None = None
-    reject_reason: str = ""
-    history: dict[str, Any] = field(default_factory=dict)
-    capacity_ah: pint.Quantity | None = None
-    soc: pint.Quantity | None = None  # present SOC estimate from Ah counting (fraction of measured capacity)
-    grade: dict[str, Any] | None = None
-
-    def reject(self, step: str, reason: str) -> None:
-        if self.rejected_by is None:
-            self.rejected_by, self.reject_reason = step, reason
-
-
-@dataclass(frozen=True)
-class ModuleSpec:
-    """Facts about the module under test, from its DUT info (passport/OEM label) and the limit set."""
-
-    serial: str
-    chemistry: str
-    n_series: int
-    rated_capacity: pint.Quantity
-    nominal_voltage: pint.Quantity
-    bol_resistance: pint.Quantity | None
-
-    def current(self, rate: pint.Quantity) -> pint.Quantity:
-        """C-rate ('0.2 / h') times rated capacity -> amperes."""
-        return (rate * self.rated_capacity).to("A")
-
-
-_STATE = IntakeState()
+from bench.verdict import Verdict
+from test_plans.module_intake.state import IntakeState, ModuleSpec
 
 
 @pytest.fixture(scope="session")
 def intake() -> IntakeState:
-    return _STATE
+    """The run's shared intake state, created fresh for every run (session)."""
+    return IntakeState()
 
 
-def _q(value: Any, default: str | None = None) -> pint.Quantity | None:
+def _q(value: Any) -> pint.Quantity | None:
     if value is None or value == "":
-        return Q_(default) if default else None
+        return None
     return value if isinstance(value, pint.Quantity) else Q_(str(value))
 
 
@@ -79,30 +46,40 @@ def module(bench_session: Any) -> ModuleSpec:
         raise pytest.UsageError(f"DUT chemistry {chem} does not match limit set {limits.sets[0].id} ({want})")
     n = int(dut.get("n_series", 0))
     if n <= 0:
-        n = len(bench_session.instruments[_bms_role(bench_session)].cell_voltages())
+        n = len(bench_session.bindings.require("bms", station=bench_session.station.name,
+                                               source=str(bench_session.station.path)).cell_voltages())
     rated = _q(dut["rated_capacity"])
-    nominal = _q(dut.get("nominal_voltage")) or n * Q_(3.2 if chem == "LFP" else 3.65, "V")
-    return ModuleSpec(str(dut.get("serial", "")), chem, n, rated, nominal, _q(dut.get("bol_resistance")))
-
-
-def _bms_role(bench_session: Any) -> str:
-    for role in ("bms_can", "bms_modbus", "bms"):
-        if role in bench_session.instruments:
-            return role
-    raise pytest.UsageError("the intake plan needs a BMS role (bms_can or bms_modbus)")
+    if rated is None or rated.dimensionality != Q_(1, "A*h").dimensionality or rated.magnitude <= 0:
+        raise pytest.UsageError(f"DUT rated_capacity {dut['rated_capacity']!r}: expected a charge such as '100 A*h'")
+    nominal = _q(dut.get("nominal_voltage")) or n * limits.param("cell.nominal_voltage")
+    return ModuleSpec(str(dut.get("serial", "")), chem, n, rated, nominal.to("V"), _q(dut.get("bol_resistance")))
 
 
 @pytest.fixture
 def record(measure: Any, intake: IntakeState) -> Any:
-    """measure() that also keeps the value and grade band for grading and the passport."""
+    """measure() that also keeps the value and grade band for grading and the passport.
+
+    A result whose verdict is INDETERMINATE (implausible, no limit, expired calibration, an
+    uncertainty straddling a bound) is kept out of grading with its reason: the rule table
+    then gives its `indeterminate_grade` (quarantine), never a grade from a doubtful value.
+    """
 
     def _record(name: str, value: pint.Quantity, **kwargs: Any) -> Any:
         m = measure(name, value, **kwargs)
-        intake.results[name] = value
-        intake.bands[name] = m.grade
+        if m.verdict == Verdict.INDETERMINATE:
+            intake.leave_unresolved(name, m.reason)
+        else:
+            intake.keep(name, value, m.grade)
         return m
 
     return _record
+
+
+@pytest.fixture
+def station_stimulus(bench_session: Any) -> Any:
+    """The station's stimulus capability (HIL device, simulated HIL or operator), or None when the
+    station declares none: the protective-function step then ramps the module with the instruments."""
+    return bench_session.bindings.get("stimulus")
 
 
 @pytest.fixture
@@ -126,8 +103,6 @@ def attach(bench_session: Any) -> Any:
 @pytest.fixture
 def run_info(bench_session: Any) -> dict[str, Any]:
     """Run identity for the passport."""
-    import datetime as dt
-
     s = bench_session.limits.sets[0]
     return {"run_id": bench_session.run_id, "batch_id": bench_session.batch_id, "plan": bench_session.plan,
             "plan_version": bench_session.plan_version, "station": bench_session.station.name,

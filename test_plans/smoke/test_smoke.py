@@ -7,6 +7,7 @@ charge, and a discharge at controlled chamber temperature with the BMS watching 
 import pytest
 
 from bench.units import Q_
+from instruments.capabilities import SupplyPriority
 
 pytestmark = [pytest.mark.plan_level("module")]
 
@@ -32,7 +33,8 @@ def test_one_hour_cc_cv_charge(psu, bms, measure, require, clock, limits, teleme
     v_set = limits.param("charge.voltage")
     i_lim = limits.param("charge.current_limit")
     psu.set_output(False)
-    psu.set_priority("VOLT")
+    if isinstance(psu, SupplyPriority):  # a bidirectional supply: regulate voltage, limit current
+        psu.set_priority("VOLT")
     psu.set_ovp(v_set + limits.param("charge.ovp_margin"))
     psu.set_current_limit(i_lim, Q_(0, "A"))
     psu.set_voltage(v_set)

@@ -37,8 +37,7 @@ def test_dut_info_carries_cycles_throughput_and_window_excursions(feed):
 
 
 def test_passport_built_from_the_field_history_validates(feed):
-    sys.path.insert(0, str(PLAN))
-    from intake_passport import build_passport, validate
+    from test_plans.module_intake.passport import build_passport, validate
 
     _, info, _ = feed
     dut = {"serial": "M-1", "oem": "OEM", "model": "X", "chemistry": "LFP", "rated_capacity": "250 A*h",

@@ -1,23 +1,45 @@
 """A scripted fake SCPI instrument on 127.0.0.1: replays recorded request/response exchanges.
 
 The script is a list of (expected_command, reply): reply is the text to answer (a newline is
-added), raw `bytes` sent as they are (garbage, undecodable text), or None for no answer (a
-setting, or a query the instrument leaves unanswered, which makes the driver time out). Every
-received line is recorded; a line that differs from the script is recorded as a mismatch and
-not answered, so a test sees exactly what the driver sent and in what order.
+added), raw `bytes` sent as they are (garbage, undecodable text), None for no answer (a
+setting, or a query the instrument leaves unanswered, which makes the driver time out), or a
+`Trickle` (bytes sent one at a time with a pause between them, as a misbehaving instrument or
+a wrong port might) or a `Late` reply (sent after a pause). Every received line is recorded; a
+line that differs from the script is recorded as a mismatch and not answered, so a test sees
+exactly what the driver sent and in what order. `wait_sent(n)` waits (bounded) until n scripted
+replies have gone out completely.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import dataclass
 
 SILENT = None  # readability alias: a query that never gets an answer
 
 
+@dataclass(frozen=True)
+class Trickle:
+    """Send `data` one byte at a time, `interval_s` apart (stops early when the server stops)."""
+
+    data: bytes
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class Late:
+    """Send `reply` (a newline is added) after `delay_s`."""
+
+    reply: str
+    delay_s: float
+
+
 class ScriptedScpiServer:
-    def __init__(self, script: list[tuple[str, str | bytes | None]]) -> None:
+    def __init__(self, script: list[tuple[str, str | bytes | Trickle | Late | None]]) -> None:
         self.script = list(script)
+        self.sent = 0  # scripted replies sent completely
+        self._sent_cond = threading.Condition()
         self.received: list[str] = []
         self.mismatches: list[tuple[str, str]] = []
         self.unexpected: list[str] = []
@@ -38,6 +60,11 @@ class ScriptedScpiServer:
     def done(self) -> bool:
         """Every scripted exchange happened, in order, and nothing else arrived."""
         return self._index == len(self.script) and not self.mismatches and not self.unexpected
+
+    def wait_sent(self, n: int, timeout_s: float = 10.0) -> bool:
+        """Wait until `n` scripted replies have been sent completely (False after `timeout_s`)."""
+        with self._sent_cond:
+            return self._sent_cond.wait_for(lambda: self.sent >= n, timeout=timeout_s)
 
     def start(self) -> ScriptedScpiServer:
         self._thread.start()
@@ -95,8 +122,20 @@ class ScriptedScpiServer:
             return
         if reply is None:
             return
-        data = reply if isinstance(reply, bytes) else (reply + "\n").encode("ascii")
         try:
-            conn.sendall(data)
+            if isinstance(reply, Trickle):
+                for i in range(len(reply.data)):
+                    if self._stop.wait(reply.interval_s if i else 0.0):
+                        return
+                    conn.sendall(reply.data[i:i + 1])
+            elif isinstance(reply, Late):
+                if self._stop.wait(reply.delay_s):
+                    return
+                conn.sendall((reply.reply + "\n").encode("ascii"))
+            else:
+                conn.sendall(reply if isinstance(reply, bytes) else (reply + "\n").encode("ascii"))
         except OSError:
-            pass
+            return
+        with self._sent_cond:
+            self.sent += 1
+            self._sent_cond.notify_all()

@@ -9,7 +9,7 @@ from scpi_fixtures import SimRig, start_sim
 from scripted_scpi import SILENT, ScriptedScpiServer
 
 from bench.units import Q_
-from instruments.chroma_63200a import Chroma63200A
+from instruments.chroma_63200a import RANGES, Chroma63200A
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
 from instruments.sim.scpi_chroma63200a import serve
 
@@ -150,6 +150,25 @@ def test_out_of_rating_setpoints_refused_before_sending(rig: SimRig, load: Chrom
     with pytest.raises(InstrumentRangeError):
         load.set_level(Q_(5, "A"))
     assert len(rig.server.instrument.log) == sent  # nothing reached the instrument
+
+
+def test_declared_levels_round_trip_and_the_simulator_refuses_beyond_the_same_bounds(
+        rig: SimRig, load: Chroma63200A) -> None:
+    """Driver and simulator share one declaration per level: what is sent is applied and read
+    back; a raw command beyond the bounds (ratings, present range) is -222 and not applied."""
+    for rng in RANGES:
+        load.set_mode("CC", rng)
+        ratings = {**load.ratings, "range_current": load._ranges_A[rng]}
+        for mode, decl in Chroma63200A.LEVEL.items():
+            lo, hi = decl.bounds(ratings)
+            value = lo + 0.41 * (hi - lo)
+            load.write_setting(decl, Q_(value, decl.unit), ratings=ratings)
+            assert load.level(mode).to(decl.unit).magnitude == pytest.approx(value, rel=1e-5), (rng, mode)
+            with pytest.raises(InstrumentError, match='-222,"Data out of range"'):
+                load.conn.write_checked(f"{decl.command} {hi * 1.01:.6g}")
+            assert load.level(mode).to(decl.unit).magnitude == pytest.approx(value, rel=1e-5)
+    with pytest.raises(InstrumentError, match='-224,"Illegal parameter value"'):
+        load.conn.write_checked("MODE CCX")
 
 
 def test_injected_instrument_fault_is_raised(rig: SimRig, load: Chroma63200A) -> None:

@@ -143,6 +143,28 @@ def test_unconfirmed_request_times_out(raw_pair) -> None:
         reader.shutdown()
 
 
+def test_a_stalled_transmit_queue_raises_a_named_error_within_the_timeout(raw_pair) -> None:
+    """An adapter that cannot transmit (slcan serial stall, full socketcan queue) must not hold the
+    driver: the send is bounded by the driver's timeout and fails naming the frame."""
+    import threading
+
+    bms, _ = raw_pair
+    waits: list[float | None] = []
+    never = threading.Event()
+
+    def stalled_send(msg: can.Message, timeout: float | None = None) -> None:
+        waits.append(timeout)
+        never.wait(timeout if timeout is not None else 5.0)  # "forever" bounded for the test
+        if timeout is not None:
+            raise can.CanOperationError("Transmit buffer full")
+
+    bms.bus.send = stalled_send  # type: ignore[method-assign]
+    with pytest.raises(InstrumentError, match=r"bms_can: cannot send on virtual:.*Transmit buffer full; "
+                                              r"command '0x210 "):
+        bms.reset_faults()
+    assert waits == [pytest.approx(0.3)]
+
+
 @pytest.mark.skipif(not FOXBMS_DBC.exists(), reason=f"unmodified foxBMS DBC not found at {FOXBMS_DBC}")
 def test_unmodified_foxbms_dbc_decodes_simulator_frames(rig: CanRig) -> None:
     fox = cantools.database.load_file(str(FOXBMS_DBC))

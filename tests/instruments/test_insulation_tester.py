@@ -9,8 +9,10 @@ from scpi_fixtures import SimRig, start_sim
 from scripted_scpi import SILENT, ScriptedScpiServer
 
 from bench.units import Q_
+from instruments.capabilities import ClockAware, InsulationTester
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentReplyError, InstrumentTimeout
 from instruments.insulation_tester import KikusuiTOS9213S
+from instruments.scpi_settings import Setting, declared
 from instruments.sim.scpi_insulation import serve
 
 IDN = "KIKUSUI ELECTRONICS CORP.,TOS9213S,AB012345,1.00"
@@ -55,6 +57,30 @@ def test_healthy_dut_passes_after_the_dwell_in_virtual_time(rig: SimRig, irt: Ki
     assert result.elapsed.to("s").magnitude == pytest.approx(60, abs=0.1)
     assert 60 <= rig.clock.now_s() - t0 <= 61  # the dwell passed on the bench clock, not wall time
     assert irt.status() == "DONE"  # output off
+
+
+def test_an_attached_clock_lets_the_dwell_pass_without_a_wait_argument(rig: SimRig, irt: KikusuiTOS9213S) -> None:
+    assert isinstance(irt, ClockAware) and isinstance(irt, InsulationTester)
+    irt.attach_clock(rig.clock)  # what the session does on a simulated station
+    irt.configure(test_voltage=Q_(500, "V"), lower_limit=Q_(100, "Mohm"), dwell=Q_(5, "s"))
+    t0 = rig.clock.now_s()
+    assert irt.run_test().judgement == "PASS"
+    assert 5 <= rig.clock.now_s() - t0 <= 6
+
+
+def test_declared_settings_round_trip_and_the_simulator_refuses_beyond_them(rig: SimRig,
+                                                                           irt: KikusuiTOS9213S) -> None:
+    for name, decl in declared(KikusuiTOS9213S, Setting).items():
+        lo, hi = decl.bounds(irt.ratings)
+        value = lo + 0.29 * (hi - lo)
+        irt.write_setting(decl, Q_(value, decl.unit))
+        assert irt.read_setting(decl).to(decl.unit).magnitude == pytest.approx(value, rel=0.01), name  # 3 digits
+        with pytest.raises(InstrumentError, match='-222,"Data out of range"'):
+            irt.conn.write_checked(f"{decl.command} {hi * 1.5 + 1:.6g}")
+    before = len(rig.server.instrument.log)
+    with pytest.raises(InstrumentRangeError, match="upper limit 1e\\+06 ohm below the lower limit 1e\\+08 ohm"):
+        irt.configure(Q_(500, "V"), Q_(100, "Mohm"), Q_(60, "s"), upper_limit=Q_(1, "Mohm"))
+    assert len(rig.server.instrument.log) == before  # nothing sent
 
 
 def test_lowered_isolation_fails_low(rig: SimRig, irt: KikusuiTOS9213S) -> None:

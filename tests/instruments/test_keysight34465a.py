@@ -31,7 +31,7 @@ def rig() -> Iterator[SimRig]:
 
 @pytest.fixture
 def dmm(rig: SimRig) -> Iterator[Keysight34465A]:
-    drv = Keysight34465A(rig.resource, name="dmm", timeout=Q_(2, "s"), sim={"resistor": "10 kohm"})
+    drv = Keysight34465A(rig.resource, name="dmm", timeout=Q_(2, "s"))
     yield drv
     drv.close()
 
@@ -120,7 +120,24 @@ def test_invalid_settings_refused_before_sending(rig: SimRig, dmm: Keysight34465
         dmm.measure_dc_voltage(range=Q_(10, "A"))
     with pytest.raises(InstrumentRangeError):
         dmm.measure_resistance(range=Q_(5, "Gohm"))
+    with pytest.raises(InstrumentRangeError, match=r"DC voltage range 0 V outside 0..1000 V \(excluding 0 V\)"):
+        dmm.measure_dc_voltage(range=Q_(0, "V"))
+    with pytest.raises(InstrumentRangeError, match="NPLC must be finite"):
+        dmm.set_nplc(float("nan"))
     assert len(rig.server.instrument.log) == sent
+
+
+def test_simulator_serves_the_declared_ranges_and_integration_times(rig: SimRig, dmm: Keysight34465A) -> None:
+    """The meter's bounds come from the driver's declarations: beyond them the simulated meter
+    queues -222; inside them it rounds an NPLC up to the next supported one, like the real meter."""
+    for command in ("VOLT:RANG 1001", "VOLT:RANG 0", "RES:RANG 2e9", "VOLT:NPLC 0.01", "VOLT:NPLC 101"):
+        with pytest.raises(InstrumentError, match='-222,"Data out of range"'):
+            dmm.conn.write_checked(command)
+    dmm.conn.write_checked("VOLT:NPLC 0.5")
+    assert dmm.nplc() == 1.0
+    for n in Keysight34465A.NPLC.values or ():
+        dmm.set_nplc(n)
+        assert dmm.nplc() == n
 
 
 # -- recorded exchanges -----------------------------------------------------------------------

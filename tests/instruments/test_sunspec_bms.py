@@ -10,6 +10,7 @@ import pytest
 from modbus_fixtures import SimBench, bench, role  # noqa: F401
 
 from bench.units import Q_
+from instruments.capabilities import BmsHistory, FaultReset
 from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentTimeout
 from instruments.sim import modbus_gas
 from instruments.sim.modbus_sunspec import serve
@@ -120,10 +121,27 @@ def test_alarm_bits_follow_injected_over_temperature(bench: SimBench) -> None:  
     assert st.alarms["OVER_TEMP_ALARM"] and st.alarms["OVER_TEMP_WARNING"]
     assert st.state == "FAULT" and st.max_charge_current.magnitude == 0.0
     assert st.cell_temperature_max.to("degC").magnitude == pytest.approx(80.0, abs=0.05)
-    d.reset_alarms()  # the condition persists: the alarm stays
+    assert isinstance(d, FaultReset)
+    d.reset_faults()  # the condition persists: the alarm stays
     bench.advance(1)
     assert d.status().alarms["OVER_TEMP_ALARM"]
     d.close()
+
+
+def test_history_reports_cycle_count_soh_and_ratings_from_model_802(bench: SimBench) -> None:  # noqa: F811
+    d, _ = _open(bench)
+    try:
+        assert isinstance(d, BmsHistory)
+        h = d.history()
+        p = bench.plant
+        assert h["source"] == "BMS (SunSpec model 802, ESS Bench,SIM-BMS-SUNSPEC,SIM-BMS-0001,1.0.0)"
+        assert h["cycle_count"] == int(p.pack.charge_throughput_Ah / (2.0 * p.pack.nominal_capacity_Ah))
+        assert h["soh"].to("percent").magnitude == pytest.approx(100 * p.bms.soh, abs=0.1)
+        assert h["rated_capacity"].to("A*h").magnitude == pytest.approx(p.pack.nominal_capacity_Ah, rel=0.01)
+        assert h["rated_energy"].to("kWh").magnitude > 0
+        assert "events" not in h  # SunSpec keeps no event history: left out, not invented
+    finally:
+        d.close()
 
 
 def test_comms_loss_makes_the_bms_silent(bench: SimBench) -> None:  # noqa: F811

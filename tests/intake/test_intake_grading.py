@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.limits import load_limit_set
 from bench.units import Q_
+from test_plans.module_intake.grading import Result, RuleTableError, evaluate, load_rule_table
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "test_plans" / "module_intake"))
-from intake_grading import Result, RuleTableError, evaluate, load_rule_table  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["module_intake_lfp.toml", "module_intake_nmc.toml"])
@@ -125,3 +123,45 @@ def test_dimension_mismatch_is_an_error() -> None:
     t = load_rule_table({**BASE, "rules": [{"id": "x", "measurement": "m", "above": "1 V", "grade": "B"}]})
     with pytest.raises(RuleTableError, match="cannot be compared"):
         evaluate(t, {"m": Result(Q_(2, "A"))})
+
+
+def test_an_indeterminate_result_quarantines_with_its_reason(table) -> None:
+    t, s = table
+    results = _healthy(s)
+    results["dcir.growth"] = Result(None, indeterminate="implausible: dcir.growth = -90 % is below the physically "
+                                                        "plausible minimum -50 %")
+    d = evaluate(t, results)
+    assert (d.grade, d.rule, d.measurement) == ("quarantine", "R09 resistance growth", "dcir.growth")
+    assert "cannot be graded: implausible" in d.reason
+
+
+def test_a_value_in_no_grade_band_quarantines_never_a_silent_default(table) -> None:
+    t, s = table
+    results = _healthy(s)
+    results["capacity.soh"] = Result(Q_(250, "%"), None)  # the limit's bands end at 200 %
+    d = evaluate(t, results)
+    assert (d.grade, d.measurement) == ("quarantine", "capacity.soh")
+    assert "no grade band" in d.reason
+
+
+def test_an_incomplete_step_quarantines_with_the_steps_named(table) -> None:
+    t, s = table
+    results = _healthy(s)
+    results["intake.incomplete_steps"] = Result(Q_(1, ""), note="pulse at 80% SOC: a cell reached its charge guard")
+    d = evaluate(t, results)
+    assert (d.grade, d.rule) == ("quarantine", "R11 complete evidence")
+    assert d.reason.endswith("pulse at 80% SOC: a cell reached its charge guard")
+
+
+def test_recycle_outranks_quarantine(table) -> None:
+    t, s = table
+    results = _healthy(s)
+    results["capacity.soh"] = Result(None, indeterminate="not measured: module not stable")
+    results["visual.defects"] = Result(Q_(1, ""))
+    assert evaluate(t, results).grade == "recycle"
+
+
+def test_indeterminate_grade_must_be_a_grade() -> None:
+    with pytest.raises(RuleTableError, match="indeterminate_grade"):
+        load_rule_table({**BASE, "indeterminate_grade": "hold",
+                         "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "B"}]})

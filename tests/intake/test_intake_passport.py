@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from bench.units import Q_
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "test_plans" / "module_intake"))
-from intake_passport import build_passport, schema, validate  # noqa: E402
+from test_plans.module_intake.passport import build_passport, schema, validate
 
 DUT = {"serial": "M-1", "oem": "OEM", "model": "X", "chemistry": "LFP", "rated_capacity": "100 A*h",
        "nominal_voltage": "51.2 V", "bol_resistance": "5 mohm", "passport_id": "EU-1"}

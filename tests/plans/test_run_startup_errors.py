@@ -4,6 +4,7 @@ folder; a failed requirement reads STOPPED / FAIL, not ABORTED."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ from bench.journal import STOPPED, Journal
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+def _bench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=env)
 
 
 def test_station_error_is_reported_once_before_any_step_and_exits_non_zero(tmp_path):
@@ -63,3 +65,24 @@ def test_failed_requirement_stops_the_run_as_fail_not_aborted(tmp_path):
     kinds = [e["kind"] for e in j.events(run["run_id"])]
     assert "stop" in kinds and "abort" not in kinds
     assert "verdict: FAIL  status: STOPPED" in proc.stdout
+
+
+def test_a_step_that_skips_itself_does_not_abort_the_run_and_no_pdf_is_honoured(tmp_path):
+    plan = tmp_path / "plan_skip"
+    plan.mkdir()
+    (plan / "plan.toml").write_text(f'[plan]\nname = "skipper"\nversion = "1"\nstation = "{ROOT / "stations" / "sim.toml"}"\n'
+                                    f'limits = ["{ROOT / "limits" / "smoke_lfp.toml"}"]\n')
+    (plan / "test_skipper.py").write_text(
+        "import pytest\nfrom bench.units import Q_\n\n"
+        "def test_gate(measure):\n    pytest.skip('module rejected at the gate')\n\n"
+        "def test_after(measure, bms):\n    measure('bms.contactor_closed', Q_(1, ''), instrument=bms)\n")
+    env = {k: v for k, v in os.environ.items() if k != "ESS_BENCH_NO_PDF"}  # the option alone must do it
+    proc = _bench("run", str(plan), "--report-dir", str(tmp_path / "r"), "--dut", "SKIP-1", "--", "--no-pdf",
+                  cwd=ROOT, env=env)
+    j = Journal(tmp_path / "r" / "journal.sqlite")
+    run = j.runs(1)[0]
+    assert run["status"] == "COMPLETED" and run["verdict"] == "PASS", (run, proc.stdout[-2000:])
+    outcomes = {s["name"]: s["outcome"] for s in j.steps(run["run_id"])}
+    assert outcomes == {"test_gate": "skipped", "test_after": "passed"}
+    folder = tmp_path / "r" / run["run_id"]
+    assert (folder / "report.html").exists() and not (folder / "report.pdf").exists()

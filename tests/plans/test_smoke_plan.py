@@ -50,7 +50,7 @@ def test_smoke_plan_passes_and_writes_json_and_html_reports(tmp_path):
 
 def test_sigkill_mid_plan_keeps_earlier_measurements_and_reads_back_aborted(tmp_path):
     limits = tmp_path / "long.toml"
-    text = (ROOT / "limits" / "smoke_lfp.toml").read_text().replace('value = "1 h"', 'value = "40 h"')
+    text = (ROOT / "limits" / "smoke_lfp.toml").read_text().replace('value = "1 h"', 'value = "4 h"')
     limits.write_text(text)
     proc = run_plan(tmp_path, "--limits", str(limits), wait=False)
     db = tmp_path / "journal.sqlite"

@@ -177,3 +177,16 @@ def test_cli_amendment_needs_a_reason(
     reports = _cli_journal(tmp_path, build_run)
     assert bench_main(["report", run_id, "--report-dir", str(reports), "--amends", "ESSB-X"]) == 2
     assert "--reason" in capsys.readouterr().err
+
+
+def test_plan_tables_render_in_the_report_and_unmeasured_values_say_so(
+    run_id: str, journal: Journal, tmp_path: Path
+) -> None:
+    """CSV tables a plan attaches (an RTE table, an alarm matrix) appear as tables; a value the
+    instrument could not give (journalled NULL, INDETERMINATE) reads "not measured", not a number."""
+    journal.add_attachment(run_id, "rte_table.csv", b"cycle,rte_ac_pct\n1,92.9\n2,93.0\n", kind="text/csv")
+    journal.add_measurement(run_id, step=None, name="sign.reactive_power_error", value=None, unit="%",
+                            verdict="INDETERMINATE", reason="704.VarSet not implemented")
+    html = render_report(journal, run_id, tmp_path / "t", pdf=False).html.read_text(encoding="utf-8")
+    assert "rte_table.csv" in html and "<th>rte_ac_pct</th>" in html and "<td class=\"wrap\">92.9</td>" in html
+    assert "not measured" in html

@@ -1,6 +1,7 @@
 """BMS thresholds: alarm catalogue (fault codes) and defaults derived from the chemistry.
 
-Defaults follow the windows of standards.md §4.6 and the trip times of §4.7 (1 s for OV/UV/OT,
+Defaults follow the cell datasheet windows and the IEC 62619:2022 / UL 1973 protective-function
+checks with a bench default trip time (1 s for OV/UV/OT,
 100 ms for OC); every value is a default to override per product, from config or at run time
 with `Bms.set_thresholds`.
 """

@@ -61,6 +61,8 @@ class CellArray:
         self.resistance_factor = np.ones(shape)
         self.leak_conductance_S = np.zeros(shape)  # internal soft short (1/R_leak)
         self.extra_heat_W = np.zeros(shape)
+        self.heater_W = np.zeros(shape)  # external heaters (stimuli), see set_heater
+        self._heaters: dict[str, tuple[tuple[tuple[int, int], ...], float]] = {}
         self.i_A = np.zeros(shape)  # terminal current of each cell, + = discharge
         self.v_term_V = chem.ocv(self.soc)
         self._leak_any = False
@@ -132,6 +134,25 @@ class CellArray:
         self.leak_conductance_S[index] = conductance_S
         self._leak_any = bool(np.any(self.leak_conductance_S > 0))
 
+    def set_heater(self, name: str, cells: list[tuple[int, int]], watts: float | None) -> None:
+        """External heater `name` (a heater pad or cartridge) spreading `watts` evenly over `cells`,
+        or removed with None. Kept apart from `extra_heat_W`, which faults rewrite every step."""
+        if watts is None:
+            self._heaters.pop(name, None)
+        else:
+            if not cells:
+                raise ValueError(f"heater {name!r} needs at least one cell")
+            self._heaters[name] = (tuple((int(s), int(p)) for s, p in cells), float(watts))
+        total = np.zeros(self.shape)
+        for where, w in self._heaters.values():
+            for idx in where:
+                total[idx] += w / len(where)
+        self.heater_W = total
+
+    def heaters(self) -> dict[str, tuple[tuple[tuple[int, int], ...], float]]:
+        """Installed external heaters: name -> (cells, total watts)."""
+        return dict(self._heaters)
+
     def heat_W(self) -> np.ndarray:
         """Heat generated in each cell over the last step: I²R0 + RC losses + leak + fault heat."""
         i = self.i_A
@@ -139,7 +160,10 @@ class CellArray:
         q = i * i * self.R0_ohm + np.add.reduce(v * v / self.R_rc_ohm, 0)
         if self._leak_any:
             q = q + self.v_term_V * self.v_term_V * self.leak_conductance_S
-        return q + self.extra_heat_W
+        q = q + self.extra_heat_W
+        if self._heaters:
+            q = q + self.heater_W
+        return q
 
     def ocv_V(self) -> np.ndarray:
         """Present open-circuit voltage of every cell (temperature-shifted window, see module doc)."""

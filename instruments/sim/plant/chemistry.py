@@ -1,7 +1,7 @@
 """Cell chemistry data: OCV–SOC curves, resistance and capacity vs temperature, voltage windows.
 
 Tables are the single source of the electrochemical numbers the plant uses; the equivalent
-circuit (cells.py) only interpolates them. Windows follow standards.md §4.6 (LFP 3.65/3.2/2.5 V,
+circuit (cells.py) only interpolates them. Windows follow typical cell datasheets (LFP 3.65/3.2/2.5 V,
 2.0 V at or below 0 °C; NMC 4.2/3.65/2.5 V). The OCV tables extend a little past 0 % and 100 %
 SOC with steep flanks so over-charge and over-discharge stay physical (voltage runs away) instead
 of clipping, which is what the BMS over/under-voltage protections must catch.

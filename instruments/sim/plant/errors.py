@@ -24,3 +24,7 @@ def check_range(what: str, value: float, low: float, high: float) -> float:
     if not (low <= v <= high):  # also rejects NaN
         raise SimRangeError(what, v, low, high)
     return v
+
+
+class StimulusConflict(ValueError):
+    """Two stimuli would act on one sensing path (SCPI -221 "Settings conflict")."""

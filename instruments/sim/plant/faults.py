@@ -46,6 +46,10 @@ class Fault(ABC):
     def apply(self, plant: Plant) -> None:
         """Make the fault physically present in the plant (runs once, when it activates)."""
 
+    def revert(self, plant: Plant) -> None:
+        """Undo `apply` (Plant.remove_fault); only faults a bench can physically undo support it."""
+        raise ValueError(f"a {self.kind} fault cannot be removed once active")
+
     def describe(self) -> dict[str, Any]:
         return {"type": self.kind, "active": self.active, **self.params}
 
@@ -181,6 +185,14 @@ class CommsLoss(Fault):
         plant.comms_lost = True
         plant.bms.comms_forced_lost = True
         plant.bms.comms_ok = False
+
+    def revert(self, plant: Plant) -> None:
+        """Reconnect (a link cut by a stimulus); the link stays down while another comms_loss is active."""
+        if any(f is not self and f.kind == self.kind and f.active for f in plant.faults):
+            return
+        plant.comms_lost = False
+        plant.bms.comms_forced_lost = False
+        plant.bms.comms_ok = True
 
 
 class WeldedContactor(Fault):

@@ -1,6 +1,6 @@
 """Gas and pressure inside the battery enclosure: release sources, ventilation, overpressure.
 
-Well-mixed enclosure (the model standards.md §2.3 uses for exhaust sizing): each species obeys
+Well-mixed enclosure (the model NFPA 69 / NFPA 855 exhaust sizing from UL 9540A gas data uses): each species obeys
 dC/dt = S - (ACH/3600) C with S the release rate in ppm/s of the enclosure volume, integrated
 exactly for a source held over the step. The released gas also pressurises the enclosure, which
 relieves through its leakage with a time constant: dP/dt = p_atm * sum(S)*1e-6 - P/tau_leak.
@@ -28,6 +28,7 @@ class GasModel:
         self.ppm = dict(self.background_ppm)
         self.pressure_Pa = 0.0
         self.sources: dict[str, dict[str, float]] = {}  # source name -> species -> ppm/s
+        self.exhaust_flow_m3_per_h: float | None = None  # forced exhaust (None: natural ventilation only)
         self._quiet = True
 
     def set_source(self, name: str, rates_ppm_per_s: dict[str, float] | None) -> None:
@@ -40,6 +41,28 @@ class GasModel:
                 raise ValueError(f"unknown gas species {sorted(unknown)}; known {SPECIES}")
             self.sources[name] = {s: float(v) for s, v in rates_ppm_per_s.items()}
         self._quiet = False
+
+    def set_exhaust_flow(self, flow_m3_per_h: float | None) -> None:
+        """Run the enclosure exhaust at `flow_m3_per_h`, or stop it (None).
+
+        The forced flow sets the air changes through the enclosure volume (flow / volume); the
+        natural air changes still apply when they are larger (an exhaust slower than the natural
+        leakage does not slow it down).
+        """
+        if flow_m3_per_h is not None:
+            flow = float(flow_m3_per_h)
+            if not 0.0 <= flow < math.inf:
+                raise ValueError(f"exhaust flow must be a finite value >= 0 m3/h, got {flow_m3_per_h!r}")
+            flow_m3_per_h = flow
+        self.exhaust_flow_m3_per_h = flow_m3_per_h
+
+    @property
+    def air_changes_per_h(self) -> float:
+        """Air changes per hour in effect: the natural ones, or the exhaust's if it moves more air."""
+        forced = self.exhaust_flow_m3_per_h
+        if forced is None:
+            return self.ach_per_h
+        return max(self.ach_per_h, forced / self.volume_m3)
 
     @property
     def quiet(self) -> bool:
@@ -59,7 +82,7 @@ class GasModel:
         if self._quiet:
             return
         src = self.release_rate_ppm_per_s()
-        k = self.ach_per_h / 3600.0
+        k = self.air_changes_per_h / 3600.0
         decay = math.exp(-k * h) if k > 0 else 1.0
         settled = True
         for s in SPECIES:

@@ -29,6 +29,7 @@ from instruments.sim.plant.load import Load
 from instruments.sim.plant.pack import Pack
 from instruments.sim.plant.presets import get_preset
 from instruments.sim.plant.schema import validate_config
+from instruments.sim.plant.stimulus_target import PackStimulusTarget
 from instruments.sim.plant.supply import Supply
 
 
@@ -62,6 +63,7 @@ class Plant:
         self._evolving: list[EvolvingFault] = []
         self.instrument_faults: dict[str, list[dict[str, Any]]] = {}
         self.comms_lost = False
+        self._stimulus_target: PackStimulusTarget | None = None
         self.log_events: list[tuple[float, str]] = []
         self._fast_until = -1.0
         self._last_path = self.bms.contactor_path
@@ -88,6 +90,42 @@ class Plant:
             self._pending.append(f)
             self._pending.sort(key=lambda x: x.at_s)
         return f
+
+    def remove_fault(self, fault: Fault) -> None:
+        """Take a fault out again (a cable reconnected): pending ones are dropped, active ones reverted.
+
+        Raises ValueError for a fault this plant does not hold or one that cannot be undone
+        (a weak cell stays weak)."""
+        if not any(f is fault for f in self.faults):
+            raise ValueError(f"fault {fault.kind} is not in this plant")
+        if fault.active:
+            fault.revert(self)
+            fault.active = False
+            self._evolving = [f for f in self._evolving if f is not fault]
+            self._fast_until = self.t_s + self.fast_window_s
+        else:
+            self._pending = [f for f in self._pending if f is not fault]
+        self.faults = [f for f in self.faults if f is not fault]
+        self.log(self.t_s, f"fault {fault.kind} removed")
+
+    # ---- stimuli -------------------------------------------------------------------------------
+    def set_heat_source(self, name: str, cells: list[tuple[int, int]], watts: float | None) -> None:
+        """Install (or with None remove) an external heater of `watts` spread over `cells` (series,
+        parallel) indices: the stimulus of a heater pad on a cell, as in UL 9540A cell heating."""
+        S, P = self.pack.n_series, self.pack.n_parallel
+        for s, p in cells:
+            if not (0 <= s < S and 0 <= p < P):
+                raise ValueError(f"heat source {name!r}: cell ({s}, {p}) outside the {S}S{P}P pack")
+        if watts is not None and not 0.0 <= float(watts) < float("inf"):
+            raise ValueError(f"heat source {name!r}: power must be finite and >= 0 W, got {watts!r}")
+        self.pack.cells.set_heater(name, list(cells), watts)
+
+    def stimulus_target(self) -> Any:
+        """The object the simulated stimulus device (and the simulated operator) act on; one per plant,
+        so every stimulus server of a station sees what the others applied."""
+        if self._stimulus_target is None:
+            self._stimulus_target = PackStimulusTarget(self)
+        return self._stimulus_target
 
     def _activate(self, f: Fault) -> None:
         f.apply(self)

@@ -2,8 +2,8 @@
 
 Why a separate module: the passport is built from plain results (quantities) and the grade, so
 it can be unit-tested and validated against the shipped JSON Schema without a bench. Attribute
-names follow the IDTA Battery Pass product-condition aspect (standards.md §7.2); every quantity
-carries its unit and the passport clause it answers.
+names follow the IDTA Battery Pass product-condition aspect 1.2.0 and the clause numbers DIN DKE
+SPEC 99100:2025-02; every quantity carries its unit and the passport clause it answers.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Table (`[grading.module_intake]` of a limit set):
     version = "MI-LFP-2026.1"           # recorded with every grade
     grades = ["A", "B", "C", "quarantine", "recycle"]   # best first
     missing_grade = "quarantine"       # a required result that was never measured
+    indeterminate_grade = "quarantine" # a result that cannot be graded (INDETERMINATE, outside every band)
     default_rule = "R00"               # id reported when no rule fired
     [grading.module_intake.routes]     # grade -> reuse route
     [[grading.module_intake.rules]]    # evaluated in order
@@ -19,6 +20,10 @@ A rule fires on exactly one condition: `above` (>), `at_least` (>=), `below` (<)
 (<=), `equals` (text or quantity), or `bands = true` (the grade band of the measurement's own
 limit, so band edges live once, in `[limits]`). The final grade is the worst grade any rule
 gives; the deciding rule is the first rule, in table order, that gives that grade.
+
+Nothing is graded from a doubtful value: a result whose verdict was INDETERMINATE (implausible,
+not measured because a precondition failed, no limit, expired calibration) and a value that no
+grade band contains give `indeterminate_grade` with the reason, never a silent default.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ from typing import Any
 
 import pint
 
-from bench.units import Q_, parse_quantity
+from bench.units import parse_quantity
 
 CONDITIONS = ("above", "at_least", "below", "at_most", "equals")
 RULE_KEYS = {"id", "measurement", "grade", "reason", "source", "required", "bands", *CONDITIONS}
-TABLE_KEYS = {"version", "title", "source", "description", "grades", "missing_grade", "default_rule", "routes",
-              "rules"}
+TABLE_KEYS = {"version", "title", "source", "description", "grades", "missing_grade", "indeterminate_grade",
+              "default_rule", "routes", "rules"}
 
 
 class RuleTableError(ValueError):
@@ -42,10 +47,16 @@ class RuleTableError(ValueError):
 
 @dataclass(frozen=True)
 class Result:
-    """One intake result as the grader sees it: a value (quantity or text) and its limit's band."""
+    """One intake result as the grader sees it: a value (quantity or text) and its limit's band.
+
+    `indeterminate` is why the value cannot be graded ("" = it can): an INDETERMINATE verdict's
+    reason, or "not measured: <precondition>".
+    """
 
     value: pint.Quantity | str | None
     band: str | None = None
+    indeterminate: str = ""
+    note: str = ""  # detail appended to the rule's reason when it fires (e.g. which steps were incomplete)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class RuleTable:
     routes: dict[str, str]
     rules: tuple[Rule, ...]
     missing_grade: str
+    indeterminate_grade: str
     default_rule: str
 
     def severity(self, grade: str) -> int:
@@ -128,6 +140,9 @@ def load_rule_table(table: dict[str, Any]) -> RuleTable:
     missing = str(table.get("missing_grade", grades[-1] if grades else ""))
     if grades and missing not in grades:
         errors.append(f"missing_grade: {missing!r} is not one of {grades}")
+    indeterminate = str(table.get("indeterminate_grade", missing))
+    if grades and indeterminate not in grades:
+        errors.append(f"indeterminate_grade: {indeterminate!r} is not one of {grades}")
     routes = table.get("routes", {})
     if not isinstance(routes, dict):
         errors.append("routes: expected a table grade -> route")
@@ -177,7 +192,8 @@ def load_rule_table(table: dict[str, Any]) -> RuleTable:
     if errors:
         raise RuleTableError("grading table: " + "; ".join(errors))
     return RuleTable(version=str(version), grades=tuple(grades), routes={str(k): str(v) for k, v in routes.items()},
-                     rules=tuple(rules), missing_grade=missing, default_rule=str(table.get("default_rule", "R00")))
+                     rules=tuple(rules), missing_grade=missing, indeterminate_grade=indeterminate,
+                     default_rule=str(table.get("default_rule", "R00")))
 
 
 def _text(v: pint.Quantity | str | None) -> str:
@@ -206,6 +222,10 @@ def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
     fired: list[Fired] = []
     for rule in table.rules:
         res = results.get(rule.measurement)
+        if res is not None and res.indeterminate:
+            fired.append(Fired(rule.id, rule.measurement, table.indeterminate_grade, _text(res.value),
+                               f"{rule.measurement} cannot be graded: {res.indeterminate}"))
+            continue
         if res is None or res.value is None:
             if rule.required:
                 fired.append(Fired(rule.id, rule.measurement, table.missing_grade, "not measured",
@@ -213,6 +233,8 @@ def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
             continue
         if rule.condition == "bands":
             if res.band is None:
+                fired.append(Fired(rule.id, rule.measurement, table.indeterminate_grade, _text(res.value),
+                                   f"{rule.measurement} = {_text(res.value)} lies in no grade band of its limit"))
                 continue
             if res.band not in table.grades:
                 raise RuleTableError(f"rule {rule.id}: band grade {res.band!r} of {rule.measurement} is not one "
@@ -221,7 +243,8 @@ def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
                 fired.append(Fired(rule.id, rule.measurement, res.band, _text(res.value),
                                    rule.reason or f"{rule.measurement} in band {res.band}"))
         elif _fires(rule, res.value):
-            fired.append(Fired(rule.id, rule.measurement, str(rule.grade), _text(res.value), rule.reason))
+            reason = f"{rule.reason}: {res.note}" if res.note else rule.reason
+            fired.append(Fired(rule.id, rule.measurement, str(rule.grade), _text(res.value), reason))
     if not fired:
         best = table.grades[0]
         return GradeDecision(best, table.routes.get(best, ""), table.default_rule, "", "",
@@ -231,10 +254,3 @@ def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
     grade = table.grades[worst]
     return GradeDecision(grade, table.routes.get(grade, ""), decider.rule, decider.measurement, decider.value,
                          decider.reason, table.version, fired)
-
-
-def quantity_or_text(value: Any) -> pint.Quantity | str | None:
-    """Normalise a value from a journal row or a plan (float + unit text) for `Result`."""
-    if value is None or isinstance(value, pint.Quantity | str):
-        return value
-    return Q_(float(value), "dimensionless")
