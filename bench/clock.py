@@ -166,7 +166,8 @@ class SimClock(Clock):
         """Advance virtual time by `dt` seconds, integrating in bounded steps."""
         end = self._t + dt
         steps = 0
-        max_steps = int(dt / self.max_step) + 2 + 4 * len(self._periodic) * int(dt / self.max_step + 2)
+        # every loop bounded: one stop per max_step plus one per due time of every periodic callback
+        max_steps = int(dt / self.max_step) + 2 + sum(int(dt / h.period) + 2 for h in self._periodic if h.active)
         while self._t < end - 1e-12 and steps < max_steps + 10:
             steps += 1
             target = min(end, self._t + self.max_step)

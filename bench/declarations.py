@@ -38,7 +38,7 @@ SPEC_KEYS = {"type", "dimension", "min", "max", "required", "items", "fields", "
 MEASUREMENT_KEYS = {"dimension", "plausible", "description", "unit"}
 STEP_KEYS = {"expected", "description"}
 STEP_EXPECTED_RANGE_S = (1e-3, 30 * 86400.0)  # a step expected to last longer than 30 days is a typo
-PLAN_KEYS = {"plan", "parameters", "measurements", "steps", "batch"}
+PLAN_KEYS = {"plan", "parameters", "measurements", "steps", "batch", "telemetry"}  # [telemetry]: bench.telemetry.config
 
 
 @dataclass(frozen=True)

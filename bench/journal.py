@@ -23,7 +23,8 @@ from typing import Any
 
 from bench.errors import BenchError
 
-SCHEMA_VERSION = 2  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
+SCHEMA_VERSION = 3  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
+# 3: telemetry_chunks (high-rate capture: each flushed chunk, Parquet segment and summary file, with SHA-256)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -76,14 +77,21 @@ CREATE TABLE IF NOT EXISTS abort_requests (
 CREATE TABLE IF NOT EXISTS live (
     run_id TEXT NOT NULL, kind TEXT NOT NULL, data_json TEXT, t REAL, wall TEXT, PRIMARY KEY (run_id, kind)
 );
+CREATE TABLE IF NOT EXISTS telemetry_chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL,
+    grp TEXT NOT NULL, file TEXT NOT NULL, idx INTEGER NOT NULL, rows INTEGER NOT NULL, samples INTEGER,
+    t_first REAL, t_last REAL, sha256 TEXT NOT NULL, size INTEGER, wall TEXT, session INTEGER DEFAULT 1
+);
 CREATE INDEX IF NOT EXISTS idx_meas_run ON measurements(run_id);
 CREATE INDEX IF NOT EXISTS idx_requests_run ON requests(run_id);
+CREATE INDEX IF NOT EXISTS idx_tchunks_run ON telemetry_chunks(run_id, kind, grp);
 CREATE INDEX IF NOT EXISTS idx_events_run ON events(run_id);
 CREATE INDEX IF NOT EXISTS idx_series_run ON series(run_id, name);
 CREATE INDEX IF NOT EXISTS idx_steps_run ON steps(run_id);
 CREATE INDEX IF NOT EXISTS idx_sessions_run ON sessions(run_id);
 """
-# Columns added after schema 1, for journals written by an earlier bench (added on open).
+# Columns added after schema 1, for journals written by an earlier bench (added on open). Tables added
+# later (telemetry_chunks, schema 3) are created by SCHEMA itself, which runs on every open.
 ADDED_COLUMNS = {
     "steps": (("session", "INTEGER DEFAULT 1"),),
     "measurements": (("session", "INTEGER DEFAULT 1"), ("series", "TEXT"), ("aggregate", "TEXT")),
@@ -332,6 +340,41 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
 
+    CHUNK_FIELDS = ("step", "kind", "grp", "file", "idx", "rows", "samples", "t_first", "t_last", "sha256", "size")
+
+    def add_chunks(self, run_id: str, chunks: Iterable[dict[str, Any]]) -> None:
+        """Journal telemetry store records in one transaction: `kind` "chunk" (one flush of a capture
+        group: its rows, time span and content digest), "segment" (a Parquet data file: SHA-256 of its
+        bytes) or "summary" (its multi-resolution summary file). `file` is relative to the run folder."""
+        rows = []
+        wall = _iso_utc()
+        session = self.session_of(run_id)
+        for c in chunks:
+            unknown = set(c) - set(self.CHUNK_FIELDS)
+            if unknown:
+                raise ValueError(f"unknown telemetry chunk field(s) {sorted(unknown)}")
+            rows.append((run_id, *(c.get(k) for k in self.CHUNK_FIELDS), wall, session))
+        if not rows:
+            return
+        cols = ", ".join(("run_id", *self.CHUNK_FIELDS, "wall", "session"))
+        marks = ", ".join("?" for _ in range(len(self.CHUNK_FIELDS) + 3))
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(f"INSERT INTO telemetry_chunks ({cols}) VALUES ({marks})", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def add_chunk(self, run_id: str, step: str | None, file: str, index: int, rows: int, t_first: float,
+                  t_last: float, sha256: str, *, kind: str = "chunk", grp: str = "", samples: int | None = None,
+                  size: int | None = None) -> None:
+        """One telemetry store record (see add_chunks)."""
+        self.add_chunks(run_id, [{"step": step, "kind": kind, "grp": grp, "file": file, "idx": index, "rows": rows,
+                                  "samples": samples, "t_first": t_first, "t_last": t_last, "sha256": sha256,
+                                  "size": size}])
+
     def add_attachment(self, run_id: str, name: str, content: bytes, *, kind: str = "application/octet-stream",
                        step: str | None = None) -> None:
         self._exec("INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
@@ -489,7 +532,8 @@ class Journal:
         row = self._rows("SELECT MAX(m) AS t FROM (SELECT MAX(t) AS m FROM measurements WHERE run_id = :r "
                          "UNION ALL SELECT MAX(t) FROM events WHERE run_id = :r "
                          "UNION ALL SELECT MAX(COALESCE(ended_t, started_t)) FROM steps WHERE run_id = :r "
-                         "UNION ALL SELECT MAX(t) FROM series WHERE run_id = :r)", {"r": run_id})
+                         "UNION ALL SELECT MAX(t) FROM series WHERE run_id = :r "
+                         "UNION ALL SELECT MAX(t_last) FROM telemetry_chunks WHERE run_id = :r)", {"r": run_id})
         return float(row[0]["t"] or 0.0)
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
@@ -547,6 +591,15 @@ class Journal:
             yield db
         finally:
             db.close()
+
+    def chunks(self, run_id: str, kind: str | None = None, grp: str | None = None) -> list[dict[str, Any]]:
+        """Telemetry store records of a run in the order written (optionally one kind and/or group)."""
+        where, args = ["run_id = ?"], [run_id]
+        for col, value in (("kind", kind), ("grp", grp)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        return self._rows(f"SELECT * FROM telemetry_chunks WHERE {' AND '.join(where)} ORDER BY id", args)
 
     def attachments(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM attachments WHERE run_id = ? ORDER BY id", (run_id,))

@@ -147,13 +147,18 @@ def _build_session(config: pytest.Config, items: list[pytest.Item]) -> BenchSess
             return path
         return project / path if (project / path).exists() else root / path
 
+    telemetry, telemetry_source = None, "plan.toml"
+    if plan_file is not None:
+        from bench.tomlfile import read_toml
+
+        telemetry, telemetry_source = read_toml(plan_file)[0].get("telemetry"), str(plan_file)
     session = BenchSession(
         station=resolve(station), limits=[resolve(p) for p in limits], dut=config.getoption("--dut"),
         operator=config.getoption("--operator"), report_dir=root / config.getoption("--report-dir"),
         plan=str(plan.get("name", plan_file.parent.name if plan_file else "")),
         plan_version=str(plan.get("version", "")), answers=config.getoption("--answers"),
         batch_id=config.getoption("--batch-id"), dut_info=dut_info, declarations=declarations,
-        resume=_resume_option(config, plan, plan_file),
+        resume=_resume_option(config, plan, plan_file), telemetry=telemetry, telemetry_source=telemetry_source,
     )
     for hook in plan.get("checks", []):
         module_name, _, fn_name = str(hook).partition(":")
@@ -350,6 +355,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     session.recorder.step = StepContext(nodeid=item.nodeid, clauses=_clauses(item))
     session.journal.start_step(session.run_id, item.nodeid, item.name, _clauses(item), _plan_level(item),
                                session.clock.now_s())
+    session.capture_step(item.nodeid)
     inhibited = _inhibit(session, item)
     deadline = _step_deadline(session, item)
     try:
@@ -447,6 +453,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         report.longrepr = "step verdict FAIL:\n" + "\n".join(f"  {m}" for m in failed)
         message = "; ".join(str(m) for m in failed)
+    session.capture_step(None)
     session.journal.end_step(session.run_id, item.nodeid, report.outcome, str(verdict or "NONE"), message,
                              session.clock.now_s())
     _attach_html(report, step)

@@ -33,7 +33,9 @@ from bench.safety.safe_state import drive_safe_state
 from bench.safety.settings import SafetySettings, resolve
 from bench.safety.timeouts import ActionTimeout, Interrupter, run_bounded
 from bench.station import DEFAULT_SIM_BACKEND, Station, load_station, resolve_driver
-from bench.telemetry import Telemetry
+from bench.telemetry.capture import Capture
+from bench.telemetry.config import TelemetrySettings, check_roles, merge_tables, parse_telemetry
+from bench.telemetry.series import Telemetry
 from bench.tomlfile import read_bytes, read_toml
 from bench.units import Q_
 from bench.verdict import Verdict
@@ -63,7 +65,8 @@ class BenchSession:
                  report_dir: str | Path = "reports", plan: str = "", plan_version: str = "",
                  answers: str | Path | None = None, interactive: bool = True, batch_id: str | None = None,
                  dut_info: dict[str, Any] | None = None, journal: Journal | None = None,
-                 declarations: PlanDeclarations | None = None, resume: str | None = None) -> None:
+                 declarations: PlanDeclarations | None = None, resume: str | None = None,
+                 telemetry: dict[str, Any] | None = None, telemetry_source: str = "plan.toml") -> None:
         """Load and check everything a run needs (station, limit sets against the plan's declarations,
         merged interlocks, identifiers) before anything is opened; every problem is a ConfigError."""
         self.station: Station = load_station(station)
@@ -92,6 +95,8 @@ class BenchSession:
         if batch_id is not None:
             check_serial(batch_id, "batch id", source="--batch-id")
         self.safety: SafetySettings = resolve(self.station.safety, str(self.station.path))
+        self.telemetry_settings = self._telemetry_settings(telemetry, telemetry_source)
+        self.capture: Capture | None = None
         self.report_dir = Path(report_dir)
         self.plan = plan
         self.plan_version = plan_version
@@ -143,6 +148,20 @@ class BenchSession:
         raw = read_bytes(path)
         check_signed_limit_set(Path(path), self.station.path.parent / trust, data=raw)
         return parse_limit_set(raw, path, self.declarations)
+
+    def _telemetry_settings(self, plan: dict[str, Any] | None, source: str) -> TelemetrySettings | None:
+        """The station's [telemetry] with the plan's (plan.toml) over it, key by key; checked now."""
+        if not plan:
+            return self.station.telemetry_settings
+        errors: list[ConfigError] = []
+        parse_telemetry(plan, source, errors)  # the plan's own table, so problems name its file
+        if not errors:
+            settings = parse_telemetry(merge_tables(self.station.telemetry, plan), source, errors)
+            if settings is not None:
+                errors += check_roles(settings, self.station.roles, source)
+                if not errors:
+                    return settings
+        raise ConfigErrors(errors)
 
     def _make_clock(self, start_s: float) -> Clock:
         if self.station.simulated:
@@ -243,6 +262,7 @@ class BenchSession:
             self.controls = RunControls(self.journal, self.run_id, self.clock, abort=self.request_abort,
                                         event=self.event).start()
             self.prompt.on_wait = self.controls.poll
+            self._start_capture()
         except BaseException as exc:
             self.close(aborted=f"set-up failed: {type(exc).__name__}: {exc}")
             raise
@@ -311,6 +331,25 @@ class BenchSession:
             import _thread
 
             _thread.interrupt_main()
+    def _start_capture(self) -> None:
+        """High-rate capture ([telemetry]) from now until the safe state is reached at the end."""
+        settings = self.telemetry_settings
+        if settings is None or not settings.enabled:
+            return
+        self.capture = Capture(settings, journal=self.journal, run_id=self.run_id, run_dir=self.run_dir,
+                               clock=self.clock, instruments=self.instruments,
+                               sim_servers=getattr(self.sim, "servers", None), event=self.event).start()
+        self.telemetry.capture = self.capture
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's report folder; captured telemetry is written into its attachments/telemetry/."""
+        return self.report_dir / self.run_id
+
+    def capture_step(self, nodeid: str | None) -> None:
+        """A step starts (nodeid) or ends (None): captured data from now on goes to that step's files."""
+        if self.capture is not None:
+            self.capture.set_step(nodeid)
 
     # -- during the run ------------------------------------------------------------------
     def earlier(self, name: str) -> list[tuple[Any, str]]:
@@ -394,6 +433,8 @@ class BenchSession:
             if self.instruments:
                 self.safe_state(reason or self.stop_reason or "end of run")
         finally:
+            if self.capture is not None:  # after the safe state (captured), before the drivers close
+                self._bounded_teardown("telemetry capture stop", self.capture.stop, deadline, "telemetry")
             for name, inst in self.instruments.items():
                 self._bounded_teardown(f"{name}: close", inst.close, deadline, "instrument")
             if self.sim is not None:

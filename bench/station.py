@@ -19,6 +19,7 @@ from typing import Any
 from bench.errors import ConfigError, ConfigErrors
 from bench.fleet.config import FleetConfig, parse_fleet_table
 from bench.safety.settings import SafetySettings, parse_safety
+from bench.telemetry.config import TelemetrySettings, check_roles, parse_telemetry
 from bench.tomlfile import read_toml, sha256_hex, unknown_keys
 from bench.units import Q_, non_finite_errors, parse_quantity
 
@@ -28,7 +29,7 @@ ROLE_KEYS = {
     "options", "safe_state", "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
-TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "fleet"}
+TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "telemetry", "fleet"}
 MODES = {"development", "production"}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OPERATOR = "operator"  # a role acted by a person (prompts), allowed beside simulated roles
@@ -110,6 +111,8 @@ class Station:
     sha256: str = ""
     safety_settings: SafetySettings = field(default_factory=SafetySettings)
     max_step_s: float = 1.0
+    telemetry: dict[str, Any] = field(default_factory=dict)  # the [telemetry] table as written (plans merge over it)
+    telemetry_settings: TelemetrySettings | None = None  # parsed; None: no high-rate capture
     fleet: FleetConfig | None = None  # [fleet]: where and how this station synchronises (bench/fleet/config.py)
 
     @property
@@ -346,6 +349,10 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         errors.append(ConfigError("expected a table", source=src, key="dut"))
         dut = {}
     errors += non_finite_errors(dut, src, "dut")
+    telemetry_raw = data.get("telemetry")
+    telemetry = parse_telemetry(telemetry_raw, src, errors)
+    if telemetry is not None:
+        errors += check_roles(telemetry, roles, src, check_drivers=check_drivers)
     fleet, fleet_errors = parse_fleet_table(data.get("fleet"), source=src, station_name=name or "", base=p.parent)
     errors += fleet_errors
     if mode == "production" and not safety.trust_file:
@@ -360,6 +367,7 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
         safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
         safety_settings=safety, max_step_s=max_step_s, fleet=fleet,
+        telemetry=dict(telemetry_raw) if isinstance(telemetry_raw, dict) else {}, telemetry_settings=telemetry,
     )
 
 

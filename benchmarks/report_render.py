@@ -112,7 +112,7 @@ def main() -> int:
         print(f"journal built: {args.samples:,} samples in {time.perf_counter() - t0:.1f} s (not timed)")
         out = Path(args.keep) if args.keep else Path(tmp) / "run"
         t1 = time.perf_counter()
-        result = render_report(journal, run_id, out)
+        result = render_report(journal, run_id, out, csv=True)  # the CSV is written on request only
         total = time.perf_counter() - t1
         journal.close()
         for name, secs in result.timings.items():

@@ -20,6 +20,13 @@ wait remains: before judging, the driver lets its Notifier thread catch up with 
 queued (on the virtual bus it knows exactly how many), which keeps simulated runs deterministic.
 
 Extended-ID, error and remote frames and unknown ids are ignored but counted (`counters()`).
+
+Frame subscription (`subscribe_frames`): high-rate capture gets every good frame of a known
+message with its decoded values and its reception time, on the receive thread. The time is the
+adapter's timestamp of the frame (python-can: epoch seconds) moved into the subscriber's time
+base by the frame's age; on a virtual clock the simulator stamps each frame with the virtual time
+it was sent, which is used as is. A subscriber that raises is counted, never allowed to stop the
+receive thread.
 """
 
 from __future__ import annotations
@@ -140,6 +147,8 @@ class _Receiver(can.Listener):
             slot.t = t
             slot.count += 1
             d._decoded += 1
+            if d._subscribers:
+                d._publish(msg, values if slot.mux is not None else slot.values)
         finally:
             d._seen += 1
             if d._waiting:
@@ -194,6 +203,9 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         self._bus_error: Exception | None = None
         self._last_request: str | None = None
         self._closed = False
+        self._virtual = False
+        self._subscribers: list[tuple[Callable[[int, dict[str, Any], float], None], Callable[[], float]]] = []
+        self._subscriber_errors = 0
         self.bus = open_bus(resource, bitrate=bitrate, name=name)
         self._notifier = can.Notifier(self.bus, [_Receiver(self)], timeout=0.05)
 
@@ -210,7 +222,8 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         if hasattr(now, "now_s"):
             clock = now
             now, wait = clock.now_s, (lambda s: clock.sleep(Q_(s, "s")))
-            step_s = float(getattr(clock, "max_step", 0.0)) if getattr(clock, "virtual", False) else 0.0
+            self._virtual = bool(getattr(clock, "virtual", False))
+            step_s = float(getattr(clock, "max_step", 0.0)) if self._virtual else 0.0
         if wait is None:
             raise ValueError("attach_clock needs a wait callable with a now callable")
         self._now, self._wait = now, wait
@@ -243,6 +256,46 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
                                   command="0x210 RequestBmsMode=Standby",
                                   reply=f"NumberOfConnectedStrings={v.get('NumberOfConnectedStrings')}")
         return f"standby requested; BmsState {self._state_name(v)} and 0 strings connected (confirmed on 0x220)"
+
+    # -- frame subscription -----------------------------------------------------------------
+    def subscribe_frames(self, callback: Callable[[int, dict[str, Any], float], None],
+                         now: Callable[[], float] | None = None) -> Callable[[], None]:
+        """Call `callback(frame_id, values, t)` for every good frame of a known message, on the receive
+        thread; `t` is the frame's reception time in the time base of `now` (default: the driver's).
+        `values` are the decoded signals (scaled, flags as ints); do not keep or change the dict.
+        Returns a function that ends the subscription."""
+        entry = (callback, now or self._now)
+        self._subscribers = [*self._subscribers, entry]
+
+        def unsubscribe() -> None:
+            self._subscribers = [e for e in self._subscribers if e is not entry]
+
+        return unsubscribe
+
+    def flush_received(self) -> None:
+        """Wait (bounded, `rx_grace`) until frames already queued on the bus have been handled, so a
+        subscriber has seen everything sent so far (deterministic reads in simulation)."""
+        self._settle()
+
+    def _publish(self, msg: can.Message, values: dict[str, Any] | None) -> None:
+        if values is None:
+            return
+        stamp = msg.timestamp
+        for callback, now_fn in self._subscribers:
+            try:
+                now = now_fn()
+                t = now
+                if stamp:
+                    if self._virtual:
+                        if abs(now - stamp) < 1e8:  # the simulator's virtual send time (an epoch stamp is not)
+                            t = stamp
+                    else:
+                        age = time.time() - stamp  # adapters stamp in epoch seconds
+                        if -0.05 <= age <= 10.0:
+                            t = now - max(age, 0.0)
+                callback(msg.arbitration_id, values, t)
+            except Exception:  # noqa: BLE001 - a subscriber must never stop the receive thread
+                self._subscriber_errors += 1
 
     # -- receive-side checks -----------------------------------------------------------------
     def _settle(self) -> None:
@@ -329,6 +382,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         """Frames decoded, ignored (unknown/extended/error/remote) and bad, per message too."""
         self._settle()
         return {"decoded": self._decoded, "ignored": self._ignored, "seen": self._seen,
+                "subscriber_errors": self._subscriber_errors,
                 "bad": sum(s.errors for s in self._slots.values()),
                 "per_message": {f"0x{i:03X}": {"name": s.name, "count": s.count, "bad": s.errors}
                                 for i, s in self._slots.items()}}

@@ -63,3 +63,13 @@ def test_real_clock_sleeps_for_real():
     clock.sleep(Q_(20, "ms"))
     assert time.monotonic() - t0 >= 0.019
     clock.shutdown()
+
+
+def test_periodic_faster_than_max_step_never_skips_physics():
+    clock = SimClock(max_step=Q_(30, "s"))
+    steps = []
+    clock.add_listener(lambda t, dt: steps.append(dt))
+    ticks = []
+    clock.every(Q_(1, "s"), ticks.append)
+    clock.advance(30.0)
+    assert len(ticks) == 30 and abs(sum(steps) - 30.0) < 1e-9 and clock.now_s() == 30.0

@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pdf-timeout", type=float, metavar="SECONDS", default=None,
                    help="time budget for laying out report.pdf (default 300); when spent the PDF is "
                    "skipped and the failure journalled, HTML and record.json are kept")
+    p.add_argument("--csv", action=argparse.BooleanOptionalAction, default=None,
+                   help="also write attachments/telemetry.csv with every sample (default: the run's [telemetry] csv "
+                        "setting, off without it); the Parquet files of a capture are always attached")
     p.set_defaults(func=report)
 
 
@@ -104,7 +107,8 @@ def report(args: argparse.Namespace) -> int:
         print(note)
     if args.pdf_timeout is not None and not args.pdf_timeout > 0:
         raise BenchError(f"--pdf-timeout: expected a positive number of seconds, got {args.pdf_timeout}")
-    result = render_report(journal, run_id, out, pdf=not args.no_pdf, pdf_timeout_s=args.pdf_timeout)
+    result = render_report(journal, run_id, out, pdf=not args.no_pdf, pdf_timeout_s=args.pdf_timeout,
+                           csv=args.csv)
     print(f"{run_id}: {run['status']} {run['verdict']}\nreport {result.report_id}: {result.html}")
     if result.pdf is not None:
         print(f"pdf: {result.pdf} ({result.pdf_pages} pages)")

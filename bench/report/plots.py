@@ -3,6 +3,11 @@
 Each series gets one plot: axes with units and ticks, the min/max-decimated trace (peaks
 survive), step boundaries, and the aggregate checks of that series ("max of series 'x'") drawn
 as limit lines with their verdicts. The same SVG renders in a browser and in WeasyPrint.
+
+`render_plot` draws any set of traces (a min/max polyline, a shaded band, a plain line) with
+markers (anomaly flags); `plot_series` draws a journal series, `plot_envelope` a captured channel
+or a family of cells from the store's summaries (bench.report.capture builds those). This is the
+one plotting module of the bench: other report sections reuse `render_plot`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,29 @@ class Plot:
     samples: int
     points: int
     checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    """One thing drawn in a plot: `lo` only is a line; `lo` and `hi` a min/max trace (vertical extent
+    per time) or, with `band`, a shaded area between them."""
+
+    t: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray | None = None
+    label: str = ""
+    color: str = "#1f5fa8"
+    band: bool = False
+    width: float = 1.2
+
+
+@dataclass
+class Marker:
+    """A vertical marker at time t (an anomaly flag, an alarm), labelled at the top of the plot."""
+
+    t: float
+    label: str
+    color: str = "#c62828"
 
 
 def checks_by_series(measurements: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -96,16 +124,11 @@ def _fmt_pts(xs: np.ndarray, ys: np.ndarray) -> str:
     return " ".join(f"{x:g},{y:g}" for x, y in xy.tolist())
 
 
-def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[str, str]) -> Plot:
-    """One SVG plot of a series with its aggregate checks as limit lines."""
-    finite = np.isfinite(s.v)
-    t_all, v_all = s.t[finite], s.v[finite]
-    t, v = decimate(t_all, v_all, MAX_PLOT_POINTS // 2 - 1)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+def _limit_lines(checks: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for c in checks:
         limit = c.get("limit") or {}
-        conv = _convert([limit.get("low"), limit.get("high")], limit.get("unit") or "", s.unit)
+        conv = _convert([limit.get("low"), limit.get("high")], limit.get("unit") or "", unit)
         entry = {
             "name": c["name"],
             "how": c["how"],
@@ -118,27 +141,51 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
         if c["how"] not in LINE_AGGREGATES:
             entry["note"] = "limit on the span; not drawn as a level"
         elif conv is None:
-            entry["note"] = f"limit unit {limit.get('unit')!r} does not convert to {s.unit!r}"
+            entry["note"] = f"limit unit {limit.get('unit')!r} does not convert to {unit!r}"
         else:
             entry["levels"] = [
                 (label, val) for label, val in zip(("low", "high"), conv, strict=True) if val is not None
             ]
         lines.append(entry)
-    if v.size:
-        lo, hi = float(v.min()), float(v.max())
+    return lines
+
+
+def render_plot(
+    name: str,
+    unit: str,
+    traces: list[Trace],
+    *,
+    checks: list[dict[str, Any]] | None = None,
+    step_times: list[float] | None = None,
+    markers: list[Marker] | None = None,
+    span: tuple[float, float] | None = None,
+    title: str | None = None,
+    samples: int = 0,
+) -> Plot:
+    """One SVG plot: axes, traces, step lines, markers, and aggregate checks as limit lines."""
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    lines = _limit_lines(checks or [], unit)
+    vals = [a for tr in traces for a in (tr.lo, tr.hi) if a is not None and a.size]
+    if vals:
+        lo, hi = float(min(a.min() for a in vals)), float(max(a.max() for a in vals))
     else:
         lo, hi = 0.0, 1.0
-    span = hi - lo or max(abs(hi) * 0.05, 1.0)
+    span_v = hi - lo or max(abs(hi) * 0.05, 1.0)
     for entry in lines:  # show a limit unless it would squash the trace below a sixth of the height
         for _, level in entry["levels"]:
-            if max(hi, level) - min(lo, level) <= 6 * span:
+            if max(hi, level) - min(lo, level) <= 6 * span_v:
                 lo, hi = min(lo, level), max(hi, level)
     if hi == lo:
-        lo, hi = lo - span / 2, hi + span / 2
+        lo, hi = lo - span_v / 2, hi + span_v / 2
     pad = (hi - lo) * 0.06
     y_lo, y_hi = lo - pad, hi + pad
-    t0 = float(t_all[0]) if t_all.size else 0.0
-    t1 = float(t_all[-1]) if t_all.size else 1.0
+    times = [tr.t for tr in traces if tr.t.size]
+    if span is not None:
+        t0, t1 = span
+    elif times:
+        t0, t1 = float(min(t[0] for t in times)), float(max(t[-1] for t in times))
+    else:
+        t0, t1 = 0.0, 1.0
     if t1 <= t0:
         t1 = t0 + 1.0
     div, tunit = time_axis(t1 - t0)
@@ -152,7 +199,7 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {W} {H}" '
         f'width="{W}" height="{H}" role="img" '
-        f'aria-label="{escape(s.name)} [{escape(s.unit)}] over run time">',
+        f'aria-label="{escape(name)} [{escape(unit)}] over run time">',
         f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fff" stroke="#444" stroke-width="1"/>',
     ]
     yt = [y for y in nice_ticks(y_lo, y_hi) if y_lo <= y <= y_hi]
@@ -171,17 +218,49 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
             f'<text x="{px:.1f}" y="{TOP + ph + 15}" text-anchor="middle" font-size="11">'
             f"{_tick_label(x, xt)}</text>"
         )
-    changes = np.flatnonzero(np.diff(s.step_code[finite])) + 1 if t_all.size else np.array([], dtype=int)
-    for i in changes.tolist():
-        px = float(sx(t_all[i]))
+    for ts in step_times or []:
+        if t0 < ts < t1:
+            px = float(sx(ts))
+            parts.append(
+                f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{TOP + ph}" stroke="#888" '
+                f'stroke-dasharray="2,3"/>'
+            )
+    points = 0
+    for tr in traces:
+        if not tr.t.size:
+            continue
+        if tr.band and tr.hi is not None:
+            xs = np.r_[sx(tr.t), sx(tr.t[::-1])]
+            ys = np.r_[sy(tr.hi), sy(tr.lo[::-1])]
+            parts.append(f'<polygon fill="{tr.color}" fill-opacity="0.22" stroke="none" points="{_fmt_pts(xs, ys)}"/>')
+            points += 2 * tr.t.size
+            continue
+        if tr.hi is not None:  # min/max per time: both ends, in time order
+            xs = np.repeat(tr.t, 2)
+            ys = np.column_stack([tr.lo, tr.hi]).ravel()
+        else:
+            xs, ys = tr.t, tr.lo
+        points += int(xs.size)
         parts.append(
-            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{TOP + ph}" stroke="#888" '
-            f'stroke-dasharray="2,3"/>'
+            f'<polyline fill="none" stroke="{tr.color}" stroke-width="{tr.width}" stroke-linejoin="round" '
+            f'points="{_fmt_pts(sx(xs), sy(ys))}"/>'
         )
-    if t.size:
+    labelled = [tr for tr in traces if tr.label]
+    for k, tr in enumerate(labelled):
+        opacity = "0.4" if tr.band else "1"
         parts.append(
-            f'<polyline fill="none" stroke="#1f5fa8" stroke-width="1.2" stroke-linejoin="round" '
-            f'points="{_fmt_pts(sx(t), sy(v))}"/>'
+            f'<rect x="{LEFT + 8}" y="{TOP + 8 + 14 * k}" width="12" height="8" fill="{tr.color}" '
+            f'fill-opacity="{opacity}"/>'
+            f'<text x="{LEFT + 24}" y="{TOP + 16 + 14 * k}" font-size="10.5">{escape(tr.label)}</text>'
+        )
+    for m in markers or []:
+        if not t0 <= m.t <= t1:
+            continue
+        px = float(sx(m.t))
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{TOP + ph}" stroke="{m.color}" stroke-width="1.2"/>'
+            f'<text x="{px - 3:.1f}" y="{TOP + ph - 4}" text-anchor="end" font-size="10" fill="{m.color}" '
+            f'transform="rotate(-90 {px - 3:.1f} {TOP + ph - 4})">{escape(m.label)}</text>'
         )
     for entry in lines:
         color = COLORS.get(entry["verdict"], "#c62828")
@@ -191,7 +270,7 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
                 continue
             py = float(sy(level))
             text = (
-                f"{entry['how']} {'≥' if label == 'low' else '≤'} {level:g} {s.unit} ({entry['name']}: "
+                f"{entry['how']} {'≥' if label == 'low' else '≤'} {level:g} {unit} ({entry['name']}: "
                 f"{entry['verdict']})"
             )
             parts.append(
@@ -206,19 +285,37 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
     )
     parts.append(
         f'<text transform="translate(14 {TOP + ph / 2:.1f}) rotate(-90)" text-anchor="middle" '
-        f'font-size="12">{escape(s.name)} [{escape(s.unit)}]</text>'
+        f'font-size="12">{escape(name)} [{escape(unit)}]</text>'
     )
     parts.append("</svg>")
+    return Plot(
+        series=name,
+        unit=unit,
+        title=title or f"{name} [{unit}]",
+        svg="".join(parts),
+        samples=samples,
+        points=points,
+        checks=[{k: e[k] for k in ("name", "how", "verdict", "value", "unit", "note")} for e in lines],
+    )
+
+
+def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[str, str]) -> Plot:
+    """One SVG plot of a journal series with its aggregate checks as limit lines."""
+    finite = np.isfinite(s.v)
+    t_all, v_all = s.t[finite], s.v[finite]
+    t, v = decimate(t_all, v_all, MAX_PLOT_POINTS // 2 - 1)
+    changes = np.flatnonzero(np.diff(s.step_code[finite])) + 1 if t_all.size else np.array([], dtype=int)
     used = [step_names.get(st, st) for st in s.steps if st]
     title = f"{s.name} [{s.unit}]" + (f" — steps: {', '.join(used)}" if used else "")
-    return Plot(
-        series=s.name,
-        unit=s.unit,
+    return render_plot(
+        s.name,
+        s.unit,
+        [Trace(t, v)],
+        checks=checks,
+        step_times=[float(t_all[i]) for i in changes.tolist()],
+        span=(float(t_all[0]), float(t_all[-1])) if t_all.size else None,
         title=title,
-        svg="".join(parts),
         samples=len(s),
-        points=int(t.size),
-        checks=[{k: e[k] for k in ("name", "how", "verdict", "value", "unit", "note")} for e in lines],
     )
 
 

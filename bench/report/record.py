@@ -24,7 +24,8 @@ from bench.journal import INTERRUPTED, Journal
 from bench.report.series import SeriesData, load_series
 from bench.verdict import worst
 
-RECORD_SCHEMA_VERSION = "2.0"  # 2.0: sessions (resume), step attempts, superseded results, series checks
+RECORD_SCHEMA_VERSION = "2.1"  # 2.0: sessions (resume), step attempts, superseded results, series checks
+# 2.1: `telemetry` (high-rate capture: settings, Parquet files with SHA-256, channels, anomaly flags)
 STATEMENT = (
     "The results relate only to the items tested. Test sequences are derived from the cited standards; "
     "this report is not a certification."
@@ -67,8 +68,10 @@ def report_id(run_id: str, amendment: int = 0) -> str:
     return f"ESSB-{run_id}" + (f"-A{amendment}" if amendment else "")
 
 
-def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None = None) -> dict[str, Any]:
-    """The canonical record of one run. `series` may be passed when already loaded (render_run does)."""
+def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None = None,
+                 telemetry: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The canonical record of one run. `series` and the `telemetry` section (bench.report.captured)
+    may be passed when already built (render_report does)."""
     run = journal.run(run_id)
     run_id = run["run_id"]
     steps = journal.steps(run_id)
@@ -77,6 +80,11 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
     attachments = journal.attachments(run_id)
     if series is None:
         series = load_series(journal, run_id)
+    if telemetry is None and journal.chunks(run_id):
+        from bench.report import captured
+        from bench.telemetry.reader import StoreReader
+
+        telemetry = captured.section(journal, run_id, StoreReader(journal, run_id), [], events)
     by_step: dict[tuple[str, int], list[int]] = defaultdict(list)  # (step, session) -> measurement ids
     for m in measurements:
         by_step[(m["step"] or "", m["session"])].append(m["id"])
@@ -217,6 +225,7 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
             for s in series
         ],
         "attachments": [_attachment(a) for a in attachments],
+        "telemetry": telemetry,
         "statement": STATEMENT,
         "reproduction": REPRODUCTION,
     }

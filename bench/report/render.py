@@ -19,6 +19,7 @@ import jinja2
 
 from bench.errors import BenchError
 from bench.journal import Journal
+from bench.report import captured
 from bench.report.plots import build_plots
 from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
@@ -132,6 +133,7 @@ def render_report(
     signatures: list[dict[str, Any]] | None = None,
     pdf: bool = True,
     pdf_timeout_s: float | None = None,
+    csv: bool | None = None,
 ) -> RenderResult:
     """Write record.json, attachments, report.html and report.pdf; a PDF failure is journalled, not fatal.
 
@@ -139,6 +141,8 @@ def render_report(
     refused, see bench.signing.files). The PDF is laid out in a child process given at most
     `pdf_timeout_s` seconds (default DEFAULT_PDF_TIMEOUT_S); a failure or timeout journals a
     `report_failed` event with the reason and leaves the HTML and record.json in place.
+    `csv`: also write attachments/telemetry.csv with every sample (plan series and captured channels);
+    None follows the run's `[telemetry] csv` setting (off when the run had no capture).
     """
     out = Path(out_dir)
     if os.path.lexists(out / SIGNATURES_DIR):
@@ -158,18 +162,26 @@ def render_report(
 
     run_id = journal.run(run_id)["run_id"]
     series = load_series(journal, run_id)
+    run_dir = journal.path.parent / run_id  # where the capture wrote its files
+    reader, notes, problems = captured.prepare(journal, run_id, run_dir)
     lap("read")
-    record = build_record(journal, run_id, series)
+    telemetry = captured.section(journal, run_id, reader, notes, journal.events(run_id), problems)
+    record = build_record(journal, run_id, series, telemetry=telemetry)
     validate_record(record)
     record_bytes = canonical_json(record)
     replace_in(out, "record.json", record_bytes)
     lap("record")
-    samples = _write_attachments(journal, run_id, out, series)
+    captured.copy_files(run_dir, out, telemetry)
+    if csv is None:
+        csv = bool(((telemetry or {}).get("capture") or {}).get("csv"))
+    samples = _write_attachments(journal, run_id, out, series, reader if csv else None, csv)
     lap("csv")
     step_names = {s["nodeid"]: s["name"] for s in record["steps"]}
     plots = build_plots(series, record["measurements"], step_names)
+    plots += captured.plots(reader, telemetry, record["measurements"], record["steps"])
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id))
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id),
+                 csv)
     html_path = replace_in(out, "report.html", html.encode("utf-8"))
     lap("html")
     result = RenderResult(
@@ -207,6 +219,7 @@ def render_report(
 def _html(
     record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
     figures: list[dict[str, str]] | None = None, tables: list[dict[str, Any]] | None = None,
+    csv: bool = False,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
     view = dict(record)
@@ -224,6 +237,7 @@ def _html(
         r=view,
         plots=plots,
         figures=figures or [],
+        csv=csv,
         tables=tables or [],
         signatures=signatures,
         step_names=step_names,
@@ -238,8 +252,16 @@ def _html(
     )
 
 
-def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any]) -> int:
-    rows = replace_with(out, "attachments/telemetry.csv", lambda path: write_telemetry_csv(series, path))
+def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[Any], reader: Any, csv: bool) -> int:
+    """Plan attachments and limit sets, and attachments/telemetry.csv when asked for; never through a link."""
+    rows = 0
+    if csv:
+        def write(path: Path) -> int:
+            return write_telemetry_csv(series, path) + captured.write_csv(reader, path)
+
+        rows = replace_with(out, "attachments/telemetry.csv", write)
+    else:
+        remove_in(out, "attachments/telemetry.csv")  # never leave a CSV from an earlier render
     for a in journal.attachments(run_id):
         # Limit sets are stored as the exact bytes in force at run start, so their hash matches the record.
         folder = "limits" if a["kind"] == "limit-set" else "attachments"

@@ -20,6 +20,15 @@ message that fell due in that step is sent ONCE, with the plant state at the end
   `coalesced`). A receiver judging staleness in virtual time still sees a fresh frame at every
   moment the plan can look, because the last frame of a step carries the step's end time.
 
+Exact cycles (`exact_cycles(True)`, what high-rate capture asks for): the node registers a
+periodic on the clock for each cycle period (re-anchoring its schedules at that moment), so the
+clock stops at every due time and each frame is sent at its own due time with the plant state of
+that moment: one frame per cycle, nothing coalesced, still deterministic in virtual time. Every
+frame carries its virtual send time in `timestamp` (the virtual bus keeps sender timestamps), which
+the driver hands to frame subscribers as the reception time. The cost: the plant integrates in
+steps no longer than the shortest page period (100 ms) while exact cycles are on
+(benchmarks/telemetry_sim_cost.py).
+
 Requests (0x210) are drained from the node's own bus at the start of every step and applied to
 the plant BMS (RequestBmsMode, ResetPersistentFlags, ActivateBalancing, SetBalancingThreshold).
 Draining in the clock step instead of on a Notifier thread keeps runs deterministic: a request
@@ -41,12 +50,14 @@ from typing import Any
 import can
 import cantools
 
+from bench.units import Q_
 from instruments.transports.can_bus import open_bus
 
 DBC_PATH = Path(__file__).resolve().parents[1] / "dbc" / "ess_bench_bms.dbc"
 PAGES_IN_LAYOUT = {0x250: (54, 4), 0x260: (30, 6)}  # pages in the foxBMS layout, values per page
 CYCLIC = (0x220, 0x230, 0x231, 0x232, 0x233, 0x235, 0x240, 0x250, 0x260)
 _ids = itertools.count(1)
+EXACT_TOLERANCE_S = 1e-4  # the clock's periodic due times accumulate float error; frames keep exact stamps
 
 OT_MSL = ("OvertemperatureChargeMslError", "OvertemperatureDischargeMslError")
 UT_MSL = ("UndertemperatureChargeMslError", "UndertemperatureDischargeMslErro")
@@ -90,7 +101,8 @@ class SimFoxBmsCan:
         self.clock = clock
         self.resource = resource or f"virtual:essbench-bms-{next(_ids)}-{id(self):x}"
         self.db = cantools.database.load_file(dbc or str(DBC_PATH), strict=True)
-        self.bus = open_bus(self.resource, name="sim-bms")
+        virtual = self.resource.strip().lower().startswith("virtual:")
+        self.bus = open_bus(self.resource, name="sim-bms", **({"preserve_timestamps": True} if virtual else {}))
         self.n_cells = int(self.bms.n)
         t0 = clock.now_s()
         self.schedules = [_Schedule(self.db.get_message_by_frame_id(i), t0, self.n_cells) for i in CYCLIC]
@@ -99,6 +111,7 @@ class SimFoxBmsCan:
                       "send_errors": 0}
         self.last_request: dict[str, Any] | None = None
         self._listening = False
+        self._exact: list[Any] = []  # clock periodic handles while exact cycles are on
         self._encoders = {0x220: self._bms_state, 0x230: self._temps, 0x231: self._volts, 0x232: self._limits,
                           0x233: self._p0, 0x235: self._sox, 0x240: self._string}
 
@@ -108,7 +121,32 @@ class SimFoxBmsCan:
         self._listening = True
         return self
 
+    def exact_cycles(self, on: bool = True) -> None:
+        """Emit every cyclic frame at its own DBC due time (True) or coalesce per clock step (False)."""
+        if on == bool(self._exact):
+            return
+        if not on:
+            for handle in self._exact:
+                self.clock.cancel(handle)
+            self._exact = []
+            return
+        with self.clock.lock:
+            now = self.clock.now_s()
+            for sch in self.schedules:  # re-anchor so due times coincide with the clock's periodics
+                sch.t0, sch.k = now, 1
+                sch.next_due = now + sch.period_s
+            periods: list[float] = []
+            for p in sorted({round(s.period_s, 9) for s in self.schedules}):
+                if not any(abs(p / q - round(p / q)) < 1e-9 for q in periods):
+                    periods.append(p)
+            self._exact = [self.clock.every(Q_(p, "s"), lambda _t: None, name=f"can-cycle-{p:g}s") for p in periods]
+
+    @property
+    def exact(self) -> bool:
+        return bool(self._exact)
+
     def stop(self) -> None:
+        self.exact_cycles(False)
         if self._listening:
             self.clock.remove_listener(self.on_step)
             self._listening = False
@@ -119,21 +157,24 @@ class SimFoxBmsCan:
         """SimClock listener (clock.lock held): apply requests, then send what fell due by t."""
         self.drain_requests()
         silent = getattr(self.plant, "comms_lost", False) or not getattr(self.bms, "comms_ok", True)
+        tol = EXACT_TOLERANCE_S if self._exact else 1e-9
         for sch in self.schedules:
-            if t + 1e-9 < sch.next_due:
+            if t + tol < sch.next_due:
                 continue
-            due = int(math.floor((t + 1e-9 - sch.next_due) / sch.period_s)) + 1
+            due = int(math.floor((t + tol - sch.next_due) / sch.period_s)) + 1
+            first_due = sch.next_due
             sch.k += due
             sch.next_due = sch.t0 + sch.k * sch.period_s
-            frames = min(due, sch.pages)
+            frames = due if self._exact else min(due, sch.pages)
             self.stats["coalesced"] += due - frames
             if silent:
                 self.stats["suppressed"] += frames
                 continue
-            for _ in range(frames):
-                self._send(sch)
+            for n in range(frames):
+                # exact: each frame carries its own due time; coalesced: the step's end
+                self._send(sch, first_due + n * sch.period_s if self._exact else t)
 
-    def _send(self, sch: _Schedule) -> None:
+    def _send(self, sch: _Schedule, stamp: float) -> None:
         values = self._page(sch) if sch.per_page else self._encoders[sch.frame_id]()
         cached = sch.cache.get(sch.page)
         if cached is not None and cached[0] == values:
@@ -144,7 +185,7 @@ class SimFoxBmsCan:
             data = sch.message.encode(values, scaling=True, strict=self.strict)
             sch.cache[sch.page] = (values, data)
         try:
-            self.bus.send(can.Message(arbitration_id=sch.frame_id, data=data, is_extended_id=False))
+            self.bus.send(can.Message(arbitration_id=sch.frame_id, data=data, is_extended_id=False, timestamp=stamp))
             self.stats["sent"] += 1
         except can.CanError:
             self.stats["send_errors"] += 1

@@ -14,8 +14,8 @@ from bench.signing.manifest import canonical_json
 def test_rendering_twice_gives_identical_canonical_record_bytes(
     run_id: str, journal: Journal, tmp_path: Path
 ) -> None:
-    a = render_report(journal, run_id, tmp_path / "a", pdf=False)
-    b = render_report(journal, run_id, tmp_path / "b", pdf=False)
+    a = render_report(journal, run_id, tmp_path / "a", pdf=False, csv=True)
+    b = render_report(journal, run_id, tmp_path / "b", pdf=False, csv=True)
     data = (a.out_dir / "record.json").read_bytes()
     assert data == (b.out_dir / "record.json").read_bytes()
     assert data == canonical_json(json.loads(data))  # canonical form round-trips to the same bytes
@@ -51,7 +51,7 @@ def test_record_carries_identity_instruments_passport_conditions_and_checks(
 
 
 def test_limit_set_bytes_and_csv_are_written_exactly(run_id: str, journal: Journal, tmp_path: Path) -> None:
-    out = render_report(journal, run_id, tmp_path / "run", pdf=False).out_dir
+    out = render_report(journal, run_id, tmp_path / "run", pdf=False, csv=True).out_dir
     assert (out / "limits" / "module_lfp.toml").read_bytes() == next(
         a["content"] for a in journal.attachments(run_id) if a["kind"] == "limit-set"
     )
