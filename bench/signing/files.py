@@ -344,13 +344,19 @@ def replace_with(root: Path, rel: str, writer: Callable[[Path], T]) -> T:
 
 
 def remove_in(root: Path, rel: str) -> None:
-    """Remove `root/rel` if present (the entry itself, never a link's target)."""
+    """Remove the regular file `root/rel` if present; a link or special file there is refused, as for
+    writing (something planted in a run folder is reported, not silently tidied away)."""
     parts = _parts(rel)
+    if not os.path.lexists(Path(root, *parts[:-1])):
+        return  # no folder, so nothing to remove (a link in its place is still refused by dir_fd)
     with dir_fd(Path(root), "/".join(parts[:-1])) as parent:
         try:
-            os.unlink(parts[-1], dir_fd=parent)
+            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
-            pass
+            return
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(f"{Path(root) / rel}: is {_kind(st.st_mode)}; refusing to remove or replace it")
+        os.unlink(parts[-1], dir_fd=parent)
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
