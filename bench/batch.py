@@ -380,12 +380,14 @@ def _outcome_from_journal(journal_path: Path, batch_id: str, serial: str, out: M
         j.close()
 
 
-def _settle_ungraded(out: ModuleOutcome, log: Path) -> None:
-    """A module without a grade is quarantined with the reason; it stays in the summary and the yield."""
+def settle_ungraded(out: ModuleOutcome, log: Path | None = None) -> None:
+    """A module without a grade is quarantined with the reason; it stays in the summary and the yield.
+
+    One rule for the station's batch summary and the fleet's yield queries (bench.fleet.queries)."""
     if out.grade:
         return
     if out.status == "NOT RUN":
-        why = _last_error(log) or f"exit code {out.exit_code}"
+        why = (_last_error(log) if log is not None else "") or f"exit code {out.exit_code}"
         out.reason = f"no run was opened: {why}"
     elif out.status == "TIMEOUT":
         out.reason = out.reason or "the module's process was stopped at the batch's module timeout"
@@ -466,7 +468,7 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
         _outcome_from_journal(report_dir / "journal.sqlite", batch_id, row.serial, out)
         if timed_out:
             out.status = "TIMEOUT"
-        _settle_ungraded(out, log)
+        settle_ungraded(out, log)
         if out.run_id:
             out.report = str(report_dir / out.run_id / "report.html")
         if echo:

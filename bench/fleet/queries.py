@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from bench.batch import ModuleOutcome, summarise
+from bench.batch import ModuleOutcome, settle_ungraded, summarise
 
 Table = tuple[list[str], list[list[Any]]]
 PERIODS = ("day", "week", "month", "quarter", "year")
@@ -44,9 +44,11 @@ def runs(conn: Any, *, dut: str | None = None, station: str | None = None, plan:
 
 
 def _outcome(row: dict[str, Any]) -> ModuleOutcome:
-    return ModuleOutcome(serial=row["dut_serial"], run_id=row["run_id"], status=row["status"] or "",
-                         verdict=row["verdict"] or "", grade=row["grade"] or "", route=row["route"] or "",
-                         rule=row["rule"] or "", measurement=row["measurement"] or "", value=row["value"] or "")
+    out = ModuleOutcome(serial=row["dut_serial"], run_id=row["run_id"], status=row["status"] or "",
+                        verdict=row["verdict"] or "", grade=row["grade"] or "", route=row["route"] or "",
+                        rule=row["rule"] or "", measurement=row["measurement"] or "", value=row["value"] or "")
+    settle_ungraded(out)  # the station's rule: an ungraded module is quarantined and counts against yield
+    return out
 
 
 def _yield_rows(groups: dict[Any, list[ModuleOutcome]], extra: dict[Any, dict[str, Any]]) -> list[list[Any]]:

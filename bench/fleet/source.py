@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.fleet.digest import row_digest
 
 RUNS = "runs"
-NOT_SYNCED = {"meta"}  # journal-file metadata (schema version), not results
+NOT_SYNCED = {"meta", "live"}  # journal-file metadata (schema version) and the operator view's status cache: not results
 
 
 @dataclass(frozen=True)
