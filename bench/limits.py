@@ -20,7 +20,7 @@ from bench.units import dimensionality, non_finite_errors, parse_quantity
 
 TOP_KEYS = {"limit_set", "limits", "parameters", "grading", "interlocks"}
 META_KEYS = {"id", "version", "chemistry", "product", "title", "description", "documents", "effective",
-             "supersedes", "author", "plans"}
+             "supersedes", "author", "plans", "overlay"}
 LIMIT_KEYS = {"min", "max", "marginal", "rule", "clause", "source", "description", "unit", "grades", "nominal",
               "plausible"}
 GRADE_KEYS = {"grade", "min", "max", "description"}
@@ -297,6 +297,11 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
     plans = meta.get("plans", [])
     if not isinstance(plans, list) or not all(isinstance(x, str) and x for x in plans):
         errors.append(ConfigError("expected a list of plan names", source=src, key="limit_set.plans"))
+    overlay = meta.get("overlay", False)
+    if not isinstance(overlay, bool):
+        errors.append(ConfigError("expected true or false (an overlay completes the limit sets given after it)",
+                                  source=src, key="limit_set.overlay"))
+        overlay = False
     limits: dict[str, Limit] = {}
     raw_limits = data.get("limits", {})
     if not isinstance(raw_limits, dict):
@@ -332,12 +337,8 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
             errors.append(exc)
             continue
         params[name] = Parameter(name, value, str(table.get("source", "")), str(table.get("description", "")))
-    if declarations is not None and declarations.declared:
-        for name, spec in declarations.parameters.items():
-            wild = any(c in name for c in "*?[")
-            if spec.required and not wild and name not in params:
-                errors.append(ConfigError(f"missing parameter {name!r}, which plan {declarations.plan!r} reads "
-                                          f"({declarations.source})", source=src, key=f"parameters.{name}"))
+    if declarations is not None and not overlay:
+        errors += missing_parameters(declarations, [params], src)
     interlocks = data.get("interlocks", {})
     if not isinstance(interlocks, dict):
         errors.append(ConfigError("expected a table", source=src, key="interlocks"))
@@ -358,6 +359,19 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
         raise ConfigErrors(errors)
     return LimitSet(path=p, meta=dict(meta), limits=limits, parameters=params, grading=dict(grading),
                     interlocks=dict(interlocks), sha256=sha256_hex(raw), raw=raw)
+
+
+def missing_parameters(declarations: PlanDeclarations, present: list[dict[str, Any]], src: str) -> list[ConfigError]:
+    """Parameters the plan requires that none of `present` (parameter tables) gives, named by `src`."""
+    if not declarations.declared:
+        return []
+    errors = []
+    for name, spec in declarations.parameters.items():
+        wild = any(c in name for c in "*?[")
+        if spec.required and not wild and not any(name in p for p in present):
+            errors.append(ConfigError(f"missing parameter {name!r}, which plan {declarations.plan!r} reads "
+                                      f"({declarations.source})", source=src, key=f"parameters.{name}"))
+    return errors
 
 
 def _parameter_value(name: str, value: Any, declarations: PlanDeclarations | None, src: str, key: str) -> Any:
@@ -426,6 +440,11 @@ class Limits:
                 raise ConfigError(f"limit set id {s.id!r} loaded twice (also from {seen[s.id]})", source=str(s.path),
                                   key="limit_set.id")
             seen[s.id] = str(s.path)
+        if any(s.meta.get("overlay") for s in sets):  # overlays are complete only with the sets after them
+            where = " + ".join(str(s.path) for s in sets)
+            errors = missing_parameters(self.declarations, [s.parameters for s in sets], where)
+            if errors:
+                raise ConfigErrors(errors)
 
     def get(self, name: str) -> Limit | None:
         for s in self.sets:

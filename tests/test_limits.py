@@ -97,3 +97,36 @@ def test_shipped_limit_sets_validate():
     assert files
     for f in files:
         load_limit_set(f)
+
+
+def _plan_reading(*names: str):
+    from bench.declarations import parse_declarations
+
+    return parse_declarations({"plan": {"name": "p"}, "parameters": {n: {"dimension": "[time]"} for n in names}}, "plan.toml")
+
+
+def _set(tmp_path, name: str, params: dict[str, str], overlay: bool | None = None):
+    head = f'[limit_set]\nid = "{name}"\nversion = "1"\n' + ("" if overlay is None else f"overlay = {overlay if isinstance(overlay, str) else str(overlay).lower()}\n")
+    body = "".join(f'[parameters."{k}"]\nvalue = "{v}"\nsource = "test"\n' for k, v in params.items())
+    p = tmp_path / f"{name}.toml"
+    p.write_text(head + body)
+    return p
+
+
+def test_an_overlay_limit_set_changes_one_parameter_and_the_sets_after_it_complete_it(tmp_path):
+    decl = _plan_reading("a.wait", "b.wait")
+    base = load_limit_set(_set(tmp_path, "base", {"a.wait": "1 s", "b.wait": "2 s"}), decl)
+    over = load_limit_set(_set(tmp_path, "site", {"b.wait": "5 s"}, overlay=True), decl)
+    limits = Limits([over, base], decl)
+    assert limits.param("b.wait") == Q_(5, "s") and limits.param("a.wait") == Q_(1, "s")
+    with pytest.raises(ConfigErrors, match=r"missing parameter 'b.wait'.*plan.toml"):  # not an overlay: complete
+        load_limit_set(_set(tmp_path, "partial", {"a.wait": "1 s"}), decl)
+
+
+def test_an_overlay_alone_is_refused_naming_what_no_set_gives(tmp_path):
+    decl = _plan_reading("a.wait", "b.wait")
+    over = load_limit_set(_set(tmp_path, "site", {"b.wait": "5 s"}, overlay=True), decl)
+    with pytest.raises(ConfigErrors, match=r"site.toml.*missing parameter 'a.wait'"):
+        Limits([over], decl)
+    with pytest.raises(ConfigErrors, match="limit_set.overlay"):
+        load_limit_set(_set(tmp_path, "bad", {"b.wait": "5 s"}, overlay='"yes"'), decl)  # type: ignore[arg-type]

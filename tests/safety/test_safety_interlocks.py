@@ -156,7 +156,7 @@ def test_wall_deadline_interrupts_a_blocking_socket_read() -> None:
         with pytest.raises(StepTimeout, match="wall"):
             with Deadline(SimClock(), intr, what="hung read", virtual_s=None, wall_s=0.3):
                 client.recv(10)  # an instrument that never answers, no socket timeout
-        assert 0.25 < time.monotonic() - t0 < 3.0
+        assert 0.25 < time.monotonic() - t0 < 10.0  # bounded (a loaded machine is slow, never endless)
     finally:
         intr.uninstall()
         client.close()
@@ -203,7 +203,7 @@ def test_safe_state_order_retries_and_a_hung_instrument_never_stops_the_others()
     t0 = time.monotonic()
     res = drive_safe_state(inst, cause="trip", journal_event=lambda k, m, d: events.append((k, m)), retries=2,
                            retry_delay_s=0.01, action_timeout_s=0.2)
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 10.0  # a hung instrument costs its 0.2 s budget, not its 30 s hang
     assert [r.role for r in res] == ["load", "psu", "chamber", "bms"]
     assert [r.ok for r in res] == [True, False, False, True]
     assert log[0] == "10:ok" and log[-1] == "40:ok"
