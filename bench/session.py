@@ -33,7 +33,6 @@ from bench.safety.safe_state import drive_safe_state
 from bench.safety.settings import SafetySettings, resolve
 from bench.safety.timeouts import ActionTimeout, Interrupter, run_bounded
 from bench.station import DEFAULT_SIM_BACKEND, Station, load_station, resolve_driver
-from bench.telemetry.capture import Capture
 from bench.telemetry.config import TelemetrySettings, check_roles, merge_tables, parse_telemetry
 from bench.telemetry.series import Telemetry
 from bench.tomlfile import read_bytes, read_toml
@@ -96,7 +95,7 @@ class BenchSession:
             check_serial(batch_id, "batch id", source="--batch-id")
         self.safety: SafetySettings = resolve(self.station.safety, str(self.station.path))
         self.telemetry_settings = self._telemetry_settings(telemetry, telemetry_source)
-        self.capture: Capture | None = None
+        self.capture: Any = None  # bench.telemetry.capture.Capture while high-rate capture runs
         self.report_dir = Path(report_dir)
         self.plan = plan
         self.plan_version = plan_version
@@ -336,6 +335,8 @@ class BenchSession:
         settings = self.telemetry_settings
         if settings is None or not settings.enabled:
             return
+        from bench.telemetry.capture import Capture  # Arrow/Parquet loaded only by runs that capture
+
         self.capture = Capture(settings, journal=self.journal, run_id=self.run_id, run_dir=self.run_dir,
                                clock=self.clock, instruments=self.instruments,
                                sim_servers=getattr(self.sim, "servers", None), event=self.event).start()
