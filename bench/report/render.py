@@ -20,7 +20,7 @@ import jinja2
 from bench.errors import BenchError
 from bench.journal import Journal
 from bench.report import captured
-from bench.report.plots import build_plots
+from bench.report.figures import build_plots
 from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
 from bench.signing.errors import SigningError

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from bench.journal import Journal
-from bench.report.plots import build_plots
+from bench.report.figures import build_plots
 from bench.report.series import SeriesData, load_series
 
 MIN_INTERVAL_S = 2.0  # plots are redrawn at most this often per viewer (more when loading is slow)
