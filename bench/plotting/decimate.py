@@ -7,6 +7,17 @@ import numpy as np
 MAX_PLOT_POINTS = 2000
 
 
+def bucket_starts(t: np.ndarray, buckets: int) -> np.ndarray:
+    """Index of the first sample of each non-empty bucket, `buckets` equal spans of t (sorted)."""
+    n = t.size
+    span = float(t[-1] - t[0])
+    if span <= 0:
+        idx = np.minimum((np.arange(n) * buckets) // n, buckets - 1)
+    else:
+        idx = np.minimum(((t - t[0]) * (buckets / span)).astype(np.int64), buckets - 1)
+    return np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+
+
 def decimate(
     t: np.ndarray, v: np.ndarray, buckets: int = MAX_PLOT_POINTS // 2
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -21,12 +32,7 @@ def decimate(
     if np.any(np.diff(t) < 0):
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]
-    span = float(t[-1] - t[0])
-    if span <= 0:
-        idx = np.minimum((np.arange(n) * buckets) // n, buckets - 1)
-    else:
-        idx = np.minimum(((t - t[0]) * (buckets / span)).astype(np.int64), buckets - 1)
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    starts = bucket_starts(t, buckets)
     bucket_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
     keep = np.zeros(n, dtype=bool)
     for reduce in (np.minimum, np.maximum):
@@ -58,10 +64,5 @@ def reduce_envelope(
     n = x.size
     if n <= buckets:
         return x, lo, hi
-    span = float(x[-1] - x[0])
-    if span <= 0:
-        idx = np.minimum((np.arange(n) * buckets) // n, buckets - 1)
-    else:
-        idx = np.minimum(((x - x[0]) * (buckets / span)).astype(np.int64), buckets - 1)
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    starts = bucket_starts(x, buckets)
     return x[starts], np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts)
