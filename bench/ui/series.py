@@ -1,8 +1,8 @@
 """Telemetry for the page's live plots, read through one adapter and drawn by the report's code.
 
 Today's series live in the journal's `series` table and are read with the report's loader
-(`bench.report.series.load_series`); the plots are the report's own SVG (`bench.report.plots`,
-min/max decimated to `MAX_PLOT_POINTS`), so the page and the report draw the same picture.
+(`bench.report.series.load_series`); the plots are the report's own figures (`bench.report.figures`,
+drawn by `bench.plotting`, min/max decimated to `MAX_PLOT_POINTS`), so the page and the report draw the same picture.
 When telemetry moves to Parquet chunks with summaries, only `SeriesSource` changes.
 """
 
