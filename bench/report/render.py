@@ -51,6 +51,12 @@ def num(value: Any, spec: str = ".6g") -> str:
     return str(value)
 
 
+def step_table(rows: list[dict[str, str]]) -> str:
+    """One step's measurements (name, value, limit, verdict as text) as an HTML table, from a template:
+    the extra `bench run --html` adds to each step of the engineers' pytest-html report."""
+    return _env.get_template("step_table.html.j2").render(rows=rows)
+
+
 def limit_text(limit: dict[str, Any] | None) -> str:
     if not limit:
         return "no limit"
