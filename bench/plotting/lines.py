@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.plotting.decimate import decimate, finite_runs, reduce_envelope
+from bench.plotting.decimate import decimate_runs, finite_runs, reduce_envelope_runs
 from bench.plotting.errors import PlotError
 from bench.plotting.model import PALETTE, TRACE_KINDS, Axis, Figure, Rendered, Trace
 from bench.plotting.scale import Scale, data_range, tick_label
@@ -94,21 +94,18 @@ def _y_scale(fig: Figure, axis: Axis, data: list[_Data], name: str, top: float, 
 
 
 def _xy_runs(d: _Data, max_points: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pixel-ready (x, y) vertex runs of a line-like trace in data units, split at gaps."""
+    """(x, y) vertex runs of a line-like trace in data units, split at gaps, within the point budget
+    (a step trace is decimated first, then held; points are never decimated)."""
     kind = d.trace.kind
-    runs = []
-    for idx in finite_runs(d.x, d.y, *(() if d.hi is None else (d.hi,))):
-        x, y = d.x[idx], d.y[idx]
-        if kind == "envelope":
-            assert d.hi is not None
-            x, lo, hi = reduce_envelope(x, y, d.hi[idx], max_points // 2)
-            runs.append((np.repeat(x, 2), np.column_stack([lo, hi]).ravel()))
-        elif kind == "step":
-            runs.append((np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]))
-        elif kind == "line":
-            runs.append(decimate(x, y, max_points // 2 - 1))
-        else:
-            runs.append((x, y))
+    if kind == "envelope":
+        assert d.hi is not None
+        return [(np.repeat(x, 2), np.column_stack([lo, hi]).ravel())
+                for x, lo, hi in reduce_envelope_runs(d.x, d.y, d.hi, max_points // 2)]
+    if kind == "points":
+        return [(d.x[idx], d.y[idx]) for idx in finite_runs(d.x, d.y)]
+    runs = decimate_runs(d.x, d.y, (max_points // 4 if kind == "step" else max_points // 2) - 1)
+    if kind == "step":
+        return [(np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]) for x, y in runs]
     return runs
 
 
@@ -215,8 +212,7 @@ def _draw_trace(svg: Svg, d: _Data, xs: Scale, ys: Scale, max_points: int) -> in
     tr, drawn = d.trace, 0
     if tr.kind == "band":
         assert d.hi is not None
-        for idx in finite_runs(d.x, d.y, d.hi):
-            x, lo, hi = reduce_envelope(d.x[idx], d.y[idx], d.hi[idx], max_points // 2)
+        for x, lo, hi in reduce_envelope_runs(d.x, d.y, d.hi, max_points // 2):
             px = np.r_[xs(x), xs(x[::-1])]
             py = np.r_[ys(hi), ys(lo[::-1])]
             svg.add("polygon", fill=d.color, fill_opacity="0.22", stroke="none", points=points(px, py))

@@ -217,3 +217,12 @@ def test_bars_carry_a_tooltip_per_value_and_refuse_a_length_mismatch() -> None:
 def test_scatter_draws_one_point_per_finite_sample() -> None:
     r = render(_fig([Trace([0.0, 1.0, 2.0, 3.0], [1.0, np.nan, 2.0, 3.0], kind="points")]))
     assert len(list(_parse(r.svg).iter(f"{SVG}circle"))) == 3 and r.points == 3
+
+
+def test_many_gaps_share_one_point_budget_and_each_gap_still_breaks_the_line() -> None:
+    t = np.arange(200_000, dtype=float)
+    v = np.sin(t / 300.0)
+    v[np.arange(1000, 200_000, 4000)] = np.nan  # 50 gaps
+    r = render(_fig([Trace(t, v)]))
+    assert len(_polylines(r.svg)) == 51
+    assert r.points <= 2000 + 2 * 51  # the budget plus both ends of every run, not a budget per run
