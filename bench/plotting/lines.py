@@ -151,9 +151,9 @@ def render_figure(fig: Figure) -> Rendered:
         if not (np.isfinite(m.x) and xs.contains(m.x)):
             continue
         px, c = float(xs(m.x)), color(m.color, f"figure {fig.title!r}, marker {m.label!r}")
-        ty = float(top + ph - 4)
+        ty = float(top + ph - 4)  # read upwards from the bottom of the plot, inside it
         svg.add("line", x1=px, y1=top, x2=px, y2=top + ph, stroke=c, stroke_width=1.2)
-        svg.add("text", m.label, x=px - 3, y=ty, text_anchor="end", font_size=10, fill=c,
+        svg.add("text", m.label, x=px - 3, y=ty, text_anchor="start", font_size=10, fill=c,
                 transform=f"rotate(-90 {num(px - 3)} {num(ty)})")
     for k, level in enumerate(fig.levels):
         scale = ys if level.axis == "y" else y2s

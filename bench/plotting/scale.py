@@ -39,7 +39,7 @@ def log_ticks(lo: float, hi: float) -> list[float]:
 def tick_label(value: float, ticks: list[float], log: bool = False) -> str:
     """Tick text with just the decimals the tick step needs; a typographic minus."""
     if log:
-        text = f"{value:.3g}"
+        text = f"{value:g}"
     else:
         step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(value) or 1.0
         if step >= 1e5 or step < 1e-4:
