@@ -39,7 +39,7 @@ def unit_label(unit: str, what: str = "axis") -> str:
     if not unit:
         return ""
     parsed = parse_unit(unit, what)
-    if "*" in unit:
+    if "*" in unit or "·" in unit:  # pint would sort the factors: 'kW·h' must not read 'h·kW'
         return unit.replace("*", "·").replace(" ", "")
     return f"{parsed:~P}"
 

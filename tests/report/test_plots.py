@@ -226,3 +226,9 @@ def test_many_gaps_share_one_point_budget_and_each_gap_still_breaks_the_line() -
     r = render(_fig([Trace(t, v)]))
     assert len(_polylines(r.svg)) == 51
     assert r.points <= 2000 + 2 * 51  # the budget plus both ends of every run, not a budget per run
+
+
+def test_unit_labels_keep_the_callers_order_of_factors() -> None:
+    from bench.plotting.units import unit_label
+
+    assert [unit_label(u) for u in ("kW·h", "W*h", "degC", "percent", "mohm")] == ["kW·h", "W·h", "°C", "%", "mΩ"]
