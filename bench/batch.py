@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import json
 import os
 import secrets
@@ -526,34 +525,27 @@ def write_summary(summary: dict[str, Any], report_dir: Path) -> tuple[Path, Path
     report_dir.mkdir(parents=True, exist_ok=True)
     jpath = report_dir / f"batch-{summary['batch_id']}.json"
     jpath.write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(r['serial'])}</td><td>{e(r['status'])}</td><td>{e(r['verdict'])}</td><td><b>{e(r['grade'])}</b>"
-        f"</td><td>{e(r['route'])}</td><td>{e(r['rule'])}</td><td>{e(r['measurement'])} {e(r['value'])}</td>"
-        f"<td>{e(r['reason'])}</td><td>{r['wall_s']:.1f}</td><td>{_link(r['report'], report_dir)}</td></tr>"
-        for r in summary["results"])
-    counts = "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in summary["counts"].items())
-    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Batch {e(summary['batch_id'])}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;font-size:13px}}table{{border-collapse:collapse;margin:.5em 0}}
-th,td{{border:1px solid #bbb;padding:3px 6px;text-align:left}}th{{background:#eee}}</style></head><body>
-<h1>Batch {e(summary['batch_id'])}</h1><p>Plan {e(summary['plan'])}, module list {e(summary['dut_list'])},
-created {e(summary['created'])}. {e(summary['statement'])}</p>
-<p><b>Yield {summary['yield_percent']} %</b> ({summary['reusable']} of {summary['modules']} modules graded A, B or C;
-{summary['not_completed']} run(s) did not complete).</p>
-<h2>Counts per grade</h2><table><tr><th>Grade</th><th>Modules</th></tr>{counts}</table>
-<h2>Modules</h2><table><tr><th>Serial</th><th>Run status</th><th>Verdict</th><th>Grade</th><th>Route</th>
-<th>Deciding rule</th><th>Deciding measurement</th><th>Reason</th><th>Wall (s)</th><th>Report</th></tr>{rows}</table>
-</body></html>"""
+    page = _env().get_template("batch.html.j2").render(
+        s=summary, links=[_link(r["report"], report_dir) for r in summary["results"]])
     hpath = report_dir / f"batch-{summary['batch_id']}.html"
     hpath.write_text(page, encoding="utf-8")
     return jpath, hpath
 
 
+def _env() -> Any:
+    """The Jinja2 environment of the batch page (templates next to this module, autoescaped)."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+
+
 def _link(path: str, base: Path) -> str:
+    """The report's path relative to the batch page (escaped by the template)."""
     if not path:
         return ""
     try:
         rel = Path(path).relative_to(base)
     except ValueError:
         rel = Path(path)
-    return f'<a href="{html.escape(str(rel))}">report</a>'
+    return str(rel)

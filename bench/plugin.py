@@ -14,7 +14,6 @@ journal. Run state lives on the pytest config (`current_session(config)`), not i
 
 from __future__ import annotations
 
-import html
 import importlib
 import os
 import signal
@@ -464,13 +463,12 @@ def _attach_html(report: Any, step: StepContext) -> None:
         import pytest_html
     except ImportError:
         return
-    from bench.report.render import limit_text  # the report stack is loaded only when pytest-html asks
+    # the report stack is loaded only when pytest-html asks
+    from bench.report.render import limit_text, step_table
     if not step.measurements:
         return
-    rows = "".join(
-        f"<tr><td>{html.escape(m.name)}</td><td>{m.value:~.6gP}</td><td>{html.escape(limit_text(m.limit))}</td>"
-        f"<td>{m.verdict}</td></tr>" for m in step.measurements)
-    table = f"<table><tr><th>measurement</th><th>value</th><th>limit</th><th>verdict</th></tr>{rows}</table>"
+    table = step_table([{"name": m.name, "value": f"{m.value:~.6gP}", "limit": limit_text(m.limit),
+                         "verdict": str(m.verdict)} for m in step.measurements])
     report.extras = [*getattr(report, "extras", []), pytest_html.extras.html(table)]
 
 

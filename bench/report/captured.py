@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from bench.journal import Journal
-from bench.report.plots import Marker, Plot, Trace, checks_by_series, render_plot
+from bench.plotting import Marker, Trace
+from bench.report.figures import Plot, checks_by_series, trace_plot
 from bench.telemetry.layout import DATA_DIR
 from bench.telemetry.reader import StoreReader
 from bench.telemetry.store import recover
@@ -157,14 +158,14 @@ def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: 
             np.add.at(msum, k, e.mean)
             np.add.at(mn, k, 1)
         unit = chans[0].unit
-        traces = [Trace(bins, lo, hi, label=f"range across {len(chans)} cells", color="#1f5fa8", band=True),
+        traces = [Trace(bins, lo, hi, kind="band", label=f"range across {len(chans)} cells", color="#1f5fa8"),
                   Trace(bins, msum / np.maximum(mn, 1), label="mean of the cells", color="#1f5fa8", width=1.0)]
         markers = list(alarm_markers)
         names = []
         for k, c in enumerate(ch for ch in chans if (family, ch.name) in flagged):
             e = env[c.name]
             color = FLAG_COLORS[k % len(FLAG_COLORS)]
-            traces.append(Trace(e.t, e.lo, e.hi, label=f"cell {c.index} (flagged)", color=color))
+            traces.append(Trace(e.t, e.lo, e.hi, kind="envelope", label=f"cell {c.index} (flagged)", color=color))
             names.append(f"cell {c.index}")
             for a in flagged[(family, c.name)]:
                 if a["t"] is not None:
@@ -175,14 +176,14 @@ def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: 
         title = (f"{role} {FAMILY_TITLES[family]} ({len(chans)} cells) [{unit}]: range and mean across cells"
                  + (f", {level:g} s summaries" if level else ", every sample")
                  + (f"; flagged: {', '.join(names)}" if names else "; no cell flagged"))
-        out.append(render_plot(f"{role} {FAMILY_TITLES[family]}", unit, traces, step_times=step_times,
-                               markers=markers, span=(t0, t1), title=title, samples=samples))
+        out.append(trace_plot(f"{role} {FAMILY_TITLES[family]}", unit, traces, step_times=step_times,
+                              markers=markers, span=(t0, t1), title=title, samples=samples))
     for ch in singles:
         e = reader.envelope(ch.name, PLOT_BUCKETS, t0, t1)
-        plot = render_plot(ch.name, ch.unit, [Trace(e.t, e.lo, e.hi)], checks=checks.get(ch.name, []),
-                           step_times=step_times, span=(t0, t1), samples=e.samples,
-                           title=f"{ch.name} [{ch.unit}] (captured"
-                                 + (f", {e.level_s:g} s summaries)" if e.level_s else ", every sample)"))
+        plot = trace_plot(ch.name, ch.unit, [Trace(e.t, e.lo, e.hi, kind="envelope")],
+                          checks=checks.get(ch.name, []), step_times=step_times, span=(t0, t1), samples=e.samples,
+                          title=f"{ch.name} [{ch.unit}] (captured"
+                                + (f", {e.level_s:g} s summaries)" if e.level_s else ", every sample)"))
         out.append(plot)
     return out
 

@@ -20,7 +20,7 @@ import jinja2
 from bench.errors import BenchError
 from bench.journal import Journal
 from bench.report import captured
-from bench.report.plots import build_plots
+from bench.report.figures import build_plots
 from bench.report.record import build_record, safe_name, validate_record
 from bench.report.series import load_series, write_telemetry_csv
 from bench.signing.errors import SigningError
@@ -49,6 +49,12 @@ def num(value: Any, spec: str = ".6g") -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
         return format(value, spec)
     return str(value)
+
+
+def step_table(rows: list[dict[str, str]]) -> str:
+    """One step's measurements (name, value, limit, verdict as text) as an HTML table, from a template:
+    the extra `bench run --html` adds to each step of the engineers' pytest-html report."""
+    return _env.get_template("step_table.html.j2").render(rows=rows)
 
 
 def limit_text(limit: dict[str, Any] | None) -> str:

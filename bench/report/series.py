@@ -1,8 +1,8 @@
-"""Telemetry series read from the journal into numpy, min/max decimation, and the raw CSV.
+"""Telemetry series read from the journal into numpy, and the raw CSV.
 
 A run can hold millions of samples, so nothing here touches one sample at a time in Python:
-each series is one SQL query streamed into a numpy record array, decimation is vectorised, and
-the CSV is written by polars. The plots show decimated data; the CSV keeps every sample.
+each series is one SQL query streamed into a numpy record array and the CSV is written by
+polars. The plots (bench.plotting) show min/max-decimated data; the CSV keeps every sample.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 
 from bench.journal import Journal
 
-MAX_PLOT_POINTS = 2000
 _ROW = np.dtype([("t", "f8"), ("v", "f8"), ("null", "i1"), ("step", "i4")])
 
 
@@ -83,38 +82,6 @@ def load_series(journal: Journal, run_id: str) -> list[SeriesData]:
                 SeriesData(name=name, unit=unit or "", t=rows["t"].copy(), v=v, step_code=codes, steps=steps)
             )
     return out
-
-
-def decimate(
-    t: np.ndarray, v: np.ndarray, buckets: int = MAX_PLOT_POINTS // 2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the min and max sample of each time bucket (plus the ends), so peaks survive.
-
-    Expects finite values (the plot drops NaN first). Returns at most 2 * buckets + 2 points in
-    time order; short series come back unchanged.
-    """
-    n = t.size
-    if n <= 2 * buckets + 2:
-        return t, v
-    if np.any(np.diff(t) < 0):
-        order = np.argsort(t, kind="stable")
-        t, v = t[order], v[order]
-    span = float(t[-1] - t[0])
-    if span <= 0:
-        idx = np.minimum((np.arange(n) * buckets) // n, buckets - 1)
-    else:
-        idx = np.minimum(((t - t[0]) * (buckets / span)).astype(np.int64), buckets - 1)
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-    bucket_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
-    keep = np.zeros(n, dtype=bool)
-    for reduce in (np.minimum, np.maximum):
-        extreme = reduce.reduceat(v, starts)
-        pos = np.flatnonzero(v == extreme[bucket_of])
-        _, first = np.unique(bucket_of[pos], return_index=True)  # first sample reaching the extreme
-        keep[pos[first]] = True
-    keep[0] = keep[-1] = True
-    sel = np.flatnonzero(keep)
-    return t[sel], v[sel]
 
 
 def write_telemetry_csv(series: list[SeriesData], path: Path) -> int:

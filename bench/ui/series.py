@@ -1,8 +1,8 @@
 """Telemetry for the page's live plots, read through one adapter and drawn by the report's code.
 
 Today's series live in the journal's `series` table and are read with the report's loader
-(`bench.report.series.load_series`); the plots are the report's own SVG (`bench.report.plots`,
-min/max decimated to `MAX_PLOT_POINTS`), so the page and the report draw the same picture.
+(`bench.report.series.load_series`); the plots are the report's own figures (`bench.report.figures`,
+drawn by `bench.plotting`, min/max decimated to `MAX_PLOT_POINTS`), so the page and the report draw the same picture.
 When telemetry moves to Parquet chunks with summaries, only `SeriesSource` changes.
 """
 
@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from bench.journal import Journal
-from bench.report.plots import build_plots
+from bench.report.figures import build_plots
 from bench.report.series import SeriesData, load_series
 
 MIN_INTERVAL_S = 2.0  # plots are redrawn at most this often per viewer (more when loading is slow)

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from bench import plotting
 from bench.units import Q_
 from instruments.capabilities import BmsHistory
 from test_plans.module_intake.grading import Result, evaluate, load_rule_table
 from test_plans.module_intake.passport import build_passport, to_bytes, validate
-from test_plans.module_intake.plots import line_plot
 from test_plans.module_intake.procedures import (
     Trace,
     all_off,
@@ -230,9 +230,19 @@ def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, recor
         event("deviation", f"capacity {ah:~.4gP} not used as the SOC basis: {cap.reason}")
     tr = charge.trace
     t = tr.t + [tr.t[-1] + p("capacity.rest").to("s").magnitude + x for x in dis.trace.t]
-    plot = line_plot(f"Capacity test {module.serial}: CC-CV charge, rest, CC discharge", t,
-                     ("module voltage (V)", tr.v + dis.trace.v), ("current (A, + discharge)", tr.i + dis.trace.i))
+    plot = _voltage_current_svg(f"Capacity test {module.serial}: CC-CV charge, rest, CC discharge", t,
+                                tr.v + dis.trace.v, tr.i + dis.trace.i)
     attach("capacity_test.svg", plot, "image/svg+xml")
+
+
+def _voltage_current_svg(title: str, t: list[float], v: list[float], i: list[float]) -> bytes:
+    """Module voltage (left axis) and current (right axis, + discharge) against time, as SVG."""
+    fig = plotting.Figure(
+        title, plotting.Axis("time", "s", readable_time=True), plotting.Axis("module voltage", "V"),
+        [plotting.Trace(t, v, label="module voltage"),
+         plotting.Trace(t, i, label="current (+ discharge)", axis="y2")],
+        y2=plotting.Axis("current", "A"), width=720)
+    return plotting.render(fig).to_bytes()
 
 
 def _dcir(load, psu, bms, clock, limits, module, record, intake, event, soc, unmeasured) -> Any:
@@ -307,9 +317,8 @@ def test_06_resistance_and_pulse_power(gate, psu, load, bms, clock, limits, modu
             v += tr.v
             i += tr.i
             off = t[-1] + 5.0 if t else 0.0
-        attach("pulse_test.svg", line_plot(f"HPPC pulses {module.serial} at {', '.join(x for x, _ in traces)}", t,
-                                           ("module voltage (V)", v), ("current (A, + discharge)", i), t_unit="s"),
-               "image/svg+xml")
+        attach("pulse_test.svg", _voltage_current_svg(f"HPPC pulses {module.serial} at "
+                                                      f"{', '.join(x for x, _ in traces)}", t, v, i), "image/svg+xml")
 
 
 @pytest.mark.clause("UL 1974 S7 (derived): self-discharge over a rest at held temperature")

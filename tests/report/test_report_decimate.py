@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.journal import Journal
-from bench.report.plots import nice_ticks, plot_series
+from bench.plotting import MAX_PLOT_POINTS, decimate, nice_ticks
+from bench.report.figures import plot_series
 from bench.report.render import render_report
-from bench.report.series import MAX_PLOT_POINTS, SeriesData, decimate, load_series
+from bench.report.series import SeriesData, load_series
 
 
 def test_a_single_spike_and_dip_survive_decimation() -> None:

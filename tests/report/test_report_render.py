@@ -190,3 +190,11 @@ def test_plan_tables_render_in_the_report_and_unmeasured_values_say_so(
     html = render_report(journal, run_id, tmp_path / "t", pdf=False).html.read_text(encoding="utf-8")
     assert "rte_table.csv" in html and "<th>rte_ac_pct</th>" in html and "<td class=\"wrap\">92.9</td>" in html
     assert "not measured" in html
+
+
+def test_the_pytest_html_step_table_comes_from_its_template_and_escapes() -> None:
+    from bench.report.render import step_table
+
+    html = step_table([{"name": "cell<3>.ocv", "value": "3.3 V", "limit": "≤ 3.65 V & ≥ 2.5 V", "verdict": "PASS"}])
+    assert "<td>cell&lt;3&gt;.ocv</td>" in html and "≤ 3.65 V &amp; ≥ 2.5 V" in html
+    assert html.startswith("<table><tr><th>measurement</th>") and html.count("<tr>") == 2

@@ -206,7 +206,7 @@
     for (const [name, svg] of Object.entries(svgs)) {
       let fig = box.querySelector(`figure[data-series="${CSS.escape(name)}"]`);
       if (!fig) { fig = el("figure"); fig.dataset.series = name; fig.append(el("h3", name), el("div", null, "svg")); box.append(fig); }
-      // The SVG is drawn by the bench's own report code (bench/report/plots.py) from journal values, escaped there.
+      // The SVG is drawn by the bench's own report code (bench/report/figures.py on bench/plotting) from journal values, escaped there.
       fig.querySelector(".svg").innerHTML = svg;
     }
   }
