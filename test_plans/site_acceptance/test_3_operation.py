@@ -18,18 +18,19 @@ import pytest
 from bench.units import Q_
 from test_plans.site_acceptance.analysis import tracking
 from test_plans.site_acceptance.duty import journal_agreement, load_cycles
-from test_plans.site_acceptance.site_ops import battery_soc, energies, go_to_soc, prepare
+from test_plans.site_acceptance.site_ops import battery_soc, energies, prepare, prepare_soc
 from test_plans.site_acceptance.site_plots import series_plot
 
 pytestmark = [pytest.mark.plan_level("site")]
 
 
-def _start_soc(cycle: object) -> Q_:
+def _start_soc(cycle: object, default: Q_) -> Q_:
+    """The cycle's first SoC, else its `start_soc` header, else `default` (prepare.soc)."""
     soc = getattr(cycle, "soc_pct", None)
     if soc is not None and len(soc):
         return Q_(float(soc[0]), "percent")
     text = getattr(cycle, "meta", {}).get("start_soc")
-    return Q_(text) if text else Q_(50, "percent")
+    return Q_(text) if text else default
 
 
 @pytest.mark.clause("PNNL-22010 Rev 2 (2016) application duty cycles: peak shaving, frequency regulation")
@@ -42,10 +43,11 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
     for path, cyc, ref in load_cycles(limits):
         label = f"{cyc.name} ({path.name})"
         prepare(site, event)
-        go_to_soc(site, clock, _start_soc(cyc), spec.rated_power / 2, Q_(2, "percent"), event)
+        prepare_soc(site, clock, limits, event, _start_soc(cyc, limits.param("prepare.soc")))
         power = cyc.power_w(spec.rated_power)
         steps = cyc.steps_s
-        soc_every = max(1, int(round(900.0 / float(min(steps)))))  # battery SoC about every 15 min
+        sample_s = float(limits.param("duty.soc_sample_period").to("s").magnitude)
+        soc_every = max(1, int(round(sample_s / float(min(steps)))))  # intervals between battery SoC reads
         e0, soc0 = energies(meter, clock), battery_soc(site)
         socs = [float(soc0.magnitude)]
         prev = meter.read("poi")
@@ -113,8 +115,8 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
 def test_08_standby_loss(site, meter, spec, limits, measure, clock, event):
     """24 h at 50 % SoC, blocks connected, zero power command."""
     prepare(site, event)
-    go_to_soc(site, clock, limits.param("standby.soc"), spec.rated_power / 2, Q_(1, "percent"), event)
-    clock.sleep(Q_(30, "min"))  # relaxation after the preparation
+    prepare_soc(site, clock, limits, event, limits.param("standby.soc"), limits.param("standby.soc_tolerance"))
+    clock.sleep(limits.param("standby.relaxation"))  # relaxation after the preparation
     duration = limits.param("standby.duration")
     soc0, e0 = battery_soc(site), energies(meter, clock)
     clock.sleep(duration)
