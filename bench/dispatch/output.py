@@ -2,7 +2,9 @@
 
 Why a duty cycle: it is the one format the plans replay (bench/dutycycle.py); power is the net
 battery power at the AC terminal, positive = discharge, and the SoC column is the state of charge
-the schedule expects at the start of each interval, so a replay can be compared step by step.
+the schedule expects at the start of each interval, so a replay can be compared step by step. Its
+header names `prediction` and `schedule` (files beside it): a plan replaying it loads them with
+bench.dispatch.replay.load_reference and reports its agreement with the optimiser.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def write_all(out: Path, schedule: Schedule, econ: Economics, tariff: Tariff, st
     write_duty_cycle(paths["duty_cycle"], cycle, source=source, start=schedule.load.quality.first,
                      timezone=schedule.load.timezone or "wall clock of the load file",
                      battery=f"{schedule.battery.energy_kwh:g} kWh / {schedule.battery.discharge_kw:g} kW",
-                     tariff=tariff.name, load_sha256=inputs.get("load", {}).get("sha256", ""))
+                     tariff=tariff.name, load_sha256=inputs.get("load", {}).get("sha256", ""),
+                     prediction=paths["prediction"].name, schedule=paths["schedule"].name)
     write_schedule_csv(paths["schedule"], schedule)
     result = result_dict(schedule, econ, tariff, studies, inputs=inputs, timings=timings)
     prediction = predict_replay(cycle, load=schedule.load, energy=schedule.battery.energy)

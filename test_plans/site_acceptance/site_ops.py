@@ -17,6 +17,13 @@ import pint
 
 from bench.units import Q_
 
+# Documented constants of the control loops (how the bench waits, not what it judges):
+PREP_PASSES = 200          # go_to_soc: bound on its passes
+PREP_FRACTION = 0.9        # each pass sleeps this share of the estimated remaining time (never overshoots)
+PREP_MIN_STEP_S = 10.0     # ... and at least this long (a pass is one SunSpec read of every block)
+STOPPED_FRACTION = 0.02    # run_until_stopped: the site has stopped when |P| is below this share of the command
+STOPPED_READS = 2          # ... on this many polls in a row
+
 
 @dataclass(frozen=True)
 class SiteSpec:
@@ -68,8 +75,24 @@ def prepare(site: Any, event: Any) -> None:
     site.enable(True)
 
 
+def prepare_soc(site: Any, clock: Any, limits: Any, event: Any, target: pint.Quantity | None = None,
+                tolerance: pint.Quantity | None = None) -> pint.Quantity:
+    """go_to_soc with the limit set's preparation parameters (prepare.*): `target` defaults to
+    prepare.soc, `tolerance` to prepare.soc_tolerance."""
+    return go_to_soc(site, clock, limits.param("prepare.soc") if target is None else target,
+                     limits.param("prepare.power"),
+                     limits.param("prepare.soc_tolerance") if tolerance is None else tolerance, event,
+                     limits.param("prepare.max_time"))
+
+
+def ensure_operating_soc(site: Any, clock: Any, limits: Any, event: Any) -> None:
+    """Bring the battery to prepare.soc when it is outside prepare.soc_low..prepare.soc_high."""
+    if not limits.param("prepare.soc_low") <= battery_soc(site) <= limits.param("prepare.soc_high"):
+        prepare_soc(site, clock, limits, event)
+
+
 def go_to_soc(site: Any, clock: Any, target: pint.Quantity, power: pint.Quantity, tolerance: pint.Quantity,
-              event: Any, max_time: pint.Quantity = Q_(12, "h")) -> pint.Quantity:
+              event: Any, max_time: pint.Quantity) -> pint.Quantity:
     """Charge or discharge at `power` until the battery SoC is within `tolerance` of `target`."""
     rated_wh = sum(float(b.energy_rating.to("W*h").magnitude) for b in site.blocks())
     p_w = abs(float(power.to("W").magnitude))
@@ -78,17 +101,17 @@ def go_to_soc(site: Any, clock: Any, target: pint.Quantity, power: pint.Quantity
     spent = 0.0
     limit = float(max_time.to("s").magnitude)
     soc = float(battery_soc(site).magnitude)
-    for _ in range(200):  # bounded: each pass sleeps most of the remaining way
+    for _ in range(PREP_PASSES):  # bounded: each pass sleeps most of the remaining way
         gap = tgt - soc
         if abs(gap) <= tol or spent > limit:
             break
         site.set_active_power(Q_(-p_w if gap > 0 else p_w, "W"))
         eta = abs(gap) / 100.0 * rated_wh / p_w * 3600.0
-        dt = max(min(0.9 * eta, limit - spent), 10.0)
+        dt = max(min(PREP_FRACTION * eta, limit - spent), PREP_MIN_STEP_S)
         clock.sleep(Q_(dt, "s"))
         spent += dt
         new = float(battery_soc(site).magnitude)
-        if abs(new - soc) < 1e-3 and dt >= 60:
+        if abs(new - soc) < 1e-3 and dt >= 6 * PREP_MIN_STEP_S:
             event("deviation", f"SoC not moving ({new:.2f} %) while preparing {tgt:g} %", {"soc": new})
             break
         soc = new
@@ -103,7 +126,7 @@ def run_until_stopped(site: Any, meter: Any, clock: Any, power: pint.Quantity, p
                       timeout: pint.Quantity) -> tuple[float, bool]:
     """Command `power` and wait until the site stops by itself (end of its SoC window).
 
-    Stopped = the meter reads below 2 % of the command twice in a row. Returns (seconds, stopped)."""
+    Stopped = the meter reads below STOPPED_FRACTION of the command STOPPED_READS times in a row. Returns (seconds, stopped)."""
     site.set_active_power(power)
     cmd = abs(float(power.to("W").magnitude))
     t0 = clock.now_s()
@@ -112,8 +135,8 @@ def run_until_stopped(site: Any, meter: Any, clock: Any, power: pint.Quantity, p
     for _ in range(int(limit / float(poll.to("s").magnitude)) + 2):
         clock.sleep(poll)
         w = abs(float(meter.read("poi").active_power.to("W").magnitude))
-        low = low + 1 if w < 0.02 * cmd else 0
-        if low >= 2 or clock.now_s() - t0 > limit:
+        low = low + 1 if w < STOPPED_FRACTION * cmd else 0
+        if low >= STOPPED_READS or clock.now_s() - t0 > limit:
             break
     site.set_active_power(Q_(0, "W"))
-    return clock.now_s() - t0, low >= 2
+    return clock.now_s() - t0, low >= STOPPED_READS

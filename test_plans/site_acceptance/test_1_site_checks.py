@@ -20,7 +20,7 @@ from bench.verdict import Verdict
 from instruments.capabilities import PointNotImplemented
 from instruments.errors import InstrumentError
 from test_plans.site_acceptance.approved_config import compare
-from test_plans.site_acceptance.site_ops import battery_soc, energies, go_to_soc, prepare
+from test_plans.site_acceptance.site_ops import energies, ensure_operating_soc, prepare
 
 pytestmark = [pytest.mark.plan_level("site")]
 NAN = float("nan")
@@ -82,7 +82,7 @@ def test_01_communication_and_identity(site, spec, approved, limits, measure, cl
         prepare(site, event)
     except InstrumentError as exc:  # e.g. a standing alarm latches the site: the gates below say why
         event("deviation", f"site could not be enabled: {exc}")
-    clock.sleep(Q_(5, "s"))
+    clock.sleep(limits.param("identity.enable_wait"))
     blocks = site.blocks()
     down = [f"block {b.index} ({b.state}, {b.availability or 'no vendor state'})" for b in blocks if not b.contactor_closed]
     m_down = measure("identity.blocks_unavailable", _count(len(down)), instrument=site,
@@ -131,14 +131,13 @@ def test_03_sign_conventions_and_metering(site, meter, spec, limits, measure, cl
     """Charge at ~10 % of rated power: SoC and energy rise consistent with P*t, the site meter
     against the PCS (catches a reversed CT), DC sign, reactive power against a setpoint."""
     prepare(site, event)
-    soc = battery_soc(site)
-    if not Q_(20, "percent") <= soc <= Q_(80, "percent"):
-        go_to_soc(site, clock, Q_(50, "percent"), spec.rated_power / 2, Q_(2, "percent"), event)
+    ensure_operating_soc(site, clock, limits, event)
     p = -(limits.param("sign.power_fraction").to("") * spec.rated_power).to("W")
     duration = limits.param("sign.duration")
     s0, e0, t0 = site.status(), energies(meter, clock), clock.now_s()
     site.set_active_power(p)
-    clock.sleep(Q_(10, "s"))
+    settle = limits.param("sign.settle")
+    clock.sleep(settle)
     st = site.status()
     w_meter = meter.read("poi").active_power
     telemetry.record("sign.pcs_power", st.active_power)
@@ -150,10 +149,10 @@ def test_03_sign_conventions_and_metering(site, meter, spec, limits, measure, cl
             == math.copysign(1, p.magnitude))
     measure("sign.dc_ac_sign_agreement", _count(int(same)), instrument=site,
             note=f"DC {st.dc_power.to('kW'):~.3fP}, AC {st.active_power.to('kW'):~.3fP} while charging")
-    clock.sleep(duration - Q_(10, "s"))
+    clock.sleep(duration - settle)
     site.set_active_power(Q_(0, "W"))
     t1 = clock.now_s()
-    clock.sleep(Q_(5, "s"))
+    clock.sleep(limits.param("sign.stop_wait"))
     s1, e1 = site.status(), energies(meter, clock)
     expected = (abs(p) * Q_(t1 - t0, "s")).to("kWh")
     exported, imported, _ = e1.since(e0)
@@ -167,7 +166,7 @@ def test_03_sign_conventions_and_metering(site, meter, spec, limits, measure, cl
     q_set = limits.param("sign.reactive_setpoint")
     try:
         site.set_reactive_power(q_set)
-        clock.sleep(Q_(5, "s"))
+        clock.sleep(limits.param("sign.reactive_settle"))
         q = meter.read("poi").reactive_power
         measure("sign.reactive_power_error", (abs(q - q_set) / spec.rated_apparent_power).to("percent"),
                 instrument=meter, note=f"meter {q.to('kVA'):~.3fP} (reactive), setpoint {q_set:~P}")

@@ -15,7 +15,7 @@ import pytest
 
 from bench.units import Q_
 from test_plans.site_acceptance.analysis import rte, step_response
-from test_plans.site_acceptance.site_ops import battery_soc, energies, go_to_soc, prepare, run_until_stopped
+from test_plans.site_acceptance.site_ops import battery_soc, energies, prepare, prepare_soc, run_until_stopped
 from test_plans.site_acceptance.site_plots import series_plot
 
 pytestmark = [pytest.mark.plan_level("site")]
@@ -141,8 +141,8 @@ def test_05_round_trip_efficiency(earlier, limits, measure, event, attach):
 def test_06_response_and_ramp(site, meter, spec, limits, measure, clock, event, telemetry, attach):
     """Steps 0 -> +P, +P -> -P, -P -> 0 from 50 % SoC, sampled at >= 10 Hz at the meter."""
     prepare(site, event)
-    go_to_soc(site, clock, limits.param("response.soc"), spec.rated_power / 2, Q_(2, "percent"), event)
-    clock.sleep(Q_(60, "s"))
+    prepare_soc(site, clock, limits, event, limits.param("response.soc"))
+    clock.sleep(limits.param("response.settle"))
     p = limits.param("response.power").to("W")
     hold = float(limits.param("response.hold").to("s").magnitude)
     dt = limits.param("response.sample_period")

@@ -2,57 +2,57 @@
 
 Duty cycles (PNNL-22010 Rev 2 (2016) applications): each file of the limit set's `duty.cycles`
 (the bench's duty-cycle format, bench/dutycycle.py; `bench dispatch` writes schedules in it) is
-replayed interval by interval. Per interval the power at its end is compared with the request
+replayed interval by interval (test_plans/site_acceptance/duty.py: how a crew chooses its own). Per interval the power at its end is compared with the request
 (tracking error) and the meter's register delta with the requested energy (unmet intervals);
 over the cycle: delivered against requested energy, the duty-cycle RTE corrected for the SoC
-difference, and the SoC excursion. Standby: 24 h at 50 % SoC with zero command, stored-energy
+difference, and the SoC excursion. A `bench dispatch` schedule (its header names its prediction)
+is also compared with the optimiser's prediction: energy per direction and monthly peak reduction,
+each as (measured - predicted) / tolerance, with what the plant's losses explain in an event. Standby: 24 h at 50 % SoC with zero command, stored-energy
 loss (BMS SoC x rated energy), PCS standby energy at the meter and auxiliary energy separately.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bench.dutycycle import load_duty_cycle
 from bench.units import Q_
 from test_plans.site_acceptance.analysis import tracking
-from test_plans.site_acceptance.site_ops import battery_soc, energies, go_to_soc, prepare
+from test_plans.site_acceptance.duty import journal_agreement, load_cycles
+from test_plans.site_acceptance.site_ops import battery_soc, energies, prepare, prepare_soc
 from test_plans.site_acceptance.site_plots import series_plot
 
 pytestmark = [pytest.mark.plan_level("site")]
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start_soc(cycle: object) -> Q_:
+def _start_soc(cycle: object, default: Q_) -> Q_:
+    """The cycle's first SoC, else its `start_soc` header, else `default` (prepare.soc)."""
     soc = getattr(cycle, "soc_pct", None)
     if soc is not None and len(soc):
         return Q_(float(soc[0]), "percent")
     text = getattr(cycle, "meta", {}).get("start_soc")
-    return Q_(text) if text else Q_(50, "percent")
+    return Q_(text) if text else default
 
 
 @pytest.mark.clause("PNNL-22010 Rev 2 (2016) application duty cycles: peak shaving, frequency regulation")
 @pytest.mark.timeout_step("80 h")
-def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach):
+def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach, earlier):
     rated = float(spec.rated_power.to("W").magnitude)
     rated_wh = float(spec.rated_energy.to("W*h").magnitude)
     tol = float(limits.param("duty.unmet_tolerance").to("").magnitude)
     active = float(limits.param("duty.active_threshold").to("").magnitude)
-    for rel in limits.param("duty.cycles"):
-        path = Path(rel) if Path(rel).is_absolute() else ROOT / rel
-        cyc = load_duty_cycle(path)
+    for path, cyc, ref in load_cycles(limits):
         label = f"{cyc.name} ({path.name})"
         prepare(site, event)
-        go_to_soc(site, clock, _start_soc(cyc), spec.rated_power / 2, Q_(2, "percent"), event)
+        prepare_soc(site, clock, limits, event, _start_soc(cyc, limits.param("prepare.soc")))
         power = cyc.power_w(spec.rated_power)
         steps = cyc.steps_s
-        soc_every = max(1, int(round(900.0 / float(min(steps)))))  # battery SoC about every 15 min
+        sample_s = float(limits.param("duty.soc_sample_period").to("s").magnitude)
+        soc_every = max(1, int(round(sample_s / float(min(steps)))))  # intervals between battery SoC reads
         e0, soc0 = energies(meter, clock), battery_soc(site)
         socs = [float(soc0.magnitude)]
         prev = meter.read("poi")
-        req_w, meas_w, req_j, got_j, t_end = [], [], [], [], []
+        prev_aux = meter.read("aux") if ref is not None else None
+        req_w, meas_w, req_j, got_j, aux_j, t_end = [], [], [], [], [], []
         t_start = clock.now_s()
         for i, (p, dt) in enumerate(zip(power, steps, strict=True)):
             site.set_active_power(Q_(float(p), "W"))
@@ -60,6 +60,10 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
             r = meter.read("poi")
             net = (r.energy_exported - prev.energy_exported) - (r.energy_imported - prev.energy_imported)
             prev = r
+            if prev_aux is not None:  # a dispatch schedule: the site's import peak includes the auxiliaries
+                a = meter.read("aux")
+                aux_j.append(float((a.energy_imported - prev_aux.energy_imported).to("J").magnitude))
+                prev_aux = a
             req_w.append(float(p))
             meas_w.append(float(r.active_power.to("W").magnitude))
             req_j.append(float(p) * float(dt))
@@ -91,6 +95,11 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
         measure("duty.soc_min", Q_(min(socs), "percent"), instrument=site, note=f"{label}: battery SoC minimum")
         measure("duty.soc_max", Q_(max(socs), "percent"), instrument=site, note=f"{label}: battery SoC maximum")
         stem = path.stem
+        if ref is not None:
+            table, explained = journal_agreement(ref, label=label, requested_w=req_w, delivered_j=got_j, aux_j=aux_j,
+                                                 rated=spec.rated_power, limits=limits, site=site, earlier=earlier,
+                                                 measure=measure, meter=meter, event=event)
+            attach(f"duty_{stem}_dispatch_agreement.csv", ("# " + explained + "\n" + table).encode(), "text/csv")
         attach(f"duty_{stem}.svg", series_plot(
             f"Duty cycle {cyc.name}: requested against delivered power",
             [("requested (kW)", [t - d for t, d in zip(t_end, steps, strict=True)], [w / 1000 for w in req_w]),
@@ -106,8 +115,8 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
 def test_08_standby_loss(site, meter, spec, limits, measure, clock, event):
     """24 h at 50 % SoC, blocks connected, zero power command."""
     prepare(site, event)
-    go_to_soc(site, clock, limits.param("standby.soc"), spec.rated_power / 2, Q_(1, "percent"), event)
-    clock.sleep(Q_(30, "min"))  # relaxation after the preparation
+    prepare_soc(site, clock, limits, event, limits.param("standby.soc"), limits.param("standby.soc_tolerance"))
+    clock.sleep(limits.param("standby.relaxation"))  # relaxation after the preparation
     duration = limits.param("standby.duration")
     soc0, e0 = battery_soc(site), energies(meter, clock)
     clock.sleep(duration)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.units import Q_
-from test_plans.site_acceptance.site_ops import battery_soc, go_to_soc, prepare
+from test_plans.site_acceptance.site_ops import ensure_operating_soc, prepare
 
 pytestmark = [pytest.mark.plan_level("site")]
 NAN = float("nan")
@@ -28,10 +28,10 @@ FUNCTIONS = {  # function -> (how it is provoked, the vendor alarm it must raise
 }
 
 
-def _time_to_safe_state(site: Any, meter: Any, clock: Any, t0: float, zero: Any, window: float) -> float | None:
-    """Seconds from t0 until |P| <= zero at the meter and every block's contactor is open."""
-    period = Q_(0.1, "s")
-    for _ in range(int(window / 0.1) + 2):
+def _time_to_safe_state(site: Any, meter: Any, clock: Any, t0: float, zero: Any, window: float,
+                        period: Any) -> float | None:
+    """Seconds from t0 until |P| <= zero at the meter and every block's contactor is open, polled every `period`."""
+    for _ in range(int(window / float(period.to("s").magnitude)) + 2):
         if abs(meter.read("poi").active_power) <= zero and not any(b.contactor_closed for b in site.blocks()):
             return clock.now_s() - t0
         if clock.now_s() - t0 > window:
@@ -49,11 +49,9 @@ def test_09_site_protective_functions(site, meter, stimulus, spec, limits, measu
     matrix = ["function,stimulus,time_to_safe_state_s,alarms_read,expected_alarm,named"]
     for fn, (kind, expected) in FUNCTIONS.items():
         prepare(site, event)
-        soc = battery_soc(site)
-        if not Q_(20, "percent") <= soc <= Q_(80, "percent"):
-            go_to_soc(site, clock, Q_(50, "percent"), spec.rated_power / 2, Q_(2, "percent"), event)
+        ensure_operating_soc(site, clock, limits, event)
         site.set_active_power(limits.param("protection.operating_power"))
-        clock.sleep(Q_(15, "s"))
+        clock.sleep(limits.param("protection.settle"))
         if kind == "sensor":
             channel = limits.param(f"protection.{fn}.channel")
             value = limits.param(f"protection.{fn}.value")
@@ -64,7 +62,7 @@ def test_09_site_protective_functions(site, meter, stimulus, spec, limits, measu
             t0 = clock.now_s()
             done = stimulus.cut_link(link, True)
         event("stimulus", f"{fn}: {done}", {"function": fn})
-        elapsed = _time_to_safe_state(site, meter, clock, t0, zero, window)
+        elapsed = _time_to_safe_state(site, meter, clock, t0, zero, window, limits.param("protection.poll"))
         clock.sleep(limits.param("protection.hold"))  # every alarm the condition raises has latched
         alarms = site.alarms()
         named = expected in alarms
@@ -80,9 +78,9 @@ def test_09_site_protective_functions(site, meter, stimulus, spec, limits, measu
         event("stimulus", stimulus.sensor_override(channel, None) if kind == "sensor"
               else stimulus.cut_link(link, False), {"function": fn})
         site.set_active_power(Q_(0, "W"))
-        clock.sleep(Q_(10, "s"))
+        clock.sleep(limits.param("protection.clear"))
         site.reset_alarms()
-        clock.sleep(Q_(2, "s"))
+        clock.sleep(limits.param("protection.reset_wait"))
     attach("alarm_matrix.csv", ("\n".join(matrix) + "\n").encode(), "text/csv")
 
 

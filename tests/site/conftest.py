@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from instruments.sim.site.modbus_tcp import SiteModbusServer
 from instruments.sim.site.plant import SitePlant
+from instruments.sim.site.scenarios import outcome, run_plan, write_station
 from instruments.sim.site.site_sunspec import MeterSunSpec
 from instruments.sim.site.station import controller_server
 
@@ -47,3 +50,17 @@ def served() -> Iterator[Any]:
     yield _make
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def healthy_run(tmp_path_factory) -> dict[str, Any]:
+    """One uninterrupted run of the whole plan on the healthy simulated site (seed of sim_site.toml),
+    with the plant's energy ledger: every test judging the healthy run reads this one."""
+    tmp: Path = tmp_path_factory.mktemp("healthy")
+    station = write_station(tmp, [], ledger="ledger.json")
+    proc = run_plan(tmp / "reports", station)
+    res = outcome(tmp / "reports")
+    ledger_file = tmp / "ledger.json"
+    res.update(proc=proc, reports=tmp / "reports",
+               ledger=json.loads(ledger_file.read_text()) if ledger_file.exists() else None)
+    return res

@@ -47,13 +47,11 @@ def _short_limits(tmp: Path) -> Path:
     return out
 
 
-def test_healthy_site_passes_every_step_and_energies_agree_with_the_plant(tmp_path):
-    station = write_station(tmp_path, [], ledger="ledger.json")
-    proc = run_plan(tmp_path / "reports", station)
-    res = outcome(tmp_path / "reports")
+def test_healthy_site_passes_every_step_and_energies_agree_with_the_plant(healthy_run):
+    res, proc = healthy_run, healthy_run["proc"]
     assert [s for s in res["steps"]] == STEPS, proc.stdout[-2000:]
     assert res["run"]["verdict"] == "PASS", [(s, m["name"], m["value"], m["verdict"]) for s, m in res["bad"]]
-    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    ledger = res["ledger"]
     dis, ch = compare_with_ledger(res["measurements"], ledger)
     assert len(dis) == len(ch) == 3
     usable_plan, usable_plant = sum(v for v, _ in dis) / 3, sum(p for _, p in dis) / 3
@@ -62,7 +60,7 @@ def test_healthy_site_passes_every_step_and_energies_agree_with_the_plant(tmp_pa
     assert rte_plan == pytest.approx(sum(p for _, p in dis) / sum(p for _, p in ch), rel=0.005)
     rte_row = [m for m in res["measurements"] if m["name"] == "rte.ac"][0]
     assert rte_row["value"] / 100 == pytest.approx(rte_plan, rel=1e-6)
-    attachments = {p.name for p in (tmp_path / "reports" / res["run"]["run_id"] / "attachments").iterdir()}
+    attachments = {p.name for p in (res["reports"] / res["run"]["run_id"] / "attachments").iterdir()}
     assert {"capacity_cycles.svg", "rte_table.csv", "response_steps.svg", "alarm_matrix.csv",
             "configuration_comparison.csv", "duty_peak_shaving_daily.svg"} <= attachments
 

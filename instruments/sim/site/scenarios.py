@@ -108,6 +108,36 @@ def outcome(report_dir: Path) -> dict[str, Any]:
     return {"run": run, "steps": steps, "measurements": meas, "bad": bad}
 
 
+def dispatch_schedule(directory: Path, days: int) -> Path:
+    """`bench dispatch` for the simulated site (examples/dispatch/sim_site_battery.toml) on the first
+    `days` of the example site load and tariff; returns the output folder (schedule.dutycycle.csv ...)."""
+    from bench.cli import main
+
+    examples = ROOT / "examples" / "dispatch"
+    lines = (examples / "load.csv").read_text(encoding="utf-8").splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("time,"))
+    load = directory / "load.csv"
+    load.write_text("\n".join(lines[: head + 1 + days * 96]) + "\n", encoding="utf-8")
+    out = directory / "dispatch"
+    rc = main(["dispatch", "--quiet", "--load", str(load), "--tariff", str(examples / "tariff.toml"), "--battery",
+               str(examples / "sim_site_battery.toml"), "--out", str(out)])
+    if rc != 0:
+        raise RuntimeError(f"bench dispatch ended with {rc}")
+    return out
+
+
+def limits_replaying(directory: Path, cycle: Path) -> Path:
+    """The plan's limit set with `duty.cycles` naming `cycle` (and its own id), as a crew writes it."""
+    text = LIMITS.read_text(encoding="utf-8")
+    start = text.index('[parameters."duty.cycles"]\nvalue = ')
+    end = text.index("\n", start + len('[parameters."duty.cycles"]\n'))
+    text = text[:start] + f'[parameters."duty.cycles"]\nvalue = [{json.dumps(str(cycle))}]' + text[end:]
+    text = text.replace('id = "site-acceptance-lfp-300kwh"', 'id = "site-replay-dispatch"')
+    path = directory / "replay.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def plant_energies(ledger: dict[str, Any], t0: float, t1: float) -> tuple[float, float, float]:
     """The plant's own POI export, import and auxiliary energy (kWh) between two run times."""
     import numpy as np

@@ -25,7 +25,12 @@ SIM_KEYS = {"backend", "seed", "max_step", "site", "faults", "ledger", "prompts"
 
 class SimulatedSite(SimulatedStation):
     """Same life as the battery station (roles served by their drivers' simulators, plant on the
-    clock, inject, stop); only the plant differs."""
+    clock, inject, stop); only the plant differs.
+
+    Resume (`bench run --resume RUN_ID`): each session builds the plant afresh from the station's
+    configuration and seed (SoC, temperatures and fault timers at their initial values; the run's
+    clock continues). The plan never carries simulator state across sessions: each step brings the
+    site to its own starting state from what it reads over SunSpec (site_ops.prepare / go_to_soc)."""
 
     def __init__(self, station: Station, clock: Any, dut: dict[str, Any] | None = None) -> None:
         self.station = station
