@@ -10,11 +10,11 @@ import pytest
 from bench.batch import (
     ModuleOutcome,
     ModuleRow,
-    _settle_ungraded,
     check_condition,
     module_condition,
     prepare,
     read_dut_list,
+    settle_ungraded,
     summarise,
 )
 from bench.clock import SimClock
@@ -123,7 +123,7 @@ def test_a_module_without_a_grade_is_quarantined_with_the_reason(tmp_path: Path,
     f = tmp_path / "m.log"
     f.write_text(log, encoding="utf-8")
     out = ModuleOutcome(serial="M1", status=status, exit_code=4)
-    _settle_ungraded(out, f)
+    settle_ungraded(out, f)
     assert (out.grade, out.rule) == ("quarantine", f"run {status.lower()}")
     assert expect in out.reason
 
