@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.journal import COMPLETED, Journal  # noqa: E402
+from bench.limits import Limit  # noqa: E402
 from bench.report.render import render_report  # noqa: E402
+from bench.units import Q_  # noqa: E402
 
 TARGET_S = 10.0
 SERIES = (
@@ -74,7 +77,7 @@ def build(path: Path, samples: int) -> tuple[Journal, str]:
                 unit="V",
                 verdict="PASS",
                 reason="within limits",
-                limit_json={"low": 0.0, "high": 20.0, "unit": "V", "rule": "simple"},
+                limit_json=_limit(f"m{k}.{i}", Q_(0.0, "V"), Q_(20.0, "V")),
             )
         j.add_event(run_id, "note", f"step {k} running", step=st, t=float(k * per))
         j.end_step(run_id, st, "passed", "PASS", "", float((k + 1) * per))
@@ -95,10 +98,15 @@ def build(path: Path, samples: int) -> tuple[Journal, str]:
             verdict="PASS",
             reason="",
             note=f"max of series {name!r}",
-            limit_json={"low": None, "high": mid + 4 * amp, "unit": unit, "rule": "simple"},
+            limit_json=_limit(f"{name}.max", None, Q_(mid + 4 * amp, unit)),
         )
     j.end_run(run_id, COMPLETED, "PASS")
     return j, run_id
+
+
+def _limit(name: str, low: Any, high: Any) -> dict[str, Any]:
+    """A limit as the recorder journals it (the record schema's limit object)."""
+    return Limit(name, low, high, limit_set="site", limit_set_version="1").to_record()
 
 
 def main() -> int:
