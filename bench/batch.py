@@ -57,8 +57,17 @@ from bench.errors import ConfigError, ConfigErrors
 from bench.journal import Journal
 from bench.station import load_station
 
-COLUMNS = {"serial", "chemistry", "limits", "station", "dut_info", "simulation", "sim_profile", "sim_seed",
-           "sim_faults"}
+COLUMNS = {
+    "serial",
+    "chemistry",
+    "limits",
+    "station",
+    "dut_info",
+    "simulation",
+    "sim_profile",
+    "sim_seed",
+    "sim_faults",
+}
 CONDITION_KEYS = {"description", "seed", "overrides", "faults", "prompts", "dut", "expect"}
 REUSABLE = ("A", "B", "C")
 ABORT_GRADE = "quarantine"
@@ -108,8 +117,12 @@ def check_condition(table: Any, source: str, key: str) -> list[ConfigError]:
     """Problems of one simulated condition (profile or `simulation` file), each by file and key."""
     if not isinstance(table, dict):
         return [ConfigError(f"expected a table with some of {sorted(CONDITION_KEYS)}", source=source, key=key)]
-    errors = [ConfigError(f"unknown key; expected some of {sorted(CONDITION_KEYS)}", source=source,
-                          key=f"{key}.{k}" if key else k) for k in sorted(set(table) - CONDITION_KEYS)]
+    errors = [
+        ConfigError(
+            f"unknown key; expected some of {sorted(CONDITION_KEYS)}", source=source, key=f"{key}.{k}" if key else k
+        )
+        for k in sorted(set(table) - CONDITION_KEYS)
+    ]
 
     def err(sub: str, msg: str) -> None:
         errors.append(ConfigError(msg, source=source, key=f"{key}.{sub}" if key else sub))
@@ -146,8 +159,9 @@ def read_dut_list(path: str | Path) -> list[ModuleRow]:
             raise ConfigError("the module list needs a 'serial' column", source=str(p), key="header")
         unknown = sorted(set(header) - COLUMNS)
         if unknown:
-            raise ConfigError(f"unknown column(s) {unknown}; expected some of {sorted(COLUMNS)}", source=str(p),
-                              key="header")
+            raise ConfigError(
+                f"unknown column(s) {unknown}; expected some of {sorted(COLUMNS)}", source=str(p), key="header"
+            )
         seen: set[str] = set()
         for n, raw in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
@@ -162,19 +176,26 @@ def read_dut_list(path: str | Path) -> list[ModuleRow]:
                 try:
                     int(row["sim_seed"])
                 except ValueError:
-                    errors.append(ConfigError(f"sim_seed must be an integer, got {row['sim_seed']!r}",
-                                              source=str(p), key=f"line {n}"))
+                    errors.append(
+                        ConfigError(
+                            f"sim_seed must be an integer, got {row['sim_seed']!r}", source=str(p), key=f"line {n}"
+                        )
+                    )
             if row.get("sim_faults"):
                 try:
                     faults = json.loads(row["sim_faults"])
                 except ValueError as exc:
-                    errors.append(ConfigError(f"sim_faults must be a JSON list of fault dicts: {exc}",
-                                              source=str(p), key=f"line {n}"))
+                    errors.append(
+                        ConfigError(
+                            f"sim_faults must be a JSON list of fault dicts: {exc}", source=str(p), key=f"line {n}"
+                        )
+                    )
                 else:
                     errors += check_condition({"faults": faults}, str(p), f"line {n}.sim_faults")
             if row.get("simulation") and not Path(row["simulation"]).exists():
-                errors.append(ConfigError(f"simulation file {row['simulation']!r} not found", source=str(p),
-                                          key=f"line {n}"))
+                errors.append(
+                    ConfigError(f"simulation file {row['simulation']!r} not found", source=str(p), key=f"line {n}")
+                )
             rows.append(ModuleRow(line=n, **{k: row.get(k, "") for k in COLUMNS}))
     if errors:
         raise ConfigErrors(errors)
@@ -221,8 +242,9 @@ def module_condition(row: ModuleRow, profiles: dict[str, dict[str, Any]]) -> dic
     cond: dict[str, Any] = {}
     if row.sim_profile:
         if row.sim_profile not in profiles:
-            raise ConfigError(f"unknown sim_profile {row.sim_profile!r}; known: {sorted(profiles)}",
-                              key=f"line {row.line}")
+            raise ConfigError(
+                f"unknown sim_profile {row.sim_profile!r}; known: {sorted(profiles)}", key=f"line {row.line}"
+            )
         cond = json.loads(json.dumps(profiles[row.sim_profile]))
     if row.simulation:
         path = Path(row.simulation)
@@ -262,10 +284,15 @@ def _toml_value(v: Any, key: str) -> str:
 
 def write_station_overlay(path: Path, base: Path, serial: str, cond: dict[str, Any], batch_id: str) -> Path:
     """A station file that includes `base` and sets this module's simulated condition."""
-    lines = [f"# Simulated condition of module {serial} in batch {batch_id}, written by bench/batch.py.",
-             "# What the simulated module IS (the plan must find it from measurements); not DUT data.",
-             "[station]", f"include = [{json.dumps(str(base.resolve()))}]", "", "[simulation.module]",
-             f"serial = {json.dumps(serial)}"]
+    lines = [
+        f"# Simulated condition of module {serial} in batch {batch_id}, written by bench/batch.py.",
+        "# What the simulated module IS (the plan must find it from measurements); not DUT data.",
+        "[station]",
+        f"include = [{json.dumps(str(base.resolve()))}]",
+        "",
+        "[simulation.module]",
+        f"serial = {json.dumps(serial)}",
+    ]
     for key in ("description", "seed", "overrides", "faults"):
         if key in cond:
             lines.append(f"{key} = {_toml_value(cond[key], key)}")
@@ -302,8 +329,15 @@ def _without(args: list[str], name: str) -> list[str]:
     return out
 
 
-def prepare(row: ModuleRow, *, plan: Path, work: Path, profiles: dict[str, dict[str, Any]],
-            base_args: list[str], batch_id: str = "") -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+def prepare(
+    row: ModuleRow,
+    *,
+    plan: Path,
+    work: Path,
+    profiles: dict[str, dict[str, Any]],
+    base_args: list[str],
+    batch_id: str = "",
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
     """Command line, simulated condition and expectation for one module; writes its files into `work`."""
     cfg, _ = plan_batch_config(plan)
     info: dict[str, Any] = {}
@@ -320,11 +354,15 @@ def prepare(row: ModuleRow, *, plan: Path, work: Path, profiles: dict[str, dict[
     if any(k in cond for k in ("seed", "overrides", "faults", "prompts", "description")):
         base = Path(station)
         if not base.exists():
-            raise ConfigError(f"station {station!r} not found (from the working directory {Path.cwd()})",
-                              key=f"line {row.line}")
+            raise ConfigError(
+                f"station {station!r} not found (from the working directory {Path.cwd()})", key=f"line {row.line}"
+            )
         if not load_station(base, check_drivers=False).simulated:
-            raise ConfigError(f"a simulated condition (sim_profile, simulation, sim_seed, sim_faults) needs a "
-                              f"simulated station; {station} is not", key=f"line {row.line}")
+            raise ConfigError(
+                f"a simulated condition (sim_profile, simulation, sim_seed, sim_faults) needs a "
+                f"simulated station; {station} is not",
+                key=f"line {row.line}",
+            )
         station = str(write_station_overlay(work / f"{safe}.station.toml", base, row.serial, cond, batch_id))
     if station:
         args += ["--station", station]
@@ -333,8 +371,10 @@ def prepare(row: ModuleRow, *, plan: Path, work: Path, profiles: dict[str, dict[
         by_chem = {k.upper(): v for k, v in dict(cfg.get("batch", {}).get("limits_by_chemistry", {})).items()}
         limits = by_chem.get(row.chemistry.upper(), "")
         if not limits:
-            raise ConfigError(f"no limit set for chemistry {row.chemistry!r} in the plan's "
-                              "[batch.limits_by_chemistry]", key=f"line {row.line}")
+            raise ConfigError(
+                f"no limit set for chemistry {row.chemistry!r} in the plan's [batch.limits_by_chemistry]",
+                key=f"line {row.line}",
+            )
     if limits:
         args = _without(args, "--limits") + ["--limits", limits]
     return args, cond, dict(cond.get("expect", {}))
@@ -411,8 +451,14 @@ def _run_child(args: list[str], log: Any, timeout_s: float | None) -> tuple[int,
                 fired.set()
                 os.kill(proc.pid, sig)
 
-    timers = [] if timeout_s is None else [threading.Timer(timeout_s, stop, (signal.SIGTERM,)),
-                                           threading.Timer(timeout_s + KILL_GRACE_S, stop, (signal.SIGKILL,))]
+    timers = (
+        []
+        if timeout_s is None
+        else [
+            threading.Timer(timeout_s, stop, (signal.SIGTERM,)),
+            threading.Timer(timeout_s + KILL_GRACE_S, stop, (signal.SIGKILL,)),
+        ]
+    )
     for t in timers:
         t.daemon = True
         t.start()
@@ -427,9 +473,17 @@ def _run_child(args: list[str], log: Any, timeout_s: float | None) -> tuple[int,
     return proc.returncode, usage.ru_utime + usage.ru_stime, fired.is_set()
 
 
-def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | None = None,
-              extra_args: list[str] | None = None, jobs: int = 1, timeout_s: float | None = None,
-              echo: bool = True) -> dict[str, Any]:
+def run_batch(
+    plan: Path,
+    dut_list: Path,
+    *,
+    report_dir: Path,
+    batch_id: str | None = None,
+    extra_args: list[str] | None = None,
+    jobs: int = 1,
+    timeout_s: float | None = None,
+    echo: bool = True,
+) -> dict[str, Any]:
     """Run the plan once per module; return (and write) the batch summary."""
     rows = read_dut_list(dut_list)
     profiles = load_profiles(plan)
@@ -437,15 +491,32 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
     report_dir = Path(report_dir)
     work = report_dir / f"batch-{batch_id}"
     work.mkdir(parents=True, exist_ok=True)
-    base = [sys.executable, "-m", "pytest", str(plan), "-q", "-rN", "-p", "no:cacheprovider", "-o", "addopts=",
-            "--rootdir", str(Path.cwd()), "--batch-id", batch_id, "--report-dir", str(report_dir),
-            *(extra_args or [])]
+    base = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(plan),
+        "-q",
+        "-rN",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        str(Path.cwd()),
+        "--batch-id",
+        batch_id,
+        "--report-dir",
+        str(report_dir),
+        *(extra_args or []),
+    ]
     errors: list[ConfigError] = []
     prepared = []
     for row in rows:
         try:
-            prepared.append((row, *prepare(row, plan=plan, work=work, profiles=profiles, base_args=base,
-                                           batch_id=batch_id)))
+            prepared.append(
+                (row, *prepare(row, plan=plan, work=work, profiles=profiles, base_args=base, batch_id=batch_id))
+            )
         except ConfigErrors as exc:
             errors += list(exc.errors)
         except ConfigError as exc:
@@ -458,8 +529,14 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
         row, args, cond, expect = item
         safe = Path(args[args.index("--dut-info") + 1]).name.removesuffix(".dut.json")
         log = work / f"{safe}.log"
-        out = ModuleOutcome(serial=row.serial, log=str(log), profile=row.sim_profile, expect=expect,
-                            station=_option(args, "--station"), description=str(cond.get("description", "")))
+        out = ModuleOutcome(
+            serial=row.serial,
+            log=str(log),
+            profile=row.sim_profile,
+            expect=expect,
+            station=_option(args, "--station"),
+            description=str(cond.get("description", "")),
+        )
         t0 = time.monotonic()
         with log.open("w", encoding="utf-8") as fh:
             out.exit_code, out.cpu_s, timed_out = _run_child(args, fh, timeout_s)
@@ -471,8 +548,11 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
         if out.run_id:
             out.report = str(report_dir / out.run_id / "report.html")
         if echo:
-            print(f"  {row.serial:<24} {out.status:<10} {out.grade or '-':<10} {out.rule:<30} {out.wall_s:6.1f} s "
-                  f"({out.cpu_s:.1f} s CPU)", flush=True)
+            print(
+                f"  {row.serial:<24} {out.status:<10} {out.grade or '-':<10} {out.rule:<30} {out.wall_s:6.1f} s "
+                f"({out.cpu_s:.1f} s CPU)",
+                flush=True,
+            )
         return out
 
     if echo:
@@ -486,8 +566,9 @@ def run_batch(plan: Path, dut_list: Path, *, report_dir: Path, batch_id: str | N
     return summary
 
 
-def summarise(batch_id: str, plan: Path, dut_list: Path, outcomes: list[ModuleOutcome], wall_s: float
-              ) -> dict[str, Any]:
+def summarise(
+    batch_id: str, plan: Path, dut_list: Path, outcomes: list[ModuleOutcome], wall_s: float
+) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for o in outcomes:
         key = o.grade or "no grade"
@@ -495,29 +576,49 @@ def summarise(batch_id: str, plan: Path, dut_list: Path, outcomes: list[ModuleOu
     reusable = sum(1 for o in outcomes if o.grade in REUSABLE)
     walls = [o.wall_s for o in outcomes]
     cpus = [o.cpu_s for o in outcomes]
-    return {"batch_id": batch_id, "plan": str(plan), "dut_list": str(dut_list),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "modules": len(outcomes),
-            "counts": dict(sorted(counts.items())), "reusable": reusable,
-            "not_completed": sum(1 for o in outcomes if o.status != "COMPLETED"),
-            "yield_percent": round(100.0 * reusable / len(outcomes), 1) if outcomes else 0.0,
-            "wall_s": round(wall_s, 1),
-            "module_wall_s": {"min": round(min(walls), 1), "mean": round(sum(walls) / len(walls), 1),
-                              "max": round(max(walls), 1)} if walls else {},
-            "module_cpu_s": {"min": round(min(cpus), 1), "mean": round(sum(cpus) / len(cpus), 1),
-                             "max": round(max(cpus), 1)} if cpus else {},
-            "results": [asdict(o) for o in outcomes],
-            "statement": "Grades from the limit set's rule table; sequence derived from UL 1974 (not a certification). "
-                         "A module whose run did not complete is quarantined and counts against yield."}
+    return {
+        "batch_id": batch_id,
+        "plan": str(plan),
+        "dut_list": str(dut_list),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "modules": len(outcomes),
+        "counts": dict(sorted(counts.items())),
+        "reusable": reusable,
+        "not_completed": sum(1 for o in outcomes if o.status != "COMPLETED"),
+        "yield_percent": round(100.0 * reusable / len(outcomes), 1) if outcomes else 0.0,
+        "wall_s": round(wall_s, 1),
+        "module_wall_s": {
+            "min": round(min(walls), 1),
+            "mean": round(sum(walls) / len(walls), 1),
+            "max": round(max(walls), 1),
+        }
+        if walls
+        else {},
+        "module_cpu_s": {
+            "min": round(min(cpus), 1),
+            "mean": round(sum(cpus) / len(cpus), 1),
+            "max": round(max(cpus), 1),
+        }
+        if cpus
+        else {},
+        "results": [asdict(o) for o in outcomes],
+        "statement": "Grades from the limit set's rule table; sequence derived from UL 1974 (not a certification). "
+        "A module whose run did not complete is quarantined and counts against yield.",
+    }
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    lines = [f"batch {summary['batch_id']}: {summary['modules']} module(s), yield {summary['yield_percent']} % "
-             f"({summary['reusable']} reusable, {summary['not_completed']} not completed), {summary['wall_s']} s wall",
-             "counts: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
-             f"{'serial':<24} {'status':<10} {'verdict':<13} {'grade':<10} {'deciding rule':<28} reason"]
+    lines = [
+        f"batch {summary['batch_id']}: {summary['modules']} module(s), yield {summary['yield_percent']} % "
+        f"({summary['reusable']} reusable, {summary['not_completed']} not completed), {summary['wall_s']} s wall",
+        "counts: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
+        f"{'serial':<24} {'status':<10} {'verdict':<13} {'grade':<10} {'deciding rule':<28} reason",
+    ]
     for r in summary["results"]:
-        lines.append(f"{r['serial']:<24} {r['status']:<10} {r['verdict']:<13} {r['grade'] or '-':<10} "
-                     f"{r['rule'] or '-':<28} {r['measurement']} {r['value']} {r['reason']}".rstrip())
+        lines.append(
+            f"{r['serial']:<24} {r['status']:<10} {r['verdict']:<13} {r['grade'] or '-':<10} "
+            f"{r['rule'] or '-':<28} {r['measurement']} {r['value']} {r['reason']}".rstrip()
+        )
     return "\n".join(lines)
 
 
@@ -525,8 +626,11 @@ def write_summary(summary: dict[str, Any], report_dir: Path) -> tuple[Path, Path
     report_dir.mkdir(parents=True, exist_ok=True)
     jpath = report_dir / f"batch-{summary['batch_id']}.json"
     jpath.write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
-    page = _env().get_template("batch.html.j2").render(
-        s=summary, links=[_link(r["report"], report_dir) for r in summary["results"]])
+    page = (
+        _env()
+        .get_template("batch.html.j2")
+        .render(s=summary, links=[_link(r["report"], report_dir) for r in summary["results"]])
+    )
     hpath = report_dir / f"batch-{summary['batch_id']}.html"
     hpath.write_text(page, encoding="utf-8")
     return jpath, hpath
@@ -536,8 +640,11 @@ def _env() -> Any:
     """The Jinja2 environment of the batch page (templates next to this module, autoescaped)."""
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bench", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
 
 
 def _link(path: str, base: Path) -> str:

@@ -73,10 +73,13 @@ class Bindings:
     def require(self, fixture: str, *, station: str, source: str) -> Any:
         inst = self.get(fixture)
         if inst is None:
-            have = ", ".join(f"{r} ({'/'.join(fixtures_of(i)) or 'no capability'})"
-                             for r, i in self.instruments.items()) or "none"
-            raise ConfigError(f"this step needs a {fixture!r} but station {station!r} has: {have}", source=source,
-                              key="roles")
+            have = (
+                ", ".join(f"{r} ({'/'.join(fixtures_of(i)) or 'no capability'})" for r, i in self.instruments.items())
+                or "none"
+            )
+            raise ConfigError(
+                f"this step needs a {fixture!r} but station {station!r} has: {have}", source=source, key="roles"
+            )
         return inst
 
     def serving(self, fixture: str) -> list[str]:

@@ -33,8 +33,19 @@ from bench.tomlfile import read_toml, unknown_keys
 from bench.units import DIMENSIONS, dimensionality, fmt, parse_quantity
 
 TYPES = ("quantity", "number", "integer", "text", "bool", "list", "table", "any")
-SPEC_KEYS = {"type", "dimension", "min", "max", "required", "items", "fields", "choices", "description",
-             "min_items", "max_items"}
+SPEC_KEYS = {
+    "type",
+    "dimension",
+    "min",
+    "max",
+    "required",
+    "items",
+    "fields",
+    "choices",
+    "description",
+    "min_items",
+    "max_items",
+}
 MEASUREMENT_KEYS = {"dimension", "plausible", "description", "unit"}
 STEP_KEYS = {"expected", "description"}
 STEP_EXPECTED_RANGE_S = (1e-3, 30 * 86400.0)  # a step expected to last longer than 30 days is a typo
@@ -90,8 +101,9 @@ class ValueSpec:
                 raise ConfigError(f"expected a list, got {type(value).__name__} {value!r}", source=source, key=key)
             if len(value) < self.min_items or (self.max_items is not None and len(value) > self.max_items):
                 most = "" if self.max_items is None else f" and at most {self.max_items}"
-                raise ConfigError(f"expected at least {self.min_items}{most} items, got {len(value)}", source=source,
-                                  key=key)
+                raise ConfigError(
+                    f"expected at least {self.min_items}{most} items, got {len(value)}", source=source, key=key
+                )
             if self.items is None:
                 return value
             return [self.items.check(v, source=source, key=f"{key}[{i}]") for i, v in enumerate(value)]
@@ -100,8 +112,9 @@ class ValueSpec:
                 raise ConfigError(f"expected a table, got {type(value).__name__} {value!r}", source=source, key=key)
             if self.fields:
                 for k in unknown_keys(value, set(self.fields)):
-                    raise ConfigError(f"unknown field {k!r}; expected some of {sorted(self.fields)}", source=source,
-                                      key=f"{key}.{k}")
+                    raise ConfigError(
+                        f"unknown field {k!r}; expected some of {sorted(self.fields)}", source=source, key=f"{key}.{k}"
+                    )
                 out = {}
                 for k, spec in self.fields.items():
                     if k in value:
@@ -189,8 +202,11 @@ def _dimension(value: Any, src: str, key: str) -> str:
     try:
         dimensionality(value)
     except Exception:  # noqa: BLE001 - pint raises assorted errors on an unknown name
-        raise ConfigError(f"unknown dimension {value!r}; expected one of {sorted(DIMENSIONS)} or a unit such as "
-                          "\"A/h\"", source=src, key=key) from None
+        raise ConfigError(
+            f'unknown dimension {value!r}; expected one of {sorted(DIMENSIONS)} or a unit such as "A/h"',
+            source=src,
+            key=key,
+        ) from None
     return value
 
 
@@ -215,8 +231,12 @@ def parse_spec(t: Any, src: str, key: str) -> ValueSpec:
         raw = t[bound]
         if kind == "quantity":
             v: Any = parse_quantity(raw, source=src, key=f"{key}.{bound}", dimension=dim)
-        elif kind in ("number", "integer") and isinstance(raw, int | float) and not isinstance(raw, bool) \
-                and math.isfinite(raw):
+        elif (
+            kind in ("number", "integer")
+            and isinstance(raw, int | float)
+            and not isinstance(raw, bool)
+            and math.isfinite(raw)
+        ):
             v = raw
         else:
             raise ConfigError(f"a {kind} has no {bound} of {raw!r}", source=src, key=f"{key}.{bound}")
@@ -240,16 +260,27 @@ def parse_spec(t: Any, src: str, key: str) -> ValueSpec:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ConfigError("expected a whole number >= 0", source=src, key=f"{key}.{k}")
         counts.append(n)
-    return ValueSpec(type=kind, dimension=dim, low=low, high=high, required=required, items=items, fields=fields,
-                     choices=tuple(choices), min_items=counts[0] or 0, max_items=counts[1],
-                     description=str(t.get("description", "")))
+    return ValueSpec(
+        type=kind,
+        dimension=dim,
+        low=low,
+        high=high,
+        required=required,
+        items=items,
+        fields=fields,
+        choices=tuple(choices),
+        min_items=counts[0] or 0,
+        max_items=counts[1],
+        description=str(t.get("description", "")),
+    )
 
 
-def parse_range(raw: Any, dimension: str | None, src: str, key: str) -> tuple[pint.Quantity | None,
-                                                                           pint.Quantity | None]:
+def parse_range(
+    raw: Any, dimension: str | None, src: str, key: str
+) -> tuple[pint.Quantity | None, pint.Quantity | None]:
     """["0 ohm", "10 ohm"]: a two-item list, "" for an open side."""
     if not isinstance(raw, list) or len(raw) != 2:
-        raise ConfigError("expected [low, high] (use \"\" for an open side)", source=src, key=key)
+        raise ConfigError('expected [low, high] (use "" for an open side)', source=src, key=key)
     out: list[pint.Quantity | None] = []
     for i, v in enumerate(raw):
         out.append(None if v == "" else parse_quantity(v, source=src, key=f"{key}[{i}]", dimension=dimension))
@@ -273,7 +304,7 @@ def parse_declarations(data: dict[str, Any], source: str) -> PlanDeclarations:
     decl = PlanDeclarations(plan=str(plan.get("name", "")) if isinstance(plan, dict) else "", source=source)
     params = data.get("parameters", {})
     if not isinstance(params, dict):
-        errors.append(ConfigError("expected tables [parameters.\"name\"]", source=source, key="parameters"))
+        errors.append(ConfigError('expected tables [parameters."name"]', source=source, key="parameters"))
         params = {}
     for name, t in _leaves(params, SPEC_KEYS).items():
         try:
@@ -282,7 +313,7 @@ def parse_declarations(data: dict[str, Any], source: str) -> PlanDeclarations:
             errors.append(exc)
     meas = data.get("measurements", {})
     if not isinstance(meas, dict):
-        errors.append(ConfigError("expected tables [measurements.\"name\"]", source=source, key="measurements"))
+        errors.append(ConfigError('expected tables [measurements."name"]', source=source, key="measurements"))
         meas = {}
     for name, t in _leaves(meas, MEASUREMENT_KEYS).items():
         key = f"measurements.{name}"
@@ -290,8 +321,9 @@ def parse_declarations(data: dict[str, Any], source: str) -> PlanDeclarations:
             if not isinstance(t, dict):
                 raise ConfigError("expected a table (dimension, plausible)", source=source, key=key)
             for k in unknown_keys(t, MEASUREMENT_KEYS):
-                raise ConfigError(f"unknown key; expected some of {sorted(MEASUREMENT_KEYS)}", source=source,
-                                  key=f"{key}.{k}")
+                raise ConfigError(
+                    f"unknown key; expected some of {sorted(MEASUREMENT_KEYS)}", source=source, key=f"{key}.{k}"
+                )
             dim = _dimension(t["dimension"], source, f"{key}.dimension") if "dimension" in t else None
             plausible = parse_range(t["plausible"], dim, source, f"{key}.plausible") if "plausible" in t else None
             decl.measurements[name] = MeasurementSpec(name, dim, plausible, str(t.get("description", "")))
@@ -299,7 +331,7 @@ def parse_declarations(data: dict[str, Any], source: str) -> PlanDeclarations:
             errors.append(exc)
     steps = data.get("steps", {})
     if not isinstance(steps, dict):
-        errors.append(ConfigError("expected tables [steps.\"test_name\"]", source=source, key="steps"))
+        errors.append(ConfigError('expected tables [steps."test_name"]', source=source, key="steps"))
         steps = {}
     for name, t in steps.items():
         try:
@@ -315,20 +347,22 @@ def parse_step(name: str, t: Any, src: str) -> StepSpec:
     """[steps."test_x"] expected = "2 h": the run time the step is expected to take (virtual in simulation)."""
     key = f"steps.{name}"
     if not isinstance(t, dict):
-        raise ConfigError("expected a table (expected = \"2 h\", description)", source=src, key=key)
+        raise ConfigError('expected a table (expected = "2 h", description)', source=src, key=key)
     for k in unknown_keys(t, STEP_KEYS):
         raise ConfigError(f"unknown key; expected some of {sorted(STEP_KEYS)}", source=src, key=f"{key}.{k}")
     expected = None
     if "expected" in t:
         raw = t["expected"]
         if not isinstance(raw, str):
-            raise ConfigError(f"expected a duration with its unit such as \"2 h\", got {raw!r}", source=src,
-                              key=f"{key}.expected")
+            raise ConfigError(
+                f'expected a duration with its unit such as "2 h", got {raw!r}', source=src, key=f"{key}.expected"
+            )
         expected = float(parse_quantity(raw, source=src, key=f"{key}.expected", dimension="time").to("s").magnitude)
         low, high = STEP_EXPECTED_RANGE_S
         if not low <= expected <= high:  # also refuses NaN
-            raise ConfigError(f"{raw!r} outside the plausible step duration {low:g} s .. 30 d", source=src,
-                              key=f"{key}.expected")
+            raise ConfigError(
+                f"{raw!r} outside the plausible step duration {low:g} s .. 30 d", source=src, key=f"{key}.expected"
+            )
     description = t.get("description", "")
     if not isinstance(description, str):
         raise ConfigError("expected text", source=src, key=f"{key}.description")
@@ -340,8 +374,12 @@ def _leaves(table: dict[str, Any], leaf_keys: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and node and not (set(node) & leaf_keys) and all(
-                isinstance(v, dict) for v in node.values()):
+        if (
+            isinstance(node, dict)
+            and node
+            and not (set(node) & leaf_keys)
+            and all(isinstance(v, dict) for v in node.values())
+        ):
             for k, v in node.items():
                 walk(f"{prefix}.{k}", v)
         else:
@@ -375,7 +413,11 @@ def check_value(decl: PlanDeclarations, name: str, value: Any, *, source: str, k
     spec = decl.parameter(name)
     if spec is None:
         if decl.declared:
-            raise ConfigError(f"parameter {name!r} is not declared by plan {decl.plan!r} ({decl.source})"
-                              f"{decl.suggest(name, 'parameters')}", source=source, key=key)
+            raise ConfigError(
+                f"parameter {name!r} is not declared by plan {decl.plan!r} ({decl.source})"
+                f"{decl.suggest(name, 'parameters')}",
+                source=source,
+                key=key,
+            )
         return value
     return spec.check(value, source=source, key=key)

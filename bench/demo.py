@@ -18,10 +18,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     report_dir = ROOT / "reports"
-    code = pytest.main([str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-                        "-o", "addopts=",
-                        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--report-dir", str(report_dir), "--dut", "DEMO-PACK-0001",
-                        "--operator", "demo"])
+    code = pytest.main(
+        [
+            str(ROOT / "test_plans" / "smoke"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(ROOT),
+            "-o",
+            "addopts=",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
+            "--report-dir",
+            str(report_dir),
+            "--dut",
+            "DEMO-PACK-0001",
+            "--operator",
+            "demo",
+        ]
+    )
     journal = Journal(report_dir / "journal.sqlite")
     runs = journal.runs(1)
     if not runs:
@@ -58,8 +74,14 @@ def main() -> int:
 def _sig_view(signer: object) -> dict[str, object]:
     """The intended signer shown in the report; the signatures themselves live in signatures/."""
     info = signer.info  # type: ignore[attr-defined]
-    return {"name": info.name, "role": info.role, "meaning": "performed the tests (demo)",
-            "time": "see signatures/ (bench verify)", "fingerprint": info.fingerprint, "demo": info.demo}
+    return {
+        "name": info.name,
+        "role": info.role,
+        "meaning": "performed the tests (demo)",
+        "time": "see signatures/ (bench verify)",
+        "fingerprint": info.fingerprint,
+        "demo": info.demo,
+    }
 
 
 if __name__ == "__main__":

@@ -76,8 +76,11 @@ class DutyCycle:
         """Power of each interval in W; a normalised cycle needs the rated power to scale by."""
         if self.normalised:
             if rated is None:
-                raise ConfigError("this duty cycle is normalised (power as a fraction of rated); "
-                                  "give the rated power to replay it", source=self.source, key="power")
+                raise ConfigError(
+                    "this duty cycle is normalised (power as a fraction of rated); give the rated power to replay it",
+                    source=self.source,
+                    key="power",
+                )
             frac = Q_(self.power, self.power_unit).to("").magnitude
             return np.asarray(frac * float(rated.to("W").magnitude), dtype=float)
         return np.asarray(Q_(self.power, self.power_unit).to("W").magnitude, dtype=float)
@@ -157,8 +160,9 @@ def parse_duty_cycle(text: str, *, source: str = "<duty cycle>") -> DutyCycle:
     if t_unit.dimensionality != ureg.s.dimensionality:
         raise _err(source, hline, f"t must be in a time unit, got {t_unit:~P}", "t")
     if p_unit.dimensionality not in (ureg.W.dimensionality, ureg.dimensionless.dimensionality):
-        raise _err(source, hline, f"power must be in a power unit or a fraction of rated (1, %), got {p_unit:~P}",
-                   "power")
+        raise _err(
+            source, hline, f"power must be in a power unit or a fraction of rated (1, %), got {p_unit:~P}", "power"
+        )
     soc_col = cols.get("soc")
     if soc_col is not None and soc_col[1].dimensionality != ureg.dimensionless.dimensionality:
         raise _err(source, hline, f"soc must be dimensionless (%), got {soc_col[1]:~P}", "soc")
@@ -201,15 +205,26 @@ def parse_duty_cycle(text: str, *, source: str = "<duty cycle>") -> DutyCycle:
     if "end" in meta:
         end_s = float(parse_quantity(meta["end"], source=source, key="end", dimension="time").to("s").magnitude)
         if not math.isfinite(end_s) or end_s <= t_s[-1]:
-            raise _err(source, None, f"end {meta['end']!r} must be finite and after the last interval start "
-                                     f"({t_s[-1]:g} s)", "end")
+            raise _err(
+                source,
+                None,
+                f"end {meta['end']!r} must be finite and after the last interval start ({t_s[-1]:g} s)",
+                "end",
+            )
     elif len(t_s) > 1:
         end_s = float(t_s[-1] + (t_s[-1] - t_s[-2]))
     else:
         raise _err(source, None, "a single interval needs '# end: <duration>' in the header", "end")
-    return DutyCycle(name=meta.get("name", Path(source).stem), t_s=t_s, power=np.asarray(p_list, dtype=float),
-                     power_unit=p_unit, end_s=end_s, soc_pct=np.asarray(soc_list) if soc_col else None, meta=meta,
-                     source=source)
+    return DutyCycle(
+        name=meta.get("name", Path(source).stem),
+        t_s=t_s,
+        power=np.asarray(p_list, dtype=float),
+        power_unit=p_unit,
+        end_s=end_s,
+        soc_pct=np.asarray(soc_list) if soc_col else None,
+        meta=meta,
+        source=source,
+    )
 
 
 def load_duty_cycle(path: str | Path) -> DutyCycle:

@@ -21,9 +21,12 @@ def check_serial(value: str, what: str = "DUT serial", *, source: str | None = N
     text = str(value)
     if not text or len(text) > MAX_LENGTH or not SERIAL.match(text) or text != text.strip():
         shown = text if len(text) <= 40 else text[:37] + "..."
-        raise ConfigError(f"{what} {shown!r} ({len(text)} characters) is not a usable identifier: 1 to {MAX_LENGTH} "
-                          "characters of letters, digits, space and . _ : / # + -, starting with a letter or digit",
-                          source=source, key=key)
+        raise ConfigError(
+            f"{what} {shown!r} ({len(text)} characters) is not a usable identifier: 1 to {MAX_LENGTH} "
+            "characters of letters, digits, space and . _ : / # + -, starting with a letter or digit",
+            source=source,
+            key=key,
+        )
     return text
 
 
@@ -32,6 +35,7 @@ def check_name(value: str, what: str = "operator name", *, source: str | None = 
     text = str(value)
     if len(text) > MAX_LENGTH or any(unicodedata.category(c).startswith("C") for c in text):
         shown = text if len(text) <= 40 else text[:37] + "..."
-        raise ConfigError(f"{what} {shown!r} is not usable: at most {MAX_LENGTH} printable characters", source=source,
-                          key=key)
+        raise ConfigError(
+            f"{what} {shown!r} is not usable: at most {MAX_LENGTH} printable characters", source=source, key=key
+        )
     return text.strip()

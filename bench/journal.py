@@ -106,7 +106,6 @@ def _iso_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-
 def _pid_alive(pid: int | None, host: str | None) -> bool:
     if not pid:
         return False
@@ -190,8 +189,9 @@ class Journal:
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(SCHEMA)
             self._migrate()
-            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise JournalError(f"{self.path}: cannot open the journal: {exc}; {_KEEP}") from exc
@@ -207,8 +207,10 @@ class Journal:
             for name, decl in cols:
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
-        self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
-                         (str(SCHEMA_VERSION), SCHEMA_VERSION))
+        self._db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+            (str(SCHEMA_VERSION), SCHEMA_VERSION),
+        )
 
     # -- writing -------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
@@ -226,8 +228,13 @@ class Journal:
             raise JournalError(f"{self.path}: journal is damaged: {exc}; {_KEEP}") from exc
 
     def start_run(self, run_id: str, **fields: Any) -> None:
-        row = {"run_id": run_id, "status": RUNNING, "started_wall": _iso_utc(), "pid": os.getpid(),
-               "host": socket.gethostname()}
+        row = {
+            "run_id": run_id,
+            "status": RUNNING,
+            "started_wall": _iso_utc(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
         for key, value in fields.items():
             row[key] = json.dumps(value, sort_keys=True, default=str) if key.endswith("_json") else value
         cols = ", ".join(row)
@@ -237,9 +244,11 @@ class Journal:
 
     def _open_session(self, run_id: str, n: int, operator: str, code_version: str, t_offset: float) -> None:
         self._session[run_id] = n
-        self._exec("INSERT INTO sessions (run_id, n, operator, started_wall, pid, host, code_version, t_offset) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, n, operator, _iso_utc(), os.getpid(),
-                                                       socket.gethostname(), code_version, t_offset))
+        self._exec(
+            "INSERT INTO sessions (run_id, n, operator, started_wall, pid, host, code_version, t_offset) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, n, operator, _iso_utc(), os.getpid(), socket.gethostname(), code_version, t_offset),
+        )
 
     def resume_run(self, run_id: str, *, operator: str, code_version: str) -> int:
         """Reopen an interrupted run for another session; returns the new session number.
@@ -251,22 +260,30 @@ class Journal:
         if run["status"] == RUNNING:
             raise ValueError(f"run {run_id} is still running (process {run.get('pid')} on {run.get('host')})")
         if run["status"] not in (ABORTED,):
-            raise ValueError(f"run {run_id} ended {run['status']} ({run.get('verdict')}); only an interrupted "
-                             "(ABORTED) run can be resumed")
+            raise ValueError(
+                f"run {run_id} ended {run['status']} ({run.get('verdict')}); only an interrupted "
+                "(ABORTED) run can be resumed"
+            )
         now = _iso_utc()
         with self._lock:
             last = self._db.execute("SELECT MAX(n) FROM sessions WHERE run_id = ?", (run_id,)).fetchone()[0] or 1
             self._db.execute("BEGIN")
             try:
-                self._db.execute("UPDATE sessions SET ended_wall = COALESCE(ended_wall, ?), end_status = "
-                                 "COALESCE(end_status, ?), end_reason = COALESCE(end_reason, ?) WHERE run_id = ? AND n = ?",
-                                 (run.get("ended_wall") or now, run["status"], run.get("reason") or "", run_id, last))
-                self._db.execute("UPDATE steps SET outcome = ?, ended_wall = ?, verdict = 'NONE', message = ? "
-                                 "WHERE run_id = ? AND ended_wall IS NULL",
-                                 (INTERRUPTED, now, f"interrupted in session {last}; rerun on resume", run_id))
-                self._db.execute("UPDATE runs SET status = ?, verdict = NULL, reason = NULL, ended_wall = NULL, "
-                                 "pid = ?, host = ? WHERE run_id = ?",
-                                 (RUNNING, os.getpid(), socket.gethostname(), run_id))
+                self._db.execute(
+                    "UPDATE sessions SET ended_wall = COALESCE(ended_wall, ?), end_status = "
+                    "COALESCE(end_status, ?), end_reason = COALESCE(end_reason, ?) WHERE run_id = ? AND n = ?",
+                    (run.get("ended_wall") or now, run["status"], run.get("reason") or "", run_id, last),
+                )
+                self._db.execute(
+                    "UPDATE steps SET outcome = ?, ended_wall = ?, verdict = 'NONE', message = ? "
+                    "WHERE run_id = ? AND ended_wall IS NULL",
+                    (INTERRUPTED, now, f"interrupted in session {last}; rerun on resume", run_id),
+                )
+                self._db.execute(
+                    "UPDATE runs SET status = ?, verdict = NULL, reason = NULL, ended_wall = NULL, "
+                    "pid = ?, host = ? WHERE run_id = ?",
+                    (RUNNING, os.getpid(), socket.gethostname(), run_id),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -287,25 +304,34 @@ class Journal:
     def end_run(self, run_id: str, status: str, verdict: str | None, reason: str = "") -> None:
         self.flush_series()
         now = _iso_utc()
-        self._exec("UPDATE runs SET status = ?, verdict = ?, reason = ?, ended_wall = ? WHERE run_id = ?",
-                   (status, verdict, reason, now, run_id))
-        self._exec("UPDATE sessions SET ended_wall = ?, end_status = ?, end_reason = ? WHERE run_id = ? AND n = ?",
-                   (now, status, reason, run_id, self.session_of(run_id)))
+        self._exec(
+            "UPDATE runs SET status = ?, verdict = ?, reason = ?, ended_wall = ? WHERE run_id = ?",
+            (status, verdict, reason, now, run_id),
+        )
+        self._exec(
+            "UPDATE sessions SET ended_wall = ?, end_status = ?, end_reason = ? WHERE run_id = ? AND n = ?",
+            (now, status, reason, run_id, self.session_of(run_id)),
+        )
 
     def start_step(self, run_id: str, nodeid: str, name: str, clauses: list[str], plan_level: str, t: float) -> None:
-        self._exec("INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t, session)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, nodeid, name, json.dumps(clauses), plan_level,
-                                                        _iso_utc(), t, self.session_of(run_id)))
+        self._exec(
+            "INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t, session)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, nodeid, name, json.dumps(clauses), plan_level, _iso_utc(), t, self.session_of(run_id)),
+        )
 
     def end_step(self, run_id: str, nodeid: str, outcome: str, verdict: str, message: str, t: float) -> None:
         self.flush_series()
-        self._exec("UPDATE steps SET ended_wall = ?, ended_t = ?, outcome = ?, verdict = ?, message = ? "
-                   "WHERE run_id = ? AND nodeid = ? AND ended_wall IS NULL",
-                   (_iso_utc(), t, outcome, verdict, message, run_id, nodeid))
+        self._exec(
+            "UPDATE steps SET ended_wall = ?, ended_t = ?, outcome = ?, verdict = ?, message = ? "
+            "WHERE run_id = ? AND nodeid = ? AND ended_wall IS NULL",
+            (_iso_utc(), t, outcome, verdict, message, run_id, nodeid),
+        )
 
     def add_measurement(self, run_id: str, **fields: Any) -> int:
-        fields = {k: (json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v)
-                  for k, v in fields.items()}
+        fields = {
+            k: (json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v) for k, v in fields.items()
+        }
         fields.setdefault("wall", _iso_utc())
         fields.setdefault("session", self.session_of(run_id))
         cols = ", ".join(["run_id", *fields])
@@ -313,13 +339,24 @@ class Journal:
         cur = self._exec(f"INSERT INTO measurements ({cols}) VALUES ({marks})", [run_id, *fields.values()])
         return int(cur.lastrowid or 0)
 
-    def add_event(self, run_id: str, kind: str, message: str, *, step: str | None = None,
-                  data: dict[str, Any] | None = None, t: float | None = None) -> None:
-        self._exec("INSERT INTO events (run_id, step, kind, message, data_json, t, wall) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (run_id, step, kind, message, json.dumps(data or {}, sort_keys=True, default=str), t, _iso_utc()))
+    def add_event(
+        self,
+        run_id: str,
+        kind: str,
+        message: str,
+        *,
+        step: str | None = None,
+        data: dict[str, Any] | None = None,
+        t: float | None = None,
+    ) -> None:
+        self._exec(
+            "INSERT INTO events (run_id, step, kind, message, data_json, t, wall) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, step, kind, message, json.dumps(data or {}, sort_keys=True, default=str), t, _iso_utc()),
+        )
 
-    def add_samples(self, run_id: str, step: str | None, name: str, unit: str,
-                    samples: Iterable[tuple[float, float]]) -> None:
+    def add_samples(
+        self, run_id: str, step: str | None, name: str, unit: str, samples: Iterable[tuple[float, float]]
+    ) -> None:
         with self._lock:
             self._series_buf.extend((run_id, step, name, unit, t, v) for t, v in samples)
             if len(self._series_buf) >= self._series_flush or time.monotonic() - self._last_flush > 1.0:
@@ -333,8 +370,9 @@ class Journal:
             buf, self._series_buf = self._series_buf, []
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT INTO series (run_id, step, name, unit, t, value) VALUES (?, ?, ?, ?, ?, ?)",
-                                     buf)
+                self._db.executemany(
+                    "INSERT INTO series (run_id, step, name, unit, t, value) VALUES (?, ?, ?, ?, ?, ?)", buf
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -367,27 +405,68 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def add_chunk(self, run_id: str, step: str | None, file: str, index: int, rows: int, t_first: float,
-                  t_last: float, sha256: str, *, kind: str = "chunk", grp: str = "", samples: int | None = None,
-                  size: int | None = None) -> None:
+    def add_chunk(
+        self,
+        run_id: str,
+        step: str | None,
+        file: str,
+        index: int,
+        rows: int,
+        t_first: float,
+        t_last: float,
+        sha256: str,
+        *,
+        kind: str = "chunk",
+        grp: str = "",
+        samples: int | None = None,
+        size: int | None = None,
+    ) -> None:
         """One telemetry store record (see add_chunks)."""
-        self.add_chunks(run_id, [{"step": step, "kind": kind, "grp": grp, "file": file, "idx": index, "rows": rows,
-                                  "samples": samples, "t_first": t_first, "t_last": t_last, "sha256": sha256,
-                                  "size": size}])
+        self.add_chunks(
+            run_id,
+            [
+                {
+                    "step": step,
+                    "kind": kind,
+                    "grp": grp,
+                    "file": file,
+                    "idx": index,
+                    "rows": rows,
+                    "samples": samples,
+                    "t_first": t_first,
+                    "t_last": t_last,
+                    "sha256": sha256,
+                    "size": size,
+                }
+            ],
+        )
 
-    def add_attachment(self, run_id: str, name: str, content: bytes, *, kind: str = "application/octet-stream",
-                       step: str | None = None) -> None:
-        self._exec("INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
-                   (run_id, step, name, kind, content, _iso_utc()))
+    def add_attachment(
+        self, run_id: str, name: str, content: bytes, *, kind: str = "application/octet-stream", step: str | None = None
+    ) -> None:
+        self._exec(
+            "INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, step, name, kind, content, _iso_utc()),
+        )
 
     # -- operator requests (prompts answered at the terminal or in `bench ui`), abort requests, live status --
-    def open_request(self, run_id: str, key: str, question: str, spec: dict[str, Any], *, step: str | None = None,
-                     t: float | None = None, kind: str = "prompt") -> int:
+    def open_request(
+        self,
+        run_id: str,
+        key: str,
+        question: str,
+        spec: dict[str, Any],
+        *,
+        step: str | None = None,
+        t: float | None = None,
+        kind: str = "prompt",
+    ) -> int:
         """A question the plan waits on; any viewer may answer it once (`answer_request`)."""
-        cur = self._exec("INSERT INTO requests (run_id, step, kind, key, question, spec_json, t, wall) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (run_id, step, kind, key, question,
-                                                             json.dumps(spec, sort_keys=True, default=str), t,
-                                                             _iso_utc()))
+        cur = self._exec(
+            "INSERT INTO requests (run_id, step, kind, key, question, spec_json, t, wall) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, step, kind, key, question, json.dumps(spec, sort_keys=True, default=str), t, _iso_utc()),
+        )
         return int(cur.lastrowid or 0)
 
     def answer_request(self, request_id: int, answer: str, *, by: str, origin: str) -> dict[str, Any]:
@@ -404,9 +483,11 @@ class Journal:
         if not req:
             raise KeyError(f"no operator request {request_id} in journal {self.path}")
         try:
-            self._exec("INSERT INTO answers (request_id, run_id, answer, answered_by, origin, withdrawn, wall) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (request_id, req[0]["run_id"], answer, by, origin,
-                                                        int(withdrawn), _iso_utc()))
+            self._exec(
+                "INSERT INTO answers (request_id, run_id, answer, answered_by, origin, withdrawn, wall) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (request_id, req[0]["run_id"], answer, by, origin, int(withdrawn), _iso_utc()),
+            )
             won = True
         except sqlite3.IntegrityError:
             won = False
@@ -416,16 +497,19 @@ class Journal:
 
     def resolution(self, request_id: int) -> dict[str, Any] | None:
         """How a request was closed (answer, answered_by, origin, withdrawn, wall), or None while open."""
-        rows = self._rows("SELECT answer, answered_by, origin, withdrawn, wall FROM answers WHERE request_id = ?",
-                          (request_id,))
+        rows = self._rows(
+            "SELECT answer, answered_by, origin, withdrawn, wall FROM answers WHERE request_id = ?", (request_id,)
+        )
         return rows[0] if rows else None
 
     def requests(self, run_id: str, *, open_only: bool = False) -> list[dict[str, Any]]:
         """Operator requests of a run in order, each with its resolution (None while open)."""
-        rows = self._rows("SELECT r.*, a.answer, a.answered_by, a.origin, a.withdrawn, a.wall AS answered_wall, "
-                          "a.id AS answer_id FROM requests r LEFT JOIN answers a ON a.request_id = r.id "
-                          "WHERE r.run_id = ?" + (" AND a.id IS NULL" if open_only else "") + " ORDER BY r.id",
-                          (run_id,))
+        rows = self._rows(
+            "SELECT r.*, a.answer, a.answered_by, a.origin, a.withdrawn, a.wall AS answered_wall, "
+            "a.id AS answer_id FROM requests r LEFT JOIN answers a ON a.request_id = r.id "
+            "WHERE r.run_id = ?" + (" AND a.id IS NULL" if open_only else "") + " ORDER BY r.id",
+            (run_id,),
+        )
         for r in rows:
             r["spec"] = json.loads(r.pop("spec_json") or "{}")
             r["open"] = r.pop("answer_id") is None
@@ -433,8 +517,10 @@ class Journal:
 
     def request_abort(self, run_id: str, *, by: str, origin: str, reason: str = "") -> int:
         """Ask the process running `run_id` to abort it (it polls `abort_requests`); journalled with who asked."""
-        cur = self._exec("INSERT INTO abort_requests (run_id, requested_by, origin, reason, wall) VALUES (?, ?, ?, ?, ?)",
-                         (run_id, by, origin, reason, _iso_utc()))
+        cur = self._exec(
+            "INSERT INTO abort_requests (run_id, requested_by, origin, reason, wall) VALUES (?, ?, ?, ?, ?)",
+            (run_id, by, origin, reason, _iso_utc()),
+        )
         return int(cur.lastrowid or 0)
 
     def abort_requests(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
@@ -443,13 +529,17 @@ class Journal:
     def set_live(self, run_id: str, kind: str, data: dict[str, Any], t: float | None = None) -> None:
         """The latest live status of a kind (interlock readings and margins, the run clock) for viewers.
         Overwritten at each update and not part of the record: results and events stay append-only."""
-        self._exec("INSERT OR REPLACE INTO live (run_id, kind, data_json, t, wall) VALUES (?, ?, ?, ?, ?)",
-                   (run_id, kind, json.dumps(data, sort_keys=True, default=str), t, _iso_utc()))
+        self._exec(
+            "INSERT OR REPLACE INTO live (run_id, kind, data_json, t, wall) VALUES (?, ?, ?, ?, ?)",
+            (run_id, kind, json.dumps(data, sort_keys=True, default=str), t, _iso_utc()),
+        )
 
     def live(self, run_id: str) -> dict[str, dict[str, Any]]:
         """kind -> {data, t, wall}: the latest live status written by the process running the run."""
-        return {r["kind"]: {"data": json.loads(r["data_json"] or "{}"), "t": r["t"], "wall": r["wall"]}
-                for r in self._rows("SELECT * FROM live WHERE run_id = ?", (run_id,))}
+        return {
+            r["kind"]: {"data": json.loads(r["data_json"] or "{}"), "t": r["t"], "wall": r["wall"]}
+            for r in self._rows("SELECT * FROM live WHERE run_id = ?", (run_id,))
+        }
 
     def close(self) -> None:
         with self._lock:
@@ -469,8 +559,10 @@ class Journal:
         if not rows:
             rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ORDER BY started_wall", (f"{run_id}%",))
             if len(rows) != 1:
-                raise KeyError(f"run {run_id!r} not found in journal {self.path}"
-                               + (f" ({len(rows)} runs start with it)" if rows else ""))
+                raise KeyError(
+                    f"run {run_id!r} not found in journal {self.path}"
+                    + (f" ({len(rows)} runs start with it)" if rows else "")
+                )
         return self._effective(rows[0])
 
     def _effective(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -485,8 +577,15 @@ class Journal:
             row["reason"] = row.get("reason") or "process ended without closing the run (crash, kill or power loss)"
         return row
 
-    def runs(self, limit: int = 50, *, batch_id: str | None = None, dut_serial: str | None = None,
-             plan: str | None = None, station: str | None = None) -> list[dict[str, Any]]:
+    def runs(
+        self,
+        limit: int = 50,
+        *,
+        batch_id: str | None = None,
+        dut_serial: str | None = None,
+        plan: str | None = None,
+        station: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Newest first; optionally only one batch, DUT serial, plan and/or station."""
         where, args = [], []
         for col, value in (("batch_id", batch_id), ("dut_serial", dut_serial), ("plan", plan), ("station", station)):
@@ -507,8 +606,12 @@ class Journal:
     def measurements(self, run_id: str) -> list[dict[str, Any]]:
         """Every measurement in order, with `superseded` true for those of an interrupted step attempt."""
         rows = self._rows("SELECT * FROM measurements WHERE run_id = ? ORDER BY id", (run_id,))
-        cut = {(r["nodeid"], r["session"]) for r in self._rows(
-            "SELECT nodeid, session FROM steps WHERE run_id = ? AND outcome = ?", (run_id, INTERRUPTED))}
+        cut = {
+            (r["nodeid"], r["session"])
+            for r in self._rows(
+                "SELECT nodeid, session FROM steps WHERE run_id = ? AND outcome = ?", (run_id, INTERRUPTED)
+            )
+        }
         for r in rows:
             r["limit"] = json.loads(r.pop("limit_json") or "null")
             r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
@@ -529,11 +632,14 @@ class Journal:
 
     def last_t(self, run_id: str) -> float:
         """The latest run time journalled (s), so a resumed session's clock continues from it."""
-        row = self._rows("SELECT MAX(m) AS t FROM (SELECT MAX(t) AS m FROM measurements WHERE run_id = :r "
-                         "UNION ALL SELECT MAX(t) FROM events WHERE run_id = :r "
-                         "UNION ALL SELECT MAX(COALESCE(ended_t, started_t)) FROM steps WHERE run_id = :r "
-                         "UNION ALL SELECT MAX(t) FROM series WHERE run_id = :r "
-                         "UNION ALL SELECT MAX(t_last) FROM telemetry_chunks WHERE run_id = :r)", {"r": run_id})
+        row = self._rows(
+            "SELECT MAX(m) AS t FROM (SELECT MAX(t) AS m FROM measurements WHERE run_id = :r "
+            "UNION ALL SELECT MAX(t) FROM events WHERE run_id = :r "
+            "UNION ALL SELECT MAX(COALESCE(ended_t, started_t)) FROM steps WHERE run_id = :r "
+            "UNION ALL SELECT MAX(t) FROM series WHERE run_id = :r "
+            "UNION ALL SELECT MAX(t_last) FROM telemetry_chunks WHERE run_id = :r)",
+            {"r": run_id},
+        )
         return float(row[0]["t"] or 0.0)
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
@@ -544,8 +650,9 @@ class Journal:
 
     def events_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Events with a row id above `after_id`, oldest first: incremental reading for live viewers."""
-        rows = self._rows("SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-                          (run_id, after_id, limit))
+        rows = self._rows(
+            "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?", (run_id, after_id, limit)
+        )
         for r in rows:
             r["data"] = json.loads(r.pop("data_json") or "{}")
         return rows
@@ -553,8 +660,9 @@ class Journal:
     def measurements_after(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Measurements with a row id above `after_id`, oldest first (limit and instrument decoded; no
         `superseded`: that is known only once the run's steps are, see `measurements`)."""
-        rows = self._rows("SELECT * FROM measurements WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-                          (run_id, after_id, limit))
+        rows = self._rows(
+            "SELECT * FROM measurements WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?", (run_id, after_id, limit)
+        )
         for r in rows:
             r["limit"] = json.loads(r.pop("limit_json") or "null")
             r["instrument_info"] = json.loads(r.pop("instrument_json") or "null")
@@ -573,8 +681,9 @@ class Journal:
 
     def series(self, run_id: str, name: str) -> tuple[list[float], list[float]]:
         with self._lock:
-            rows = self._db.execute("SELECT t, value FROM series WHERE run_id = ? AND name = ? ORDER BY rowid",
-                                    (run_id, name)).fetchall()
+            rows = self._db.execute(
+                "SELECT t, value FROM series WHERE run_id = ? AND name = ? ORDER BY rowid", (run_id, name)
+            ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
     @contextmanager
@@ -606,5 +715,8 @@ class Journal:
 
     def mark_aborted(self, run_id: str, reason: str) -> None:
         """Persist what `_effective` infers, so a later reader on another host sees it too."""
-        self._exec("UPDATE runs SET status = ?, verdict = 'ABORTED', reason = ?, ended_wall = COALESCE(ended_wall, ?) "
-                   "WHERE run_id = ?", (ABORTED, reason, _iso_utc(), run_id))
+        self._exec(
+            "UPDATE runs SET status = ?, verdict = 'ABORTED', reason = ?, ended_wall = COALESCE(ended_wall, ?) "
+            "WHERE run_id = ?",
+            (ABORTED, reason, _iso_utc(), run_id),
+        )

@@ -19,10 +19,33 @@ from bench.tomlfile import parse_toml_bytes, read_bytes, sha256_hex, unknown_key
 from bench.units import dimensionality, non_finite_errors, parse_quantity
 
 TOP_KEYS = {"limit_set", "limits", "parameters", "grading", "interlocks"}
-META_KEYS = {"id", "version", "chemistry", "product", "title", "description", "documents", "effective",
-             "supersedes", "author", "plans", "overlay"}
-LIMIT_KEYS = {"min", "max", "marginal", "rule", "clause", "source", "description", "unit", "grades", "nominal",
-              "plausible"}
+META_KEYS = {
+    "id",
+    "version",
+    "chemistry",
+    "product",
+    "title",
+    "description",
+    "documents",
+    "effective",
+    "supersedes",
+    "author",
+    "plans",
+    "overlay",
+}
+LIMIT_KEYS = {
+    "min",
+    "max",
+    "marginal",
+    "rule",
+    "clause",
+    "source",
+    "description",
+    "unit",
+    "grades",
+    "nominal",
+    "plausible",
+}
 GRADE_KEYS = {"grade", "min", "max", "description"}
 PARAM_KEYS = {"value", "source", "description", "clause"}
 RULES = {"simple", "guarded"}
@@ -170,12 +193,15 @@ def _q(value: Any, src: str, key: str, errors: list[ConfigError]) -> pint.Quanti
         return None
 
 
-def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
-                 errors: list[ConfigError]) -> Limit | None:
+def _parse_limit(
+    name: str, t: dict[str, Any], src: str, meta: dict[str, Any], errors: list[ConfigError]
+) -> Limit | None:
     base = f"limits.{name}"
     n_before = len(errors)
     for key in unknown_keys(t, LIMIT_KEYS):
-        errors.append(ConfigError(f"unknown key; expected one of {sorted(LIMIT_KEYS)}", source=src, key=f"{base}.{key}"))
+        errors.append(
+            ConfigError(f"unknown key; expected one of {sorted(LIMIT_KEYS)}", source=src, key=f"{base}.{key}")
+        )
     low = _q(t["min"], src, f"{base}.min", errors) if "min" in t else None
     high = _q(t["max"], src, f"{base}.max", errors) if "max" in t else None
     marginal = _q(t["marginal"], src, f"{base}.marginal", errors) if "marginal" in t else None
@@ -188,17 +214,26 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
             errors.append(exc)
     rule = t.get("rule", "simple")
     if rule not in RULES:
-        errors.append(ConfigError(f"unknown decision rule {rule!r}; expected one of {sorted(RULES)}", source=src,
-                                  key=f"{base}.rule"))
+        errors.append(
+            ConfigError(
+                f"unknown decision rule {rule!r}; expected one of {sorted(RULES)}", source=src, key=f"{base}.rule"
+            )
+        )
     source = t.get("source")
     if not isinstance(source, str) or not source.strip():
-        errors.append(ConfigError("every limit needs its provenance: the clause, test method or 'bench default'",
-                                  source=src, key=f"{base}.source"))
+        errors.append(
+            ConfigError(
+                "every limit needs its provenance: the clause, test method or 'bench default'",
+                source=src,
+                key=f"{base}.source",
+            )
+        )
     grades: list[GradeBand] = []
     raw_grades = t.get("grades", [])
     if not isinstance(raw_grades, list):
-        errors.append(ConfigError("expected an array of tables [[limits.\"name\".grades]]", source=src,
-                                  key=f"{base}.grades"))
+        errors.append(
+            ConfigError('expected an array of tables [[limits."name".grades]]', source=src, key=f"{base}.grades")
+        )
         raw_grades = []
     for i, g in enumerate(raw_grades):
         gkey = f"{base}.grades[{i}]"
@@ -206,8 +241,9 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
             errors.append(ConfigError("expected a table with grade, min, max", source=src, key=gkey))
             continue
         for key in unknown_keys(g, GRADE_KEYS):
-            errors.append(ConfigError(f"unknown key; expected one of {sorted(GRADE_KEYS)}", source=src,
-                                      key=f"{gkey}.{key}"))
+            errors.append(
+                ConfigError(f"unknown key; expected one of {sorted(GRADE_KEYS)}", source=src, key=f"{gkey}.{key}")
+            )
         if not isinstance(g.get("grade"), str):
             errors.append(ConfigError("missing grade name", source=src, key=f"{gkey}.grade"))
         glow = _q(g["min"], src, f"{gkey}.min", errors) if "min" in g else None
@@ -226,14 +262,18 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
         ref_key, ref = present[0]
         for k, q in present[1:]:
             if q.dimensionality != ref.dimensionality:
-                errors.append(ConfigError(f"{q:~P} does not have the dimension of {ref_key} ({ref:~P})", source=src,
-                                          key=f"{base}.{k}"))
+                errors.append(
+                    ConfigError(
+                        f"{q:~P} does not have the dimension of {ref_key} ({ref:~P})", source=src, key=f"{base}.{k}"
+                    )
+                )
         unit = t.get("unit")
         if unit is not None:
             try:
                 if parse_quantity(f"1 {unit}").dimensionality != ref.dimensionality:
-                    errors.append(ConfigError(f"display unit {unit!r} does not match {ref:~P}", source=src,
-                                              key=f"{base}.unit"))
+                    errors.append(
+                        ConfigError(f"display unit {unit!r} does not match {ref:~P}", source=src, key=f"{base}.unit")
+                    )
             except ConfigError as exc:
                 errors.append(ConfigError(str(exc).split(": ", 1)[-1], source=src, key=f"{base}.unit"))
     if len(errors) > n_before:
@@ -244,26 +284,57 @@ def _parse_limit(name: str, t: dict[str, Any], src: str, meta: dict[str, Any],
         errors.append(ConfigError("marginal band must not be negative", source=src, key=f"{base}.marginal"))
     for i, b in enumerate(grades):
         if b.low is not None and b.high is not None and b.low >= b.high:
-            errors.append(ConfigError(f"grade band min {b.low:~P} is not below max {b.high:~P}", source=src,
-                                      key=f"{base}.grades[{i}]"))
-    ordered = sorted(grades, key=lambda b: (b.low is not None, b.low.to_base_units().magnitude if b.low is not None
-                                            else 0.0))
+            errors.append(
+                ConfigError(
+                    f"grade band min {b.low:~P} is not below max {b.high:~P}", source=src, key=f"{base}.grades[{i}]"
+                )
+            )
+    ordered = sorted(
+        grades, key=lambda b: (b.low is not None, b.low.to_base_units().magnitude if b.low is not None else 0.0)
+    )
     for a, b in zip(ordered, ordered[1:], strict=False):
         if a.high is None or b.low is None:
-            errors.append(ConfigError(f"grade bands {a.grade!r} and {b.grade!r} overlap (open-ended band)",
-                                      source=src, key=f"{base}.grades"))
+            errors.append(
+                ConfigError(
+                    f"grade bands {a.grade!r} and {b.grade!r} overlap (open-ended band)",
+                    source=src,
+                    key=f"{base}.grades",
+                )
+            )
         elif a.high > b.low:
-            errors.append(ConfigError(f"grade bands {a.grade!r} and {b.grade!r} overlap ({a.high:~P} > {b.low:~P})",
-                                      source=src, key=f"{base}.grades"))
+            errors.append(
+                ConfigError(
+                    f"grade bands {a.grade!r} and {b.grade!r} overlap ({a.high:~P} > {b.low:~P})",
+                    source=src,
+                    key=f"{base}.grades",
+                )
+            )
         elif a.high < b.low:
-            errors.append(ConfigError(f"gap between grade bands {a.grade!r} and {b.grade!r} ({a.high:~P} .. {b.low:~P})",
-                                      source=src, key=f"{base}.grades"))
+            errors.append(
+                ConfigError(
+                    f"gap between grade bands {a.grade!r} and {b.grade!r} ({a.high:~P} .. {b.low:~P})",
+                    source=src,
+                    key=f"{base}.grades",
+                )
+            )
     if len(errors) > n_before:
         return None
-    return Limit(name=name, low=low, high=high, marginal=marginal, rule=rule, clause=str(t.get("clause", "")),
-                 source=str(source), description=str(t.get("description", "")), unit=str(t.get("unit", "")),
-                 nominal=nominal, grades=tuple(ordered), limit_set=str(meta.get("id", "")),
-                 limit_set_version=str(meta.get("version", "")), plausible=plausible)
+    return Limit(
+        name=name,
+        low=low,
+        high=high,
+        marginal=marginal,
+        rule=rule,
+        clause=str(t.get("clause", "")),
+        source=str(source),
+        description=str(t.get("description", "")),
+        unit=str(t.get("unit", "")),
+        nominal=nominal,
+        grades=tuple(ordered),
+        limit_set=str(meta.get("id", "")),
+        limit_set_version=str(meta.get("version", "")),
+        plausible=plausible,
+    )
 
 
 def load_limit_set(path: str | Path, declarations: PlanDeclarations | None = None) -> LimitSet:
@@ -289,8 +360,9 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
         errors.append(ConfigError("missing [limit_set] table with id and version", source=src, key="limit_set"))
         meta = {}
     for key in unknown_keys(meta, META_KEYS):
-        errors.append(ConfigError(f"unknown key; expected one of {sorted(META_KEYS)}", source=src,
-                                  key=f"limit_set.{key}"))
+        errors.append(
+            ConfigError(f"unknown key; expected one of {sorted(META_KEYS)}", source=src, key=f"limit_set.{key}")
+        )
     for key in REQUIRED_META:
         if not isinstance(meta.get(key), str) or not meta.get(key):
             errors.append(ConfigError("required text value", source=src, key=f"limit_set.{key}"))
@@ -299,13 +371,18 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
         errors.append(ConfigError("expected a list of plan names", source=src, key="limit_set.plans"))
     overlay = meta.get("overlay", False)
     if not isinstance(overlay, bool):
-        errors.append(ConfigError("expected true or false (an overlay completes the limit sets given after it)",
-                                  source=src, key="limit_set.overlay"))
+        errors.append(
+            ConfigError(
+                "expected true or false (an overlay completes the limit sets given after it)",
+                source=src,
+                key="limit_set.overlay",
+            )
+        )
         overlay = False
     limits: dict[str, Limit] = {}
     raw_limits = data.get("limits", {})
     if not isinstance(raw_limits, dict):
-        errors.append(ConfigError("expected tables [limits.\"name\"]", source=src, key="limits"))
+        errors.append(ConfigError('expected tables [limits."name"]', source=src, key="limits"))
         raw_limits = {}
     for name, table in _flatten_dotted(raw_limits, LIMIT_KEYS).items():
         if not isinstance(table, dict):
@@ -319,7 +396,7 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
     params: dict[str, Parameter] = {}
     raw_params = data.get("parameters", {})
     if not isinstance(raw_params, dict):
-        errors.append(ConfigError("expected tables [parameters.\"name\"]", source=src, key="parameters"))
+        errors.append(ConfigError('expected tables [parameters."name"]', source=src, key="parameters"))
         raw_params = {}
     for name, table in _flatten_dotted(raw_params, PARAM_KEYS).items():
         key = f"parameters.{name}"
@@ -327,8 +404,9 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
             errors.append(ConfigError("expected a table with value and source", source=src, key=key))
             continue
         for k in unknown_keys(table, PARAM_KEYS):
-            errors.append(ConfigError(f"unknown key; expected one of {sorted(PARAM_KEYS)}", source=src,
-                                      key=f"{key}.{k}"))
+            errors.append(
+                ConfigError(f"unknown key; expected one of {sorted(PARAM_KEYS)}", source=src, key=f"{key}.{k}")
+            )
         if not isinstance(table.get("source"), str) or not table["source"].strip():
             errors.append(ConfigError("every parameter needs its provenance", source=src, key=f"{key}.source"))
         try:
@@ -357,8 +435,16 @@ def parse_limit_set(raw: bytes, path: str | Path, declarations: PlanDeclarations
     errors += non_finite_errors(grading, src, "grading")
     if errors:
         raise ConfigErrors(errors)
-    return LimitSet(path=p, meta=dict(meta), limits=limits, parameters=params, grading=dict(grading),
-                    interlocks=dict(interlocks), sha256=sha256_hex(raw), raw=raw)
+    return LimitSet(
+        path=p,
+        meta=dict(meta),
+        limits=limits,
+        parameters=params,
+        grading=dict(grading),
+        interlocks=dict(interlocks),
+        sha256=sha256_hex(raw),
+        raw=raw,
+    )
 
 
 def missing_parameters(declarations: PlanDeclarations, present: list[dict[str, Any]], src: str) -> list[ConfigError]:
@@ -369,8 +455,13 @@ def missing_parameters(declarations: PlanDeclarations, present: list[dict[str, A
     for name, spec in declarations.parameters.items():
         wild = any(c in name for c in "*?[")
         if spec.required and not wild and not any(name in p for p in present):
-            errors.append(ConfigError(f"missing parameter {name!r}, which plan {declarations.plan!r} reads "
-                                      f"({declarations.source})", source=src, key=f"parameters.{name}"))
+            errors.append(
+                ConfigError(
+                    f"missing parameter {name!r}, which plan {declarations.plan!r} reads ({declarations.source})",
+                    source=src,
+                    key=f"parameters.{name}",
+                )
+            )
     return errors
 
 
@@ -396,13 +487,24 @@ def _check_declared_limit(lim: Limit, decl: PlanDeclarations, src: str, errors: 
         return
     spec = decl.measurement(lim.name)
     if spec is None:
-        errors.append(ConfigError(f"plan {decl.plan!r} declares no measurement {lim.name!r} ({decl.source})"
-                                  f"{decl.suggest(lim.name, 'measurements')}", source=src, key=f"limits.{lim.name}"))
+        errors.append(
+            ConfigError(
+                f"plan {decl.plan!r} declares no measurement {lim.name!r} ({decl.source})"
+                f"{decl.suggest(lim.name, 'measurements')}",
+                source=src,
+                key=f"limits.{lim.name}",
+            )
+        )
         return
     ref = lim.reference()
     if spec.dimension and ref is not None and ref.dimensionality != dimensionality(spec.dimension):
-        errors.append(ConfigError(f"{ref:~P} is not a {spec.dimension} (plan {decl.plan!r} declares "
-                                  f"{lim.name!r} as {spec.dimension})", source=src, key=f"limits.{lim.name}"))
+        errors.append(
+            ConfigError(
+                f"{ref:~P} is not a {spec.dimension} (plan {decl.plan!r} declares {lim.name!r} as {spec.dimension})",
+                source=src,
+                key=f"limits.{lim.name}",
+            )
+        )
 
 
 def _flatten_dotted(table: Any, leaf_keys: set[str]) -> dict[str, Any]:
@@ -412,8 +514,12 @@ def _flatten_dotted(table: Any, leaf_keys: set[str]) -> dict[str, Any]:
         return out
 
     def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and node and not (set(node) & leaf_keys) and all(
-                isinstance(v, dict) for v in node.values()):
+        if (
+            isinstance(node, dict)
+            and node
+            and not (set(node) & leaf_keys)
+            and all(isinstance(v, dict) for v in node.values())
+        ):
             for k, v in node.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
         else:
@@ -437,8 +543,11 @@ class Limits:
         seen: dict[str, str] = {}
         for s in sets:
             if s.id in seen:
-                raise ConfigError(f"limit set id {s.id!r} loaded twice (also from {seen[s.id]})", source=str(s.path),
-                                  key="limit_set.id")
+                raise ConfigError(
+                    f"limit set id {s.id!r} loaded twice (also from {seen[s.id]})",
+                    source=str(s.path),
+                    key="limit_set.id",
+                )
             seen[s.id] = str(s.path)
         if any(s.meta.get("overlay") for s in sets):  # overlays are complete only with the sets after them
             where = " + ".join(str(s.path) for s in sets)
@@ -456,8 +565,11 @@ class Limits:
         """A parameter's value (a quantity where it has a unit); KeyError names the limit sets searched."""
         decl = self.declarations
         if decl.declared and decl.parameter(name) is None:
-            raise ConfigError(f"the plan reads parameter {name!r} but does not declare it{decl.suggest(name, 'parameters')}",
-                              source=decl.source, key=f"parameters.{name}")
+            raise ConfigError(
+                f"the plan reads parameter {name!r} but does not declare it{decl.suggest(name, 'parameters')}",
+                source=decl.source,
+                key=f"parameters.{name}",
+            )
         for s in self.sets:
             if name in s.parameters:
                 return s.parameters[name].value

@@ -74,21 +74,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--answers", default=None, help="TOML file of prepared answers to operator prompts")
     g.addoption("--batch-id", default=None, help="batch this run belongs to (set by `bench run --dut-list`)")
     g.addoption("--dut-info", default=None, help="JSON file of DUT identity/passport data for this run")
-    g.addoption("--no-pdf", action="store_true", default=os.environ.get("ESS_BENCH_NO_PDF") == "1",
-                help="render the report without its PDF (batch children, CI; also ESS_BENCH_NO_PDF=1); "
-                     "`bench report RUN_ID` renders it later")
-    g.addoption("--resume", default=None, metavar="RUN_ID",
-                help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns")
+    g.addoption(
+        "--no-pdf",
+        action="store_true",
+        default=os.environ.get("ESS_BENCH_NO_PDF") == "1",
+        help="render the report without its PDF (batch children, CI; also ESS_BENCH_NO_PDF=1); "
+        "`bench report RUN_ID` renders it later",
+    )
+    g.addoption(
+        "--resume",
+        default=None,
+        metavar="RUN_ID",
+        help="continue an interrupted (ABORTED) run: completed steps are kept, the cut step reruns",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _CONFIGS.append(config)
     config.addinivalue_line("markers", "clause(text): standard clause this step derives from")
     config.addinivalue_line("markers", "plan_level(level): cell|module|unit|installation|site")
-    config.addinivalue_line("markers", "timeout_step(duration): time limit of this step, e.g. \"10 min\" "
-                                       "(virtual time in simulation, wall time on hardware)")
-    config.addinivalue_line("markers", "interlock_inhibit(*names, reason): interlocks this step provokes on "
-                                       "purpose (e.g. gas_stage during a bump test); journalled, lifted after")
+    config.addinivalue_line(
+        "markers",
+        'timeout_step(duration): time limit of this step, e.g. "10 min" '
+        "(virtual time in simulation, wall time on hardware)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "interlock_inhibit(*names, reason): interlocks this step provokes on "
+        "purpose (e.g. gas_stage during a bump test); journalled, lifted after",
+    )
 
 
 def _find_plan_toml(start: Path) -> Path | None:
@@ -152,20 +166,29 @@ def _build_session(config: pytest.Config, items: list[pytest.Item]) -> BenchSess
 
         telemetry, telemetry_source = read_toml(plan_file)[0].get("telemetry"), str(plan_file)
     session = BenchSession(
-        station=resolve(station), limits=[resolve(p) for p in limits], dut=config.getoption("--dut"),
-        operator=config.getoption("--operator"), report_dir=root / config.getoption("--report-dir"),
+        station=resolve(station),
+        limits=[resolve(p) for p in limits],
+        dut=config.getoption("--dut"),
+        operator=config.getoption("--operator"),
+        report_dir=root / config.getoption("--report-dir"),
         plan=str(plan.get("name", plan_file.parent.name if plan_file else "")),
-        plan_version=str(plan.get("version", "")), answers=config.getoption("--answers"),
-        batch_id=config.getoption("--batch-id"), dut_info=dut_info, declarations=declarations,
-        resume=_resume_option(config, plan, plan_file), telemetry=telemetry, telemetry_source=telemetry_source,
+        plan_version=str(plan.get("version", "")),
+        answers=config.getoption("--answers"),
+        batch_id=config.getoption("--batch-id"),
+        dut_info=dut_info,
+        declarations=declarations,
+        resume=_resume_option(config, plan, plan_file),
+        telemetry=telemetry,
+        telemetry_source=telemetry_source,
     )
     for hook in plan.get("checks", []):
         module_name, _, fn_name = str(hook).partition(":")
         try:
             check = getattr(importlib.import_module(module_name), fn_name)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot load plan check {hook!r}: {exc}", source=str(plan_file), key="plan.checks") \
-                from exc
+            raise ConfigError(
+                f"cannot load plan check {hook!r}: {exc}", source=str(plan_file), key="plan.checks"
+            ) from exc
         check(session.limits)
     state.plan, state.plan_file = plan, plan_file
     return session
@@ -174,9 +197,13 @@ def _build_session(config: pytest.Config, items: list[pytest.Item]) -> BenchSess
 def _resume_option(config: pytest.Config, plan: dict[str, Any], plan_file: Path | None) -> str | None:
     run_id = config.getoption("--resume")
     if run_id and not plan.get("resumable", False):
-        raise ConfigError(f"plan {plan.get('name', '?')!r} cannot be resumed: its steps keep state between them in "
-                          "memory (declare `resumable = true` in [plan] once every step sets up its own "
-                          "preconditions)", source=str(plan_file), key="plan.resumable")
+        raise ConfigError(
+            f"plan {plan.get('name', '?')!r} cannot be resumed: its steps keep state between them in "
+            "memory (declare `resumable = true` in [plan] once every step sets up its own "
+            "preconditions)",
+            source=str(plan_file),
+            key="plan.resumable",
+        )
     return run_id
 
 
@@ -244,8 +271,9 @@ def _render(config: pytest.Config, session: BenchSession) -> None:
     try:
         from bench.report.render import render_run
 
-        state.report = render_run(session.journal, session.run_id, session.report_dir / session.run_id,
-                                  pdf=not config.getoption("--no-pdf"))
+        state.report = render_run(
+            session.journal, session.run_id, session.report_dir / session.run_id, pdf=not config.getoption("--no-pdf")
+        )
     except Exception as exc:  # the run is journalled; a report can be rendered later with `bench report`
         state.report_error = f"{type(exc).__name__}: {exc}"
         try:
@@ -261,8 +289,9 @@ def _render(config: pytest.Config, session: BenchSession) -> None:
 def _make_capability_fixture(name: str) -> Any:
     @pytest.fixture(name=name)
     def fixture(bench_session: BenchSession) -> Any:
-        return bench_session.bindings.require(name, station=bench_session.station.name,
-                                              source=str(bench_session.station.path))
+        return bench_session.bindings.require(
+            name, station=bench_session.station.name, source=str(bench_session.station.path)
+        )
 
     fixture.__doc__ = f"The station's instrument serving the {name!r} capability."
     return fixture
@@ -352,8 +381,9 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         yield
         return
     session.recorder.step = StepContext(nodeid=item.nodeid, clauses=_clauses(item))
-    session.journal.start_step(session.run_id, item.nodeid, item.name, _clauses(item), _plan_level(item),
-                               session.clock.now_s())
+    session.journal.start_step(
+        session.run_id, item.nodeid, item.name, _clauses(item), _plan_level(item), session.clock.now_s()
+    )
     session.capture_step(item.nodeid)
     inhibited = _inhibit(session, item)
     deadline = _step_deadline(session, item)
@@ -381,10 +411,10 @@ def _step_deadline(session: BenchSession, item: pytest.Item) -> Deadline:
     limit = _step_timeout_s(session, item)
     if session.clock.virtual:
         wall = session.safety.step_wall_timeout_s or SIM_WALL_BACKSTOP_S
-        return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=limit,
-                        wall_s=wall).start()
-    return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=None,
-                    wall_s=limit).start()
+        return Deadline(
+            session.clock, session.interrupter, what=f"step {item.name}", virtual_s=limit, wall_s=wall
+        ).start()
+    return Deadline(session.clock, session.interrupter, what=f"step {item.name}", virtual_s=None, wall_s=limit).start()
 
 
 def _inhibit(session: BenchSession, item: pytest.Item) -> list[str]:
@@ -397,8 +427,11 @@ def _inhibit(session: BenchSession, item: pytest.Item) -> list[str]:
         return []
     reason = "; ".join(r for r in reasons if r) or "no reason given"
     session.interlocks.inhibit(names, reason)
-    session.event("interlock", f"inhibited for step {item.name}: {', '.join(names)} ({reason})",
-                  {"inhibit": names, "reason": reason})
+    session.event(
+        "interlock",
+        f"inhibited for step {item.name}: {', '.join(names)} ({reason})",
+        {"inhibit": names, "reason": reason},
+    )
     return names
 
 
@@ -409,8 +442,13 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if session is None or session.closed or not session.opened:
         yield
         return
-    deadline = Deadline(session.clock, session.interrupter, what=f"teardown of {item.name}", virtual_s=None,
-                        wall_s=session.safety.teardown_timeout_s).start()
+    deadline = Deadline(
+        session.clock,
+        session.interrupter,
+        what=f"teardown of {item.name}",
+        virtual_s=None,
+        wall_s=session.safety.teardown_timeout_s,
+    ).start()
     try:
         yield
     finally:
@@ -453,8 +491,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.longrepr = "step verdict FAIL:\n" + "\n".join(f"  {m}" for m in failed)
         message = "; ".join(str(m) for m in failed)
     session.capture_step(None)
-    session.journal.end_step(session.run_id, item.nodeid, report.outcome, str(verdict or "NONE"), message,
-                             session.clock.now_s())
+    session.journal.end_step(
+        session.run_id, item.nodeid, report.outcome, str(verdict or "NONE"), message, session.clock.now_s()
+    )
     _attach_html(report, step)
 
 
@@ -465,12 +504,16 @@ def _attach_html(report: Any, step: StepContext) -> None:
         return
     # the report stack is loaded only when pytest-html asks
     from bench.report.render import limit_text, step_table
+
     if not step.measurements:
         return
-    table = step_table([{"name": m.name, "value": f"{m.value:~.6gP}", "limit": limit_text(m.limit),
-                         "verdict": str(m.verdict)} for m in step.measurements])
+    table = step_table(
+        [
+            {"name": m.name, "value": f"{m.value:~.6gP}", "limit": limit_text(m.limit), "verdict": str(m.verdict)}
+            for m in step.measurements
+        ]
+    )
     report.extras = [*getattr(report, "extras", []), pytest_html.extras.html(table)]
-
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:

@@ -39,8 +39,15 @@ class PromptError(BenchError):
     pass
 
 
-def make_spec(choices: list[str] | None = None, *, number: bool = False, low: float | None = None,
-              high: float | None = None, pattern: str | None = None, confirm: str | None = None) -> dict[str, Any]:
+def make_spec(
+    choices: list[str] | None = None,
+    *,
+    number: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    pattern: str | None = None,
+    confirm: str | None = None,
+) -> dict[str, Any]:
     """The journalled shape of an expected answer, read by every validator (terminal, page, plan)."""
     spec: dict[str, Any] = {"type": "number" if number else "choice" if choices else "text"}
     if choices:
@@ -194,10 +201,20 @@ Listener = Callable[[str, dict[str, Any]], None]  # ("open" | "close", request)
 
 
 class Prompter:
-    def __init__(self, answers: dict[str, Any], *, interactive: bool, journal_event: Callable[..., None],
-                 source: str = "", ask: Callable[[str], str] | None = None, channel: RequestChannel | None = None,
-                 wait_s: float = 0.0, operator: str = "", poll_s: float = POLL_S,
-                 on_wait: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        answers: dict[str, Any],
+        *,
+        interactive: bool,
+        journal_event: Callable[..., None],
+        source: str = "",
+        ask: Callable[[str], str] | None = None,
+        channel: RequestChannel | None = None,
+        wait_s: float = 0.0,
+        operator: str = "",
+        poll_s: float = POLL_S,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
         """`ask` replaces the terminal (tests); `channel` opens requests other viewers can answer;
         `wait_s` is how long an unprepared prompt waits for an answer (0: not at all, unless at a terminal)."""
         self.answers = {str(k): v for k, v in answers.items()}
@@ -234,9 +251,18 @@ class Prompter:
         except (OSError, ValueError):
             return False
 
-    def __call__(self, key: str, question: str, choices: list[str] | None = None, *, number: bool = False,
-                 low: float | None = None, high: float | None = None, pattern: str | None = None,
-                 confirm: str | None = None) -> str:
+    def __call__(
+        self,
+        key: str,
+        question: str,
+        choices: list[str] | None = None,
+        *,
+        number: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+        pattern: str | None = None,
+        confirm: str | None = None,
+    ) -> str:
         """Ask and return the answer (validated against the choices, number range, pattern or confirmation)."""
         spec = make_spec(choices, number=number, low=low, high=high, pattern=pattern, confirm=confirm)
         if key in self.answers:
@@ -248,9 +274,19 @@ class Prompter:
             by = ""
         else:
             answer, by, origin = self._wait_for_answer(key, question, spec)
-        self.journal_event("prompt", f"{question} -> {answer}",
-                           {"key": key, "question": question, "answer": answer, "choices": choices, "spec": spec,
-                            "origin": origin, "answered_by": by})
+        self.journal_event(
+            "prompt",
+            f"{question} -> {answer}",
+            {
+                "key": key,
+                "question": question,
+                "answer": answer,
+                "choices": choices,
+                "spec": spec,
+                "origin": origin,
+                "answered_by": by,
+            },
+        )
         return answer
 
     def _wait_for_answer(self, key: str, question: str, spec: dict[str, Any]) -> tuple[str, str, str]:
@@ -259,8 +295,9 @@ class Prompter:
         if not terminal and not remote:
             raise PromptError(
                 f"operator prompt {key!r} ({question}) has no answer: add it under [simulation.prompts] in the "
-                f"station file, pass --answers FILE with {key} = \"...\", or let it wait for an answer in "
-                "`bench ui` with --prompt-wait DURATION")
+                f'station file, pass --answers FILE with {key} = "...", or let it wait for an answer in '
+                "`bench ui` with --prompt-wait DURATION"
+            )
         limit = self.wait_s if remote else HARDWARE_WAIT_S
         rid = self.channel.open(key, question, spec) if self.channel is not None else None
         request = {"id": rid, "key": key, "question": question, "spec": spec}
@@ -280,8 +317,9 @@ class Prompter:
             for listener in list(self.listeners):
                 listener("close", request)
 
-    def _loop(self, rid: int | None, question: str, spec: dict[str, Any], terminal: bool,
-              limit: float) -> tuple[str, str, str]:
+    def _loop(
+        self, rid: int | None, question: str, spec: dict[str, Any], terminal: bool, limit: float
+    ) -> tuple[str, str, str]:
         hint = f" [{'/'.join(spec['choices'])}]" if spec.get("choices") else ""
         if "confirm" in spec:
             hint += f" (type {spec['confirm']!r})"

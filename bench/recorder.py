@@ -56,9 +56,16 @@ class StepContext:
 
 
 class Recorder:
-    def __init__(self, journal: Journal, run_id: str, limits: Limits, station: Station,
-                 now_s: Callable[[], float], today: dt.date | None = None,
-                 role_of: Callable[[Any], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        run_id: str,
+        limits: Limits,
+        station: Station,
+        now_s: Callable[[], float],
+        today: dt.date | None = None,
+        role_of: Callable[[Any], str | None] | None = None,
+    ) -> None:
         self.journal = journal
         self.run_id = run_id
         self.limits = limits
@@ -80,10 +87,20 @@ class Recorder:
         expired = calibration_status(due, self.today) == EXPIRED
         return role, cfg.identity(), expired
 
-    def measure(self, name: str, value: pint.Quantity, *, instrument: Any = None,
-                uncertainty: pint.Quantity | None = None, clause: str | None = None, note: str = "",
-                plausible: Plausible | None = None, series: str | None = None, aggregate: str | None = None,
-                _required: bool = False) -> Measurement:
+    def measure(
+        self,
+        name: str,
+        value: pint.Quantity,
+        *,
+        instrument: Any = None,
+        uncertainty: pint.Quantity | None = None,
+        clause: str | None = None,
+        note: str = "",
+        plausible: Plausible | None = None,
+        series: str | None = None,
+        aggregate: str | None = None,
+        _required: bool = False,
+    ) -> Measurement:
         """Decide and journal one result. `plausible` (low, high) overrides the declared plausible range,
         for ranges that depend on the DUT (e.g. capacity above 150 % of its rating)."""
         if not isinstance(value, pint.Quantity):
@@ -94,25 +111,58 @@ class Recorder:
         spec = decl.measurement(name)
         if plausible is None and spec is not None:
             plausible = spec.plausible
-        decision: Decision = decide(name, value, limit, uncertainty=uncertainty, calibration_expired=expired,
-                                    instrument=role or "", plausible=plausible)
+        decision: Decision = decide(
+            name,
+            value,
+            limit,
+            uncertainty=uncertainty,
+            calibration_expired=expired,
+            instrument=role or "",
+            plausible=plausible,
+        )
         if spec is None and decl.declared and decision.verdict is not Verdict.FAIL:
-            decision = Decision(Verdict.INDETERMINATE, f"measurement {name!r} is not declared by plan "
-                                                       f"{decl.plan!r}{decl.suggest(name, 'measurements')}")
+            decision = Decision(
+                Verdict.INDETERMINATE,
+                f"measurement {name!r} is not declared by plan {decl.plan!r}{decl.suggest(name, 'measurements')}",
+            )
         unit = limit.display_unit if limit is not None and limit.display_unit else value.units
         shown = value.to(unit)
         magnitude = float(shown.magnitude) if is_finite(shown) else None
-        clause_text = clause or (", ".join(self.step.clauses) if self.step.clauses else "") or (
-            limit.clause if limit else "")
-        m = Measurement(name=name, value=value, verdict=decision.verdict, reason=decision.reason,
-                        grade=decision.grade, limit=limit.to_record() if limit else None, instrument=role,
-                        step=self.step.nodeid, clause=clause_text, uncertainty=uncertainty, required=_required)
+        clause_text = (
+            clause or (", ".join(self.step.clauses) if self.step.clauses else "") or (limit.clause if limit else "")
+        )
+        m = Measurement(
+            name=name,
+            value=value,
+            verdict=decision.verdict,
+            reason=decision.reason,
+            grade=decision.grade,
+            limit=limit.to_record() if limit else None,
+            instrument=role,
+            step=self.step.nodeid,
+            clause=clause_text,
+            uncertainty=uncertainty,
+            required=_required,
+        )
         self.journal.add_measurement(
-            self.run_id, step=self.step.nodeid, name=name, value=magnitude, unit=f"{shown.units:~P}",
+            self.run_id,
+            step=self.step.nodeid,
+            name=name,
+            value=magnitude,
+            unit=f"{shown.units:~P}",
             uncertainty=None if uncertainty is None else float(uncertainty.to(unit).magnitude),
-            limit_json=m.limit, verdict=str(m.verdict), reason=m.reason, grade=m.grade, clause=clause_text,
-            instrument=role, instrument_json=info, t=self.now_s(), required=int(_required), note=note,
-            series=series, aggregate=aggregate,
+            limit_json=m.limit,
+            verdict=str(m.verdict),
+            reason=m.reason,
+            grade=m.grade,
+            clause=clause_text,
+            instrument=role,
+            instrument_json=info,
+            t=self.now_s(),
+            required=int(_required),
+            note=note,
+            series=series,
+            aggregate=aggregate,
         )
         self.step.measurements.append(m)
         self.all.append(m)

@@ -44,8 +44,13 @@ def code_version() -> str:
     """git commit of the checkout (with -dirty), or the package version when not in git."""
     here = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if out.returncode == 0 and out.stdout.strip():
             return f"{__version__}+g{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -60,12 +65,26 @@ def new_run_id(dut: str) -> str:
 
 
 class BenchSession:
-    def __init__(self, *, station: str | Path, limits: list[str | Path], dut: str = "", operator: str = "",
-                 report_dir: str | Path = "reports", plan: str = "", plan_version: str = "",
-                 answers: str | Path | None = None, interactive: bool = True, batch_id: str | None = None,
-                 dut_info: dict[str, Any] | None = None, journal: Journal | None = None,
-                 declarations: PlanDeclarations | None = None, resume: str | None = None,
-                 telemetry: dict[str, Any] | None = None, telemetry_source: str = "plan.toml") -> None:
+    def __init__(
+        self,
+        *,
+        station: str | Path,
+        limits: list[str | Path],
+        dut: str = "",
+        operator: str = "",
+        report_dir: str | Path = "reports",
+        plan: str = "",
+        plan_version: str = "",
+        answers: str | Path | None = None,
+        interactive: bool = True,
+        batch_id: str | None = None,
+        dut_info: dict[str, Any] | None = None,
+        journal: Journal | None = None,
+        declarations: PlanDeclarations | None = None,
+        resume: str | None = None,
+        telemetry: dict[str, Any] | None = None,
+        telemetry_source: str = "plan.toml",
+    ) -> None:
         """Load and check everything a run needs (station, limit sets against the plan's declarations,
         merged interlocks, identifiers) before anything is opened; every problem is a ConfigError."""
         self.station: Station = load_station(station)
@@ -84,11 +103,16 @@ class BenchSession:
         if errors:
             raise ConfigErrors(errors)
         self.limits = Limits(sets, self.declarations)
-        self.interlock_config = merge_config([(str(self.station.path), self.station.interlocks)]
-                                             + [(str(s.path), s.interlocks) for s in self.limits.sets])
+        self.interlock_config = merge_config(
+            [(str(self.station.path), self.station.interlocks)]
+            + [(str(s.path), s.interlocks) for s in self.limits.sets]
+        )
         self.dut_info = {**self.station.dut, **(dut_info or {})}
-        self.dut = check_serial(dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT",
-                                source="--dut" if dut else str(self.station.path), key=None if dut else "dut.serial")
+        self.dut = check_serial(
+            dut or str(self.dut_info.get("serial", "")) or "UNKNOWN-DUT",
+            source="--dut" if dut else str(self.station.path),
+            key=None if dut else "dut.serial",
+        )
         self.dut_info["serial"] = self.dut
         self.operator = check_name(operator or os.environ.get("USER", ""), source="--operator")
         if batch_id is not None:
@@ -120,14 +144,19 @@ class BenchSession:
         self.trip: Trip | None = None
         self._safe_lock = threading.RLock()
         self._in_safe_state = threading.Event()
-        self.recorder = Recorder(self.journal, self.run_id, self.limits, self.station, self.clock.now_s,
-                                 role_of=self.role_of)
+        self.recorder = Recorder(
+            self.journal, self.run_id, self.limits, self.station, self.clock.now_s, role_of=self.role_of
+        )
         self.telemetry = Telemetry(self.journal, self.run_id, self.clock, self.recorder)
-        self.prompt = Prompter(self._answers(), interactive=interactive and not self.station.simulated,
-                               journal_event=self.event, source=str(answers or self.station.path),
-                               channel=JournalChannel(self.journal, self.run_id, lambda: self.recorder.step.nodeid,
-                                                      self.clock.now_s),
-                               wait_s=0.0 if self.station.simulated else HARDWARE_WAIT_S, operator=self.operator)
+        self.prompt = Prompter(
+            self._answers(),
+            interactive=interactive and not self.station.simulated,
+            journal_event=self.event,
+            source=str(answers or self.station.path),
+            channel=JournalChannel(self.journal, self.run_id, lambda: self.recorder.step.nodeid, self.clock.now_s),
+            wait_s=0.0 if self.station.simulated else HARDWARE_WAIT_S,
+            operator=self.operator,
+        )
         self.controls: RunControls | None = None  # abort requests from viewers, live status for them
 
     # -- set-up --------------------------------------------------------------------------
@@ -140,10 +169,14 @@ class BenchSession:
         if not self.station.production:
             return load_limit_set(path, self.declarations)
         from bench.signing.verify import check_signed_limit_set
+
         trust = self.station.safety_settings.trust_file
         if not trust:
-            raise ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set signatures",
-                              source=str(self.station.path), key="safety.trust_file")
+            raise ConfigError(
+                'production mode needs [safety] trust_file = "..." to check limit-set signatures',
+                source=str(self.station.path),
+                key="safety.trust_file",
+            )
         raw = read_bytes(path)
         check_signed_limit_set(Path(path), self.station.path.parent / trust, data=raw)
         return parse_limit_set(raw, path, self.declarations)
@@ -175,8 +208,10 @@ class BenchSession:
             raise ConfigError(str(exc).strip("'\""), key="--resume") from None
         problems = []
         if run["status"] != ABORTED:
-            problems.append(f"it is {run['status']} ({run.get('verdict') or 'no verdict'}); only an interrupted run "
-                            "(ABORTED) can be resumed")
+            problems.append(
+                f"it is {run['status']} ({run.get('verdict') or 'no verdict'}); only an interrupted run "
+                "(ABORTED) can be resumed"
+            )
         if self.plan and run.get("plan") != self.plan:
             problems.append(f"it ran plan {run.get('plan')!r}, not {self.plan!r}")
         if run.get("station") != self.station.name:
@@ -207,14 +242,27 @@ class BenchSession:
             n = self.journal.resume_run(self.run_id, operator=self.operator, code_version=code_version())
             done = sorted(self.journal.completed_steps(self.run_id))
             self.opened = True
-            self.event("resume", f"run resumed in session {n} by {self.operator or 'unknown operator'}; "
-                                 f"{len(done)} completed step(s) kept", {"session": n, "kept_steps": done})
+            self.event(
+                "resume",
+                f"run resumed in session {n} by {self.operator or 'unknown operator'}; "
+                f"{len(done)} completed step(s) kept",
+                {"session": n, "kept_steps": done},
+            )
             return self._open_instruments()
         self.journal.start_run(
-            self.run_id, plan=self.plan, plan_version=self.plan_version, station=self.station.name,
-            station_json=self.station.summary(), dut_serial=self.dut, dut_json=self.dut_info,
-            operator=self.operator, limits_json=self.limits.summaries(), code_version=code_version(),
-            site=self.station.site, mode=self.station.mode, simulated=int(self.station.simulated),
+            self.run_id,
+            plan=self.plan,
+            plan_version=self.plan_version,
+            station=self.station.name,
+            station_json=self.station.summary(),
+            dut_serial=self.dut,
+            dut_json=self.dut_info,
+            operator=self.operator,
+            limits_json=self.limits.summaries(),
+            code_version=code_version(),
+            site=self.station.site,
+            mode=self.station.mode,
+            simulated=int(self.station.simulated),
             batch_id=self.batch_id,
         )
         self.opened = True
@@ -231,8 +279,7 @@ class BenchSession:
                 backend = resolve_driver(self.station.simulation.get("backend", DEFAULT_SIM_BACKEND))
                 self.sim = backend(self.station, self.clock, dut=self.dut_info)
                 resources.update(self.sim.start())
-                self.event("simulation", f"simulated station started: {self.sim.describe()}",
-                           {"resources": resources})
+                self.event("simulation", f"simulated station started: {self.sim.describe()}", {"resources": resources})
             for name, cfg in self.station.roles.items():
                 cls = resolve_driver(cfg.driver)
                 try:
@@ -242,13 +289,19 @@ class BenchSession:
                 except BenchError:
                     raise
                 except Exception as exc:
-                    raise ConfigError(f"cannot open {cfg.driver} at {resources[name]!r}: {type(exc).__name__}: {exc}",
-                                      source=str(self.station.path), key=f"roles.{name}") from exc
+                    raise ConfigError(
+                        f"cannot open {cfg.driver} at {resources[name]!r}: {type(exc).__name__}: {exc}",
+                        source=str(self.station.path),
+                        key=f"roles.{name}",
+                    ) from exc
                 self.instruments[name] = inst
                 ident = getattr(inst, "identity", None)
                 idn = ident() if callable(ident) else ""
-                self.event("instrument", f"{name}: opened {cfg.driver} at {resources[name]} ({idn})",
-                           {"role": name, "idn": str(idn)})
+                self.event(
+                    "instrument",
+                    f"{name}: opened {cfg.driver} at {resources[name]} ({idn})",
+                    {"role": name, "idn": str(idn)},
+                )
                 if self.station.simulated and hasattr(inst, "attach_clock"):
                     inst.attach_clock(self.clock)  # driver waits advance virtual time
                 if hasattr(inst, "attach_journal"):
@@ -258,8 +311,9 @@ class BenchSession:
             self.bindings = Bindings(self.instruments)
             self.event("bindings", "fixtures bound by capability", {"fixtures": self.bindings.describe()})
             self._start_interlocks()
-            self.controls = RunControls(self.journal, self.run_id, self.clock, abort=self.request_abort,
-                                        event=self.event).start()
+            self.controls = RunControls(
+                self.journal, self.run_id, self.clock, abort=self.request_abort, event=self.event
+            ).start()
             self.prompt.on_wait = self.controls.poll
             self._start_capture()
         except BaseException as exc:
@@ -271,17 +325,33 @@ class BenchSession:
         """Watch the station's and the limit sets' interlocks from now until the session closes."""
         cfg = self.interlock_config
         if not cfg.interlocks or not cfg.enabled:
-            self.event("interlock", "no interlocks declared" if cfg.enabled else "interlocks disabled by config",
-                       {"armed": False})
+            self.event(
+                "interlock",
+                "no interlocks declared" if cfg.enabled else "interlocks disabled by config",
+                {"armed": False},
+            )
             return
-        self.interlocks = InterlockWatcher(cfg, self.bindings, self.clock, on_trip=self._on_trip,
-                                           interrupter=self.interrupter, on_sample=self._on_interlock_sample)
+        self.interlocks = InterlockWatcher(
+            cfg,
+            self.bindings,
+            self.clock,
+            on_trip=self._on_trip,
+            interrupter=self.interrupter,
+            on_sample=self._on_interlock_sample,
+        )
         self.interlocks.start()
-        self.event("interlock", f"armed {len(cfg.interlocks)} interlock(s), every {cfg.period_s:g} s, "
-                                f"sources {', '.join(self.interlocks.sources) or 'none'}",
-                   {"armed": True, "period_s": cfg.period_s, "link_timeout_s": cfg.link_timeout_s,
-                    "interlocks": [il.describe() for il in cfg.interlocks.values()],
-                    "sources": self.interlocks.sources})
+        self.event(
+            "interlock",
+            f"armed {len(cfg.interlocks)} interlock(s), every {cfg.period_s:g} s, "
+            f"sources {', '.join(self.interlocks.sources) or 'none'}",
+            {
+                "armed": True,
+                "period_s": cfg.period_s,
+                "link_timeout_s": cfg.link_timeout_s,
+                "interlocks": [il.describe() for il in cfg.interlocks.values()],
+                "sources": self.interlocks.sources,
+            },
+        )
 
     def _on_trip(self, trip: Trip) -> None:
         """Journal the trip with its values, mark the run ABORTED, drive the safe state. Never raises.
@@ -292,8 +362,11 @@ class BenchSession:
         merged = self._in_safe_state.is_set()
         self.trip = self.trip or trip
         try:
-            self.event("interlock", reason + (" (during the safe state: merged into it)" if merged else ""),
-                       {"tripped": True, "merged": merged, **trip.data()})
+            self.event(
+                "interlock",
+                reason + (" (during the safe state: merged into it)" if merged else ""),
+                {"tripped": True, "merged": merged, **trip.data()},
+            )
         except Exception:  # noqa: BLE001 - the safe state matters more than the journal line
             pass
         if merged:  # the run is already being made safe for another cause; that cause stays the reason
@@ -330,6 +403,7 @@ class BenchSession:
             import _thread
 
             _thread.interrupt_main()
+
     def _start_capture(self) -> None:
         """High-rate capture ([telemetry]) from now until the safe state is reached at the end."""
         settings = self.telemetry_settings
@@ -337,9 +411,16 @@ class BenchSession:
             return
         from bench.telemetry.capture import Capture  # Arrow/Parquet loaded only by runs that capture
 
-        self.capture = Capture(settings, journal=self.journal, run_id=self.run_id, run_dir=self.run_dir,
-                               clock=self.clock, instruments=self.instruments,
-                               sim_servers=getattr(self.sim, "servers", None), event=self.event).start()
+        self.capture = Capture(
+            settings,
+            journal=self.journal,
+            run_id=self.run_id,
+            run_dir=self.run_dir,
+            clock=self.clock,
+            instruments=self.instruments,
+            sim_servers=getattr(self.sim, "servers", None),
+            event=self.event,
+        ).start()
         self.telemetry.capture = self.capture
 
     @property
@@ -355,8 +436,10 @@ class BenchSession:
     # -- during the run ------------------------------------------------------------------
     def earlier(self, name: str) -> list[tuple[Any, str]]:
         """(quantity, note) of each standing result of `name` in this run, oldest first; NaN where not finite."""
-        return [(Q_(float("nan") if m["value"] is None else m["value"], m["unit"] or ""), m.get("note") or "")
-                for m in self.results(name)]
+        return [
+            (Q_(float("nan") if m["value"] is None else m["value"], m["unit"] or ""), m.get("note") or "")
+            for m in self.results(name)
+        ]
 
     def attach(self, name: str, content: bytes, kind: str) -> None:
         """Journal an attachment (a plot, a table, a passport) for the step in progress."""
@@ -369,8 +452,9 @@ class BenchSession:
         return None
 
     def event(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-        self.journal.add_event(self.run_id, kind, message, step=self.recorder.step.nodeid, data=data,
-                               t=self.clock.now_s())
+        self.journal.add_event(
+            self.run_id, kind, message, step=self.recorder.step.nodeid, data=data, t=self.clock.now_s()
+        )
 
     def safe_state(self, cause: str) -> list[Any]:
         """Drive every instrument to its safe state, in order, with the settings parsed at load time.
@@ -389,13 +473,20 @@ class BenchSession:
             try:
                 with self.interrupter.hold() as held:
                     results = drive_safe_state(
-                        self.instruments, cause=cause, allowed=allowed,
+                        self.instruments,
+                        cause=cause,
+                        allowed=allowed,
                         journal_event=lambda kind, msg, data: self.event(kind, msg, data),
-                        retries=cfg.safe_state_retries, retry_delay_s=cfg.safe_state_retry_delay_s,
-                        action_timeout_s=cfg.safe_state_action_timeout_s)
+                        retries=cfg.safe_state_retries,
+                        retry_delay_s=cfg.safe_state_retry_delay_s,
+                        action_timeout_s=cfg.safe_state_action_timeout_s,
+                    )
                 for exc in held:
-                    self.event("safe_state", f"interrupt during the safe state merged, not raised: {exc}",
-                               {"merged": type(exc).__name__})
+                    self.event(
+                        "safe_state",
+                        f"interrupt during the safe state merged, not raised: {exc}",
+                        {"merged": type(exc).__name__},
+                    )
                 return results
             finally:
                 if not nested:
@@ -410,8 +501,11 @@ class BenchSession:
         """Journalled measurements of this run that stand (not superseded), optionally of one name.
 
         A resumed plan rebuilds what earlier sessions measured from here, never from memory."""
-        return [m for m in self.journal.measurements(self.run_id)
-                if not m["superseded"] and (name is None or m["name"] == name)]
+        return [
+            m
+            for m in self.journal.measurements(self.run_id)
+            if not m["superseded"] and (name is None or m["name"] == name)
+        ]
 
     # -- tear-down -----------------------------------------------------------------------
     def close(self, aborted: str | None = None) -> str:

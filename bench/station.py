@@ -25,8 +25,17 @@ from bench.units import Q_, non_finite_errors, parse_quantity
 
 STATION_KEYS = {"name", "mode", "site", "location", "include", "description", "operator_default"}
 ROLE_KEYS = {
-    "driver", "resource", "timeout", "make", "model", "serial", "firmware", "calibration",
-    "options", "safe_state", "description",
+    "driver",
+    "resource",
+    "timeout",
+    "make",
+    "model",
+    "serial",
+    "firmware",
+    "calibration",
+    "options",
+    "safe_state",
+    "description",
 }
 CAL_KEYS = {"certificate", "due", "lab", "date", "uncertainty"}
 TOP_KEYS = {"station", "roles", "simulation", "interlocks", "dut", "safety", "telemetry", "fleet"}
@@ -161,10 +170,11 @@ def _load_with_includes(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[s
     sources: list[str] = []
     blob = b""
     for inc in includes:
-        inc_path = (path.parent / inc)
+        inc_path = path.parent / inc
         if not inc_path.exists():
-            raise ConfigError(f"included file {inc!r} not found (looked at {inc_path})", source=str(path),
-                              key="station.include")
+            raise ConfigError(
+                f"included file {inc!r} not found (looked at {inc_path})", source=str(path), key="station.include"
+            )
         sub, sub_sources, sub_raw = _load_with_includes(inc_path, (*seen, path))
         merged = _deep_merge(merged, sub)
         sources += sub_sources
@@ -220,8 +230,9 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         errors.append(ConfigError("missing [station] table with at least 'name'", source=src, key="station"))
         st = {}
     for key in unknown_keys(st, STATION_KEYS):
-        errors.append(ConfigError(f"unknown key; expected one of {sorted(STATION_KEYS)}", source=src,
-                                  key=f"station.{key}"))
+        errors.append(
+            ConfigError(f"unknown key; expected one of {sorted(STATION_KEYS)}", source=src, key=f"station.{key}")
+        )
     name = st.get("name")
     if not isinstance(name, str) or not name:
         errors.append(ConfigError("expected a non-empty station name", source=src, key="station.name"))
@@ -241,8 +252,9 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
             errors.append(ConfigError("expected a table", source=src, key=base))
             continue
         for key in unknown_keys(table, ROLE_KEYS):
-            errors.append(ConfigError(f"unknown key; expected one of {sorted(ROLE_KEYS)}", source=src,
-                                      key=f"{base}.{key}"))
+            errors.append(
+                ConfigError(f"unknown key; expected one of {sorted(ROLE_KEYS)}", source=src, key=f"{base}.{key}")
+            )
         driver = table.get("driver")
         if driver is None:
             errors.append(ConfigError("missing driver ('package.module:ClassName')", source=src, key=f"{base}.driver"))
@@ -250,31 +262,50 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
             _check_driver(driver, src, f"{base}.driver", errors)
         resource = table.get("resource")
         if not isinstance(resource, str) or not resource:
-            errors.append(ConfigError("missing resource (VISA string, host:port, CAN channel, or \"sim\")",
-                                      source=src, key=f"{base}.resource"))
+            errors.append(
+                ConfigError(
+                    'missing resource (VISA string, host:port, CAN channel, or "sim")',
+                    source=src,
+                    key=f"{base}.resource",
+                )
+            )
             resource = ""
         timeout = None
         try:
             timeout = parse_quantity(table.get("timeout", "2 s"), source=src, key=f"{base}.timeout", dimension="time")
             if not TIMEOUT_RANGE[0] <= timeout <= TIMEOUT_RANGE[1]:
-                errors.append(ConfigError(f"{timeout:~P} outside {TIMEOUT_RANGE[0]:~P}..{TIMEOUT_RANGE[1]:~P}",
-                                          source=src, key=f"{base}.timeout"))
+                errors.append(
+                    ConfigError(
+                        f"{timeout:~P} outside {TIMEOUT_RANGE[0]:~P}..{TIMEOUT_RANGE[1]:~P}",
+                        source=src,
+                        key=f"{base}.timeout",
+                    )
+                )
         except ConfigError as exc:
             errors.append(exc)
         cal = None
         cal_raw = table.get("calibration")
         if cal_raw is not None:
             if not isinstance(cal_raw, dict):
-                errors.append(ConfigError("expected a table with certificate and due", source=src,
-                                          key=f"{base}.calibration"))
+                errors.append(
+                    ConfigError("expected a table with certificate and due", source=src, key=f"{base}.calibration")
+                )
             else:
                 for key in unknown_keys(cal_raw, CAL_KEYS):
-                    errors.append(ConfigError(f"unknown key; expected one of {sorted(CAL_KEYS)}", source=src,
-                                              key=f"{base}.calibration.{key}"))
+                    errors.append(
+                        ConfigError(
+                            f"unknown key; expected one of {sorted(CAL_KEYS)}",
+                            source=src,
+                            key=f"{base}.calibration.{key}",
+                        )
+                    )
                 cert = cal_raw.get("certificate")
                 if not isinstance(cert, str) or not cert:
-                    errors.append(ConfigError("missing calibration certificate id", source=src,
-                                              key=f"{base}.calibration.certificate"))
+                    errors.append(
+                        ConfigError(
+                            "missing calibration certificate id", source=src, key=f"{base}.calibration.certificate"
+                        )
+                    )
                 due = _date(cal_raw.get("due"), src, f"{base}.calibration.due", errors)
                 cal_date = None
                 if "date" in cal_raw:
@@ -294,25 +325,44 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
             errors.append(ConfigError("expected a table", source=src, key=f"{base}.safe_state"))
             safe_state = {}
         roles[role] = RoleConfig(
-            role=role, driver=driver or "", resource=resource, timeout=timeout,
-            make=str(table.get("make", "")), model=str(table.get("model", "")),
-            serial=str(table.get("serial", "")), firmware=str(table.get("firmware", "")),
-            calibration=cal, options=options, safe_state=dict(safe_state), source=src,
+            role=role,
+            driver=driver or "",
+            resource=resource,
+            timeout=timeout,
+            make=str(table.get("make", "")),
+            model=str(table.get("model", "")),
+            serial=str(table.get("serial", "")),
+            firmware=str(table.get("firmware", "")),
+            calibration=cal,
+            options=options,
+            safe_state=dict(safe_state),
+            source=src,
         )
     sim_roles = [r for r in roles.values() if r.simulated]
     if sim_roles and len(sim_roles) != len([r for r in roles.values() if not r.operator]):
         real = sorted(r.role for r in roles.values() if not r.simulated and not r.operator)
-        errors.append(ConfigError(
-            f"station mixes simulated and real roles (real: {', '.join(real)}); virtual time cannot drive "
-            "real instruments: make every role \"sim\" or none", source=src, key="roles"))
+        errors.append(
+            ConfigError(
+                f"station mixes simulated and real roles (real: {', '.join(real)}); virtual time cannot drive "
+                'real instruments: make every role "sim" or none',
+                source=src,
+                key="roles",
+            )
+        )
     if mode == "production" and sim_roles:
-        errors.append(ConfigError("a production station cannot use simulated instruments", source=src,
-                                  key="station.mode"))
+        errors.append(
+            ConfigError("a production station cannot use simulated instruments", source=src, key="station.mode")
+        )
     if mode == "production":
         for r in roles.values():
             if r.calibration is None and not r.operator:  # a person is not a calibrated instrument
-                errors.append(ConfigError("production mode needs a calibration record for every instrument",
-                                          source=src, key=f"roles.{r.role}.calibration"))
+                errors.append(
+                    ConfigError(
+                        "production mode needs a calibration record for every instrument",
+                        source=src,
+                        key=f"roles.{r.role}.calibration",
+                    )
+                )
     simulation = data.get("simulation", {})
     if not isinstance(simulation, dict):
         errors.append(ConfigError("expected a table", source=src, key="simulation"))
@@ -323,8 +373,11 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
         try:
             ms = parse_quantity(simulation["max_step"], source=src, key="simulation.max_step", dimension="time")
             if not MAX_STEP_RANGE[0] <= ms <= MAX_STEP_RANGE[1]:
-                raise ConfigError(f"{ms:~P} outside {MAX_STEP_RANGE[0]:~P}..{MAX_STEP_RANGE[1]:~P}", source=src,
-                                  key="simulation.max_step")
+                raise ConfigError(
+                    f"{ms:~P} outside {MAX_STEP_RANGE[0]:~P}..{MAX_STEP_RANGE[1]:~P}",
+                    source=src,
+                    key="simulation.max_step",
+                )
             max_step_s = float(ms.to("s").magnitude)
         except ConfigError as exc:
             errors.append(exc)
@@ -356,18 +409,35 @@ def load_station(path: str | Path, *, check_drivers: bool = True) -> Station:
     fleet, fleet_errors = parse_fleet_table(data.get("fleet"), source=src, station_name=name or "", base=p.parent)
     errors += fleet_errors
     if mode == "production" and not safety.trust_file:
-        errors.append(ConfigError("production mode needs [safety] trust_file = \"...\" to check limit-set "
-                                  "signatures", source=src, key="safety.trust_file"))
+        errors.append(
+            ConfigError(
+                'production mode needs [safety] trust_file = "..." to check limit-set signatures',
+                source=src,
+                key="safety.trust_file",
+            )
+        )
     if sim_roles and check_drivers and not errors:
         errors += _check_simulation(simulation, src, roles)
     if errors:
         raise ConfigErrors(errors)
     return Station(
-        name=name, mode=mode, path=p, roles=roles, site=str(st.get("site", "")),
-        location=str(st.get("location", "")), simulation=dict(simulation), interlocks=dict(interlocks),
-        safety=dict(data.get("safety", {})), dut=dict(dut), sources=sources, sha256=sha256_hex(blob),
-        safety_settings=safety, max_step_s=max_step_s, fleet=fleet,
-        telemetry=dict(telemetry_raw) if isinstance(telemetry_raw, dict) else {}, telemetry_settings=telemetry,
+        name=name,
+        mode=mode,
+        path=p,
+        roles=roles,
+        site=str(st.get("site", "")),
+        location=str(st.get("location", "")),
+        simulation=dict(simulation),
+        interlocks=dict(interlocks),
+        safety=dict(data.get("safety", {})),
+        dut=dict(dut),
+        sources=sources,
+        sha256=sha256_hex(blob),
+        safety_settings=safety,
+        max_step_s=max_step_s,
+        fleet=fleet,
+        telemetry=dict(telemetry_raw) if isinstance(telemetry_raw, dict) else {},
+        telemetry_settings=telemetry,
     )
 
 

@@ -73,13 +73,13 @@ def parse_quantity(
     if isinstance(value, pint.Quantity):
         q = value
     elif isinstance(value, bool):
-        raise ConfigError(f"expected a quantity such as \"3.65 V\", got boolean {value!r}", source=source, key=key)
+        raise ConfigError(f'expected a quantity such as "3.65 V", got boolean {value!r}', source=source, key=key)
     elif isinstance(value, int | float):
         q = Q_(value, "dimensionless")
     elif isinstance(value, str):
         text = value.strip()
         if not text:
-            raise ConfigError("expected a quantity such as \"3.65 V\", got an empty string", source=source, key=key)
+            raise ConfigError('expected a quantity such as "3.65 V", got an empty string', source=source, key=key)
         try:
             q = Q_(text)
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:
@@ -90,13 +90,14 @@ def parse_quantity(
             q = Q_(q, "dimensionless")
     else:
         raise ConfigError(
-            f"expected a quantity string such as \"3.65 V\", got {type(value).__name__} {value!r}",
+            f'expected a quantity string such as "3.65 V", got {type(value).__name__} {value!r}',
             source=source,
             key=key,
         )
     if finite and not is_finite(q):
-        raise ConfigError(f"non-finite value {value!r} refused (NaN or infinity is never a usable bound)",
-                          source=source, key=key)
+        raise ConfigError(
+            f"non-finite value {value!r} refused (NaN or infinity is never a usable bound)", source=source, key=key
+        )
     if dimension is not None:
         check_dimension(q, dimension, source=source, key=key)
     return q
@@ -161,10 +162,14 @@ def check_dimension(
     """Raise ConfigError naming file and key when `q` does not have the wanted dimension."""
     want = dimensionality(dimension)
     if q.dimensionality != want:
-        label = dimension if isinstance(dimension, str) else f"{dimension:~P}" if isinstance(dimension, pint.Quantity) else str(dimension)
-        raise ConfigError(
-            f"{q:~P} has dimension {q.dimensionality}, expected {label} ({want})", source=source, key=key
+        label = (
+            dimension
+            if isinstance(dimension, str)
+            else f"{dimension:~P}"
+            if isinstance(dimension, pint.Quantity)
+            else str(dimension)
         )
+        raise ConfigError(f"{q:~P} has dimension {q.dimensionality}, expected {label} ({want})", source=source, key=key)
 
 
 def as_seconds(dt: pint.Quantity | float | int, *, what: str = "duration") -> float:

@@ -77,7 +77,8 @@ def decide(
     if ref is not None and value.dimensionality != ref.dimensionality:
         raise ConfigError(
             f"measured {value:~P} for {name!r} cannot be compared with the limit in {ref.units:~P}",
-            source=limit.limit_set if limit is not None else None, key=f"limits.{name}",
+            source=limit.limit_set if limit is not None else None,
+            key=f"limits.{name}",
         )
     if uncertainty is not None and uncertainty.dimensionality != value.dimensionality:
         raise ConfigError(f"uncertainty {uncertainty:~P} does not match {value:~P}", key=name)

@@ -42,9 +42,16 @@ def generate(rows: int, work: Path) -> dict[str, Path]:
     from bench.analyze.synthetic import SyntheticSpec, generate, write_csv, write_daily
 
     days = max(1, round(rows / ROWS_PER_DAY))
-    spec = SyntheticSpec(days=days, interval_s=86400.0 * days / rows, seed=42, load_a=18.0,
-                         clock_drift_s_per_day=INJECTED_DRIFT_S_PER_DAY, drifting_cell=5, cell_drift_v_per_day=0.3 / max(days, 1),
-                         hot_sensor_days=(days // 3, days // 3 + max(days // 20, 1)))
+    spec = SyntheticSpec(
+        days=days,
+        interval_s=86400.0 * days / rows,
+        seed=42,
+        load_a=18.0,
+        clock_drift_s_per_day=INJECTED_DRIFT_S_PER_DAY,
+        drifting_cell=5,
+        cell_drift_v_per_day=0.3 / max(days, 1),
+        hot_sensor_days=(days // 3, days // 3 + max(days // 20, 1)),
+    )
     log = generate(spec, truth=False)
     frame = log.frame.head(rows)
     paths = {"csv": work / "log.csv", "parquet": work / "log.parquet", "daily": work / "daily"}
@@ -69,11 +76,20 @@ def floor(kind: str, path: Path) -> None:
     def trap(e: pl.Expr) -> pl.Expr:
         return (e + e.shift(-1)) * half
 
-    out = (df.lazy().select("Timestamp", i, v)
-           .select(pl.col("Timestamp").dt.date().alias("day"),
-                   trap(i.clip(lower_bound=0)).alias("ah_in"), trap((-i).clip(lower_bound=0)).alias("ah_out"),
-                   trap((i * v).clip(lower_bound=0)).alias("wh_in"), trap((-i * v).clip(lower_bound=0)).alias("wh_out"))
-           .group_by("day").sum().collect())
+    out = (
+        df.lazy()
+        .select("Timestamp", i, v)
+        .select(
+            pl.col("Timestamp").dt.date().alias("day"),
+            trap(i.clip(lower_bound=0)).alias("ah_in"),
+            trap((-i).clip(lower_bound=0)).alias("ah_out"),
+            trap((i * v).clip(lower_bound=0)).alias("wh_in"),
+            trap((-i * v).clip(lower_bound=0)).alias("wh_out"),
+        )
+        .group_by("day")
+        .sum()
+        .collect()
+    )
     assert out.height > 0
 
 
@@ -116,8 +132,14 @@ def measure_all(jobs: dict[str, list[str]], repeat: int, warm_gb: float) -> dict
         for key, args in jobs.items():
             warm_memory(warm_gb)
             runs[key].append(_run_once(args))
-    return {k: {"seconds": min(r["seconds"] for r in v), "peak_mb": max(r["peak_mb"] for r in v),
-                "all": [round(r["seconds"], 2) for r in v]} for k, v in runs.items()}
+    return {
+        k: {
+            "seconds": min(r["seconds"] for r in v),
+            "peak_mb": max(r["peak_mb"] for r in v),
+            "all": [round(r["seconds"], 2) for r in v],
+        }
+        for k, v in runs.items()
+    }
 
 
 def _child(mode: str, path: str, out: str) -> None:
@@ -145,18 +167,22 @@ def _print_results(out: Path) -> None:
     """What the timed analyses found: the injected drift, and the same totals from all three inputs."""
     found = {k: json.loads((out / k / "result.json").read_text(encoding="utf-8")) for k in ("csv", "parquet", "daily")}
     d = found["parquet"]["clock_drift"]
-    print(f"\nclock drift found {d['rate']['value']:+.2f} s/day (injected {INJECTED_DRIFT_S_PER_DAY:+.2f}), total {d['total']['value']:+,.0f} s, "
-          f"corrected: {d['applied']}")
+    print(
+        f"\nclock drift found {d['rate']['value']:+.2f} s/day (injected {INJECTED_DRIFT_S_PER_DAY:+.2f}), total {d['total']['value']:+,.0f} s, "
+        f"corrected: {d['applied']}"
+    )
     keys = ("charge", "discharge", "charge_energy", "discharge_energy")
     totals = {k: [v["totals"][t]["value"] for t in keys] for k, v in found.items()}
 
     def agree(a: str, b: str, rel: float) -> bool:
         return all(abs(x - y) <= rel * max(abs(y), 1.0) for x, y in zip(totals[a], totals[b], strict=True))
 
-    print("totals (charge Ah, discharge Ah, charge kWh, discharge kWh): "
-          + ", ".join(f"{x:,.1f}" for x in totals["parquet"])
-          + f"; one CSV = daily files: {agree('daily', 'csv', 1e-12)}; Parquet within 0.01 % of CSV: "
-            f"{agree('parquet', 'csv', 1e-4)} (the CSV has whole-second timestamps, the Parquet microseconds)")
+    print(
+        "totals (charge Ah, discharge Ah, charge kWh, discharge kWh): "
+        + ", ".join(f"{x:,.1f}" for x in totals["parquet"])
+        + f"; one CSV = daily files: {agree('daily', 'csv', 1e-12)}; Parquet within 0.01 % of CSV: "
+        f"{agree('parquet', 'csv', 1e-4)} (the CSV has whole-second timestamps, the Parquet microseconds)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--reuse", action="store_true", help="reuse files already generated in --workdir")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement, interleaved; the best time counts")
-    ap.add_argument("--warm-gb", type=float, default=5.0,
-                    help="memory touched before each measurement (0: none, to see the cold case)")
+    ap.add_argument(
+        "--warm-gb",
+        type=float,
+        default=5.0,
+        help="memory touched before each measurement (0: none, to see the cold case)",
+    )
     ap.add_argument("--_measure", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._measure:
@@ -179,25 +209,45 @@ def main(argv: list[str] | None = None) -> int:
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bms_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    gen = [sys.executable, str(Path(__file__).resolve()), "--rows", str(a.rows), "--_measure", "generate", str(work), ""]
+    gen = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--rows",
+        str(a.rows),
+        "--_measure",
+        "generate",
+        str(work),
+        "",
+    ]
     if not (a.reuse and (work / "log.parquet").exists()):
         subprocess.run(gen, check=True)  # in a child, so this process stays small while the others run
     paths = {"csv": work / "log.csv", "parquet": work / "log.parquet", "daily": work / "daily"}
     n_files = len(list(paths["daily"].glob("*.csv")))
     size = paths["csv"].stat().st_size / 1e6
-    print(f"generated {a.rows:,} rows x 23 columns in {time.perf_counter() - t0:.1f} s: CSV {size:,.0f} MB, "
-          f"Parquet {paths['parquet'].stat().st_size / 1e6:,.0f} MB, {n_files} daily files")
+    print(
+        f"generated {a.rows:,} rows x 23 columns in {time.perf_counter() - t0:.1f} s: CSV {size:,.0f} MB, "
+        f"Parquet {paths['parquet'].stat().st_size / 1e6:,.0f} MB, {n_files} daily files"
+    )
     out = work / "out"
-    r = measure_all({
-        "floor_csv": ["floor_csv", str(paths["csv"]), ""],
-        "csv": ["analysis", str(paths["csv"]), str(out / "csv")],
-        "daily": ["analysis", str(paths["daily"]), str(out / "daily")],
-        "floor_parquet": ["floor_parquet", str(paths["parquet"]), ""],
-        "parquet": ["analysis", str(paths["parquet"]), str(out / "parquet")],
-    }, a.repeat, a.warm_gb)
+    r = measure_all(
+        {
+            "floor_csv": ["floor_csv", str(paths["csv"]), ""],
+            "csv": ["analysis", str(paths["csv"]), str(out / "csv")],
+            "daily": ["analysis", str(paths["daily"]), str(out / "daily")],
+            "floor_parquet": ["floor_parquet", str(paths["parquet"]), ""],
+            "parquet": ["analysis", str(paths["parquet"]), str(out / "parquet")],
+        },
+        a.repeat,
+        a.warm_gb,
+    )
     print(f"\n{'measurement':<34}{'seconds':>9}{'peak MB':>10}  runs")
-    names = {"floor_csv": "floor CSV (pyarrow + polars trapz)", "floor_parquet": "floor Parquet",
-             "csv": "analysis, one CSV", "parquet": "analysis, Parquet", "daily": f"analysis, {n_files} daily CSV"}
+    names = {
+        "floor_csv": "floor CSV (pyarrow + polars trapz)",
+        "floor_parquet": "floor Parquet",
+        "csv": "analysis, one CSV",
+        "parquet": "analysis, Parquet",
+        "daily": f"analysis, {n_files} daily CSV",
+    }
     for k, v in r.items():
         print(f"{names[k]:<34}{v['seconds']:>9.2f}{v['peak_mb']:>10.0f}  {v['all']}")
     _print_results(out)

@@ -31,22 +31,46 @@ def payloads(db: Any, n: int) -> list[can.Message]:
     for k in range(n):
         kind = k % 8
         if kind in (0, 4):
-            fid, data = 0x233, {"BatteryVoltage": 50 + (k % 3000) / 100, "BusVoltage": 50.0,
-                                "Power": (k % 50000) / 100 - 250, "Current": (k % 60000) / 100 - 300}
+            fid, data = (
+                0x233,
+                {
+                    "BatteryVoltage": 50 + (k % 3000) / 100,
+                    "BusVoltage": 50.0,
+                    "Power": (k % 50000) / 100 - 250,
+                    "Current": (k % 60000) / 100 - 300,
+                },
+            )
         elif kind == 1:
-            fid, data = 0x231, {"MinimumCellVoltageCellIndex": 0, "MaximumCellVoltageCellIndex": 0,
-                                "MinimumCellVoltageModuleIndex": 0, "MaximumCellVoltageModuleIndex": 0,
-                                "MinimumCellVoltageStringIndex": 0, "MaximumCellVoltageStringIndex": 0,
-                                "MaximumCellVoltage": 3000 + k % 1000, "MinimumCellVoltage": 2900 + k % 1000}
+            fid, data = (
+                0x231,
+                {
+                    "MinimumCellVoltageCellIndex": 0,
+                    "MaximumCellVoltageCellIndex": 0,
+                    "MinimumCellVoltageModuleIndex": 0,
+                    "MaximumCellVoltageModuleIndex": 0,
+                    "MinimumCellVoltageStringIndex": 0,
+                    "MaximumCellVoltageStringIndex": 0,
+                    "MaximumCellVoltage": 3000 + k % 1000,
+                    "MinimumCellVoltage": 2900 + k % 1000,
+                },
+            )
         elif kind == 2:
             m = db.get_message_by_frame_id(0x220)
             data = {s.name: 0 for s in m.signals}
             data.update({"BmsState": 5, "InsulationResistance": 200.0 * (k % 255)})
             fid = 0x220
         elif kind == 3:
-            fid, data = 0x232, {"MaximumDischargeCurrent": (k % 4000) / 4, "MaximumChargeCurrent": 100.0,
-                                "MaximumDischargePower": 10.0, "MaximumChargePower": 5.0,
-                                "MaximumBatteryVoltage": 60.0, "MinimumBatteryVoltage": 40.0}
+            fid, data = (
+                0x232,
+                {
+                    "MaximumDischargeCurrent": (k % 4000) / 4,
+                    "MaximumChargeCurrent": 100.0,
+                    "MaximumDischargePower": 10.0,
+                    "MaximumChargePower": 5.0,
+                    "MaximumBatteryVoltage": 60.0,
+                    "MinimumBatteryVoltage": 40.0,
+                },
+            )
         elif kind == 5:
             page = (k // 8) % 4
             data = {"f_CellVoltages_Mux": page}
@@ -58,18 +82,39 @@ def payloads(db: Any, n: int) -> list[can.Message]:
         elif kind == 6:
             m = db.get_message_by_frame_id(0x240)
             data = {s.name: 0 for s in m.signals if not s.multiplexer_ids or 0 in s.multiplexer_ids}
-            data.update({"f_StringState_Mux": 0, "IsStringConnected": k % 2, "IsBalancingActive": (k // 2) % 2,
-                         "OvervoltageMolWarning": (k // 4) % 2, "UndervoltageMolWarning": (k // 8) % 2,
-                         "OvervoltageMslError": (k // 16) % 2, "UndervoltageMslError": (k // 32) % 2,
-                         "StringOvercurrentError": (k // 64) % 2, "OpenWireError": (k // 128) % 2,
-                         "DeepDischargeError": (k // 256) % 2, "NegativeContactorError": (k // 512) % 2,
-                         "PositiveContactorError": (k // 1024) % 2, "SlaveHardwareError": (k // 2048) % 2})
+            data.update(
+                {
+                    "f_StringState_Mux": 0,
+                    "IsStringConnected": k % 2,
+                    "IsBalancingActive": (k // 2) % 2,
+                    "OvervoltageMolWarning": (k // 4) % 2,
+                    "UndervoltageMolWarning": (k // 8) % 2,
+                    "OvervoltageMslError": (k // 16) % 2,
+                    "UndervoltageMslError": (k // 32) % 2,
+                    "StringOvercurrentError": (k // 64) % 2,
+                    "OpenWireError": (k // 128) % 2,
+                    "DeepDischargeError": (k // 256) % 2,
+                    "NegativeContactorError": (k // 512) % 2,
+                    "PositiveContactorError": (k // 1024) % 2,
+                    "SlaveHardwareError": (k // 2048) % 2,
+                }
+            )
             fid = 0x240
         else:
-            fid, data = 0x235, {"MinimumSoc": (k % 1000) / 10, "MaximumSoc": 50.0, "MinimumSoe": 50.0,
-                                "MaximumSoe": 50.0, "Soh": 100.0, "Energy": (k % 65535) / 10}
-        out.append(can.Message(arbitration_id=fid, data=db.get_message_by_frame_id(fid).encode(data),
-                               is_extended_id=False))
+            fid, data = (
+                0x235,
+                {
+                    "MinimumSoc": (k % 1000) / 10,
+                    "MaximumSoc": 50.0,
+                    "MinimumSoe": 50.0,
+                    "MaximumSoe": 50.0,
+                    "Soh": 100.0,
+                    "Energy": (k % 65535) / 10,
+                },
+            )
+        out.append(
+            can.Message(arbitration_id=fid, data=db.get_message_by_frame_id(fid).encode(data), is_extended_id=False)
+        )
     return out
 
 
@@ -97,17 +142,26 @@ def run(n: int = 60_000) -> dict[str, float]:
         drv.close()
         sender.shutdown()
     handled = c["decoded"] + c["ignored"] + c["bad"]
-    return {"frames_sent": n, "repeated_payloads": repeats, "frames_decoded": c["decoded"],
-            "frames_bad": c["bad"], "frames_lost": n - handled, "seconds": t_done - t0,
-            "send_seconds": t_sent - t0, "decoded_per_s": c["decoded"] / (t_done - t0)}
+    return {
+        "frames_sent": n,
+        "repeated_payloads": repeats,
+        "frames_decoded": c["decoded"],
+        "frames_bad": c["bad"],
+        "frames_lost": n - handled,
+        "seconds": t_done - t0,
+        "send_seconds": t_sent - t0,
+        "decoded_per_s": c["decoded"] / (t_done - t0),
+    }
 
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 60_000
     r = run(n)
-    print(f"FoxBmsCan decode on the virtual bus: {r['frames_decoded']:,} of {r['frames_sent']:,} frames "
-          f"({r['repeated_payloads']} repeating their id's previous payload) in {r['seconds']:.3f} s "
-          f"(sender alone {r['send_seconds']:.3f} s)")
+    print(
+        f"FoxBmsCan decode on the virtual bus: {r['frames_decoded']:,} of {r['frames_sent']:,} frames "
+        f"({r['repeated_payloads']} repeating their id's previous payload) in {r['seconds']:.3f} s "
+        f"(sender alone {r['send_seconds']:.3f} s)"
+    )
     print(f"  decoded per second: {r['decoded_per_s']:,.0f} (target >= {TARGET_FPS:,}; saturated 1 Mbit/s ~ 7,200)")
     print(f"  frames lost: {r['frames_lost']}  bad: {r['frames_bad']}")
     ok = r["decoded_per_s"] >= TARGET_FPS and r["frames_lost"] == 0 and r["frames_bad"] == 0

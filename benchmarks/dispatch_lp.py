@@ -67,15 +67,28 @@ def once(case: str) -> dict[str, float]:
     worst = max(checks.values())
     if worst > 1e-6:
         raise SystemExit(f"constraint violated: {checks}")
-    return {"read_s": t1 - t0, "steps_s": sched.timings["tariff_steps_s"], "build_s": sched.timings["build_s"],
-            "pass_s": sched.timings["pass_model_s"], "solve_s": sched.timings["solve_s"],
-            "solve_cpu_s": sched.timings["solve_cpu_s"], "check_s": t2 - t1 - sum(
-                sched.timings[k] for k in ("tariff_steps_s", "build_s", "pass_model_s", "solve_s")),
-            "total_s": t2 - t0, "total_cpu_s": time.process_time() - c0, "solves": sched.solver["solves"],
-            "rows": sched.size["rows"], "columns": sched.size["columns"], "nonzeros": sched.size["nonzeros"],
-            "intervals": load.n, "throughput_kwh": sched.throughput_kwh(), "cap_kwh": sched.throughput_cap_kwh or 0,
-            "price": sched.throughput_price, "worst_violation": worst, "objective": sched.objective,
-            "hourly_solves": sched.solver["hourly_solves"]}
+    return {
+        "read_s": t1 - t0,
+        "steps_s": sched.timings["tariff_steps_s"],
+        "build_s": sched.timings["build_s"],
+        "pass_s": sched.timings["pass_model_s"],
+        "solve_s": sched.timings["solve_s"],
+        "solve_cpu_s": sched.timings["solve_cpu_s"],
+        "check_s": t2 - t1 - sum(sched.timings[k] for k in ("tariff_steps_s", "build_s", "pass_model_s", "solve_s")),
+        "total_s": t2 - t0,
+        "total_cpu_s": time.process_time() - c0,
+        "solves": sched.solver["solves"],
+        "rows": sched.size["rows"],
+        "columns": sched.size["columns"],
+        "nonzeros": sched.size["nonzeros"],
+        "intervals": load.n,
+        "throughput_kwh": sched.throughput_kwh(),
+        "cap_kwh": sched.throughput_cap_kwh or 0,
+        "price": sched.throughput_price,
+        "worst_violation": worst,
+        "objective": sched.objective,
+        "hourly_solves": sched.solver["hourly_solves"],
+    }
 
 
 def verify(case: str, price: float, objective: float) -> float:
@@ -89,8 +102,10 @@ def verify(case: str, price: float, objective: float) -> float:
     raw = opt.solver.solve()  # cold: a fresh model, no basis, no hourly start
     lower = raw.objective - price * cap
     gap = (objective - lower) / abs(objective)
-    print(f"  verify: cold solve at the cap price {price:.10g}: lower bound {lower:,.6f}, schedule's cost "
-          f"{objective:,.6f}, gap {gap:.2e} relative -> {'optimal' if abs(gap) <= 1e-6 else 'NOT PROVEN'}")
+    print(
+        f"  verify: cold solve at the cap price {price:.10g}: lower bound {lower:,.6f}, schedule's cost "
+        f"{objective:,.6f}, gap {gap:.2e} relative -> {'optimal' if abs(gap) <= 1e-6 else 'NOT PROVEN'}"
+    )
     return gap
 
 
@@ -100,23 +115,35 @@ def report(case: str, runs: list[dict[str, float]], load_before: tuple[float, ..
     ratio = med["build_s"] / med["solve_cpu_s"]
     n = len(runs)
     walls = " ".join(f"{r['total_s']:.2f}" for r in runs)
-    print(f"\n[{case}] {best['intervals']:,} intervals; LP {best['rows']:,} rows x {best['columns']:,} columns, "
-          f"{best['nonzeros']:,} non-zeros; {best['solves']:.0f} full-size + {best['hourly_solves']:.0f} coarse HiGHS "
-          f"solve(s) to meet the cap ({best['throughput_kwh']:,.1f} of {best['cap_kwh']:,.1f} kWh, price "
-          f"{best['price']:.6f} EUR/kWh); objective {best['objective']:,.6f} EUR")
+    print(
+        f"\n[{case}] {best['intervals']:,} intervals; LP {best['rows']:,} rows x {best['columns']:,} columns, "
+        f"{best['nonzeros']:,} non-zeros; {best['solves']:.0f} full-size + {best['hourly_solves']:.0f} coarse HiGHS "
+        f"solve(s) to meet the cap ({best['throughput_kwh']:,.1f} of {best['cap_kwh']:,.1f} kWh, price "
+        f"{best['price']:.6f} EUR/kWh); objective {best['objective']:,.6f} EUR"
+    )
     print(f"  load average before: {' '.join(f'{x:.2f}' for x in load_before)} on {os.cpu_count()} CPUs")
-    print(f"  median of {n}: read inputs {med['read_s']:.3f} s, tariff per interval {med['steps_s']:.3f} s, "
-          f"build LP {med['build_s']:.3f} s, hand to HiGHS {med['pass_s']:.3f} s, solve {med['solve_s']:.3f} s "
-          f"(CPU {med['solve_cpu_s']:.3f} s), read back + check {med['check_s']:.3f} s")
-    print(f"  end to end: median wall {med['total_s']:.3f} s, median CPU {med['total_cpu_s']:.3f} s (best wall "
-          f"{best['total_s']:.3f} s, CPU {min(r['total_cpu_s'] for r in runs):.3f} s; all wall: "
-          f"{walls})")
-    print(f"  -> target <= {TARGET_S:g} s: wall (median) {'met' if med['total_s'] <= TARGET_S else 'NOT met'}, "
-          f"CPU (median) {'met' if med['total_cpu_s'] <= TARGET_S else 'NOT met'}")
-    print(f"  building / solver CPU = {med['build_s']:.3f} / {med['solve_cpu_s']:.3f} s = {100 * ratio:.2f} % -> "
-          f"target <= {100 * TARGET_BUILD_FRACTION:.0f} %: {'met' if ratio <= TARGET_BUILD_FRACTION else 'NOT met'}")
-    print(f"  worst constraint violation {max(r['worst_violation'] for r in runs):.2e}; objectives of the runs agree "
-          f"to {(max(r['objective'] for r in runs) - min(r['objective'] for r in runs)) / abs(med['objective']):.1e}")
+    print(
+        f"  median of {n}: read inputs {med['read_s']:.3f} s, tariff per interval {med['steps_s']:.3f} s, "
+        f"build LP {med['build_s']:.3f} s, hand to HiGHS {med['pass_s']:.3f} s, solve {med['solve_s']:.3f} s "
+        f"(CPU {med['solve_cpu_s']:.3f} s), read back + check {med['check_s']:.3f} s"
+    )
+    print(
+        f"  end to end: median wall {med['total_s']:.3f} s, median CPU {med['total_cpu_s']:.3f} s (best wall "
+        f"{best['total_s']:.3f} s, CPU {min(r['total_cpu_s'] for r in runs):.3f} s; all wall: "
+        f"{walls})"
+    )
+    print(
+        f"  -> target <= {TARGET_S:g} s: wall (median) {'met' if med['total_s'] <= TARGET_S else 'NOT met'}, "
+        f"CPU (median) {'met' if med['total_cpu_s'] <= TARGET_S else 'NOT met'}"
+    )
+    print(
+        f"  building / solver CPU = {med['build_s']:.3f} / {med['solve_cpu_s']:.3f} s = {100 * ratio:.2f} % -> "
+        f"target <= {100 * TARGET_BUILD_FRACTION:.0f} %: {'met' if ratio <= TARGET_BUILD_FRACTION else 'NOT met'}"
+    )
+    print(
+        f"  worst constraint violation {max(r['worst_violation'] for r in runs):.2e}; objectives of the runs agree "
+        f"to {(max(r['objective'] for r in runs) - min(r['objective'] for r in runs)) / abs(med['objective']):.1e}"
+    )
     print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return med["total_s"] <= TARGET_S and ratio <= TARGET_BUILD_FRACTION
 

@@ -65,16 +65,36 @@ def build_station(args: tuple[Path, int, int, int, int]) -> dict[str, int]:
 
 
 def bench_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def sync_all(server: LocalPostgres, db: str, stations: list[tuple[str, str, Path]]) -> tuple[float, list[dict]]:
     """Every station's `bench sync` as its own process, all at once; (wall s, their JSON results)."""
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sync", "--to", server.url(role, db), "--journal",
-                               str(path), "--station-id", sid, "--json"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for sid, role, path in stations]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "sync",
+                "--to",
+                server.url(role, db),
+                "--journal",
+                str(path),
+                "--station-id",
+                sid,
+                "--json",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for sid, role, path in stations
+    ]
     results = []
     for p, (sid, _, _) in zip(procs, stations, strict=True):
         out, err = p.communicate(timeout=1800)
@@ -115,8 +135,10 @@ def main() -> int:
     figures: list[tuple[str, str]] = []
     try:
         pgpass = work / "pgpass"
-        pgpass.write_text(f"127.0.0.1:{server.port}:*:fleet_super:{server.password}\n"
-                          f"127.0.0.1:{server.port}:*:*:{PASSWORD}\n", encoding="utf-8")
+        pgpass.write_text(
+            f"127.0.0.1:{server.port}:*:fleet_super:{server.password}\n127.0.0.1:{server.port}:*:*:{PASSWORD}\n",
+            encoding="utf-8",
+        )
         pgpass.chmod(0o600)
         os.environ["PGPASSFILE"] = str(pgpass)
         os.environ["FLEET_BENCH_PW"] = PASSWORD
@@ -127,8 +149,10 @@ def main() -> int:
         for sid in names:
             with psycopg.connect(server.url()) as conn:
                 add_station(conn, sid, "st_" + sid.replace("-", "_"), create_login=True, password_env="FLEET_BENCH_PW")
-        print(f"server: PostgreSQL 15 at 127.0.0.1:{server.port} ({'fsync off' if args.fast else 'durable'}), "
-              f"{args.stations} station roles")
+        print(
+            f"server: PostgreSQL 15 at 127.0.0.1:{server.port} ({'fsync off' if args.fast else 'durable'}), "
+            f"{args.stations} station roles"
+        )
 
         t0 = time.perf_counter()
         jobs = [(work / f"line-{i:02d}", i, args.runs, args.samples, 10) for i in range(args.stations)]
@@ -138,12 +162,24 @@ def main() -> int:
         with ProcessPoolExecutor(max_workers=2) as pool:
             list(pool.map(build_station, jobs))
         build_s = time.perf_counter() - t0
-        figures.append(("journals built (Journal API, 2 workers)", f"{len(jobs)} x {args.runs} runs in {build_s:.1f} s"))
+        figures.append(
+            ("journals built (Journal API, 2 workers)", f"{len(jobs)} x {args.runs} runs in {build_s:.1f} s")
+        )
         keys = work / "keys"
         signed = None
         for k in range(args.smoke):
-            proc = bench_cli("run", "test_plans/smoke", "--station", "stations/sim.toml", "--limits",
-                             "limits/smoke_lfp.toml", "--dut", f"SN{k + 1}", "--report-dir", str(work / "line-00"))
+            proc = bench_cli(
+                "run",
+                "test_plans/smoke",
+                "--station",
+                "stations/sim.toml",
+                "--limits",
+                "limits/smoke_lfp.toml",
+                "--dut",
+                f"SN{k + 1}",
+                "--report-dir",
+                str(work / "line-00"),
+            )
             if proc.returncode != 0:
                 raise SystemExit(f"smoke run failed:\n{proc.stdout[-2000:]}")
         if args.smoke:
@@ -166,13 +202,21 @@ def main() -> int:
         mb = sum(r["bytes"] for r in results) / 1e6
         inner = [r["elapsed_s"] for r in results]
         window = max(r["started"] + r["elapsed_s"] for r in results) - min(r["started"] for r in results)
-        figures += [("first sync, all stations at once", f"{runs} runs, {rows:,} rows, {mb:.1f} MB of report files "
-                                                         f"from {len(stations)} processes"),
-                    ("  throughput (sync window)", f"{runs / window:.1f} runs/s, {rows / window:,.0f} rows/s, "
-                                                   f"{mb / window:.1f} MB/s over {window:.1f} s"),
-                    ("  throughput (incl. process start)", f"{runs / wall:.1f} runs/s, {rows / wall:,.0f} rows/s "
-                                                           f"over {wall:.1f} s wall"),
-                    ("  per-station sync time", f"median {statistics.median(inner):.1f} s, max {max(inner):.1f} s")]
+        figures += [
+            (
+                "first sync, all stations at once",
+                f"{runs} runs, {rows:,} rows, {mb:.1f} MB of report files from {len(stations)} processes",
+            ),
+            (
+                "  throughput (sync window)",
+                f"{runs / window:.1f} runs/s, {rows / window:,.0f} rows/s, {mb / window:.1f} MB/s over {window:.1f} s",
+            ),
+            (
+                "  throughput (incl. process start)",
+                f"{runs / wall:.1f} runs/s, {rows / wall:,.0f} rows/s over {wall:.1f} s wall",
+            ),
+            ("  per-station sync time", f"median {statistics.median(inner):.1f} s, max {max(inner):.1f} s"),
+        ]
 
         t0 = time.perf_counter()
         equal = tables = 0
@@ -185,29 +229,61 @@ def main() -> int:
                 acc = totals.setdefault(t.table, [0, 0])
                 acc[0] += t.local
                 acc[1] += t.fleet
-        figures.append(("journals equal to the fleet (every row rebuilt and digested)",
-                        f"{equal}/{len(stations)} stations, {time.perf_counter() - t0:.1f} s to check"))
-        figures += [(f"  {t}", f"journal {a:,} = fleet {b:,}" if a == b else f"journal {a:,} != fleet {b:,}")
-                    for t, (a, b) in totals.items()]
+        figures.append(
+            (
+                "journals equal to the fleet (every row rebuilt and digested)",
+                f"{equal}/{len(stations)} stations, {time.perf_counter() - t0:.1f} s to check",
+            )
+        )
+        figures += [
+            (f"  {t}", f"journal {a:,} = fleet {b:,}" if a == b else f"journal {a:,} != fleet {b:,}")
+            for t, (a, b) in totals.items()
+        ]
         same = total = 0
         for sid, _, path in stations:
-            listed = {r[0]: r[1] for r in admin.execute(
-                "SELECT DISTINCT ON (run_id, folder) folder, f->>'sha256' FROM fleet.folders, "
-                "jsonb_array_elements(files) f WHERE _station = %s AND f->>'path' = 'record.json' "
-                "ORDER BY run_id, folder, _rev DESC", (sid,))}
+            listed = {
+                r[0]: r[1]
+                for r in admin.execute(
+                    "SELECT DISTINCT ON (run_id, folder) folder, f->>'sha256' FROM fleet.folders, "
+                    "jsonb_array_elements(files) f WHERE _station = %s AND f->>'path' = 'record.json' "
+                    "ORDER BY run_id, folder, _rev DESC",
+                    (sid,),
+                )
+            }
             for folder, digest in listed.items():
                 total += 1
                 same += hashlib.sha256((path.parent / folder / "record.json").read_bytes()).hexdigest() == digest
         figures.append(("record.json SHA-256 fleet = local", f"{same}/{total}"))
 
         wall2, again = sync_all(server, "fleet", stations)
-        figures.append(("second sync (nothing new)", f"{sum(rows_of(r) for r in again)} rows, "
-                                                      f"{sum(r['files'] for r in again)} files, {wall2:.1f} s wall"))
+        figures.append(
+            (
+                "second sync (nothing new)",
+                f"{sum(rows_of(r) for r in again)} rows, {sum(r['files'] for r in again)} files, {wall2:.1f} s wall",
+            )
+        )
 
         cut = ("line-cut", "st_line_cut", work / "line-cut" / "journal.sqlite")
-        proc = subprocess.Popen([sys.executable, "-m", "bench", "sync", "--to", server.url(cut[1], "fleet"),
-                                 "--journal", str(cut[2]), "--station-id", cut[0], "--batch-rows", "500", "--json"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "sync",
+                "--to",
+                server.url(cut[1], "fleet"),
+                "--journal",
+                str(cut[2]),
+                "--station-id",
+                cut[0],
+                "--batch-rows",
+                "500",
+                "--json",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             marks = admin.execute("SELECT count(*) FROM fleet.sync_marks WHERE _station = 'line-cut'").fetchone()[0]
@@ -217,17 +293,27 @@ def main() -> int:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         time.sleep(0.5)  # the server notices the dead client and rolls its open batch back
-        before = sum(admin.execute(f"SELECT count(*) FROM fleet.{t} WHERE _station = 'line-cut'").fetchone()[0]
-                     for t in ("steps", "measurements", "events", "series", "attachments"))
+        before = sum(
+            admin.execute(f"SELECT count(*) FROM fleet.{t} WHERE _station = 'line-cut'").fetchone()[0]
+            for t in ("steps", "measurements", "events", "series", "attachments")
+        )
         _, resumed = sync_all(server, "fleet", [cut])
         check = compare(admin, cut[2])
         local_rows = sum(t.local for t in check.tables if t.table not in ("runs", "folders"))
-        figures.append(("sync killed (SIGKILL) mid-way, then resumed",
-                        f"{before:,} rows in before the kill + {sum(resumed[0]['rows'].values()):,} sent on resume = "
-                        f"{local_rows:,} in the journal; {'EQUAL' if check.equal else 'DIFFERENT'}"))
+        figures.append(
+            (
+                "sync killed (SIGKILL) mid-way, then resumed",
+                f"{before:,} rows in before the kill + {sum(resumed[0]['rows'].values()):,} sent on resume = "
+                f"{local_rows:,} in the journal; {'EQUAL' if check.equal else 'DIFFERENT'}",
+            )
+        )
         alone = rows_of(resumed[0]) / resumed[0]["elapsed_s"]
-        figures.append(("  the resume alone (one process, nothing else syncing)",
-                        f"{rows_of(resumed[0]):,} rows in {resumed[0]['elapsed_s']:.1f} s = {alone:,.0f} rows/s"))
+        figures.append(
+            (
+                "  the resume alone (one process, nothing else syncing)",
+                f"{rows_of(resumed[0]):,} rows in {resumed[0]['elapsed_s']:.1f} s = {alone:,.0f} rows/s",
+            )
+        )
 
         with psycopg.connect(server.url("st_line_00", "fleet")) as conn:
             try:
@@ -259,7 +345,10 @@ def main() -> int:
             want = summarise(b, Path(""), Path(""), outs, 0.0)
             got = fleet_y.get(b, {})
             agree += (got.get("modules"), got.get("reusable"), got.get("yield_percent")) == (
-                want["modules"], want["reusable"], want["yield_percent"])
+                want["modules"],
+                want["reusable"],
+                want["yield_percent"],
+            )
         figures.append(("fleet yield = station batch summary (line-01)", f"{agree}/{len(by_batch)} batches"))
 
         if args.real_batch:
@@ -271,9 +360,13 @@ def main() -> int:
             local = bench_cli("verify", str(work / "line-00" / signed), "--trust", str(keys / "trust.toml"))
             remote = bench_cli("verify", str(out), "--trust", str(keys / "trust.toml"))
             same_v = local.stdout.replace(str(work / "line-00" / signed), "D") == remote.stdout.replace(str(out), "D")
-            figures.append(("signed run fetched from the fleet, bench verify",
-                            f"local exit {local.returncode}, fetched exit {remote.returncode}, "
-                            f"{'same report' if same_v else 'DIFFERENT report'}: {remote.stdout.strip().splitlines()[-1]}"))
+            figures.append(
+                (
+                    "signed run fetched from the fleet, bench verify",
+                    f"local exit {local.returncode}, fetched exit {remote.returncode}, "
+                    f"{'same report' if same_v else 'DIFFERENT report'}: {remote.stdout.strip().splitlines()[-1]}",
+                )
+            )
         size = admin.execute("SELECT pg_size_pretty(pg_database_size('fleet'))").fetchone()[0]
         figures.append(("fleet database size", size))
         admin.close()
@@ -300,10 +393,24 @@ def real_batch(server: LocalPostgres, modules: int, work: Path, admin: object) -
     profiles = ["healthy", "low_capacity", "high_resistance", "soft_short", "failed_protection", "swollen"]
     folder = work / "intake"
     folder.mkdir()
-    (folder / "modules.csv").write_text("serial,sim_profile,sim_seed\n" + "".join(
-        f"RB-{i:02d},{profiles[i % len(profiles)]},{200 + i}\n" for i in range(modules)), encoding="utf-8")
-    proc = bench_cli("run", "test_plans/module_intake", "--dut-list", str(folder / "modules.csv"), "--report-dir",
-                     str(folder / "reports"), "--jobs", "2", "--batch-id", "REAL-BATCH", timeout=3600)
+    (folder / "modules.csv").write_text(
+        "serial,sim_profile,sim_seed\n"
+        + "".join(f"RB-{i:02d},{profiles[i % len(profiles)]},{200 + i}\n" for i in range(modules)),
+        encoding="utf-8",
+    )
+    proc = bench_cli(
+        "run",
+        "test_plans/module_intake",
+        "--dut-list",
+        str(folder / "modules.csv"),
+        "--report-dir",
+        str(folder / "reports"),
+        "--jobs",
+        "2",
+        "--batch-id",
+        "REAL-BATCH",
+        timeout=3600,
+    )
     summary = json.loads((folder / "reports" / "batch-REAL-BATCH.json").read_text(encoding="utf-8"))
     with psycopg.connect(server.url()) as conn:
         add_station(conn, "intake-real", "st_intake_real", create_login=True, password_env="FLEET_BENCH_PW")
@@ -311,10 +418,15 @@ def real_batch(server: LocalPostgres, modules: int, work: Path, admin: object) -
     cols, rows = queries.yield_by(admin, by="batch", batch="REAL-BATCH")
     got = dict(zip(cols, rows[0], strict=True)) if rows else {}
     same = (got.get("modules"), got.get("reusable"), got.get("yield_percent")) == (
-        summary["modules"], summary["reusable"], summary["yield_percent"])
-    return (f"real intake batch of {modules} (exit {proc.returncode})",
-            f"summary {summary['counts']} yield {summary['yield_percent']} %; fleet "
-            f"{got.get('yield_percent')} % -> {'EQUAL' if same else 'DIFFERENT'}")
+        summary["modules"],
+        summary["reusable"],
+        summary["yield_percent"],
+    )
+    return (
+        f"real intake batch of {modules} (exit {proc.returncode})",
+        f"summary {summary['counts']} yield {summary['yield_percent']} %; fleet "
+        f"{got.get('yield_percent')} % -> {'EQUAL' if same else 'DIFFERENT'}",
+    )
 
 
 if __name__ == "__main__":

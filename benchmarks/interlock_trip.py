@@ -28,8 +28,12 @@ from bench.units import Q_  # noqa: E402
 
 
 def one(rep: int, tmp: Path) -> dict[str, float]:
-    s = BenchSession(station=ROOT / "stations" / "sim_safety.toml", limits=[ROOT / "limits" / "safety_chain_lfp.toml"],
-                     report_dir=tmp / f"r{rep}", interactive=False).open()
+    s = BenchSession(
+        station=ROOT / "stations" / "sim_safety.toml",
+        limits=[ROOT / "limits" / "safety_chain_lfp.toml"],
+        report_dir=tmp / f"r{rep}",
+        interactive=False,
+    ).open()
     plant = s.sim.plant
     marks: dict[str, Any] = {}
     original = s._on_trip
@@ -49,6 +53,7 @@ def one(rep: int, tmp: Path) -> dict[str, float]:
             if "off_v" not in marks and all_off():
                 marks["off_v"], marks["off_w"] = s.clock.now_s(), time.perf_counter()
             return out
+
         inst.safe_state = wrapped
     s.interlocks.on_trip = timed_on_trip
     try:
@@ -69,9 +74,12 @@ def one(rep: int, tmp: Path) -> dict[str, float]:
     finally:
         s.close()
         s.journal.close()
-    return {"trip_to_off_virtual_s": marks["off_v"] - marks["trip_v"],
-            "trip_to_off_wall_ms": 1000 * (marks["off_w"] - marks["trip_w"]),
-            "inject_to_trip_virtual_s": marks["trip_v"] - t_inject, "interlock": marks.get("name", "?")}
+    return {
+        "trip_to_off_virtual_s": marks["off_v"] - marks["trip_v"],
+        "trip_to_off_wall_ms": 1000 * (marks["off_w"] - marks["trip_w"]),
+        "inject_to_trip_virtual_s": marks["trip_v"] - t_inject,
+        "interlock": marks.get("name", "?"),
+    }
 
 
 def main() -> None:
@@ -82,7 +90,7 @@ def main() -> None:
     for key in ("trip_to_off_virtual_s", "trip_to_off_wall_ms", "inject_to_trip_virtual_s"):
         vals = [r[key] for r in rows]
         print(f"  {key:28s} median {statistics.median(vals):9.3f}  min {min(vals):9.3f}  max {max(vals):9.3f}")
-    print("  interlocks tripped: " + ", ".join(sorted({r['interlock'] for r in rows})))
+    print("  interlocks tripped: " + ", ".join(sorted({r["interlock"] for r in rows})))
 
 
 if __name__ == "__main__":

@@ -63,12 +63,16 @@ def main(iterations: int = 2000) -> float:
         n = per * rounds
         for label, total in totals.items():
             results[label] = total / n * 1e6
-            print(f"{label:>13}: {results[label]:8.1f} us per 802+803 read ({n} iterations, "
-                  f"{len(blocks)} requests, {sum(b[1] for b in blocks)} registers)")
+            print(
+                f"{label:>13}: {results[label]:8.1f} us per 802+803 read ({n} iterations, "
+                f"{len(blocks)} requests, {sum(b[1] for b in blocks)} registers)"
+            )
         ratio = results["driver"] / results["raw pymodbus"]
         median = sorted(round_ratios)[len(round_ratios) // 2]
-        print(f"        ratio: {ratio:.3f}x overall, {median:.3f}x median of {rounds} interleaved rounds "
-              f"(target <= 1.25x)")
+        print(
+            f"        ratio: {ratio:.3f}x overall, {median:.3f}x median of {rounds} interleaved rounds "
+            f"(target <= 1.25x)"
+        )
         status_t0 = time.perf_counter()
         for _ in range(200):
             drv.status()

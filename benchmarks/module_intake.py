@@ -29,10 +29,31 @@ STATIONS = ["stations/sim_module_intake.toml", "stations/sim_module_intake_fast.
 def one(station: str, limits: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", "test_plans/module_intake", "-q", "-p",
-                                 "no:cacheprovider", "-o", "addopts=", "--rootdir", str(ROOT), "--station", station,
-                                 "--limits", limits, "--report-dir", tmp], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "test_plans/module_intake",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-o",
+                "addopts=",
+                "--rootdir",
+                str(ROOT),
+                "--station",
+                station,
+                "--limits",
+                limits,
+                "--report-dir",
+                tmp,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         out = proc.stdout.read() if proc.stdout else ""
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
@@ -49,8 +70,10 @@ def one(station: str, limits: str) -> int:
         for s in steps:
             print(f"  {s['name']:<40} {((s['ended_t'] or 0) - (s['started_t'] or 0)) / 3600:7.2f} h virtual")
         print(f"  run {run['status']}, grade {grade.get('grade', '-')} by {grade.get('rule', '-')}")
-        print(f"  virtual {virtual_s / 3600:.1f} h, wall {wall:.1f} s, CPU {cpu:.1f} s, "
-              f"speed-up {virtual_s / max(wall, 1e-9):,.0f}x wall / {virtual_s / max(cpu, 1e-9):,.0f}x CPU")
+        print(
+            f"  virtual {virtual_s / 3600:.1f} h, wall {wall:.1f} s, CPU {cpu:.1f} s, "
+            f"speed-up {virtual_s / max(wall, 1e-9):,.0f}x wall / {virtual_s / max(cpu, 1e-9):,.0f}x CPU"
+        )
         if os.waitstatus_to_exitcode(status) not in (0, 1):
             print(out[-3000:])
         return 0 if run["status"] == "COMPLETED" else 1

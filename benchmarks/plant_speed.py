@@ -29,11 +29,13 @@ def run(hours: float = 4.0, dt_s: float = 1.0) -> float:
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     speed = n * dt_s / wall
-    print(f"16S5P LFP, {n} steps of {dt_s:g} s ({hours:g} h simulated) in {wall:.3f} s wall: "
-          f"{speed:,.0f} simulated s per wall s ({wall / n * 1e6:.1f} us/step; "
-          f"{n * dt_s / cpu:,.0f} per CPU second); "
-          f"end SOC {p.pack.soc().mean():.3f}, Tmax {p.pack.cell_temperatures_degC().max():.2f} degC, "
-          f"BMS {p.bms.state_name}")
+    print(
+        f"16S5P LFP, {n} steps of {dt_s:g} s ({hours:g} h simulated) in {wall:.3f} s wall: "
+        f"{speed:,.0f} simulated s per wall s ({wall / n * 1e6:.1f} us/step; "
+        f"{n * dt_s / cpu:,.0f} per CPU second); "
+        f"end SOC {p.pack.soc().mean():.3f}, Tmax {p.pack.cell_temperatures_degC().max():.2f} degC, "
+        f"BMS {p.bms.state_name}"
+    )
     return speed
 
 

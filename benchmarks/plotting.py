@@ -34,17 +34,27 @@ def main() -> int:
     x = np.arange(0.0, n / 10, 1.0)  # 1 s summaries for the band
     lo, hi = 3.25 + rng.normal(0, 0.01, x.size), 3.35 + rng.normal(0, 0.01, x.size)
     figures = {
-        "line": Figure("line", Axis("run time", "s", readable_time=True), Axis("v", "V"), [Trace(t, v)],
-                       levels=[Level(3.4, "max ≤ 3.4 V")]),
-        "line in mV on a V axis": Figure("mV", Axis("run time", "s", readable_time=True), Axis("v", "V"),
-                                         [Trace(t, v * 1000, y_unit="mV")]),
-        "band + mean + envelope": Figure("cells", Axis("run time", "s", readable_time=True), Axis("cell", "V"),
-                                         [Trace(x, lo, hi, kind="band"), Trace(x, (lo + hi) / 2),
-                                          Trace(x, lo - 0.01, hi + 0.01, kind="envelope")],
-                                         markers=[Marker(float(x[x.size // 2]), "flag")]),
+        "line": Figure(
+            "line",
+            Axis("run time", "s", readable_time=True),
+            Axis("v", "V"),
+            [Trace(t, v)],
+            levels=[Level(3.4, "max ≤ 3.4 V")],
+        ),
+        "line in mV on a V axis": Figure(
+            "mV", Axis("run time", "s", readable_time=True), Axis("v", "V"), [Trace(t, v * 1000, y_unit="mV")]
+        ),
+        "band + mean + envelope": Figure(
+            "cells",
+            Axis("run time", "s", readable_time=True),
+            Axis("cell", "V"),
+            [Trace(x, lo, hi, kind="band"), Trace(x, (lo + hi) / 2), Trace(x, lo - 0.01, hi + 0.01, kind="envelope")],
+            markers=[Marker(float(x[x.size // 2]), "flag")],
+        ),
         "step": Figure("cmd", Axis("time", "s"), Axis("p", "kW"), [Trace(t[::100], v[::100], kind="step")]),
-        "histogram 10,000 bins": Histogram("h", np.linspace(0, 1, 10_001), rng.random(10_000), Axis("x"),
-                                           Axis("fraction")),
+        "histogram 10,000 bins": Histogram(
+            "h", np.linspace(0, 1, 10_001), rng.random(10_000), Axis("x"), Axis("fraction")
+        ),
     }
     ok = True
     print(f"{'figure':<26} {'samples':>10} {'points':>7} {'SVG bytes':>10} {'best of 3 s':>12}")

@@ -66,10 +66,14 @@ def main() -> int:
         verify_s = time.perf_counter() - t
         size = (base / "run" / "signatures" / "report-signed.pdf").stat().st_size / 1e3
         print(f"render_report (archival PDF, {result.pdf_pages} pages): {render_s:.2f} s")
-        print(f"sign engineer (certifies): {sign_s[0]:.2f} s; sign witness (approves): {sign_s[1]:.2f} s "
-              f"(target < {SIGN_TARGET_S:.0f} s each); signed PDF {size:.0f} kB")
-        print(f"verify (hashes, 2 Ed25519, 2 PAdES via pyHanko): {verify_s:.2f} s (target < {VERIFY_TARGET_S:.0f} s); "
-              f"result {'PASS' if v.ok else 'FAIL'}")
+        print(
+            f"sign engineer (certifies): {sign_s[0]:.2f} s; sign witness (approves): {sign_s[1]:.2f} s "
+            f"(target < {SIGN_TARGET_S:.0f} s each); signed PDF {size:.0f} kB"
+        )
+        print(
+            f"verify (hashes, 2 Ed25519, 2 PAdES via pyHanko): {verify_s:.2f} s (target < {VERIFY_TARGET_S:.0f} s); "
+            f"result {'PASS' if v.ok else 'FAIL'}"
+        )
         ok = v.ok and max(sign_s) < SIGN_TARGET_S and verify_s < VERIFY_TARGET_S
         return 0 if ok else 1
 

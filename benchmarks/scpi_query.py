@@ -47,13 +47,16 @@ def main() -> int:
     plant = Plant.from_config(get_preset("lfp_16s5p"), seed=1)
     clock = SimClock(max_step=Q_(1, "s"))
     clock.add_listener(lambda t, dt: plant.step(dt))
-    role = RoleConfig(role="load", driver="", resource="sim", timeout=Q_(2, "s"), model="63206A-80-240",
-                      serial="BENCH0001")
+    role = RoleConfig(
+        role="load", driver="", resource="sim", timeout=Q_(2, "s"), model="63206A-80-240", serial="BENCH0001"
+    )
     server = serve(plant, role, clock)
     driver = Chroma63200A(server.resource, name="load")
-    bare = pyvisa.ResourceManager("@py").open_resource(server.resource, read_termination="\n",
-                                                       write_termination="\n", timeout=2000)
+    bare = pyvisa.ResourceManager("@py").open_resource(
+        server.resource, read_termination="\n", write_termination="\n", timeout=2000
+    )
     try:
+
         def bare_query() -> str:
             return bare.query("MEAS:VOLT?")
 
@@ -75,7 +78,9 @@ def main() -> int:
     print(f"SCPI query MEAS:VOLT? against the simulated Chroma 63200A, {per_block * args.blocks} queries per side")
     print(f"  bare pyvisa query      : {b:8.1f} us/query")
     print(f"  driver measure_voltage : {d:8.1f} us/query (+{d - b:.1f} us)")
-    print(f"  ratio driver/bare      : {ratio:8.2f} (target <= {TARGET_RATIO}) {'OK' if ratio <= TARGET_RATIO else 'OVER'}")
+    print(
+        f"  ratio driver/bare      : {ratio:8.2f} (target <= {TARGET_RATIO}) {'OK' if ratio <= TARGET_RATIO else 'OVER'}"
+    )
     return 0
 
 

@@ -46,22 +46,30 @@ def healthy() -> None:
         res = outcome(d / "reports")
         steps = list(res["steps"].values())
         wall = (_wall(steps[-1]["ended_wall"]) - _wall(steps[0]["started_wall"])).total_seconds()
-        print(f"healthy site: verdict {res['run']['verdict']}, {len(steps)} steps, plan wall {wall:.1f} s "
-              f"(pytest process {wall_total:.1f} s incl. start-up and report), virtual "
-              f"{steps[-1]['ended_t'] / 3600:.1f} h")
+        print(
+            f"healthy site: verdict {res['run']['verdict']}, {len(steps)} steps, plan wall {wall:.1f} s "
+            f"(pytest process {wall_total:.1f} s incl. start-up and report), virtual "
+            f"{steps[-1]['ended_t'] / 3600:.1f} h"
+        )
         for s in steps:
-            print(f"  {s['name']:<40} {(_wall(s['ended_wall']) - _wall(s['started_wall'])).total_seconds():6.2f} s wall "
-                  f"{(s['ended_t'] - s['started_t']) / 3600:7.2f} h virtual  {s['verdict']}")
+            print(
+                f"  {s['name']:<40} {(_wall(s['ended_wall']) - _wall(s['started_wall'])).total_seconds():6.2f} s wall "
+                f"{(s['ended_t'] - s['started_t']) / 3600:7.2f} h virtual  {s['verdict']}"
+            )
         ledger = json.loads((d / "ledger.json").read_text())
         dis, ch = compare_with_ledger(res["measurements"], ledger)
         plan_use = sum(v for v, _ in dis) / len(dis)
         plant_use = sum(p for _, p in dis) / len(dis)
         plan_rte = sum(v for v, _ in dis) / sum(v for v, _ in ch)
         plant_rte = sum(p for _, p in dis) / sum(p for _, p in ch)
-        print(f"usable energy: plan {plan_use:.3f} kWh, plant {plant_use:.3f} kWh "
-              f"({100 * (plan_use / plant_use - 1):+.4f} %)")
-        print(f"RTE (AC): plan {100 * plan_rte:.3f} %, plant {100 * plant_rte:.3f} % "
-              f"({100 * (plan_rte / plant_rte - 1):+.4f} % relative)")
+        print(
+            f"usable energy: plan {plan_use:.3f} kWh, plant {plant_use:.3f} kWh "
+            f"({100 * (plan_use / plant_use - 1):+.4f} %)"
+        )
+        print(
+            f"RTE (AC): plan {100 * plan_rte:.3f} %, plant {100 * plant_rte:.3f} % "
+            f"({100 * (plan_rte / plant_rte - 1):+.4f} % relative)"
+        )
         if proc.returncode != 0:
             print(proc.stdout[-3000:])
 
@@ -86,10 +94,14 @@ def faults(only: set[str] | None = None) -> None:
             res = outcome(d / "reports")
             failing = [n for n, s in res["steps"].items() if s["verdict"] not in ("PASS", "MARGINAL")]
             shown = [_value(m) for _, m in res["bad"] if m["name"] == sc.measurement] or [
-                _value(m) for _, m in res["bad"][:1]]
+                _value(m) for _, m in res["bad"][:1]
+            ]
             ran = len(res["steps"])
-            print(f"{sc.name:<22} {sc.step:<38} {','.join(f[5:7] for f in failing) or 'none':<40} "
-                  f"{shown[0] if shown else '-'}  [{ran} steps ran, {time.perf_counter() - t0:.0f} s]", flush=True)
+            print(
+                f"{sc.name:<22} {sc.step:<38} {','.join(f[5:7] for f in failing) or 'none':<40} "
+                f"{shown[0] if shown else '-'}  [{ran} steps ran, {time.perf_counter() - t0:.0f} s]",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -65,18 +65,25 @@ def main() -> int:
         good = flag is not None and r.bms_alarm_t is not None and r.lead_s > 0 and not others
         ok &= good
         rows.append((sc.name, flag, r, alarm, others, good))
-        print(f"{sc.name}: {len(r.anomalies)} flag(s), virtual {r.virtual_s / 3600:.2f} h, "
-              f"CPU {r.cpu_s:.0f} s, wall {r.wall_s:.0f} s", flush=True)
+        print(
+            f"{sc.name}: {len(r.anomalies)} flag(s), virtual {r.virtual_s / 3600:.2f} h, "
+            f"CPU {r.cpu_s:.0f} s, wall {r.wall_s:.0f} s",
+            flush=True,
+        )
     if rows:
-        print("\n| fault (cell) | first flag: detector @ t | BMS alarm (first error frame) | lead time | other cells "
-              "flagged | flag first |")
+        print(
+            "\n| fault (cell) | first flag: detector @ t | BMS alarm (first error frame) | lead time | other cells "
+            "flagged | flag first |"
+        )
         print("|---|---|---|---|---|---|")
         for name, flag, r, alarm, others, good in rows:
             f = f"{flag['detector']} ({flag['family'].split('_')[1]}) @ {flag['t']:.1f} s" if flag else "none"
             a = f"{alarm.split(' (')[0].replace('alarm ', '')} @ {r.bms_alarm_t:.1f} s" if r.bms_alarm_t else "none"
             lead = f"{r.lead_s:.1f} s" if r.lead_s is not None else "-"
-            print(f"| {name} (cell {r.scenario.cell}) | {f} | {a} | {lead} | {others or 'none'} | "
-                  f"{'yes' if good else 'NO'} |")
+            print(
+                f"| {name} (cell {r.scenario.cell}) | {f} | {a} | {lead} | {others or 'none'} | "
+                f"{'yes' if good else 'NO'} |"
+            )
     if not args.only or "healthy" in args.only:
         rate, rest = (0.5, 1200.0) if args.quick else (0.2, 3600.0)
         sc = S.Scenario("healthy_intake", [], S.intake_profile(rate, rest), soc0=0.5)
@@ -84,16 +91,22 @@ def main() -> int:
         per_v, n_v = cell_voltage_bytes(r.run_dir)
         fp = len(r.anomalies)
         ok &= fp == 0 and r.bms_alarm_t is None
-        print(f"\nhealthy module, intake-like profile at {rate:g} C ({r.virtual_s / 3600:.1f} h virtual, "
-              f"{r.frames:,} CAN frames, {r.samples:,} samples captured): {fp} false flag(s)"
-              + "".join(f"\n  {a['t']:.1f} s {a['message']}" for a in r.anomalies)
-              + f"; BMS alarm: {r.bms_alarms[0][1] if r.bms_alarms else 'none'}")
-        print(f"  simulation cost with capture at the DBC cycle: {r.cpu_s / (r.virtual_s / 3600):.1f} s CPU and "
-              f"{r.wall_s / (r.virtual_s / 3600):.1f} s wall per virtual hour (load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; benchmarks/telemetry_sim_cost.py compares "
-              "with capture off)")
-        print(f"  CAN capture on disk: {per_v:.2f} bytes per cell-voltage sample ({n_v:,} samples, 1 mV as sent "
-              "by the BMS; the data files with their time column, summaries not counted)")
+        print(
+            f"\nhealthy module, intake-like profile at {rate:g} C ({r.virtual_s / 3600:.1f} h virtual, "
+            f"{r.frames:,} CAN frames, {r.samples:,} samples captured): {fp} false flag(s)"
+            + "".join(f"\n  {a['t']:.1f} s {a['message']}" for a in r.anomalies)
+            + f"; BMS alarm: {r.bms_alarms[0][1] if r.bms_alarms else 'none'}"
+        )
+        print(
+            f"  simulation cost with capture at the DBC cycle: {r.cpu_s / (r.virtual_s / 3600):.1f} s CPU and "
+            f"{r.wall_s / (r.virtual_s / 3600):.1f} s wall per virtual hour (load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; benchmarks/telemetry_sim_cost.py compares "
+            "with capture off)"
+        )
+        print(
+            f"  CAN capture on disk: {per_v:.2f} bytes per cell-voltage sample ({n_v:,} samples, 1 mV as sent "
+            "by the BMS; the data files with their time column, summaries not counted)"
+        )
     print("result:", "OK" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -87,22 +87,49 @@ def main() -> int:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="essbench-ingest-"))
     base.mkdir(parents=True, exist_ok=True)
     errors: list[object] = []
-    settings = parse_telemetry({
-        "rate": f"{args.rate} Hz", "flush": "0.5 s", "segment": "1 h",
-        "channels": {"daq.v": {"role": "daq", "read": "cell_voltages", "unit": "V", "resolution": "1 mV",
-                               "count": args.cells, "family": "cell_voltage", "index": 0},
-                     "daq.t": {"role": "daq", "read": "cell_temperatures", "unit": "degC", "resolution": "0.01 K",
-                               "count": args.cells, "family": "cell_temperature", "index": 0}}}, "benchmark", errors)
+    settings = parse_telemetry(
+        {
+            "rate": f"{args.rate} Hz",
+            "flush": "0.5 s",
+            "segment": "1 h",
+            "channels": {
+                "daq.v": {
+                    "role": "daq",
+                    "read": "cell_voltages",
+                    "unit": "V",
+                    "resolution": "1 mV",
+                    "count": args.cells,
+                    "family": "cell_voltage",
+                    "index": 0,
+                },
+                "daq.t": {
+                    "role": "daq",
+                    "read": "cell_temperatures",
+                    "unit": "degC",
+                    "resolution": "0.01 K",
+                    "count": args.cells,
+                    "family": "cell_temperature",
+                    "index": 0,
+                },
+            },
+        },
+        "benchmark",
+        errors,
+    )
     assert settings is not None and not errors, errors
     journal = Journal(base / "journal.sqlite")
     journal.start_run("INGEST")
     daq = FakeDaq(args.cells)
     clock = RealClock()
-    capture = Capture(settings, journal=journal, run_id="INGEST", run_dir=base / "INGEST", clock=clock,
-                      instruments={"daq": daq})
+    capture = Capture(
+        settings, journal=journal, run_id="INGEST", run_dir=base / "INGEST", clock=clock, instruments={"daq": daq}
+    )
     seconds = args.minutes * 60.0
-    print(f"capturing {args.cells} cells x 2 channels at {args.rate:g} scans/s "
-          f"({2 * args.cells * args.rate:,.0f} samples/s) for {seconds:g} s of wall time into {base}", flush=True)
+    print(
+        f"capturing {args.cells} cells x 2 channels at {args.rate:g} scans/s "
+        f"({2 * args.cells * args.rate:,.0f} samples/s) for {seconds:g} s of wall time into {base}",
+        flush=True,
+    )
     cpu0, wall0 = time.process_time(), time.perf_counter()
     capture.start()
     next_report = wall0 + 30
@@ -111,8 +138,9 @@ def main() -> int:
         if time.perf_counter() >= next_report:
             next_report += 30
             el = time.perf_counter() - wall0
-            print(f"  {el:5.0f} s: {daq.scans:,} scans, CPU {100 * (time.process_time() - cpu0) / el:.1f} %",
-                  flush=True)
+            print(
+                f"  {el:5.0f} s: {daq.scans:,} scans, CPU {100 * (time.process_time() - cpu0) / el:.1f} %", flush=True
+            )
     scans = daq.scans
     wall = time.perf_counter() - wall0  # the capture window
     figures = capture.stop()
@@ -127,8 +155,13 @@ def main() -> int:
     noise = [daq.noise(k) for k in range(min(t.size, tt.size))]
     want_v = np.round(np.array([daq.voltages(k, n)[0] for k, n in enumerate(noise)]) / 1e-3) * 1e-3
     want_t = np.round(np.array([daq.temperatures(k, n)[-1] for k, n in enumerate(noise)]) / 0.01) * 0.01
-    intact = (t.size == scans and tt.size == scans and np.allclose(first, want_v, atol=1e-9)
-              and np.allclose(last_t, want_t, atol=1e-9) and np.all(np.diff(t) > 0))
+    intact = (
+        t.size == scans
+        and tt.size == scans
+        and np.allclose(first, want_v, atol=1e-9)
+        and np.allclose(last_t, want_t, atol=1e-9)
+        and np.all(np.diff(t) > 0)
+    )
     problems = reader.verify(deep=False)
     # bytes on disk per cell-voltage sample: voltage columns plus their share of the time column
     v_bytes = t_bytes = 0
@@ -148,18 +181,26 @@ def main() -> int:
     all_bytes = sum(p.stat().st_size for p in (base / "INGEST").rglob("*.parquet"))
     rate = scans * 2 * args.cells / wall
     cpu_pct = 100.0 * cpu / wall
-    print(f"\nsustained ingest: {samples:,} samples in {wall:.1f} s of wall time = {rate:,.0f} samples/s "
-          f"(target >= {TARGET_RATE:,}); stop (last flush, Parquet conversion) {stop_s:.1f} s")
-    print(f"  scans read {scans:,}, stored {t.size:,}: {'every scan stored with its values' if intact else 'LOSS'}; "
-          f"{figures['chunks']} chunks, {figures['segments']} Parquet segments; integrity: "
-          f"{'OK' if not problems else problems}")
-    print(f"  process CPU {cpu:.1f} s (stop included) = {cpu_pct:.1f} % of one core (target <= {TARGET_CPU:g} %); "
-          f"anomaly flags {figures['anomalies']} (smooth synthetic cells: 0 expected); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"  on disk: {per_v:.3f} bytes per cell-voltage sample (1 mV steps kept, delta-encoded int64 + zstd; "
-          f"target <= {TARGET_BYTES:g}); all data files {data_bytes / max(samples, 1):.3f} bytes/sample; "
-          f"with summaries {all_bytes / max(samples, 1):.3f} bytes/sample ({all_bytes / 1e6:.1f} MB)")
-    ok = (rate >= TARGET_RATE and intact and not problems and cpu_pct <= TARGET_CPU and per_v <= TARGET_BYTES)
+    print(
+        f"\nsustained ingest: {samples:,} samples in {wall:.1f} s of wall time = {rate:,.0f} samples/s "
+        f"(target >= {TARGET_RATE:,}); stop (last flush, Parquet conversion) {stop_s:.1f} s"
+    )
+    print(
+        f"  scans read {scans:,}, stored {t.size:,}: {'every scan stored with its values' if intact else 'LOSS'}; "
+        f"{figures['chunks']} chunks, {figures['segments']} Parquet segments; integrity: "
+        f"{'OK' if not problems else problems}"
+    )
+    print(
+        f"  process CPU {cpu:.1f} s (stop included) = {cpu_pct:.1f} % of one core (target <= {TARGET_CPU:g} %); "
+        f"anomaly flags {figures['anomalies']} (smooth synthetic cells: 0 expected); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"  on disk: {per_v:.3f} bytes per cell-voltage sample (1 mV steps kept, delta-encoded int64 + zstd; "
+        f"target <= {TARGET_BYTES:g}); all data files {data_bytes / max(samples, 1):.3f} bytes/sample; "
+        f"with summaries {all_bytes / max(samples, 1):.3f} bytes/sample ({all_bytes / 1e6:.1f} MB)"
+    )
+    ok = rate >= TARGET_RATE and intact and not problems and cpu_pct <= TARGET_CPU and per_v <= TARGET_BYTES
     print("  result:", "OK" if ok else "BELOW TARGET")
     journal.close()
     if not args.keep:

@@ -43,12 +43,17 @@ TARGET_GB = 2.0
 
 
 def spec() -> GroupSpec:
-    chans = [Channel(f"daq.v[{i}]", f"daq.v[{i}]", "V", 1e-3, 0.0, "int64", "cell_voltage", i, "poll")
-             for i in range(CELLS)]
-    chans += [Channel(f"daq.t[{i}]", f"daq.t[{i}]", "degC", 0.01, 0.0, "int64", "cell_temperature", i, "poll")
-              for i in range(CELLS)]
-    chans += [Channel("psu.voltage", "psu.voltage", "V", 1e-3, 0.0, "int64", "", None, "poll"),
-              Channel("bms.current", "bms.current", "A", 1e-3, 0.0, "int64", "pack_current", None, "poll")]
+    chans = [
+        Channel(f"daq.v[{i}]", f"daq.v[{i}]", "V", 1e-3, 0.0, "int64", "cell_voltage", i, "poll") for i in range(CELLS)
+    ]
+    chans += [
+        Channel(f"daq.t[{i}]", f"daq.t[{i}]", "degC", 0.01, 0.0, "int64", "cell_temperature", i, "poll")
+        for i in range(CELLS)
+    ]
+    chans += [
+        Channel("psu.voltage", "psu.voltage", "V", 1e-3, 0.0, "int64", "", None, "poll"),
+        Channel("bms.current", "bms.current", "A", 1e-3, 0.0, "int64", "pack_current", None, "poll"),
+    ]
     return GroupSpec("poll", f"polled at {RATE_HZ} Hz", tuple(chans))
 
 
@@ -60,13 +65,32 @@ def profile(t: np.ndarray) -> np.ndarray:
 
 def build(base: Path, hours: float, chunk_s: float) -> None:
     journal = Journal(base / "journal.sqlite", synchronous="OFF")
-    journal.start_run(RUN_ID, plan="endurance", plan_version="1", station="sim-bench",
-                      station_json={"name": "sim-bench", "roles": {}}, dut_serial="ESS-72H",
-                      dut_json={"serial": "ESS-72H"}, limits_json=[], simulated=1)
-    journal.add_event(RUN_ID, "telemetry", "high-rate capture started", t=0.0, data={
-        "can_roles": [], "exact_cycles": [], "rate_hz": float(RATE_HZ), "flush_s": 0.5, "csv": False,
-        "channels": [{"name": "daq.v"}, {"name": "daq.t"}, {"name": "psu.voltage"}, {"name": "bms.current"}],
-        "utc_anchor": "2026-01-01T00:00:00.000Z"})
+    journal.start_run(
+        RUN_ID,
+        plan="endurance",
+        plan_version="1",
+        station="sim-bench",
+        station_json={"name": "sim-bench", "roles": {}},
+        dut_serial="ESS-72H",
+        dut_json={"serial": "ESS-72H"},
+        limits_json=[],
+        simulated=1,
+    )
+    journal.add_event(
+        RUN_ID,
+        "telemetry",
+        "high-rate capture started",
+        t=0.0,
+        data={
+            "can_roles": [],
+            "exact_cycles": [],
+            "rate_hz": float(RATE_HZ),
+            "flush_s": 0.5,
+            "csv": False,
+            "channels": [{"name": "daq.v"}, {"name": "daq.t"}, {"name": "psu.voltage"}, {"name": "bms.current"}],
+            "utc_anchor": "2026-01-01T00:00:00.000Z",
+        },
+    )
     g = spec()
     w = StoreWriter(base / RUN_ID, RUN_ID, journal, segment_s=3600.0, durable=False)
     w.add_group(g, quantize=True)
@@ -85,8 +109,9 @@ def build(base: Path, hours: float, chunk_s: float) -> None:
             w.set_step(f"endurance.py::test_day_{day + 1}")
             if day:
                 journal.end_step(RUN_ID, f"endurance.py::test_day_{day}", "passed", "PASS", "", t0)
-            journal.start_step(RUN_ID, f"endurance.py::test_day_{day + 1}", f"test_day_{day + 1}", ["bench"],
-                               "module", t0)
+            journal.start_step(
+                RUN_ID, f"endurance.py::test_day_{day + 1}", f"test_day_{day + 1}", ["bench"], "module", t0
+            )
         n = min(n_chunk, int(round((t_end - t0) * RATE_HZ)))
         t = t0 + np.arange(n) / RATE_HZ
         i = profile(t)
@@ -103,22 +128,45 @@ def build(base: Path, hours: float, chunk_s: float) -> None:
     journal.end_step(RUN_ID, f"endurance.py::test_day_{day + 1}", "passed", "PASS", "", t_end)
     w.close()
     journal.start_step(RUN_ID, "endurance.py::test_summary", "test_summary", ["bench"], "module", t_end)
-    journal.add_measurement(RUN_ID, step="endurance.py::test_summary", name="endurance.max_cell_voltage",
-                            value=3.4, unit="V", verdict="PASS", reason="within limits", series="daq.v[3]",
-                            aggregate="max", limit_json={"name": "endurance.max_cell_voltage", "low": None, "high": 3.65, "unit": "V",
-                                        "rule": "simple", "limit_set": "endurance", "limit_set_version": "1",
-                                        "grades": []},
-                            t=t_end)
-    journal.add_event(RUN_ID, "anomaly", "cell 7 voltage deviates from the pack median (example flag)",
-                      step="endurance.py::test_day_2", t=100_000.0,
-                      data={"detector": "deviation", "family": "cell_voltage", "cell": 7, "channel": "daq.v[7]",
-                            "t_onset": 99_990.0})
+    journal.add_measurement(
+        RUN_ID,
+        step="endurance.py::test_summary",
+        name="endurance.max_cell_voltage",
+        value=3.4,
+        unit="V",
+        verdict="PASS",
+        reason="within limits",
+        series="daq.v[3]",
+        aggregate="max",
+        limit_json={
+            "name": "endurance.max_cell_voltage",
+            "low": None,
+            "high": 3.65,
+            "unit": "V",
+            "rule": "simple",
+            "limit_set": "endurance",
+            "limit_set_version": "1",
+            "grades": [],
+        },
+        t=t_end,
+    )
+    journal.add_event(
+        RUN_ID,
+        "anomaly",
+        "cell 7 voltage deviates from the pack median (example flag)",
+        step="endurance.py::test_day_2",
+        t=100_000.0,
+        data={"detector": "deviation", "family": "cell_voltage", "cell": 7, "channel": "daq.v[7]", "t_onset": 99_990.0},
+    )
     journal.end_step(RUN_ID, "endurance.py::test_summary", "passed", "PASS", "", t_end)
     journal.end_run(RUN_ID, COMPLETED, "PASS")
     st = w.stats
-    print(f"built {st['samples']:,} samples ({hours:g} h x {RATE_HZ} Hz x {len(g.channels)} channels) in "
-          f"{st['chunks']:,} chunks, {st['segments']} segments: {time.perf_counter() - wall:.0f} s wall, "
-          f"{time.process_time() - cpu:.0f} s CPU", flush=True)
+    print(
+        f"built {st['samples']:,} samples ({hours:g} h x {RATE_HZ} Hz x {len(g.channels)} channels) in "
+        f"{st['chunks']:,} chunks, {st['segments']} segments: {time.perf_counter() - wall:.0f} s wall, "
+        f"{time.process_time() - cpu:.0f} s CPU",
+        flush=True,
+    )
     journal.close()
 
 
@@ -128,9 +176,14 @@ def render_child(base: Path, pdf: bool) -> None:
     journal = Journal(base / "journal.sqlite")
     cpu, wall = time.process_time(), time.perf_counter()
     result = render_report(journal, RUN_ID, base / RUN_ID, pdf=pdf)
-    out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "timings": result.timings,
-           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "pdf_pages": result.pdf_pages,
-           "html_kb": result.html.stat().st_size / 1e3}
+    out = {
+        "wall": time.perf_counter() - wall,
+        "cpu": time.process_time() - cpu,
+        "timings": result.timings,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "pdf_pages": result.pdf_pages,
+        "html_kb": result.html.stat().st_size / 1e3,
+    }
     print("RESULT " + json.dumps(out))
 
 
@@ -162,11 +215,15 @@ def main() -> int:
         return 1
     r = json.loads(line[7:])
     split = ", ".join(f"{k} {v:.2f} s" for k, v in r["timings"].items())
-    print(f"report of a {args.hours:g} h run, 34 channels at {RATE_HZ} Hz ({size / 1e9:.2f} GB of Parquet): "
-          f"rendered in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (target <= {TARGET_S:g} s); "
-          f"peak memory {r['peak_mb']:.0f} MB (target <= {TARGET_GB * 1024:.0f} MB)")
-    print(f"  split: {split}; report.html {r['html_kb']:.0f} kB, PDF {r['pdf_pages']} pages; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"report of a {args.hours:g} h run, 34 channels at {RATE_HZ} Hz ({size / 1e9:.2f} GB of Parquet): "
+        f"rendered in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (target <= {TARGET_S:g} s); "
+        f"peak memory {r['peak_mb']:.0f} MB (target <= {TARGET_GB * 1024:.0f} MB)"
+    )
+    print(
+        f"  split: {split}; report.html {r['html_kb']:.0f} kB, PDF {r['pdf_pages']} pages; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     ok = r["wall"] <= TARGET_S and r["peak_mb"] <= TARGET_GB * 1024
     print("  result:", "OK" if ok else "BELOW TARGET")
     if not args.workdir:

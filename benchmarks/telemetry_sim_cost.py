@@ -24,24 +24,35 @@ import scenarios as S  # noqa: E402
 
 
 def main() -> int:
-    sc = S.Scenario("sim_cost", [], [S.Phase("rest", seconds=600), S.Phase("discharge", 50.0, 2400),
-                                     S.Phase("rest", seconds=600)], soc0=0.6)
+    sc = S.Scenario(
+        "sim_cost",
+        [],
+        [S.Phase("rest", seconds=600), S.Phase("discharge", 50.0, 2400), S.Phase("rest", seconds=600)],
+        soc0=0.6,
+    )
     work = Path(tempfile.mkdtemp(prefix="essbench-simcost-"))
-    cases = [("no capture, 30 s clock steps (coalesced frames)", False, 30.0),
-             ("no capture, 1 s clock steps (coalesced frames)", False, 1.0),
-             ("capture: frames at the DBC cycle, stored, detectors", True, 1.0)]
+    cases = [
+        ("no capture, 30 s clock steps (coalesced frames)", False, 30.0),
+        ("no capture, 1 s clock steps (coalesced frames)", False, 1.0),
+        ("capture: frames at the DBC cycle, stored, detectors", True, 1.0),
+    ]
     results = []
     for label, capture, step in cases:
         r = S.run(sc, work / label.split(":")[0].replace(" ", "_").replace(",", ""), capture=capture, max_step=step)
         hours = r.virtual_s / 3600.0
         results.append((label, r.cpu_s / hours, r.wall_s / hours, r.frames))
-        print(f"{label}: {r.cpu_s / hours:.1f} s CPU, {r.wall_s / hours:.1f} s wall per virtual hour"
-              + (f"; {r.frames / r.virtual_s:.0f} frames captured per virtual second" if capture else ""), flush=True)
+        print(
+            f"{label}: {r.cpu_s / hours:.1f} s CPU, {r.wall_s / hours:.1f} s wall per virtual hour"
+            + (f"; {r.frames / r.virtual_s:.0f} frames captured per virtual second" if capture else ""),
+            flush=True,
+        )
     base = results[0][1]
-    print(f"\ncapture costs {results[2][1] / base:.0f}x the CPU of the intake station's coalesced run "
-          f"({results[2][1] / results[1][1]:.0f}x that of 1 s steps): {results[2][1]:.0f} s CPU per virtual hour, "
-          f"i.e. a virtual hour runs {3600 / results[2][1]:.0f}x faster than real time on one core "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"\ncapture costs {results[2][1] / base:.0f}x the CPU of the intake station's coalesced run "
+        f"({results[2][1] / results[1][1]:.0f}x that of 1 s steps): {results[2][1]:.0f} s CPU per virtual hour, "
+        f"i.e. a virtual hour runs {3600 / results[2][1]:.0f}x faster than real time on one core "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     return 0
 
 

@@ -54,9 +54,15 @@ def main() -> int:
     committed: dict[int, float] = {}
     seen: dict[int, float] = {}
     rng = random.Random(args.seed)
-    with serve_in_background(tmp / "journal.sqlite", port=0, report_dir=tmp, linger_s=0) as srv, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+    with (
+        serve_in_background(tmp / "journal.sqlite", port=0, report_dir=tmp, linger_s=0) as srv,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+        )
         page = browser.new_page(bypass_csp=True)
         lock = threading.Lock()
 
@@ -70,8 +76,16 @@ def main() -> int:
         page.evaluate(OBSERVER)
         time.sleep(1.0)  # the stream is open and idle
         for i in range(args.n):
-            mid = writer.add_measurement(run_id, step="bench::test_latency", name=f"latency.m{i:03d}", value=float(i),
-                                         unit="V", verdict="PASS", reason="benchmark", t=float(i))
+            mid = writer.add_measurement(
+                run_id,
+                step="bench::test_latency",
+                name=f"latency.m{i:03d}",
+                value=float(i),
+                unit="V",
+                verdict="PASS",
+                reason="benchmark",
+                t=float(i),
+            )
             committed[mid] = time.time()
             deadline = time.monotonic() + rng.uniform(0.05, 0.6)
             while time.monotonic() < deadline:  # keep the page's callbacks flowing while we wait
@@ -89,8 +103,10 @@ def main() -> int:
         return 1
     p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
     print(f"journal commit -> row in the page, {len(lat)} measurements ({missing} missing):")
-    print(f"  median {statistics.median(lat) * 1000:.0f} ms   p90 {p90 * 1000:.0f} ms   max {max(lat) * 1000:.0f} ms"
-          f"   min {min(lat) * 1000:.0f} ms   (target <= 1000 ms; stream poll {200} ms)")
+    print(
+        f"  median {statistics.median(lat) * 1000:.0f} ms   p90 {p90 * 1000:.0f} ms   max {max(lat) * 1000:.0f} ms"
+        f"   min {min(lat) * 1000:.0f} ms   (target <= 1000 ms; stream poll {200} ms)"
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if missing == 0 and max(lat) <= 1.0 else 1
 

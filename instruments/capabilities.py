@@ -63,6 +63,7 @@ class PowerSupply(Instrument):
     @abstractmethod
     def set_current_limit(self, positive: pint.Quantity, negative: pint.Quantity | None = None) -> None:
         """Current limits in voltage priority; `negative` (a negative value) is the sink limit."""
+
     @abstractmethod
     def set_ovp(self, v: pint.Quantity) -> None: ...
     @abstractmethod
@@ -70,6 +71,7 @@ class PowerSupply(Instrument):
     @abstractmethod
     def measure_current(self) -> pint.Quantity:
         """Signed: positive sourcing, negative sinking."""
+
     @abstractmethod
     def measure_power(self) -> pint.Quantity: ...
     @abstractmethod
@@ -88,6 +90,7 @@ class ElectronicLoad(Instrument):
     @abstractmethod
     def set_level(self, value: pint.Quantity) -> None:
         """Setpoint for the current mode (A for CC, V for CV, W for CP, Ω for CR)."""
+
     @abstractmethod
     def set_input(self, on: bool) -> None: ...
     @abstractmethod
@@ -156,6 +159,7 @@ class BmsLink(Instrument):
     @abstractmethod
     def request_state(self, state: str) -> None:
         """'standby' (contactors open), 'discharge' or 'charge' (contactors closed)."""
+
     @abstractmethod
     def cell_voltages(self) -> list[pint.Quantity]: ...
     @abstractmethod
@@ -357,23 +361,24 @@ class PointNotImplemented(Exception):
     def __init__(self, instrument: str, point: str, detail: str = "") -> None:
         self.instrument = instrument
         self.point = point
-        super().__init__(f"{instrument}: point {point} not implemented by the device" + (f" ({detail})" if detail
-                                                                                          else ""))
+        super().__init__(
+            f"{instrument}: point {point} not implemented by the device" + (f" ({detail})" if detail else "")
+        )
 
 
 @dataclass
 class SiteStatus:
     """A snapshot of the site as its controller reports it (signs: + = export / discharge)."""
 
-    state: str                       # controller state (vendor model St), e.g. RUNNING, SAFE_STOP
-    inverter_state: str              # 701 InvSt name
-    active_power: pint.Quantity      # 701 W at the PCS AC terminals
-    reactive_power: pint.Quantity    # 701 Var
-    soc: pint.Quantity               # 713 SoC (site aggregate reported to SCADA)
+    state: str  # controller state (vendor model St), e.g. RUNNING, SAFE_STOP
+    inverter_state: str  # 701 InvSt name
+    active_power: pint.Quantity  # 701 W at the PCS AC terminals
+    reactive_power: pint.Quantity  # 701 Var
+    soc: pint.Quantity  # 713 SoC (site aggregate reported to SCADA)
     soh: pint.Quantity | None
     energy_available: pint.Quantity  # 713 WHAvail
-    storage_status: str              # 713 Sta
-    dc_power: pint.Quantity          # 714 DCW
+    storage_status: str  # 713 Sta
+    dc_power: pint.Quantity  # 714 DCW
     alarms: list[str] = field(default_factory=list)
     timestamp_s: float = 0.0
 
@@ -382,22 +387,22 @@ class SiteStatus:
 class BlockStatus:
     """One battery block (SunSpec 802 + 803/804 where offered, vendor block group)."""
 
-    index: int                       # 1-based
-    state: str                       # 802 State name
+    index: int  # 1-based
+    state: str  # 802 State name
     contactor_closed: bool
     soc: pint.Quantity
     soh: pint.Quantity | None
     voltage: pint.Quantity
-    current: pint.Quantity           # + = discharge
+    current: pint.Quantity  # + = discharge
     power: pint.Quantity
-    energy_rating: pint.Quantity     # 802 WHRtg
+    energy_rating: pint.Quantity  # 802 WHRtg
     max_charge_power: pint.Quantity
     max_discharge_power: pint.Quantity
     cell_voltage_max: pint.Quantity
     cell_voltage_min: pint.Quantity
     cell_temperature_max: pint.Quantity | None = None
     cell_temperature_min: pint.Quantity | None = None
-    availability: str = ""          # vendor block state (ONLINE, OFFLINE, DERATED, FAULT)
+    availability: str = ""  # vendor block state (ONLINE, OFFLINE, DERATED, FAULT)
     alarms: list[str] = field(default_factory=list)
 
 
@@ -422,17 +427,21 @@ class SiteController(Instrument):
     @abstractmethod
     def models(self) -> dict[int, int]:
         """SunSpec model id -> number of instances found by the scan."""
+
     @abstractmethod
     def nameplate(self) -> dict[str, Any]:
         """Ratings: WMaxRtg, VAMaxRtg, WChaRteMaxRtg, WDisChaRteMaxRtg, WHRtg (quantities), blocks (int)."""
+
     @abstractmethod
     def firmware(self) -> dict[str, str]:
         """Firmware versions by component ("controller", "pcs", "bms[1]", ...)."""
+
     @abstractmethod
     def read_point(self, name: str) -> SitePoint: ...
     @abstractmethod
     def write_point(self, name: str, value: pint.Quantity | int | str) -> SitePoint:
         """Write, then read back (point write verification); raises if the read-back differs."""
+
     @abstractmethod
     def status(self) -> SiteStatus: ...
     @abstractmethod
@@ -442,20 +451,25 @@ class SiteController(Instrument):
     @abstractmethod
     def alarms(self) -> list[str]:
         """Names of every active alarm (vendor model symbols, 701 Alrm, 802 events)."""
+
     @abstractmethod
     def reset_alarms(self) -> None: ...
     @abstractmethod
     def enable(self, on: bool) -> None:
         """Connect every block and enable the power setpoint (True), or zero power and disconnect."""
+
     @abstractmethod
     def set_active_power(self, power: pint.Quantity) -> None:
         """Active power setpoint at the AC terminals, + = export/discharge, - = import/charge."""
+
     @abstractmethod
     def set_reactive_power(self, power: pint.Quantity | None) -> None:
         """Reactive power setpoint (+ = injected), or None to disable the setpoint."""
+
     @abstractmethod
     def probe_write_access(self, source_address: str) -> str:
         """Try a harmless write from another source address; 'refused: ...' or 'accepted: ...'."""
+
     @abstractmethod
     def link_statistics(self) -> dict[str, int]:
         """Requests, retries and timeouts on the link since the connection was opened."""
@@ -467,7 +481,7 @@ class MeterReading:
 
     active_power: pint.Quantity
     reactive_power: pint.Quantity
-    energy_exported: pint.Quantity   # register (instrument-side integrator)
+    energy_exported: pint.Quantity  # register (instrument-side integrator)
     energy_imported: pint.Quantity
     frequency: pint.Quantity | None = None
     voltage: pint.Quantity | None = None
@@ -498,10 +512,10 @@ class BmsConfiguration(ABC):
     """
 
     SETTINGS: ClassVar[dict[str, str]] = {
-        "ot_charge_trip": "[temperature]",      # cell over-temperature trip while charging (absolute)
-        "ot_discharge_trip": "[temperature]",   # ... while discharging
+        "ot_charge_trip": "[temperature]",  # cell over-temperature trip while charging (absolute)
+        "ot_discharge_trip": "[temperature]",  # ... while discharging
         "ror_alarm": "[temperature] / [time]",  # cell temperature rate-of-rise alarm
-        "gradient_alarm": "[temperature]",      # cell temperature spread (max - min) alarm, in K
+        "gradient_alarm": "[temperature]",  # cell temperature spread (max - min) alarm, in K
     }
 
     @abstractmethod

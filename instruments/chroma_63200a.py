@@ -24,8 +24,17 @@ from instruments.errors import InstrumentError, InstrumentRangeError
 from instruments.scpi_driver import Choice, Rating, ScpiDriver, ScpiPowerReadings, Setting, Switch, rating
 
 # STAT:CHAN:COND? bits (63600 manual layout; the simulated plant uses the same).
-COND_BITS = {1: "OTP", 2: "OVP", 4: "OCP", 8: "OPP", 16: "REV", 32: "SYNC", 64: "MAX_LIMIT", 128: "FAN",
-             256: "REMOTE_INHIBIT"}
+COND_BITS = {
+    1: "OTP",
+    2: "OVP",
+    4: "OCP",
+    8: "OPP",
+    16: "REV",
+    32: "SYNC",
+    64: "MAX_LIMIT",
+    128: "FAN",
+    256: "REMOTE_INHIBIT",
+}
 RANGES = ("L", "M", "H")
 _SRC = "[SOURce:]"
 
@@ -42,28 +51,44 @@ class Chroma63200A(ScpiDriver, ScpiPowerReadings, ElectronicLoad):
     CC_LEVEL = Setting(f"{_SRC}CURRent:STATic:L1", "A", "CC level", low=0, high=Rating("range_current"))
     CV_LEVEL = Setting(f"{_SRC}VOLTage:STATic:L1", "V", "CV level", low=0, high=Rating("voltage"))
     CP_LEVEL = Setting(f"{_SRC}POWer:STATic:L1", "W", "CP level", low=0, high=Rating("power"))
-    CR_LEVEL = Setting(f"{_SRC}RESistance:STATic:L1", "ohm", "CR level", low=Rating("cr_min"),
-                       high=Rating("cr_max"))
-    CV_CURRENT_LIMIT = Setting(f"{_SRC}VOLTage:STATic:ILIMit", "A", "CV current limit", low=0,
-                               high=Rating("current"))
+    CR_LEVEL = Setting(f"{_SRC}RESistance:STATic:L1", "ohm", "CR level", low=Rating("cr_min"), high=Rating("cr_max"))
+    CV_CURRENT_LIMIT = Setting(f"{_SRC}VOLTage:STATic:ILIMit", "A", "CV current limit", low=0, high=Rating("current"))
     LEVEL = {"CC": CC_LEVEL, "CV": CV_LEVEL, "CP": CP_LEVEL, "CR": CR_LEVEL}  # static level L1 of each mode
 
-    def __init__(self, resource: str, *, name: str = "load", timeout: pint.Quantity = Q_(2, "s"),
-                 rated_voltage: str = "80 V", rated_current: str = "240 A", rated_power: str = "6 kW",
-                 range_low: str = "2.4 A", range_mid: str = "24 A", range_high: str | None = None,
-                 cr_min: str = "2 mohm", cr_max: str = "10 kohm", visa_library: str = "@py") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "load",
+        timeout: pint.Quantity = Q_(2, "s"),
+        rated_voltage: str = "80 V",
+        rated_current: str = "240 A",
+        rated_power: str = "6 kW",
+        range_low: str = "2.4 A",
+        range_mid: str = "24 A",
+        range_high: str | None = None,
+        cr_min: str = "2 mohm",
+        cr_max: str = "10 kohm",
+        visa_library: str = "@py",
+    ) -> None:
         super().__init__(name)
         self.rated_voltage = Q_(rated_voltage)
         self.rated_current = Q_(rated_current)
         self.rated_power = Q_(rated_power)
-        self.ranges = {"L": Q_(range_low), "M": Q_(range_mid),
-                       "H": Q_(range_high) if range_high else self.rated_current}
+        self.ranges = {
+            "L": Q_(range_low),
+            "M": Q_(range_mid),
+            "H": Q_(range_high) if range_high else self.rated_current,
+        }
         self.cr_span = (Q_(cr_min), Q_(cr_max))
         self._ranges_A = {k: rating(v, "A", f"range {k}", name) for k, v in self.ranges.items()}
-        self.ratings = {"voltage": rating(rated_voltage, "V", "rated_voltage", name),
-                        "current": rating(rated_current, "A", "rated_current", name),
-                        "power": rating(rated_power, "W", "rated_power", name),
-                        "cr_min": rating(cr_min, "ohm", "cr_min", name), "cr_max": rating(cr_max, "ohm", "cr_max", name)}
+        self.ratings = {
+            "voltage": rating(rated_voltage, "V", "rated_voltage", name),
+            "current": rating(rated_current, "A", "rated_current", name),
+            "power": rating(rated_power, "W", "rated_power", name),
+            "cr_min": rating(cr_min, "ohm", "cr_min", name),
+            "cr_max": rating(cr_max, "ohm", "cr_max", name),
+        }
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         self._mode: tuple[str, str] | None = None  # cached (mode, range); read from the load when unknown
 
@@ -106,8 +131,12 @@ class Chroma63200A(ScpiDriver, ScpiPowerReadings, ElectronicLoad):
     def set_level(self, value: pint.Quantity) -> None:
         """Static level L1 of the present mode: A for CC, V for CV, W for CP, Ω for CR."""
         mode, rng = self._mode or self.mode()
-        self.write_setting(self.LEVEL[mode], value, what=f"CC level (range {rng})" if mode == "CC" else None,
-                           ratings={**self.ratings, "range_current": self._ranges_A[rng]})
+        self.write_setting(
+            self.LEVEL[mode],
+            value,
+            what=f"CC level (range {rng})" if mode == "CC" else None,
+            ratings={**self.ratings, "range_current": self._ranges_A[rng]},
+        )
 
     def level(self, mode: str | None = None) -> pint.Quantity:
         """Static level L1 of a mode (of the present one when None) as the load holds it."""
@@ -117,7 +146,8 @@ class Chroma63200A(ScpiDriver, ScpiPowerReadings, ElectronicLoad):
         return self.read_setting(self.LEVEL[m])
 
     set_cv_current_limit = CV_CURRENT_LIMIT.setter(
-        "Current the load may draw in CV to hold its voltage (`VOLT:STAT:ILIM`, 0 .. rated current).")
+        "Current the load may draw in CV to hold its voltage (`VOLT:STAT:ILIM`, 0 .. rated current)."
+    )
     set_input = INPUT.setter("`LOAD ON|OFF`; the load refuses ON (error queue) while a protection is latched.")
     input = INPUT.getter("Whether the input is on (`LOAD?`).")
     set_short = SHORT.setter("Short the input (draws the range maximum); only meaningful with the input on.")

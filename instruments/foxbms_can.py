@@ -48,8 +48,20 @@ from instruments.errors import InstrumentError, InstrumentRangeError, Instrument
 from instruments.transports.can_bus import open_bus
 
 DBC_PATH = Path(__file__).resolve().parent / "dbc" / "ess_bench_bms.dbc"
-STATE_NAMES = ("UNINITIALIZED", "INITIALIZATION", "INITIALIZED", "IDLE", "OPEN_CONTACTORS", "STANDBY",
-               "PRECHARGE", "NORMAL", "DISCHARGE", "CHARGE", "ERROR", "UNDEFINED")
+STATE_NAMES = (
+    "UNINITIALIZED",
+    "INITIALIZATION",
+    "INITIALIZED",
+    "IDLE",
+    "OPEN_CONTACTORS",
+    "STANDBY",
+    "PRECHARGE",
+    "NORMAL",
+    "DISCHARGE",
+    "CHARGE",
+    "ERROR",
+    "UNDEFINED",
+)
 ERROR_STATE = 10
 REQUESTS = {"standby": 0, "discharge": 1, "charge": 2}
 # What each request must read back: BmsState values and whether a string is connected.
@@ -59,23 +71,31 @@ ID_REQUEST, ID_CELL_V, ID_CELL_T = 0x210, 0x250, 0x260
 STATUS_IDS = (ID_STATE, ID_TEMP, ID_VOLT, ID_LIMITS, ID_P0, ID_SOX, ID_STRING)
 # BmsStatus.alarms names -> (frame id, signal); names follow the simulator's plant where they overlap.
 ALARM_SIGNALS: dict[str, tuple[int, str]] = {
-    "general_error": (ID_STATE, "GeneralError"), "general_warning": (ID_STATE, "GeneralWarning"),
-    "emergency_shutoff": (ID_STATE, "EmergencyShutoff"), "insulation": (ID_STATE, "InsulationError"),
-    "interlock_open": (ID_STATE, "InterlockState"), "main_fuse_blown": (ID_STATE, "MainFuseBlown"),
-    "precharge": (ID_STATE, "PrechargeVoltageError"), "precharge_current": (ID_STATE, "PrechargeCurrentError"),
+    "general_error": (ID_STATE, "GeneralError"),
+    "general_warning": (ID_STATE, "GeneralWarning"),
+    "emergency_shutoff": (ID_STATE, "EmergencyShutoff"),
+    "insulation": (ID_STATE, "InsulationError"),
+    "interlock_open": (ID_STATE, "InterlockState"),
+    "main_fuse_blown": (ID_STATE, "MainFuseBlown"),
+    "precharge": (ID_STATE, "PrechargeVoltageError"),
+    "precharge_current": (ID_STATE, "PrechargeCurrentError"),
     "oc_charge": (ID_STATE, "PackOvercurrentChargeError"),
     "oc_discharge": (ID_STATE, "PackOvercurrentDischargeError"),
-    "comms_loss": (ID_STATE, "CanTimingError"), "nvram_crc": (ID_STATE, "NvramCrcError"),
+    "comms_loss": (ID_STATE, "CanTimingError"),
+    "nvram_crc": (ID_STATE, "NvramCrcError"),
     "alert": (ID_STATE, "AlertFlag"),
-    "cell_ov": (ID_STRING, "OvervoltageMslError"), "cell_uv": (ID_STRING, "UndervoltageMslError"),
+    "cell_ov": (ID_STRING, "OvervoltageMslError"),
+    "cell_uv": (ID_STRING, "UndervoltageMslError"),
     "cell_ot_charge": (ID_STRING, "OvertemperatureChargeMslError"),
     "cell_ot_discharge": (ID_STRING, "OvertemperatureDischargeMslError"),
     "cell_ut_charge": (ID_STRING, "UndertemperatureChargeMslError"),
     "cell_ut_discharge": (ID_STRING, "UndertemperatureDischargeMslErro"),
     "cell_oc_charge": (ID_STRING, "CellOvercurrentChargeMslError"),
     "cell_oc_discharge": (ID_STRING, "CellOvercurrentDischargeMslError"),
-    "deep_discharge": (ID_STRING, "DeepDischargeError"), "contactor": (ID_STRING, "PositiveContactorError"),
-    "warn_cell_ov": (ID_STRING, "OvervoltageMolWarning"), "warn_cell_uv": (ID_STRING, "UndervoltageMolWarning"),
+    "deep_discharge": (ID_STRING, "DeepDischargeError"),
+    "contactor": (ID_STRING, "PositiveContactorError"),
+    "warn_cell_ov": (ID_STRING, "OvervoltageMolWarning"),
+    "warn_cell_uv": (ID_STRING, "UndervoltageMolWarning"),
     "warn_cell_ot_charge": (ID_STRING, "OvertemperatureChargeMolWarning"),
     "warn_cell_ot_discharge": (ID_STRING, "OvertemperatureDischargeMolWarni"),
     "warn_cell_ut_charge": (ID_STRING, "UndertemperatureChargeMolWarning"),
@@ -86,8 +106,23 @@ ALARM_SIGNALS: dict[str, tuple[int, str]] = {
 class _Slot:
     """Latest decoded values of one message (per page for multiplexed ones) and counters."""
 
-    __slots__ = ("message", "decode", "length", "name", "cycle_s", "mux", "values", "t", "count", "pages",
-                 "page_t", "last_page", "rounds", "errors", "raw")
+    __slots__ = (
+        "message",
+        "decode",
+        "length",
+        "name",
+        "cycle_s",
+        "mux",
+        "values",
+        "t",
+        "count",
+        "pages",
+        "page_t",
+        "last_page",
+        "rounds",
+        "errors",
+        "raw",
+    )
 
     def __init__(self, message: Any) -> None:
         self.message = message
@@ -116,8 +151,11 @@ class _Receiver(can.Listener):
     def on_message_received(self, msg: can.Message) -> None:
         d = self.d
         try:
-            slot = d._slots.get(msg.arbitration_id) if not (
-                msg.is_extended_id or msg.is_error_frame or msg.is_remote_frame) else None
+            slot = (
+                d._slots.get(msg.arbitration_id)
+                if not (msg.is_extended_id or msg.is_error_frame or msg.is_remote_frame)
+                else None
+            )
             if slot is None:
                 d._ignored += 1
                 return
@@ -169,11 +207,27 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
 
     SIMULATOR = "instruments.sim.can_foxbms:serve"
 
-    def __init__(self, resource: str, *, name: str = "bms_can", timeout: pint.Quantity = Q_(2, "s"),
-                 bitrate: Any = None, stale_cycles: float = 5, state_timeout: str = "5 s", poll: str = "100 ms",
-                 rx_grace: str = "5 s", balancing: bool = True, balancing_threshold: str = "10 mV",
-                 n_cells: int | None = None, n_temperatures: int | None = None, dbc: str | None = None,
-                 make: str = "foxBMS", model: str = "foxBMS 2", serial: str = "", firmware: str = "") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "bms_can",
+        timeout: pint.Quantity = Q_(2, "s"),
+        bitrate: Any = None,
+        stale_cycles: float = 5,
+        state_timeout: str = "5 s",
+        poll: str = "100 ms",
+        rx_grace: str = "5 s",
+        balancing: bool = True,
+        balancing_threshold: str = "10 mV",
+        n_cells: int | None = None,
+        n_temperatures: int | None = None,
+        dbc: str | None = None,
+        make: str = "foxBMS",
+        model: str = "foxBMS 2",
+        serial: str = "",
+        firmware: str = "",
+    ) -> None:
         super().__init__(name)
         self.resource = resource
         self.timeout_s = float(Q_(timeout).to("s").magnitude)
@@ -189,8 +243,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         self.n_temperatures = n_temperatures
         self._ident = ", ".join(x for x in (make, model, serial, firmware) if x) + f" on {resource}"
         self.db = cantools.database.load_file(dbc or str(DBC_PATH), strict=True)
-        self._slots: dict[int, _Slot] = {m.frame_id: _Slot(m) for m in self.db.messages
-                                         if m.frame_id != ID_REQUEST}
+        self._slots: dict[int, _Slot] = {m.frame_id: _Slot(m) for m in self.db.messages if m.frame_id != ID_REQUEST}
         self._request_msg = self.db.get_message_by_frame_id(ID_REQUEST)
         self._now: Callable[[], float] = time.monotonic
         self._wait: Callable[[float], None] = time.sleep
@@ -252,14 +305,18 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         self.request_state("standby")
         v = self._slots[ID_STATE].values or {}
         if int(v.get("NumberOfConnectedStrings", 1)) != 0:
-            raise InstrumentError(self.name, "contactors still closed after standby request",
-                                  command="0x210 RequestBmsMode=Standby",
-                                  reply=f"NumberOfConnectedStrings={v.get('NumberOfConnectedStrings')}")
+            raise InstrumentError(
+                self.name,
+                "contactors still closed after standby request",
+                command="0x210 RequestBmsMode=Standby",
+                reply=f"NumberOfConnectedStrings={v.get('NumberOfConnectedStrings')}",
+            )
         return f"standby requested; BmsState {self._state_name(v)} and 0 strings connected (confirmed on 0x220)"
 
     # -- frame subscription -----------------------------------------------------------------
-    def subscribe_frames(self, callback: Callable[[int, dict[str, Any], float], None],
-                         now: Callable[[], float] | None = None) -> Callable[[], None]:
+    def subscribe_frames(
+        self, callback: Callable[[int, dict[str, Any], float], None], now: Callable[[], float] | None = None
+    ) -> Callable[[], None]:
         """Call `callback(frame_id, values, t)` for every good frame of a known message, on the receive
         thread; `t` is the frame's reception time in the time base of `now` (default: the driver's).
         `values` are the decoded signals (scaled, flags as ints); do not keep or change the dict.
@@ -333,8 +390,11 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
             more = len(self._bad)
             self._bad.clear()
             extra = f" (+{more} more bad frames)" if more else ""
-            raise InstrumentReplyError(self.name, f"bad frame 0x{slot.message.frame_id:03X} {slot.name}: {why}{extra}",
-                                       reply=data.hex(" ").upper())
+            raise InstrumentReplyError(
+                self.name,
+                f"bad frame 0x{slot.message.frame_id:03X} {slot.name}: {why}{extra}",
+                reply=data.hex(" ").upper(),
+            )
 
     def _limit_s(self, slot: _Slot) -> float:
         return self.stale_cycles * slot.cycle_s + self._slack_s
@@ -356,13 +416,17 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         now = self._now()
         for s in slots:
             if s.t is None:
-                raise InstrumentTimeout(self.name, f"no {s.name} (0x{s.message.frame_id:03X}) received within "
-                                                   f"{self.timeout_s:g} s on {self.resource}")
+                raise InstrumentTimeout(
+                    self.name,
+                    f"no {s.name} (0x{s.message.frame_id:03X}) received within {self.timeout_s:g} s on {self.resource}",
+                )
             if not self._fresh(s, now):
                 raise InstrumentTimeout(
-                    self.name, f"{s.name} (0x{s.message.frame_id:03X}) is stale: last received "
-                               f"{now - s.t:.3g} s ago, limit {self._limit_s(s):.3g} s "
-                               f"({self.stale_cycles:g} cycles of {s.cycle_s * 1000:g} ms) on {self.resource}")
+                    self.name,
+                    f"{s.name} (0x{s.message.frame_id:03X}) is stale: last received "
+                    f"{now - s.t:.3g} s ago, limit {self._limit_s(s):.3g} s "
+                    f"({self.stale_cycles:g} cycles of {s.cycle_s * 1000:g} ms) on {self.resource}",
+                )
 
     def _poll(self, predicate: Callable[[], bool], limit_s: float) -> bool:
         """Wait in the driver's time, one poll period at a time, until predicate() (bounded)."""
@@ -381,11 +445,16 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
     def counters(self) -> dict[str, Any]:
         """Frames decoded, ignored (unknown/extended/error/remote) and bad, per message too."""
         self._settle()
-        return {"decoded": self._decoded, "ignored": self._ignored, "seen": self._seen,
-                "subscriber_errors": self._subscriber_errors,
-                "bad": sum(s.errors for s in self._slots.values()),
-                "per_message": {f"0x{i:03X}": {"name": s.name, "count": s.count, "bad": s.errors}
-                                for i, s in self._slots.items()}}
+        return {
+            "decoded": self._decoded,
+            "ignored": self._ignored,
+            "seen": self._seen,
+            "subscriber_errors": self._subscriber_errors,
+            "bad": sum(s.errors for s in self._slots.values()),
+            "per_message": {
+                f"0x{i:03X}": {"name": s.name, "count": s.count, "bad": s.errors} for i, s in self._slots.items()
+            },
+        }
 
     # -- readings ----------------------------------------------------------------------------
     @staticmethod
@@ -396,8 +465,10 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
     def status(self) -> BmsStatus:
         self._require(STATUS_IDS)
         # 0x240 is multiplexed by string: the bench's pack is String0 (page 0).
-        s = {i: (sl.values if sl.mux is None else sl.pages.get(0)) or {} for i, sl in
-             ((i, self._slots[i]) for i in STATUS_IDS)}
+        s = {
+            i: (sl.values if sl.mux is None else sl.pages.get(0)) or {}
+            for i, sl in ((i, self._slots[i]) for i in STATUS_IDS)
+        }
         st, p0, vv, tt, lim, sox = s[ID_STATE], s[ID_P0], s[ID_VOLT], s[ID_TEMP], s[ID_LIMITS], s[ID_SOX]
         alarms = {name: bool(s[i].get(sig, 0)) for name, (i, sig) in ALARM_SIGNALS.items()}
         alarms["error_state"] = int(st["BmsState"]) == ERROR_STATE
@@ -425,8 +496,12 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         """Bus voltage and power from 0x233 as well (not part of BmsStatus)."""
         self._require((ID_P0,))
         v = self._slots[ID_P0].values or {}
-        return {"battery_voltage": Q_(float(v["BatteryVoltage"]), "V"), "bus_voltage": Q_(float(v["BusVoltage"]), "V"),
-                "power": Q_(float(v["Power"]), "kW"), "current": Q_(float(v["Current"]), "A")}
+        return {
+            "battery_voltage": Q_(float(v["BatteryVoltage"]), "V"),
+            "bus_voltage": Q_(float(v["BusVoltage"]), "V"),
+            "power": Q_(float(v["Power"]), "kW"),
+            "current": Q_(float(v["Current"]), "A"),
+        }
 
     def _pages(self, frame_id: int, prefix: str, per_page: int, count: int | None) -> list[float]:
         """Values of a multiplexed message once a full round of pages (or `count` values) is in."""
@@ -442,16 +517,21 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
 
         full_cycle = slot.cycle_s * self.stale_cycles + self._slack_s
         if not complete() and not self._poll(complete, max(self.timeout_s, full_cycle)):
-            raise InstrumentTimeout(self.name, f"{slot.name} (0x{frame_id:03X}): no complete set of mux pages "
-                                               f"within {max(self.timeout_s, full_cycle):g} s on {self.resource}")
+            raise InstrumentTimeout(
+                self.name,
+                f"{slot.name} (0x{frame_id:03X}): no complete set of mux pages "
+                f"within {max(self.timeout_s, full_cycle):g} s on {self.resource}",
+            )
         now = self._now()
         pages = range(need) if need is not None else range(max(slot.pages) + 1)
         out: list[float] = []
         for p in pages:
             if p not in slot.page_t or now - slot.page_t[p] > full_cycle + 1e-9:
                 age = "never" if p not in slot.page_t else f"{now - slot.page_t[p]:.3g} s ago"
-                raise InstrumentTimeout(self.name, f"{slot.name} (0x{frame_id:03X}) page {p} is stale "
-                                                   f"(last {age}, limit {full_cycle:.3g} s)")
+                raise InstrumentTimeout(
+                    self.name,
+                    f"{slot.name} (0x{frame_id:03X}) page {p} is stale (last {age}, limit {full_cycle:.3g} s)",
+                )
             vals = slot.pages[p]
             for k in range(per_page):
                 n = p * per_page + k
@@ -471,20 +551,29 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
 
     # -- commands ----------------------------------------------------------------------------
     def _send_request(self, mode: int, *, reset_flags: bool = False) -> None:
-        data = self._request_msg.encode({
-            "RequestBmsMode": mode, "ChargerConnected": 1 if mode == REQUESTS["charge"] else 0,
-            "IndicatePrechargeType": 0, "ResetPersistentFlags": int(reset_flags),
-            "ActivateBalancing": int(self.balancing), "SetBalancingThreshold": self.balancing_threshold_mV,
-            "DisableInsulationMonitoring": 0,
-        }, scaling=True, strict=True)
+        data = self._request_msg.encode(
+            {
+                "RequestBmsMode": mode,
+                "ChargerConnected": 1 if mode == REQUESTS["charge"] else 0,
+                "IndicatePrechargeType": 0,
+                "ResetPersistentFlags": int(reset_flags),
+                "ActivateBalancing": int(self.balancing),
+                "SetBalancingThreshold": self.balancing_threshold_mV,
+                "DisableInsulationMonitoring": 0,
+            },
+            scaling=True,
+            strict=True,
+        )
         try:
             # Bounded: without a timeout an slcan adapter whose serial line stalls blocks forever
             # (and socketcan fails at once on a momentarily full queue); wait at most `timeout`.
-            self.bus.send(can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False),
-                          timeout=self.timeout_s)
+            self.bus.send(
+                can.Message(arbitration_id=ID_REQUEST, data=data, is_extended_id=False), timeout=self.timeout_s
+            )
         except can.CanError as exc:
-            raise InstrumentError(self.name, f"cannot send on {self.resource}: {exc}",
-                                  command=f"0x210 {data.hex(' ').upper()}") from exc
+            raise InstrumentError(
+                self.name, f"cannot send on {self.resource}: {exc}", command=f"0x210 {data.hex(' ').upper()}"
+            ) from exc
 
     def request_state(self, state: str) -> None:
         """Send 0x210 RequestBmsMode and wait (driver time) until 0x220 confirms it.
@@ -512,14 +601,22 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
                 return False
             st = int(v["BmsState"])
             if st == ERROR_STATE and key != "standby":
-                raise InstrumentError(self.name, f"BMS refused {key}: BmsState ERROR",
-                                      command=f"0x210 RequestBmsMode={key}", reply=self._describe(v))
+                raise InstrumentError(
+                    self.name,
+                    f"BMS refused {key}: BmsState ERROR",
+                    command=f"0x210 RequestBmsMode={key}",
+                    reply=self._describe(v),
+                )
             return st in states and (int(v["NumberOfConnectedStrings"]) > 0) == connected
 
         if not self._poll(confirmed, self.state_timeout_s):
             v = slot.values or {}
-            raise InstrumentTimeout(self.name, f"BmsState did not confirm {key} within {self.state_timeout_s:g} s",
-                                    command=f"0x210 RequestBmsMode={key}", reply=self._describe(v))
+            raise InstrumentTimeout(
+                self.name,
+                f"BmsState did not confirm {key} within {self.state_timeout_s:g} s",
+                command=f"0x210 RequestBmsMode={key}",
+                reply=self._describe(v),
+            )
 
     def reset_faults(self) -> None:
         """Send ResetPersistentFlags with a standby request (latched faults clear if their cause is gone)."""
@@ -528,5 +625,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
     def _describe(self, v: dict[str, Any]) -> str:
         if not v:
             return "no 0x220 BmsState received"
-        return (f"BmsState={self._state_name(v)} NumberOfConnectedStrings={int(v['NumberOfConnectedStrings'])} "
-                f"GeneralError={int(v['GeneralError'])}")
+        return (
+            f"BmsState={self._state_name(v)} NumberOfConnectedStrings={int(v['NumberOfConnectedStrings'])} "
+            f"GeneralError={int(v['GeneralError'])}"
+        )

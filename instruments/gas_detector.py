@@ -45,14 +45,22 @@ class HouseGasDetector(GasDetector):
     SIMULATOR = "instruments.sim.modbus_gas:serve"
     safe_state_order = 70
 
-    def __init__(self, resource: str, *, name: str = "gas", timeout: pint.Quantity = Q_(1, "s"),
-                 device_id: int = 1, function: int = 4) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "gas",
+        timeout: pint.Quantity = Q_(1, "s"),
+        device_id: int = 1,
+        function: int = 4,
+    ) -> None:
         super().__init__(name)
         if function not in (3, 4):
             raise InstrumentError(name, f"function must be 3 or 4 (holding or input registers), got {function}")
         self.function = function
-        self.bus = ModbusClient(resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude),
-                                device_id=device_id)
+        self.bus = ModbusClient(
+            resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude), device_id=device_id
+        )
         try:
             head = self._read(0, 10)
         except Exception:
@@ -60,8 +68,11 @@ class HouseGasDetector(GasDetector):
             raise
         if head[0] != DEVICE_TYPE:
             self.bus.close()
-            raise InstrumentError(name, f"not a house-map gas detector: device type 0x{head[0]:04x}, "
-                                        f"expected 0x{DEVICE_TYPE:04x}", command="FC4 @0")
+            raise InstrumentError(
+                name,
+                f"not a house-map gas detector: device type 0x{head[0]:04x}, expected 0x{DEVICE_TYPE:04x}",
+                command="FC4 @0",
+            )
         self.firmware = f"{head[1] / 100:.2f}"
         self.serial = b"".join(r.to_bytes(2, "big") for r in head[2:10]).split(b"\0", 1)[0].decode("latin-1")
 
@@ -86,8 +97,9 @@ class HouseGasDetector(GasDetector):
         pressure = Q_(to_int16(regs[4]) / 10.0, "Pa")
         stage = regs[5]
         if stage not in (0, 1, 2):
-            raise InstrumentError(self.name, f"alarm stage register holds {stage}, expected 0, 1 or 2",
-                                  command=f"FC{self.function} @105")
+            raise InstrumentError(
+                self.name, f"alarm stage register holds {stage}, expected 0, 1 or 2", command=f"FC{self.function} @105"
+            )
         status, faults = regs[6], regs[7]
         alarms = {name: bool(status >> bit & 1) for bit, name in STATUS_BITS.items()}
         alarms.update({f"sensor_fault_{name}": bool(faults >> bit & 1) for bit, name in FAULT_BITS.items()})

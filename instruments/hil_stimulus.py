@@ -44,8 +44,9 @@ def _split(reply: str) -> list[str]:
 class HilStimulus(ScpiDriver, Stimulus):
     SIMULATOR = "instruments.sim.scpi_stimulus:serve"
 
-    def __init__(self, resource: str, *, name: str = "stimulus", timeout: pint.Quantity = Q_(2, "s"),
-                 visa_library: str = "@py") -> None:
+    def __init__(
+        self, resource: str, *, name: str = "stimulus", timeout: pint.Quantity = Q_(2, "s"), visa_library: str = "@py"
+    ) -> None:
         Stimulus.__init__(self, name)
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         try:
@@ -57,8 +58,10 @@ class HilStimulus(ScpiDriver, Stimulus):
     # -- helpers ---------------------------------------------------------------------------
     def _require(self, stimulus: str) -> None:
         if stimulus not in self._available:
-            raise NotImplementedError(f"{self.name}: stimulus {stimulus!r} is not available on {self._idn!r} "
-                                      f"(available: {', '.join(sorted(self._available)) or 'none'})")
+            raise NotImplementedError(
+                f"{self.name}: stimulus {stimulus!r} is not available on {self._idn!r} "
+                f"(available: {', '.join(sorted(self._available)) or 'none'})"
+            )
 
     def _apply(self, command: str, query: str) -> str:
         """Send a setting, raise on a queued error, return the read-back."""
@@ -75,8 +78,9 @@ class HilStimulus(ScpiDriver, Stimulus):
         except (ValueError, IndexError):
             raise InstrumentReplyError(self.name, "expected a number", command=query, reply=reply) from None
         if not _same(got, value):
-            raise InstrumentReplyError(self.name, f"read-back differs from the {value:.9g} sent", command=query,
-                                       reply=reply)
+            raise InstrumentReplyError(
+                self.name, f"read-back differs from the {value:.9g} sent", command=query, reply=reply
+            )
 
     # -- capability ------------------------------------------------------------------------
     def available(self) -> set[str]:
@@ -99,8 +103,9 @@ class HilStimulus(ScpiDriver, Stimulus):
         try:
             back = {k.strip(): float(v) for k, _, v in (item.partition("=") for item in reply.split(","))}
         except ValueError:
-            raise InstrumentReplyError(self.name, "expected <species>=<ppm/s>,...", command=query,
-                                       reply=reply) from None
+            raise InstrumentReplyError(
+                self.name, "expected <species>=<ppm/s>,...", command=query, reply=reply
+            ) from None
         if back.keys() != values.keys() or not all(_same(back[s], r) for s, r in values.items()):
             raise InstrumentReplyError(self.name, "read-back differs from the rates sent", command=query, reply=reply)
         return f"gas release {source!r} started: " + ", ".join(f"{s} {fmt(r, 'ppm/s')}" for s, r in values.items())
@@ -143,8 +148,9 @@ class HilStimulus(ScpiDriver, Stimulus):
         query = f'STIM:LINK? "{role}"'
         reply = self._apply(f'STIM:LINK "{role}",{"CUT" if cut else "RESTORE"}', query).upper()
         if reply != ("CUT" if cut else "CONNECTED"):
-            raise InstrumentReplyError(self.name, f"link not {'cut' if cut else 'restored'}", command=query,
-                                       reply=reply)
+            raise InstrumentReplyError(
+                self.name, f"link not {'cut' if cut else 'restored'}", command=query, reply=reply
+            )
         return f"link of {role} {'cut' if cut else 'restored'}"
 
     def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
@@ -162,6 +168,7 @@ class HilStimulus(ScpiDriver, Stimulus):
         self.conn.write_checked("STIM:REL:ALL")
         left = self.applied()
         if left:
-            raise InstrumentError(self.name, "stimuli still applied after STIM:REL:ALL", command="STIM:ACT?",
-                                  reply="; ".join(left))
+            raise InstrumentError(
+                self.name, "stimuli still applied after STIM:REL:ALL", command="STIM:ACT?", reply="; ".join(left)
+            )
         return "every stimulus released (confirmed STIM:ACT? = NONE)"

@@ -39,30 +39,47 @@ JUDGEMENTS = ("PASS", "LFAIL", "UFAIL", "ULFAIL", "OFF")
 OVER_RANGE_MOHM = 9999.0
 
 
-
 class KikusuiTOS9213S(ScpiDriver, InsulationTester, ClockAware):
     SIMULATOR = "instruments.sim.scpi_insulation:serve"
     POLL_S = 0.25  # status poll interval after the dwell
     POLLS = 40  # polls after the dwell before giving up (10 s of margin)
 
     # -- the settings, declared once (the simulator serves the same) -------------------------
-    TEST_VOLTAGE = Setting("Ir:TEStv", "V", "test voltage", low=Rating("min_test_voltage"),
-                           high=Rating("max_test_voltage"), send="IR:TESTV")
-    LOWER_LIMIT = Setting("Ir:LOWer", "ohm", "lower limit", low=0, high=Rating("max_resistance"), send="IR:LOWER",
-                          suffix=",ON")
-    UPPER_LIMIT = Setting("Ir:UPPer", "ohm", "upper limit", low=0, high=Rating("max_resistance", 10),
-                          send="IR:UPPER", suffix=",ON")
+    TEST_VOLTAGE = Setting(
+        "Ir:TEStv",
+        "V",
+        "test voltage",
+        low=Rating("min_test_voltage"),
+        high=Rating("max_test_voltage"),
+        send="IR:TESTV",
+    )
+    LOWER_LIMIT = Setting(
+        "Ir:LOWer", "ohm", "lower limit", low=0, high=Rating("max_resistance"), send="IR:LOWER", suffix=",ON"
+    )
+    UPPER_LIMIT = Setting(
+        "Ir:UPPer", "ohm", "upper limit", low=0, high=Rating("max_resistance", 10), send="IR:UPPER", suffix=",ON"
+    )
     DWELL = Setting("Ir:TIMer", "s", "dwell", low=0.5, high=999, send="IR:TIMER", suffix=",ON")
     RISE_TIME = Setting("Ir:RISetime", "s", "rise time", low=0, high=99, send="IR:RISETIME")
 
-    def __init__(self, resource: str, *, name: str = "irt", timeout: pint.Quantity = Q_(3, "s"),
-                 max_test_voltage: str = "1020 V", min_test_voltage: str = "10 V",
-                 max_resistance: str = "10 Gohm", visa_library: str = "@py") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "irt",
+        timeout: pint.Quantity = Q_(3, "s"),
+        max_test_voltage: str = "1020 V",
+        min_test_voltage: str = "10 V",
+        max_resistance: str = "10 Gohm",
+        visa_library: str = "@py",
+    ) -> None:
         """`max_test_voltage` is 1020 V on the TOS9213S, 1530 V on the AS."""
         super().__init__(name)
-        self.ratings = {"min_test_voltage": rating(min_test_voltage, "V", "min_test_voltage", name),
-                        "max_test_voltage": rating(max_test_voltage, "V", "max_test_voltage", name),
-                        "max_resistance": rating(max_resistance, "ohm", "max_resistance", name)}
+        self.ratings = {
+            "min_test_voltage": rating(min_test_voltage, "V", "min_test_voltage", name),
+            "max_test_voltage": rating(max_test_voltage, "V", "max_test_voltage", name),
+            "max_resistance": rating(max_resistance, "ohm", "max_resistance", name),
+        }
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library, error_query="ERR?")
         self._dwell_s: float | None = None
         self._wait: Callable[[float], None] = time.sleep
@@ -81,8 +98,13 @@ class KikusuiTOS9213S(ScpiDriver, InsulationTester, ClockAware):
         return f"test stopped, output off (confirmed STAT? = {state})"
 
     # -- settings ----------------------------------------------------------------------------
-    def configure(self, test_voltage: pint.Quantity, lower_limit: pint.Quantity, dwell: pint.Quantity,
-                  upper_limit: pint.Quantity | None = None) -> None:
+    def configure(
+        self,
+        test_voltage: pint.Quantity,
+        lower_limit: pint.Quantity,
+        dwell: pint.Quantity,
+        upper_limit: pint.Quantity | None = None,
+    ) -> None:
         """Test voltage, lower judgement limit (on), timer (on) and optional upper limit (off if None).
         Every value is checked before anything is sent."""
         self.check_setting(self.TEST_VOLTAGE, test_voltage)
@@ -138,11 +160,14 @@ class KikusuiTOS9213S(ScpiDriver, InsulationTester, ClockAware):
                 pause(self.POLL_S)
                 state = self.status()
             if state == "TEST":
-                raise InstrumentTimeout(self.name, f"test not finished {self.POLLS * self.POLL_S:g} s after its "
-                                        f"{dwell:g} s dwell; stopped", command="STAT?", reply=state)
+                raise InstrumentTimeout(
+                    self.name,
+                    f"test not finished {self.POLLS * self.POLL_S:g} s after its {dwell:g} s dwell; stopped",
+                    command="STAT?",
+                    reply=state,
+                )
             if state != "DONE":
-                raise InstrumentError(self.name, "test ended without a result (stopped?)", command="STAT?",
-                                      reply=state)
+                raise InstrumentError(self.name, "test ended without a result (stopped?)", command="STAT?", reply=state)
         except BaseException:
             try:
                 self.conn.write("STOP")  # never leave high voltage on after a failure or Ctrl-C
@@ -162,10 +187,11 @@ class KikusuiTOS9213S(ScpiDriver, InsulationTester, ClockAware):
             volts, mohm, elapsed = float(fields[0]), float(fields[1]), float(fields[2])
             judgement = fields[3].upper()
         except (ValueError, IndexError):
-            raise InstrumentReplyError(self.name, "expected '<V>,<MΩ>,<s>,<judgement>,...'", command="MEAS:RES?",
-                                       reply=reply) from None
+            raise InstrumentReplyError(
+                self.name, "expected '<V>,<MΩ>,<s>,<judgement>,...'", command="MEAS:RES?", reply=reply
+            ) from None
         if judgement not in JUDGEMENTS:
-            raise InstrumentReplyError(self.name, f"unknown judgement {judgement!r}", command="MEAS:RES?",
-                                       reply=reply)
-        return InsulationResult(voltage=Q_(volts, "V"), resistance=Q_(mohm, "megaohm"), elapsed=Q_(elapsed, "s"),
-                                judgement=judgement)
+            raise InstrumentReplyError(self.name, f"unknown judgement {judgement!r}", command="MEAS:RES?", reply=reply)
+        return InsulationResult(
+            voltage=Q_(volts, "V"), resistance=Q_(mohm, "megaohm"), elapsed=Q_(elapsed, "s"), judgement=judgement
+        )

@@ -28,21 +28,22 @@ class DmmOverload(InstrumentError):
     """The input is beyond the selected range (the meter answered +9.9E+37)."""
 
 
-
 class Keysight34465A(ScpiDriver, Multimeter):
     SIMULATOR = "instruments.sim.scpi_34465a:serve"
 
     # -- the settings, declared once (the simulator serves the same) -------------------------
     # A range is any value up to the largest range: the meter selects the smallest range holding it.
-    DCV_RANGE = Setting("[SENSe:]VOLTage[:DC]:RANGe[:UPPer]", "V", "DC voltage range", low=0, low_open=True,
-                        high=DCV_RANGES_V[-1])
-    RES_RANGE = Setting("[SENSe:]RESistance:RANGe[:UPPer]", "ohm", "resistance range", low=0, low_open=True,
-                        high=RES_RANGES_OHM[-1])
-    NPLC = Setting("[SENSe:]VOLTage[:DC]:NPLCycles", "", "NPLC", values=NPLC_VALUES, send="SENS:VOLT:DC:NPLC",
-                   fmt="g")
+    DCV_RANGE = Setting(
+        "[SENSe:]VOLTage[:DC]:RANGe[:UPPer]", "V", "DC voltage range", low=0, low_open=True, high=DCV_RANGES_V[-1]
+    )
+    RES_RANGE = Setting(
+        "[SENSe:]RESistance:RANGe[:UPPer]", "ohm", "resistance range", low=0, low_open=True, high=RES_RANGES_OHM[-1]
+    )
+    NPLC = Setting("[SENSe:]VOLTage[:DC]:NPLCycles", "", "NPLC", values=NPLC_VALUES, send="SENS:VOLT:DC:NPLC", fmt="g")
 
-    def __init__(self, resource: str, *, name: str = "dmm", timeout: pint.Quantity = Q_(5, "s"),
-                 visa_library: str = "@py") -> None:
+    def __init__(
+        self, resource: str, *, name: str = "dmm", timeout: pint.Quantity = Q_(5, "s"), visa_library: str = "@py"
+    ) -> None:
         super().__init__(name)
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
         self._function = "V"  # unit of the configured function (MEAS/CONF change it on the meter too)
@@ -66,8 +67,12 @@ class Keysight34465A(ScpiDriver, Multimeter):
     def _reading(self, command: str, unit: str) -> pint.Quantity:
         x = self.conn.query_float(command)
         if abs(x) >= OVERLOAD * 0.99:
-            raise DmmOverload(self.name, "overload: input beyond the selected range", command=command,
-                              reply=self.conn.trace[-1][1] if self.conn.trace else None)
+            raise DmmOverload(
+                self.name,
+                "overload: input beyond the selected range",
+                command=command,
+                reply=self.conn.trace[-1][1] if self.conn.trace else None,
+            )
         return Q_(x, unit)
 
     # -- measurements ------------------------------------------------------------------------
@@ -100,6 +105,8 @@ class Keysight34465A(ScpiDriver, Multimeter):
         self._function = "ohm"
         return self._reading(verb if rng == "AUTO" else f"{verb} {rng}", "ohm")
 
-    set_nplc = NPLC.setter("Integration time of the DC-volt function in power-line cycles (one of "
-                           f"{', '.join(f'{v:g}' for v in NPLC_VALUES)}; kept until CONF/MEAS).")
+    set_nplc = NPLC.setter(
+        "Integration time of the DC-volt function in power-line cycles (one of "
+        f"{', '.join(f'{v:g}' for v in NPLC_VALUES)}; kept until CONF/MEAS)."
+    )
     nplc = NPLC.getter("The DC-volt integration time in power-line cycles as the meter holds it.")

@@ -21,8 +21,21 @@ from instruments.capabilities import PowerSupply, SupplyPriority
 from instruments.errors import InstrumentError, InstrumentRangeError
 from instruments.scpi_driver import Choice, Rating, ScpiDriver, ScpiPowerReadings, Setting, Switch, rating
 
-QUES_BITS = {1: "OV", 2: "OC", 4: "PF", 8: "CP+", 16: "OT", 32: "CP-", 64: "OV-", 128: "LIM+", 256: "LIM-",
-             512: "INH", 1024: "UNR", 2048: "PROT", 4096: "EDP"}
+QUES_BITS = {
+    1: "OV",
+    2: "OC",
+    4: "PF",
+    8: "CP+",
+    16: "OT",
+    32: "CP-",
+    64: "OV-",
+    128: "LIM+",
+    256: "LIM-",
+    512: "INH",
+    1024: "UNR",
+    2048: "PROT",
+    4096: "EDP",
+}
 OPER_BITS = {1: "CV", 2: "CC", 4: "OFF"}
 _SRC = "[SOURce:]"
 _LEVEL = "[:IMMediate][:AMPLitude]"
@@ -34,41 +47,55 @@ class KeysightRP7900(ScpiDriver, ScpiPowerReadings, PowerSupply, SupplyPriority)
 
     # -- the settings, declared once (the simulator serves the same) -------------------------
     OUTPUT = Switch("OUTPut[:STATe]", "output")
-    PRIORITY = Choice(f"{_SRC}FUNCtion", "priority", ("VOLT", "CURR"),
-                      aliases={"VOLTAGE": "VOLT", "CURRENT": "CURR"})
+    PRIORITY = Choice(f"{_SRC}FUNCtion", "priority", ("VOLT", "CURR"), aliases={"VOLTAGE": "VOLT", "CURRENT": "CURR"})
     VOLTAGE = Setting(f"{_SRC}VOLTage[:LEVel]{_LEVEL}", "V", "voltage", low=0, high=Rating("voltage"))
-    CURRENT = Setting(f"{_SRC}CURRent[:LEVel]{_LEVEL}", "A", "current", low=Rating("current", -1),
-                      high=Rating("current"))
-    CURRENT_LIMIT = Setting(f"{_SRC}CURRent:LIMit[:POSitive]{_LEVEL}", "A", "positive current limit", low=0,
-                            high=Rating("current"))
-    CURRENT_LIMIT_NEG = Setting(f"{_SRC}CURRent:LIMit:NEGative{_LEVEL}", "A", "negative current limit",
-                                low=Rating("current", -1), high=0)
-    VOLTAGE_LIMIT = Setting(f"{_SRC}VOLTage:LIMit[:POSitive]{_LEVEL}", "V", "voltage limit", low=0,
-                            high=Rating("voltage"))
-    VOLTAGE_LIMIT_LOW = Setting(f"{_SRC}VOLTage:LIMit:LOW{_LEVEL}", "V", "low voltage limit", low=0,
-                                high=Rating("voltage"))
-    OVP = Setting(f"{_SRC}VOLTage:PROTection[:LEVel]", "V", "OVP level", low=0, high=Rating("voltage", 1.1),
-                  readback=True)
-    UVP_LEVEL = Setting(f"{_SRC}VOLTage:PROTection:LOW[:LEVel]", "V", "under-voltage level", low=0,
-                        high=Rating("voltage"))
-    UVP_DELAY = Setting(f"{_SRC}VOLTage:PROTection:LOW:DELay", "s", "under-voltage delay", low=20.48e-6,
-                        high=2611)
+    CURRENT = Setting(
+        f"{_SRC}CURRent[:LEVel]{_LEVEL}", "A", "current", low=Rating("current", -1), high=Rating("current")
+    )
+    CURRENT_LIMIT = Setting(
+        f"{_SRC}CURRent:LIMit[:POSitive]{_LEVEL}", "A", "positive current limit", low=0, high=Rating("current")
+    )
+    CURRENT_LIMIT_NEG = Setting(
+        f"{_SRC}CURRent:LIMit:NEGative{_LEVEL}", "A", "negative current limit", low=Rating("current", -1), high=0
+    )
+    VOLTAGE_LIMIT = Setting(
+        f"{_SRC}VOLTage:LIMit[:POSitive]{_LEVEL}", "V", "voltage limit", low=0, high=Rating("voltage")
+    )
+    VOLTAGE_LIMIT_LOW = Setting(
+        f"{_SRC}VOLTage:LIMit:LOW{_LEVEL}", "V", "low voltage limit", low=0, high=Rating("voltage")
+    )
+    OVP = Setting(
+        f"{_SRC}VOLTage:PROTection[:LEVel]", "V", "OVP level", low=0, high=Rating("voltage", 1.1), readback=True
+    )
+    UVP_LEVEL = Setting(
+        f"{_SRC}VOLTage:PROTection:LOW[:LEVel]", "V", "under-voltage level", low=0, high=Rating("voltage")
+    )
+    UVP_DELAY = Setting(f"{_SRC}VOLTage:PROTection:LOW:DELay", "s", "under-voltage delay", low=20.48e-6, high=2611)
     UVP_STATE = Switch(f"{_SRC}VOLTage:PROTection:LOW:STATe", "under-voltage protection")
     OCP_STATE = Switch(f"{_SRC}CURRent:PROTection:STATe", "over-current protection")
-    OCP_DELAY = Setting(f"{_SRC}CURRent:PROTection:DELay", "s", "over-current protection delay", low=0,
-                        high=2611)
+    OCP_DELAY = Setting(f"{_SRC}CURRent:PROTection:DELay", "s", "over-current protection delay", low=0, high=2611)
     POWER_LIMIT = Setting(f"{_SRC}POWer:LIMit", "W", "power limit", low=0, high=Rating("power"))
 
-    def __init__(self, resource: str, *, name: str = "psu", timeout: pint.Quantity = Q_(2, "s"),
-                 rated_voltage: str = "80 V", rated_current: str = "200 A", rated_power: str = "12 kW",
-                 visa_library: str = "@py") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "psu",
+        timeout: pint.Quantity = Q_(2, "s"),
+        rated_voltage: str = "80 V",
+        rated_current: str = "200 A",
+        rated_power: str = "12 kW",
+        visa_library: str = "@py",
+    ) -> None:
         super().__init__(name)
         self.rated_voltage = Q_(rated_voltage)
         self.rated_current = Q_(rated_current)
         self.rated_power = Q_(rated_power)
-        self.ratings = {"voltage": rating(rated_voltage, "V", "rated_voltage", name),
-                        "current": rating(rated_current, "A", "rated_current", name),
-                        "power": rating(rated_power, "W", "rated_power", name)}
+        self.ratings = {
+            "voltage": rating(rated_voltage, "V", "rated_voltage", name),
+            "current": rating(rated_current, "A", "rated_current", name),
+            "power": rating(rated_power, "W", "rated_power", name),
+        }
         self._connect(resource, name=name, timeout=timeout, visa_library=visa_library)
 
     # -- identity / lifecycle ----------------------------------------------------------------

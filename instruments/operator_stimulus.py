@@ -52,14 +52,23 @@ class OperatorStimulus(Stimulus):
     SIMULATOR = "instruments.sim.operator:serve"
     safe_state_order = 95  # asks a person: every automatic safe state first, never delayed by a prompt
 
-    def __init__(self, resource: str, *, name: str = "stimulus", timeout: pint.Quantity = Q_(2, "s"),
-                 stimuli: list[str] | None = None, confirm_value: bool = False,
-                 value_tolerance: str = "1 %") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "stimulus",
+        timeout: pint.Quantity = Q_(2, "s"),
+        stimuli: list[str] | None = None,
+        confirm_value: bool = False,
+        value_tolerance: str = "1 %",
+    ) -> None:
         super().__init__(name)
         kind, plus, hands = resource.partition("+")
         if kind != "operator" or (plus and not hands):
-            raise ValueError(f"{name}: resource must be \"operator\" (or \"operator+<VISA>\" as the simulated "
-                             f"station passes it), got {resource!r}")
+            raise ValueError(
+                f'{name}: resource must be "operator" (or "operator+<VISA>" as the simulated '
+                f"station passes it), got {resource!r}"
+            )
         allowed = list(STIMULI) if stimuli is None else stimuli
         if not isinstance(allowed, list) or not all(isinstance(s, str) for s in allowed):
             raise ValueError(f"{name}: options.stimuli must be a list of stimulus names, got {stimuli!r}")
@@ -73,16 +82,18 @@ class OperatorStimulus(Stimulus):
         try:
             tol = Q_(value_tolerance).to("").magnitude
         except Exception as exc:  # pint raises several types for text that is not a quantity
-            raise ValueError(f"{name}: options.value_tolerance must be a fraction such as \"1 %\", "
-                             f"got {value_tolerance!r}") from exc
+            raise ValueError(
+                f'{name}: options.value_tolerance must be a fraction such as "1 %", got {value_tolerance!r}'
+            ) from exc
         if not 0 <= tol < 1:
             raise ValueError(f"{name}: options.value_tolerance must be between 0 % and 100 %, got {value_tolerance!r}")
         self._tolerance = float(tol)
         self._prompt: Callable[..., str] | None = None
         self._journal: Callable[..., None] | None = None
         self._applied: dict[tuple[str, str], str] = {}
-        self._hands: HilStimulus | None = HilStimulus(hands, name=f"{name} (simulated operator)",
-                                                      timeout=timeout) if hands else None
+        self._hands: HilStimulus | None = (
+            HilStimulus(hands, name=f"{name} (simulated operator)", timeout=timeout) if hands else None
+        )
 
     # -- wiring ------------------------------------------------------------------------------
     def attach_prompt(self, prompter: Callable[..., str]) -> None:
@@ -107,13 +118,18 @@ class OperatorStimulus(Stimulus):
     # -- the exchange -------------------------------------------------------------------------
     def _require(self, stimulus: str) -> None:
         if stimulus not in self.available():
-            raise NotImplementedError(f"{self.name}: stimulus {stimulus!r} is not available from the operator of "
-                                      f"this station (options.stimuli: {', '.join(sorted(self._allowed))})")
+            raise NotImplementedError(
+                f"{self.name}: stimulus {stimulus!r} is not available from the operator of "
+                f"this station (options.stimuli: {', '.join(sorted(self._allowed))})"
+            )
 
     def _ask(self, key: str, question: str) -> str:
         if self._prompt is None:
-            raise InstrumentError(self.name, "no operator prompt attached (the bench session attaches it when "
-                                             "the station is opened)", command=key)
+            raise InstrumentError(
+                self.name,
+                "no operator prompt attached (the bench session attaches it when the station is opened)",
+                command=key,
+            )
         return str(self._prompt(key, question)).strip()
 
     def _matches(self, answer: str, asked: pint.Quantity) -> bool:
@@ -129,15 +145,28 @@ class OperatorStimulus(Stimulus):
 
     def _witness(self, what: str) -> str:
         name = self._ask(WITNESS_KEY, f"Witness of '{what}': type your name")
-        if not 2 <= len(name) <= 64 or not all(c.isalpha() or c in _WITNESS_EXTRA for c in name) \
-                or not name[0].isalpha():
-            raise StimulusNotConfirmed(self.name, "witness name must be 2-64 letters, spaces, . ' or -",
-                                       command=WITNESS_KEY, reply=name)
+        if (
+            not 2 <= len(name) <= 64
+            or not all(c.isalpha() or c in _WITNESS_EXTRA for c in name)
+            or not name[0].isalpha()
+        ):
+            raise StimulusNotConfirmed(
+                self.name, "witness name must be 2-64 letters, spaces, . ' or -", command=WITNESS_KEY, reply=name
+            )
         return name
 
-    def _act(self, stimulus: str, key: str, what: str, instruction: str, *, asked: pint.Quantity | None = None,
-             hands: Callable[[HilStimulus], Any] | None = None, applies: str | None = None,
-             releases: tuple[str, str] | None = None) -> str:
+    def _act(
+        self,
+        stimulus: str,
+        key: str,
+        what: str,
+        instruction: str,
+        *,
+        asked: pint.Quantity | None = None,
+        hands: Callable[[HilStimulus], Any] | None = None,
+        applies: str | None = None,
+        releases: tuple[str, str] | None = None,
+    ) -> str:
         """Ask, check the confirmation, take the witness, let the simulated hands act, journal."""
         valued = asked is not None
         need = f"the value applied ({fmt(float(asked.magnitude), f'{asked.units:~P}')})" if valued else ""
@@ -145,13 +174,21 @@ class OperatorStimulus(Stimulus):
         question = f"{instruction}; type {expect}"
         answer = self._ask(key, question)
         ok = (answer.lower() == "done" and not (valued and self._confirm_value)) or (
-            valued and self._matches(answer, asked))
-        data = {"backend": "operator", "role": self.name, "stimulus": stimulus, "key": key, "question": question,
-                "confirmation": answer}
+            valued and self._matches(answer, asked)
+        )
+        data = {
+            "backend": "operator",
+            "role": self.name,
+            "stimulus": stimulus,
+            "key": key,
+            "question": question,
+            "confirmation": answer,
+        }
         if not ok:
             self._event(f"{self.name}: {what} NOT confirmed (answer {answer!r})", {**data, "confirmed": False})
-            raise StimulusNotConfirmed(self.name, f"operator did not confirm: {what} (expected {expect})",
-                                       command=key, reply=answer)
+            raise StimulusNotConfirmed(
+                self.name, f"operator did not confirm: {what} (expected {expect})", command=key, reply=answer
+            )
         witness = self._witness(what)
         if hands is not None and self._hands is not None:
             hands(self._hands)
@@ -159,8 +196,10 @@ class OperatorStimulus(Stimulus):
             self._applied[(stimulus, applies)] = what
         if releases is not None:
             self._applied.pop(releases, None)
-        self._event(f"{self.name}: {what} (confirmed {answer!r}, witness {witness})",
-                    {**data, "confirmed": True, "witness": witness})
+        self._event(
+            f"{self.name}: {what} (confirmed {answer!r}, witness {witness})",
+            {**data, "confirmed": True, "witness": witness},
+        )
         return f"{what} (operator confirmed {answer!r}, witness {witness})"
 
     def _event(self, message: str, data: dict[str, Any]) -> None:
@@ -173,82 +212,151 @@ class OperatorStimulus(Stimulus):
         check_name(self.name, "gas source", source)
         key = f"stimulus.gas_release.{source}"
         if rates is None:
-            return self._act("gas_release", f"{key}.off", f"gas release {source!r} stopped",
-                             f"Stop the gas release '{source}' now", hands=lambda h: h.gas_release(source, None),
-                             releases=("gas_release", source))
+            return self._act(
+                "gas_release",
+                f"{key}.off",
+                f"gas release {source!r} stopped",
+                f"Stop the gas release '{source}' now",
+                hands=lambda h: h.gas_release(source, None),
+                releases=("gas_release", source),
+            )
         values = gas_rates(self.name, source, rates)
         text = ", ".join(f"{s} {fmt(r, 'ppm/s')}" for s, r in values.items())
-        return self._act("gas_release", key, f"gas release {source!r} started: {text}",
-                         f"Start the gas release '{source}' ({text} into the enclosure) now",
-                         hands=lambda h: h.gas_release(source, rates), applies=source)
+        return self._act(
+            "gas_release",
+            key,
+            f"gas release {source!r} started: {text}",
+            f"Start the gas release '{source}' ({text} into the enclosure) now",
+            hands=lambda h: h.gas_release(source, rates),
+            applies=source,
+        )
 
     def sensor_override(self, channel: str, value: pint.Quantity | None) -> str:
         self._require("sensor_override")
         check_name(self.name, "sensor channel", channel)
         key = f"stimulus.sensor_override.{channel}"
         if value is None:
-            return self._act("sensor_override", f"{key}.off", f"sensor {channel} released",
-                             f"Release the override of sensor {channel} now",
-                             hands=lambda h: h.sensor_override(channel, None), releases=("sensor_override", channel))
+            return self._act(
+                "sensor_override",
+                f"{key}.off",
+                f"sensor {channel} released",
+                f"Release the override of sensor {channel} now",
+                hands=lambda h: h.sensor_override(channel, None),
+                releases=("sensor_override", channel),
+            )
         number, unit, _ = sensor_value(self.name, channel, value)
-        return self._act("sensor_override", key, f"sensor {channel} forced to {fmt(number, unit)}",
-                         f"Force sensor {channel} to read {fmt(number, unit)} now", asked=Q_(number, unit),
-                         hands=lambda h: h.sensor_override(channel, value), applies=channel)
+        return self._act(
+            "sensor_override",
+            key,
+            f"sensor {channel} forced to {fmt(number, unit)}",
+            f"Force sensor {channel} to read {fmt(number, unit)} now",
+            asked=Q_(number, unit),
+            hands=lambda h: h.sensor_override(channel, value),
+            applies=channel,
+        )
 
     def ventilation(self, flow: pint.Quantity | None) -> str:
         self._require("ventilation")
         if flow is None:
-            return self._act("ventilation", "stimulus.ventilation.off", "enclosure exhaust stopped",
-                             "Stop the enclosure exhaust now", hands=lambda h: h.ventilation(None),
-                             releases=("ventilation", "exhaust"))
+            return self._act(
+                "ventilation",
+                "stimulus.ventilation.off",
+                "enclosure exhaust stopped",
+                "Stop the enclosure exhaust now",
+                hands=lambda h: h.ventilation(None),
+                releases=("ventilation", "exhaust"),
+            )
         m3h = in_unit(self.name, "exhaust flow", flow, "m**3/h", minimum=0.0)
-        return self._act("ventilation", "stimulus.ventilation", f"enclosure exhaust at {fmt(m3h, 'm³/h')}",
-                         f"Run the enclosure exhaust at {fmt(m3h, 'm³/h')} now", asked=Q_(m3h, "m**3/h"),
-                         hands=lambda h: h.ventilation(flow), applies="exhaust")
+        return self._act(
+            "ventilation",
+            "stimulus.ventilation",
+            f"enclosure exhaust at {fmt(m3h, 'm³/h')}",
+            f"Run the enclosure exhaust at {fmt(m3h, 'm³/h')} now",
+            asked=Q_(m3h, "m**3/h"),
+            hands=lambda h: h.ventilation(flow),
+            applies="exhaust",
+        )
 
     def heat(self, zone: str, power: pint.Quantity | None) -> str:
         self._require("heat")
         check_name(self.name, "heat zone", zone)
         key = f"stimulus.heat.{zone}"
         if power is None:
-            return self._act("heat", f"{key}.off", f"heater on {zone} off", f"Switch the heater on {zone} off now",
-                             hands=lambda h: h.heat(zone, None), releases=("heat", zone))
+            return self._act(
+                "heat",
+                f"{key}.off",
+                f"heater on {zone} off",
+                f"Switch the heater on {zone} off now",
+                hands=lambda h: h.heat(zone, None),
+                releases=("heat", zone),
+            )
         watts = in_unit(self.name, f"heater power on {zone}", power, "W", minimum=0.0)
-        return self._act("heat", key, f"heater on {zone} at {fmt(watts, 'W')}",
-                         f"Switch the heater on {zone} on at {fmt(watts, 'W')} now", asked=Q_(watts, "W"),
-                         hands=lambda h: h.heat(zone, power), applies=zone)
+        return self._act(
+            "heat",
+            key,
+            f"heater on {zone} at {fmt(watts, 'W')}",
+            f"Switch the heater on {zone} on at {fmt(watts, 'W')} now",
+            asked=Q_(watts, "W"),
+            hands=lambda h: h.heat(zone, power),
+            applies=zone,
+        )
 
     def cut_link(self, role: str, cut: bool = True) -> str:
         self._require("cut_link")
         check_name(self.name, "link role", role)
         key = f"stimulus.cut_link.{role}"
         if not cut:
-            return self._act("cut_link", f"{key}.off", f"link of {role} restored",
-                             f"Reconnect the communication link of station role '{role}' now",
-                             hands=lambda h: h.cut_link(role, False), releases=("cut_link", role))
-        return self._act("cut_link", key, f"link of {role} cut",
-                         f"Disconnect the communication link of station role '{role}' (unplug its cable) now",
-                         hands=lambda h: h.cut_link(role, True), applies=role)
+            return self._act(
+                "cut_link",
+                f"{key}.off",
+                f"link of {role} restored",
+                f"Reconnect the communication link of station role '{role}' now",
+                hands=lambda h: h.cut_link(role, False),
+                releases=("cut_link", role),
+            )
+        return self._act(
+            "cut_link",
+            key,
+            f"link of {role} cut",
+            f"Disconnect the communication link of station role '{role}' (unplug its cable) now",
+            hands=lambda h: h.cut_link(role, True),
+            applies=role,
+        )
 
     def cell_voltage_step(self, cell: int, value: pint.Quantity | None) -> str:
         self._require("cell_voltage_step")
         i = cell_index(self.name, cell)
         key = f"stimulus.cell_voltage_step.{i}"
         if value is None:
-            return self._act("cell_voltage_step", f"{key}.off", f"cell {i} voltage released",
-                             f"Release the cell-simulator channel of cell {i} now",
-                             hands=lambda h: h.cell_voltage_step(i, None), releases=("cell_voltage_step", str(i)))
+            return self._act(
+                "cell_voltage_step",
+                f"{key}.off",
+                f"cell {i} voltage released",
+                f"Release the cell-simulator channel of cell {i} now",
+                hands=lambda h: h.cell_voltage_step(i, None),
+                releases=("cell_voltage_step", str(i)),
+            )
         volts = in_unit(self.name, f"cell {i} voltage", value, "V", minimum=0.0)
-        return self._act("cell_voltage_step", key, f"cell {i} voltage stepped to {fmt(volts, 'V')}",
-                         f"Set the cell-simulator channel of cell {i} to {fmt(volts, 'V')} now",
-                         asked=Q_(volts, "V"), hands=lambda h: h.cell_voltage_step(i, value), applies=str(i))
+        return self._act(
+            "cell_voltage_step",
+            key,
+            f"cell {i} voltage stepped to {fmt(volts, 'V')}",
+            f"Set the cell-simulator channel of cell {i} to {fmt(volts, 'V')} now",
+            asked=Q_(volts, "V"),
+            hands=lambda h: h.cell_voltage_step(i, value),
+            applies=str(i),
+        )
 
     def release_all(self) -> str:
         if not self._applied:
             return "no stimulus applied (operator backend)"
         listing = "; ".join(self._applied.values())
-        done = self._act("release_all", "stimulus.release_all", f"every stimulus released ({listing})",
-                         f"Release every stimulus still applied: {listing}",
-                         hands=lambda h: h.release_all())
+        done = self._act(
+            "release_all",
+            "stimulus.release_all",
+            f"every stimulus released ({listing})",
+            f"Release every stimulus still applied: {listing}",
+            hands=lambda h: h.release_all(),
+        )
         self._applied.clear()
         return done

@@ -21,8 +21,17 @@ from instruments.errors import InstrumentError, InstrumentRangeError
 from instruments.scpi_settings import Choice, Rating, Setting, Switch, declared
 from instruments.transports.scpi import ScpiConnection
 
-__all__ = ["Choice", "Rating", "ScpiDriver", "ScpiPowerReadings", "Setting", "Switch", "declared", "magnitude",
-           "rating"]
+__all__ = [
+    "Choice",
+    "Rating",
+    "ScpiDriver",
+    "ScpiPowerReadings",
+    "Setting",
+    "Switch",
+    "declared",
+    "magnitude",
+    "rating",
+]
 
 
 def magnitude(q: Any, unit: str, what: str, name: str) -> float:
@@ -36,8 +45,11 @@ def magnitude(q: Any, unit: str, what: str, name: str) -> float:
 def rating(text: Any, unit: str, what: str, name: str) -> float:
     """A rating from a station option ("80 V") in SI `unit`, refused unless finite and positive."""
     try:
-        x = float(Q_(text).to(unit).magnitude) if not isinstance(text, pint.Quantity) else float(
-            text.to(unit).magnitude)
+        x = (
+            float(Q_(text).to(unit).magnitude)
+            if not isinstance(text, pint.Quantity)
+            else float(text.to(unit).magnitude)
+        )
     except (pint.errors.PintError, ValueError, TypeError, AttributeError) as exc:
         raise InstrumentError(name, f"{what} must be a quantity in {unit}, got {text!r}") from exc
     if not x > 0 or x == float("inf"):
@@ -51,10 +63,12 @@ class ScpiDriver:
     _idn: str
     ratings: Mapping[str, float] = MappingProxyType({})  # drivers with ratings set their own
 
-    def _connect(self, resource: str, *, name: str, timeout: pint.Quantity, visa_library: str = "@py",
-                 **conn_options: Any) -> None:
-        self.conn = ScpiConnection(resource, name=name, timeout_s=float(timeout.to("s").magnitude),
-                                   visa_library=visa_library, **conn_options)
+    def _connect(
+        self, resource: str, *, name: str, timeout: pint.Quantity, visa_library: str = "@py", **conn_options: Any
+    ) -> None:
+        self.conn = ScpiConnection(
+            resource, name=name, timeout_s=float(timeout.to("s").magnitude), visa_library=visa_library, **conn_options
+        )
         self._idn = self.conn.query("*IDN?")
         if "," not in self._idn:
             self.conn.close()
@@ -72,14 +86,22 @@ class ScpiDriver:
         dependent ones, e.g. the present current range of a load)."""
         return self.ratings
 
-    def check_setting(self, setting: Setting, value: Any, *, what: str | None = None,
-                      ratings: Mapping[str, float] | None = None) -> float:
+    def check_setting(
+        self, setting: Setting, value: Any, *, what: str | None = None, ratings: Mapping[str, float] | None = None
+    ) -> float:
         """The value as it would be sent, or InstrumentRangeError; nothing is written. `ratings`
         replaces `setting_ratings()` for one call (state-dependent bounds, e.g. a load's range)."""
         return setting.check(value, self.setting_ratings() if ratings is None else ratings, self.name, what)
 
-    def write_setting(self, setting: Setting, value: Any, *, what: str | None = None, suffix: str | None = None,
-                      ratings: Mapping[str, float] | None = None) -> float:
+    def write_setting(
+        self,
+        setting: Setting,
+        value: Any,
+        *,
+        what: str | None = None,
+        suffix: str | None = None,
+        ratings: Mapping[str, float] | None = None,
+    ) -> float:
         """Check, send, read the error queue and (if declared) read back; returns the value sent."""
         x = self.check_setting(setting, value, what=what, ratings=ratings)
         command = setting.line(x, suffix)
@@ -88,8 +110,12 @@ class ScpiDriver:
             reply = self.conn.query(setting.command + "?")
             held = setting.parse(reply, self.name)
             if not setting.agrees(x, held):
-                raise InstrumentError(self.name, f"{what or setting.what} not applied: sent {setting.text(x)}, the "
-                                      f"instrument holds {held:g}", command=command, reply=reply)
+                raise InstrumentError(
+                    self.name,
+                    f"{what or setting.what} not applied: sent {setting.text(x)}, the instrument holds {held:g}",
+                    command=command,
+                    reply=reply,
+                )
         return x
 
     def read_setting(self, setting: Setting) -> Any:
@@ -113,8 +139,12 @@ class ScpiDriver:
         reply = self.conn.query(choice.command + "?")
         value = choice.canonical(reply)
         if value is None:
-            raise InstrumentError(self.name, f"unexpected {choice.what} reply (expected one of "
-                                  f"{', '.join(choice.choices)})", command=choice.command + "?", reply=reply)
+            raise InstrumentError(
+                self.name,
+                f"unexpected {choice.what} reply (expected one of {', '.join(choice.choices)})",
+                command=choice.command + "?",
+                reply=reply,
+            )
         return value
 
 

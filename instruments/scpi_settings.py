@@ -76,7 +76,7 @@ def header_nodes(pattern: str) -> list[Node]:
     nodes: list[Node] = []
     for optional, word in re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9*]*)\]?", pattern.rstrip("?")):
         stem = word.rstrip("0123456789")
-        digits = word[len(stem):]
+        digits = word[len(stem) :]
         short = "".join(c for c in stem if c.isupper() or c == "*") + digits
         nodes.append(Node(short.upper(), word.upper(), bool(optional)))
     return nodes
@@ -184,8 +184,9 @@ class Setting(_Declaration):
             try:
                 x = float(value.to(self.unit).magnitude)
             except (pint.DimensionalityError, AttributeError) as exc:
-                raise InstrumentRangeError(instrument, f"{label} must be a quantity in {self.unit}, got {value!r}"
-                                           ) from exc
+                raise InstrumentRangeError(
+                    instrument, f"{label} must be a quantity in {self.unit}, got {value!r}"
+                ) from exc
         else:
             try:
                 x = float(value.to("").magnitude) if hasattr(value, "to") else float(value)
@@ -203,8 +204,9 @@ class Setting(_Declaration):
         if self.values is not None:
             match = [v for v in self.values if abs(x - v) <= 1e-9 * max(abs(v), 1e-30)]
             if not match:
-                raise InstrumentRangeError(instrument, f"{label} {x:g}{unit} not one of "
-                                           f"{', '.join(f'{v:g}' for v in self.values)}")
+                raise InstrumentRangeError(
+                    instrument, f"{label} {x:g}{unit} not one of {', '.join(f'{v:g}' for v in self.values)}"
+                )
             return match[0]
         sent = float(self.text(x))
         lo, hi = self.bounds(ratings)
@@ -227,8 +229,12 @@ class Setting(_Declaration):
         try:
             return float(reply.split(",")[0])
         except ValueError:
-            raise InstrumentReplyError(instrument, f"expected a number{' in ' + self.unit if self.unit else ''}",
-                                       command=self.command + "?", reply=reply) from None
+            raise InstrumentReplyError(
+                instrument,
+                f"expected a number{' in ' + self.unit if self.unit else ''}",
+                command=self.command + "?",
+                reply=reply,
+            ) from None
 
     def agrees(self, sent: float, held: float) -> bool:
         """Whether a read-back value is the one sent, within the wire format and `resolution`."""
@@ -277,9 +283,12 @@ class Choice(_Declaration):
     def check(self, word: str, instrument: str) -> str:
         choice = self.canonical(word)
         if choice is None:
-            raise InstrumentRangeError(instrument, f"{self.what} must be {' or '.join(self.choices)}, got {word!r}"
-                                       if len(self.choices) <= 3 else
-                                       f"{self.what} must be one of {', '.join(self.choices)}, got {word!r}")
+            raise InstrumentRangeError(
+                instrument,
+                f"{self.what} must be {' or '.join(self.choices)}, got {word!r}"
+                if len(self.choices) <= 3
+                else f"{self.what} must be one of {', '.join(self.choices)}, got {word!r}",
+            )
         return choice
 
     def line(self, choice: str) -> str:

@@ -33,8 +33,9 @@ WIRE_UNITS: dict[str, tuple[str, str]] = {
 def check_name(backend: str, what: str, name: Any) -> str:
     """A channel/zone/source/role name: 1-64 characters of letters, digits and `_ . , : [ ] -`."""
     if not isinstance(name, str) or not NAME.match(name):
-        raise InstrumentRangeError(backend, f"{what} must be 1-64 characters of letters, digits and _.,:[]-, "
-                                            f"got {name!r}")
+        raise InstrumentRangeError(
+            backend, f"{what} must be 1-64 characters of letters, digits and _.,:[]-, got {name!r}"
+        )
     return name
 
 
@@ -66,17 +67,22 @@ def sensor_value(backend: str, channel: str, q: Any) -> tuple[float, str, str]:
             try:
                 return float(q.to(unit).magnitude), unit, suffix
             except pint.DimensionalityError as exc:  # a temperature difference is not a reading
-                raise InstrumentRangeError(backend, f"value for {channel} must be an absolute {unit} value, "
-                                                    f"got {q:~P}") from exc
-    raise InstrumentRangeError(backend, f"value for {channel} must be a voltage, current, temperature, pressure "
-                                        f"or power, got {q:~P}")
+                raise InstrumentRangeError(
+                    backend, f"value for {channel} must be an absolute {unit} value, got {q:~P}"
+                ) from exc
+    raise InstrumentRangeError(
+        backend, f"value for {channel} must be a voltage, current, temperature, pressure or power, got {q:~P}"
+    )
 
 
 def gas_rates(backend: str, source: str, rates: Any) -> dict[str, float]:
     """Release rates per species in ppm/s (each >= 0, at least one > 0)."""
     if not isinstance(rates, Mapping) or not rates:
-        raise InstrumentRangeError(backend, f"gas release {source!r}: rates must be a non-empty mapping "
-                                            f"{{species: rate}}, got {rates!r}; None stops the release")
+        raise InstrumentRangeError(
+            backend,
+            f"gas release {source!r}: rates must be a non-empty mapping "
+            f"{{species: rate}}, got {rates!r}; None stops the release",
+        )
     out: dict[str, float] = {}
     for species, rate in rates.items():
         check_name(backend, "gas species", species)

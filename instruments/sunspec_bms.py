@@ -48,50 +48,83 @@ _M802 = (
     "VMax:u16:V_SF VMin:u16:V_SF CellVMax:u16:CellV_SF CellVMaxStr:u16 CellVMaxMod:u16 CellVMin:u16:CellV_SF "
     "CellVMinStr:u16 CellVMinMod:u16 CellVAvg:u16:CellV_SF A:i16:A_SF AChaMax:u16:AMax_SF ADisChaMax:u16:AMax_SF "
     "W:i16:W_SF ReqInvState:e16 ReqW:i16:W_SF SetOp:e16 SetInvState:e16 AHRtg_SF:sf WHRtg_SF:sf "
-    "WChaDisChaMax_SF:sf DisChaRte_SF:sf SoC_SF:sf DoD_SF:sf SoH_SF:sf V_SF:sf CellV_SF:sf A_SF:sf AMax_SF:sf W_SF:sf")
+    "WChaDisChaMax_SF:sf DisChaRte_SF:sf SoC_SF:sf DoD_SF:sf SoH_SF:sf V_SF:sf CellV_SF:sf A_SF:sf AMax_SF:sf W_SF:sf"
+)
 _M803 = (
     "NStr:u16 NStrCon:u16 ModTmpMax:i16:ModTmp_SF ModTmpMaxStr:u16 ModTmpMaxMod:u16 ModTmpMin:i16:ModTmp_SF "
     "ModTmpMinStr:u16 ModTmpMinMod:u16 ModTmpAvg:i16:ModTmp_SF StrVMax:u16:V_SF StrVMaxStr:u16 StrVMin:u16:V_SF "
     "StrVMinStr:u16 StrVAvg:u16:V_SF StrAMax:i16:A_SF StrAMaxStr:u16 StrAMin:i16:A_SF StrAMinStr:u16 "
-    "StrAAvg:i16:A_SF NCellBal:u16 CellV_SF:sf ModTmp_SF:sf A_SF:sf SoH_SF:sf SoC_SF:sf V_SF:sf")
+    "StrAAvg:i16:A_SF NCellBal:u16 CellV_SF:sf ModTmp_SF:sf A_SF:sf SoH_SF:sf SoC_SF:sf V_SF:sf"
+)
 _M803_STRING = (
     "StrNMod:u16 StrSt:b32 StrConFail:e16 StrSoC:u16:SoC_SF StrSoH:u16:SoH_SF StrA:i16:A_SF "
     "StrCellVMax:u16:CellV_SF StrCellVMaxMod:u16 StrCellVMin:u16:CellV_SF StrCellVMinMod:u16 "
     "StrCellVAvg:u16:CellV_SF StrModTmpMax:i16:ModTmp_SF StrModTmpMaxMod:u16 StrModTmpMin:i16:ModTmp_SF "
     "StrModTmpMinMod:u16 StrModTmpAvg:i16:ModTmp_SF StrDisRsn:e16 StrConSt:b32 StrEvt1:b32 StrEvt2:b32 "
-    "StrEvtVnd1:b32 StrEvtVnd2:b32 StrSetEna:e16 StrSetCon:e16 Pad1:pad Pad2:pad")
+    "StrEvtVnd1:b32 StrEvtVnd2:b32 StrSetEna:e16 StrSetCon:e16 Pad1:pad Pad2:pad"
+)
 _M804 = (
     "Idx:u16 NMod:u16 St:b32 ConFail:e16 NCellBal:u16 SoC:u16:SoC_SF DoD:u16:DoD_SF NCyc:u32 SoH:u16:SoH_SF "
     "A:i16:A_SF V:u16:V_SF CellVMax:u16:CellV_SF CellVMaxMod:u16 CellVMin:u16:CellV_SF CellVMinMod:u16 "
     "CellVAvg:u16:CellV_SF ModTmpMax:i16:ModTmp_SF ModTmpMaxMod:u16 ModTmpMin:i16:ModTmp_SF ModTmpMinMod:u16 "
     "ModTmpAvg:i16:ModTmp_SF Pad1:pad ConSt:b32 Evt1:b32 Evt2:b32 EvtVnd1:b32 EvtVnd2:b32 SetEna:e16 "
     "SetCon:e16 SoC_SF:sf SoH_SF:sf DoD_SF:sf A_SF:sf V_SF:sf CellV_SF:sf ModTmp_SF:sf Pad2:pad Pad3:pad "
-    "Pad4:pad")
+    "Pad4:pad"
+)
 _M804_MODULE = (
     "ModNCell:u16 ModSoC:u16:SoC_SF ModSoH:u16:SoH_SF ModCellVMax:u16:CellV_SF ModCellVMaxCell:u16 "
     "ModCellVMin:u16:CellV_SF ModCellVMinCell:u16 ModCellVAvg:u16:CellV_SF ModCellTmpMax:i16:ModTmp_SF "
     "ModCellTmpMaxCell:u16 ModCellTmpMin:i16:ModTmp_SF ModCellTmpMinCell:u16 ModCellTmpAvg:i16:ModTmp_SF "
-    "Pad5:pad Pad6:pad Pad7:pad")
+    "Pad5:pad Pad6:pad Pad7:pad"
+)
 _M805 = (
     "StrIdx:u16 ModIdx:u16 NCell:u16 SoC:u16:SoC_SF DoD:u16:DoD_SF SoH:u16:SoH_SF NCyc:u32 V:u16:V_SF "
     "CellVMax:u16:CellV_SF CellVMaxCell:u16 CellVMin:u16:CellV_SF CellVMinCell:u16 CellVAvg:u16:CellV_SF "
     "CellTmpMax:i16:Tmp_SF CellTmpMaxCell:u16 CellTmpMin:i16:Tmp_SF CellTmpMinCell:u16 CellTmpAvg:i16:Tmp_SF "
-    "NCellBal:u16 SN:s16 SoC_SF:sf SoH_SF:sf DoD_SF:sf V_SF:sf CellV_SF:sf Tmp_SF:sf")
+    "NCellBal:u16 SN:s16 SoC_SF:sf SoH_SF:sf DoD_SF:sf V_SF:sf CellV_SF:sf Tmp_SF:sf"
+)
 _M805_CELL = "CellV:u16:CellV_SF CellTmp:i16:Tmp_SF CellSt:b32"
 
 EVT1_BITS = {
-    0: "COMMUNICATION_ERROR", 1: "OVER_TEMP_ALARM", 2: "OVER_TEMP_WARNING", 3: "UNDER_TEMP_ALARM",
-    4: "UNDER_TEMP_WARNING", 5: "OVER_CHARGE_CURRENT_ALARM", 6: "OVER_CHARGE_CURRENT_WARNING",
-    7: "OVER_DISCHARGE_CURRENT_ALARM", 8: "OVER_DISCHARGE_CURRENT_WARNING", 9: "OVER_VOLT_ALARM",
-    10: "OVER_VOLT_WARNING", 11: "UNDER_VOLT_ALARM", 12: "UNDER_VOLT_WARNING", 13: "UNDER_SOC_MIN_ALARM",
-    14: "UNDER_SOC_MIN_WARNING", 15: "OVER_SOC_MAX_ALARM", 16: "OVER_SOC_MAX_WARNING",
-    17: "VOLTAGE_IMBALANCE_WARNING", 18: "TEMPERATURE_IMBALANCE_ALARM", 19: "TEMPERATURE_IMBALANCE_WARNING",
-    20: "CONTACTOR_ERROR", 21: "FAN_ERROR", 22: "GROUND_FAULT", 23: "OPEN_DOOR_ERROR",
-    24: "CURRENT_IMBALANCE_WARNING", 25: "OTHER_ALARM", 26: "OTHER_WARNING", 28: "CONFIGURATION_ALARM",
+    0: "COMMUNICATION_ERROR",
+    1: "OVER_TEMP_ALARM",
+    2: "OVER_TEMP_WARNING",
+    3: "UNDER_TEMP_ALARM",
+    4: "UNDER_TEMP_WARNING",
+    5: "OVER_CHARGE_CURRENT_ALARM",
+    6: "OVER_CHARGE_CURRENT_WARNING",
+    7: "OVER_DISCHARGE_CURRENT_ALARM",
+    8: "OVER_DISCHARGE_CURRENT_WARNING",
+    9: "OVER_VOLT_ALARM",
+    10: "OVER_VOLT_WARNING",
+    11: "UNDER_VOLT_ALARM",
+    12: "UNDER_VOLT_WARNING",
+    13: "UNDER_SOC_MIN_ALARM",
+    14: "UNDER_SOC_MIN_WARNING",
+    15: "OVER_SOC_MAX_ALARM",
+    16: "OVER_SOC_MAX_WARNING",
+    17: "VOLTAGE_IMBALANCE_WARNING",
+    18: "TEMPERATURE_IMBALANCE_ALARM",
+    19: "TEMPERATURE_IMBALANCE_WARNING",
+    20: "CONTACTOR_ERROR",
+    21: "FAN_ERROR",
+    22: "GROUND_FAULT",
+    23: "OPEN_DOOR_ERROR",
+    24: "CURRENT_IMBALANCE_WARNING",
+    25: "OTHER_ALARM",
+    26: "OTHER_WARNING",
+    28: "CONFIGURATION_ALARM",
     29: "CONFIGURATION_WARNING",
 }
-STATES = {1: "DISCONNECTED", 2: "INITIALIZING", 3: "CONNECTED", 4: "STANDBY", 5: "SOC_PROTECTION",
-          6: "SUSPENDING", 99: "FAULT"}
+STATES = {
+    1: "DISCONNECTED",
+    2: "INITIALIZING",
+    3: "CONNECTED",
+    4: "STANDBY",
+    5: "SOC_PROTECTION",
+    6: "SUSPENDING",
+    99: "FAULT",
+}
 CHA_ST = {1: "OFF", 2: "EMPTY", 3: "DISCHARGING", 4: "CHARGING", 5: "FULL", 6: "HOLDING", 7: "TESTING"}
 SETOP_CONNECT, SETOP_DISCONNECT = 1, 2
 _SIZES = {"u16": 1, "i16": 1, "e16": 1, "b16": 1, "sf": 1, "pad": 1, "u32": 2, "b32": 2}
@@ -118,8 +151,13 @@ def _compile(spec: str, start: int = 0) -> tuple[tuple[Point, ...], int]:
 
 # model id -> (fixed points, fixed length, repeating points, repeating length)
 MODELS: dict[int, tuple[tuple[Point, ...], int, tuple[Point, ...], int]] = {}
-for _mid, _fixed, _rep in ((1, _M1, ""), (802, _M802, ""), (803, _M803, _M803_STRING), (804, _M804, _M804_MODULE),
-                           (805, _M805, _M805_CELL)):
+for _mid, _fixed, _rep in (
+    (1, _M1, ""),
+    (802, _M802, ""),
+    (803, _M803, _M803_STRING),
+    (804, _M804, _M804_MODULE),
+    (805, _M805, _M805_CELL),
+):
     _fp, _fl = _compile(_fixed)
     _rp, _rl = _compile(_rep) if _rep else ((), 0)
     MODELS[_mid] = (_fp, _fl, _rp, _rl)
@@ -140,7 +178,7 @@ def _raw(p: Point, regs: list[int], base: int) -> Any:
         return None if r == 0xFFFFFFFF else r
     if k == "pad":
         return None
-    data = b"".join(v.to_bytes(2, "big") for v in regs[o:o + p.size])
+    data = b"".join(v.to_bytes(2, "big") for v in regs[o : o + p.size])
     return data.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
@@ -152,7 +190,7 @@ def _decode_group(points: tuple[Point, ...], regs: list[int], base: int, sfs: di
         v = _raw(p, regs, base)
         if p.sf is not None and v is not None:
             sf = sfs.get(p.sf)
-            v = None if sf is None else (v * 10.0 ** sf if sf else float(v))
+            v = None if sf is None else (v * 10.0**sf if sf else float(v))
         out[p.name] = v
     return out
 
@@ -183,23 +221,24 @@ def encode_model(model_id: int, values: dict[str, Any], groups: list[dict[str, A
             if p.kind == "pad":
                 regs[o] = 0x8000
             elif p.kind.startswith("s") and p.kind != "sf":
-                data = str(v or "").encode("latin-1")[:2 * p.size].ljust(2 * p.size, b"\0")
-                regs[o:o + p.size] = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+                data = str(v or "").encode("latin-1")[: 2 * p.size].ljust(2 * p.size, b"\0")
+                regs[o : o + p.size] = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
             elif v is None or (p.sf is not None and sfs.get(p.sf) is None):
                 marker = {"i16": 0x8000, "sf": 0x8000, "u32": 0xFFFFFFFF, "b32": 0xFFFFFFFF}.get(p.kind, 0xFFFF)
                 if p.size == 2:
-                    regs[o:o + 2] = [marker >> 16, marker & 0xFFFF]
+                    regs[o : o + 2] = [marker >> 16, marker & 0xFFFF]
                 else:
                     regs[o] = marker
             else:
                 x = round(v / 10.0 ** sfs[p.sf]) if p.sf is not None else int(v)
                 if p.size == 2:
                     x = max(0, min(0xFFFFFFFE, x))
-                    regs[o:o + 2] = [x >> 16, x & 0xFFFF]
+                    regs[o : o + 2] = [x >> 16, x & 0xFFFF]
                 elif p.kind in ("i16", "sf"):
                     regs[o] = max(-0x7FFF, min(0x7FFF, x)) & 0xFFFF
                 else:
                     regs[o] = max(0, min(0xFFFE, x))
+
     put(fixed, values, 0)
     for i, g in enumerate(groups):
         put(rep, g, flen + i * rlen)
@@ -225,23 +264,33 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
     SIMULATOR = "instruments.sim.modbus_sunspec:serve"
     safe_state_order = 40
 
-    def __init__(self, resource: str, *, name: str = "bms_modbus", timeout: pint.Quantity = Q_(1, "s"),
-                 device_id: int = 1, base_addresses: list[int] | tuple[int, ...] = BASE_ADDRESSES,
-                 open_timeout: str = "2 s", poll: str = "0.05 s") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "bms_modbus",
+        timeout: pint.Quantity = Q_(1, "s"),
+        device_id: int = 1,
+        base_addresses: list[int] | tuple[int, ...] = BASE_ADDRESSES,
+        open_timeout: str = "2 s",
+        poll: str = "0.05 s",
+    ) -> None:
         super().__init__(name)
         self.resource = resource
         self.open_timeout_s = float(Q_(open_timeout).to("s").magnitude)
         self.poll_s = float(Q_(poll).to("s").magnitude)
         self.sleep: Callable[[float], None] = time.sleep
-        self.bus = ModbusClient(resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude),
-                                device_id=device_id, word_order="big")
+        self.bus = ModbusClient(
+            resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude), device_id=device_id, word_order="big"
+        )
         try:
             self.base = self._find_base(tuple(int(b) for b in base_addresses))
             self.models: dict[int, list[tuple[int, int]]] = self._walk()
             for required in (1, 802):
                 if required not in self.models:
-                    raise InstrumentError(name, f"SunSpec model {required} not found; models present: "
-                                                f"{sorted(self.models)}")
+                    raise InstrumentError(
+                        name, f"SunSpec model {required} not found; models present: {sorted(self.models)}"
+                    )
             self.common = decode_model(1, self.read_model_registers(1))
         except Exception:
             self.bus.close()
@@ -259,8 +308,7 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
             if regs == SUNS:
                 return base
             seen.append(f"{base}: {regs[0]:04x} {regs[1]:04x}")
-        raise InstrumentError(self.name, "no SunSpec marker 'SunS' found", command="discovery",
-                              reply="; ".join(seen))
+        raise InstrumentError(self.name, "no SunSpec marker 'SunS' found", command="discovery", reply="; ".join(seen))
 
     def _walk(self) -> dict[int, list[tuple[int, int]]]:
         models: dict[int, list[tuple[int, int]]] = {}
@@ -280,8 +328,9 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
         try:
             addr, length = self.models[model_id][index]
         except (KeyError, IndexError):
-            raise InstrumentError(self.name, f"SunSpec model {model_id}[{index}] not present; models: "
-                                             f"{sorted(self.models)}") from None
+            raise InstrumentError(
+                self.name, f"SunSpec model {model_id}[{index}] not present; models: {sorted(self.models)}"
+            ) from None
         return self.bus.read_holding(addr + 2, length)
 
     def read_model(self, model_id: int, index: int = 0) -> dict[str, Any]:
@@ -318,8 +367,12 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
             st = self.status()
         if not st.contactor_closed and st.state != "CONNECTED":
             return f"contactors open (SetOp DISCONNECT; State {st.state}, contactor aux open)"
-        raise InstrumentError(self.name, f"contactor still closed {self.open_timeout_s:g} s after SetOp DISCONNECT",
-                              command="SetOp=2", reply=f"State {st.state}, contactor_closed={st.contactor_closed}")
+        raise InstrumentError(
+            self.name,
+            f"contactor still closed {self.open_timeout_s:g} s after SetOp DISCONNECT",
+            command="SetOp=2",
+            reply=f"State {st.state}, contactor_closed={st.contactor_closed}",
+        )
 
     # -- capability ----------------------------------------------------------------------------
     def status(self) -> BmsStatus:
@@ -334,13 +387,20 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
             contactor = bool(strings[0]["StrConSt"] & 1)  # the aux contact, not the commanded state
         soh = b.get("SoH")
         return BmsStatus(
-            state=state, contactor_closed=contactor,
-            pack_voltage=_q(b.get("V"), "V"), pack_current=_q(b.get("A"), "A"), soc=_q(b.get("SoC"), "percent"),
-            cell_voltage_min=_q(b.get("CellVMin"), "V"), cell_voltage_max=_q(b.get("CellVMax"), "V"),
+            state=state,
+            contactor_closed=contactor,
+            pack_voltage=_q(b.get("V"), "V"),
+            pack_current=_q(b.get("A"), "A"),
+            soc=_q(b.get("SoC"), "percent"),
+            cell_voltage_min=_q(b.get("CellVMin"), "V"),
+            cell_voltage_max=_q(b.get("CellVMax"), "V"),
             cell_temperature_min=_q(bank.get("ModTmpMin"), "degC"),
             cell_temperature_max=_q(bank.get("ModTmpMax"), "degC"),
-            max_charge_current=_q(b.get("AChaMax"), "A"), max_discharge_current=_q(b.get("ADisChaMax"), "A"),
-            alarms=alarms, soh=None if soh is None else Q_(soh, "percent"), timestamp_s=time.monotonic(),
+            max_charge_current=_q(b.get("AChaMax"), "A"),
+            max_discharge_current=_q(b.get("ADisChaMax"), "A"),
+            alarms=alarms,
+            soh=None if soh is None else Q_(soh, "percent"),
+            timestamp_s=time.monotonic(),
         )
 
     def charge_status(self) -> str:
@@ -377,8 +437,10 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
 
     def _cells(self, point: str, unit: str) -> list[pint.Quantity]:
         if 805 not in self.models:
-            raise InstrumentError(self.name, "BMS publishes no per-cell data (no SunSpec model 805); model 804 "
-                                             "carries module min/max/avg only")
+            raise InstrumentError(
+                self.name,
+                "BMS publishes no per-cell data (no SunSpec model 805); model 804 carries module min/max/avg only",
+            )
         modules = [self.read_model(805, i) for i in range(len(self.models[805]))]
         modules.sort(key=lambda m: (m.get("StrIdx") or 0, m.get("ModIdx") or 0))
         return [_q(cell.get(point), unit) for m in modules for cell in m.get("groups", [])]

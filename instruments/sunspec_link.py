@@ -52,7 +52,7 @@ def regs_to_bytes(regs: list[int]) -> bytes:
 def bytes_to_regs(data: bytes) -> list[int]:
     if len(data) % 2:
         raise ValueError(f"odd number of bytes ({len(data)}) for Modbus registers")
-    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
 class _BenchDevice(ss_client.SunSpecModbusClientDevice):
@@ -72,9 +72,19 @@ class _BenchDevice(ss_client.SunSpecModbusClientDevice):
 class SunSpecLink:
     """One SunSpec device over one held Modbus TCP connection; `device` is the pysunspec2 view."""
 
-    def __init__(self, resource: str, *, name: str, timeout_s: float = 1.0, device_id: int = 1, retries: int = 2,
-                 write_function: int | str = "auto", model_defs: list[str | Path] | None = None,
-                 source_address: str | None = None, event: EventHook | None = None) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str,
+        timeout_s: float = 1.0,
+        device_id: int = 1,
+        retries: int = 2,
+        write_function: int | str = "auto",
+        model_defs: list[str | Path] | None = None,
+        source_address: str | None = None,
+        event: EventHook | None = None,
+    ) -> None:
         if str(write_function) not in ("auto", "6", "16"):
             raise InstrumentError(name, f"write_function must be 'auto', 6 or 16, got {write_function!r}")
         if not 0 <= int(retries) <= 10:
@@ -111,8 +121,14 @@ class SunSpecLink:
 
     # -- connection ------------------------------------------------------------------------------
     def _open(self) -> ModbusClient:
-        bus = ModbusClient(self.resource, name=self.name, timeout_s=self.timeout_s, device_id=self.device_id,
-                           word_order="big", source_address=self.source_address)
+        bus = ModbusClient(
+            self.resource,
+            name=self.name,
+            timeout_s=self.timeout_s,
+            device_id=self.device_id,
+            word_order="big",
+            source_address=self.source_address,
+        )
         try:
             bus.read_holding(40000, 2)  # first request: a device that hangs up at once says so here
         except ModbusExceptionError:
@@ -121,10 +137,12 @@ class SunSpecLink:
             bus.close()
             if "connection" in str(exc).lower() or "closed" in str(exc).lower():
                 raise ControllerBusyError(
-                    self.name, f"the device at {self.resource} accepted the connection and closed it at once: "
+                    self.name,
+                    f"the device at {self.resource} accepted the connection and closed it at once: "
                     "it accepts one Modbus client at a time and another client (an EMS, SCADA or a second "
                     "laptop) holds the connection, or its allow-list does not include this address; disconnect "
-                    "the other client or connect through the site's Modbus proxy") from exc
+                    "the other client or connect through the site's Modbus proxy",
+                ) from exc
             raise
         return bus
 
@@ -151,12 +169,15 @@ class SunSpecLink:
                 last = exc
                 if attempt < self.retries:
                     self.stats["retries"] += 1
-                    self.event("comms_retry", f"no reply to {what} (attempt {attempt + 1} of "
-                                              f"{self.retries + 1}); retrying",
-                               {"request": what, "attempt": attempt + 1, "retries": self.retries})
+                    self.event(
+                        "comms_retry",
+                        f"no reply to {what} (attempt {attempt + 1} of {self.retries + 1}); retrying",
+                        {"request": what, "attempt": attempt + 1, "retries": self.retries},
+                    )
         assert last is not None
-        raise InstrumentTimeout(self.name, f"no reply to {what} after {self.retries + 1} attempts",
-                                command=last.command) from last
+        raise InstrumentTimeout(
+            self.name, f"no reply to {what} after {self.retries + 1} attempts", command=last.command
+        ) from last
 
     def read(self, addr: int, count: int) -> list[int]:
         with self._lock:
@@ -173,9 +194,12 @@ class SunSpecLink:
                     if exc.code != 1 or self.write_fc != "auto":
                         raise
                     self.write_fc = "16"
-                    self.event("comms", "device refuses function 06 (write single register, exception 1); "
-                                        "using function 16 for every write from now on",
-                               {"register": addr, "fallback": 16})
+                    self.event(
+                        "comms",
+                        "device refuses function 06 (write single register, exception 1); "
+                        "using function 16 for every write from now on",
+                        {"register": addr, "fallback": 16},
+                    )
                     self._retrying(f"write {addr} = {regs}", lambda: self.bus.write_registers(addr, regs))
             else:
                 self._retrying(f"write {addr} = {regs}", lambda: self.bus.write_registers(addr, regs))
@@ -183,9 +207,12 @@ class SunSpecLink:
                 back = self.read(addr, len(regs))
                 if back != list(regs):
                     raise WriteVerificationError(
-                        self.name, "point write verification failed (SunSpec MOD-3): the device accepted the "
-                        "write but reads back a different value", command=f"write {addr} = {regs}",
-                        reply=str(back))
+                        self.name,
+                        "point write verification failed (SunSpec MOD-3): the device accepted the "
+                        "write but reads back a different value",
+                        command=f"write {addr} = {regs}",
+                        reply=str(back),
+                    )
 
     # -- pysunspec2 --------------------------------------------------------------------------------
     def scan(self) -> float:
@@ -203,14 +230,16 @@ class SunSpecLink:
     def model(self, model_id: int, instance: int = 1) -> Any:
         models = self.device.models.get(model_id) or []
         if not 1 <= instance <= len(models):
-            raise InstrumentError(self.name, f"SunSpec model {model_id}[{instance}] not present; models: "
-                                             f"{sorted(self.model_counts())}")
+            raise InstrumentError(
+                self.name, f"SunSpec model {model_id}[{instance}] not present; models: {sorted(self.model_counts())}"
+            )
         return models[instance - 1]
 
     def read_model(self, model_id: int, instance: int = 1) -> Any:
         m = self.model(model_id, instance)
         if m.model_def is None:
-            raise InstrumentError(self.name, f"SunSpec model {model_id} has no definition; add its JSON file to "
-                                             f"a model_defs directory")
+            raise InstrumentError(
+                self.name, f"SunSpec model {model_id} has no definition; add its JSON file to a model_defs directory"
+            )
         m.read()
         return m

@@ -27,19 +27,36 @@ _POINTS = ("W", "Var", "Hz", "LLV", "TotWhInj", "TotWhAbs", "W_SF", "Var_SF", "H
 class SunSpecMeter(PowerMeter):
     SIMULATOR = "instruments.sim.site.station:serve_meter"
 
-    def __init__(self, resource: str, *, name: str = "meter", timeout: pint.Quantity = Q_(1, "s"),
-                 device_id: int = 1, retries: int = 2, channels: list[str] | None = None,
-                 model_defs: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "meter",
+        timeout: pint.Quantity = Q_(1, "s"),
+        device_id: int = 1,
+        retries: int = 2,
+        channels: list[str] | None = None,
+        model_defs: list[str] | None = None,
+    ) -> None:
         super().__init__(name)
-        self.link = SunSpecLink(resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude),
-                                device_id=device_id, retries=retries, model_defs=model_defs)
+        self.link = SunSpecLink(
+            resource,
+            name=name,
+            timeout_s=float(Q_(timeout).to("s").magnitude),
+            device_id=device_id,
+            retries=retries,
+            model_defs=model_defs,
+        )
         try:
             self.link.scan()
             n = self.link.model_counts().get(701, 0)
-            names = list(channels or ["poi", "aux"][:max(n, 1)])
+            names = list(channels or ["poi", "aux"][: max(n, 1)])
             if n < len(names):
-                raise InstrumentError(name, f"station names {len(names)} metering points {names} but the meter has "
-                                            f"{n} SunSpec 701 model(s)", command="scan")
+                raise InstrumentError(
+                    name,
+                    f"station names {len(names)} metering points {names} but the meter has {n} SunSpec 701 model(s)",
+                    command="scan",
+                )
             self._channels = {c: i + 1 for i, c in enumerate(names)}
             self.common = self.link.read_model(1)
         except Exception:
@@ -65,15 +82,21 @@ class SunSpecMeter(PowerMeter):
         hi = max(p.offset + p.len for p in pts)
         data = regs_to_bytes(self.link.read(m.model_addr + lo, hi - lo))  # one request, one instant
         for p in pts:
-            p.set_mb(data[2 * (p.offset - lo):2 * (p.offset - lo + p.len)])
+            p.set_mb(data[2 * (p.offset - lo) : 2 * (p.offset - lo + p.len)])
         v = {n: to_site_point(f"701.{n}", m.points[n]) for n in ("W", "Var", "Hz", "LLV", "TotWhInj", "TotWhAbs")}
 
         def q(n: str, unit: str) -> pint.Quantity:
             return v[n].value if v[n].implemented and isinstance(v[n].value, pint.Quantity) else Q_(float("nan"), unit)
 
-        return MeterReading(active_power=q("W", "W"), reactive_power=q("Var", "VA"),
-                            energy_exported=q("TotWhInj", "W*h"), energy_imported=q("TotWhAbs", "W*h"),
-                            frequency=q("Hz", "Hz"), voltage=q("LLV", "V"), timestamp_s=time.monotonic())
+        return MeterReading(
+            active_power=q("W", "W"),
+            reactive_power=q("Var", "VA"),
+            energy_exported=q("TotWhInj", "W*h"),
+            energy_imported=q("TotWhAbs", "W*h"),
+            frequency=q("Hz", "Hz"),
+            voltage=q("LLV", "V"),
+            timestamp_s=time.monotonic(),
+        )
 
     def safe_state(self) -> str:
         self.read(self.channels()[0])

@@ -18,9 +18,29 @@ import pint
 from bench.units import Q_
 from instruments.capabilities import SitePoint
 
-UNITS = {"W": "W", "VA": "VA", "Var": "VA", "var": "VA", "Wh": "W*h", "WH": "W*h", "Varh": "VA*h", "A": "A",
-         "V": "V", "Hz": "Hz", "C": "degC", "Pct": "percent", "Secs": "s", "kPa": "kPa", "%Max/Sec": "percent/s",
-         "AH": "A*h", "Ah": "A*h", "S": "S", "Tmp": "degC", "%": "percent", "%WHRtg": "percent"}
+UNITS = {
+    "W": "W",
+    "VA": "VA",
+    "Var": "VA",
+    "var": "VA",
+    "Wh": "W*h",
+    "WH": "W*h",
+    "Varh": "VA*h",
+    "A": "A",
+    "V": "V",
+    "Hz": "Hz",
+    "C": "degC",
+    "Pct": "percent",
+    "Secs": "s",
+    "kPa": "kPa",
+    "%Max/Sec": "percent/s",
+    "AH": "A*h",
+    "Ah": "A*h",
+    "S": "S",
+    "Tmp": "degC",
+    "%": "percent",
+    "%WHRtg": "percent",
+}
 _NAME = re.compile(r"^(\d+)(?:\[(\d+)\])?\.(.+)$")
 _PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
@@ -29,8 +49,9 @@ def parse_name(name: str) -> tuple[int, int, list[tuple[str, int | None]]]:
     """'802[2].SoC' -> (802, 2, [('SoC', None)]); raises ValueError for a malformed name."""
     m = _NAME.match(name.strip())
     if not m:
-        raise ValueError(f"point name {name!r}: expected '<model>[<instance>].<point>', e.g. '704.WSet' or "
-                         "'802[2].SoC'")
+        raise ValueError(
+            f"point name {name!r}: expected '<model>[<instance>].<point>', e.g. '704.WSet' or '802[2].SoC'"
+        )
     parts: list[tuple[str, int | None]] = []
     for part in m.group(3).split("."):
         pm = _PART.match(part)
@@ -95,8 +116,11 @@ def to_site_point(name: str, point: Any) -> SitePoint:
     if value is None:  # its scale factor is not implemented
         return SitePoint(name, None, implemented=False, raw=int(raw))
     unit = unit_of(point)
-    return SitePoint(name, Q_(float(value), unit) if unit else int(value) if float(value).is_integer()
-                     else float(value), raw=int(raw))
+    return SitePoint(
+        name,
+        Q_(float(value), unit) if unit else int(value) if float(value).is_integer() else float(value),
+        raw=int(raw),
+    )
 
 
 def to_raw(point: Any, value: pint.Quantity | int | float | str) -> Any:

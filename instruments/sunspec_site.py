@@ -48,10 +48,21 @@ def _nan(unit: str) -> pint.Quantity:
 class SunSpecSite(SiteController):
     SIMULATOR = "instruments.sim.site.station:serve_controller"
 
-    def __init__(self, resource: str, *, name: str = "site", timeout: pint.Quantity = Q_(1, "s"), device_id: int = 1,
-                 retries: int = 2, write_function: int | str = "auto", model_defs: list[str] | None = None,
-                 probe_point: str = "704.WRmp", open_timeout: str = "10 s", poll: str = "0.1 s",
-                 vendor_model: int = VENDOR) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "site",
+        timeout: pint.Quantity = Q_(1, "s"),
+        device_id: int = 1,
+        retries: int = 2,
+        write_function: int | str = "auto",
+        model_defs: list[str] | None = None,
+        probe_point: str = "704.WRmp",
+        open_timeout: str = "10 s",
+        poll: str = "0.1 s",
+        vendor_model: int = VENDOR,
+    ) -> None:
         super().__init__(name)
         self.resource = resource
         self.probe_point = probe_point
@@ -59,8 +70,14 @@ class SunSpecSite(SiteController):
         self.open_timeout_s = float(Q_(open_timeout).to("s").magnitude)
         self.poll_s = float(Q_(poll).to("s").magnitude)
         self.sleep: Callable[[float], None] = time.sleep
-        self._link_args = {"name": name, "timeout_s": float(Q_(timeout).to("s").magnitude), "device_id": device_id,
-                           "retries": retries, "write_function": write_function, "model_defs": model_defs}
+        self._link_args = {
+            "name": name,
+            "timeout_s": float(Q_(timeout).to("s").magnitude),
+            "device_id": device_id,
+            "retries": retries,
+            "write_function": write_function,
+            "model_defs": model_defs,
+        }
         self.link = SunSpecLink(resource, **self._link_args)
         self._power_mode = ""
         self._writable: set[str] = set()  # points found implemented (their scale factor read) on this link
@@ -107,7 +124,7 @@ class SunSpecSite(SiteController):
             return
         data = regs_to_bytes(self.link.read(model.model_addr + lo, hi - lo))
         for p in sorted(span, key=lambda p: p.offset):
-            p.set_mb(data[2 * (p.offset - lo):2 * (p.offset - lo + p.len)])
+            p.set_mb(data[2 * (p.offset - lo) : 2 * (p.offset - lo + p.len)])
 
     def read_point(self, name: str) -> SitePoint:
         model, point = self._point(name)
@@ -146,8 +163,11 @@ class SunSpecSite(SiteController):
         self._refresh(model, [point])
         point.value = value
         data = point.info.to_data(point.value, int(point.len) * 2)
-        self.link.write(model.model_addr + point.offset, [int.from_bytes(data[i:i + 2], "big")
-                                                          for i in range(0, len(data), 2)], verify=False)
+        self.link.write(
+            model.model_addr + point.offset,
+            [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)],
+            verify=False,
+        )
 
     def _implemented(self, name: str) -> bool:
         try:
@@ -197,11 +217,19 @@ class SunSpecSite(SiteController):
 
         pts = {n: to_site_point(f"713.{n}", m713.points[n]) for n in ("SoC", "SoH", "WHAvail", "Sta")}
         soh = pts["SoH"].value if pts["SoH"].implemented else None
-        return SiteStatus(state=state, inverter_state=m701["InvSt"].symbol or "UNKNOWN",
-                          active_power=q(m701["W"], "W"), reactive_power=q(m701["Var"], "VA"),
-                          soc=q(pts["SoC"], "percent"), soh=soh, energy_available=q(pts["WHAvail"], "W*h"),
-                          storage_status=pts["Sta"].symbol or "UNKNOWN", dc_power=q(m714["DCW"], "W"),
-                          alarms=alarms, timestamp_s=time.monotonic())
+        return SiteStatus(
+            state=state,
+            inverter_state=m701["InvSt"].symbol or "UNKNOWN",
+            active_power=q(m701["W"], "W"),
+            reactive_power=q(m701["Var"], "VA"),
+            soc=q(pts["SoC"], "percent"),
+            soh=soh,
+            energy_available=q(pts["WHAvail"], "W*h"),
+            storage_status=pts["Sta"].symbol or "UNKNOWN",
+            dc_power=q(m714["DCW"], "W"),
+            alarms=alarms,
+            timestamp_s=time.monotonic(),
+        )
 
     def blocks(self) -> list[BlockStatus]:
         counts = self.models()
@@ -209,9 +237,23 @@ class SunSpecSite(SiteController):
         out = []
         for i in range(1, counts.get(802, 0) + 1):
             b = self.link.read_model(802, i)
-            p = {n: to_site_point(f"802[{i}].{n}", b.points[n]) for n in (
-                "State", "SoC", "SoH", "V", "A", "W", "WHRtg", "WChaRteMax", "WDisChaRteMax", "CellVMax", "CellVMin",
-                "Evt1")}
+            p = {
+                n: to_site_point(f"802[{i}].{n}", b.points[n])
+                for n in (
+                    "State",
+                    "SoC",
+                    "SoH",
+                    "V",
+                    "A",
+                    "W",
+                    "WHRtg",
+                    "WChaRteMax",
+                    "WDisChaRteMax",
+                    "CellVMax",
+                    "CellVMin",
+                    "Evt1",
+                )
+            }
 
             def q(n: str, unit: str, p: dict[str, SitePoint] = p) -> pint.Quantity:
                 return p[n].value if p[n].implemented and isinstance(p[n].value, pint.Quantity) else _nan(unit)
@@ -233,13 +275,27 @@ class SunSpecSite(SiteController):
                 g = vendor.groups["Blk"][i - 1]
                 avail = symbols(g.points["BlkSt"]).get(g.points["BlkSt"].value or 0, "")
                 alarms += bit_names(g.points["BlkAlm"], g.points["BlkAlm"].value)
-            out.append(BlockStatus(
-                index=i, state=state, contactor_closed=closed, soc=q("SoC", "percent"),
-                soh=p["SoH"].value if p["SoH"].implemented else None, voltage=q("V", "V"), current=q("A", "A"),
-                power=q("W", "W"), energy_rating=q("WHRtg", "W*h"), max_charge_power=q("WChaRteMax", "W"),
-                max_discharge_power=q("WDisChaRteMax", "W"), cell_voltage_max=q("CellVMax", "V"),
-                cell_voltage_min=q("CellVMin", "V"), cell_temperature_max=t_max, cell_temperature_min=t_min,
-                availability=avail, alarms=alarms))
+            out.append(
+                BlockStatus(
+                    index=i,
+                    state=state,
+                    contactor_closed=closed,
+                    soc=q("SoC", "percent"),
+                    soh=p["SoH"].value if p["SoH"].implemented else None,
+                    voltage=q("V", "V"),
+                    current=q("A", "A"),
+                    power=q("W", "W"),
+                    energy_rating=q("WHRtg", "W*h"),
+                    max_charge_power=q("WChaRteMax", "W"),
+                    max_discharge_power=q("WDisChaRteMax", "W"),
+                    cell_voltage_max=q("CellVMax", "V"),
+                    cell_voltage_min=q("CellVMin", "V"),
+                    cell_temperature_max=t_max,
+                    cell_temperature_min=t_min,
+                    availability=avail,
+                    alarms=alarms,
+                )
+            )
         return out
 
     def cell_scan(self) -> CellScan:
@@ -328,9 +384,11 @@ class SunSpecSite(SiteController):
         self.link.close()
         result = ""
         try:
-            probe = SunSpecLink(self.resource, **{**self._link_args, "retries": 0, "write_function": 16,
-                                                  "name": f"{self.name}@"
-                                                  f"{source_address}"}, source_address=source_address)
+            probe = SunSpecLink(
+                self.resource,
+                **{**self._link_args, "retries": 0, "write_function": 16, "name": f"{self.name}@{source_address}"},
+                source_address=source_address,
+            )
             try:
                 regs = probe.read(addr, n)
                 try:
@@ -344,8 +402,11 @@ class SunSpecSite(SiteController):
             result = f"refused: {exc}"
         finally:
             self.link.reopen()
-        self.link.event("write_access", f"write probe from {source_address}: {result}",
-                        {"source_address": source_address, "point": self.probe_point, "result": result})
+        self.link.event(
+            "write_access",
+            f"write probe from {source_address}: {result}",
+            {"source_address": source_address, "point": self.probe_point, "result": result},
+        )
         return result
 
     def link_statistics(self) -> dict[str, int]:
@@ -361,5 +422,8 @@ class SunSpecSite(SiteController):
             if not closed:
                 return "power setpoint 0 W and disabled (704), every block disconnected (802 SetOp), contactors open"
             self.sleep(self.poll_s)
-        raise InstrumentError(self.name, f"block(s) {closed} still connected {self.open_timeout_s:g} s after SetOp "
-                                         "DISCONNECT", command="802 SetOp=2")
+        raise InstrumentError(
+            self.name,
+            f"block(s) {closed} still connected {self.open_timeout_s:g} s after SetOp DISCONNECT",
+            command="802 SetOp=2",
+        )

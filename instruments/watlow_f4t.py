@@ -50,10 +50,20 @@ class WatlowF4T(ThermalChamber):
     SIMULATOR = "instruments.sim.modbus_f4t:serve"
     safe_state_order = 30
 
-    def __init__(self, resource: str, *, name: str = "chamber", timeout: pint.Quantity = Q_(1, "s"),
-                 personality: str = "f4t", loop: int = 1, device_id: int = 1, ambient: str = "25 degC",
-                 ramp_rate_register: int | None = 2772, run_event_register: int | None = None,
-                 setpoint_tolerance: str = "0.05 delta_degC") -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "chamber",
+        timeout: pint.Quantity = Q_(1, "s"),
+        personality: str = "f4t",
+        loop: int = 1,
+        device_id: int = 1,
+        ambient: str = "25 degC",
+        ramp_rate_register: int | None = 2772,
+        run_event_register: int | None = None,
+        setpoint_tolerance: str = "0.05 delta_degC",
+    ) -> None:
         super().__init__(name)
         self.personality = personality.lower()
         if self.personality not in ("f4t", "f4"):
@@ -66,8 +76,13 @@ class WatlowF4T(ThermalChamber):
         self.tolerance = float(Q_(setpoint_tolerance).to("delta_degC").magnitude)
         self.resource = resource
         word_order = "little" if self.personality == "f4t" else "big"
-        self.bus = ModbusClient(resource, name=name, timeout_s=float(Q_(timeout).to("s").magnitude),
-                                device_id=device_id, word_order=word_order)
+        self.bus = ModbusClient(
+            resource,
+            name=name,
+            timeout_s=float(Q_(timeout).to("s").magnitude),
+            device_id=device_id,
+            word_order=word_order,
+        )
         try:
             if self.personality == "f4":
                 self._scale = 10.0 ** self.bus.read_holding(606, 1)[0]
@@ -119,8 +134,9 @@ class WatlowF4T(ThermalChamber):
         value = _deg_c(t, "set point", self.name)
         lo, hi = (q.magnitude for q in self.range())
         if not lo <= value <= hi:
-            raise InstrumentRangeError(self.name, f"set point {value:g} °C outside the controller range "
-                                                  f"{lo:g}..{hi:g} °C; not sent")
+            raise InstrumentRangeError(
+                self.name, f"set point {value:g} °C outside the controller range {lo:g}..{hi:g} °C; not sent"
+            )
         if self.personality == "f4t":
             self.bus.write_float(2782 + self.offset, value)
         else:
@@ -161,8 +177,9 @@ class WatlowF4T(ThermalChamber):
         else:
             self.bus.write_register(2000, 1 if on else 0)
         if self.running() != bool(on):
-            raise InstrumentError(self.name, f"chamber did not {'start' if on else 'stop'}",
-                                  command="set_running", reply=self.loop_mode())
+            raise InstrumentError(
+                self.name, f"chamber did not {'start' if on else 'stop'}", command="set_running", reply=self.loop_mode()
+            )
 
     def running(self) -> bool:
         if self.personality == "f4":
@@ -183,8 +200,9 @@ class WatlowF4T(ThermalChamber):
             try:
                 value = float(Q_(rate).to("delta_degC/min").magnitude)
             except (pint.DimensionalityError, AttributeError, TypeError) as exc:
-                raise InstrumentRangeError(self.name, f"ramp rate must be a rate such as '2 delta_degC/min', "
-                                                      f"got {rate!r}") from exc
+                raise InstrumentRangeError(
+                    self.name, f"ramp rate must be a rate such as '2 delta_degC/min', got {rate!r}"
+                ) from exc
             if not 0 < value <= 100:
                 raise InstrumentRangeError(self.name, f"ramp rate {value:g} °C/min outside 0..100 °C/min")
         self.bus.write_float(self.ramp_rate_register + self.offset, value)
@@ -199,8 +217,24 @@ class WatlowF4T(ThermalChamber):
 class WatlowF4(WatlowF4T):
     """Classic Watlow Series F4 (Modbus RTU, or TCP through a gateway): integer map, tenths."""
 
-    def __init__(self, resource: str, *, name: str = "chamber", timeout: pint.Quantity = Q_(1, "s"),
-                 device_id: int = 1, ambient: str = "25 degC", **options: object) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str = "chamber",
+        timeout: pint.Quantity = Q_(1, "s"),
+        device_id: int = 1,
+        ambient: str = "25 degC",
+        **options: object,
+    ) -> None:
         options.pop("personality", None)
-        super().__init__(resource, name=name, timeout=timeout, personality="f4", device_id=device_id,
-                         ambient=ambient, ramp_rate_register=None, **options)  # type: ignore[arg-type]
+        super().__init__(
+            resource,
+            name=name,
+            timeout=timeout,
+            personality="f4",
+            device_id=device_id,
+            ambient=ambient,
+            ramp_rate_register=None,
+            **options,
+        )  # type: ignore[arg-type]

@@ -38,18 +38,21 @@ def test_normalised_duty_cycle_needs_the_rated_power():
     assert list(c.power_w(Q_(200, "kW"))) == [100_000.0, -200_000.0]
 
 
-@pytest.mark.parametrize("text, where", [
-    ("t[s],power[kW]\n0,nan\n1,0\n", "line 2 column power"),
-    ("t[s],power[kW]\n0,inf\n1,0\n", "line 2 column power"),
-    ("t[s],power[kW]\n0,1\n0,2\n", "line 3 column t"),
-    ("t[s],power[kW]\n5,1\n6,2\n", "line 2 column t"),
-    ("t[s],power[kV]\n0,1\n1,2\n", "column power"),
-    ("t[s],power[kW]\n0,1\n1,abc\n", "line 3 column power"),
-    ("t[s],power[kW],soc[%]\n0,1,120\n1,2,50\n", "line 2 column soc"),
-    ("t[s],power[kW]\n0,1\n", "end"),
-    ("t[s],power[kW]\n0,1e12\n1,0\n", "line 2 column power"),
-    ("t[s]\n0\n1\n", "line 1"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("t[s],power[kW]\n0,nan\n1,0\n", "line 2 column power"),
+        ("t[s],power[kW]\n0,inf\n1,0\n", "line 2 column power"),
+        ("t[s],power[kW]\n0,1\n0,2\n", "line 3 column t"),
+        ("t[s],power[kW]\n5,1\n6,2\n", "line 2 column t"),
+        ("t[s],power[kV]\n0,1\n1,2\n", "column power"),
+        ("t[s],power[kW]\n0,1\n1,abc\n", "line 3 column power"),
+        ("t[s],power[kW],soc[%]\n0,1,120\n1,2,50\n", "line 2 column soc"),
+        ("t[s],power[kW]\n0,1\n", "end"),
+        ("t[s],power[kW]\n0,1e12\n1,0\n", "line 2 column power"),
+        ("t[s]\n0\n1\n", "line 1"),
+    ],
+)
 def test_bad_duty_cycle_is_refused_naming_file_line_and_column(text, where):
     with pytest.raises(ConfigError) as exc:
         parse_duty_cycle(text, source="cycle.csv")
@@ -57,8 +60,14 @@ def test_bad_duty_cycle_is_refused_naming_file_line_and_column(text, where):
 
 
 def test_written_duty_cycle_reads_back_equal(tmp_path):
-    c = DutyCycle(name="sched", t_s=np.array([0.0, 900.0, 1800.0]), power=np.array([1.5, -2.25, 0.0]),
-                  power_unit=ureg.kW, end_s=2700.0, soc_pct=np.array([50.0, 48.5, 52.0]))
+    c = DutyCycle(
+        name="sched",
+        t_s=np.array([0.0, 900.0, 1800.0]),
+        power=np.array([1.5, -2.25, 0.0]),
+        power_unit=ureg.kW,
+        end_s=2700.0,
+        soc_pct=np.array([50.0, 48.5, 52.0]),
+    )
     p = tmp_path / "sched.csv"
     p.write_text(format_duty_cycle(c, source="test"), encoding="utf-8")
     back = load_duty_cycle(p)

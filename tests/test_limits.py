@@ -54,18 +54,29 @@ def test_limit_record_stays_structured_data(tmp_path):
     assert rec["low"] == 2.5 and rec["high"] == 3.65 and rec["unit"] == "V" and rec["rule"] == "simple"
 
 
-@pytest.mark.parametrize("snippet, key, words", [
-    ('[limits."x"]\nmin = "3 V"\nmax = "2 V"\nsource = "s"\n', "limits.x", "greater than max"),
-    ('[limits."x"]\nmin = "3 V"\nmax = "2 A"\nsource = "s"\n', "limits.x.max", "dimension"),
-    ('[limits."x"]\nmax = "2 V"\nsource = "s"\ncolour = "red"\n', "limits.x.colour", "unknown key"),
-    ('[limits."x"]\nmax = "2 V"\n', "limits.x.source", "provenance"),
-    ('[limits."x"]\nmax = "2 V"\nsource = "s"\nrule = "lenient"\n', "limits.x.rule", "decision rule"),
-    ('[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "30 mV"\n'
-     '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n', "limits.x.grades", "overlap"),
-    ('[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "10 mV"\n'
-     '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n', "limits.x.grades", "gap"),
-    ('[colours]\na = 1\n', "colours", "unknown section"),
-])
+@pytest.mark.parametrize(
+    "snippet, key, words",
+    [
+        ('[limits."x"]\nmin = "3 V"\nmax = "2 V"\nsource = "s"\n', "limits.x", "greater than max"),
+        ('[limits."x"]\nmin = "3 V"\nmax = "2 A"\nsource = "s"\n', "limits.x.max", "dimension"),
+        ('[limits."x"]\nmax = "2 V"\nsource = "s"\ncolour = "red"\n', "limits.x.colour", "unknown key"),
+        ('[limits."x"]\nmax = "2 V"\n', "limits.x.source", "provenance"),
+        ('[limits."x"]\nmax = "2 V"\nsource = "s"\nrule = "lenient"\n', "limits.x.rule", "decision rule"),
+        (
+            '[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "30 mV"\n'
+            '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n',
+            "limits.x.grades",
+            "overlap",
+        ),
+        (
+            '[limits."x"]\nsource = "s"\n[[limits."x".grades]]\ngrade = "A"\nmin = "0 mV"\nmax = "10 mV"\n'
+            '[[limits."x".grades]]\ngrade = "B"\nmin = "20 mV"\nmax = "50 mV"\n',
+            "limits.x.grades",
+            "gap",
+        ),
+        ("[colours]\na = 1\n", "colours", "unknown section"),
+    ],
+)
 def test_invalid_limit_sets_name_file_and_key(tmp_path, snippet, key, words):
     p = write(tmp_path, '[limit_set]\nid = "t"\nversion = "1"\n' + snippet)
     with pytest.raises(ConfigErrors) as e:
@@ -75,8 +86,10 @@ def test_invalid_limit_sets_name_file_and_key(tmp_path, snippet, key, words):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    p = write(tmp_path, '[limit_set]\nid = "t"\n[limits."a"]\nmax = "2 V"\n[limits."b"]\nmin = "1 V"\nmax = "x"\n'
-                        'source = "s"\n')
+    p = write(
+        tmp_path,
+        '[limit_set]\nid = "t"\n[limits."a"]\nmax = "2 V"\n[limits."b"]\nmin = "1 V"\nmax = "x"\nsource = "s"\n',
+    )
     with pytest.raises(ConfigErrors) as e:
         load_limit_set(p)
     keys = {err.key for err in e.value.errors}
@@ -102,11 +115,15 @@ def test_shipped_limit_sets_validate():
 def _plan_reading(*names: str):
     from bench.declarations import parse_declarations
 
-    return parse_declarations({"plan": {"name": "p"}, "parameters": {n: {"dimension": "[time]"} for n in names}}, "plan.toml")
+    return parse_declarations(
+        {"plan": {"name": "p"}, "parameters": {n: {"dimension": "[time]"} for n in names}}, "plan.toml"
+    )
 
 
 def _set(tmp_path, name: str, params: dict[str, str], overlay: bool | None = None):
-    head = f'[limit_set]\nid = "{name}"\nversion = "1"\n' + ("" if overlay is None else f"overlay = {overlay if isinstance(overlay, str) else str(overlay).lower()}\n")
+    head = f'[limit_set]\nid = "{name}"\nversion = "1"\n' + (
+        "" if overlay is None else f"overlay = {overlay if isinstance(overlay, str) else str(overlay).lower()}\n"
+    )
     body = "".join(f'[parameters."{k}"]\nvalue = "{v}"\nsource = "test"\n' for k, v in params.items())
     p = tmp_path / f"{name}.toml"
     p.write_text(head + body)

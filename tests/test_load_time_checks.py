@@ -36,17 +36,20 @@ def _errors(fn, *args) -> str:
     return str(exc.value)
 
 
-@pytest.mark.parametrize("key, value", [
-    ("safe_state_action_timeout", '"abc"'),
-    ("teardown_timeout", '"abc"'),
-    ("teardown_timeout", '"nan s"'),
-    ("safe_state_retry_delay", '"-1 s"'),
-    ("safe_state_retries", "0"),
-    ("safe_state_retries", '"3"'),
-    ("step_timeout", '"5 V"'),
-    ("bms_contactor_open_on_abort", '"yes"'),
-    ("safe_state_timeout", '"10 s"'),  # a misspelt key is an error, not ignored
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("safe_state_action_timeout", '"abc"'),
+        ("teardown_timeout", '"abc"'),
+        ("teardown_timeout", '"nan s"'),
+        ("safe_state_retry_delay", '"-1 s"'),
+        ("safe_state_retries", "0"),
+        ("safe_state_retries", '"3"'),
+        ("step_timeout", '"5 V"'),
+        ("bms_contactor_open_on_abort", '"yes"'),
+        ("safe_state_timeout", '"10 s"'),  # a misspelt key is an error, not ignored
+    ],
+)
 def test_bad_safety_value_is_refused_when_the_station_loads(tmp_path, key, value):
     p = _station(tmp_path, f"[safety]\n{key} = {value}\n")
     text = _errors(load_station, p)
@@ -55,8 +58,13 @@ def test_bad_safety_value_is_refused_when_the_station_loads(tmp_path, key, value
 
 def test_stations_check_names_the_bad_safety_key_and_fails(tmp_path):
     p = _station(tmp_path, '[safety]\nsafe_state_action_timeout = "abc"\n')
-    proc = subprocess.run([sys.executable, "-m", "bench", "stations", "check", str(p)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "stations", "check", str(p)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "safety.safe_state_action_timeout" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -79,24 +87,26 @@ resource = "sim"
 """
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"extra": '[interlocks.cell_voltage]\nmax = "nan V"'}, "interlocks.cell_voltage.max"),
-    ({"extra": '[interlocks.cell_voltage]\nmax = "inf V"'}, "interlocks.cell_voltage.max"),
-    ({"extra": '[interlocks.pack_current]\nmax = "1e400 A"'}, "interlocks.pack_current.max"),
-    ({"extra": "[interlocks.gas_stage]\nmax = nan"}, "interlocks.gas_stage.max"),
-    ({"extra": '[interlocks.cell_votlage]\nmax = "3.7 V"'}, "interlocks"),
-    ({"extra": '[interlocks]\nperiod = "0 s"'}, "interlocks.period"),
-    ({"max_step": '"0 s"'}, "simulation.max_step"),
-    ({"max_step": '"nan s"'}, "simulation.max_step"),
-    ({"seed": "-1"}, "simulation.seed"),
-    ({"faults": 'faults = [{type = "no_such_fault"}]'}, "simulation"),
-    ({"extra": "[simulation.overrides.pack]\nsoc0 = nan"}, "simulation.overrides.pack.soc0"),
-    ({"timeout": '"0 s"'}, "roles.psu.timeout"),
-    ({"extra": '[dut]\nrated_capacity = "nan A*h"'}, "dut.rated_capacity"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"extra": '[interlocks.cell_voltage]\nmax = "nan V"'}, "interlocks.cell_voltage.max"),
+        ({"extra": '[interlocks.cell_voltage]\nmax = "inf V"'}, "interlocks.cell_voltage.max"),
+        ({"extra": '[interlocks.pack_current]\nmax = "1e400 A"'}, "interlocks.pack_current.max"),
+        ({"extra": "[interlocks.gas_stage]\nmax = nan"}, "interlocks.gas_stage.max"),
+        ({"extra": '[interlocks.cell_votlage]\nmax = "3.7 V"'}, "interlocks"),
+        ({"extra": '[interlocks]\nperiod = "0 s"'}, "interlocks.period"),
+        ({"max_step": '"0 s"'}, "simulation.max_step"),
+        ({"max_step": '"nan s"'}, "simulation.max_step"),
+        ({"seed": "-1"}, "simulation.seed"),
+        ({"faults": 'faults = [{type = "no_such_fault"}]'}, "simulation"),
+        ({"extra": "[simulation.overrides.pack]\nsoc0 = nan"}, "simulation.overrides.pack.soc0"),
+        ({"timeout": '"0 s"'}, "roles.psu.timeout"),
+        ({"extra": '[dut]\nrated_capacity = "nan A*h"'}, "dut.rated_capacity"),
+    ],
+)
 def test_bad_interlock_or_simulation_value_is_refused_at_load(tmp_path, change, key):
-    parts = {"seed": "1", "max_step": '"1 s"', "faults": "",
-             "timeout": '"2 s"', "extra": "", **change}
+    parts = {"seed": "1", "max_step": '"1 s"', "faults": "", "timeout": '"2 s"', "extra": "", **change}
     p = tmp_path / "station.toml"
     p.write_text(SIM_STATION.format(**parts))
     load_station(_write_ok(tmp_path, parts))  # the same file without the change loads
@@ -105,8 +115,9 @@ def test_bad_interlock_or_simulation_value_is_refused_at_load(tmp_path, change, 
 
 def _write_ok(tmp_path: Path, parts: dict) -> Path:
     ok = tmp_path / "ok.toml"
-    ok.write_text(SIM_STATION.format(**{**parts, "seed": "1", "max_step": '"1 s"', "faults": "", "timeout": '"2 s"',
-                                        "extra": ""}))
+    ok.write_text(
+        SIM_STATION.format(**{**parts, "seed": "1", "max_step": '"1 s"', "faults": "", "timeout": '"2 s"', "extra": ""})
+    )
     return ok
 
 
@@ -117,13 +128,16 @@ def test_non_finite_limit_bounds_are_refused(tmp_path, bound):
     assert f"{p}:limits.pack.ocv.max" in _errors(load_limit_set, p)
 
 
-@pytest.mark.parametrize("table, key", [
-    ('[parameters."ocv.rest"]\nvalue = "nan s"\nsource = "t"\n', "parameters.ocv.rest.value"),
-    ('[parameters."x"]\nvalue = [1.0, nan]\nsource = "t"\n', "parameters.x.value[1]"),
-    ('[limits."g"]\nsource = "t"\n[[limits."g".grades]]\ngrade = "A"\nmin = "nan V"\n', "limits.g.grades[0].min"),
-    ('[interlocks.cell_voltage]\nmax = "nan V"\n', "interlocks.cell_voltage.max"),
-    ('[limits."p"]\nmax = "3 V"\nplausible = ["nan V", "5 V"]\nsource = "t"\n', "limits.p.plausible[0]"),
-])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ('[parameters."ocv.rest"]\nvalue = "nan s"\nsource = "t"\n', "parameters.ocv.rest.value"),
+        ('[parameters."x"]\nvalue = [1.0, nan]\nsource = "t"\n', "parameters.x.value[1]"),
+        ('[limits."g"]\nsource = "t"\n[[limits."g".grades]]\ngrade = "A"\nmin = "nan V"\n', "limits.g.grades[0].min"),
+        ('[interlocks.cell_voltage]\nmax = "nan V"\n', "interlocks.cell_voltage.max"),
+        ('[limits."p"]\nmax = "3 V"\nplausible = ["nan V", "5 V"]\nsource = "t"\n', "limits.p.plausible[0]"),
+    ],
+)
 def test_non_finite_values_anywhere_in_a_limit_set_are_refused(tmp_path, table, key):
     p = tmp_path / "l.toml"
     p.write_text(f'[limit_set]\nid = "x"\nversion = "1"\n{table}')
@@ -138,15 +152,18 @@ def _smoke_limits(tmp_path: Path, old: str, new: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("old, new, key, why", [
-    ('value = "56.8 V"', 'value = "3.65 A"', "parameters.charge.voltage.value", "dimension"),
-    ('value = "60 s"', 'value = "-60 s"', "parameters.ocv.rest.value", "below the valid minimum"),
-    ('value = "10 s"', 'value = "0 s"', "parameters.sample.interval.value", "below the valid minimum"),
-    ('value = "50 A"', 'value = "abc"', "parameters.charge.current_limit.value", "cannot parse"),
-    ('[parameters."ocv.rest"]', '[parameters."ocv.rests"]', "parameters.ocv.rests", "did you mean 'ocv.rest'"),
-    ('max = "50.5 A"', 'max = "50.5 V"', "limits.charge.max_current", "is not a current"),
-    ('[limits."pack.ocv"]', '[limits."pack.ovc"]', "limits.pack.ovc", "did you mean 'pack.ocv'"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, why",
+    [
+        ('value = "56.8 V"', 'value = "3.65 A"', "parameters.charge.voltage.value", "dimension"),
+        ('value = "60 s"', 'value = "-60 s"', "parameters.ocv.rest.value", "below the valid minimum"),
+        ('value = "10 s"', 'value = "0 s"', "parameters.sample.interval.value", "below the valid minimum"),
+        ('value = "50 A"', 'value = "abc"', "parameters.charge.current_limit.value", "cannot parse"),
+        ('[parameters."ocv.rest"]', '[parameters."ocv.rests"]', "parameters.ocv.rests", "did you mean 'ocv.rest'"),
+        ('max = "50.5 A"', 'max = "50.5 V"', "limits.charge.max_current", "is not a current"),
+        ('[limits."pack.ocv"]', '[limits."pack.ovc"]', "limits.pack.ovc", "did you mean 'pack.ocv'"),
+    ],
+)
 def test_limit_set_is_checked_against_the_plans_declarations(tmp_path, old, new, key, why):
     _, decl = load_plan_file(SMOKE_PLAN)
     p = _smoke_limits(tmp_path, old, new)
@@ -156,38 +173,60 @@ def test_limit_set_is_checked_against_the_plans_declarations(tmp_path, old, new,
 
 def test_missing_declared_parameter_is_a_load_time_error(tmp_path):
     _, decl = load_plan_file(SMOKE_PLAN)
-    p = _smoke_limits(tmp_path, '[parameters."ocv.rest"]\nvalue = "60 s"\nsource = "bench default: short rest before '
-                                'reading OCV"\n', "")
+    p = _smoke_limits(
+        tmp_path,
+        '[parameters."ocv.rest"]\nvalue = "60 s"\nsource = "bench default: short rest before reading OCV"\n',
+        "",
+    )
     assert "missing parameter 'ocv.rest'" in _errors(load_limit_set, p, decl)
 
 
 def test_limits_check_command_uses_the_plan_named_by_the_limit_set(tmp_path):
     p = _smoke_limits(tmp_path, 'value = "56.8 V"', 'value = "3.65 A"')
-    proc = subprocess.run([sys.executable, "-m", "bench", "limits", "check", str(p), "--plan", str(SMOKE_PLAN)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "limits", "check", str(p), "--plan", str(SMOKE_PLAN)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "parameters.charge.voltage.value" in proc.stderr
-    ok = subprocess.run([sys.executable, "-m", "bench", "limits", "check", str(ROOT / "limits" / "smoke_lfp.toml")],
-                        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bench", "limits", "check", str(ROOT / "limits" / "smoke_lfp.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert ok.returncode == 0 and "checked against plan 'smoke'" in ok.stdout
 
 
 def test_declaration_file_errors_name_plan_toml_and_key():
-    bad = {"plan": {"name": "p"}, "parameters": {"a": {"dimension": "voltag"}},
-           "measurements": {"m": {"dimension": "current", "plausible": ["5 A", "1 A"]}}}
+    bad = {
+        "plan": {"name": "p"},
+        "parameters": {"a": {"dimension": "voltag"}},
+        "measurements": {"m": {"dimension": "current", "plausible": ["5 A", "1 A"]}},
+    }
     text = _errors(parse_declarations, bad, "plan.toml")
     assert "plan.toml:parameters.a.dimension" in text and "plan.toml:measurements.m.plausible" in text
 
 
 def test_nan_station_bound_cannot_loosen_the_limit_sets_bound():
     with pytest.raises(ConfigError):
-        merge_config([("station.toml", {"pack_current": {"max": "nan A"}}), ("limits.toml", {"pack_current": {"max": "20 A"}})])
-    cfg = merge_config([("station.toml", {"pack_current": {"max": "25 A"}}), ("limits.toml", {"pack_current": {"max": "20 A"}})])
+        merge_config(
+            [("station.toml", {"pack_current": {"max": "nan A"}}), ("limits.toml", {"pack_current": {"max": "20 A"}})]
+        )
+    cfg = merge_config(
+        [("station.toml", {"pack_current": {"max": "25 A"}}), ("limits.toml", {"pack_current": {"max": "20 A"}})]
+    )
     assert cfg.interlocks["pack_current"].high == Q_(20, "A")
 
 
 def test_unusable_safety_values_fall_back_to_builtin_defaults_and_say_so():
-    cfg = resolve({"safe_state_action_timeout": "abc", "teardown_timeout": "nan s", "safe_state_retries": 2,
-                   "mystery": 1}, "station.toml")
+    cfg = resolve(
+        {"safe_state_action_timeout": "abc", "teardown_timeout": "nan s", "safe_state_retries": 2, "mystery": 1},
+        "station.toml",
+    )
     defaults = SafetySettings()
     assert cfg.safe_state_action_timeout_s == defaults.safe_state_action_timeout_s
     assert cfg.teardown_timeout_s == defaults.teardown_timeout_s

@@ -35,8 +35,24 @@ RUNS = int(os.environ.get("ESS_FUZZ_RUNS", "2"))
 LINE = re.compile(r'^(?P<indent>\s*)(?P<key>[A-Za-z0-9_"\-.]+)(?P<eq>\s*=\s*)(?P<value>.+?)\s*$')
 QUANTITY = re.compile(r'^"(?P<num>[-+]?[0-9.eE+-]+)\s*(?P<unit>[^"]*)"$')
 NUMBER = re.compile(r"^[-+]?[0-9][0-9_.eE+-]*$")
-OTHER_UNIT = {"V": "A", "A": "V", "s": "V", "min": "A", "h": "ohm", "degC": "A", "delta_degC": "s", "ohm": "s",
-              "%": "V", "percent": "V", "A*h": "V", "Pa": "s", "K": "A", "mV": "mA", "W": "V", "kW": "s"}
+OTHER_UNIT = {
+    "V": "A",
+    "A": "V",
+    "s": "V",
+    "min": "A",
+    "h": "ohm",
+    "degC": "A",
+    "delta_degC": "s",
+    "ohm": "s",
+    "%": "V",
+    "percent": "V",
+    "A*h": "V",
+    "Pa": "s",
+    "K": "A",
+    "mV": "mA",
+    "W": "V",
+    "kW": "s",
+}
 
 
 # A limit set for another chemistry runs on that chemistry's simulated station, not the plan's default.
@@ -66,7 +82,9 @@ def _pairs() -> list[tuple[str, Path, Path, Path | None]]:
         plan_file = _plan_for_limits(lim)
         if plan_file is None:
             continue
-        station = ROOT / "stations" / STATION_FOR[lim.name] if lim.name in STATION_FOR else _default(plan_file, "station")
+        station = (
+            ROOT / "stations" / STATION_FOR[lim.name] if lim.name in STATION_FOR else _default(plan_file, "station")
+        )
         out.append(("limits", lim, station, plan_file))
     by_station = {v: k for k, v in STATION_FOR.items()}
     for st in sorted((ROOT / "stations").glob("*.toml")):
@@ -103,18 +121,28 @@ def _mutate(text: str, rng: random.Random) -> tuple[str, str]:
     elif how == "misspell":
         pos = rng.randrange(len(key.strip('"')))
         bare = key.strip('"')
-        spelt = bare[:pos] + rng.choice("xqz") + bare[pos + 1:]
+        spelt = bare[:pos] + rng.choice("xqz") + bare[pos + 1 :]
         lines[i] = m["indent"] + (f'"{spelt}"' if key.startswith('"') else spelt) + m["eq"] + value
     elif how == "type":
         new = rng.choice(['"text"', "7", "true", "[1, 2]", "{ a = 1 }"])
     elif q and how in ("nan", "inf", "negative", "huge", "unit", "garbage"):
         num, unit = q["num"], q["unit"]
-        new = {"nan": f'"nan {unit}"', "inf": f'"inf {unit}"', "negative": f'"-{num.lstrip("+-")} {unit}"',
-               "huge": f'"1e400 {unit}"', "unit": f'"{num} {OTHER_UNIT.get(unit.strip(), "V")}"',
-               "garbage": '"abc"'}[how]
+        new = {
+            "nan": f'"nan {unit}"',
+            "inf": f'"inf {unit}"',
+            "negative": f'"-{num.lstrip("+-")} {unit}"',
+            "huge": f'"1e400 {unit}"',
+            "unit": f'"{num} {OTHER_UNIT.get(unit.strip(), "V")}"',
+            "garbage": '"abc"',
+        }[how]
     elif n:
-        new = {"nan_number": "nan", "inf_number": "inf", "negative_number": f"-{value.lstrip('+-')}",
-               "huge_number": "1e308", "zero": "0"}[how]
+        new = {
+            "nan_number": "nan",
+            "inf_number": "inf",
+            "negative_number": f"-{value.lstrip('+-')}",
+            "huge_number": "1e308",
+            "zero": "0",
+        }[how]
     if how not in ("drop", "misspell"):
         lines[i] = m["indent"] + key + m["eq"] + new
     return "\n".join(lines) + "\n", f"line {i + 1} {key}: {how} ({value} -> {new})"
@@ -135,8 +163,15 @@ def _load(kind: str, mutant: Path, partner: Path, plan_file: Path | None, report
     decl = load_plan_file(plan_file)[1] if plan_file is not None else PlanDeclarations()
     station, limits = (partner, mutant) if kind == "limits" else (mutant, partner)
     try:
-        BenchSession(station=station, limits=[limits], report_dir=report_dir, dut="FUZZ-1", declarations=decl,
-                     plan=decl.plan, journal=JOURNAL)
+        BenchSession(
+            station=station,
+            limits=[limits],
+            report_dir=report_dir,
+            dut="FUZZ-1",
+            declarations=decl,
+            plan=decl.plan,
+            journal=JOURNAL,
+        )
     except (ConfigError, ConfigErrors) as exc:
         return Outcome(str(mutant), "", False, str(exc))
     return Outcome(str(mutant), "", True)
@@ -171,8 +206,10 @@ def test_every_mutation_is_accepted_or_refused_naming_file_and_key(tmp_path):
         named_key = re.search(r"\S+\.toml(:[^\s:]+)?:", o.message)  # file:key: (a merge names both files)
         assert named_key and (named_key.group(1) or "invalid TOML" in o.message), (o.mutation, o.message)
         assert "Traceback" not in o.message
-    print(f"\nloader fuzz (seed {SEED}): {len(outcomes)} mutations, {len(refused)} refused at load, "
-          f"{len(outcomes) - len(refused)} accepted")
+    print(
+        f"\nloader fuzz (seed {SEED}): {len(outcomes)} mutations, {len(refused)} refused at load, "
+        f"{len(outcomes) - len(refused)} accepted"
+    )
     assert len(outcomes) >= PER_FILE * 10 and refused, "the fuzz must try every shipped file and refuse something"
 
 
@@ -194,13 +231,32 @@ def test_accepted_smoke_mutants_run_without_a_config_abort(tmp_path):
         if not _load("limits", mutant, ROOT / "stations" / "sim.toml", plan_file, folder).accepted:
             continue
         ran += 1
-        proc = subprocess.run([sys.executable, "-m", "bench", "run", str(ROOT / "test_plans" / "smoke"), "--limits",
-                               str(mutant), "--report-dir", str(folder / "r"), "--dut", f"FUZZ-{k}"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "run",
+                str(ROOT / "test_plans" / "smoke"),
+                "--limits",
+                str(mutant),
+                "--report-dir",
+                str(folder / "r"),
+                "--dut",
+                f"FUZZ-{k}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         run = Journal(folder / "r" / "journal.sqlite").runs(1)[0]
         reason = run.get("reason") or ""
         assert not (run["status"] == ABORTED and re.search(r"ConfigError|Dimensionality|parse|non-finite", reason)), (
-            what, reason, proc.stdout[-2000:])
+            what,
+            reason,
+            proc.stdout[-2000:],
+        )
         assert run["status"] != "RUNNING", (what, proc.stdout[-2000:])
     assert ran == RUNS, f"only {ran} accepted mutants found"
 

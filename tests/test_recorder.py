@@ -18,7 +18,8 @@ from bench.verdict import Verdict
 @pytest.fixture
 def recorder(tmp_path):
     st = tmp_path / "st.toml"
-    st.write_text(textwrap.dedent("""
+    st.write_text(
+        textwrap.dedent("""
         [station]
         name = "t"
         [roles.psu]
@@ -30,13 +31,20 @@ def recorder(tmp_path):
         driver = "instruments.keysight_rp7900:KeysightRP7900"
         resource = "TCPIP0::10.0.0.2::5025::SOCKET"
         calibration = { certificate = "C-NEW", due = 2099-01-01 }
-    """))
+    """)
+    )
     lim = tmp_path / "l.toml"
     lim.write_text('[limit_set]\nid = "l"\nversion = "1"\n[limits."v"]\nmin = "1 V"\nmax = "2 V"\nsource = "s"\n')
     j = Journal(tmp_path / "j.sqlite")
     j.start_run("r")
-    rec = Recorder(j, "r", Limits([load_limit_set(lim)]), load_station(st, check_drivers=False), lambda: 12.5,
-                   today=dt.date(2026, 11, 23))
+    rec = Recorder(
+        j,
+        "r",
+        Limits([load_limit_set(lim)]),
+        load_station(st, check_drivers=False),
+        lambda: 12.5,
+        today=dt.date(2026, 11, 23),
+    )
     rec.step = StepContext(nodeid="plan::step", clauses=["UL 1974 §x"])
     return rec
 

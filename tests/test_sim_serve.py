@@ -12,9 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_outside_visa_session_identifies_every_scpi_instrument():
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "sim", "serve", "--station", "stations/sim.toml",
-                             "--duration", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "sim", "serve", "--station", "stations/sim.toml", "--duration", "60"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 30

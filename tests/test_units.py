@@ -5,10 +5,16 @@ from bench.errors import ConfigError
 from bench.units import Q_, as_seconds, check_dimension, parse_quantity
 
 
-@pytest.mark.parametrize("text, unit, value", [
-    ("3.65 V", "V", 3.65), ("0.5 MΩ", "ohm", 5e5), ("2 h", "s", 7200), ("250 A*h", "C", 900000),
-    ("10 mV", "V", 0.01),
-])
+@pytest.mark.parametrize(
+    "text, unit, value",
+    [
+        ("3.65 V", "V", 3.65),
+        ("0.5 MΩ", "ohm", 5e5),
+        ("2 h", "s", 7200),
+        ("250 A*h", "C", 900000),
+        ("10 mV", "V", 0.01),
+    ],
+)
 def test_parses_quantity_strings_from_config(text, unit, value):
     assert parse_quantity(text).to(unit).magnitude == pytest.approx(value)
 
@@ -56,7 +62,9 @@ def _units_in_fresh_process(env_extra: dict[str, str]) -> str:
 
     code = "from bench.units import Q_; print(Q_('3.65 V').to('mV'), Q_('25 degC').to('K'))"
     env = {**os.environ, **env_extra}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -8,10 +8,17 @@ from bench.verdict import Verdict, decide
 OCV = Limit("cell.ocv", Q_(2.5, "V"), Q_(3.65, "V"), marginal=Q_(50, "mV"))
 
 
-@pytest.mark.parametrize("value, verdict", [
-    (Q_(3.3, "V"), Verdict.PASS), (Q_(3.62, "V"), Verdict.MARGINAL), (Q_(2.52, "V"), Verdict.MARGINAL),
-    (Q_(3.7, "V"), Verdict.FAIL), (Q_(2400, "mV"), Verdict.FAIL), (Q_(3650, "mV"), Verdict.MARGINAL),
-])
+@pytest.mark.parametrize(
+    "value, verdict",
+    [
+        (Q_(3.3, "V"), Verdict.PASS),
+        (Q_(3.62, "V"), Verdict.MARGINAL),
+        (Q_(2.52, "V"), Verdict.MARGINAL),
+        (Q_(3.7, "V"), Verdict.FAIL),
+        (Q_(2400, "mV"), Verdict.FAIL),
+        (Q_(3650, "mV"), Verdict.MARGINAL),
+    ],
+)
 def test_simple_rule_decides_pass_marginal_fail(value, verdict):
     assert decide("cell.ocv", value, OCV).verdict is verdict
 
@@ -39,8 +46,12 @@ def test_unit_mismatch_is_an_error_naming_the_limit():
 
 
 def test_grades_sort_a_result():
-    lim = Limit("spread", None, None, grades=(GradeBand("A", Q_(0, "mV"), Q_(20, "mV")),
-                                              GradeBand("B", Q_(20, "mV"), Q_(50, "mV"))))
+    lim = Limit(
+        "spread",
+        None,
+        None,
+        grades=(GradeBand("A", Q_(0, "mV"), Q_(20, "mV")), GradeBand("B", Q_(20, "mV"), Q_(50, "mV"))),
+    )
     assert decide("spread", Q_(12, "mV"), lim).grade == "A"
     assert decide("spread", Q_(0.03, "V"), lim).grade == "B"
     assert decide("spread", Q_(80, "mV"), lim).verdict is Verdict.FAIL

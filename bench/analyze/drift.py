@@ -47,8 +47,15 @@ def to_local(t_us: np.ndarray, timezone: str | None) -> np.ndarray:
     return s.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.epoch("us").to_numpy()
 
 
-def daily_events(local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, rest_a: float,
-                 min_ah: float, event: str, days: Days | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def daily_events(
+    local_us: np.ndarray,
+    current: np.ndarray,
+    w_s: np.ndarray,
+    rest_a: float,
+    min_ah: float,
+    event: str,
+    days: Days | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(day numbers, event time of day in s, charge Ah that day) for days with enough charging."""
     days = Days(local_us) if days is None else days
     chg = current > rest_a
@@ -108,23 +115,59 @@ def fit_drift(days: np.ndarray, event_s: np.ndarray, *, harmonics: int | None = 
     dof = max(int(used.sum()) - a.shape[1], 1)
     s2 = float((r[used] ** 2).sum() / dof)
     cov = s2 * np.linalg.pinv(a[used].T @ a[used])
-    return {"slope": float(coef[1]), "stderr": float(np.sqrt(max(cov[1, 1], 0.0))), "fitted": a @ coef,
-            "used": used, "residual_std": float(np.sqrt(s2)), "harmonics": harmonics, "span_days": span}
+    return {
+        "slope": float(coef[1]),
+        "stderr": float(np.sqrt(max(cov[1, 1], 0.0))),
+        "fitted": a @ coef,
+        "used": used,
+        "residual_std": float(np.sqrt(s2)),
+        "harmonics": harmonics,
+        "span_days": span,
+    }
 
 
-def estimate(t_us: np.ndarray, local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, *, nominal_ah: float,
-             rest_a: float, event: str = "charge_centroid", mode: str = "auto", min_days: int = 10,
-             min_total_s: float = 60.0, days_index: Days | None = None) -> DriftResult:
+def estimate(
+    t_us: np.ndarray,
+    local_us: np.ndarray,
+    current: np.ndarray,
+    w_s: np.ndarray,
+    *,
+    nominal_ah: float,
+    rest_a: float,
+    event: str = "charge_centroid",
+    mode: str = "auto",
+    min_days: int = 10,
+    min_total_s: float = 60.0,
+    days_index: Days | None = None,
+) -> DriftResult:
     """Estimate the drift; decide (per `mode`) whether to correct; never raises on odd data."""
     days, ev, _ = daily_events(local_us, current, w_s, rest_a, 0.05 * nominal_ah, event, days_index)
     zero = Q_(0.0, "s/day")
     anchor = int(t_us[0]) if len(t_us) else 0
     if len(days) < min_days:
-        evidence = pl.DataFrame({"day": _dates(days), "event_s": ev, "fitted_s": np.full(len(days), np.nan),
-                                 "used": np.zeros(len(days), bool)})
-        return DriftResult(event, zero, zero, Q_(0.0, "s"), len(days), 0, "none", Q_(0.0, "s"), False, False, anchor,
-                           f"not estimated: only {len(days)} day(s) with charging >= 5 % of nominal capacity; "
-                           f"need {min_days}", evidence)
+        evidence = pl.DataFrame(
+            {
+                "day": _dates(days),
+                "event_s": ev,
+                "fitted_s": np.full(len(days), np.nan),
+                "used": np.zeros(len(days), bool),
+            }
+        )
+        return DriftResult(
+            event,
+            zero,
+            zero,
+            Q_(0.0, "s"),
+            len(days),
+            0,
+            "none",
+            Q_(0.0, "s"),
+            False,
+            False,
+            anchor,
+            f"not estimated: only {len(days)} day(s) with charging >= 5 % of nominal capacity; need {min_days}",
+            evidence,
+        )
     f = fit_drift(days, ev)
     span_days = (t_us[-1] - t_us[0]) / DAY_US
     total = f["slope"] * span_days
@@ -136,14 +179,25 @@ def estimate(t_us: np.ndarray, local_us: np.ndarray, current: np.ndarray, w_s: n
     elif applied:
         reason = "corrected" if significant else "corrected (forced; drift not significant)"
     else:
-        reason = (f"not corrected: drift {total:,.0f} s is within noise "
-                  f"(|slope| <= 3 std errors or total < {min_total_s:g} s)")
-    evidence = pl.DataFrame({"day": _dates(days),
-                             "event_s": ev, "fitted_s": f["fitted"], "used": f["used"]})
+        reason = (
+            f"not corrected: drift {total:,.0f} s is within noise "
+            f"(|slope| <= 3 std errors or total < {min_total_s:g} s)"
+        )
+    evidence = pl.DataFrame({"day": _dates(days), "event_s": ev, "fitted_s": f["fitted"], "used": f["used"]})
     return DriftResult(
-        event=event, rate=Q_(f["slope"], "s/day"), rate_stderr=Q_(f["stderr"], "s/day"), total=Q_(total, "s"),
-        n_days=len(days), n_used=int(f["used"].sum()), model=model, residual_std=Q_(f["residual_std"], "s"),
-        significant=bool(significant), applied=bool(applied), anchor_us=anchor, reason=reason, evidence=evidence,
+        event=event,
+        rate=Q_(f["slope"], "s/day"),
+        rate_stderr=Q_(f["stderr"], "s/day"),
+        total=Q_(total, "s"),
+        n_days=len(days),
+        n_used=int(f["used"].sum()),
+        model=model,
+        residual_std=Q_(f["residual_std"], "s"),
+        significant=bool(significant),
+        applied=bool(applied),
+        anchor_us=anchor,
+        reason=reason,
+        evidence=evidence,
     )
 
 

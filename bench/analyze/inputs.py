@@ -25,9 +25,16 @@ def describe(files: list[FileInfo], *, hash_files: bool = False, progress: Progr
     for k, f in enumerate(files):
         st = f.path.stat()
         digest = sha256_file(f.path)[0] if hash_files else None
-        rows.append({"path": str(f.path), "bytes": st.st_size,
-                     "modified": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds"),
-                     "rows": f.rows, "empty": f.empty, "sha256": digest})
+        rows.append(
+            {
+                "path": str(f.path),
+                "bytes": st.st_size,
+                "modified": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds"),
+                "rows": f.rows,
+                "empty": f.empty,
+                "sha256": digest,
+            }
+        )
         if hash_files:
             progress.update(f"{k + 1:,} of {len(files):,} files hashed")
     set_digest = None

@@ -50,7 +50,9 @@ class LoadedLog:
     vmin: np.ndarray  # float32 V, lowest cell
     window: pl.DataFrame  # rows with a cell outside the chemistry window: _i (index), above, below bit masks
     temps: np.ndarray  # float32 (k, n) degC, one row per sensor
-    bad: pl.DataFrame  # set-aside rows (first MAX_BAD_ROWS_KEPT): _fid, _row (in its file), raw timestamp, flags, values
+    bad: (
+        pl.DataFrame
+    )  # set-aside rows (first MAX_BAD_ROWS_KEPT): _fid, _row (in its file), raw timestamp, flags, values
     bad_global: np.ndarray  # int64, running row number (over all files) of every set-aside row, ascending
     file_first: np.ndarray  # int64, running row number of each file's first data row (-1: no rows)
     bad_counts: dict[str, int] = field(default_factory=dict)  # per reason and per channel
@@ -83,7 +85,9 @@ def expand_paths(paths: list[str | Path]) -> list[FileInfo]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES)
+            found = sorted(
+                x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES
+            )
             if not found:
                 raise LogInputError(f"{p}: folder holds no .csv or .parquet files")
             out.extend(found)
@@ -121,8 +125,11 @@ def _csv_header(info: FileInfo, profile: LogProfile) -> list[str] | None:
 
 
 def _check_columns(info: FileInfo, header: list[str], profile: LogProfile) -> None:
-    keys = [(profile.ts_column, "columns/timestamp.column"), (profile.pack_voltage, "columns.pack_voltage"),
-            (profile.current, "columns.current")]
+    keys = [
+        (profile.ts_column, "columns/timestamp.column"),
+        (profile.pack_voltage, "columns.pack_voltage"),
+        (profile.current, "columns.current"),
+    ]
     keys += [(c, "columns.cell_voltages") for c in profile.cells]
     keys += [(c, "columns.temperatures") for c in profile.temperatures]
     missing = [(c, k) for c, k in keys if c not in header]
@@ -131,8 +138,7 @@ def _check_columns(info: FileInfo, header: list[str], profile: LogProfile) -> No
         shown = ", ".join(header[:12]) + (" ..." if len(header) > 12 else "")
         raise LogInputError(
             f"{info.path}: {len(missing)} column(s) named in profile {profile.source} not found: {names}; "
-            f"the file has: {shown}"
-            + ("; is the delimiter right (file.delimiter)?" if len(header) == 1 else "")
+            f"the file has: {shown}" + ("; is the delimiter right (file.delimiter)?" if len(header) == 1 else "")
         )
     dupes = sorted({h for h in header if header.count(h) > 1 and h in profile.all_columns})
     if dupes:
@@ -154,12 +160,14 @@ def _ts_expr(profile: LogProfile, dtype: pl.DataType) -> tuple[pl.Expr, bool]:
             dt = col.str.strip_chars().str.to_datetime(time_unit="us", strict=False, cache=False)
             zoned = False  # decided from the result dtype by the caller
         else:
-            dt = col.str.strip_chars().str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)  # timestamps are unique: no cache
+            dt = col.str.strip_chars().str.strptime(
+                pl.Datetime("us"), fmt, strict=False, cache=False
+            )  # timestamps are unique: no cache
             zoned = "%z" in fmt or "%Z" in fmt
     else:
         raise LogInputError(
             f"timestamp column {profile.ts_column!r} has type {dtype}; with timestamp.format = {fmt!r} in "
-            f"{profile.source} it must be text or a datetime (use \"epoch_s\"/\"epoch_ms\" for numbers)"
+            f'{profile.source} it must be text or a datetime (use "epoch_s"/"epoch_ms" for numbers)'
         )
     if zoned:
         return dt.dt.convert_time_zone("UTC").dt.epoch("us"), True
@@ -199,8 +207,16 @@ def _lazy_group(infos: list[FileInfo], fids: list[int], header: tuple[str, ...],
         schema: dict[str, pl.DataType] = {h: pl.String for h in header}
         for c in profile.numeric_columns:
             schema[c] = pl.Float64
-        lf = pl.scan_csv(paths, schema=schema, separator=profile.delimiter, ignore_errors=True,
-                         truncate_ragged_lines=True, encoding="utf8-lossy", raise_if_empty=False, **by_path)
+        lf = pl.scan_csv(
+            paths,
+            schema=schema,
+            separator=profile.delimiter,
+            ignore_errors=True,
+            truncate_ragged_lines=True,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+            **by_path,
+        )
     else:
         lf = pl.scan_parquet(paths, **by_path)
         lf = lf.with_columns([pl.col(c).cast(pl.Float64, strict=False) for c in profile.numeric_columns])
@@ -257,8 +273,9 @@ def _masks(batch: pl.DataFrame, profile: LogProfile, first: int) -> pl.DataFrame
     return sub.select(pl.Series("_i", idx + first, pl.Int64), above.alias("above"), below.alias("below"))
 
 
-def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT,
-             batch_rows: int = 250_000) -> LoadedLog:
+def load_log(
+    paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT, batch_rows: int = 250_000
+) -> LoadedLog:
     """Read every file, in name order, into one LoadedLog."""
     files = expand_paths(paths)
     if len(files) > 1 and len({f.kind for f in files}) > 1:
@@ -276,23 +293,37 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
     if not groups:
         raise LogInputError(f"no data: all {len(files)} input file(s) are empty (first: {files[0].path})")
     if len(ts_dtypes) > 1:
-        raise LogInputError(f"timestamp column {profile.ts_column!r} has different types across files: {sorted(ts_dtypes)}")
+        raise LogInputError(
+            f"timestamp column {profile.ts_column!r} has different types across files: {sorted(ts_dtypes)}"
+        )
     frames = [_lazy_group([files[f] for f in fids], fids, header, profile) for (_, header), fids in groups.items()]
     ts_expr, zoned = _ts_expr(profile, frames[0].collect_schema()[profile.ts_column])
     if profile.ts_format == "iso":
-        probe = frames[0].head(200).select(pl.col(profile.ts_column).str.strip_chars()
-                                           .str.to_datetime(time_unit="us", strict=False)).collect()
+        probe = (
+            frames[0]
+            .head(200)
+            .select(pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False))
+            .collect()
+        )
         tz = probe.schema[profile.ts_column]
         if isinstance(tz, pl.Datetime) and tz.time_zone is not None:
             zoned = True
-            ts_expr = (pl.col(profile.ts_column).str.strip_chars().str.to_datetime(time_unit="us", strict=False, cache=False)
-                       .dt.convert_time_zone("UTC").dt.epoch("us"))
+            ts_expr = (
+                pl.col(profile.ts_column)
+                .str.strip_chars()
+                .str.to_datetime(time_unit="us", strict=False, cache=False)
+                .dt.convert_time_zone("UTC")
+                .dt.epoch("us")
+            )
     lf = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
     lf = lf.select("_fid", *profile.all_columns)  # batches come in order: running row numbers are counted here
     lf = _plan(lf, ts_expr, profile)
     n_temps = len(profile.temperatures)
-    sink = _Sink({"_t": np.int64, "current": np.float64, "pack": np.float64, "_vmax": np.float32,
-                  "_vmin": np.float32}, n_temps, _expected_rows(files, groups))
+    sink = _Sink(
+        {"_t": np.int64, "current": np.float64, "pack": np.float64, "_vmax": np.float32, "_vmin": np.float32},
+        n_temps,
+        _expected_rows(files, groups),
+    )
     sources = {"_t": "_t", "current": profile.current, "pack": profile.pack_voltage, "_vmax": "_vmax", "_vmin": "_vmin"}
     bad_parts: list[pl.DataFrame] = []
     bad_global: list[np.ndarray] = []
@@ -318,8 +349,11 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
             bad_global.append(bad["_row"].to_numpy().copy())
             _count_bad(bad, profile, bad_counts)
             if bad_kept < MAX_BAD_ROWS_KEPT:
-                bad_parts.append(bad.select("_fid", "_row", pl.col(profile.ts_column).cast(pl.String).alias("_ts"),
-                                            "_flags", *channels).head(MAX_BAD_ROWS_KEPT - bad_kept))
+                bad_parts.append(
+                    bad.select(
+                        "_fid", "_row", pl.col(profile.ts_column).cast(pl.String).alias("_ts"), "_flags", *channels
+                    ).head(MAX_BAD_ROWS_KEPT - bad_kept)
+                )
                 bad_kept += bad_parts[-1].height
             batch = batch.filter(~is_bad)
         if batch.height:
@@ -341,10 +375,21 @@ def load_log(paths: list[str | Path], profile: LogProfile, progress: Progress = 
         info.rows = int(rows_per_file[fid])
     a = sink.arrays()
     return LoadedLog(
-        files=files, t_us=a["_t"], current=a["current"], pack=a["pack"], vmax=a["_vmax"], vmin=a["_vmin"],
-        window=pl.concat(mask_parts), temps=sink.temps(), bad=bad_df,
-        bad_global=np.concatenate(bad_global) if bad_global else np.zeros(0, np.int64), file_first=file_first,
-        bad_counts=bad_counts, zoned=zoned, timezone=profile.timezone, stuck_blocks=pl.concat(stuck_parts),
+        files=files,
+        t_us=a["_t"],
+        current=a["current"],
+        pack=a["pack"],
+        vmax=a["_vmax"],
+        vmin=a["_vmin"],
+        window=pl.concat(mask_parts),
+        temps=sink.temps(),
+        bad=bad_df,
+        bad_global=np.concatenate(bad_global) if bad_global else np.zeros(0, np.int64),
+        file_first=file_first,
+        bad_counts=bad_counts,
+        zoned=zoned,
+        timezone=profile.timezone,
+        stuck_blocks=pl.concat(stuck_parts),
         total_rows=total,
     )
 

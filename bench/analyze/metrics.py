@@ -82,8 +82,15 @@ def _unlane(counts: np.ndarray) -> np.ndarray:
     return np.pad(counts, (0, -len(counts) % LANES)).reshape(-1, LANES).sum(axis=1)
 
 
-def _hist(values: np.ndarray, weights: np.ndarray, width: float, name: str, unit: str,
-          lo: float | None = None, lanes: np.ndarray | None = None) -> Histogram:
+def _hist(
+    values: np.ndarray,
+    weights: np.ndarray,
+    width: float,
+    name: str,
+    unit: str,
+    lo: float | None = None,
+    lanes: np.ndarray | None = None,
+) -> Histogram:
     if not values.size:
         return Histogram(name, unit, np.array([0.0, width]), np.zeros(1))
     lo = float(np.floor(values.min() / width) * width) if lo is None else lo
@@ -110,8 +117,7 @@ def _weights(t_us: np.ndarray, gap_s: float) -> np.ndarray:
     return w
 
 
-def _crate(cur: np.ndarray, w: np.ndarray, rest: float, nominal_ah: float, width: float,
-           lanes: np.ndarray) -> tuple:
+def _crate(cur: np.ndarray, w: np.ndarray, rest: float, nominal_ah: float, width: float, lanes: np.ndarray) -> tuple:
     """Both C-rate histograms and the time/charge sums per state from one keyed bincount (no subsets).
 
     key = bin * 3 + state (0 rest, 1 charging, 2 discharging), bin = floor(|C-rate| / width).
@@ -143,8 +149,14 @@ def _crate(cur: np.ndarray, w: np.ndarray, rest: float, nominal_ah: float, width
     return hist, sw, scw, cmax, cmin
 
 
-def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_ah: float,
-            w: np.ndarray | None = None, days: Days | None = None) -> Metrics:
+def compute(
+    clean: CleanLog,
+    local_us: np.ndarray,
+    profile: LogProfile,
+    nominal_ah: float,
+    w: np.ndarray | None = None,
+    days: Days | None = None,
+) -> Metrics:
     """All usage/health metrics; `local_us` is drift-corrected wall time for cutting days.
 
     `w` (seconds each sample stands for) and `days` (the day index of `local_us`) may be passed in
@@ -189,20 +201,31 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
     del wc, pos
     dates = pl.Series("date", (np.arange(nd) + d0) * DAY_US, dtype=pl.Int64).cast(pl.Datetime("us")).cast(pl.Date)
     with np.errstate(invalid="ignore", divide="ignore"):
-        daily = pl.DataFrame({
-            "date": dates, "charge_Ah": s_ah_in, "discharge_Ah": s_ah_out, "charge_Wh": s_wh_in,
-            "discharge_Wh": s_wh_out, "equivalent_full_cycles": s_ah_out / nominal_ah,
-            "capacity_loss_pct": _pct(s_ah_in - s_ah_out, s_ah_in), "energy_loss_pct": _pct(s_wh_in - s_wh_out, s_wh_in),
-            "covered_h": covered / 3600.0,
-            "imbalance_charging_mean_mV": np.where(w_chg_day > 0, dv_chg_day / w_chg_day, np.nan),
-            "imbalance_max_mV": days.max(dv), "T_min_degC": days.min(tmin),
-            "T_max_degC": days.max(tmax), "dT_max_K": days.max(spread),
-        }).filter(pl.col("covered_h") > 0)
+        daily = pl.DataFrame(
+            {
+                "date": dates,
+                "charge_Ah": s_ah_in,
+                "discharge_Ah": s_ah_out,
+                "charge_Wh": s_wh_in,
+                "discharge_Wh": s_wh_out,
+                "equivalent_full_cycles": s_ah_out / nominal_ah,
+                "capacity_loss_pct": _pct(s_ah_in - s_ah_out, s_ah_in),
+                "energy_loss_pct": _pct(s_wh_in - s_wh_out, s_wh_in),
+                "covered_h": covered / 3600.0,
+                "imbalance_charging_mean_mV": np.where(w_chg_day > 0, dv_chg_day / w_chg_day, np.nan),
+                "imbalance_max_mV": days.max(dv),
+                "T_min_degC": days.min(tmin),
+                "T_max_degC": days.max(tmax),
+                "dT_max_K": days.max(spread),
+            }
+        ).filter(pl.col("covered_h") > 0)
     annual = annual_table(daily, nominal_ah)
     tot_in, tot_out, e_in, e_out = (float(x.sum()) for x in (s_ah_in, s_ah_out, s_wh_in, s_wh_out))
     totals = {
-        "charge": Q_(tot_in, "A*h"), "discharge": Q_(tot_out, "A*h"),
-        "charge_energy": Q_(e_in / 1000.0, "kWh"), "discharge_energy": Q_(e_out / 1000.0, "kWh"),
+        "charge": Q_(tot_in, "A*h"),
+        "discharge": Q_(tot_out, "A*h"),
+        "charge_energy": Q_(e_in / 1000.0, "kWh"),
+        "discharge_energy": Q_(e_out / 1000.0, "kWh"),
         "equivalent_full_cycles": Q_(tot_out / nominal_ah, ""),
         "capacity_loss": Q_(100.0 * (tot_in - tot_out) / tot_in if tot_in else float("nan"), "percent"),
         "energy_loss": Q_(100.0 * (e_in - e_out) / e_in if e_in else float("nan"), "percent"),
@@ -213,30 +236,54 @@ def compute(clean: CleanLog, local_us: np.ndarray, profile: LogProfile, nominal_
     t_chg, t_dis, t_all = float(sw[1]), float(sw[2]), float(w.sum())
     crate_summary = {
         "charge_mean": Q_(float(scw[1] / t_chg) if t_chg else 0.0, "1/h"),
-        "charge_p95": Q_(crate["charge"].percentile(95), "1/h"), "charge_max": Q_(cmax, "1/h"),
+        "charge_p95": Q_(crate["charge"].percentile(95), "1/h"),
+        "charge_max": Q_(cmax, "1/h"),
         "discharge_mean": Q_(float(-scw[2] / t_dis) if t_dis else 0.0, "1/h"),
-        "discharge_p95": Q_(crate["discharge"].percentile(95), "1/h"), "discharge_max": Q_(-cmin, "1/h"),
+        "discharge_p95": Q_(crate["discharge"].percentile(95), "1/h"),
+        "discharge_max": Q_(-cmin, "1/h"),
     }
-    time_in_state = {"charging": Q_(t_chg / 3600, "h"), "discharging": Q_(t_dis / 3600, "h"),
-                     "rest": Q_((t_all - t_chg - t_dis) / 3600, "h"), "covered": Q_(t_all / 3600, "h")}
+    time_in_state = {
+        "charging": Q_(t_chg / 3600, "h"),
+        "discharging": Q_(t_dis / 3600, "h"),
+        "rest": Q_((t_all - t_chg - t_dis) / 3600, "h"),
+        "covered": Q_(t_all / 3600, "h"),
+    }
     temperature, temp_summary = _temperatures(temps, tmax, tmin, spread, w, local_us, profile, lanes)
     imb = _hist(dv, w, 1.0, "cell voltage imbalance (max - min)", "mV", lo=0.0, lanes=lanes)
     k = int(np.argmax(dv))
     imb_summary = {
         "mean": Q_(float(np.dot(w, dv) / t_all) if t_all else float("nan"), "mV"),
         "charging_mean": Q_(float(dv_chg_day.sum() / w_chg_day.sum()) if w_chg_day.sum() else float("nan"), "mV"),
-        "p95": Q_(imb.percentile(95), "mV"), "max": Q_(float(dv[k]), "mV"), "max_at": fmt_time(local_us[k]),
+        "p95": Q_(imb.percentile(95), "mV"),
+        "max": Q_(float(dv[k]), "mV"),
+        "max_at": fmt_time(local_us[k]),
     }
     return Metrics(
-        nominal_capacity=Q_(nominal_ah, "A*h"), totals=totals, time_in_state=time_in_state, crate=crate,
-        crate_summary=crate_summary, temperature=temperature, temperature_summary=temp_summary, imbalance=imb,
-        imbalance_summary=imb_summary, excursions=excursions(clean, local_us, profile), daily=daily, annual=annual,
+        nominal_capacity=Q_(nominal_ah, "A*h"),
+        totals=totals,
+        time_in_state=time_in_state,
+        crate=crate,
+        crate_summary=crate_summary,
+        temperature=temperature,
+        temperature_summary=temp_summary,
+        imbalance=imb,
+        imbalance_summary=imb_summary,
+        excursions=excursions(clean, local_us, profile),
+        daily=daily,
+        annual=annual,
     )
 
 
-def _temperatures(temps: np.ndarray, tmax: np.ndarray, tmin: np.ndarray, spread: np.ndarray, w: np.ndarray,
-                  t: np.ndarray, profile: LogProfile,
-                  lanes: np.ndarray | None = None) -> tuple[dict[str, Histogram], dict[str, object]]:
+def _temperatures(
+    temps: np.ndarray,
+    tmax: np.ndarray,
+    tmin: np.ndarray,
+    spread: np.ndarray,
+    w: np.ndarray,
+    t: np.ndarray,
+    profile: LogProfile,
+    lanes: np.ndarray | None = None,
+) -> tuple[dict[str, Histogram], dict[str, object]]:
     if not temps.shape[0]:
         return {}, {}
     tb = profile.temperature_bin
@@ -251,20 +298,27 @@ def _temperatures(temps: np.ndarray, tmax: np.ndarray, tmin: np.ndarray, spread:
         else:
             n = max(len(pooled), len(h.seconds))
             pooled = np.pad(pooled, (0, n - len(pooled))) + np.pad(h.seconds, (0, n - len(h.seconds)))
-        per_sensor.append({"sensor": name, "min": Q_(float(temps[k].min()), "degC"),
-                           "mean": Q_(float(np.dot(w, temps[k]) / t_all) if t_all else float("nan"), "degC"),
-                           "max": Q_(float(temps[k].max()), "degC")})
+        per_sensor.append(
+            {
+                "sensor": name,
+                "min": Q_(float(temps[k].min()), "degC"),
+                "mean": Q_(float(np.dot(w, temps[k]) / t_all) if t_all else float("nan"), "degC"),
+                "max": Q_(float(temps[k].max()), "degC"),
+            }
+        )
     pooled_h = Histogram("cell temperature (all sensors)", "degC", lo + tb * np.arange(len(pooled) + 1), pooled)
     spread_h = _hist(spread, w, 0.5, "temperature spread Tmax - Tmin", "K", lo=0.0, lanes=lanes)
     limit = float(profile.spread_limit.to("K").magnitude)
     k = int(np.argmax(spread))
     summary = {
         "per_sensor": per_sensor,
-        "min": Q_(float(tmin.min()), "degC"), "max": Q_(float(tmax.max()), "degC"),
+        "min": Q_(float(tmin.min()), "degC"),
+        "max": Q_(float(tmax.max()), "degC"),
         "spread_limit": Q_(limit, "K"),
         "fraction_spread_under_limit": Q_(float(np.dot(w, spread < limit) / t_all) if t_all else float("nan"), ""),
         "spread_mean": Q_(float(np.dot(w, spread) / t_all) if t_all else float("nan"), "K"),
-        "spread_p95": Q_(spread_h.percentile(95), "K"), "spread_max": Q_(float(spread[k]), "K"),
+        "spread_p95": Q_(spread_h.percentile(95), "K"),
+        "spread_max": Q_(float(spread[k]), "K"),
         "spread_max_at": fmt_time(t[k]),
     }
     return {"pooled": pooled_h, "spread": spread_h}, summary
@@ -278,8 +332,10 @@ def excursions(clean: CleanLog, local_us: np.ndarray, profile: LogProfile) -> pl
     n = len(clean.t_us)
     if win.height:
         idx = win["_i"].to_numpy()
-        for side, mask_col, arr, fn in (("above", "above", clean.vmax, np.maximum),
-                                        ("below", "below", clean.vmin, np.minimum)):
+        for side, mask_col, arr, fn in (
+            ("above", "above", clean.vmax, np.maximum),
+            ("below", "below", clean.vmin, np.minimum),
+        ):
             masks = win[mask_col].to_numpy()
             for j, cell in enumerate(profile.cells):
                 sel = idx[(masks >> np.uint64(j)) & np.uint64(1) == 1]
@@ -298,22 +354,38 @@ def excursions(clean: CleanLog, local_us: np.ndarray, profile: LogProfile) -> pl
                     cols["duration_s"].append(float((clean.t_us[end] - clean.t_us[a]) / 1e6))
                     cols["samples"].append(int(b - a + 1))
                     cols["extreme_V"].append(float(x))
-    schema = {"cell": pl.String, "side": pl.String, "start": pl.String, "end": pl.String, "duration_s": pl.Float64,
-              "samples": pl.Int64, "extreme_V": pl.Float64}
+    schema = {
+        "cell": pl.String,
+        "side": pl.String,
+        "start": pl.String,
+        "end": pl.String,
+        "duration_s": pl.Float64,
+        "samples": pl.Int64,
+        "extreme_V": pl.Float64,
+    }
     return pl.DataFrame(cols, schema=schema).sort("start", "cell")
 
 
 def annual_table(daily: pl.DataFrame, nominal_ah: float) -> pl.DataFrame:
     """The annual table of the study: Ah, kWh, losses and cycles per calendar year, plus a total row."""
-    agg = [pl.len().alias("days"), pl.col("charge_Ah").sum(), pl.col("discharge_Ah").sum(),
-           pl.col("charge_Wh").sum(), pl.col("discharge_Wh").sum()]
+    agg = [
+        pl.len().alias("days"),
+        pl.col("charge_Ah").sum(),
+        pl.col("discharge_Ah").sum(),
+        pl.col("charge_Wh").sum(),
+        pl.col("discharge_Wh").sum(),
+    ]
     years = daily.group_by(pl.col("date").dt.year().cast(pl.String).alias("year")).agg(agg).sort("year")
     total = daily.select(pl.lit("total").alias("year"), *agg)
     t = pl.concat([years, total.cast(years.schema)])
     return t.select(
-        "year", "days", "charge_Ah", "discharge_Ah",
+        "year",
+        "days",
+        "charge_Ah",
+        "discharge_Ah",
         (100 * (pl.col("charge_Ah") - pl.col("discharge_Ah")) / pl.col("charge_Ah")).alias("capacity_loss_pct"),
         (pl.col("discharge_Ah") / nominal_ah).alias("equivalent_full_cycles"),
-        (pl.col("charge_Wh") / 1000).alias("charge_kWh"), (pl.col("discharge_Wh") / 1000).alias("discharge_kWh"),
+        (pl.col("charge_Wh") / 1000).alias("charge_kWh"),
+        (pl.col("discharge_Wh") / 1000).alias("discharge_kWh"),
         (100 * (pl.col("charge_Wh") - pl.col("discharge_Wh")) / pl.col("charge_Wh")).alias("energy_loss_pct"),
     )

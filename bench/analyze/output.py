@@ -19,8 +19,17 @@ import polars as pl
 from bench.analyze.metrics import Histogram
 from bench.analyze.pipeline import BmsLogResult
 
-ANNUAL_COLUMNS = {"year": "", "days": "day", "charge_Ah": "A·h", "discharge_Ah": "A·h", "capacity_loss_pct": "%",
-                  "equivalent_full_cycles": "", "charge_kWh": "kWh", "discharge_kWh": "kWh", "energy_loss_pct": "%"}
+ANNUAL_COLUMNS = {
+    "year": "",
+    "days": "day",
+    "charge_Ah": "A·h",
+    "discharge_Ah": "A·h",
+    "capacity_loss_pct": "%",
+    "equivalent_full_cycles": "",
+    "charge_kWh": "kWh",
+    "discharge_kWh": "kWh",
+    "energy_loss_pct": "%",
+}
 
 
 def jsonable(obj: object) -> object:
@@ -29,8 +38,12 @@ def jsonable(obj: object) -> object:
         v = float(obj.magnitude)
         return {"value": None if math.isnan(v) else v, "unit": f"{obj.units:~P}"}
     if isinstance(obj, Histogram):
-        return {"name": obj.name, "unit": obj.unit, "edges": [float(x) for x in obj.edges],
-                "seconds": [float(x) for x in obj.seconds]}
+        return {
+            "name": obj.name,
+            "unit": obj.unit,
+            "edges": [float(x) for x in obj.edges],
+            "seconds": [float(x) for x in obj.seconds],
+        }
     if isinstance(obj, pl.DataFrame):
         return [jsonable(r) for r in obj.to_dicts()]
     if isinstance(obj, dict):
@@ -59,27 +72,55 @@ def result_dict(r: BmsLogResult) -> dict:
         "schema": "ess-bench/bms-log-analysis/1",
         "inputs": r.inputs,
         "input_files": r.input_files,
-        "profile": {"name": r.profile.name, "source": r.profile.source, "chemistry": r.profile.chemistry,
-                    "nominal_capacity": m.nominal_capacity, "cell_window": list(r.profile.cell_window)},
-        "data_quality": {
-            "rows_total": q.rows_total, "rows_used": q.rows_used, "files": q.files, "empty_files": q.empty_files,
-            "median_interval": _q(q.median_interval_s, "s"), "span": _q(q.span_s / 86400, "day"),
-            "coverage": _q(100 * q.coverage, "percent"), "findings": q.findings,
+        "profile": {
+            "name": r.profile.name,
+            "source": r.profile.source,
+            "chemistry": r.profile.chemistry,
+            "nominal_capacity": m.nominal_capacity,
+            "cell_window": list(r.profile.cell_window),
         },
-        "clock_drift": {k: getattr(d, k) for k in ("event", "rate", "rate_stderr", "total", "n_days", "n_used",
-                                                   "model", "residual_std", "significant", "applied", "reason")}
+        "data_quality": {
+            "rows_total": q.rows_total,
+            "rows_used": q.rows_used,
+            "files": q.files,
+            "empty_files": q.empty_files,
+            "median_interval": _q(q.median_interval_s, "s"),
+            "span": _q(q.span_s / 86400, "day"),
+            "coverage": _q(100 * q.coverage, "percent"),
+            "findings": q.findings,
+        },
+        "clock_drift": {
+            k: getattr(d, k)
+            for k in (
+                "event",
+                "rate",
+                "rate_stderr",
+                "total",
+                "n_days",
+                "n_used",
+                "model",
+                "residual_std",
+                "significant",
+                "applied",
+                "reason",
+            )
+        }
         | {"evidence": d.evidence.with_columns(pl.col("day").cast(pl.String))},
-        "totals": m.totals, "time_in_state": m.time_in_state,
+        "totals": m.totals,
+        "time_in_state": m.time_in_state,
         "c_rate": {"summary": m.crate_summary, "histograms": m.crate},
         "temperature": {"summary": m.temperature_summary, "histograms": m.temperature},
         "cell_imbalance": {"summary": m.imbalance_summary, "histogram": m.imbalance},
         "cell_window_excursions": m.excursions,
         "annual": {"units": ANNUAL_COLUMNS, "rows": m.annual},
         "daily": m.daily.with_columns(pl.col("date").cast(pl.String)),
-        "operation_patterns": {"clusters": [{"cluster": i, "label": lab, "days": n, "hourly_c_rate": list(c)}
-                                            for i, (lab, n, c) in enumerate(zip(p.labels, p.counts, p.centroids,
-                                                                                 strict=True))],
-                               "days": p.days.with_columns(pl.col("date").cast(pl.String))},
+        "operation_patterns": {
+            "clusters": [
+                {"cluster": i, "label": lab, "days": n, "hourly_c_rate": list(c)}
+                for i, (lab, n, c) in enumerate(zip(p.labels, p.counts, p.centroids, strict=True))
+            ],
+            "days": p.days.with_columns(pl.col("date").cast(pl.String)),
+        },
         "module_history": r.module_history(),
     }
 
@@ -96,23 +137,54 @@ def write_all(r: BmsLogResult, out: Path) -> dict[str, Path]:
     from bench.analyze.html import render_page
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("result.json", "annual.csv", "daily.csv", "findings.csv", "gaps.csv",
-                                           "excursions.csv", "patterns.csv", "report.html", "dut_info.json")}
+    paths = {
+        name: out / name
+        for name in (
+            "result.json",
+            "annual.csv",
+            "daily.csv",
+            "findings.csv",
+            "gaps.csv",
+            "excursions.csv",
+            "patterns.csv",
+            "report.html",
+            "dut_info.json",
+        )
+    }
     paths["result.json"].write_text(json.dumps(jsonable(result_dict(r)), indent=1, allow_nan=False), encoding="utf-8")
     r.metrics.annual.write_csv(paths["annual.csv"], float_precision=4)
     r.metrics.daily.write_csv(paths["daily.csv"], float_precision=4)
-    findings = pl.DataFrame([{"kind": f.kind, "severity": f.severity, "count": f.count, "message": f.message,
-                              "action": f.action, "first_locations": json.dumps(jsonable(f.locations[:5]))}
-                             for f in r.quality.findings],
-                            schema={"kind": pl.String, "severity": pl.String, "count": pl.Int64, "message": pl.String,
-                                    "action": pl.String, "first_locations": pl.String})
+    findings = pl.DataFrame(
+        [
+            {
+                "kind": f.kind,
+                "severity": f.severity,
+                "count": f.count,
+                "message": f.message,
+                "action": f.action,
+                "first_locations": json.dumps(jsonable(f.locations[:5])),
+            }
+            for f in r.quality.findings
+        ],
+        schema={
+            "kind": pl.String,
+            "severity": pl.String,
+            "count": pl.Int64,
+            "message": pl.String,
+            "action": pl.String,
+            "first_locations": pl.String,
+        },
+    )
     findings.write_csv(paths["findings.csv"])
-    gaps = pl.DataFrame(r.quality.gaps, schema={"start": pl.String, "end": pl.String, "duration_s": pl.Float64,
-                                                "file": pl.String, "line": pl.Int64})
+    gaps = pl.DataFrame(
+        r.quality.gaps,
+        schema={"start": pl.String, "end": pl.String, "duration_s": pl.Float64, "file": pl.String, "line": pl.Int64},
+    )
     gaps.write_csv(paths["gaps.csv"])
     r.metrics.excursions.write_csv(paths["excursions.csv"])
     r.patterns.days.write_csv(paths["patterns.csv"], float_precision=4)
     paths["report.html"].write_text(render_page(r), encoding="utf-8")
-    paths["dut_info.json"].write_text(json.dumps(jsonable(r.intake_history()), indent=1, allow_nan=False),
-                                      encoding="utf-8")
+    paths["dut_info.json"].write_text(
+        json.dumps(jsonable(r.intake_history()), indent=1, allow_nan=False), encoding="utf-8"
+    )
     return paths

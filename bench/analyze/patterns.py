@@ -57,8 +57,15 @@ def _label(profile: np.ndarray) -> str:
     return ", ".join(parts)
 
 
-def compute(local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, nominal_ah: float, rest_a: float,
-            clusters: int, days: Days | None = None) -> Patterns:
+def compute(
+    local_us: np.ndarray,
+    current: np.ndarray,
+    w_s: np.ndarray,
+    nominal_ah: float,
+    rest_a: float,
+    clusters: int,
+    days: Days | None = None,
+) -> Patterns:
     """Hourly mean C-rate per day (time-weighted), day summaries, and k-means clusters."""
     days = Days(local_us) if days is None else days
     d0, nd = days.d0, days.n
@@ -106,10 +113,18 @@ def compute(local_us: np.ndarray, current: np.ndarray, w_s: np.ndarray, nominal_
     cluster = np.full(nd, -1)
     cluster[present] = lab
     dates = pl.Series("date", (np.arange(nd) + d0) * DAY_US, dtype=pl.Int64).cast(pl.Datetime("us")).cast(pl.Date)
-    days = pl.DataFrame({
-        "date": dates, "cluster": cluster, "charging_h": h_chg, "discharging_h": h_dis,
-        "rest_h": sec.sum(axis=1) / 3600 - h_chg - h_dis, "first_charge_h": first, "last_charge_h": last,
-        "peak_charge_C": prof.max(axis=1), "peak_discharge_C": -prof.min(axis=1),
-    }).filter(pl.Series(present))
+    days = pl.DataFrame(
+        {
+            "date": dates,
+            "cluster": cluster,
+            "charging_h": h_chg,
+            "discharging_h": h_dis,
+            "rest_h": sec.sum(axis=1) / 3600 - h_chg - h_dis,
+            "first_charge_h": first,
+            "last_charge_h": last,
+            "peak_charge_C": prof.max(axis=1),
+            "peak_discharge_C": -prof.min(axis=1),
+        }
+    ).filter(pl.Series(present))
     counts = np.bincount(lab, minlength=len(centers)).tolist()
     return Patterns(days=days, centroids=centers, labels=[_label(c) for c in centers], counts=counts)

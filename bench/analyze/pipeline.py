@@ -76,23 +76,33 @@ class BmsLogResult:
         for side, label in (("above", "cell overvoltage"), ("below", "cell undervoltage")):
             sub = exc.filter(exc["side"] == side)
             if sub.height:
-                events.append(f"{label} in field log: {', '.join(sorted(set(sub['cell'].to_list())))}, "
-                              f"{sub.height} excursion(s), first {sub['start'].min()}")
+                events.append(
+                    f"{label} in field log: {', '.join(sorted(set(sub['cell'].to_list())))}, "
+                    f"{sub.height} excursion(s), first {sub['start'].min()}"
+                )
         period = f"{h['period_start']} to {h['period_end']}"
-        return {"history": {
-            "source": f"BMS field log analysis ({self.profile.name}, {period}, "
-                      f"{h['data_coverage'].magnitude:.1f} % coverage)",
-            "cycle_count": round(float(h["equivalent_full_cycles"].magnitude), 1),
-            "energy_throughput": f"{h['discharge_energy'].to('kWh').magnitude:.3f} kWh",
-            "capacity_throughput": f"{h['discharge_throughput'].to('A*h').magnitude:.1f} A*h",
-            "events": events,
-            "field_log": h,
-        }}
+        return {
+            "history": {
+                "source": f"BMS field log analysis ({self.profile.name}, {period}, "
+                f"{h['data_coverage'].magnitude:.1f} % coverage)",
+                "cycle_count": round(float(h["equivalent_full_cycles"].magnitude), 1),
+                "energy_throughput": f"{h['discharge_energy'].to('kWh').magnitude:.3f} kWh",
+                "capacity_throughput": f"{h['discharge_throughput'].to('A*h').magnitude:.1f} A*h",
+                "events": events,
+                "field_log": h,
+            }
+        }
 
 
-def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | None = None, *,
-                    nominal_capacity: pint.Quantity | str | None = None, progress: Progress = SILENT,
-                    drift_correction: str | None = None, hash_inputs: bool = False) -> BmsLogResult:
+def analyze_bms_log(
+    paths: list[str | Path],
+    profile: LogProfile | str | Path | None = None,
+    *,
+    nominal_capacity: pint.Quantity | str | None = None,
+    progress: Progress = SILENT,
+    drift_correction: str | None = None,
+    hash_inputs: bool = False,
+) -> BmsLogResult:
     """Analyse one log (files, folders or globs). Bad input raises a BenchError naming what is wrong.
 
     `hash_inputs` records every input file's SHA-256 (and one over the set) in the result.
@@ -101,9 +111,14 @@ def analyze_bms_log(paths: list[str | Path], profile: LogProfile | str | Path | 
         return _analyze(paths, profile, nominal_capacity, progress, drift_correction, hash_inputs)
 
 
-def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
-             nominal_capacity: pint.Quantity | str | None, progress: Progress,
-             drift_correction: str | None, hash_inputs: bool = False) -> BmsLogResult:
+def _analyze(
+    paths: list[str | Path],
+    profile: LogProfile | str | Path | None,
+    nominal_capacity: pint.Quantity | str | None,
+    progress: Progress,
+    drift_correction: str | None,
+    hash_inputs: bool = False,
+) -> BmsLogResult:
     if not isinstance(profile, LogProfile):
         profile = load_profile(profile, drift_correction=drift_correction)
     elif drift_correction:
@@ -127,8 +142,17 @@ def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
     rest_a = float(profile.rest_current.to("A").magnitude)
     local = drift_mod.to_local(clean.t_us, profile.timezone)
     days = drift_mod.Days(local)
-    dres = drift_mod.estimate(clean.t_us, local, clean.current, w, nominal_ah=nominal_ah, rest_a=rest_a,
-                              event=profile.drift_event, mode=profile.drift_correction, days_index=days)
+    dres = drift_mod.estimate(
+        clean.t_us,
+        local,
+        clean.current,
+        w,
+        nominal_ah=nominal_ah,
+        rest_a=rest_a,
+        event=profile.drift_event,
+        mode=profile.drift_correction,
+        days_index=days,
+    )
     if dres.applied:
         clean.t_us = drift_mod.correct(clean.t_us, dres)
         local = drift_mod.to_local(clean.t_us, profile.timezone)
@@ -141,5 +165,12 @@ def _analyze(paths: list[str | Path], profile: LogProfile | str | Path | None,
     met.daily = met.daily.join(pat.days.select("date", "cluster"), on="date", how="left")
     described = inputs_mod.describe(files, hash_files=hash_inputs, progress=progress)
     progress.done(f"analysed {qreport.rows_used:,} rows, {len(met.daily)} days")
-    return BmsLogResult(profile=profile, inputs=[str(p) for p in paths], quality=qreport, drift=dres, metrics=met,
-                        patterns=pat, input_files=described)
+    return BmsLogResult(
+        profile=profile,
+        inputs=[str(p) for p in paths],
+        quality=qreport,
+        drift=dres,
+        metrics=met,
+        patterns=pat,
+        input_files=described,
+    )

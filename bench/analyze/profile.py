@@ -131,7 +131,9 @@ class _Reader:
         if not isinstance(value, kind):
             want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.errors.append(
-                ConfigError(f"expected {want}, got {type(value).__name__} {value!r}", source=self.source, key=f"{section}.{key}")
+                ConfigError(
+                    f"expected {want}, got {type(value).__name__} {value!r}", source=self.source, key=f"{section}.{key}"
+                )
             )
             return None
         return value
@@ -171,7 +173,9 @@ def _columns(r: _Reader, key: str, count_key: str | None = None) -> list[str]:
         pattern, count = value.get("pattern"), value.get("count")
         first = value.get("first", 1)
         if not isinstance(pattern, str) or not isinstance(count, int) or count < 1:
-            r.errors.append(ConfigError("expected a list of names or {pattern=..., count=N}", source=r.source, key=f"columns.{key}"))
+            r.errors.append(
+                ConfigError("expected a list of names or {pattern=..., count=N}", source=r.source, key=f"columns.{key}")
+            )
             return []
         return [pattern.format(i) for i in range(first, first + count)]
     if not value or not all(isinstance(v, str) and v for v in value):
@@ -194,7 +198,9 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
     name = r.get("profile", "name", Path(source).stem, str) or "profile"
     delimiter = r.get("file", "delimiter", ",", str) or ","
     if len(delimiter) != 1:
-        r.errors.append(ConfigError(f"delimiter must be one character, got {delimiter!r}", source=source, key="file.delimiter"))
+        r.errors.append(
+            ConfigError(f"delimiter must be one character, got {delimiter!r}", source=source, key="file.delimiter")
+        )
     ts_column = r.get("timestamp", "column", ..., str)
     ts_format = r.get("timestamp", "format", "iso", str) or "iso"
     timezone = r.get("timestamp", "timezone", "", str) or None
@@ -204,8 +210,13 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
 
             zoneinfo.ZoneInfo(timezone)
         except Exception:
-            r.errors.append(ConfigError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)",
-                                        source=source, key="timestamp.timezone"))
+            r.errors.append(
+                ConfigError(
+                    f"unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)",
+                    source=source,
+                    key="timestamp.timezone",
+                )
+            )
     pack = r.get("columns", "pack_voltage", ..., str)
     current = r.get("columns", "current", ..., str)
     cells = _columns(r, "cell_voltages")
@@ -213,7 +224,11 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
     conversions = {k: r.unit(k) for k in BASE_UNITS}
     sign_text = r.get("sign", "positive_current", "charge", str)
     if sign_text not in ("charge", "discharge", None):
-        r.errors.append(ConfigError(f"expected \"charge\" or \"discharge\", got {sign_text!r}", source=source, key="sign.positive_current"))
+        r.errors.append(
+            ConfigError(
+                f'expected "charge" or "discharge", got {sign_text!r}', source=source, key="sign.positive_current"
+            )
+        )
     cap = r.quantity("battery", "nominal_capacity", "charge")
     vnom = r.quantity("battery", "nominal_voltage", "voltage", "0 V")
     vmin = r.quantity("battery", "cell_voltage_min", "voltage")
@@ -221,10 +236,18 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
     if cap is not None and cap.magnitude <= 0:
         r.errors.append(ConfigError(f"must be positive, got {cap:~P}", source=source, key="battery.nominal_capacity"))
     if vmin is not None and vmax is not None and vmin >= vmax:
-        r.errors.append(ConfigError("cell_voltage_min must be below cell_voltage_max", source=source, key="battery.cell_voltage_min"))
+        r.errors.append(
+            ConfigError(
+                "cell_voltage_min must be below cell_voltage_max", source=source, key="battery.cell_voltage_min"
+            )
+        )
     valid: dict[str, tuple[float, float]] = {}
-    defaults = {"pack_voltage": ["0 V", "1500 V"], "current": ["-10000 A", "10000 A"],
-                "cell_voltage": ["0 V", "6 V"], "temperature": ["-60 degC", "200 degC"]}
+    defaults = {
+        "pack_voltage": ["0 V", "1500 V"],
+        "current": ["-10000 A", "10000 A"],
+        "cell_voltage": ["0 V", "6 V"],
+        "temperature": ["-60 degC", "200 degC"],
+    }
     for kind, default in defaults.items():
         pair = r.get("valid_range", kind, default, list)
         if pair is None:
@@ -247,12 +270,22 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
     temp_bin = r.quantity("analysis", "temperature_bin", "temperature", "1 K")
     drift_event = r.get("analysis", "drift_event", "charge_centroid", str)
     if drift_event not in ("charge_centroid", "charge_start", None):
-        r.errors.append(ConfigError(f"expected \"charge_centroid\" or \"charge_start\", got {drift_event!r}",
-                                    source=source, key="analysis.drift_event"))
+        r.errors.append(
+            ConfigError(
+                f'expected "charge_centroid" or "charge_start", got {drift_event!r}',
+                source=source,
+                key="analysis.drift_event",
+            )
+        )
     drift_corr = r.get("analysis", "drift_correction", "auto", str)
     if drift_corr not in ("auto", "always", "never", None):
-        r.errors.append(ConfigError(f"expected \"auto\", \"always\" or \"never\", got {drift_corr!r}",
-                                    source=source, key="analysis.drift_correction"))
+        r.errors.append(
+            ConfigError(
+                f'expected "auto", "always" or "never", got {drift_corr!r}',
+                source=source,
+                key="analysis.drift_correction",
+            )
+        )
     clusters = r.get("analysis", "pattern_clusters", 4, int)
     series = r.get("battery", "series", len(cells) or 1, int)
     parallel = r.get("battery", "parallel", 1, int)
@@ -266,14 +299,33 @@ def profile_from_dict(data: dict, *, source: str = "<profile>", **overrides: Any
             raise r.errors[0]
         raise ConfigErrors(r.errors)
     return LogProfile(
-        name=name, source=source, delimiter=delimiter, ts_column=ts_column, ts_format=ts_format, timezone=timezone,
-        pack_voltage=pack, current=current, cells=cells, temperatures=temps,
+        name=name,
+        source=source,
+        delimiter=delimiter,
+        ts_column=ts_column,
+        ts_format=ts_format,
+        timezone=timezone,
+        pack_voltage=pack,
+        current=current,
+        cells=cells,
+        temperatures=temps,
         conversions=conversions,  # type: ignore[arg-type]
-        current_sign=1.0 if sign_text == "charge" else -1.0, chemistry=chemistry,
-        nominal_capacity=cap.to("A*h"), nominal_voltage=vnom.to("V"), series=series, parallel=parallel,
-        cell_window=(vmin.to("V"), vmax.to("V")), valid_range=valid,
-        nominal_interval=interval, gap_threshold=gap, stuck_duration=stuck, rest_current=rest.to("A"),
-        spread_limit=spread.to("K"), crate_bin=float(crate_bin.to("").magnitude),
-        temperature_bin=float(temp_bin.to("K").magnitude), drift_event=drift_event, drift_correction=drift_corr,
+        current_sign=1.0 if sign_text == "charge" else -1.0,
+        chemistry=chemistry,
+        nominal_capacity=cap.to("A*h"),
+        nominal_voltage=vnom.to("V"),
+        series=series,
+        parallel=parallel,
+        cell_window=(vmin.to("V"), vmax.to("V")),
+        valid_range=valid,
+        nominal_interval=interval,
+        gap_threshold=gap,
+        stuck_duration=stuck,
+        rest_current=rest.to("A"),
+        spread_limit=spread.to("K"),
+        crate_bin=float(crate_bin.to("").magnitude),
+        temperature_bin=float(temp_bin.to("K").magnitude),
+        drift_event=drift_event,
+        drift_correction=drift_corr,
         pattern_clusters=clusters,
     )

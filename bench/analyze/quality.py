@@ -94,23 +94,39 @@ def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
         if mixed:
             rows = ts_bad[mixed]
             kind = "naive timestamps among zoned ones" if zoned_fmt else "timestamps with a UTC offset among naive ones"
-            out.append(Finding(
-                "mixed_time_zones", "error", len(mixed),
-                f"{kind} (mixed time zones); timestamp.format is {profile.ts_format!r}",
-                "rows set aside; set timestamp.format/timezone in the profile to read them",
-                [{**_where_in_file(log, f, r), "value": v} for f, r, v in rows.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
-            ))
+            out.append(
+                Finding(
+                    "mixed_time_zones",
+                    "error",
+                    len(mixed),
+                    f"{kind} (mixed time zones); timestamp.format is {profile.ts_format!r}",
+                    "rows set aside; set timestamp.format/timezone in the profile to read them",
+                    [
+                        {**_where_in_file(log, f, r), "value": v}
+                        for f, r, v in rows.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()
+                    ],
+                )
+            )
         other = ts_bad[[i for i in range(ts_bad.height) if i not in set(mixed)]]
         n_other = log.bad_counts.get("timestamp", 0) - len(mixed)
         if n_other > 0:
-            out.append(Finding(
-                "unparseable_timestamp", "warning", n_other,
-                f"timestamp in column {profile.ts_column!r} does not match format {profile.ts_format!r}",
-                "rows set aside",
-                [{**_where_in_file(log, f, r), "value": v} for f, r, v in other.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()],
-            ))
-    for reason, label, action in (("missing", "missing or unparseable value", "rows set aside"),
-                                  ("range", "value outside the plausible range [valid_range]", "rows set aside")):
+            out.append(
+                Finding(
+                    "unparseable_timestamp",
+                    "warning",
+                    n_other,
+                    f"timestamp in column {profile.ts_column!r} does not match format {profile.ts_format!r}",
+                    "rows set aside",
+                    [
+                        {**_where_in_file(log, f, r), "value": v}
+                        for f, r, v in other.select("_fid", "_row", "_ts").head(MAX_LOCATIONS).iter_rows()
+                    ],
+                )
+            )
+    for reason, label, action in (
+        ("missing", "missing or unparseable value", "rows set aside"),
+        ("range", "value outside the plausible range [valid_range]", "rows set aside"),
+    ):
         per_col = {k.split(":", 1)[1]: v for k, v in log.bad_counts.items() if k.startswith(reason + ":")}
         if not per_col:
             continue
@@ -123,8 +139,9 @@ def _bad_rows(log: LoadedLog, profile: LogProfile) -> list[Finding]:
             locs += [{**_where_in_file(log, f, r), "column": c, "value": v} for f, r, v in sub.iter_rows()]
         detail = ", ".join(f"{c}: {n:,}" for c, n in sorted(per_col.items(), key=lambda kv: -kv[1])[:8])
         rows = log.bad_counts.get("missing_or_unparseable" if reason == "missing" else "out_of_range", 0)
-        out.append(Finding(f"{reason}_values", "warning", rows, f"{label}; by column: {detail}", action,
-                           locs[:MAX_LOCATIONS]))
+        out.append(
+            Finding(f"{reason}_values", "warning", rows, f"{label}; by column: {detail}", action, locs[:MAX_LOCATIONS])
+        )
     return out
 
 
@@ -133,20 +150,34 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
     findings = _bad_rows(log, profile)
     empty = [str(f.path) for f in log.files if f.empty]
     if empty:
-        findings.append(Finding("empty_files", "warning", len(empty), "files with no data rows", "skipped",
-                                [{"file": p} for p in empty[:MAX_LOCATIONS]]))
+        findings.append(
+            Finding(
+                "empty_files",
+                "warning",
+                len(empty),
+                "files with no data rows",
+                "skipped",
+                [{"file": p} for p in empty[:MAX_LOCATIONS]],
+            )
+        )
     t = log.t_us
     d = np.diff(t)
     back = np.flatnonzero(d < 0)
     perm = None
     if back.size:
-        findings.append(Finding(
-            "non_monotonic", "warning", int(back.size),
-            f"timestamp goes backwards (largest step back {-d[back].min() / 1e6:,.0f} s)",
-            "rows sorted by time (stable)",
-            [{**_where(log, i + 1), "time": fmt_time(t[i + 1]),
-              "previous": fmt_time(t[i])} for i in back[:MAX_LOCATIONS]],
-        ))
+        findings.append(
+            Finding(
+                "non_monotonic",
+                "warning",
+                int(back.size),
+                f"timestamp goes backwards (largest step back {-d[back].min() / 1e6:,.0f} s)",
+                "rows sorted by time (stable)",
+                [
+                    {**_where(log, i + 1), "time": fmt_time(t[i + 1]), "previous": fmt_time(t[i])}
+                    for i in back[:MAX_LOCATIONS]
+                ],
+            )
+        )
         perm = np.argsort(t, kind="stable")
         t = t[perm]
         d = np.diff(t)
@@ -157,13 +188,19 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
         vmx = log.vmax if perm is None else log.vmax[perm]
         same = (cur[dup] == cur[dup - 1]) & (vmx[dup] == vmx[dup - 1])
         n_conf = int((~same).sum())
-        findings.append(Finding(
-            "duplicate_timestamps", "warning", int(dup.size),
-            f"{int(same.sum()):,} exact duplicate row(s), {n_conf:,} with the same time but different values",
-            "first row at each time kept, later ones set aside",
-            [{**_where(log, i if perm is None else perm[i]), "time": fmt_time(t[i]), "identical": bool(s)}
-             for i, s in zip(dup[:MAX_LOCATIONS], same[:MAX_LOCATIONS], strict=True)],
-        ))
+        findings.append(
+            Finding(
+                "duplicate_timestamps",
+                "warning",
+                int(dup.size),
+                f"{int(same.sum()):,} exact duplicate row(s), {n_conf:,} with the same time but different values",
+                "first row at each time kept, later ones set aside",
+                [
+                    {**_where(log, i if perm is None else perm[i]), "time": fmt_time(t[i]), "identical": bool(s)}
+                    for i, s in zip(dup[:MAX_LOCATIONS], same[:MAX_LOCATIONS], strict=True)
+                ],
+            )
+        )
         keep = np.ones(len(t), bool)
         keep[dup] = False
         take = np.flatnonzero(keep) if perm is None else perm[keep]
@@ -175,21 +212,39 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
     gap_s = float(profile.gap_threshold.to("s").magnitude)
     gi = np.flatnonzero(d > gap_s * 1e6)  # d: µs steps of the clean rows, all > 0 now
     gap_dt = d[gi] / 1e6
-    gaps = [{"start": fmt_time(t[i]), "end": fmt_time(t[i + 1]), "duration_s": float(x),
-             **_where(log, clean.loaded_index(i + 1))} for i, x in zip(gi, gap_dt, strict=True)]
+    gaps = [
+        {
+            "start": fmt_time(t[i]),
+            "end": fmt_time(t[i + 1]),
+            "duration_s": float(x),
+            **_where(log, clean.loaded_index(i + 1)),
+        }
+        for i, x in zip(gi, gap_dt, strict=True)
+    ]
     if gi.size:
-        findings.append(Finding(
-            "gaps", "warning", int(gi.size),
-            f"{gi.size:,} gap(s) longer than {gap_s:g} s, {gap_dt.sum() / 3600:,.2f} h in total",
-            "not integrated across (charge and energy in a gap are unknown)",
-            sorted(gaps, key=lambda g: -g["duration_s"])[:MAX_LOCATIONS],
-        ))
+        findings.append(
+            Finding(
+                "gaps",
+                "warning",
+                int(gi.size),
+                f"{gi.size:,} gap(s) longer than {gap_s:g} s, {gap_dt.sum() / 3600:,.2f} h in total",
+                "not integrated across (charge and energy in a gap are unknown)",
+                sorted(gaps, key=lambda g: -g["duration_s"])[:MAX_LOCATIONS],
+            )
+        )
     findings += _stuck(log, profile)
     span = float((t[-1] - t[0]) / 1e6) if len(t) > 1 else 0.0
     covered = float(d.sum() / 1e6 - gap_dt.sum()) if d.size else 0.0
     report = QualityReport(
-        findings=findings, rows_total=log.total_rows, rows_used=len(t), files=len(log.files), empty_files=empty,
-        median_interval_s=float(np.median(d)) / 1e6 if d.size else 0.0, span_s=span, covered_s=covered, gaps=gaps,
+        findings=findings,
+        rows_total=log.total_rows,
+        rows_used=len(t),
+        files=len(log.files),
+        empty_files=empty,
+        median_interval_s=float(np.median(d)) / 1e6 if d.size else 0.0,
+        span_s=span,
+        covered_s=covered,
+        gaps=gaps,
     )
     return report, clean
 
@@ -214,9 +269,11 @@ def _stuck(log: LoadedLog, profile: LogProfile) -> list[Finding]:
     need = 6
     rest_a = float(profile.rest_current.to("A").magnitude)
     chans = profile.numeric_columns
-    agg = blocks.group_by("_blk").agg(
-        *[pl.col(f"{c}\x00min").min() for c in chans], *[pl.col(f"{c}\x00max").max() for c in chans]
-    ).sort("_blk")
+    agg = (
+        blocks.group_by("_blk")
+        .agg(*[pl.col(f"{c}\x00min").min() for c in chans], *[pl.col(f"{c}\x00max").max() for c in chans])
+        .sort("_blk")
+    )
     blk = agg["_blk"].to_numpy()
     found = []
     for c in chans:
@@ -234,12 +291,25 @@ def _stuck(log: LoadedLog, profile: LogProfile) -> list[Finding]:
             if c == profile.current and abs(lo[s]) <= rest_a:
                 continue  # zero current for hours is a resting pack, not a frozen sensor
             if e - s + 1 >= need:
-                found.append({"column": c, "value": float(lo[s]), "start": fmt_time(blk[s] * block_s * 1e6),
-                              "end": fmt_time((blk[e] + 1) * block_s * 1e6), "duration_s": (e - s + 1) * block_s})
+                found.append(
+                    {
+                        "column": c,
+                        "value": float(lo[s]),
+                        "start": fmt_time(blk[s] * block_s * 1e6),
+                        "end": fmt_time((blk[e] + 1) * block_s * 1e6),
+                        "duration_s": (e - s + 1) * block_s,
+                    }
+                )
     if not found:
         return []
     cols = sorted({f["column"] for f in found})
-    return [Finding("stuck_channels", "warning", len(found),
-                    f"channel(s) frozen at one value for >= {profile.stuck_duration:~P}: {', '.join(cols)}",
-                    "kept (reported); span resolution is one block of "
-                    f"{block_s / 3600:.2g} h", found[:MAX_LOCATIONS])]
+    return [
+        Finding(
+            "stuck_channels",
+            "warning",
+            len(found),
+            f"channel(s) frozen at one value for >= {profile.stuck_duration:~P}: {', '.join(cols)}",
+            f"kept (reported); span resolution is one block of {block_s / 3600:.2g} h",
+            found[:MAX_LOCATIONS],
+        )
+    ]

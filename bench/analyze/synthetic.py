@@ -101,8 +101,10 @@ def generate(spec: SyntheticSpec, *, truth: bool = True) -> SyntheticLog:
     if spec.quantize:
         pack = np.round(pack, 2)
     recorded = t + spec.clock_drift_s_per_day / 86400.0 * t
-    start_us = int(spec.start.timestamp() * 1e6) if spec.start.tzinfo else int(
-        (spec.start - datetime(1970, 1, 1)).total_seconds() * 1e6
+    start_us = (
+        int(spec.start.timestamp() * 1e6)
+        if spec.start.tzinfo
+        else int((spec.start - datetime(1970, 1, 1)).total_seconds() * 1e6)
     )
     ts = pl.Series("Timestamp", start_us + np.round(recorded * 1e6).astype(np.int64)).cast(pl.Datetime("us"))
     data: dict[str, object] = {"Timestamp": ts, "PackVoltage": pack}

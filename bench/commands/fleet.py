@@ -28,8 +28,9 @@ def _when(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date or time such as 2026-03-01 or 2026-03-01T12:00, got "
-                                         f"{text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a date or time such as 2026-03-01 or 2026-03-01T12:00, got {text!r}"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -41,10 +42,15 @@ def _day(text: str) -> dt.date:
 
 
 def _common(p: argparse.ArgumentParser, *, output: bool = True) -> None:
-    p.add_argument("--db", metavar="URL", help="fleet database (default: --station FILE's [fleet] url, else "
-                   "$BENCH_FLEET_URL)")
-    p.add_argument("--station-file", type=Path, metavar="FILE", help="take the database and TLS options from this "
-                   "station file's [fleet] table")
+    p.add_argument(
+        "--db", metavar="URL", help="fleet database (default: --station FILE's [fleet] url, else $BENCH_FLEET_URL)"
+    )
+    p.add_argument(
+        "--station-file",
+        type=Path,
+        metavar="FILE",
+        help="take the database and TLS options from this station file's [fleet] table",
+    )
     if output:
         fmt = p.add_mutually_exclusive_group()
         fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV with every column")
@@ -58,8 +64,12 @@ def _window(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fleet", help="fleet store: migrations, roles, fleet queries, fetch a run's report",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "fleet",
+        help="fleet store: migrations, roles, fleet queries, fetch a run's report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s = p.add_subparsers(dest="fleet_cmd", metavar="ACTION", required=True)
 
     m = s.add_parser("migrate", help="apply pending schema migrations (admin)")
@@ -104,8 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     y.add_argument("--by", choices=["batch", "station", "period"], default="batch")
     y.add_argument("--batch", help="one batch id")
     y.add_argument("--station")
-    y.add_argument("--plan", default="module_intake", help="plan whose runs are graded (default module_intake; "
-                   "'' for all)")
+    y.add_argument(
+        "--plan", default="module_intake", help="plan whose runs are graded (default module_intake; '' for all)"
+    )
     y.add_argument("--period", choices=["day", "week", "month", "quarter", "year"], default="month")
     y.set_defaults(func=_yield)
 
@@ -147,8 +158,10 @@ def _connect(args: argparse.Namespace, *, autocommit: bool = True) -> Any:
         if cfg is None:
             raise BenchError(f"{args.station_file}: no [fleet] table")
     url, _ = resolve_url(args.db, cfg, option="--db")
-    return connect(build_conninfo(url, ssl=cfg.ssl if cfg else {}, application_name=f"ess-bench fleet {args.fleet_cmd}"),
-                   autocommit=autocommit)
+    return connect(
+        build_conninfo(url, ssl=cfg.ssl if cfg else {}, application_name=f"ess-bench fleet {args.fleet_cmd}"),
+        autocommit=autocommit,
+    )
 
 
 def _show(args: argparse.Namespace, table: tuple[list[str], list[list[Any]]], title: str = "") -> int:
@@ -182,8 +195,10 @@ def _status(args: argparse.Namespace) -> int:
         if args.fmt == "table":
             print(f"schema: this bench needs version {REQUIRED_VERSION}")
             for m in lines:
-                print(f"  {m['version']:04d}_{m['name']}: {m['state']}"
-                      + (f" ({m['applied_at']:%Y-%m-%d %H:%M} by {m['applied_by']})" if m["applied_at"] else ""))
+                print(
+                    f"  {m['version']:04d}_{m['name']}: {m['state']}"
+                    + (f" ({m['applied_at']:%Y-%m-%d %H:%M} by {m['applied_by']})" if m["applied_at"] else "")
+                )
             if not lines or lines[0]["state"] == "pending":
                 return 0
         return _show(args, queries.sync_status(conn), "stations")
@@ -193,8 +208,16 @@ def _add_station(args: argparse.Namespace) -> int:
     from bench.fleet.admin import add_station
 
     with _connect(args, autocommit=False) as conn:
-        print(add_station(conn, args.station_id, args.role, description=args.description,
-                          create_login=args.create_login, password_env=args.password_env))
+        print(
+            add_station(
+                conn,
+                args.station_id,
+                args.role,
+                description=args.description,
+                create_login=args.create_login,
+                password_env=args.password_env,
+            )
+        )
         conn.commit()
     return 0
 
@@ -212,16 +235,35 @@ def _runs(args: argparse.Namespace) -> int:
     from bench.fleet import queries
 
     with _connect(args) as conn:
-        return _show(args, queries.runs(conn, dut=args.dut, station=args.station, plan=args.plan, status=args.status,
-                                        since=args.since, until=args.until, limit=args.limit))
+        return _show(
+            args,
+            queries.runs(
+                conn,
+                dut=args.dut,
+                station=args.station,
+                plan=args.plan,
+                status=args.status,
+                since=args.since,
+                until=args.until,
+                limit=args.limit,
+            ),
+        )
 
 
 def _yield(args: argparse.Namespace) -> int:
     from bench.fleet import queries
 
     with _connect(args) as conn:
-        table = queries.yield_by(conn, by=args.by, batch=args.batch, station=args.station, plan=args.plan or None,
-                                 period=args.period, since=args.since, until=args.until)
+        table = queries.yield_by(
+            conn,
+            by=args.by,
+            batch=args.batch,
+            station=args.station,
+            plan=args.plan or None,
+            period=args.period,
+            since=args.since,
+            until=args.until,
+        )
     return _show(args, table, f"yield by {args.by} (modules graded A, B or C; latest run of each module)")
 
 
@@ -229,8 +271,9 @@ def _stats(args: argparse.Namespace) -> int:
     from bench.fleet import queries
 
     with _connect(args) as conn:
-        table = queries.measurement_stats(conn, name=args.measurement, station=args.station, since=args.since,
-                                          until=args.until)
+        table = queries.measurement_stats(
+            conn, name=args.measurement, station=args.station, since=args.since, until=args.until
+        )
     return _show(args, table, "per limit and station; bias = station mean - fleet median; drift per 30 days")
 
 
@@ -238,8 +281,9 @@ def _calibration(args: argparse.Namespace) -> int:
     from bench.fleet import queries
 
     with _connect(args) as conn:
-        table = queries.calibration(conn, on=args.on, warn_days=args.warn_days, station=args.station,
-                                    problems_only=args.problems)
+        table = queries.calibration(
+            conn, on=args.on, warn_days=args.warn_days, station=args.station, problems_only=args.problems
+        )
     return _show(args, table, f"calibration on {args.on or dt.date.today()} (from each station's latest run)")
 
 

@@ -24,9 +24,7 @@ from bench.signing.trust import add_trusted_key, load_trust, revoke_key
 def add_passphrase_args(parser: argparse.ArgumentParser) -> None:
     """--passphrase-env / --passphrase-file, shared by `keys new` and `sign`."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--passphrase-env", metavar="VAR", help="read the passphrase from environment variable VAR"
-    )
+    group.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from environment variable VAR")
     group.add_argument("--passphrase-file", metavar="FILE", type=Path, help="read the passphrase from FILE")
 
 
@@ -35,9 +33,7 @@ def _new_passphrase(args: argparse.Namespace) -> bytes:
     if passphrase:
         return passphrase
     if not sys.stdin.isatty():
-        raise SigningError(
-            "no passphrase for the new key: give --passphrase-env VAR or --passphrase-file FILE"
-        )
+        raise SigningError("no passphrase for the new key: give --passphrase-env VAR or --passphrase-file FILE")
     first = getpass.getpass("Passphrase for the new key: ")
     if not first or first != getpass.getpass("Repeat passphrase: "):
         raise SigningError("passphrases are empty or do not match; key not created")
@@ -77,7 +73,8 @@ def _cmd_trust_add(args: argparse.Namespace) -> int:
     entry = add_trusted_key(args.trustfile, info, source_file=args.pubfile, pdf_certificate=args.pdf_cert)
     print(
         f"{args.trustfile}: {'already trusts' if known else 'now trusts'} "
-        f"{entry.name} ({entry.role}) key {entry.fingerprint}" + ("  [DEMO KEY]" if info.demo else "")
+        f"{entry.name} ({entry.role}) key {entry.fingerprint}"
+        + ("  [DEMO KEY]" if info.demo else "")
         + (", with its PDF certificate" if entry.pdf_certificate else "")
     )
     return 0
@@ -91,8 +88,10 @@ def _cmd_cert(args: argparse.Namespace) -> int:
         passphrase = DEMO_PASSPHRASE
     if passphrase is None:
         if not sys.stdin.isatty():
-            raise SigningError("no passphrase: give --passphrase-env VAR or --passphrase-file FILE "
-                               "(the signer's passphrase; it encrypts the PDF signing key too)")
+            raise SigningError(
+                "no passphrase: give --passphrase-env VAR or --passphrase-file FILE "
+                "(the signer's passphrase; it encrypts the PDF signing key too)"
+            )
         passphrase = getpass.getpass(f"Passphrase of {info.name}: ").encode("utf-8")
     if bool(args.import_cert) != bool(args.import_key):
         raise SigningError("--import-cert and --import-key go together (the organisation's certificate and its key)")
@@ -106,7 +105,9 @@ def _cmd_cert(args: argparse.Namespace) -> int:
     cert = load_certificate(written)
     print(f"PDF signing key: {key_path} (encrypted with the signer's passphrase)")
     print(f"certificate:     {cert_path} ({how}), SHA-256 {cert_sha256(cert)}")
-    print(f"valid:           {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} .. {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
+    print(
+        f"valid:           {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} .. {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+    )
     print(f"auditors record it: bench keys trust-add TRUST {args.pub} --pdf-cert {cert_path}")
     return 0
 
@@ -148,8 +149,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trust_add = sub.add_parser("trust-add", help="add a public key to a trust file (created if absent)")
     trust_add.add_argument("trustfile", type=Path)
     trust_add.add_argument("pubfile", type=Path)
-    trust_add.add_argument("--pdf-cert", type=Path, metavar="CERT",
-                           help="the X.509 certificate this person signs report PDFs with (bench keys cert)")
+    trust_add.add_argument(
+        "--pdf-cert",
+        type=Path,
+        metavar="CERT",
+        help="the X.509 certificate this person signs report PDFs with (bench keys cert)",
+    )
     trust_add.set_defaults(func=_cmd_trust_add)
 
     cert = sub.add_parser(
@@ -169,9 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke = sub.add_parser("revoke", help="record a key revocation in a trust file")
     revoke.add_argument("trustfile", type=Path)
     revoke.add_argument("fingerprint", help="64 hex digits, or a unique prefix (>= 8) of a trusted key")
-    revoke.add_argument(
-        "--at", required=True, metavar="TIME", help="UTC time, e.g. 2025-06-01T12:00:00Z, or 'now'"
-    )
+    revoke.add_argument("--at", required=True, metavar="TIME", help="UTC time, e.g. 2025-06-01T12:00:00Z, or 'now'")
     revoke.add_argument("--reason", default="", help="why (kept in the trust file)")
     revoke.set_defaults(func=_cmd_revoke)
 

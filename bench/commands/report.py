@@ -30,17 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_id", help="run id (a unique prefix is enough)")
     p.add_argument("--report-dir", default="reports", help="folder holding journal.sqlite (default: reports)")
     p.add_argument("--out", help="output folder (default: REPORT_DIR/RUN_ID)")
-    p.add_argument(
-        "--amends", metavar="OLD_REPORT_ID", help="issue an amended report replacing this report id"
-    )
+    p.add_argument("--amends", metavar="OLD_REPORT_ID", help="issue an amended report replacing this report id")
     p.add_argument("--reason", help="why the report is amended (required with --amends)")
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (HTML and JSON only)")
-    p.add_argument("--pdf-timeout", type=float, metavar="SECONDS", default=None,
-                   help="time budget for laying out report.pdf (default 300); when spent the PDF is "
-                   "skipped and the failure journalled, HTML and record.json are kept")
-    p.add_argument("--csv", action=argparse.BooleanOptionalAction, default=None,
-                   help="also write attachments/telemetry.csv with every sample (default: the run's [telemetry] csv "
-                        "setting, off without it); the Parquet files of a capture are always attached")
+    p.add_argument(
+        "--pdf-timeout",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="time budget for laying out report.pdf (default 300); when spent the PDF is "
+        "skipped and the failure journalled, HTML and record.json are kept",
+    )
+    p.add_argument(
+        "--csv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also write attachments/telemetry.csv with every sample (default: the run's [telemetry] csv "
+        "setting, off without it); the Parquet files of a capture are always attached",
+    )
     p.set_defaults(func=report)
 
 
@@ -76,9 +83,7 @@ def report(args: argparse.Namespace) -> int:
     from bench.report.render import render_report
 
     if args.amends and not (args.reason or "").strip():
-        raise BenchError(
-            "--amends needs --reason TEXT: an amended report states why it replaces the original"
-        )
+        raise BenchError("--amends needs --reason TEXT: an amended report states why it replaces the original")
     if args.reason and not args.amends:
         raise BenchError("--reason is only used with --amends OLD_REPORT_ID")
     journal = open_journal(args.report_dir)
@@ -107,8 +112,7 @@ def report(args: argparse.Namespace) -> int:
         print(note)
     if args.pdf_timeout is not None and not args.pdf_timeout > 0:
         raise BenchError(f"--pdf-timeout: expected a positive number of seconds, got {args.pdf_timeout}")
-    result = render_report(journal, run_id, out, pdf=not args.no_pdf, pdf_timeout_s=args.pdf_timeout,
-                           csv=args.csv)
+    result = render_report(journal, run_id, out, pdf=not args.no_pdf, pdf_timeout_s=args.pdf_timeout, csv=args.csv)
     print(f"{run_id}: {run['status']} {run['verdict']}\nreport {result.report_id}: {result.html}")
     if result.pdf is not None:
         print(f"pdf: {result.pdf} ({result.pdf_pages} pages)")

@@ -35,8 +35,10 @@ def list_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs")
     for r in rows:
-        print(f"{r['run_id']}  {r['status']:<9} {str(r['verdict'] or ''):<13} {r['plan'] or '':<16} "
-              f"DUT {r['dut_serial']}  station {r['station']}  {r['started_wall']}")
+        print(
+            f"{r['run_id']}  {r['status']:<9} {str(r['verdict'] or ''):<13} {r['plan'] or '':<16} "
+            f"DUT {r['dut_serial']}  station {r['station']}  {r['started_wall']}"
+        )
     return 0
 
 

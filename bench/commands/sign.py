@@ -34,8 +34,11 @@ def _pdf_key(args: argparse.Namespace, passphrase: bytes | None, target: Path) -
     key_path, cert_path = pdf_key_paths(args.pub)
     cert = args.pdf_cert or cert_path
     if not cert.exists() and not key_path.exists():
-        print(f"note: report.pdf not signed inside: no PDF certificate for this key "
-              f"(create one: bench keys cert --pub {args.pub})", file=sys.stderr)
+        print(
+            f"note: report.pdf not signed inside: no PDF certificate for this key "
+            f"(create one: bench keys cert --pub {args.pub})",
+            file=sys.stderr,
+        )
         return None
     return load_pdf_signing_key(args.pub, passphrase, cert)
 
@@ -81,20 +84,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sign.add_argument("--key", required=True, type=Path, help="encrypted private key (.key.pem)")
     sign.add_argument("--pub", required=True, type=Path, help="matching public key file (.pub.json)")
     sign.add_argument("--meaning", help="what this signature means (default from the role, e.g. 'witnessed')")
-    sign.add_argument("--pdf-cert", type=Path, metavar="CERT",
-                      help="certificate of the PDF signing key (default: <key stem>.cert.pem beside --pub)")
-    sign.add_argument("--no-pdf-signature", action="store_true",
-                      help="do not sign report.pdf inside (signatures/report-signed.pdf)")
-    sign.add_argument("--tsa-url", metavar="URL",
-                      help="time-stamping authority for PAdES B-T (a network call; none is made without it)")
+    sign.add_argument(
+        "--pdf-cert",
+        type=Path,
+        metavar="CERT",
+        help="certificate of the PDF signing key (default: <key stem>.cert.pem beside --pub)",
+    )
+    sign.add_argument(
+        "--no-pdf-signature", action="store_true", help="do not sign report.pdf inside (signatures/report-signed.pdf)"
+    )
+    sign.add_argument(
+        "--tsa-url",
+        metavar="URL",
+        help="time-stamping authority for PAdES B-T (a network call; none is made without it)",
+    )
     add_passphrase_args(sign)
     sign.set_defaults(func=_cmd_sign)
 
     verify = subparsers.add_parser("verify", help="verify a signed run directory or limit set offline")
     verify.add_argument("target", type=Path, help="reports/<run-id>/ directory, or a limits/*.toml file")
-    verify.add_argument(
-        "--trust", type=Path, metavar="FILE", help="trust file listing accepted and revoked keys"
-    )
+    verify.add_argument("--trust", type=Path, metavar="FILE", help="trust file listing accepted and revoked keys")
     verify.add_argument(
         "--allow-untrusted",
         action="store_true",

@@ -21,16 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="simulated instruments")
     s = p.add_subparsers(dest="sim_cmd", metavar="ACTION", required=True)
     serve = s.add_parser("serve", help="serve a simulated station in real time on 127.0.0.1")
-    serve.add_argument("--station", default="stations/sim.toml", help="station file whose roles are \"sim\"")
-    serve.add_argument("--duration", type=float, default=None,
-                       help="stop after this many seconds (default: until Ctrl-C)")
+    serve.add_argument("--station", default="stations/sim.toml", help='station file whose roles are "sim"')
+    serve.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)"
+    )
     serve.set_defaults(func=serve_station)
 
 
 def serve_station(args: argparse.Namespace) -> int:
     station = load_station(args.station)
     if not station.simulated:
-        raise ConfigError("no role is \"sim\"; nothing to serve", source=args.station, key="roles")
+        raise ConfigError('no role is "sim"; nothing to serve', source=args.station, key="roles")
     clock = SimClock(max_step=Q_(0.1, "s"))
     backend = resolve_driver(station.simulation.get("backend", "instruments.sim.station:SimulatedStation"))
     sim = backend(station, clock)

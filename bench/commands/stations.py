@@ -31,7 +31,12 @@ def check(args: argparse.Namespace) -> int:
         print(f"OK   {f}: station {st.name!r} ({st.mode}{', simulated' if st.simulated else ''})")
         for name, r in st.roles.items():
             cal = r.calibration
-            cal_text = "no calibration record" if cal is None else (
-                f"cal {cal.certificate} due {cal.due}" + (" EXPIRED" if cal.status_on(today) == "EXPIRED" else ""))
+            cal_text = (
+                "no calibration record"
+                if cal is None
+                else (
+                    f"cal {cal.certificate} due {cal.due}" + (" EXPIRED" if cal.status_on(today) == "EXPIRED" else "")
+                )
+            )
             print(f"       {name:<11} {r.driver}  {r.resource}  {r.make} {r.model} {r.serial}  {cal_text}")
     return 1 if bad else 0

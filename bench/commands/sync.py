@@ -17,13 +17,21 @@ from bench.errors import BenchError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sync", help="synchronise the local journal and reports to the fleet store",
-                       description=__doc__.split("\n\n")[1] if __doc__ else None)
-    p.add_argument("--to", metavar="URL", help="postgresql://[user@]host[:port]/database[?sslmode=...] (default: the "
-                   "station's [fleet] url, else $BENCH_FLEET_URL)")
+    p = sub.add_parser(
+        "sync",
+        help="synchronise the local journal and reports to the fleet store",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    p.add_argument(
+        "--to",
+        metavar="URL",
+        help="postgresql://[user@]host[:port]/database[?sslmode=...] (default: the "
+        "station's [fleet] url, else $BENCH_FLEET_URL)",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--report-dir", default="reports", help="folder holding journal.sqlite and the run folders "
-                     "(default: reports)")
+    src.add_argument(
+        "--report-dir", default="reports", help="folder holding journal.sqlite and the run folders (default: reports)"
+    )
     src.add_argument("--journal", type=Path, help="a journal file (its folder holds the run folders)")
     p.add_argument("--station", type=Path, metavar="FILE", help="station file: its [fleet] table and name")
     p.add_argument("--station-id", help="fleet station id (default: [fleet] station_id, else the station name)")
@@ -49,8 +57,10 @@ def _station_id(args: argparse.Namespace, station: object, journal: Path) -> str
         names = sorted({str(r.get("station") or "") for r in src.snapshot([]).runs.values()})
     if len(names) == 1 and names[0]:
         return names[0]
-    raise BenchError(f"which station is this? pass --station FILE or --station-id ID (the journal holds runs of "
-                     f"{len(names)} station names: {', '.join(names)[:200]})")
+    raise BenchError(
+        f"which station is this? pass --station FILE or --station-id ID (the journal holds runs of "
+        f"{len(names)} station names: {', '.join(names)[:200]})"
+    )
 
 
 def sync(args: argparse.Namespace) -> int:
@@ -74,14 +84,23 @@ def sync(args: argparse.Namespace) -> int:
         from bench.safety.timeouts import parse_duration
 
         deadline = time.monotonic() + parse_duration(args.budget, key="--budget")
-    conninfo = build_conninfo(url, ssl=cfg.ssl if cfg else {},
-                              connect_timeout_s=cfg.connect_timeout_s if cfg else 10.0,
-                              application_name=f"ess-bench sync {station_id}")
+    conninfo = build_conninfo(
+        url,
+        ssl=cfg.ssl if cfg else {},
+        connect_timeout_s=cfg.connect_timeout_s if cfg else 10.0,
+        application_name=f"ess-bench sync {station_id}",
+    )
     conn = connect(conninfo)
     try:
-        result = FleetSync(conn, journal, station_id, batch_rows=batch_rows,
-                           folders=not args.no_folders and (cfg.folders if cfg else True), deadline=deadline,
-                           report_dir=journal.parent).run()
+        result = FleetSync(
+            conn,
+            journal,
+            station_id,
+            batch_rows=batch_rows,
+            folders=not args.no_folders and (cfg.folders if cfg else True),
+            deadline=deadline,
+            report_dir=journal.parent,
+        ).run()
         comparison = None
         if args.verify:
             from bench.fleet.compare import compare
@@ -92,8 +111,9 @@ def sync(args: argparse.Namespace) -> int:
     if args.json:
         out = result.as_dict()
         if comparison is not None:
-            out["verify"] = {t.table: {"journal": t.local, "fleet": t.fleet, "equal": t.equal}
-                             for t in comparison.tables}
+            out["verify"] = {
+                t.table: {"journal": t.local, "fleet": t.fleet, "equal": t.equal} for t in comparison.tables
+            }
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
         print(f"fleet store {url} ({origin})")

@@ -9,15 +9,23 @@ from bench.errors import BenchError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ui", help="serve the operator page (runs, live run, prompts, abort) on 127.0.0.1",
-                       description="Serve a local web page built on the run journal: the run list with reports and "
-                                   "signature status, any run live (steps, measurements, plots, interlocks, safe "
-                                   "state), prompts answered in the page and an abort that takes the safe-state path.")
-    p.add_argument("--report-dir", default="reports", help="folder holding journal.sqlite and the run reports "
-                                                           "(default: reports)")
+    p = sub.add_parser(
+        "ui",
+        help="serve the operator page (runs, live run, prompts, abort) on 127.0.0.1",
+        description="Serve a local web page built on the run journal: the run list with reports and "
+        "signature status, any run live (steps, measurements, plots, interlocks, safe "
+        "state), prompts answered in the page and an abort that takes the safe-state path.",
+    )
+    p.add_argument(
+        "--report-dir", default="reports", help="folder holding journal.sqlite and the run reports (default: reports)"
+    )
     p.add_argument("--journal", help="journal file, when it is not REPORT_DIR/journal.sqlite")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1); any other address "
-                                                       "requires the token printed at start for every request")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); any other address "
+        "requires the token printed at start for every request",
+    )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--trust", help="trust file for the signature status of signed runs (bench verify --trust)")
     p.set_defaults(func=run)

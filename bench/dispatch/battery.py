@@ -77,11 +77,18 @@ class Battery:
 
     def investment(self) -> float:
         """Capital cost of this size: fixed part + per kWh + per kW (the larger of charge and discharge power)."""
-        return self.capital_cost + self.energy_cost * self.energy_kwh + self.power_cost * max(self.charge_kw,
-                                                                                              self.discharge_kw)
+        return (
+            self.capital_cost
+            + self.energy_cost * self.energy_kwh
+            + self.power_cost * max(self.charge_kw, self.discharge_kw)
+        )
 
-    def resized(self, energy_kwh: float | None = None, power_kw: float | None = None,
-                throughput_limit: pint.Quantity | None | bool = False) -> Battery:
+    def resized(
+        self,
+        energy_kwh: float | None = None,
+        power_kw: float | None = None,
+        throughput_limit: pint.Quantity | None | bool = False,
+    ) -> Battery:
         """The same battery at another size (sizing sweeps); `throughput_limit=False` keeps the limit."""
         out = replace(self)
         if energy_kwh is not None:
@@ -95,25 +102,35 @@ class Battery:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "sha256": self.sha256,
-                "energy": f"{self.energy_kwh:g} kWh", "charge_power": f"{self.charge_kw:g} kW",
-                "discharge_power": f"{self.discharge_kw:g} kW",
-                "charge_efficiency": f"{100 * self.charge_efficiency:g} %",
-                "discharge_efficiency": f"{100 * self.discharge_efficiency:g} %",
-                "round_trip_efficiency": f"{100 * self.round_trip:.4g} %",
-                "soc_window": [f"{100 * self.soc_min:g} %", f"{100 * self.soc_max:g} %"],
-                "soc_initial": f"{100 * self.soc_initial:g} %",
-                "throughput_limit": None if self.throughput_limit is None else
-                f"{self.throughput_limit.to('MWh/year').magnitude:g} MWh/year",
-                "throughput_cost": f"{self.throughput_cost:g} {self.currency}/kWh",
-                "lifetime_throughput": None if self.lifetime_throughput is None else
-                f"{self.lifetime_throughput.to('MWh').magnitude:g} MWh",
-                "investment": f"{self.investment():.2f} {self.currency}", "life": f"{self.life_years:g} year",
-                "discount_rate": f"{100 * self.discount_rate:g} %", "passports": self.passports}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "energy": f"{self.energy_kwh:g} kWh",
+            "charge_power": f"{self.charge_kw:g} kW",
+            "discharge_power": f"{self.discharge_kw:g} kW",
+            "charge_efficiency": f"{100 * self.charge_efficiency:g} %",
+            "discharge_efficiency": f"{100 * self.discharge_efficiency:g} %",
+            "round_trip_efficiency": f"{100 * self.round_trip:.4g} %",
+            "soc_window": [f"{100 * self.soc_min:g} %", f"{100 * self.soc_max:g} %"],
+            "soc_initial": f"{100 * self.soc_initial:g} %",
+            "throughput_limit": None
+            if self.throughput_limit is None
+            else f"{self.throughput_limit.to('MWh/year').magnitude:g} MWh/year",
+            "throughput_cost": f"{self.throughput_cost:g} {self.currency}/kWh",
+            "lifetime_throughput": None
+            if self.lifetime_throughput is None
+            else f"{self.lifetime_throughput.to('MWh').magnitude:g} MWh",
+            "investment": f"{self.investment():.2f} {self.currency}",
+            "life": f"{self.life_years:g} year",
+            "discount_rate": f"{100 * self.discount_rate:g} %",
+            "passports": self.passports,
+        }
 
 
-def _fraction(r: TomlReader, t: dict, key: str, default: Any = ..., low: str = "0 %", high: str = "100 %",
-              low_open: bool = False) -> float | None:
+def _fraction(
+    r: TomlReader, t: dict, key: str, default: Any = ..., low: str = "0 %", high: str = "100 %", low_open: bool = False
+) -> float | None:
     kwargs = {} if default is ... else {"default": default}
     q = r.quantity(t, "battery", key, "dimensionless", low=low, high=high, low_open=low_open, **kwargs)
     return None if q is None else float(q.to("").magnitude)
@@ -127,8 +144,23 @@ def read_battery(path: str | Path) -> Battery:
     r = TomlReader(data, source)
     r.unknown(data, "", {"battery", "degradation", "economics"})
     b = r.table("battery")
-    r.unknown(b, "battery", {"name", "energy", "power", "charge_power", "discharge_power", "charge_efficiency",
-                             "discharge_efficiency", "round_trip_efficiency", "soc_min", "soc_max", "soc_initial"})
+    r.unknown(
+        b,
+        "battery",
+        {
+            "name",
+            "energy",
+            "power",
+            "charge_power",
+            "discharge_power",
+            "charge_efficiency",
+            "discharge_efficiency",
+            "round_trip_efficiency",
+            "soc_min",
+            "soc_max",
+            "soc_initial",
+        },
+    )
     energy = r.quantity(b, "battery", "energy", "energy", low="0 kWh", low_open=True, high="10 GWh")
     power = r.quantity(b, "battery", "power", "power", default=None, low="0 kW", low_open=True, high="10 GW")
     pc = r.quantity(b, "battery", "charge_power", "power", default=None, low="0 kW", low_open=True, high="10 GW")
@@ -137,7 +169,9 @@ def read_battery(path: str | Path) -> Battery:
         r.error("give power, or both charge_power and discharge_power", "battery.power")
     pc, pd = pc or power, pd or power
     if "round_trip_efficiency" in b and ("charge_efficiency" in b or "discharge_efficiency" in b):
-        r.error("give round_trip_efficiency or charge/discharge efficiencies, not both", "battery.round_trip_efficiency")
+        r.error(
+            "give round_trip_efficiency or charge/discharge efficiencies, not both", "battery.round_trip_efficiency"
+        )
     if "round_trip_efficiency" in b:
         rte = _fraction(r, b, "round_trip_efficiency", low="1 %", high="100 %")
         eta_c = eta_d = math.sqrt(rte) if rte is not None else None
@@ -149,21 +183,25 @@ def read_battery(path: str | Path) -> Battery:
     soc_init = _fraction(r, b, "soc_initial", default=None)
     currency = "EUR"
     econ = r.table("economics", required=False)
-    r.unknown(econ, "economics", {"currency", "capital_cost", "energy_cost", "power_cost", "life", "discount_rate",
-                                  "om_cost"})
+    r.unknown(
+        econ, "economics", {"currency", "capital_cost", "energy_cost", "power_cost", "life", "discount_rate", "om_cost"}
+    )
     currency = (r.get(econ, "economics", "currency", str, "EUR") or "EUR").upper()
     deg = r.table("degradation", required=False)
-    r.unknown(deg, "degradation", {"throughput_limit", "cycle_limit", "throughput_cost", "lifetime_throughput",
-                                   "cycle_life"})
-    limit = r.quantity(deg, "degradation", "throughput_limit", "kWh/year", default=None, low="0 kWh/year",
-                       high="100 TWh/year")
+    r.unknown(
+        deg, "degradation", {"throughput_limit", "cycle_limit", "throughput_cost", "lifetime_throughput", "cycle_life"}
+    )
+    limit = r.quantity(
+        deg, "degradation", "throughput_limit", "kWh/year", default=None, low="0 kWh/year", high="100 TWh/year"
+    )
     cycles = r.quantity(deg, "degradation", "cycle_limit", "1/year", default=None, low="0 /year", high="100000 /year")
     if limit is not None and cycles is not None:
         r.error("give throughput_limit or cycle_limit, not both", "degradation.cycle_limit")
     if cycles is not None and energy is not None:
         limit = (cycles * energy).to("MWh/year")
-    life_tp = r.quantity(deg, "degradation", "lifetime_throughput", "energy", default=None, low="0 kWh",
-                         low_open=True, high="1000 TWh")
+    life_tp = r.quantity(
+        deg, "degradation", "lifetime_throughput", "energy", default=None, low="0 kWh", low_open=True, high="1000 TWh"
+    )
     cycle_life = r.quantity(deg, "degradation", "cycle_life", "dimensionless", default=None, low="1", high="1e6")
     if life_tp is not None and cycle_life is not None:
         r.error("give lifetime_throughput or cycle_life, not both", "degradation.cycle_life")
@@ -180,22 +218,42 @@ def read_battery(path: str | Path) -> Battery:
     assert energy is not None and pc is not None and pd is not None and eta_c is not None and eta_d is not None
     assert soc_min is not None and soc_max is not None
     if soc_min >= soc_max:
-        raise SocWindowError(f"soc_min {100 * soc_min:g} % must be below soc_max {100 * soc_max:g} %: the window is "
-                             "empty", source=source, key="battery.soc_min")
+        raise SocWindowError(
+            f"soc_min {100 * soc_min:g} % must be below soc_max {100 * soc_max:g} %: the window is empty",
+            source=source,
+            key="battery.soc_min",
+        )
     if soc_init is None:
         soc_init = (soc_min + soc_max) / 2
     if not soc_min <= soc_init <= soc_max:
-        raise SocWindowError(f"soc_initial {100 * soc_init:g} % is outside the window {100 * soc_min:g} .. "
-                             f"{100 * soc_max:g} %", source=source, key="battery.soc_initial")
-    return Battery(source=source, name=r.get(b, "battery", "name", str, p.stem) or p.stem, energy=energy.to("kWh"),
-                   charge_power=pc.to("kW"), discharge_power=pd.to("kW"), charge_efficiency=eta_c,
-                   discharge_efficiency=eta_d, soc_min=soc_min, soc_max=soc_max, soc_initial=soc_init,
-                   currency=currency, throughput_limit=None if limit is None else limit.to("MWh/year"),
-                   throughput_cost=tp_cost or 0.0, lifetime_throughput=None if life_tp is None else life_tp.to("MWh"),
-                   capital_cost=capital or 0.0, energy_cost=e_cost or 0.0, power_cost=p_cost or 0.0,
-                   life_years=float(life.to("year").magnitude) if life is not None else 10.0,
-                   discount_rate=float(rate.to("").magnitude) if rate is not None else 0.0, om_per_year=om or 0.0,
-                   sha256=sha256_hex(raw))
+        raise SocWindowError(
+            f"soc_initial {100 * soc_init:g} % is outside the window {100 * soc_min:g} .. {100 * soc_max:g} %",
+            source=source,
+            key="battery.soc_initial",
+        )
+    return Battery(
+        source=source,
+        name=r.get(b, "battery", "name", str, p.stem) or p.stem,
+        energy=energy.to("kWh"),
+        charge_power=pc.to("kW"),
+        discharge_power=pd.to("kW"),
+        charge_efficiency=eta_c,
+        discharge_efficiency=eta_d,
+        soc_min=soc_min,
+        soc_max=soc_max,
+        soc_initial=soc_init,
+        currency=currency,
+        throughput_limit=None if limit is None else limit.to("MWh/year"),
+        throughput_cost=tp_cost or 0.0,
+        lifetime_throughput=None if life_tp is None else life_tp.to("MWh"),
+        capital_cost=capital or 0.0,
+        energy_cost=e_cost or 0.0,
+        power_cost=p_cost or 0.0,
+        life_years=float(life.to("year").magnitude) if life is not None else 10.0,
+        discount_rate=float(rate.to("").magnitude) if rate is not None else 0.0,
+        om_per_year=om or 0.0,
+        sha256=sha256_hex(raw),
+    )
 
 
 def _passport_quantity(pp: dict[str, Any], section: str, key: str, dimension: str, source: str) -> pint.Quantity | None:
@@ -236,30 +294,46 @@ def apply_passports(battery: Battery, paths: list[str | Path]) -> Battery:
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(pp), key=lambda e: list(e.path))
         if errors:
             e = errors[0]
-            raise PassportError(f"not a battery passport ({schema_path.name}): {e.message}", source=src,
-                                key=".".join(str(x) for x in e.path) or None)
+            raise PassportError(
+                f"not a battery passport ({schema_path.name}): {e.message}",
+                source=src,
+                key=".".join(str(x) for x in e.path) or None,
+            )
         grade = pp["repurposing"]["grade"]
         if grade in ("recycle", "quarantine") or pp["batteryStatus"] == "waste":
-            raise PassportError(f"module {pp['identity']['serialNumber']} is graded {grade!r} "
-                                f"(status {pp['batteryStatus']}); it is not fit for a storage pack", source=src,
-                                key="repurposing.grade")
+            raise PassportError(
+                f"module {pp['identity']['serialNumber']} is graded {grade!r} "
+                f"(status {pp['batteryStatus']}); it is not fit for a storage pack",
+                source=src,
+                key="repurposing.grade",
+            )
         energy = _passport_quantity(pp, "performance", "remainingEnergy", "energy", src)
         if energy is None:
             cap = _passport_quantity(pp, "performance", "remainingCapacity", "charge", src)
             volt = _passport_quantity(pp, "identity", "nominalVoltage", "voltage", src)
             if cap is None or volt is None:
-                raise PassportError("no measured remainingEnergy (nor remainingCapacity with nominalVoltage): the "
-                                    "module's usable energy is unknown", source=src, key="performance.remainingEnergy")
+                raise PassportError(
+                    "no measured remainingEnergy (nor remainingCapacity with nominalVoltage): the "
+                    "module's usable energy is unknown",
+                    source=src,
+                    key="performance.remainingEnergy",
+                )
             energy = (cap * volt).to("kWh")
         power = _passport_quantity(pp, "performance", "remainingPowerCapability", "power", src)
         total_e = total_e + energy.to("kWh")
         total_p = None if power is None or total_p is None else total_p + power.to("kW")
         soce = _passport_quantity(pp, "performance", "stateOfCertifiedEnergy", "dimensionless", src)
-        used.append({"file": src, "serial": pp["identity"]["serialNumber"], "grade": grade,
-                     "remaining_energy": f"{energy.to('kWh').magnitude:.6g} kWh",
-                     "power_capability": None if power is None else f"{power.to('kW').magnitude:.6g} kW",
-                     "state_of_certified_energy": None if soce is None else f"{soce.to('percent').magnitude:.4g} %",
-                     "energy_throughput": (pp.get("history") or {}).get("energyThroughput")})
+        used.append(
+            {
+                "file": src,
+                "serial": pp["identity"]["serialNumber"],
+                "grade": grade,
+                "remaining_energy": f"{energy.to('kWh').magnitude:.6g} kWh",
+                "power_capability": None if power is None else f"{power.to('kW').magnitude:.6g} kW",
+                "state_of_certified_energy": None if soce is None else f"{soce.to('percent').magnitude:.4g} %",
+                "energy_throughput": (pp.get("history") or {}).get("energyThroughput"),
+            }
+        )
     if not used:
         raise PassportError("no passport given")
     out = replace(battery, energy=total_e, passports=used)

@@ -41,8 +41,9 @@ class Bill:
         return self.energy + self.demand.sum(axis=0) + self.fixed
 
 
-def bill(import_kw: np.ndarray, export_kw: np.ndarray, load: LoadSeries, steps: TariffSteps,
-         fixed_per_month: float) -> Bill:
+def bill(
+    import_kw: np.ndarray, export_kw: np.ndarray, load: LoadSeries, steps: TariffSteps, fixed_per_month: float
+) -> Bill:
     months, labels = load.months()
     g = Groups(months, len(labels))
     dt = load.step_h
@@ -56,9 +57,16 @@ def bill(import_kw: np.ndarray, export_kw: np.ndarray, load: LoadSeries, steps: 
         mx = g.max(masked)
         peaks[k] = np.where(np.isfinite(mx), np.maximum(mx, 0.0), 0.0)
     demand = steps.demand_charge[:, None] * peaks
-    return Bill(energy=energy_cost - credit, export_credit=credit, demand=demand, peaks_kw=peaks,
-                peak_import_kw=np.maximum(g.max(import_kw), 0.0), fixed=np.full(len(labels), fixed_per_month),
-                import_kwh=g.sum(import_kw * dt), export_kwh=g.sum(export_kw * dt))
+    return Bill(
+        energy=energy_cost - credit,
+        export_credit=credit,
+        demand=demand,
+        peaks_kw=peaks,
+        peak_import_kw=np.maximum(g.max(import_kw), 0.0),
+        fixed=np.full(len(labels), fixed_per_month),
+        import_kwh=g.sum(import_kw * dt),
+        export_kwh=g.sum(export_kw * dt),
+    )
 
 
 def baseline_grid(load: LoadSeries, steps: TariffSteps, export_limit_kw: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -124,15 +132,20 @@ class Valuation:
             return None if v is None else {"value": round(v, 3), "unit": "year"}
 
         return {
-            "annual_bill_before": money(self.annual_bill_before), "annual_bill_after": money(self.annual_bill_after),
-            "annual_savings": money(self.annual_savings), "annual_demand_savings": money(self.annual_demand_savings),
+            "annual_bill_before": money(self.annual_bill_before),
+            "annual_bill_after": money(self.annual_bill_after),
+            "annual_savings": money(self.annual_savings),
+            "annual_demand_savings": money(self.annual_demand_savings),
             "annual_energy_savings": money(self.annual_energy_savings),
-            "annual_wear_cost": money(self.annual_wear_cost), "annual_om_cost": money(self.annual_om),
+            "annual_wear_cost": money(self.annual_wear_cost),
+            "annual_om_cost": money(self.annual_om),
             "annual_net_benefit": money(self.annual_net),
             "annual_throughput": {"value": round(self.annual_throughput_kwh, 3), "unit": "kWh"},
             "equivalent_full_cycles_per_year": round(self.equivalent_full_cycles, 2),
-            "life": years(self.life_years), "life_limited_by": self.life_limited_by,
-            "investment": money(self.investment), "npv": money(self.npv),
+            "life": years(self.life_years),
+            "life_limited_by": self.life_limited_by,
+            "investment": money(self.investment),
+            "npv": money(self.npv),
             "simple_payback": years(self.simple_payback_years),
             "discounted_payback": years(self.discounted_payback_years),
             "annualisation_factor": round(self.annualisation, 6),
@@ -155,13 +168,25 @@ def value(before: Bill, after: Bill, throughput_kwh: float, hours: float, batter
             life, why = wear_life, "lifetime throughput"
     inv = battery.investment()
     npv = -inv + net * annuity_factor(battery.discount_rate, life)
-    return Valuation(annual_bill_before=bb, annual_bill_after=ba, annual_savings=bb - ba, annual_demand_savings=demand,
-                     annual_energy_savings=energy, annual_wear_cost=wear, annual_om=battery.om_per_year,
-                     annual_net=net, annual_throughput_kwh=tp,
-                     equivalent_full_cycles=tp / battery.energy_kwh if battery.energy_kwh else 0.0,
-                     life_years=life, life_limited_by=why, investment=inv, npv=npv,
-                     simple_payback_years=inv / net if net > 0 else None,
-                     discounted_payback_years=discounted_payback(inv, net, battery.discount_rate), annualisation=f)
+    return Valuation(
+        annual_bill_before=bb,
+        annual_bill_after=ba,
+        annual_savings=bb - ba,
+        annual_demand_savings=demand,
+        annual_energy_savings=energy,
+        annual_wear_cost=wear,
+        annual_om=battery.om_per_year,
+        annual_net=net,
+        annual_throughput_kwh=tp,
+        equivalent_full_cycles=tp / battery.energy_kwh if battery.energy_kwh else 0.0,
+        life_years=life,
+        life_limited_by=why,
+        investment=inv,
+        npv=npv,
+        simple_payback_years=inv / net if net > 0 else None,
+        discounted_payback_years=discounted_payback(inv, net, battery.discount_rate),
+        annualisation=f,
+    )
 
 
 @dataclass
@@ -187,8 +212,15 @@ def evaluate(schedule: Schedule, tariff: Tariff) -> Economics:
     soc_pct = 100 * schedule.soc_start_kwh / schedule.battery.energy_kwh
     edges = np.linspace(0, 100, SOC_BINS + 1)
     hist, _ = np.histogram(np.clip(soc_pct, 0, 100), bins=edges)
-    return Economics(before=before, after=after, valuation=val, month_labels=labels, monthly_throughput_kwh=tp_month,
-                     soc_hist=hist / max(hist.sum(), 1), soc_edges_pct=edges)
+    return Economics(
+        before=before,
+        after=after,
+        valuation=val,
+        month_labels=labels,
+        monthly_throughput_kwh=tp_month,
+        soc_hist=hist / max(hist.sum(), 1),
+        soc_edges_pct=edges,
+    )
 
 
 def monthly_rows(e: Economics, schedule: Schedule, tariff: Tariff) -> list[dict[str, Any]]:
@@ -198,7 +230,8 @@ def monthly_rows(e: Economics, schedule: Schedule, tariff: Tariff) -> list[dict[
     for m, label in enumerate(e.month_labels):
         row: dict[str, Any] = {
             "month": label,
-            "bill_before": round(float(e.before.total[m]), 2), "bill_after": round(float(e.after.total[m]), 2),
+            "bill_before": round(float(e.before.total[m]), 2),
+            "bill_after": round(float(e.after.total[m]), 2),
             "energy_cost_before": round(float(e.before.energy[m]), 2),
             "energy_cost_after": round(float(e.after.energy[m]), 2),
             "demand_charges_before": round(float(e.before.demand[:, m].sum()), 2),

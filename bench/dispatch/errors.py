@@ -28,8 +28,9 @@ class PassportError(ConfigError):
 class DispatchSolveError(BenchError):
     """The LP has no usable optimum; `status` is the solver's verdict and `families` the constraint families at fault."""
 
-    def __init__(self, message: str, *, status: str, families: list[str] | None = None,
-                 details: list[str] | None = None):
+    def __init__(
+        self, message: str, *, status: str, families: list[str] | None = None, details: list[str] | None = None
+    ):
         self.status = status
         self.families = list(families or [])
         self.details = list(details or [])

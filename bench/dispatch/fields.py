@@ -74,8 +74,18 @@ class TomlReader:
             return None
         return value
 
-    def quantity(self, table: dict[str, Any], prefix: str, key: str, dimension: str, *, default: Any = MISSING,
-                 low: str | None = None, high: str | None = None, low_open: bool = False) -> pint.Quantity | None:
+    def quantity(
+        self,
+        table: dict[str, Any],
+        prefix: str,
+        key: str,
+        dimension: str,
+        *,
+        default: Any = MISSING,
+        low: str | None = None,
+        high: str | None = None,
+        low_open: bool = False,
+    ) -> pint.Quantity | None:
         """A quantity with its unit, within [low, high] (low excluded with `low_open`); None on error/absent."""
         found, value, full = self._lookup(table, prefix, key, default)
         if not found and value is None:
@@ -87,9 +97,19 @@ class TomlReader:
             return None
         return self._range(q, full, low, high, low_open)
 
-    def money(self, table: dict[str, Any], prefix: str, key: str, currency: str, per: str | None, *,
-              default: Any = MISSING, low: float | None = None, high: float | None = None,
-              low_open: bool = False) -> float | None:
+    def money(
+        self,
+        table: dict[str, Any],
+        prefix: str,
+        key: str,
+        currency: str,
+        per: str | None,
+        *,
+        default: Any = MISSING,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+    ) -> float | None:
         """An amount "12.5 EUR/kW" as currency per `per` unit (a float), or "150000 EUR" when `per` is None."""
         found, value, full = self._lookup(table, prefix, key, default)
         if not found:
@@ -108,8 +128,9 @@ class TomlReader:
             return None
         return amount
 
-    def _range(self, q: pint.Quantity, key: str, low: str | None, high: str | None,
-               low_open: bool) -> pint.Quantity | None:
+    def _range(
+        self, q: pint.Quantity, key: str, low: str | None, high: str | None, low_open: bool
+    ) -> pint.Quantity | None:
         if not math.isfinite(float(q.magnitude)):
             self.error(f"non-finite value {q:~P} refused", key)
             return None
@@ -124,10 +145,11 @@ class TomlReader:
         return q
 
 
-def parse_money(value: Any, currency: str, per: str | None, *, source: str | None = None,
-                key: str | None = None) -> float:
-    """"0.31 EUR/kWh" -> 0.31 (currency per `per`); the currency must be the file's, the rest a real unit."""
-    want = f"\"1.5 {currency}/{per}\"" if per else f"\"1500 {currency}\""
+def parse_money(
+    value: Any, currency: str, per: str | None, *, source: str | None = None, key: str | None = None
+) -> float:
+    """ "0.31 EUR/kWh" -> 0.31 (currency per `per`); the currency must be the file's, the rest a real unit."""
+    want = f'"1.5 {currency}/{per}"' if per else f'"1500 {currency}"'
     if not isinstance(value, str) or isinstance(value, bool):
         raise ConfigError(f"expected an amount with its currency such as {want}, got {value!r}", source=source, key=key)
     m = _MONEY.match(value)

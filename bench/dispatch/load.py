@@ -51,10 +51,26 @@ class LoadQuality:
     findings: list[Finding] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "rows_used": self.rows_used, "step": f"{self.step_s:g} s", "first": self.first,
-                "last": self.last, "intervals": self.intervals, "filled_intervals": self.filled,
-                "findings": [{"kind": f.kind, "severity": f.severity, "count": f.count, "message": f.message,
-                              "action": f.action, "locations": f.locations} for f in self.findings]}
+        return {
+            "rows": self.rows,
+            "rows_used": self.rows_used,
+            "step": f"{self.step_s:g} s",
+            "first": self.first,
+            "last": self.last,
+            "intervals": self.intervals,
+            "filled_intervals": self.filled,
+            "findings": [
+                {
+                    "kind": f.kind,
+                    "severity": f.severity,
+                    "count": f.count,
+                    "message": f.message,
+                    "action": f.action,
+                    "locations": f.locations,
+                }
+                for f in self.findings
+            ],
+        }
 
 
 @dataclass
@@ -101,8 +117,16 @@ class LoadSeries:
     def slice(self, a: int, b: int) -> LoadSeries:
         """Intervals a..b-1, e.g. one day of the year for a short replay."""
         pv = None if self.pv_kw is None else self.pv_kw[a:b]
-        return LoadSeries(self.source, self.t_us[a:b], self.local_us[a:b], self.step_s, self.load_kw[a:b], pv,
-                          self.timezone, self.quality)
+        return LoadSeries(
+            self.source,
+            self.t_us[a:b],
+            self.local_us[a:b],
+            self.step_s,
+            self.load_kw[a:b],
+            pv,
+            self.timezone,
+            self.quality,
+        )
 
 
 def _header(line: str, source: str, line_no: int) -> tuple[int, dict[str, tuple[int, pint.Unit | None]]]:
@@ -112,8 +136,9 @@ def _header(line: str, source: str, line_no: int) -> tuple[int, dict[str, tuple[
     for j, h in enumerate(names):
         m = _COLUMN.match(h)
         if not m:
-            raise LoadDataError(f"column header {h!r}: expected time, load[kW] or pv[kW]", source=source,
-                                key=f"line {line_no}")
+            raise LoadDataError(
+                f"column header {h!r}: expected time, load[kW] or pv[kW]", source=source, key=f"line {line_no}"
+            )
         name = m["name"].lower()
         if name in TIME_NAMES:
             time_col = j
@@ -124,23 +149,34 @@ def _header(line: str, source: str, line_no: int) -> tuple[int, dict[str, tuple[
             raise LoadDataError(f"column {name!r} given twice", source=source, key=f"line {line_no}")
         unit_text = (m["unit"] or "").strip()
         if not unit_text:
-            raise LoadDataError(f"column {h!r} has no unit; write e.g. {name}[kW] or {name}[kWh] (energy per interval)",
-                                source=source, key=f"line {line_no} column {name}")
+            raise LoadDataError(
+                f"column {h!r} has no unit; write e.g. {name}[kW] or {name}[kWh] (energy per interval)",
+                source=source,
+                key=f"line {line_no} column {name}",
+            )
         try:
             unit = ureg.Unit(unit_text)
         except Exception as exc:  # noqa: BLE001 - pint raises assorted errors on garbage
-            raise LoadDataError(f"unknown unit {unit_text!r}: {exc}", source=source,
-                                key=f"line {line_no} column {name}") from None
+            raise LoadDataError(
+                f"unknown unit {unit_text!r}: {exc}", source=source, key=f"line {line_no} column {name}"
+            ) from None
         if unit.dimensionality not in (ureg.kW.dimensionality, ureg.kWh.dimensionality):
-            raise LoadDataError(f"{name} must be in a power unit (kW) or an energy unit per interval (kWh), got "
-                                f"{unit_text!r}", source=source, key=f"line {line_no} column {name}")
+            raise LoadDataError(
+                f"{name} must be in a power unit (kW) or an energy unit per interval (kWh), got {unit_text!r}",
+                source=source,
+                key=f"line {line_no} column {name}",
+            )
         cols[name] = (j, unit)
     if time_col < 0:
-        raise LoadDataError(f"no timestamp column (one of {', '.join(TIME_NAMES)}); header is {line.strip()!r}",
-                            source=source, key=f"line {line_no}")
+        raise LoadDataError(
+            f"no timestamp column (one of {', '.join(TIME_NAMES)}); header is {line.strip()!r}",
+            source=source,
+            key=f"line {line_no}",
+        )
     if "load" not in cols:
-        raise LoadDataError(f"no load column (load[kW]); header is {line.strip()!r}", source=source,
-                            key=f"line {line_no}")
+        raise LoadDataError(
+            f"no load column (load[kW]); header is {line.strip()!r}", source=source, key=f"line {line_no}"
+        )
     cols["time"] = (time_col, None)
     return len(names), cols
 
@@ -179,9 +215,12 @@ def _instants(times: pl.Series, timezone: str | None, source: str) -> tuple[np.n
     notes: dict[str, Any] = {"folds": 0, "nonexistent": []}
     if zoned:
         if timezone is None:
-            raise LoadDataError("timestamps carry UTC offsets but the tariff names no timezone; set "
-                                "[tariff] timezone so time-of-use periods are placed in local time",
-                                source=source, key="time")
+            raise LoadDataError(
+                "timestamps carry UTC offsets but the tariff names no timezone; set "
+                "[tariff] timezone so time-of-use periods are placed in local time",
+                source=source,
+                key="time",
+            )
         utc = parsed.dt.convert_time_zone("UTC").dt.epoch("us")
         return utc.to_numpy().astype(np.float64), utc.is_null().to_numpy(), True, notes
     naive = parsed
@@ -217,8 +256,9 @@ def _locs(idx: np.ndarray, line: np.ndarray, extra: dict[str, np.ndarray] | None
     return out
 
 
-def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Quantity = Q_(1, "h"),
-              interval_ending: bool = False) -> LoadSeries:
+def read_load(
+    path: str | Path, *, timezone: str | None = None, max_gap: pint.Quantity = Q_(1, "h"), interval_ending: bool = False
+) -> LoadSeries:
     """Read, check and regularise a load file; raises LoadDataError for what cannot be repaired."""
     p = Path(path)
     source = str(p)
@@ -232,21 +272,42 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
         value_bad |= ~np.isfinite(v)
     if notes["nonexistent"]:
         idx = np.asarray(notes["nonexistent"])
-        findings.append(Finding("nonexistent_local_time", "warning", int(idx.size),
-                                f"local times that do not exist in {timezone} (clocks moved forward)",
-                                "rows set aside", _locs(idx, line, {"time": df["time"].to_numpy()})))
+        findings.append(
+            Finding(
+                "nonexistent_local_time",
+                "warning",
+                int(idx.size),
+                f"local times that do not exist in {timezone} (clocks moved forward)",
+                "rows set aside",
+                _locs(idx, line, {"time": df["time"].to_numpy()}),
+            )
+        )
     unparsed = t_bad & ~np.isin(np.arange(n_rows), notes["nonexistent"])
     if unparsed.any():
         idx = np.flatnonzero(unparsed)
-        findings.append(Finding("unparseable_timestamp", "warning", int(idx.size),
-                                "timestamp not ISO 8601 (e.g. 2025-01-31 13:45 or 2025-01-31T13:45+01:00)",
-                                "rows set aside", _locs(idx, line, {"time": df["time"].to_numpy()})))
+        findings.append(
+            Finding(
+                "unparseable_timestamp",
+                "warning",
+                int(idx.size),
+                "timestamp not ISO 8601 (e.g. 2025-01-31 13:45 or 2025-01-31T13:45+01:00)",
+                "rows set aside",
+                _locs(idx, line, {"time": df["time"].to_numpy()}),
+            )
+        )
     if value_bad.any():
         idx = np.flatnonzero(value_bad & ~t_bad)
         if idx.size:
-            findings.append(Finding("missing_values", "warning", int(idx.size), "empty, non-numeric or non-finite value",
-                                    "rows set aside (their intervals count as missing)",
-                                    _locs(idx, line, {c: df[c].to_numpy() for c in raw})))
+            findings.append(
+                Finding(
+                    "missing_values",
+                    "warning",
+                    int(idx.size),
+                    "empty, non-numeric or non-finite value",
+                    "rows set aside (their intervals count as missing)",
+                    _locs(idx, line, {c: df[c].to_numpy() for c in raw}),
+                )
+            )
     for name, v in raw.items():
         neg = np.flatnonzero(np.isfinite(v) & (v < 0))
         if neg.size:
@@ -261,17 +322,32 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
     order = np.argsort(tu, kind="stable")
     if (np.diff(order) < 0).any():
         back = np.flatnonzero(np.diff(tu) < 0) + 1
-        findings.append(Finding("non_monotonic", "warning", int(back.size), "timestamps go backwards",
-                                "rows sorted by time (stable)", _locs(idx[back], line)))
+        findings.append(
+            Finding(
+                "non_monotonic",
+                "warning",
+                int(back.size),
+                "timestamps go backwards",
+                "rows sorted by time (stable)",
+                _locs(idx[back], line),
+            )
+        )
         idx, tu = idx[order], tu[order]
     dup = np.flatnonzero(np.diff(tu) == 0) + 1
     if dup.size:
         same = np.ones(dup.size, bool)
         for v in raw.values():
             same &= v[idx[dup]] == v[idx[dup - 1]]
-        findings.append(Finding("duplicate_timestamps", "warning", int(dup.size),
-                                f"{int(same.sum())} exact duplicate(s), {int((~same).sum())} with the same time but "
-                                "different values", "first row at each time kept", _locs(idx[dup], line)))
+        findings.append(
+            Finding(
+                "duplicate_timestamps",
+                "warning",
+                int(dup.size),
+                f"{int(same.sum())} exact duplicate(s), {int((~same).sum())} with the same time but different values",
+                "first row at each time kept",
+                _locs(idx[dup], line),
+            )
+        )
         keep = np.ones(tu.size, bool)
         keep[dup] = False
         idx, tu = idx[keep], tu[keep]
@@ -280,30 +356,49 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
     d = np.diff(tu)
     step_us = int(np.median(d))
     if step_us <= 0 or US_PER_H % step_us or step_us < 60_000_000:
-        raise LoadDataError(f"the usual step is {step_us / 1e6:g} s; expected an interval that divides one hour "
-                            "(15 min, 30 min, 1 h, ...)", source=source, key="time")
+        raise LoadDataError(
+            f"the usual step is {step_us / 1e6:g} s; expected an interval that divides one hour "
+            "(15 min, 30 min, 1 h, ...)",
+            source=source,
+            key="time",
+        )
     off = np.flatnonzero(d % step_us != 0)
     if off.size:
         i = off[0]
-        raise LoadDataError(f"{off.size} irregular step(s) (not a multiple of {step_us / 6e7:g} min), first between "
-                            f"line {line[idx[i]]} ({fmt_time(tu[i])}) and line {line[idx[i + 1]]} "
-                            f"({fmt_time(tu[i + 1])})", source=source, key="time")
+        raise LoadDataError(
+            f"{off.size} irregular step(s) (not a multiple of {step_us / 6e7:g} min), first between "
+            f"line {line[idx[i]]} ({fmt_time(tu[i])}) and line {line[idx[i + 1]]} "
+            f"({fmt_time(tu[i + 1])})",
+            source=source,
+            key="time",
+        )
     missing = d // step_us - 1
     gaps = np.flatnonzero(missing > 0)
     limit = int(round(max_gap.to("s").magnitude * 1e6 / step_us))
     if gaps.size:
         long = gaps[missing[gaps] > limit]
-        locs = [{"after_line": int(line[idx[i]]), "from": fmt_time(tu[i] + step_us), "missing_intervals": int(missing[i])}
-                for i in (long if long.size else gaps)[:MAX_LOCATIONS]]
+        locs = [
+            {"after_line": int(line[idx[i]]), "from": fmt_time(tu[i] + step_us), "missing_intervals": int(missing[i])}
+            for i in (long if long.size else gaps)[:MAX_LOCATIONS]
+        ]
         if long.size:
             raise LoadDataError(
                 f"missing intervals: {long.size} gap(s) longer than {max_gap:~P} ({int(missing[long].sum())} intervals "
                 f"in all); first after line {locs[0]['after_line']}, from {locs[0]['from']} "
                 f"({locs[0]['missing_intervals']} intervals missing). Give the data or raise --max-gap.",
-                source=source, key="time")
-        findings.append(Finding("gaps_filled", "warning", int(gaps.size),
-                                f"{int(missing[gaps].sum())} missing interval(s) in {gaps.size} gap(s) of at most "
-                                f"{max_gap:~P}", "filled by linear interpolation between the neighbours", locs))
+                source=source,
+                key="time",
+            )
+        findings.append(
+            Finding(
+                "gaps_filled",
+                "warning",
+                int(gaps.size),
+                f"{int(missing[gaps].sum())} missing interval(s) in {gaps.size} gap(s) of at most {max_gap:~P}",
+                "filled by linear interpolation between the neighbours",
+                locs,
+            )
+        )
     full = np.arange(tu[0], tu[-1] + step_us, step_us, dtype=np.int64)
     step_h = step_us / US_PER_H
     series: dict[str, np.ndarray] = {}
@@ -316,8 +411,11 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
             vals = vals * float(Q_(1.0, unit).to("kW").magnitude)
         big = np.flatnonzero(vals > MAX_POWER_KW)
         if big.size:
-            raise LoadDataError(f"{name} {vals[big[0]]:g} kW at line {line[idx[big[0]]]} is beyond any site "
-                                "(check the unit)", source=source, key=name)
+            raise LoadDataError(
+                f"{name} {vals[big[0]]:g} kW at line {line[idx[big[0]]]} is beyond any site (check the unit)",
+                source=source,
+                key=name,
+            )
         series[name] = np.interp(full, tu, vals) if gaps.size else vals
     if interval_ending:
         full = full - step_us
@@ -327,20 +425,48 @@ def read_load(path: str | Path, *, timezone: str | None = None, max_gap: pint.Qu
     else:
         local_us = full
     if notes["folds"]:
-        findings.append(Finding("dst_repeated_hour", "info", notes["folds"],
-                                f"wall-clock times repeated when DST ended in {timezone}",
-                                "second occurrence read as the later instant (file order)", []))
-    quality = LoadQuality(rows=n_rows, rows_used=int(idx.size), step_s=step_us / 1e6, first=fmt_time(local_us[0]),
-                          last=fmt_time(local_us[-1]), intervals=int(full.size),
-                          filled=int(missing[gaps].sum()) if gaps.size else 0, findings=findings)
+        findings.append(
+            Finding(
+                "dst_repeated_hour",
+                "info",
+                notes["folds"],
+                f"wall-clock times repeated when DST ended in {timezone}",
+                "second occurrence read as the later instant (file order)",
+                [],
+            )
+        )
+    quality = LoadQuality(
+        rows=n_rows,
+        rows_used=int(idx.size),
+        step_s=step_us / 1e6,
+        first=fmt_time(local_us[0]),
+        last=fmt_time(local_us[-1]),
+        intervals=int(full.size),
+        filled=int(missing[gaps].sum()) if gaps.size else 0,
+        findings=findings,
+    )
     if not math.isfinite(float(series["load"].sum())):
         raise LoadDataError("load is not finite after filling", source=source)
-    return LoadSeries(source=source, t_us=full, local_us=np.asarray(local_us, np.int64), step_s=step_us / 1e6,
-                      load_kw=series["load"], pv_kw=series.get("pv"), timezone=timezone, quality=quality)
+    return LoadSeries(
+        source=source,
+        t_us=full,
+        local_us=np.asarray(local_us, np.int64),
+        step_s=step_us / 1e6,
+        load_kw=series["load"],
+        pv_kw=series.get("pv"),
+        timezone=timezone,
+        quality=quality,
+    )
 
 
-def load_from_arrays(load_kw: np.ndarray, *, step: pint.Quantity = Q_(15, "min"), start: str = "2025-01-01T00:00",
-                     pv_kw: np.ndarray | None = None, source: str = "<arrays>") -> LoadSeries:
+def load_from_arrays(
+    load_kw: np.ndarray,
+    *,
+    step: pint.Quantity = Q_(15, "min"),
+    start: str = "2025-01-01T00:00",
+    pv_kw: np.ndarray | None = None,
+    source: str = "<arrays>",
+) -> LoadSeries:
     """A load series from arrays (tests, sweeps, the benchmark): wall clock from `start`, no time zone."""
     step_s = float(step.to("s").magnitude)
     n = len(load_kw)
@@ -349,6 +475,7 @@ def load_from_arrays(load_kw: np.ndarray, *, step: pint.Quantity = Q_(15, "min")
     load = np.asarray(load_kw, float)
     if (load < 0).any() or not np.isfinite(load).all():
         raise LoadDataError("load must be finite and non-negative", source=source, key="load")
-    q = LoadQuality(rows=n, rows_used=n, step_s=step_s, first=fmt_time(t[0]), last=fmt_time(t[-1]), intervals=n,
-                    filled=0)
+    q = LoadQuality(
+        rows=n, rows_used=n, step_s=step_s, first=fmt_time(t[0]), last=fmt_time(t[-1]), intervals=n, filled=0
+    )
     return LoadSeries(source, t, t.copy(), step_s, load, None if pv_kw is None else np.asarray(pv_kw, float), None, q)

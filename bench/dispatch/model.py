@@ -102,8 +102,15 @@ class LpModel:
         return {"rows": int(self.a.shape[0]), "columns": int(self.a.shape[1]), "nonzeros": int(self.a.nnz)}
 
 
-def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, import_limit_kw: float | None = None,
-                export_limit_kw: float | None = None, throughput_cap_kwh: float | None = None) -> LpModel:
+def build_model(
+    load: LoadSeries,
+    steps: TariffSteps,
+    battery: Battery,
+    *,
+    import_limit_kw: float | None = None,
+    export_limit_kw: float | None = None,
+    throughput_cap_kwh: float | None = None,
+) -> LpModel:
     """Assemble the LP for one horizon (the whole load series)."""
     T = load.n
     dt = load.step_h
@@ -120,7 +127,13 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
 
     layout = Layout()
     n = 0
-    for name, present in (("charge", True), ("discharge", True), ("soc", True), ("export", has_export), ("curtail", has_curtail)):
+    for name, present in (
+        ("charge", True),
+        ("discharge", True),
+        ("soc", True),
+        ("export", has_export),
+        ("curtail", has_curtail),
+    ):
         if present:
             layout.cols[name] = (n, n + T)
             n += T
@@ -232,8 +245,20 @@ def build_model(load: LoadSeries, steps: TariffSteps, battery: Battery, *, impor
         rl.append(np.zeros(T))
         ru.append(np.zeros(T))
         nrows += T
-    a = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_j))),
-                      shape=(nrows, n)).tocsc()
-    return LpModel(cost=cost, col_lower=lo, col_upper=hi, a=a, row_lower=np.concatenate(rl),
-                   row_upper=np.concatenate(ru), layout=layout, step_h=dt, months=months, month_labels=labels,
-                   net_kw=np.asarray(net, float), offset=offset)
+    a = sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_j))), shape=(nrows, n)
+    ).tocsc()
+    return LpModel(
+        cost=cost,
+        col_lower=lo,
+        col_upper=hi,
+        a=a,
+        row_lower=np.concatenate(rl),
+        row_upper=np.concatenate(ru),
+        layout=layout,
+        step_h=dt,
+        months=months,
+        month_labels=labels,
+        net_kw=np.asarray(net, float),
+        offset=offset,
+    )

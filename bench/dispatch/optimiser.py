@@ -55,8 +55,17 @@ class CapResult:
 class Optimiser:
     """One LP for one load and tariff; the battery's size, the cap and the price spread can be changed."""
 
-    def __init__(self, load: LoadSeries, tariff: Tariff | None, battery: Battery, *, steps: TariffSteps | None = None,
-                 cap_mode: str = "price", method: str = "simplex", time_limit_s: float | None = None):
+    def __init__(
+        self,
+        load: LoadSeries,
+        tariff: Tariff | None,
+        battery: Battery,
+        *,
+        steps: TariffSteps | None = None,
+        cap_mode: str = "price",
+        method: str = "simplex",
+        time_limit_s: float | None = None,
+    ):
         t0 = time.perf_counter()
         if steps is None:
             if tariff is None:
@@ -68,9 +77,14 @@ class Optimiser:
         self.export_limit = tariff.export_limit_kw if tariff else None
         self.cap = battery.throughput_limit_kwh(load.hours)
         t1 = time.perf_counter()
-        self.model: LpModel = build_model(load, steps, battery, import_limit_kw=self.import_limit,
-                                          export_limit_kw=self.export_limit,
-                                          throughput_cap_kwh=self.cap if cap_mode == "row" else None)
+        self.model: LpModel = build_model(
+            load,
+            steps,
+            battery,
+            import_limit_kw=self.import_limit,
+            export_limit_kw=self.export_limit,
+            throughput_cap_kwh=self.cap if cap_mode == "row" else None,
+        )
         t2 = time.perf_counter()
         self.solver = DispatchSolver(self.model, method=method, time_limit_s=time_limit_s, local_us=load.local_us)
         t3 = time.perf_counter()
@@ -109,15 +123,18 @@ class Optimiser:
             kappa = np.full(self._cd.size, battery.throughput_cost * dt / 2)
             self._base_cost[self._cd] = kappa
             self.solver.set_costs(self._cd, kappa)
-        if (battery.charge_efficiency, battery.discharge_efficiency) != (self.battery.charge_efficiency,
-                                                                        self.battery.discharge_efficiency):
+        if (battery.charge_efficiency, battery.discharge_efficiency) != (
+            self.battery.charge_efficiency,
+            self.battery.discharge_efficiency,
+        ):
             raise ValueError("efficiencies are matrix coefficients: build a new Optimiser to change them")
         self.battery = battery
         self.cap = battery.throughput_limit_kwh(self.load.hours)
         if self.cap_mode == "row" and "throughput" in lay.cols:
             j = lay.cols["throughput"][1] - 1
-            self.solver.set_col_bounds(np.array([j]), np.array([0.0]),
-                                       np.array([np.inf if self.cap is None else self.cap]))
+            self.solver.set_col_bounds(
+                np.array([j]), np.array([0.0]), np.array([np.inf if self.cap is None else self.cap])
+            )
 
     def set_prices(self, price: np.ndarray) -> None:
         """Import price per interval (currency per kWh), e.g. a stretched peak/off-peak spread."""
@@ -129,9 +146,13 @@ class Optimiser:
                 self._base_cost[j] += sign * delta
                 self.solver.set_costs(j, self._base_cost[j])
         self.solver.set_offset(self.model.offset + float(delta @ self.load.net_kw))
-        self.steps = TariffSteps(price=np.asarray(price, float), export_price=self.steps.export_price,
-                                 period=self.steps.period, demand_windows=self.steps.demand_windows,
-                                 demand_charge=self.steps.demand_charge)
+        self.steps = TariffSteps(
+            price=np.asarray(price, float),
+            export_price=self.steps.export_price,
+            period=self.steps.period,
+            demand_windows=self.steps.demand_windows,
+            demand_charge=self.steps.demand_charge,
+        )
 
     # -- solving --
     def _objective(self, x: np.ndarray) -> float:
@@ -170,12 +191,23 @@ class Optimiser:
         def mean(a: np.ndarray) -> np.ndarray:
             return a[: n * k].reshape(n, k).mean(axis=1)
 
-        proxy = LoadSeries(ld.source, ld.t_us[: n * k: k], ld.local_us[: n * k: k], ld.step_s * k, mean(ld.load_kw),
-                           None if ld.pv_kw is None else mean(ld.pv_kw), ld.timezone, ld.quality)
-        steps = TariffSteps(price=mean(st.price), export_price=None if st.export_price is None else mean(st.export_price),
-                            period=st.period[: n * k: k],
-                            demand_windows=st.demand_windows[:, : n * k].reshape(-1, n, k).any(axis=2),
-                            demand_charge=st.demand_charge)
+        proxy = LoadSeries(
+            ld.source,
+            ld.t_us[: n * k : k],
+            ld.local_us[: n * k : k],
+            ld.step_s * k,
+            mean(ld.load_kw),
+            None if ld.pv_kw is None else mean(ld.pv_kw),
+            ld.timezone,
+            ld.quality,
+        )
+        steps = TariffSteps(
+            price=mean(st.price),
+            export_price=None if st.export_price is None else mean(st.export_price),
+            period=st.period[: n * k : k],
+            demand_windows=st.demand_windows[:, : n * k].reshape(-1, n, k).any(axis=2),
+            demand_charge=st.demand_charge,
+        )
         coarse = Optimiser(proxy, self.tariff, self.battery, steps=steps, method=self.solver.method)
         coarse.cap = None if self.cap is None else self.cap * proxy.hours / self.load.hours
         res = coarse._solve_capped()
@@ -209,8 +241,9 @@ class Optimiser:
         if cap is not None and cap <= 0:
             xz, fz, tpz = self._solve_priced(1e6)
             if tpz > 1e-9:
-                raise DispatchSolveError("a zero throughput limit cannot be met", status="infeasible",
-                                         families=["throughput limit"])
+                raise DispatchSolveError(
+                    "a zero throughput limit cannot be met", status="infeasible", families=["throughput limit"]
+                )
             return CapResult(xz, fz, 1e6, 1)
         guess = None
         if self.hourly_start and self._cold and self.cap_mode == "price":
@@ -257,8 +290,11 @@ class Optimiser:
             a = (lam, x, f, tp)
             lam *= 1 + next(widen, 3.0)
             if lam > 1e6:
-                raise DispatchSolveError(f"no throughput price brings throughput under the cap ({cap:.6g} kWh)",
-                                         status="infeasible", families=["throughput limit"])
+                raise DispatchSolveError(
+                    f"no throughput price brings throughput under the cap ({cap:.6g} kWh)",
+                    status="infeasible",
+                    families=["throughput limit"],
+                )
         tol = 1e-9 * max(1.0, abs(a[2]))
         for _ in range(MAX_CAP_ITERATIONS):
             if abs(b[3] - cap) <= 1e-9 * max(cap, 1.0):
@@ -278,8 +314,11 @@ class Optimiser:
                 a = (lam_x, x, f, tp)
             else:
                 b = (lam_x, x, f, tp)
-        raise DispatchSolveError(f"the throughput price did not converge in {MAX_CAP_ITERATIONS} solves",
-                                 status="not converged", families=["throughput limit"])
+        raise DispatchSolveError(
+            f"the throughput price did not converge in {MAX_CAP_ITERATIONS} solves",
+            status="not converged",
+            families=["throughput limit"],
+        )
 
     def run(self) -> Schedule:
         t0 = time.perf_counter()
@@ -288,14 +327,31 @@ class Optimiser:
         self._last_price = res.price
         t1 = time.perf_counter()
         cap = self.cap
-        sched = schedule_from_solution(self.model, res.x, load=self.load, steps=self.steps, battery=self.battery,
-                                       objective=res.objective, cap=cap, throughput_price=res.price)
+        sched = schedule_from_solution(
+            self.model,
+            res.x,
+            load=self.load,
+            steps=self.steps,
+            battery=self.battery,
+            objective=res.objective,
+            cap=cap,
+            throughput_price=res.price,
+        )
         t2 = time.perf_counter()
-        sched.timings = {**self.timings, "solve_s": t1 - t0, "solve_cpu_s": time.process_time() - c0,
-                         "extract_s": t2 - t1}
-        sched.solver = {"name": "HiGHS (highspy)", "solves": res.solves, "hourly_solves": self.hourly_solves,
-                        "started_from_hourly": self.started_from_hourly,
-                        "cap_mode": self.cap_mode, "throughput_price": res.price}
+        sched.timings = {
+            **self.timings,
+            "solve_s": t1 - t0,
+            "solve_cpu_s": time.process_time() - c0,
+            "extract_s": t2 - t1,
+        }
+        sched.solver = {
+            "name": "HiGHS (highspy)",
+            "solves": res.solves,
+            "hourly_solves": self.hourly_solves,
+            "started_from_hourly": self.started_from_hourly,
+            "cap_mode": self.cap_mode,
+            "throughput_price": res.price,
+        }
         return sched
 
 

@@ -44,12 +44,16 @@ class ReplayPrediction:
         def q(v: pint.Quantity | None, unit: str) -> dict[str, Any] | None:
             return None if v is None else {"value": round(float(v.to(unit).magnitude), 6), "unit": unit}
 
-        return {"discharged": q(self.discharged, "kWh"), "charged": q(self.charged, "kWh"),
-                "discharged_ideal": q(self.discharged_ideal, "kWh"), "charged_ideal": q(self.charged_ideal, "kWh"),
-                "duration": q(self.duration, "h"),
-                "import_peak_after": {m: q(p, "kW") for m, p in self.peaks.items()},
-                "import_peak_before": {m: q(p, "kW") for m, p in self.peaks_before.items()},
-                "soc_end": q(self.soc_end, "percent")}
+        return {
+            "discharged": q(self.discharged, "kWh"),
+            "charged": q(self.charged, "kWh"),
+            "discharged_ideal": q(self.discharged_ideal, "kWh"),
+            "charged_ideal": q(self.charged_ideal, "kWh"),
+            "duration": q(self.duration, "h"),
+            "import_peak_after": {m: q(p, "kW") for m, p in self.peaks.items()},
+            "import_peak_before": {m: q(p, "kW") for m, p in self.peaks_before.items()},
+            "soc_end": q(self.soc_end, "percent"),
+        }
 
 
 def _ramp_loss(p_w: np.ndarray, steps_s: np.ndarray, delay_s: float, ramp_w_per_s: float | None) -> np.ndarray:
@@ -68,9 +72,16 @@ def _ramp_loss(p_w: np.ndarray, steps_s: np.ndarray, delay_s: float, ramp_w_per_
     return dp * lag
 
 
-def predict_replay(cycle: DutyCycle, *, load: LoadSeries | None = None, rated: pint.Quantity | None = None,
-                   delay: pint.Quantity = Q_(0, "s"), ramp: pint.Quantity | None = None,
-                   auxiliary: pint.Quantity = Q_(0, "kW"), energy: pint.Quantity | None = None) -> ReplayPrediction:
+def predict_replay(
+    cycle: DutyCycle,
+    *,
+    load: LoadSeries | None = None,
+    rated: pint.Quantity | None = None,
+    delay: pint.Quantity = Q_(0, "s"),
+    ramp: pint.Quantity | None = None,
+    auxiliary: pint.Quantity = Q_(0, "kW"),
+    energy: pint.Quantity | None = None,
+) -> ReplayPrediction:
     """The energies and peaks a replay of `cycle` should measure.
 
     `load` (the same intervals as the cycle, e.g. the file the schedule was made from) gives the
@@ -89,13 +100,19 @@ def predict_replay(cycle: DutyCycle, *, load: LoadSeries | None = None, rated: p
     actual = e_j - miss
     dis = float(actual[actual > 0].sum())
     chg = float(-actual[actual < 0].sum())
-    out = ReplayPrediction(discharged=Q_(dis, "J").to("kWh"), charged=Q_(chg, "J").to("kWh"),
-                           discharged_ideal=Q_(ideal_dis, "J").to("kWh"), charged_ideal=Q_(ideal_chg, "J").to("kWh"),
-                           duration=Q_(cycle.end_s, "s").to("h"))
+    out = ReplayPrediction(
+        discharged=Q_(dis, "J").to("kWh"),
+        charged=Q_(chg, "J").to("kWh"),
+        discharged_ideal=Q_(ideal_dis, "J").to("kWh"),
+        charged_ideal=Q_(ideal_chg, "J").to("kWh"),
+        duration=Q_(cycle.end_s, "s").to("h"),
+    )
     if load is not None:
         if load.n != cycle.t_s.size or abs(load.step_s - float(np.median(steps_s))) > 1e-6:
-            raise ValueError(f"the load has {load.n} intervals of {load.step_s:g} s, the cycle {cycle.t_s.size} "
-                             f"of {float(np.median(steps_s)):g} s: give the load the schedule was made from")
+            raise ValueError(
+                f"the load has {load.n} intervals of {load.step_s:g} s, the cycle {cycle.t_s.size} "
+                f"of {float(np.median(steps_s)):g} s: give the load the schedule was made from"
+            )
         aux_kw = float(auxiliary.to("kW").magnitude)
         before = load.net_kw + aux_kw
         after = before - p_w / 1000.0
@@ -109,31 +126,61 @@ def predict_replay(cycle: DutyCycle, *, load: LoadSeries | None = None, rated: p
     return out
 
 
-def tolerance(prediction: ReplayPrediction, *, rated_power: pint.Quantity, energy_rel: float = 0.02,
-              peak_abs: pint.Quantity | None = None) -> dict[str, pint.Quantity]:
+def tolerance(
+    prediction: ReplayPrediction,
+    *,
+    rated_power: pint.Quantity,
+    energy_rel: float = 0.02,
+    peak_abs: pint.Quantity | None = None,
+) -> dict[str, pint.Quantity]:
     """Agreement a replay should meet: energies within `energy_rel` (default 2 %) plus 0.1 % of rated power
     for one hour; peaks within 1 % of rated power (the PCS's tracking error) unless `peak_abs` is given."""
     slack = (rated_power * Q_(1, "h") * 0.001).to("kWh")
-    return {"discharged": (prediction.discharged * energy_rel + slack).to("kWh"),
-            "charged": (prediction.charged * energy_rel + slack).to("kWh"),
-            "peak": (peak_abs if peak_abs is not None else rated_power * 0.01).to("kW")}
+    return {
+        "discharged": (prediction.discharged * energy_rel + slack).to("kWh"),
+        "charged": (prediction.charged * energy_rel + slack).to("kWh"),
+        "peak": (peak_abs if peak_abs is not None else rated_power * 0.01).to("kW"),
+    }
 
 
-def compare(prediction: ReplayPrediction, *, discharged: pint.Quantity, charged: pint.Quantity,
-            peaks: dict[str, pint.Quantity] | None = None,
-            tol: dict[str, pint.Quantity]) -> list[dict[str, Any]]:
+def compare(
+    prediction: ReplayPrediction,
+    *,
+    discharged: pint.Quantity,
+    charged: pint.Quantity,
+    peaks: dict[str, pint.Quantity] | None = None,
+    tol: dict[str, pint.Quantity],
+) -> list[dict[str, Any]]:
     """Rows (what, predicted, measured, difference, tolerance, ok) for a plan to journal."""
     rows = []
-    for name, pred, meas in (("discharged", prediction.discharged, discharged),
-                             ("charged", prediction.charged, charged)):
+    for name, pred, meas in (
+        ("discharged", prediction.discharged, discharged),
+        ("charged", prediction.charged, charged),
+    ):
         diff = (meas - pred).to("kWh")
-        rows.append({"what": f"energy {name}", "predicted": pred.to("kWh"), "measured": meas.to("kWh"),
-                     "difference": diff, "tolerance": tol[name], "ok": bool(abs(diff) <= tol[name])})
+        rows.append(
+            {
+                "what": f"energy {name}",
+                "predicted": pred.to("kWh"),
+                "measured": meas.to("kWh"),
+                "difference": diff,
+                "tolerance": tol[name],
+                "ok": bool(abs(diff) <= tol[name]),
+            }
+        )
     for month, meas in (peaks or {}).items():
         if month not in prediction.peaks:
             raise KeyError(f"no predicted peak for month {month!r} (have {', '.join(prediction.peaks)})")
         pred = prediction.peaks[month]
         diff = (meas - pred).to("kW")
-        rows.append({"what": f"import peak {month}", "predicted": pred, "measured": meas.to("kW"), "difference": diff,
-                     "tolerance": tol["peak"], "ok": bool(abs(diff) <= tol["peak"])})
+        rows.append(
+            {
+                "what": f"import peak {month}",
+                "predicted": pred,
+                "measured": meas.to("kW"),
+                "difference": diff,
+                "tolerance": tol["peak"],
+                "ok": bool(abs(diff) <= tol["peak"]),
+            }
+        )
     return rows

@@ -47,8 +47,14 @@ class ReplayReference:
     schedule_file: Path
     lp_prediction: dict[str, Any]
 
-    def predict(self, *, rated: pint.Quantity | None = None, delay: pint.Quantity = Q_(0, "s"),
-                ramp: pint.Quantity | None = None, auxiliary: pint.Quantity = Q_(0, "kW")) -> ReplayPrediction:
+    def predict(
+        self,
+        *,
+        rated: pint.Quantity | None = None,
+        delay: pint.Quantity = Q_(0, "s"),
+        ramp: pint.Quantity | None = None,
+        auxiliary: pint.Quantity = Q_(0, "kW"),
+    ) -> ReplayPrediction:
         return predict_replay(self.cycle, load=self.load, rated=rated, delay=delay, ramp=ramp, auxiliary=auxiliary)
 
 
@@ -60,8 +66,7 @@ def _sidecar(cycle: DutyCycle, key: str, src: str) -> Path | None:
     if not path.is_absolute():
         path = Path(src).parent / path
     if not path.is_file():
-        raise ConfigError(f"the duty cycle names its {key} file {name!r}, which is not at {path}", source=src,
-                          key=key)
+        raise ConfigError(f"the duty cycle names its {key} file {name!r}, which is not at {path}", source=src, key=key)
     return path
 
 
@@ -76,15 +81,22 @@ def load_reference(cycle: DutyCycle) -> ReplayReference | None:
     if pred_path is None and sched_path is None:
         return None
     if pred_path is None or sched_path is None:
-        raise ConfigError("a dispatch duty cycle names both its prediction and its schedule file", source=src,
-                          key="schedule" if sched_path is None else "prediction")
+        raise ConfigError(
+            "a dispatch duty cycle names both its prediction and its schedule file",
+            source=src,
+            key="schedule" if sched_path is None else "prediction",
+        )
     try:
         pred = json.loads(pred_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the prediction: {exc}", source=str(pred_path)) from exc
     if not isinstance(pred, dict) or pred.get("duty_cycle") != Path(src).name:
-        raise ConfigError(f"written for duty cycle {pred.get('duty_cycle') if isinstance(pred, dict) else None!r}, "
-                          f"not {Path(src).name!r}", source=str(pred_path), key="duty_cycle")
+        raise ConfigError(
+            f"written for duty cycle {pred.get('duty_cycle') if isinstance(pred, dict) else None!r}, "
+            f"not {Path(src).name!r}",
+            source=str(pred_path),
+            key="duty_cycle",
+        )
     load = _schedule_load(sched_path, cycle)
     return ReplayReference(cycle, load, pred_path, sched_path, pred)
 
@@ -98,11 +110,15 @@ def _schedule_load(path: Path, cycle: DutyCycle) -> LoadSeries:
         raise ConfigError(f"cannot read the schedule: {exc}", source=str(path)) from exc
     for col in ("local_time", "load[kW]", "pv[kW]", "charge[kW]", "discharge[kW]"):
         if col not in df.columns:
-            raise ConfigError(f"column {col!r} missing (a schedule.csv written by bench dispatch has it)",
-                              source=str(path), key=col)
+            raise ConfigError(
+                f"column {col!r} missing (a schedule.csv written by bench dispatch has it)", source=str(path), key=col
+            )
     if df.height != cycle.t_s.size:
-        raise ConfigError(f"{df.height} intervals, the duty cycle {cycle.t_s.size}: not the same schedule",
-                          source=str(path), key="rows")
+        raise ConfigError(
+            f"{df.height} intervals, the duty cycle {cycle.t_s.size}: not the same schedule",
+            source=str(path),
+            key="rows",
+        )
 
     def col(name: str) -> np.ndarray:
         try:
@@ -122,12 +138,21 @@ def _schedule_load(path: Path, cycle: DutyCycle) -> LoadSeries:
     cyc_kw = cycle.power_w() / 1000.0
     worst = int(np.argmax(np.abs(net - cyc_kw)))
     if abs(net[worst] - cyc_kw[worst]) > POWER_MATCH_KW:
-        raise ConfigError(f"line {worst + 2}: discharge - charge = {net[worst]:.6g} kW, the duty cycle "
-                          f"{cyc_kw[worst]:.6g} kW: not the same schedule", source=str(path), key="discharge[kW]")
+        raise ConfigError(
+            f"line {worst + 2}: discharge - charge = {net[worst]:.6g} kW, the duty cycle "
+            f"{cyc_kw[worst]:.6g} kW: not the same schedule",
+            source=str(path),
+            key="discharge[kW]",
+        )
     start = str(df["local_time"][0]).replace(" ", "T")
     try:
-        return load_from_arrays(load_kw, step=Q_(float(steps[0]), "s"), start=start,
-                                pv_kw=pv_kw if np.any(pv_kw) else None, source=str(path))
+        return load_from_arrays(
+            load_kw,
+            step=Q_(float(steps[0]), "s"),
+            start=start,
+            pv_kw=pv_kw if np.any(pv_kw) else None,
+            source=str(path),
+        )
     except ValueError as exc:
         raise ConfigError(f"local_time {start!r}: {exc}", source=str(path), key="local_time") from exc
 
@@ -144,14 +169,24 @@ class Agreement:
     def worst(self, what: str) -> float:
         """Signed difference / tolerance of the row starting with `what` that is furthest off (NaN if none):
         within +-1 the replay agrees with the prediction (a normalised error, as ISO 13528's E_n)."""
-        vals = [float((r["difference"] / r["tolerance"]).to("").magnitude) for r in self.rows
-                if r["what"].startswith(what)]
+        vals = [
+            float((r["difference"] / r["tolerance"]).to("").magnitude) for r in self.rows if r["what"].startswith(what)
+        ]
         return max(vals, key=abs) if vals else math.nan
 
 
-def compare_replay(ref: ReplayReference, *, requested_w: np.ndarray, delivered_j: np.ndarray, aux_j: np.ndarray,
-                   rated: pint.Quantity, delay: pint.Quantity, ramp: pint.Quantity | None, energy_rel: float,
-                   peak_abs: pint.Quantity | None) -> Agreement:
+def compare_replay(
+    ref: ReplayReference,
+    *,
+    requested_w: np.ndarray,
+    delivered_j: np.ndarray,
+    aux_j: np.ndarray,
+    rated: pint.Quantity,
+    delay: pint.Quantity,
+    ramp: pint.Quantity | None,
+    energy_rel: float,
+    peak_abs: pint.Quantity | None,
+) -> Agreement:
     """Compare a replay's per-interval meter energies (J, + export) with the schedule's prediction.
 
     `requested_w` is what the plan commanded per interval (the cycle's power), `aux_j` the auxiliary
@@ -179,9 +214,18 @@ def compare_replay(ref: ReplayReference, *, requested_w: np.ndarray, delivered_j
         predicted = (pred.peaks_before[label] - pred.peaks[label]).to("kW")
         measured = Q_(p_before - p_after, "kW")
         diff = measured - predicted
-        rows.append({"what": f"peak reduction {label}", "predicted": predicted, "measured": measured,
-                     "difference": diff, "tolerance": tol["peak"], "ok": bool(abs(diff) <= tol["peak"]),
-                     "peak_before": Q_(p_before, "kW"), "peak_after": Q_(p_after, "kW")})
+        rows.append(
+            {
+                "what": f"peak reduction {label}",
+                "predicted": predicted,
+                "measured": measured,
+                "difference": diff,
+                "tolerance": tol["peak"],
+                "ok": bool(abs(diff) <= tol["peak"]),
+                "peak_before": Q_(p_before, "kW"),
+                "peak_after": Q_(p_after, "kW"),
+            }
+        )
     idle = req == 0
     explained = {
         "ramp_and_delay_discharge_kWh": float((ideal.discharged - pred.discharged).to("kWh").magnitude),

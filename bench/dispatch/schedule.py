@@ -65,19 +65,30 @@ class Schedule:
         """Intervals where the schedule charges and discharges at once (only ever with non-positive prices)."""
         both = np.flatnonzero((self.charge_kw > SIMULTANEOUS_KW) & (self.discharge_kw > SIMULTANEOUS_KW))
         overlap = np.minimum(self.charge_kw[both], self.discharge_kw[both])
-        return {"intervals": int(both.size), "energy_kwh": float(overlap.sum() * self.load.step_h),
-                "locations": [{"time": fmt_time(self.load.local_us[i]), "charge_kw": float(self.charge_kw[i]),
-                               "discharge_kw": float(self.discharge_kw[i]), "price": float(self.steps.price[i])}
-                              for i in both[:MAX_LOCATIONS]]}
+        return {
+            "intervals": int(both.size),
+            "energy_kwh": float(overlap.sum() * self.load.step_h),
+            "locations": [
+                {
+                    "time": fmt_time(self.load.local_us[i]),
+                    "charge_kw": float(self.charge_kw[i]),
+                    "discharge_kw": float(self.discharge_kw[i]),
+                    "price": float(self.steps.price[i]),
+                }
+                for i in both[:MAX_LOCATIONS]
+            ],
+        }
 
     def check(self) -> dict[str, float]:
         """Worst violation of each constraint family, recomputed from the schedule (0 = holds exactly)."""
         b, dt = self.battery, self.load.step_h
         e_prev = self.soc_start_kwh
-        balance = self.soc_kwh - (e_prev + b.charge_efficiency * self.charge_kw * dt - self.discharge_kw * dt /
-                                  b.discharge_efficiency)
-        site = (self.import_kw - self.export_kw) - (self.load.net_kw + self.curtail_kw + self.charge_kw -
-                                                    self.discharge_kw)
+        balance = self.soc_kwh - (
+            e_prev + b.charge_efficiency * self.charge_kw * dt - self.discharge_kw * dt / b.discharge_efficiency
+        )
+        site = (self.import_kw - self.export_kw) - (
+            self.load.net_kw + self.curtail_kw + self.charge_kw - self.discharge_kw
+        )
         e_lo, e_hi = b.energy_kwh * b.soc_min, b.energy_kwh * b.soc_max
         out = {
             "soc_balance_kwh": float(np.abs(balance).max()),
@@ -87,8 +98,11 @@ class Schedule:
             "soc_end_kwh": float(abs(self.soc_kwh[-1] - b.energy_kwh * b.soc_initial)),
             "charge_above_rating_kw": float(max(0.0, (self.charge_kw - b.charge_kw).max())),
             "discharge_above_rating_kw": float(max(0.0, (self.discharge_kw - b.discharge_kw).max())),
-            "negative_power_kw": float(max(0.0, -min(self.charge_kw.min(), self.discharge_kw.min(),
-                                                     self.import_kw.min(), self.export_kw.min()))),
+            "negative_power_kw": float(
+                max(
+                    0.0, -min(self.charge_kw.min(), self.discharge_kw.min(), self.import_kw.min(), self.export_kw.min())
+                )
+            ),
             "throughput_above_cap_kwh": 0.0,
         }
         if self.throughput_cap_kwh is not None:
@@ -98,8 +112,17 @@ class Schedule:
         return out
 
 
-def schedule_from_solution(model: LpModel, x: np.ndarray, *, load: LoadSeries, steps: TariffSteps, battery: Battery,
-                           objective: float, cap: float | None, throughput_price: float) -> Schedule:
+def schedule_from_solution(
+    model: LpModel,
+    x: np.ndarray,
+    *,
+    load: LoadSeries,
+    steps: TariffSteps,
+    battery: Battery,
+    objective: float,
+    cap: float | None,
+    throughput_price: float,
+) -> Schedule:
     lay = model.layout
     zeros = np.zeros(load.n)
 
@@ -109,7 +132,18 @@ def schedule_from_solution(model: LpModel, x: np.ndarray, *, load: LoadSeries, s
     # the import is an expression of the model (not a column): computed from the parts as written
     charge, discharge, export, curtail = part("charge"), part("discharge"), part("export"), part("curtail")
     grid = load.net_kw + charge - discharge + export + curtail
-    return Schedule(load=load, steps=steps, battery=battery, charge_kw=charge, discharge_kw=discharge,
-                    soc_kwh=x[lay.col("soc")].copy(), import_kw=np.maximum(grid, 0.0), export_kw=export,
-                    curtail_kw=curtail, objective=objective, throughput_cap_kwh=cap,
-                    throughput_price=throughput_price, size=model.size)
+    return Schedule(
+        load=load,
+        steps=steps,
+        battery=battery,
+        charge_kw=charge,
+        discharge_kw=discharge,
+        soc_kwh=x[lay.col("soc")].copy(),
+        import_kw=np.maximum(grid, 0.0),
+        export_kw=export,
+        curtail_kw=curtail,
+        objective=objective,
+        throughput_cap_kwh=cap,
+        throughput_price=throughput_price,
+        size=model.size,
+    )

@@ -31,26 +31,46 @@ def point(opt: Optimiser, tariff: Tariff, battery: Battery) -> dict[str, Any]:
     opt.set_battery(battery)
     sched = opt.run()
     v = evaluate(sched, tariff).valuation
-    return {"energy_kwh": round(battery.energy_kwh, 6), "power_kw": round(battery.discharge_kw, 6),
-            "throughput_limit_mwh_per_year": None if battery.throughput_limit is None else
-            round(float(battery.throughput_limit.to("MWh/year").magnitude), 6),
-            "annual_savings": round(v.annual_savings, 2), "annual_demand_savings": round(v.annual_demand_savings, 2),
-            "annual_energy_savings": round(v.annual_energy_savings, 2), "annual_net_benefit": round(v.annual_net, 2),
-            "annual_throughput_kwh": round(v.annual_throughput_kwh, 3),
-            "equivalent_full_cycles_per_year": round(v.equivalent_full_cycles, 2), "life_years": round(v.life_years, 3),
-            "life_limited_by": v.life_limited_by, "investment": round(v.investment, 2), "npv": round(v.npv, 2),
-            "simple_payback_years": None if v.simple_payback_years is None else round(v.simple_payback_years, 3),
-            "discounted_payback_years": None if v.discounted_payback_years is None else
-            round(v.discounted_payback_years, 3),
-            "throughput_price": round(sched.throughput_price, 6)}
+    return {
+        "energy_kwh": round(battery.energy_kwh, 6),
+        "power_kw": round(battery.discharge_kw, 6),
+        "throughput_limit_mwh_per_year": None
+        if battery.throughput_limit is None
+        else round(float(battery.throughput_limit.to("MWh/year").magnitude), 6),
+        "annual_savings": round(v.annual_savings, 2),
+        "annual_demand_savings": round(v.annual_demand_savings, 2),
+        "annual_energy_savings": round(v.annual_energy_savings, 2),
+        "annual_net_benefit": round(v.annual_net, 2),
+        "annual_throughput_kwh": round(v.annual_throughput_kwh, 3),
+        "equivalent_full_cycles_per_year": round(v.equivalent_full_cycles, 2),
+        "life_years": round(v.life_years, 3),
+        "life_limited_by": v.life_limited_by,
+        "investment": round(v.investment, 2),
+        "npv": round(v.npv, 2),
+        "simple_payback_years": None if v.simple_payback_years is None else round(v.simple_payback_years, 3),
+        "discounted_payback_years": None
+        if v.discounted_payback_years is None
+        else round(v.discounted_payback_years, 3),
+        "throughput_price": round(sched.throughput_price, 6),
+    }
 
 
-def size_sweep(opt: Optimiser, tariff: Tariff, base: Battery, energies_kwh: list[float], powers_kw: list[float],
-               limits: list[float | None] | None = None, progress: Progress = _quiet) -> list[dict[str, Any]]:
+def size_sweep(
+    opt: Optimiser,
+    tariff: Tariff,
+    base: Battery,
+    energies_kwh: list[float],
+    powers_kw: list[float],
+    limits: list[float | None] | None = None,
+    progress: Progress = _quiet,
+) -> list[dict[str, Any]]:
     """NPV / payback / savings for every energy x power (x annual throughput limit in MWh/year, None = none)."""
     rows = []
-    limits = limits if limits else [None if base.throughput_limit is None else
-                                    float(base.throughput_limit.to("MWh/year").magnitude)]
+    limits = (
+        limits
+        if limits
+        else [None if base.throughput_limit is None else float(base.throughput_limit.to("MWh/year").magnitude)]
+    )
     total = len(energies_kwh) * len(powers_kw) * len(limits)
     for li, lim in enumerate(limits):
         for ei, e in enumerate(energies_kwh):
@@ -58,8 +78,11 @@ def size_sweep(opt: Optimiser, tariff: Tariff, base: Battery, energies_kwh: list
             for p in ps:
                 b = base.resized(e, p, None if lim is None else Q_(lim, "MWh/year"))
                 rows.append(point(opt, tariff, b))
-                progress(f"sizing {len(rows)}/{total}: {e:g} kWh x {p:g} kW"
-                         + ("" if lim is None else f", limit {lim:g} MWh/year") + f": NPV {rows[-1]['npv']:,.0f}")
+                progress(
+                    f"sizing {len(rows)}/{total}: {e:g} kWh x {p:g} kW"
+                    + ("" if lim is None else f", limit {lim:g} MWh/year")
+                    + f": NPV {rows[-1]['npv']:,.0f}"
+                )
     opt.set_battery(base)
     return sorted(rows, key=lambda r: (r["throughput_limit_mwh_per_year"] or 0, r["energy_kwh"], r["power_kw"]))
 
@@ -76,15 +99,27 @@ class Threshold:
     points: list[dict[str, Any]]
 
     def as_dict(self, currency: str) -> dict[str, Any]:
-        return {"alpha": self.alpha, "status": self.status,
-                "differential": None if self.differential is None else
-                {"value": round(self.differential, 5), "unit": f"{currency}/kWh"},
-                "base_differential": {"value": round(self.base_differential, 5), "unit": f"{currency}/kWh"},
-                "npv_at_base": {"value": round(self.npv_at_base, 2), "unit": currency}, "points": self.points}
+        return {
+            "alpha": self.alpha,
+            "status": self.status,
+            "differential": None
+            if self.differential is None
+            else {"value": round(self.differential, 5), "unit": f"{currency}/kWh"},
+            "base_differential": {"value": round(self.base_differential, 5), "unit": f"{currency}/kWh"},
+            "npv_at_base": {"value": round(self.npv_at_base, 2), "unit": currency},
+            "points": self.points,
+        }
 
 
-def differential_threshold(opt: Optimiser, tariff: Tariff, battery: Battery, *, alpha_max: float = 6.0,
-                           iterations: int = 10, progress: Progress = _quiet) -> Threshold:
+def differential_threshold(
+    opt: Optimiser,
+    tariff: Tariff,
+    battery: Battery,
+    *,
+    alpha_max: float = 6.0,
+    iterations: int = 10,
+    progress: Progress = _quiet,
+) -> Threshold:
     """Stretch the import prices around their time mean, p(α) = p̄ + α (p − p̄), and find the α where the NPV
     turns positive (bisection; NPV grows with the spread). Demand charges and export stay as they are."""
     opt.set_battery(battery)
@@ -96,8 +131,14 @@ def differential_threshold(opt: Optimiser, tariff: Tariff, battery: Battery, *, 
     def npv(alpha: float) -> float:
         opt.set_prices(mean + alpha * (base_price - mean))
         row = point(opt, tariff, battery)
-        points.append({"alpha": round(alpha, 6), "differential": round(alpha * spread, 6), "npv": row["npv"],
-                       "annual_savings": row["annual_savings"]})
+        points.append(
+            {
+                "alpha": round(alpha, 6),
+                "differential": round(alpha * spread, 6),
+                "npv": row["npv"],
+                "annual_savings": row["annual_savings"],
+            }
+        )
         progress(f"differential x{alpha:.3g} ({alpha * spread:.4g} {tariff.currency}/kWh): NPV {row['npv']:,.0f}")
         return float(row["npv"])
 
@@ -113,8 +154,14 @@ def differential_threshold(opt: Optimiser, tariff: Tariff, battery: Battery, *, 
             while npv(hi) <= 0:
                 lo, hi = hi, hi * 2
                 if hi > alpha_max:
-                    return Threshold(None, None, spread, at_base, f"not positive up to {alpha_max:g} x the tariff's "
-                                     "differential", points)
+                    return Threshold(
+                        None,
+                        None,
+                        spread,
+                        at_base,
+                        f"not positive up to {alpha_max:g} x the tariff's differential",
+                        points,
+                    )
         for _ in range(iterations):
             mid = (lo + hi) / 2
             if npv(mid) > 0:
@@ -126,9 +173,13 @@ def differential_threshold(opt: Optimiser, tariff: Tariff, battery: Battery, *, 
         opt.set_prices(base_price)
 
 
-def throughput_trade(opt: Optimiser, tariff: Tariff, battery: Battery,
-                     fractions: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5),
-                     progress: Progress = _quiet) -> list[dict[str, Any]]:
+def throughput_trade(
+    opt: Optimiser,
+    tariff: Tariff,
+    battery: Battery,
+    fractions: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5),
+    progress: Progress = _quiet,
+) -> list[dict[str, Any]]:
     """Savings and life at throughput limits of a fraction of what the battery uses when unlimited."""
     free = point(opt, tariff, battery.resized(throughput_limit=None))
     used = free["annual_throughput_kwh"] / 1000.0  # MWh/year
@@ -137,12 +188,17 @@ def throughput_trade(opt: Optimiser, tariff: Tariff, battery: Battery,
         lim = None if f >= 1.0 else used * f
         row = point(opt, tariff, battery.resized(throughput_limit=None if lim is None else Q_(lim, "MWh/year")))
         row["fraction_of_unlimited"] = f
-        row["life_extension_pct"] = round(100 * (row["life_years"] / free["life_years"] - 1), 2) if free["life_years"] else None
-        row["savings_loss_pct"] = (round(100 * (1 - row["annual_savings"] / free["annual_savings"]), 2)
-                                   if free["annual_savings"] else None)
+        row["life_extension_pct"] = (
+            round(100 * (row["life_years"] / free["life_years"] - 1), 2) if free["life_years"] else None
+        )
+        row["savings_loss_pct"] = (
+            round(100 * (1 - row["annual_savings"] / free["annual_savings"]), 2) if free["annual_savings"] else None
+        )
         rows.append(row)
-        progress(f"throughput {100 * f:.0f} % of unlimited: savings {row['annual_savings']:,.0f}, life "
-                 f"{row['life_years']:.2f} years")
+        progress(
+            f"throughput {100 * f:.0f} % of unlimited: savings {row['annual_savings']:,.0f}, life "
+            f"{row['life_years']:.2f} years"
+        )
     opt.set_battery(battery)
     return rows
 

@@ -61,8 +61,14 @@ class RawSolution:
 class DispatchSolver:
     """One HiGHS instance holding the model; bounds and costs can be changed and re-solved warm."""
 
-    def __init__(self, model: LpModel, *, method: str = "simplex", time_limit_s: float | None = None,
-                 local_us: np.ndarray | None = None):
+    def __init__(
+        self,
+        model: LpModel,
+        *,
+        method: str = "simplex",
+        time_limit_s: float | None = None,
+        local_us: np.ndarray | None = None,
+    ):
         self.model = model
         self.local_us = local_us
         self.h = _new_highs()
@@ -75,10 +81,23 @@ class DispatchSolver:
         # array twice (measured, year at 15 min with PV: 0.02 s against 0.11 s of CPU)
         m = model
         n_col, n_row = int(m.a.shape[1]), int(m.a.shape[0])
-        status = self.h.passModel(n_col, n_row, int(m.a.nnz), int(highspy.MatrixFormat.kColwise),
-                                  int(highspy.ObjSense.kMinimize), float(m.offset), m.cost, m.col_lower, m.col_upper,
-                                  m.row_lower, m.row_upper, m.a.indptr.astype(np.int32),
-                                  m.a.indices.astype(np.int32), m.a.data, np.zeros(n_col, np.int32))  # continuous
+        status = self.h.passModel(
+            n_col,
+            n_row,
+            int(m.a.nnz),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            float(m.offset),
+            m.cost,
+            m.col_lower,
+            m.col_upper,
+            m.row_lower,
+            m.row_upper,
+            m.a.indptr.astype(np.int32),
+            m.a.indices.astype(np.int32),
+            m.a.data,
+            np.zeros(n_col, np.int32),
+        )  # continuous
         if status == highspy.HighsStatus.kError:
             raise DispatchSolveError("HiGHS refused the dispatch LP (passModel)", status="model error")
         self._has_basis = False  # a cold first solve (presolve, steepest edge); then warm (see solve)
@@ -138,9 +157,13 @@ class DispatchSolver:
             self._has_basis = True
             sol = self.h.getSolution()
             info = self.h.getInfo()
-            return RawSolution(x=np.asarray(sol.col_value), objective=float(info.objective_function_value),
-                               status="optimal", solve_s=solve_s,
-                               iterations=int(info.simplex_iteration_count + info.ipm_iteration_count))
+            return RawSolution(
+                x=np.asarray(sol.col_value),
+                objective=float(info.objective_function_value),
+                status="optimal",
+                solve_s=solve_s,
+                iterations=int(info.simplex_iteration_count + info.ipm_iteration_count),
+            )
         text = self.h.modelStatusToString(status)
         if status in (MS.kUnboundedOrInfeasible, MS.kUnbounded, MS.kInfeasible):
             if status == MS.kUnboundedOrInfeasible:  # presolve could not tell: ask again without it
@@ -150,12 +173,20 @@ class DispatchSolver:
                 status = self.h.getModelStatus()
             if status == MS.kInfeasible:
                 families, details = self._diagnose_infeasible()
-                raise InfeasibleError("the dispatch problem is infeasible: no schedule meets every constraint",
-                                      status="infeasible", families=families, details=details)
+                raise InfeasibleError(
+                    "the dispatch problem is infeasible: no schedule meets every constraint",
+                    status="infeasible",
+                    families=families,
+                    details=details,
+                )
             if status in (MS.kUnbounded, MS.kUnboundedOrInfeasible):
                 families, details = self._diagnose_unbounded()
-                raise UnboundedError("the dispatch problem is unbounded: the cost can be lowered without limit",
-                                     status="unbounded", families=families, details=details)
+                raise UnboundedError(
+                    "the dispatch problem is unbounded: the cost can be lowered without limit",
+                    status="unbounded",
+                    families=families,
+                    details=details,
+                )
             text = self.h.modelStatusToString(status)
         raise DispatchSolveError(f"HiGHS stopped without an optimum: {text}", status=text)
 

@@ -47,8 +47,9 @@ def generate(spec: SiteSpec = SiteSpec()) -> pl.DataFrame:
     rng = np.random.default_rng(spec.seed)
     start = pl.datetime(spec.year, 1, 1, time_zone=spec.timezone)
     end = pl.datetime(spec.year + 1, 1, 1, time_zone=spec.timezone)
-    frame = pl.select(pl.datetime_range(start, end, f"{spec.step_min}m", closed="left",
-                                        time_zone=spec.timezone).alias("t"))
+    frame = pl.select(
+        pl.datetime_range(start, end, f"{spec.step_min}m", closed="left", time_zone=spec.timezone).alias("t")
+    )
     t = frame["t"]
     hour = (t.dt.hour() + t.dt.minute() / 60).to_numpy().astype(float)
     wd = t.dt.weekday().to_numpy() - 1  # 0 = Monday
@@ -59,17 +60,17 @@ def generate(spec: SiteSpec = SiteSpec()) -> pl.DataFrame:
     # working-day profile: ramps 06:30-08:00 and 17:00-18:30, lunch dip
     ramp_up = np.clip((hour - 6.5) / 1.5, 0, 1)
     ramp_down = np.clip((18.5 - hour) / 1.5, 0, 1)
-    lunch = 1 - 0.25 * np.exp(-((hour - 12.5) / 0.6) ** 2)
+    lunch = 1 - 0.25 * np.exp(-(((hour - 12.5) / 0.6) ** 2))
     work = ramp_up * ramp_down * lunch
     work *= np.where(wd < 5, 1.0, np.where(wd == 5, 0.35, 0.0))
     # seasons: heating in winter mornings, cooling on summer afternoons
     winter = np.clip(np.cos(2 * np.pi * (doy - 15) / 365), 0, 1)
     summer = np.clip(-np.cos(2 * np.pi * (doy - 15) / 365), 0, 1)
-    heat = winter * np.exp(-((hour - 8) / 3) ** 2)
-    cool = summer * np.exp(-((hour - 15) / 2.5) ** 2)
+    heat = winter * np.exp(-(((hour - 8) / 3) ** 2))
+    cool = summer * np.exp(-(((hour - 15) / 2.5) ** 2))
     load = spec.base_kw + spec.day_kw * work + spec.season_kw * (heat + cool)
     noise = np.empty(n)
-    eps = rng.normal(0, spec.noise_kw * np.sqrt(1 - 0.9 ** 2), n)
+    eps = rng.normal(0, spec.noise_kw * np.sqrt(1 - 0.9**2), n)
     acc = 0.0
     for i in range(n):  # AR(1); a year is 35,040 steps, fine for a generator
         acc = 0.9 * acc + eps[i]
@@ -81,7 +82,7 @@ def generate(spec: SiteSpec = SiteSpec()) -> pl.DataFrame:
         for d in rng.choice(days, size=min(spec.spikes_per_month, len(days)), replace=False):
             first = np.flatnonzero((day_index == d) & (hour >= 8 + rng.integers(0, 8)))[0]
             length = int(rng.integers(2, 5)) * per_step // 2
-            load[first:first + length] += spec.spike_kw * rng.uniform(0.8, 1.2)
+            load[first : first + length] += spec.spike_kw * rng.uniform(0.8, 1.2)
     load = np.maximum(load, 5.0)
     # PV: half-sine between sunrise and sunset at 50°N (solar noon 13:00 CEST / 12:00 CET approximated by 12:30)
     decl = np.radians(23.44) * np.sin(2 * np.pi * (doy - 81) / 365)
@@ -102,8 +103,10 @@ def write_csv(path: str | Path, spec: SiteSpec = SiteSpec()) -> Path:
     df = generate(spec)
     p = Path(path)
     with p.open("w", encoding="utf-8", newline="\n") as fh:
-        fh.write(f"# synthetic site load: python -m bench.dispatch.synthetic --seed {spec.seed} --year {spec.year} "
-                 f"--pv-kwp {spec.pv_kwp:g}\n")
+        fh.write(
+            f"# synthetic site load: python -m bench.dispatch.synthetic --seed {spec.seed} --year {spec.year} "
+            f"--pv-kwp {spec.pv_kwp:g}\n"
+        )
         fh.write(f"# local wall clock {spec.timezone} (interval start); DST: the repeated hour appears twice\n")
         fh.write("time,load[kW],pv[kW]\n")
         df.write_csv(fh, include_header=False)

@@ -102,17 +102,27 @@ class Tariff:
         windows = np.zeros((len(self.demand), load.n), bool)
         for k, dc in enumerate(self.demand):
             windows[k] = dc.window.grid()[month, weekday, minute]
-        return TariffSteps(price=price, export_price=export_price, period=per_min[:, 0], demand_windows=windows,
-                           demand_charge=np.array([d.charge for d in self.demand]))
+        return TariffSteps(
+            price=price,
+            export_price=export_price,
+            period=per_min[:, 0],
+            demand_windows=windows,
+            demand_charge=np.array([d.charge for d in self.demand]),
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "sha256": self.sha256, "currency": self.currency,
-                "timezone": self.timezone,
-                "energy_periods": [{"name": p.name, "price": f"{p.price:g} {self.currency}/kWh"} for p in self.energy],
-                "demand_charges": [{"name": d.name, "charge": f"{d.charge:g} {self.currency}/kW"} for d in self.demand],
-                "export": (f"{self.export_price:g} {self.currency}/kWh" if self.export_allowed else "not allowed"),
-                "import_limit": None if self.import_limit_kw is None else f"{self.import_limit_kw:g} kW",
-                "export_limit": None if self.export_limit_kw is None else f"{self.export_limit_kw:g} kW"}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "currency": self.currency,
+            "timezone": self.timezone,
+            "energy_periods": [{"name": p.name, "price": f"{p.price:g} {self.currency}/kWh"} for p in self.energy],
+            "demand_charges": [{"name": d.name, "charge": f"{d.charge:g} {self.currency}/kW"} for d in self.demand],
+            "export": (f"{self.export_price:g} {self.currency}/kWh" if self.export_allowed else "not allowed"),
+            "import_limit": None if self.import_limit_kw is None else f"{self.import_limit_kw:g} kW",
+            "export_limit": None if self.export_limit_kw is None else f"{self.export_limit_kw:g} kW",
+        }
 
 
 @dataclass
@@ -204,14 +214,19 @@ def _check_coverage(energy: list[EnergyPeriod], source: str) -> None:
         raise TariffCoverageError(
             f"{len(holes)} minute(s) of the week-by-month calendar have no energy period, first "
             f"{_describe_cell(m, d, t)} (months affected: {', '.join(months)}); every time must be priced",
-            source=source, key="energy")
+            source=source,
+            key="energy",
+        )
     overlap = np.argwhere(count > 1)
     if overlap.size:
         m, d, t = overlap[0]
         both = [p.name for p in energy if p.window.grid()[m, d, t]]
         raise TariffCoverageError(
             f"{len(overlap)} minute(s) are priced by more than one energy period, first {_describe_cell(m, d, t)} "
-            f"({' and '.join(repr(b) for b in both)})", source=source, key="energy")
+            f"({' and '.join(repr(b) for b in both)})",
+            source=source,
+            key="energy",
+        )
 
 
 def read_tariff(path: str | Path) -> Tariff:
@@ -247,8 +262,9 @@ def read_tariff(path: str | Path) -> Tariff:
     energy: list[EnergyPeriod] = []
     periods = data.get("energy")
     if not isinstance(periods, list) or not periods:
-        r.error('expected one or more [[energy]] periods (name, price = "0.25 EUR/kWh", seasons, days, hours)',
-                "energy")
+        r.error(
+            'expected one or more [[energy]] periods (name, price = "0.25 EUR/kWh", seasons, days, hours)', "energy"
+        )
         periods = []
     export_t = r.table("export", required=False)
     r.unknown(export_t, "export", {"allowed", "price", "limit"})
@@ -260,8 +276,14 @@ def read_tariff(path: str | Path) -> Tariff:
         r.unknown(t, prefix, {"name", "price", "export_price", "seasons", "months", "days", "hours"})
         price = r.money(t, prefix, "price", currency, "kWh", low=-MAX_PRICE, high=MAX_PRICE)
         exp = r.money(t, prefix, "export_price", currency, "kWh", default=None, low=-MAX_PRICE, high=MAX_PRICE)
-        energy.append(EnergyPeriod(name=str(t.get("name", f"period {i + 1}")), price=price or 0.0, export_price=exp,
-                                   window=_window(r, t, prefix, seasons)))
+        energy.append(
+            EnergyPeriod(
+                name=str(t.get("name", f"period {i + 1}")),
+                price=price or 0.0,
+                export_price=exp,
+                window=_window(r, t, prefix, seasons),
+            )
+        )
     demand: list[DemandCharge] = []
     charges = data.get("demand", [])
     if not isinstance(charges, list):
@@ -274,22 +296,37 @@ def read_tariff(path: str | Path) -> Tariff:
             continue
         r.unknown(t, prefix, {"name", "charge", "seasons", "months", "days", "hours"})
         charge = r.money(t, prefix, "charge", currency, "kW", low=0.0, high=MAX_DEMAND)
-        demand.append(DemandCharge(name=str(t.get("name", f"demand {i + 1}")), charge=charge or 0.0,
-                                   window=_window(r, t, prefix, seasons)))
+        demand.append(
+            DemandCharge(
+                name=str(t.get("name", f"demand {i + 1}")), charge=charge or 0.0, window=_window(r, t, prefix, seasons)
+            )
+        )
     allowed = r.get(export_t, "export", "allowed", bool, "price" in export_t)
     export_price = r.money(export_t, "export", "price", currency, "kWh", default=0.0, low=-MAX_PRICE, high=MAX_PRICE)
     if allowed is False and "price" in export_t:
         r.error("an export price is given but allowed = false", "export.price")
-    export_limit = r.quantity(export_t, "export", "limit", "power", default=None, low="0 kW", low_open=True,
-                              high="1 GW")
+    export_limit = r.quantity(
+        export_t, "export", "limit", "power", default=None, low="0 kW", low_open=True, high="1 GW"
+    )
     grid = r.table("grid", required=False)
     r.unknown(grid, "grid", {"import_limit"})
-    import_limit = r.quantity(grid, "grid", "import_limit", "power", default=None, low="0 kW", low_open=True,
-                              high="1 GW")
+    import_limit = r.quantity(
+        grid, "grid", "import_limit", "power", default=None, low="0 kW", low_open=True, high="1 GW"
+    )
     r.raise_if_any()
     _check_coverage(energy, source)
-    return Tariff(source=source, name=name, currency=currency.upper(), timezone=tz, energy=energy, demand=demand,
-                  export_allowed=bool(allowed), export_price=export_price or 0.0,
-                  export_limit_kw=None if export_limit is None else float(export_limit.to("kW").magnitude),
-                  import_limit_kw=None if import_limit is None else float(import_limit.to("kW").magnitude),
-                  fixed_per_month=fixed, holidays=holidays, sha256=sha256_hex(raw))
+    return Tariff(
+        source=source,
+        name=name,
+        currency=currency.upper(),
+        timezone=tz,
+        energy=energy,
+        demand=demand,
+        export_allowed=bool(allowed),
+        export_price=export_price or 0.0,
+        export_limit_kw=None if export_limit is None else float(export_limit.to("kW").magnitude),
+        import_limit_kw=None if import_limit is None else float(import_limit.to("kW").magnitude),
+        fixed_per_month=fixed,
+        holidays=holidays,
+        sha256=sha256_hex(raw),
+    )

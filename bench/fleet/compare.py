@@ -44,8 +44,11 @@ class Comparison:
     def lines(self) -> list[str]:
         out = []
         for t in self.tables:
-            state = "equal" if t.equal else (f"DIFFERENT: {len(t.missing)} missing, {len(t.different)} changed, "
-                                             f"{len(t.extra)} extra")
+            state = (
+                "equal"
+                if t.equal
+                else (f"DIFFERENT: {len(t.missing)} missing, {len(t.different)} changed, {len(t.extra)} extra")
+            )
             out.append(f"  {t.table:<14} journal {t.local:>9}  fleet {t.fleet:>9}  {state}")
         return out
 
@@ -54,24 +57,32 @@ def _fleet_rows(conn: Any, fleet_table: str, journal_table: str, run_ids: list[s
     """(run_id, local id) -> digest of the latest revision, rebuilt from the stored values."""
     out: dict[tuple[str, int], str] = {}
     if fleet_table == "journal_rows":
-        query = sql.SQL("SELECT DISTINCT ON (run_id, _local_id) run_id, _local_id, row_data FROM fleet.journal_rows "
-                        "WHERE tbl = %s AND run_id = ANY(%s) ORDER BY run_id, _local_id, _rev DESC")
+        query = sql.SQL(
+            "SELECT DISTINCT ON (run_id, _local_id) run_id, _local_id, row_data FROM fleet.journal_rows "
+            "WHERE tbl = %s AND run_id = ANY(%s) ORDER BY run_id, _local_id, _rev DESC"
+        )
         with conn.cursor(name="fleet_compare") as cur:
             cur.execute(query, (journal_table, run_ids))
             for run_id, lid, data in cur:
                 out[(run_id, lid)] = row_digest(journal_table, lid, {k: from_json_value(v) for k, v in data.items()})
         return out
     with conn.cursor(name="fleet_compare") as cur:
-        cur.execute(sql.SQL("SELECT DISTINCT ON (run_id, _local_id) * FROM {} WHERE run_id = ANY(%s) "
-                            "ORDER BY run_id, _local_id, _rev DESC").format(sql.Identifier("fleet", fleet_table)),
-                    (run_ids,))
+        cur.execute(
+            sql.SQL(
+                "SELECT DISTINCT ON (run_id, _local_id) * FROM {} WHERE run_id = ANY(%s) "
+                "ORDER BY run_id, _local_id, _rev DESC"
+            ).format(sql.Identifier("fleet", fleet_table)),
+            (run_ids,),
+        )
         names = [d.name for d in cur.description]
         for rec in cur:
             row = dict(zip(names, rec, strict=True))
-            values = {k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in row.items()
-                      if k not in CHILD_BOOKKEEPING}
-            out[(row["run_id"], row["_local_id"])] = row_digest(journal_table, row["_local_id"],
-                                                                 join_row(values, row["_more"]))
+            values = {
+                k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in row.items() if k not in CHILD_BOOKKEEPING
+            }
+            out[(row["run_id"], row["_local_id"])] = row_digest(
+                journal_table, row["_local_id"], join_row(values, row["_more"])
+            )
     return out
 
 
@@ -83,8 +94,7 @@ def _check(name: str, local: dict[Any, str], fleet: dict[Any, str]) -> TableChec
     return t
 
 
-def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report_dir: Path | None = None
-            ) -> Comparison:
+def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report_dir: Path | None = None) -> Comparison:
     """Every journal table, the runs' states and (optionally) the report folders, journal vs fleet."""
     path = Path(journal_path)
     report_dir = report_dir or path.parent
@@ -97,8 +107,10 @@ def compare(conn: Any, journal_path: str | Path, *, folders: bool = True, report
         local_runs = {rid: run_digest(row) for rid, row in snap.runs.items()}
         fleet_runs: dict[str, str] = {}
         with conn.cursor(name="fleet_compare_runs") as cur:
-            cur.execute("SELECT DISTINCT ON (run_id) * FROM fleet.run_states WHERE run_id = ANY(%s) "
-                        "ORDER BY run_id, _rev DESC", (run_ids,))
+            cur.execute(
+                "SELECT DISTINCT ON (run_id) * FROM fleet.run_states WHERE run_id = ANY(%s) ORDER BY run_id, _rev DESC",
+                (run_ids,),
+            )
             names = [d.name for d in cur.description]
             for rec in cur:
                 row = dict(zip(names, rec, strict=True))
@@ -124,7 +136,12 @@ def _compare_folders(conn: Any, report_dir: Path, run_ids: list[str]) -> TableCh
         for name in index.get(rid, []):
             files, dirs = scan(report_dir / name, {})
             local[(rid, name)] = listing_digest(files, dirs)
-    fleet = {(r[0], r[1]): r[2] for r in conn.execute(
-        "SELECT DISTINCT ON (run_id, folder) run_id, folder, _sha256 FROM fleet.folders WHERE run_id = ANY(%s) "
-        "ORDER BY run_id, folder, _rev DESC", (run_ids,))}
+    fleet = {
+        (r[0], r[1]): r[2]
+        for r in conn.execute(
+            "SELECT DISTINCT ON (run_id, folder) run_id, folder, _sha256 FROM fleet.folders WHERE run_id = ANY(%s) "
+            "ORDER BY run_id, folder, _rev DESC",
+            (run_ids,),
+        )
+    }
     return _check("folders", local, fleet)

@@ -31,8 +31,21 @@ from urllib.parse import parse_qs, urlsplit
 
 from bench.errors import BenchError, ConfigError
 
-FLEET_KEYS = {"url", "station_id", "sync_at_run_end", "run_end_budget", "connect_timeout", "sslmode",
-              "sslrootcert", "sslcert", "sslkey", "sslcrl", "batch_rows", "folders", "application_name"}
+FLEET_KEYS = {
+    "url",
+    "station_id",
+    "sync_at_run_end",
+    "run_end_budget",
+    "connect_timeout",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "batch_rows",
+    "folders",
+    "application_name",
+}
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 SSL_FILES = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
 STATION_ID = re.compile(r"^[A-Za-z0-9._ -]{1,64}$")
@@ -56,8 +69,12 @@ class FleetConfig:
     source: str = ""
 
     def conninfo(self, application: str = "ess-bench") -> str:
-        return build_conninfo(self.url, ssl=self.ssl, connect_timeout_s=self.connect_timeout_s,
-                              application_name=self.application_name or application)
+        return build_conninfo(
+            self.url,
+            ssl=self.ssl,
+            connect_timeout_s=self.connect_timeout_s,
+            application_name=self.application_name or application,
+        )
 
 
 def check_url(url: Any, *, source: str | None = None, key: str | None = None) -> str:
@@ -67,21 +84,27 @@ def check_url(url: Any, *, source: str | None = None, key: str | None = None) ->
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"expected a postgresql://host/database URL, got scheme {parts.scheme!r}", source=source,
-                          key=key)
+        raise ConfigError(
+            f"expected a postgresql://host/database URL, got scheme {parts.scheme!r}", source=source, key=key
+        )
     if parts.password is not None or "password" in parse_qs(parts.query):
-        raise ConfigError("the URL holds a password: credentials never go in station files or on the command "
-                          "line; use PGPASSWORD, a pgpass file (PGPASSFILE, ~/.pgpass) or a client certificate",
-                          source=source, key=key)
+        raise ConfigError(
+            "the URL holds a password: credentials never go in station files or on the command "
+            "line; use PGPASSWORD, a pgpass file (PGPASSFILE, ~/.pgpass) or a client certificate",
+            source=source,
+            key=key,
+        )
     mode = parse_qs(parts.query).get("sslmode")
     if mode and mode[-1] not in SSL_MODES:
-        raise ConfigError(f"sslmode {mode[-1]!r} in the URL; expected one of {', '.join(SSL_MODES)}", source=source,
-                          key=key)
+        raise ConfigError(
+            f"sslmode {mode[-1]!r} in the URL; expected one of {', '.join(SSL_MODES)}", source=source, key=key
+        )
     return url
 
 
-def build_conninfo(url: str, *, ssl: dict[str, str] | None = None, connect_timeout_s: float = 10.0,
-                   application_name: str = "ess-bench") -> str:
+def build_conninfo(
+    url: str, *, ssl: dict[str, str] | None = None, connect_timeout_s: float = 10.0, application_name: str = "ess-bench"
+) -> str:
     """The libpq connection string: the URL plus TLS options, timeouts and TCP keepalives.
 
     Keepalives make a connection cut mid-sync (network gone, laptop lid closed) fail within about
@@ -90,9 +113,14 @@ def build_conninfo(url: str, *, ssl: dict[str, str] | None = None, connect_timeo
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     given = conninfo_to_dict(url)
-    extra: dict[str, Any] = {"connect_timeout": max(1, math.ceil(connect_timeout_s)),
-                             "application_name": application_name, "keepalives": 1, "keepalives_idle": 30,
-                             "keepalives_interval": 10, "keepalives_count": 3}
+    extra: dict[str, Any] = {
+        "connect_timeout": max(1, math.ceil(connect_timeout_s)),
+        "application_name": application_name,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
     extra.update(ssl or {})
     return make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
 
@@ -107,8 +135,10 @@ def connect(conninfo: str, *, autocommit: bool = False) -> Any:
         from psycopg.conninfo import conninfo_to_dict
 
         d = conninfo_to_dict(conninfo)
-        where = f"{d.get('user', '') + '@' if d.get('user') else ''}{d.get('host', 'localhost')}:{d.get('port', 5432)}" \
-                f"/{d.get('dbname', '')}"
+        where = (
+            f"{d.get('user', '') + '@' if d.get('user') else ''}{d.get('host', 'localhost')}:{d.get('port', 5432)}"
+            f"/{d.get('dbname', '')}"
+        )
         raise FleetUnreachable(f"cannot connect to the fleet store at {where}: {str(exc).strip()}") from None
 
 
@@ -132,8 +162,9 @@ def _duration(value: Any, source: str, key: str, errors: list[ConfigError], defa
     return seconds
 
 
-def parse_fleet_table(table: Any, *, source: str, station_name: str = "", base: Path | None = None
-                      ) -> tuple[FleetConfig | None, list[ConfigError]]:
+def parse_fleet_table(
+    table: Any, *, source: str, station_name: str = "", base: Path | None = None
+) -> tuple[FleetConfig | None, list[ConfigError]]:
     """Validate a station file's `[fleet]` table; every problem is returned (the loader reports them at once)."""
     errors: list[ConfigError] = []
     if table is None:
@@ -141,8 +172,9 @@ def parse_fleet_table(table: Any, *, source: str, station_name: str = "", base: 
     if not isinstance(table, dict):
         return None, [ConfigError("expected a table", source=source, key="fleet")]
     for key in sorted(set(table) - FLEET_KEYS):
-        errors.append(ConfigError(f"unknown key; expected one of {sorted(FLEET_KEYS)}", source=source,
-                                  key=f"fleet.{key}"))
+        errors.append(
+            ConfigError(f"unknown key; expected one of {sorted(FLEET_KEYS)}", source=source, key=f"fleet.{key}")
+        )
     url = ""
     try:
         url = check_url(table.get("url"), source=source, key="fleet.url")
@@ -150,8 +182,13 @@ def parse_fleet_table(table: Any, *, source: str, station_name: str = "", base: 
         errors.append(exc)
     station_id = table.get("station_id", station_name)
     if not isinstance(station_id, str) or not STATION_ID.match(station_id):
-        errors.append(ConfigError(f"expected at most 64 characters of letters, digits, '.', '_', '-' or space, got "
-                                  f"{station_id!r}", source=source, key="fleet.station_id"))
+        errors.append(
+            ConfigError(
+                f"expected at most 64 characters of letters, digits, '.', '_', '-' or space, got {station_id!r}",
+                source=source,
+                key="fleet.station_id",
+            )
+        )
         station_id = ""
     flags: dict[str, bool] = {}
     for key, default in (("sync_at_run_end", True), ("folders", True)):
@@ -162,15 +199,21 @@ def parse_fleet_table(table: Any, *, source: str, station_name: str = "", base: 
         flags[key] = value
     batch_rows = table.get("batch_rows", DEFAULT_BATCH_ROWS)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or not 1 <= batch_rows <= 100_000:
-        errors.append(ConfigError(f"expected a whole number of rows from 1 to 100000, got {batch_rows!r}",
-                                  source=source, key="fleet.batch_rows"))
+        errors.append(
+            ConfigError(
+                f"expected a whole number of rows from 1 to 100000, got {batch_rows!r}",
+                source=source,
+                key="fleet.batch_rows",
+            )
+        )
         batch_rows = DEFAULT_BATCH_ROWS
     ssl: dict[str, str] = {}
     mode = table.get("sslmode")
     if mode is not None:
         if mode not in SSL_MODES:
-            errors.append(ConfigError(f"expected one of {', '.join(SSL_MODES)}, got {mode!r}", source=source,
-                                      key="fleet.sslmode"))
+            errors.append(
+                ConfigError(f"expected one of {', '.join(SSL_MODES)}, got {mode!r}", source=source, key="fleet.sslmode")
+            )
         else:
             ssl["sslmode"] = mode
     for key in SSL_FILES:
@@ -193,9 +236,18 @@ def parse_fleet_table(table: Any, *, source: str, station_name: str = "", base: 
     connect_timeout = _duration(table.get("connect_timeout"), source, "fleet.connect_timeout", errors, 10.0)
     if errors:
         return None, errors
-    return FleetConfig(url=url, station_id=station_id, sync_at_run_end=flags["sync_at_run_end"],
-                       run_end_budget_s=budget, connect_timeout_s=connect_timeout, ssl=ssl, batch_rows=batch_rows,
-                       folders=flags["folders"], application_name=app, source=source), []
+    return FleetConfig(
+        url=url,
+        station_id=station_id,
+        sync_at_run_end=flags["sync_at_run_end"],
+        run_end_budget_s=budget,
+        connect_timeout_s=connect_timeout,
+        ssl=ssl,
+        batch_rows=batch_rows,
+        folders=flags["folders"],
+        application_name=app,
+        source=source,
+    ), []
 
 
 def resolve_url(explicit: str | None, station_cfg: FleetConfig | None, *, option: str = "--to") -> tuple[str, str]:
@@ -207,5 +259,7 @@ def resolve_url(explicit: str | None, station_cfg: FleetConfig | None, *, option
     env = os.environ.get(URL_ENV)
     if env:
         return check_url(env, key=f"${URL_ENV}"), f"${URL_ENV}"
-    raise BenchError(f"no fleet database given: pass {option} postgresql://host/db, set ${URL_ENV}, or give a "
-                     "station file with a [fleet] url")
+    raise BenchError(
+        f"no fleet database given: pass {option} postgresql://host/db, set ${URL_ENV}, or give a "
+        "station file with a [fleet] url"
+    )

@@ -37,10 +37,17 @@ def row_digest(table: str, local_id: int | None, row: dict[str, Any]) -> str:
     JSON-safe first, so json.dumps is called directly (canonical_json's recursive check of every
     value is what a sync of millions of rows cannot afford). `canonical_row` is the slow reference.
     """
-    values = {k: (v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v)) else _digest_value(v))
-              for k, v in row.items()}
-    text = json.dumps({"table": table, "id": local_id, "row": values}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
+    values = {
+        k: (v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v)) else _digest_value(v))
+        for k, v in row.items()
+    }
+    text = json.dumps(
+        {"table": table, "id": local_id, "row": values},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -42,7 +42,7 @@ def folder_index(report_dir: Path) -> dict[str, list[str]]:
         run_id = base if sep and number.isdigit() else name
         out.setdefault(run_id, []).append(name)
     for names in out.values():
-        names.sort(key=lambda n: (n.rpartition("-amend-")[2].zfill(9) if "-amend-" in n else ""))
+        names.sort(key=lambda n: n.rpartition("-amend-")[2].zfill(9) if "-amend-" in n else "")
     return out
 
 
@@ -102,15 +102,19 @@ def _store_file(conn: Any, path: Path, expected: str) -> int:
             h = hashlib.sha256(block).hexdigest()
             hashes.append(h)
             with conn.transaction():
-                cur = conn.execute("INSERT INTO fleet.chunks (sha256, content) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                                   (h, block))
+                cur = conn.execute(
+                    "INSERT INTO fleet.chunks (sha256, content) VALUES (%s, %s) ON CONFLICT DO NOTHING", (h, block)
+                )
                 sent += len(block) if cur.rowcount else 0
     if whole.hexdigest() != expected:
-        raise FolderError(f"{path} changed while it was being stored (being rendered or signed?); "
-                          "it is stored at the next sync")
+        raise FolderError(
+            f"{path} changed while it was being stored (being rendered or signed?); it is stored at the next sync"
+        )
     with conn.transaction():
-        conn.execute("INSERT INTO fleet.blobs (sha256, size, chunks) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                     (expected, size, hashes))
+        conn.execute(
+            "INSERT INTO fleet.blobs (sha256, size, chunks) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (expected, size, hashes),
+        )
     return sent
 
 
@@ -118,8 +122,10 @@ def sync_folders(sync: FleetSync, run_ids: list[str]) -> None:
     conn, result = sync.conn, sync.result
     latest: dict[tuple[str, str], tuple[int, str, list[dict[str, Any]]]] = {}
     for run_id, folder, rev, digest, files in conn.execute(
-            "SELECT DISTINCT ON (run_id, folder) run_id, folder, _rev, _sha256, files FROM fleet.folders "
-            "WHERE _station = %s ORDER BY run_id, folder, _rev DESC", (sync.station,)):
+        "SELECT DISTINCT ON (run_id, folder) run_id, folder, _rev, _sha256, files FROM fleet.folders "
+        "WHERE _station = %s ORDER BY run_id, folder, _rev DESC",
+        (sync.station,),
+    ):
         latest[(run_id, folder)] = (rev, digest, files)
     index = folder_index(sync.report_dir)
     for run_id in run_ids:
@@ -132,18 +138,26 @@ def sync_folders(sync: FleetSync, run_ids: list[str]) -> None:
                 if prev is not None and prev[1] == digest:
                     continue
                 hashes = sorted({f["sha256"] for f in files})
-                have = {r[0] for r in conn.execute("SELECT sha256 FROM fleet.blobs WHERE sha256 = ANY(%s)",
-                                                   (hashes,))}
+                have = {r[0] for r in conn.execute("SELECT sha256 FROM fleet.blobs WHERE sha256 = ANY(%s)", (hashes,))}
                 for f in files:
                     if f["sha256"] not in have:
                         result.bytes += _store_file(conn, sync.report_dir / name / f["path"], f["sha256"])
                         have.add(f["sha256"])
                         result.files += 1
                 with conn.transaction():
-                    conn.execute("INSERT INTO fleet.folders (run_id, folder, _rev, _station, _sha256, files, dirs) "
-                                 "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                 (run_id, name, 0 if prev is None else prev[0] + 1, sync.station, digest, Jsonb(files),
-                                  Jsonb(dirs)))
+                    conn.execute(
+                        "INSERT INTO fleet.folders (run_id, folder, _rev, _station, _sha256, files, dirs) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (
+                            run_id,
+                            name,
+                            0 if prev is None else prev[0] + 1,
+                            sync.station,
+                            digest,
+                            Jsonb(files),
+                            Jsonb(dirs),
+                        ),
+                    )
                 result.folders += 1
             except (FolderError, OSError) as exc:
                 result.problems.append(f"report folder {name}: {exc}")
@@ -152,15 +166,22 @@ def sync_folders(sync: FleetSync, run_ids: list[str]) -> None:
 # -- fetching ----------------------------------------------------------------------------------
 def find_folder(conn: Any, ident: str) -> dict[str, Any]:
     """The latest listing of a folder by its name, or of a run's own folder by run id (or unique prefix)."""
-    q = ("SELECT DISTINCT ON (run_id, folder) run_id, folder, _rev, _sha256, files, dirs, _station, _synced_at "
-         "FROM fleet.folders WHERE {} ORDER BY run_id, folder, _rev DESC")
+    q = (
+        "SELECT DISTINCT ON (run_id, folder) run_id, folder, _rev, _sha256, files, dirs, _station, _synced_at "
+        "FROM fleet.folders WHERE {} ORDER BY run_id, folder, _rev DESC"
+    )
     rows = conn.execute(q.format("folder = %s"), (ident,)).fetchall()
     if not rows:
-        rows = [r for r in conn.execute(q.format("run_id LIKE %s"), (ident.replace("%", r"\%") + "%",)).fetchall()
-                if r[1] == r[0]]
+        rows = [
+            r
+            for r in conn.execute(q.format("run_id LIKE %s"), (ident.replace("%", r"\%") + "%",)).fetchall()
+            if r[1] == r[0]
+        ]
     if not rows:
-        raise FolderError(f"no report folder for {ident!r} in the fleet store (not synchronised yet, never rendered, "
-                          "or not visible to this database role)")
+        raise FolderError(
+            f"no report folder for {ident!r} in the fleet store (not synchronised yet, never rendered, "
+            "or not visible to this database role)"
+        )
     if len(rows) > 1:
         raise FolderError(f"{ident!r} matches {len(rows)} runs: " + ", ".join(r[0] for r in rows[:5]))
     keys = ("run_id", "folder", "rev", "sha256", "files", "dirs", "station", "synced_at")
@@ -213,6 +234,8 @@ def _safe(rel: str) -> str:
 def describe(entry: dict[str, Any]) -> str:
     n = len(entry["files"])
     total = sum(int(f["size"]) for f in entry["files"])
-    return (f"run {entry['run_id']} folder {entry['folder']} (revision {entry['rev']}, from station "
-            f"{entry['station']}, synchronised {entry['synced_at']:%Y-%m-%d %H:%M:%S %Z}): {n} files, {total} bytes, "
-            f"listing sha256 {entry['sha256'][:16]}…")
+    return (
+        f"run {entry['run_id']} folder {entry['folder']} (revision {entry['rev']}, from station "
+        f"{entry['station']}, synchronised {entry['synced_at']:%Y-%m-%d %H:%M:%S %Z}): {n} files, {total} bytes, "
+        f"listing sha256 {entry['sha256'][:16]}…"
+    )

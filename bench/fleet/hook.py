@@ -20,13 +20,21 @@ def sync_at_run_end(session: Any) -> str | None:
     try:
         from bench.fleet.sync import sync_journal
 
-        result = sync_journal(cfg.conninfo(f"ess-bench run-end sync {cfg.station_id}"), session.journal.path,
-                              cfg.station_id, batch_rows=cfg.batch_rows, folders=cfg.folders,
-                              report_dir=session.report_dir, journal=session.journal,
-                              deadline=time.monotonic() + cfg.run_end_budget_s)
+        result = sync_journal(
+            cfg.conninfo(f"ess-bench run-end sync {cfg.station_id}"),
+            session.journal.path,
+            cfg.station_id,
+            batch_rows=cfg.batch_rows,
+            folders=cfg.folders,
+            report_dir=session.report_dir,
+            journal=session.journal,
+            deadline=time.monotonic() + cfg.run_end_budget_s,
+        )
     except Exception as exc:  # offline, refused, schema too old: the run stands, the next sync catches up
-        message = f"fleet sync failed: {type(exc).__name__}: {exc}; the run is kept in the local journal and sent " \
-                  "at the next run end or `bench sync`"
+        message = (
+            f"fleet sync failed: {type(exc).__name__}: {exc}; the run is kept in the local journal and sent "
+            "at the next run end or `bench sync`"
+        )
         _journal(session, message, {"ok": False, "error": str(exc)})
         return message
     line = f"fleet sync to {cfg.station_id}: {result.total_rows} rows, {result.files} files in {result.elapsed_s:.1f} s"

@@ -25,8 +25,7 @@ from bench.errors import BenchError
 
 SUPERUSER = "fleet_super"
 FALLBACK_USER = "essbench-pg"
-INSTALL_HINT = ("install Debian's postgresql-15 package (`make postgres` does it as root: "
-                "apt-get install postgresql-15)")
+INSTALL_HINT = "install Debian's postgresql-15 package (`make postgres` does it as root: apt-get install postgresql-15)"
 
 
 class ServerUnavailable(BenchError):
@@ -60,8 +59,11 @@ def _service_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_USER],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_USER],
+        check=True,
+        capture_output=True,
+    )
     return pwd.getpwnam(FALLBACK_USER)
 
 
@@ -77,25 +79,38 @@ def _write_tls_files(folder: Path) -> tuple[Path, Path, Path]:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ESS Bench throwaway test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_path, cert_path, key_path = folder / "ca.crt", folder / "server.crt", folder / "server.key"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     return ca_path, cert_path, key_path
 
@@ -106,8 +121,9 @@ class LocalPostgres:
     `durable=False` turns fsync off: right for tests, wrong for throughput figures.
     """
 
-    def __init__(self, *, durable: bool = False, tls: bool = False, max_connections: int = 60,
-                 database: str = "fleet") -> None:
+    def __init__(
+        self, *, durable: bool = False, tls: bool = False, max_connections: int = 60, database: str = "fleet"
+    ) -> None:
         self.durable = durable
         self.tls = tls
         self.max_connections = max_connections
@@ -184,16 +200,34 @@ class LocalPostgres:
         if self._user is not None:
             os.chown(pwfile, self._user.pw_uid, self._user.pw_gid)
         pwfile.chmod(0o600)
-        proc = self._as_service([str(self._bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                                 "--encoding=UTF8", "--locale=C", "--no-instructions",
-                                 *([] if self.durable else ["--no-sync"])])
+        proc = self._as_service(
+            [
+                str(self._bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+                *([] if self.durable else ["--no-sync"]),
+            ]
+        )
         pwfile.unlink()
         if proc.returncode != 0:
             raise ServerUnavailable(f"initdb failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-        conf = [f"unix_socket_directories = '{self.folder}'", "listen_addresses = '127.0.0.1'",
-                f"max_connections = {self.max_connections}", "shared_buffers = 64MB", "log_min_messages = warning",
-                "log_connections = off", "dynamic_shared_memory_type = posix"]
+        conf = [
+            f"unix_socket_directories = '{self.folder}'",
+            "listen_addresses = '127.0.0.1'",
+            f"max_connections = {self.max_connections}",
+            "shared_buffers = 64MB",
+            "log_min_messages = warning",
+            "log_connections = off",
+            "dynamic_shared_memory_type = posix",
+        ]
         if not self.durable:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         if self.tls:
@@ -211,8 +245,21 @@ class LocalPostgres:
 
     def _start_once(self) -> str:
         assert self._bindir is not None
-        proc = self._as_service([str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
-                                 "-o", f"-p {self.port}", "-w", "-t", "60", "start"])
+        proc = self._as_service(
+            [
+                str(self._bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if proc.returncode == 0:
             return ""
         return (proc.stderr.strip() or proc.stdout.strip()) or f"pg_ctl exit {proc.returncode}"
@@ -227,8 +274,9 @@ class LocalPostgres:
         """Stop the server and remove the folder; safe to call twice."""
         if self.started and self._bindir is not None:
             # the folder is deleted next, so nothing needs a shutdown checkpoint
-            self._as_service([str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "-t",
-                              "60", "stop"])
+            self._as_service(
+                [str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "60", "stop"]
+            )
             self.started = False
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -64,10 +64,10 @@ def applied(conn: Any) -> dict[int, dict[str, Any]]:
     exists = conn.execute("SELECT to_regclass('fleet.schema_migrations') IS NOT NULL").fetchone()[0]
     if not exists:
         return {}
-    rows = conn.execute("SELECT version, name, sha256, applied_at, applied_by FROM fleet.schema_migrations "
-                        "ORDER BY version").fetchall()
-    return {r[0]: {"version": r[0], "name": r[1], "sha256": r[2], "applied_at": r[3], "applied_by": r[4]}
-            for r in rows}
+    rows = conn.execute(
+        "SELECT version, name, sha256, applied_at, applied_by FROM fleet.schema_migrations ORDER BY version"
+    ).fetchall()
+    return {r[0]: {"version": r[0], "name": r[1], "sha256": r[2], "applied_at": r[3], "applied_by": r[4]} for r in rows}
 
 
 def schema_version(conn: Any) -> int:
@@ -87,12 +87,26 @@ def status(conn: Any) -> list[dict[str, Any]]:
             state = "EDITED after it was applied"
         else:
             state = "applied"
-        out.append({"version": m.version, "name": m.name, "state": state,
-                    "applied_at": row["applied_at"] if row else None, "applied_by": row["applied_by"] if row else None})
+        out.append(
+            {
+                "version": m.version,
+                "name": m.name,
+                "state": state,
+                "applied_at": row["applied_at"] if row else None,
+                "applied_by": row["applied_by"] if row else None,
+            }
+        )
     for version, row in sorted(done.items()):
         if version > REQUIRED_VERSION:
-            out.append({"version": version, "name": row["name"], "state": "UNKNOWN to this bench (newer)",
-                        "applied_at": row["applied_at"], "applied_by": row["applied_by"]})
+            out.append(
+                {
+                    "version": version,
+                    "name": row["name"],
+                    "state": "UNKNOWN to this bench (newer)",
+                    "applied_at": row["applied_at"],
+                    "applied_by": row["applied_by"],
+                }
+            )
     return out
 
 
@@ -103,7 +117,8 @@ def _check_edits(done: dict[int, dict[str, Any]], migrations: list[Migration]) -
             raise MigrationError(
                 f"migration {m.path.name} was edited after it was applied to this database (applied sha256 "
                 f"{row['sha256'][:16]}…, file {m.sha256[:16]}…); applied migrations are immutable: restore the "
-                "file and add a new migration")
+                "file and add a new migration"
+            )
 
 
 def _bootstrap(conn: Any) -> None:
@@ -118,24 +133,30 @@ def _bootstrap(conn: Any) -> None:
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise MigrationError(
                     f"cannot create role {role}: the first `bench fleet migrate` must connect as a superuser or a "
-                    f"role with CREATEROLE ({exc.diag.message_primary})") from None
+                    f"role with CREATEROLE ({exc.diag.message_primary})"
+                ) from None
     member = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (ADMIN_ROLE,)).fetchone()[0]
     if not member:
         try:
             conn.execute(f'GRANT "{ADMIN_ROLE}" TO CURRENT_USER')
         except psycopg.errors.InsufficientPrivilege:
-            raise MigrationError(f"{conn.info.user} is not a member of {ADMIN_ROLE}: ask the database owner to "
-                                 f"GRANT {ADMIN_ROLE} TO {conn.info.user}") from None
+            raise MigrationError(
+                f"{conn.info.user} is not a member of {ADMIN_ROLE}: ask the database owner to "
+                f"GRANT {ADMIN_ROLE} TO {conn.info.user}"
+            ) from None
     try:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS fleet AUTHORIZATION "{ADMIN_ROLE}"')
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise MigrationError(f"cannot create schema fleet: {exc.diag.message_primary}; connect as the "
-                             "database owner for the first migration") from None
+        raise MigrationError(
+            f"cannot create schema fleet: {exc.diag.message_primary}; connect as the "
+            "database owner for the first migration"
+        ) from None
     # batches go through temporary tables (COPY, then INSERT ... ON CONFLICT DO NOTHING); PUBLIC
     # has TEMPORARY by default, a hardened database may have revoked it (a warning if not the owner)
     dbname = conn.execute("SELECT current_database()").fetchone()[0]
-    conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(dbname),
-                                                                        sql.Identifier(STATION_ROLE)))
+    conn.execute(
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(dbname), sql.Identifier(STATION_ROLE))
+    )
     conn.execute(f'SET LOCAL ROLE "{ADMIN_ROLE}"')
     conn.execute("""CREATE TABLE IF NOT EXISTS fleet.schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,
@@ -164,10 +185,13 @@ def migrate(conn: Any, *, target: int | None = None, dry_run: bool = False) -> l
             try:
                 conn.execute(m.sql)
             except Exception as exc:
-                raise MigrationError(f"migration {m.path.name} failed, nothing was applied: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-            conn.execute("INSERT INTO fleet.schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
-                         (m.version, m.name, m.sha256))
+                raise MigrationError(
+                    f"migration {m.path.name} failed, nothing was applied: {type(exc).__name__}: {exc}"
+                ) from exc
+            conn.execute(
+                "INSERT INTO fleet.schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
+                (m.version, m.name, m.sha256),
+            )
     return pending
 
 
@@ -177,5 +201,6 @@ def require_current(conn: Any) -> int:
     if version < REQUIRED_VERSION:
         raise MigrationError(
             f"the fleet database schema is at version {version}, this bench needs {REQUIRED_VERSION}: ask the fleet "
-            "admin to run `bench fleet migrate` (stations never change the schema)")
+            "admin to run `bench fleet migrate` (stations never change the schema)"
+        )
     return version

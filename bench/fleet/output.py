@@ -25,13 +25,18 @@ def _cell(value: Any) -> str:
 def table(columns: list[str], rows: list[list[Any]], *, title: str = "", max_width: int = 48) -> str:
     """Aligned columns for a terminal; long text is cut with an ellipsis (CSV/JSON keep everything)."""
     cells = [[_cell(v) for v in r] for r in rows]
-    cells = [[c if len(c) <= max_width else c[:max_width - 1] + "…" for c in r] for r in cells]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in cells]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(columns)]
-    numeric = [all(isinstance(r[i], int | float | decimal.Decimal) or r[i] is None for r in rows) and rows
-               for i in range(len(columns))]
+    numeric = [
+        all(isinstance(r[i], int | float | decimal.Decimal) or r[i] is None for r in rows) and rows
+        for i in range(len(columns))
+    ]
+
     def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths,
-                                                                                               strict=True))).rstrip()
+        return "  ".join(
+            v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
     out = [title] if title else []
     out += [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
     if not rows:

@@ -20,7 +20,10 @@ from bench.errors import BenchError
 from bench.fleet.digest import row_digest
 
 RUNS = "runs"
-NOT_SYNCED = {"meta", "live"}  # journal-file metadata (schema version) and the operator view's status cache: not results
+NOT_SYNCED = {
+    "meta",
+    "live",
+}  # journal-file metadata (schema version) and the operator view's status cache: not results
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ class JournalSource:
 
     def _discover(self) -> dict[str, TableInfo]:
         out: dict[str, TableInfo] = {}
-        rows = self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                               "ORDER BY name").fetchall()
+        rows = self.db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
         for r in rows:
             info = self.db.execute(f'PRAGMA table_info("{r["name"]}")').fetchall()
             cols = tuple(c["name"] for c in info)
@@ -85,11 +89,14 @@ class JournalSource:
             if name == RUNS or name in NOT_SYNCED:
                 continue
             if not t.has_run_id:
-                problems.append(f"journal table {name!r} has no run_id column, so its rows cannot be attributed to a "
-                                "run: not synchronised (the fleet schema needs a migration for it)")
+                problems.append(
+                    f"journal table {name!r} has no run_id column, so its rows cannot be attributed to a "
+                    "run: not synchronised (the fleet schema needs a migration for it)"
+                )
             elif t.without_rowid:
-                problems.append(f"journal table {name!r} is WITHOUT ROWID, so its rows have no stable id: not "
-                                "synchronised")
+                problems.append(
+                    f"journal table {name!r} is WITHOUT ROWID, so its rows have no stable id: not synchronised"
+                )
             else:
                 good.append(t)
         return good, problems
@@ -104,8 +111,10 @@ class JournalSource:
         try:
             runs = {r["run_id"]: dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY rowid")}
             key = self.db.execute("SELECT run_id FROM runs ORDER BY rowid LIMIT 1").fetchone()
-            max_ids = {t.name: int(self.db.execute(f'SELECT coalesce(max(rowid), 0) FROM "{t.name}"').fetchone()[0])
-                       for t in tables}
+            max_ids = {
+                t.name: int(self.db.execute(f'SELECT coalesce(max(rowid), 0) FROM "{t.name}"').fetchone()[0])
+                for t in tables
+            }
         finally:
             self.db.execute("COMMIT")
         return Snapshot(runs, max_ids, key[0] if key else None)
@@ -114,8 +123,10 @@ class JournalSource:
         """Rows with after < rowid <= upto, in rowid order, `batch` at a time."""
         last = after
         while last < upto:
-            rows = self.db.execute(f'SELECT rowid AS __lid, * FROM "{table.name}" WHERE rowid > ? AND rowid <= ? '
-                                   "ORDER BY rowid LIMIT ?", (last, upto, batch)).fetchall()
+            rows = self.db.execute(
+                f'SELECT rowid AS __lid, * FROM "{table.name}" WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?',
+                (last, upto, batch),
+            ).fetchall()
             if not rows:
                 return
             out = [self._row(table, r) for r in rows]
@@ -123,8 +134,10 @@ class JournalSource:
             yield out
 
     def run_rows(self, table: TableInfo, run_id: str, upto: int) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.db.execute(f'SELECT rowid AS __lid, * FROM "{table.name}" WHERE run_id = ? AND rowid <= ? '
-                               "ORDER BY rowid", (run_id, upto)).fetchall()
+        rows = self.db.execute(
+            f'SELECT rowid AS __lid, * FROM "{table.name}" WHERE run_id = ? AND rowid <= ? ORDER BY rowid',
+            (run_id, upto),
+        ).fetchall()
         return [self._row(table, r) for r in rows]
 
     def row_at(self, table: TableInfo, local_id: int) -> dict[str, Any] | None:
@@ -140,8 +153,7 @@ def run_digest(row: dict[str, Any]) -> str:
     return row_digest(RUNS, None, row)
 
 
-def effective_states(path: Path, runs: dict[str, dict[str, Any]], journal: Any = None
-                     ) -> dict[str, tuple[str, str]]:
+def effective_states(path: Path, runs: dict[str, dict[str, Any]], journal: Any = None) -> dict[str, tuple[str, str]]:
     """(status, reason) per run as the Journal reads it back: a RUNNING run whose process is gone is
     ABORTED. Only the journal itself can tell (it knows the pid/host rule), so RUNNING rows are read
     through its public `run()`; other rows are taken as they are."""

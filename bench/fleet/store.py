@@ -17,8 +17,18 @@ from psycopg.types.json import Jsonb
 from bench.fleet.digest import fits, from_json_value, row_digest, to_json_value
 
 GENERIC = "journal_rows"
-RESERVED = {"stations", "runs", "run_states", GENERIC, "sync_marks", "sync_sessions", "chunks", "blobs", "folders",
-            "schema_migrations"}
+RESERVED = {
+    "stations",
+    "runs",
+    "run_states",
+    GENERIC,
+    "sync_marks",
+    "sync_sessions",
+    "chunks",
+    "blobs",
+    "folders",
+    "schema_migrations",
+}
 CHILD_BOOKKEEPING = ("_local_id", "_rev", "_station", "_sha256", "_synced_at", "_more")
 STATE_BOOKKEEPING = ("_rev", "_station", "_sha256", "_status", "_status_reason", "_synced_at", "_more")
 ABSENT = "$absent"  # in _more: typed columns the station's journal did not have
@@ -38,8 +48,10 @@ class Target:
 
 
 def fleet_columns(conn: Any) -> dict[str, dict[str, str]]:
-    rows = conn.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                        "WHERE table_schema = 'fleet' ORDER BY table_name, ordinal_position").fetchall()
+    rows = conn.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'fleet' ORDER BY table_name, ordinal_position"
+    ).fetchall()
     out: dict[str, dict[str, str]] = {}
     for t, c, ty in rows:
         out.setdefault(t, {})[c] = ty
@@ -91,9 +103,11 @@ class Writer:
     def _temp(self, fleet_table: str) -> sql.Identifier:
         name = f"_in_{fleet_table}"
         if name not in self._temps:
-            self.conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
-                                      "ON COMMIT DELETE ROWS").format(sql.Identifier(name),
-                                                                      sql.Identifier("fleet", fleet_table)))
+            self.conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                    sql.Identifier(name), sql.Identifier("fleet", fleet_table)
+                )
+            )
             self._temps.add(name)
         return sql.Identifier(name)
 
@@ -107,84 +121,133 @@ class Writer:
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(temp, cols)) as copy:
                 for rec in records:
                     copy.write_row(rec)
-            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING")
-                        .format(sql.Identifier("fleet", fleet_table), cols, cols, temp))
+            cur.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier("fleet", fleet_table), cols, cols, temp
+                )
+            )
             n = cur.rowcount
             cur.execute(sql.SQL("TRUNCATE {}").format(temp))
         return max(n, 0)
 
     # -- journal rows --------------------------------------------------------------------
-    def child_records(self, target: Target, rows: list[tuple[int, dict[str, Any]]], rev: dict[int, int] | None = None
-                      ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def child_records(
+        self, target: Target, rows: list[tuple[int, dict[str, Any]]], rev: dict[int, int] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Columns and records for rows of one journal table (rev: revision per local id, default 0)."""
         rev = rev or {}
         if target.generic:
             cols = ["tbl", "run_id", "_local_id", "_rev", "_station", "_sha256", "row_data"]
-            recs = [(target.table, row.get("run_id"), lid, rev.get(lid, 0), self.station,
-                     row_digest(target.table, lid, row), Jsonb({k: to_json_value(v) for k, v in row.items()}))
-                    for lid, row in rows]
+            recs = [
+                (
+                    target.table,
+                    row.get("run_id"),
+                    lid,
+                    rev.get(lid, 0),
+                    self.station,
+                    row_digest(target.table, lid, row),
+                    Jsonb({k: to_json_value(v) for k, v in row.items()}),
+                )
+                for lid, row in rows
+            ]
             return cols, recs
         typed_cols = [c for c in target.typed if c != "run_id"]
         cols = ["run_id", "_local_id", "_rev", "_station", "_sha256", "_more", *typed_cols]
         recs = []
         for lid, row in rows:
             values, more = split_row(row, target.typed)
-            recs.append((row.get("run_id"), lid, rev.get(lid, 0), self.station, row_digest(target.table, lid, row),
-                         Jsonb(more) if more else None, *(values.get(c) for c in typed_cols)))
+            recs.append(
+                (
+                    row.get("run_id"),
+                    lid,
+                    rev.get(lid, 0),
+                    self.station,
+                    row_digest(target.table, lid, row),
+                    Jsonb(more) if more else None,
+                    *(values.get(c) for c in typed_cols),
+                )
+            )
         return cols, recs
 
     def latest_digests(self, target: Target, run_id: str) -> dict[int, tuple[int, str]]:
         """local id -> (latest revision, its digest) of one run's rows in the fleet."""
         if target.generic:
-            rows = self.conn.execute("SELECT DISTINCT ON (_local_id) _local_id, _rev, _sha256 FROM fleet.journal_rows "
-                                     "WHERE tbl = %s AND run_id = %s ORDER BY _local_id, _rev DESC",
-                                     (target.table, run_id)).fetchall()
+            rows = self.conn.execute(
+                "SELECT DISTINCT ON (_local_id) _local_id, _rev, _sha256 FROM fleet.journal_rows "
+                "WHERE tbl = %s AND run_id = %s ORDER BY _local_id, _rev DESC",
+                (target.table, run_id),
+            ).fetchall()
         else:
-            rows = self.conn.execute(sql.SQL("SELECT DISTINCT ON (_local_id) _local_id, _rev, _sha256 FROM {} "
-                                             "WHERE run_id = %s ORDER BY _local_id, _rev DESC")
-                                     .format(sql.Identifier("fleet", target.fleet_table)), (run_id,)).fetchall()
+            rows = self.conn.execute(
+                sql.SQL(
+                    "SELECT DISTINCT ON (_local_id) _local_id, _rev, _sha256 FROM {} "
+                    "WHERE run_id = %s ORDER BY _local_id, _rev DESC"
+                ).format(sql.Identifier("fleet", target.fleet_table)),
+                (run_id,),
+            ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
     # -- runs ----------------------------------------------------------------------------
     def own_runs(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT run_id FROM fleet.runs WHERE _station = %s",
-                                                (self.station,))}
+        return {r[0] for r in self.conn.execute("SELECT run_id FROM fleet.runs WHERE _station = %s", (self.station,))}
 
     def add_run_identities(self, run_ids: list[str], journal_key: str) -> set[str]:
         """Insert identity rows; returns the ids now owned by this station (others belong elsewhere)."""
         if not run_ids:
             return set()
-        self.conn.execute("INSERT INTO fleet.runs (run_id, _station, _journal) SELECT r, %s, %s "
-                          "FROM unnest(%s::text[]) AS r ON CONFLICT DO NOTHING", (self.station, journal_key, run_ids))
-        rows = self.conn.execute("SELECT run_id FROM fleet.runs WHERE _station = %s AND run_id = ANY(%s)",
-                                 (self.station, run_ids)).fetchall()
+        self.conn.execute(
+            "INSERT INTO fleet.runs (run_id, _station, _journal) SELECT r, %s, %s "
+            "FROM unnest(%s::text[]) AS r ON CONFLICT DO NOTHING",
+            (self.station, journal_key, run_ids),
+        )
+        rows = self.conn.execute(
+            "SELECT run_id FROM fleet.runs WHERE _station = %s AND run_id = ANY(%s)", (self.station, run_ids)
+        ).fetchall()
         return {r[0] for r in rows}
 
     def latest_states(self) -> dict[str, tuple[int, str, str]]:
         """run_id -> (revision, digest, effective status) of this station's runs in the fleet."""
-        rows = self.conn.execute("SELECT DISTINCT ON (run_id) run_id, _rev, _sha256, _status FROM fleet.run_states "
-                                 "WHERE _station = %s ORDER BY run_id, _rev DESC", (self.station,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (run_id) run_id, _rev, _sha256, _status FROM fleet.run_states "
+            "WHERE _station = %s ORDER BY run_id, _rev DESC",
+            (self.station,),
+        ).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
-    def state_records(self, states: list[tuple[dict[str, Any], int, str, str, str]], typed: dict[str, str]
-                      ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def state_records(
+        self, states: list[tuple[dict[str, Any], int, str, str, str]], typed: dict[str, str]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """states: (runs row, revision, digest, effective status, reason)."""
         typed_cols = [c for c in typed if c != "run_id"]
         cols = ["run_id", "_rev", "_station", "_sha256", "_status", "_status_reason", "_more", *typed_cols]
         recs = []
         for row, rev, digest, status, reason in states:
             values, more = split_row(row, typed)
-            recs.append((row["run_id"], rev, self.station, digest, status, reason, Jsonb(more) if more else None,
-                         *(values.get(c) for c in typed_cols)))
+            recs.append(
+                (
+                    row["run_id"],
+                    rev,
+                    self.station,
+                    digest,
+                    status,
+                    reason,
+                    Jsonb(more) if more else None,
+                    *(values.get(c) for c in typed_cols),
+                )
+            )
         return cols, recs
 
     # -- marks ---------------------------------------------------------------------------
     def marks(self, journal_key: str) -> dict[str, tuple[int, str | None]]:
-        rows = self.conn.execute("SELECT DISTINCT ON (tbl) tbl, high_id, high_run_id FROM fleet.sync_marks "
-                                 "WHERE _station = %s AND _journal = %s ORDER BY tbl, _seq DESC",
-                                 (self.station, journal_key)).fetchall()
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (tbl) tbl, high_id, high_run_id FROM fleet.sync_marks "
+            "WHERE _station = %s AND _journal = %s ORDER BY tbl, _seq DESC",
+            (self.station, journal_key),
+        ).fetchall()
         return {r[0]: (int(r[1]), r[2]) for r in rows}
 
     def add_mark(self, journal_key: str, table: str, high_id: int, run_id: str | None) -> None:
-        self.conn.execute("INSERT INTO fleet.sync_marks (_station, _journal, tbl, high_id, high_run_id) "
-                          "VALUES (%s, %s, %s, %s, %s)", (self.station, journal_key, table, high_id, run_id))
+        self.conn.execute(
+            "INSERT INTO fleet.sync_marks (_station, _journal, tbl, high_id, high_run_id) VALUES (%s, %s, %s, %s, %s)",
+            (self.station, journal_key, table, high_id, run_id),
+        )

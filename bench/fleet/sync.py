@@ -67,20 +67,34 @@ class SyncResult:
         return sum(self.rows.values()) + sum(self.revisions.values()) + self.run_states
 
     def as_dict(self) -> dict[str, Any]:
-        return {"station_id": self.station_id, "journal": self.journal, "journal_key": self.journal_key,
-                "rows": self.rows, "revisions": self.revisions, "new_runs": self.new_runs,
-                "run_states": self.run_states, "folders": self.folders, "files": self.files, "bytes": self.bytes,
-                "problems": self.problems, "notes": self.notes, "complete": self.complete,
-                "started": self.started, "elapsed_s": round(self.elapsed_s, 3)}
+        return {
+            "station_id": self.station_id,
+            "journal": self.journal,
+            "journal_key": self.journal_key,
+            "rows": self.rows,
+            "revisions": self.revisions,
+            "new_runs": self.new_runs,
+            "run_states": self.run_states,
+            "folders": self.folders,
+            "files": self.files,
+            "bytes": self.bytes,
+            "problems": self.problems,
+            "notes": self.notes,
+            "complete": self.complete,
+            "started": self.started,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
 
     def summary(self) -> str:
         sent = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items()) if n) or "no new rows"
         revs = ", ".join(f"{t} {n}" for t, n in sorted(self.revisions.items()) if n)
         rate = self.total_rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        lines = [f"station {self.station_id}: {self.new_runs} new run(s), {self.run_states} run state(s); rows: {sent}"
-                 + (f"; changed rows: {revs}" if revs else ""),
-                 f"report folders: {self.folders} stored ({self.files} file(s), {self.bytes} bytes); "
-                 f"{self.elapsed_s:.2f} s, {rate:.0f} rows/s"]
+        lines = [
+            f"station {self.station_id}: {self.new_runs} new run(s), {self.run_states} run state(s); rows: {sent}"
+            + (f"; changed rows: {revs}" if revs else ""),
+            f"report folders: {self.folders} stored ({self.files} file(s), {self.bytes} bytes); "
+            f"{self.elapsed_s:.2f} s, {rate:.0f} rows/s",
+        ]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"PROBLEM: {p}" for p in self.problems]
         if not self.complete:
@@ -95,9 +109,19 @@ class _OutOfTime(Exception):
 class FleetSync:
     """One synchronisation of one journal over one connection (not thread-safe; one per process)."""
 
-    def __init__(self, conn: Any, journal_path: str | Path, station_id: str, *, batch_rows: int = 5000,
-                 folders: bool = True, report_dir: str | Path | None = None, deadline: float | None = None,
-                 journal: Any = None, on_batch: Callable[[str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        journal_path: str | Path,
+        station_id: str,
+        *,
+        batch_rows: int = 5000,
+        folders: bool = True,
+        report_dir: str | Path | None = None,
+        deadline: float | None = None,
+        journal: Any = None,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
         if not conn.autocommit:  # each batch must be its own committed transaction, reads outside any
             from psycopg.pq import TransactionStatus
 
@@ -148,8 +172,9 @@ class FleetSync:
         targets = {t.name: target_for(t.name, columns) for t in tables}
         for t in tables:
             if targets[t.name].generic:
-                self.result.notes.append(f"journal table {t.name!r} has no typed fleet table: stored as JSON in "
-                                         "fleet.journal_rows")
+                self.result.notes.append(
+                    f"journal table {t.name!r} has no typed fleet table: stored as JSON in fleet.journal_rows"
+                )
         owned = self._identities(snap)
         self._append_rows(src, snap, tables, targets, owned)
         self._states(src, snap, tables, targets, owned, columns)
@@ -168,9 +193,12 @@ class FleetSync:
         if not may_register:
             raise StationNotRegistered(
                 f"station {self.station!r} is not registered for database role {user!r}: the fleet admin runs "
-                f"`bench fleet add-station {self.station!r} --role {user}`")
-        self.conn.execute("INSERT INTO fleet.stations (station_id, db_role, description) VALUES (%s, current_user, %s)",
-                          (self.station, "registered by its first sync (admin connection)"))
+                f"`bench fleet add-station {self.station!r} --role {user}`"
+            )
+        self.conn.execute(
+            "INSERT INTO fleet.stations (station_id, db_role, description) VALUES (%s, current_user, %s)",
+            (self.station, "registered by its first sync (admin connection)"),
+        )
         self.result.notes.append(f"registered station {self.station!r} for role {user!r}")
 
     def _identities(self, snap: Snapshot) -> set[str]:
@@ -180,8 +208,10 @@ class FleetSync:
             now_owned = self.writer.add_run_identities(new, snap.journal_key or "")
         for rid in new:
             if rid not in now_owned:
-                self.result.problems.append(f"run {rid} is already in the fleet store under another station: "
-                                            "not synchronised from here (copied journal, or a run id collision)")
+                self.result.problems.append(
+                    f"run {rid} is already in the fleet store under another station: "
+                    "not synchronised from here (copied journal, or a run id collision)"
+                )
         self.result.new_runs = len(now_owned)
         self._new_runs = now_owned
         return (owned | now_owned) & set(snap.runs)
@@ -194,13 +224,16 @@ class FleetSync:
         high, run_id = marks.get(table.name, (0, None))
         row = src.row_at(table, high) if high else None
         if high and (row is None or row.get("run_id") != run_id):
-            self.result.notes.append(f"{table.name}: the row at the high-water mark ({high}) is not the one sent "
-                                     "(journal replaced or restored?): re-checking the whole table")
+            self.result.notes.append(
+                f"{table.name}: the row at the high-water mark ({high}) is not the one sent "
+                "(journal replaced or restored?): re-checking the whole table"
+            )
             return 0
         return high
 
-    def _append_rows(self, src: JournalSource, snap: Snapshot, tables: list[TableInfo], targets: dict[str, Target],
-                     owned: set[str]) -> None:
+    def _append_rows(
+        self, src: JournalSource, snap: Snapshot, tables: list[TableInfo], targets: dict[str, Target], owned: set[str]
+    ) -> None:
         key = snap.journal_key or ""
         marks = self.writer.marks(key)
         for table in tables:
@@ -212,8 +245,9 @@ class FleetSync:
                 keep = [(lid, r) for lid, r in rows if r.get("run_id") in owned]
                 orphans = {str(r.get("run_id")) for _, r in rows if r.get("run_id") not in snap.runs}
                 if orphans:
-                    self.result.problems.append(f"{table.name}: rows of run(s) not in the runs table: "
-                                                f"{', '.join(sorted(orphans))[:200]}")
+                    self.result.problems.append(
+                        f"{table.name}: rows of run(s) not in the runs table: {', '.join(sorted(orphans))[:200]}"
+                    )
                 last_id, last_row = rows[-1]
                 cols, recs = self.writer.child_records(target, keep)
                 with self.conn.transaction():
@@ -239,8 +273,15 @@ class FleetSync:
             if chunk:
                 yield chunk
 
-    def _states(self, src: JournalSource, snap: Snapshot, tables: list[TableInfo], targets: dict[str, Target],
-                owned: set[str], columns: dict[str, dict[str, str]]) -> None:
+    def _states(
+        self,
+        src: JournalSource,
+        snap: Snapshot,
+        tables: list[TableInfo],
+        targets: dict[str, Target],
+        owned: set[str],
+        columns: dict[str, dict[str, str]],
+    ) -> None:
         typed = {c: t for c, t in columns["run_states"].items() if c not in STATE_BOOKKEEPING}
         effective = effective_states(self.path, snap.runs, self.journal)
         latest = self.writer.latest_states()
@@ -265,7 +306,7 @@ class FleetSync:
         for i in range(0, len(plain), STATE_BATCH):
             self._check_time()
             with self.conn.transaction():
-                self._insert_states(plain[i:i + STATE_BATCH], typed)
+                self._insert_states(plain[i : i + STATE_BATCH], typed)
 
     def _insert_states(self, states: list[tuple[dict[str, Any], int, str, str, str]], typed: dict[str, str]) -> None:
         cols, recs = self.writer.state_records(states, typed)
@@ -301,9 +342,25 @@ class FleetSync:
                     "INSERT INTO fleet.sync_sessions (_station, _journal, started_at, host, client_version, outcome, "
                     "rows_sent, files_sent, bytes_sent, message) VALUES (%s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, "
                     "%s, %s)",
-                    (self.station, r.journal_key, r.started, socket.gethostname(), __version__, outcome,
-                     Jsonb({**r.rows, **{f"{k} (changed)": v for k, v in r.revisions.items()},
-                            "run_states": r.run_states}), r.files, r.bytes, "; ".join(r.problems)[:2000]))
+                    (
+                        self.station,
+                        r.journal_key,
+                        r.started,
+                        socket.gethostname(),
+                        __version__,
+                        outcome,
+                        Jsonb(
+                            {
+                                **r.rows,
+                                **{f"{k} (changed)": v for k, v in r.revisions.items()},
+                                "run_states": r.run_states,
+                            }
+                        ),
+                        r.files,
+                        r.bytes,
+                        "; ".join(r.problems)[:2000],
+                    ),
+                )
         except Exception as exc:  # the data is in; the log line is not worth failing for
             r.notes.append(f"sync log not written: {type(exc).__name__}: {exc}")
 

@@ -30,8 +30,17 @@ BACKSTOP_S = 1.0  # the wall-time thread polls when the clock has been silent th
 
 
 class RunControls:
-    def __init__(self, journal: Any, run_id: str, clock: Any, *, abort: Callable[[str, dict[str, Any]], None],
-                 event: Callable[..., None], poll_wall_s: float = POLL_WALL_S, publish_s: float = PUBLISH_S) -> None:
+    def __init__(
+        self,
+        journal: Any,
+        run_id: str,
+        clock: Any,
+        *,
+        abort: Callable[[str, dict[str, Any]], None],
+        event: Callable[..., None],
+        poll_wall_s: float = POLL_WALL_S,
+        publish_s: float = PUBLISH_S,
+    ) -> None:
         self.journal = journal
         self.run_id = run_id
         self.clock = clock
@@ -58,8 +67,9 @@ class RunControls:
         self._seen = max((int(r["id"]) for r in done), default=0)
         # In virtual time the poll rides on the clock's own steps (never shorter than max_step, so it
         # adds no physics steps: an intake's 30 s steps stay 30 s); in wall time every POLL_PERIOD_S.
-        period = max(float(getattr(self.clock, "max_step", 0.0)), POLL_PERIOD_S) if self.clock.virtual \
-            else POLL_PERIOD_S / 2
+        period = (
+            max(float(getattr(self.clock, "max_step", 0.0)), POLL_PERIOD_S) if self.clock.virtual else POLL_PERIOD_S / 2
+        )
         self._handle = self.clock.every(Q_(period, "s"), self._on_clock, name="operator-controls")
         self._thread = threading.Thread(target=self._backstop, name="operator-controls-wall", daemon=True)
         self._thread.start()
@@ -81,9 +91,13 @@ class RunControls:
                 late = []
             for r in late:
                 self._seen = max(self._seen, int(r["id"]))
-                self.event("abort_request", f"abort requested by {r['requested_by'] or 'unknown'} "
-                                            f"({r['origin']}) after the plan had finished; the run was already "
-                                            "ending through its safe state", {"request": r, "honoured": False})
+                self.event(
+                    "abort_request",
+                    f"abort requested by {r['requested_by'] or 'unknown'} "
+                    f"({r['origin']}) after the plan had finished; the run was already "
+                    "ending through its safe state",
+                    {"request": r, "honoured": False},
+                )
 
     # -- polling ------------------------------------------------------------------------------
     def _on_clock(self, _t: float) -> None:
@@ -115,8 +129,9 @@ class RunControls:
         self.publish_clock()
         if self.aborted_by is not None:
             r = self.aborted_by
-            reason = (f"abort requested by {r['requested_by'] or 'unknown'} ({r['origin']})"
-                      + (f": {r['reason']}" if r.get("reason") else ""))
+            reason = f"abort requested by {r['requested_by'] or 'unknown'} ({r['origin']})" + (
+                f": {r['reason']}" if r.get("reason") else ""
+            )
             self.abort(reason, r)
 
     # -- live status ----------------------------------------------------------------------------
@@ -125,10 +140,18 @@ class RunControls:
         if not force and now - self._last_clock_pub < self.publish_s:
             return
         self._last_clock_pub = now
-        self.journal.set_live(self.run_id, "clock", {"t": self.clock.now_s(), "virtual": bool(self.clock.virtual),
-                                                     "wall": time.time(), "wall_start": self.wall_start,
-                                                     "t0": self.t_start},
-                              t=self.clock.now_s())
+        self.journal.set_live(
+            self.run_id,
+            "clock",
+            {
+                "t": self.clock.now_s(),
+                "virtual": bool(self.clock.virtual),
+                "wall": time.time(),
+                "wall_start": self.wall_start,
+                "t0": self.t_start,
+            },
+            t=self.clock.now_s(),
+        )
 
     _last_clock_pub = 0.0
 
@@ -139,5 +162,6 @@ class RunControls:
         if now - self._last_interlocks < self.publish_s:
             return
         self._last_interlocks = now
-        self.journal.set_live(self.run_id, "interlocks", {"armed": armed, "margins": margins(), "wall": time.time()},
-                              t=self.clock.now_s())
+        self.journal.set_live(
+            self.run_id, "interlocks", {"armed": armed, "margins": margins(), "wall": time.time()}, t=self.clock.now_s()
+        )

@@ -16,8 +16,9 @@ from bench.journal import INTERRUPTED, Journal
 LEARN_FROM_RUNS = 10
 
 
-def learned_durations(journal: Journal, plan: str, *, exclude_run: str | None = None,
-                      runs: int = LEARN_FROM_RUNS) -> dict[str, float]:
+def learned_durations(
+    journal: Journal, plan: str, *, exclude_run: str | None = None, runs: int = LEARN_FROM_RUNS
+) -> dict[str, float]:
     """Step name -> median run time (s) over the last `runs` runs of `plan` where that step passed."""
     if not plan:
         return {}
@@ -31,8 +32,9 @@ def learned_durations(journal: Journal, plan: str, *, exclude_run: str | None = 
     return {name: statistics.median(v) for name, v in samples.items() if v}
 
 
-def plan_steps(items: list[tuple[str, str, list[str]]], declared: dict[str, float | None],
-               learned: dict[str, float]) -> list[dict[str, Any]]:
+def plan_steps(
+    items: list[tuple[str, str, list[str]]], declared: dict[str, float | None], learned: dict[str, float]
+) -> list[dict[str, Any]]:
     """The steps the run will execute, in order, each with its expectation and where it came from.
     `items`: (nodeid, name, clauses); `declared`: step name -> expected seconds from plan.toml."""
     out = []
@@ -41,8 +43,9 @@ def plan_steps(items: list[tuple[str, str, list[str]]], declared: dict[str, floa
         source = "declared" if expected is not None else None
         if expected is None and name in learned:
             expected, source = learned[name], "learned"
-        out.append({"nodeid": nodeid, "name": name, "clauses": clauses, "expected_s": expected,
-                    "expected_source": source})
+        out.append(
+            {"nodeid": nodeid, "name": name, "clauses": clauses, "expected_s": expected, "expected_source": source}
+        )
     return out
 
 
@@ -83,9 +86,17 @@ def time_left(planned: list[dict[str, Any]], steps: list[dict[str, Any]], now_t:
     if current is not None:
         order = known + extra
         index = order.index(current["nodeid"]) + 1 if current["nodeid"] in order else None
-    return {"total": total, "done": done, "index": index, "current": current["name"] if current else None,
-            "clauses": current["clauses"] if current else [], "left_s": left, "unknown": unknown,
-            "overrun": overrun, "in_step_s": in_step}
+    return {
+        "total": total,
+        "done": done,
+        "index": index,
+        "current": current["name"] if current else None,
+        "clauses": current["clauses"] if current else [],
+        "left_s": left,
+        "unknown": unknown,
+        "overrun": overrun,
+        "in_step_s": in_step,
+    }
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -38,12 +38,20 @@ class LiveState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("ess-bench-live", "ESS Bench operator view")
-    g.addoption("--live", default="off", choices=("auto", "tty", "plain", "off"),
-                help="terminal view of the run: a live panel on a terminal, plain lines otherwise (auto); "
-                     "default off (bench run sets auto)")
-    g.addoption("--prompt-wait", default=None, metavar="DURATION",
-                help="how long a prompt without a prepared answer waits for the terminal or bench ui, e.g. "
-                     "\"30 min\" (default: not at all in simulation, 12 h on hardware)")
+    g.addoption(
+        "--live",
+        default="off",
+        choices=("auto", "tty", "plain", "off"),
+        help="terminal view of the run: a live panel on a terminal, plain lines otherwise (auto); "
+        "default off (bench run sets auto)",
+    )
+    g.addoption(
+        "--prompt-wait",
+        default=None,
+        metavar="DURATION",
+        help="how long a prompt without a prepared answer waits for the terminal or bench ui, e.g. "
+        '"30 min" (default: not at all in simulation, 12 h on hardware)',
+    )
 
 
 def _state(config: pytest.Config) -> LiveState:
@@ -96,8 +104,11 @@ def _session(config: pytest.Config) -> Any:
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     st = _state(config)
-    st.items = [(i.nodeid, i.name, [str(m.args[0]) for m in i.iter_markers("clause") if m.args])
-                for i in session.items if "bench_session" in getattr(i, "fixturenames", ())]
+    st.items = [
+        (i.nodeid, i.name, [str(m.args[0]) for m in i.iter_markers("clause") if m.args])
+        for i in session.items
+        if "bench_session" in getattr(i, "fixturenames", ())
+    ]
     bench = _session(config)
     if bench is None:
         return
@@ -111,8 +122,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         except ConfigError:
             raise
         except Exception as exc:
-            raise pytest.UsageError(f"--prompt-wait {wait!r}: expected a duration such as \"30 min\" ({exc})") \
-                from None
+            raise pytest.UsageError(f'--prompt-wait {wait!r}: expected a duration such as "30 min" ({exc})') from None
         if not 0 <= seconds <= 7 * 86400:
             raise pytest.UsageError(f"--prompt-wait {wait!r}: expected 0 s .. 7 d")
         bench.prompt.wait_s = seconds
@@ -138,9 +148,13 @@ def pytest_runtest_setup(item: pytest.Item) -> Any:
         learned = {}
     steps = plan_steps(st.items, declared, learned)
     known = [s["expected_s"] for s in steps if s["expected_s"] is not None]
-    bench.event(PLAN_EVENT, f"{len(steps)} step(s) planned; expected run time "
-                            f"{_fmt(sum(known))} for {len(known)} of them (declared in plan.toml or learned from "
-                            "earlier runs)", {"steps": steps})
+    bench.event(
+        PLAN_EVENT,
+        f"{len(steps)} step(s) planned; expected run time "
+        f"{_fmt(sum(known))} for {len(known)} of them (declared in plan.toml or learned from "
+        "earlier runs)",
+        {"steps": steps},
+    )
     if st.mode != "off" and st.out is not None and st.display is None:
         st.display = LiveDisplay(bench, st)
         st.display.start()
@@ -211,8 +225,13 @@ class LiveDisplay:
 
             from bench.live.terminal import console_for
 
-            self.live = Live(console=console_for(self.out), auto_refresh=False, transient=False,
-                             redirect_stdout=False, redirect_stderr=False)
+            self.live = Live(
+                console=console_for(self.out),
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
         else:
             from bench.live.terminal import PlainLines
 

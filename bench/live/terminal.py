@@ -21,9 +21,20 @@ from rich.text import Text
 from bench.live.estimate import fmt_duration
 from bench.live.view import RunView
 
-VERDICT_STYLE = {"PASS": "bold green", "MARGINAL": "bold yellow", "FAIL": "bold red", "INDETERMINATE": "bold magenta",
-                 "ABORTED": "bold white on red", "NONE": "dim"}
-STATUS_STYLE = {"RUNNING": "bold cyan", "COMPLETED": "bold green", "STOPPED": "bold red", "ABORTED": "bold white on red"}
+VERDICT_STYLE = {
+    "PASS": "bold green",
+    "MARGINAL": "bold yellow",
+    "FAIL": "bold red",
+    "INDETERMINATE": "bold magenta",
+    "ABORTED": "bold white on red",
+    "NONE": "dim",
+}
+STATUS_STYLE = {
+    "RUNNING": "bold cyan",
+    "COMPLETED": "bold green",
+    "STOPPED": "bold red",
+    "ABORTED": "bold white on red",
+}
 LAST_MEASUREMENTS = 8
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -64,38 +75,69 @@ class PlainLines:
                 lines.append((s["started_wall"] or "", 0, f"{_t(s['started_t'])} step {of} start: {s['name']}{clause}"))
             if s["ended_wall"] is not None and s["id"] not in self._ended:
                 self._ended.add(s["id"])
-                took = (s["ended_t"] - s["started_t"]) if s["ended_t"] is not None and s["started_t"] is not None \
-                    else None
-                lines.append((s["ended_wall"] or "", 2, f"{_t(s['ended_t'])} step {of} end: {s['name']} {s['outcome']}, "
-                                                      f"verdict {s['verdict']} ({fmt_duration(took)})"))
+                took = (
+                    (s["ended_t"] - s["started_t"]) if s["ended_t"] is not None and s["started_t"] is not None else None
+                )
+                lines.append(
+                    (
+                        s["ended_wall"] or "",
+                        2,
+                        f"{_t(s['ended_t'])} step {of} end: {s['name']} {s['outcome']}, "
+                        f"verdict {s['verdict']} ({fmt_duration(took)})",
+                    )
+                )
         for m in changes.get("measurements", []):
             limit = f"  limit {m['limit']}" if m["limit"] else ""
-            lines.append((m["wall"] or "", 1, f"{_t(m['t'])} {m['name']} = {_value(m)}  {m['verdict']}{limit}"
-                                            + (f"  ({m['reason']})" if m["verdict"] != "PASS" and m["reason"] else "")))
+            lines.append(
+                (
+                    m["wall"] or "",
+                    1,
+                    f"{_t(m['t'])} {m['name']} = {_value(m)}  {m['verdict']}{limit}"
+                    + (f"  ({m['reason']})" if m["verdict"] != "PASS" and m["reason"] else ""),
+                )
+            )
         for e in changes.get("events", []):
             if e["kind"] in ("safe_state", "safe_state_failed", "abort", "abort_request", "stop") or (
-                    e["kind"] == "interlock" and e["data"].get("tripped")):
-                lines.append((e["wall"] or "", 1, f"{_t(e['t'])} {e['kind'].upper().replace('_', ' ')}: {e['message']}"))
+                e["kind"] == "interlock" and e["data"].get("tripped")
+            ):
+                lines.append(
+                    (e["wall"] or "", 1, f"{_t(e['t'])} {e['kind'].upper().replace('_', ' ')}: {e['message']}")
+                )
         for r in view.requests:
             if r["id"] not in self._prompts:
                 self._prompts.add(r["id"])
-                lines.append((r["wall"] or "", 1, f"{_t(r['t'])} PROMPT {r['key']}: {r['question']}"
-                                                  + (" (waiting: answer at the terminal or in bench ui)" if r["open"]
-                                                     else "")))
+                lines.append(
+                    (
+                        r["wall"] or "",
+                        1,
+                        f"{_t(r['t'])} PROMPT {r['key']}: {r['question']}"
+                        + (" (waiting: answer at the terminal or in bench ui)" if r["open"] else ""),
+                    )
+                )
         for e in changes.get("events", []):
             if e["kind"] == "prompt":
                 d = e["data"]
                 by = f" by {d['answered_by']}" if d.get("answered_by") else ""
-                lines.append((e["wall"] or "", 1, f"{_t(e['t'])} ANSWER {d.get('key')}: {d.get('answer')}{by} "
-                                                  f"({d.get('origin')})"))
+                lines.append(
+                    (
+                        e["wall"] or "",
+                        1,
+                        f"{_t(e['t'])} ANSWER {d.get('key')}: {d.get('answer')}{by} ({d.get('origin')})",
+                    )
+                )
         lines.sort(key=lambda x: (x[0], x[1]))
         for _, _, text in lines:
             self.out.write(plain(text) + "\n")
         run = view.run
         if run.get("status") not in (None, "RUNNING") and not self._final:
             self._final = True
-            self.out.write(plain(f"run {run['run_id']} {run['status']}, verdict {run.get('verdict') or '-'}"
-                                 + (f": {run['reason']}" if run.get("reason") else "")) + "\n")
+            self.out.write(
+                plain(
+                    f"run {run['run_id']} {run['status']}, verdict {run.get('verdict') or '-'}"
+                    + (f": {run['reason']}" if run.get("reason") else "")
+                )
+                + "\n"
+            )
         self.out.flush()
 
 
@@ -141,16 +183,29 @@ def render(view: RunView) -> Any:
     parts.append(times)
     for r in view.open_requests():
         choices = r["spec"].get("choices")
-        parts.append(Panel(Text(f"{r['question']}" + (f"  [{'/'.join(choices)}]" if choices else "")
-                                + "\nanswer at the terminal or in bench ui"), title=f"PROMPT {r['key']}",
-                           border_style="yellow"))
+        parts.append(
+            Panel(
+                Text(
+                    f"{r['question']}"
+                    + (f"  [{'/'.join(choices)}]" if choices else "")
+                    + "\nanswer at the terminal or in bench ui"
+                ),
+                title=f"PROMPT {r['key']}",
+                border_style="yellow",
+            )
+        )
     meas = Table(title="last measurements", title_justify="left", expand=True, show_edge=False, pad_edge=False)
     for col in ("step", "measurement", "value", "limit", "verdict"):
         meas.add_column(col, overflow="fold")
     names = {s["nodeid"]: s["name"] for s in view.steps}
     for m in view.measurements[-LAST_MEASUREMENTS:]:
-        meas.add_row(names.get(m["step"], m["step"] or ""), m["name"], _value(m), m["limit"],
-                     Text(m["verdict"], style=VERDICT_STYLE.get(m["verdict"], "")))
+        meas.add_row(
+            names.get(m["step"], m["step"] or ""),
+            m["name"],
+            _value(m),
+            m["limit"],
+            Text(m["verdict"], style=VERDICT_STYLE.get(m["verdict"], "")),
+        )
     parts.append(meas)
     il = view.live.get("interlocks", {}).get("data", {})
     if il.get("margins"):
@@ -159,11 +214,24 @@ def render(view: RunView) -> Any:
             t.add_column(col)
         for row in il["margins"]:
             frac = row.get("band_fraction")
-            state, style = ("inhibited", "dim") if row.get("inhibited") else (
-                ("EXCEEDED", "bold red") if row["margin_value"] < 0 else
-                ("near", "yellow") if frac is not None and frac < 0.1 else ("ok", "green"))
-            t.add_row(f"{row['interlock']} {row['side']}", row["reading"], row["bound"], row["margin"],
-                      Text(state, style=style))
+            state, style = (
+                ("inhibited", "dim")
+                if row.get("inhibited")
+                else (
+                    ("EXCEEDED", "bold red")
+                    if row["margin_value"] < 0
+                    else ("near", "yellow")
+                    if frac is not None and frac < 0.1
+                    else ("ok", "green")
+                )
+            )
+            t.add_row(
+                f"{row['interlock']} {row['side']}",
+                row["reading"],
+                row["bound"],
+                row["margin"],
+                Text(state, style=style),
+            )
         parts.append(t)
     banner = _banner(view)
     if banner is not None:
@@ -177,17 +245,29 @@ def _banner(view: RunView) -> Any:
     if run.get("status") == "ABORTED" or any(e["kind"] in ("abort", "abort_request") for e in safe):
         last = [e for e in safe if e["kind"].startswith("safe_state")][-3:]
         lines = "\n".join(e["message"] for e in last)
-        return Panel(Text(f"ABORTED: {run.get('reason') or next((e['message'] for e in safe if e['kind'].startswith('abort')), '')}"
-                          + (f"\n{lines}" if lines else ""), style="bold white"), style="on red",
-                     title="ABORT — SAFE STATE")
+        return Panel(
+            Text(
+                f"ABORTED: {run.get('reason') or next((e['message'] for e in safe if e['kind'].startswith('abort')), '')}"
+                + (f"\n{lines}" if lines else ""),
+                style="bold white",
+            ),
+            style="on red",
+            title="ABORT — SAFE STATE",
+        )
     trips = [e for e in safe if e["kind"] == "interlock" and e["data"].get("tripped")]
     if trips or any(e["kind"] == "safe_state_failed" for e in safe):
-        return Panel(Text("\n".join(e["message"] for e in (trips + safe)[-3:]), style="bold"), style="on red",
-                     title="SAFE STATE")
+        return Panel(
+            Text("\n".join(e["message"] for e in (trips + safe)[-3:]), style="bold"), style="on red", title="SAFE STATE"
+        )
     if run.get("status") in ("COMPLETED", "STOPPED"):
         verdict = run.get("verdict") or "-"
-        return Panel(Text(f"{run['status']}  verdict {verdict}" + (f": {run['reason']}" if run.get("reason") else ""),
-                          style=VERDICT_STYLE.get(verdict, "bold")), title="END OF RUN")
+        return Panel(
+            Text(
+                f"{run['status']}  verdict {verdict}" + (f": {run['reason']}" if run.get("reason") else ""),
+                style=VERDICT_STYLE.get(verdict, "bold"),
+            ),
+            title="END OF RUN",
+        )
     return None
 
 

@@ -16,13 +16,36 @@ from bench.journal import RUNNING, Journal
 from bench.live.estimate import time_left
 
 PLAN_EVENT = "plan"
-SAFE_STATE_KINDS = ("safe_state", "safe_state_failed", "abort", "abort_request", "interlock", "stop",
-                    "teardown_timeout")
+SAFE_STATE_KINDS = (
+    "safe_state",
+    "safe_state_failed",
+    "abort",
+    "abort_request",
+    "interlock",
+    "stop",
+    "teardown_timeout",
+)
 
 
 def _jsonable_run(run: dict[str, Any]) -> dict[str, Any]:
-    keep = ("run_id", "plan", "plan_version", "station", "dut_serial", "operator", "status", "verdict", "reason",
-            "started_wall", "ended_wall", "simulated", "site", "mode", "batch_id", "code_version")
+    keep = (
+        "run_id",
+        "plan",
+        "plan_version",
+        "station",
+        "dut_serial",
+        "operator",
+        "status",
+        "verdict",
+        "reason",
+        "started_wall",
+        "ended_wall",
+        "simulated",
+        "site",
+        "mode",
+        "batch_id",
+        "code_version",
+    )
     return {k: run.get(k) for k in keep}
 
 
@@ -91,7 +114,9 @@ class RunView:
         t = clock.get("t")
         times = [m["t"] for m in self.measurements[-1:] if m.get("t") is not None]
         times += [e["t"] for e in self.events[-1:] if e.get("t") is not None]
-        times += [s["ended_t"] or s["started_t"] for s in self.steps[-1:] if (s["ended_t"] or s["started_t"]) is not None]
+        times += [
+            s["ended_t"] or s["started_t"] for s in self.steps[-1:] if (s["ended_t"] or s["started_t"]) is not None
+        ]
         best = max([float(x) for x in times] + ([float(t)] if t is not None else []), default=None)
         return best
 
@@ -123,23 +148,43 @@ class RunView:
 
     def safe_state_events(self) -> list[dict[str, Any]]:
         """The safe-state sequence, aborts, stops and interlock trips (not interlock notes such as "armed")."""
-        return [e for e in self.events if e["kind"] in SAFE_STATE_KINDS
-                and (e["kind"] != "interlock" or e["data"].get("tripped"))]
+        return [
+            e
+            for e in self.events
+            if e["kind"] in SAFE_STATE_KINDS and (e["kind"] != "interlock" or e["data"].get("tripped"))
+        ]
 
     def open_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["open"]]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"run": self.run, "planned": self.planned, "steps": self.steps, "measurements": self.measurements,
-                "events": self.events, "live": self.live, "requests": self.requests}
+        return {
+            "run": self.run,
+            "planned": self.planned,
+            "steps": self.steps,
+            "measurements": self.measurements,
+            "events": self.events,
+            "live": self.live,
+            "requests": self.requests,
+        }
 
 
 def _measurement(m: dict[str, Any]) -> dict[str, Any]:
     limit = m.get("limit") or {}
-    return {"id": m["id"], "step": m["step"], "name": m["name"], "value": m["value"], "unit": m["unit"] or "",
-            "verdict": m["verdict"], "reason": m["reason"] or "", "t": m["t"], "wall": m["wall"],
-            "required": bool(m.get("required")), "limit": _limit_text(limit) if limit else "",
-            "clause": m.get("clause") or ""}
+    return {
+        "id": m["id"],
+        "step": m["step"],
+        "name": m["name"],
+        "value": m["value"],
+        "unit": m["unit"] or "",
+        "verdict": m["verdict"],
+        "reason": m["reason"] or "",
+        "t": m["t"],
+        "wall": m["wall"],
+        "required": bool(m.get("required")),
+        "limit": _limit_text(limit) if limit else "",
+        "clause": m.get("clause") or "",
+    }
 
 
 def _limit_text(limit: dict[str, Any]) -> str:
@@ -152,18 +197,46 @@ def _limit_text(limit: dict[str, Any]) -> str:
 
 
 def _event(e: dict[str, Any]) -> dict[str, Any]:
-    return {"id": e["id"], "step": e["step"], "kind": e["kind"], "message": e["message"] or "", "t": e["t"],
-            "wall": e["wall"], "data": e["data"] if e["kind"] != PLAN_EVENT else {}}
+    return {
+        "id": e["id"],
+        "step": e["step"],
+        "kind": e["kind"],
+        "message": e["message"] or "",
+        "t": e["t"],
+        "wall": e["wall"],
+        "data": e["data"] if e["kind"] != PLAN_EVENT else {},
+    }
 
 
 def _step(s: dict[str, Any]) -> dict[str, Any]:
-    return {"id": s["id"], "nodeid": s["nodeid"], "name": s["name"], "clauses": s["clauses"],
-            "started_t": s["started_t"], "ended_t": s["ended_t"], "started_wall": s["started_wall"],
-            "ended_wall": s["ended_wall"], "outcome": s["outcome"], "verdict": s["verdict"],
-            "message": s["message"] or "", "session": s["session"]}
+    return {
+        "id": s["id"],
+        "nodeid": s["nodeid"],
+        "name": s["name"],
+        "clauses": s["clauses"],
+        "started_t": s["started_t"],
+        "ended_t": s["ended_t"],
+        "started_wall": s["started_wall"],
+        "ended_wall": s["ended_wall"],
+        "outcome": s["outcome"],
+        "verdict": s["verdict"],
+        "message": s["message"] or "",
+        "session": s["session"],
+    }
 
 
 def _request(r: dict[str, Any]) -> dict[str, Any]:
-    return {"id": r["id"], "key": r["key"], "question": r["question"], "spec": r["spec"], "step": r["step"],
-            "wall": r["wall"], "t": r["t"], "open": r["open"], "answer": r["answer"], "answered_by": r["answered_by"],
-            "origin": r["origin"], "withdrawn": bool(r["withdrawn"])}
+    return {
+        "id": r["id"],
+        "key": r["key"],
+        "question": r["question"],
+        "spec": r["spec"],
+        "step": r["step"],
+        "wall": r["wall"],
+        "t": r["t"],
+        "open": r["open"],
+        "answer": r["answer"],
+        "answered_by": r["answered_by"],
+        "origin": r["origin"],
+        "withdrawn": bool(r["withdrawn"]),
+    }

@@ -18,8 +18,20 @@ from bench.plotting.model import PALETTE, Axis, BarChart, Figure, Histogram, Lev
 from bench.plotting.scale import nice_ticks
 
 __all__ = [
-    "MAX_PLOT_POINTS", "PALETTE", "Axis", "BarChart", "Figure", "Histogram", "Level", "Marker", "PlotError",
-    "Rendered", "Trace", "decimate", "nice_ticks", "render",
+    "MAX_PLOT_POINTS",
+    "PALETTE",
+    "Axis",
+    "BarChart",
+    "Figure",
+    "Histogram",
+    "Level",
+    "Marker",
+    "PlotError",
+    "Rendered",
+    "Trace",
+    "decimate",
+    "nice_ticks",
+    "render",
 ]
 
 

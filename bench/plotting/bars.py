@@ -26,15 +26,27 @@ def _frame(svg: Svg, title: str, y_title: str, scale: Scale, width: int, height:
         svg.add("line", x1=LEFT, y1=py, x2=LEFT + pw, y2=py, stroke=GRID)
         svg.add("text", tick_label(y, yt), x=LEFT - 6, y=py + 3.5, text_anchor="end", font_size=11)
     if y_title:
-        svg.add("text", y_title, transform=f"translate(14 {top + ph / 2:.1f}) rotate(-90)", text_anchor="middle",
-                font_size=12)
+        svg.add(
+            "text",
+            y_title,
+            transform=f"translate(14 {top + ph / 2:.1f}) rotate(-90)",
+            text_anchor="middle",
+            font_size=12,
+        )
     return top, pw, ph
 
 
 def _no_data(svg: Svg, title: str, width: int, height: int) -> Rendered:
     svg.add("text", title, x=float(width / 2), y=float(TOP + 4), text_anchor="middle", font_size=13)
-    svg.add("text", f"{title}: no data", x=float(width / 2), y=float(height / 2), text_anchor="middle",
-            font_size=13, fill="#555")
+    svg.add(
+        "text",
+        f"{title}: no data",
+        x=float(width / 2),
+        y=float(height / 2),
+        text_anchor="middle",
+        font_size=13,
+        fill="#555",
+    )
     return Rendered(svg.to_string(), 0, (), empty=True)
 
 
@@ -76,21 +88,43 @@ def render_bars(chart: BarChart) -> Rendered:
             if not math.isfinite(val):
                 continue
             y = float(scale(val))
-            svg.add("rect", x=float(LEFT + i * group + group * 0.1 + s * bar), y=min(y, zero),
-                    width=max(bar - 0.6, 0.6), height=abs(zero - y), fill=c,
-                    title=f"{chart.categories[i]} {name}: {val:,.4g} {unit}".rstrip())
+            svg.add(
+                "rect",
+                x=float(LEFT + i * group + group * 0.1 + s * bar),
+                y=min(y, zero),
+                width=max(bar - 0.6, 0.6),
+                height=abs(zero - y),
+                fill=c,
+                title=f"{chart.categories[i]} {name}: {val:,.4g} {unit}".rstrip(),
+            )
             drawn += 1
     step = max(1, math.ceil(n / max(chart.max_labels, 1)))
     for i in range(0, len(chart.categories), step):
-        svg.add("text", chart.categories[i], x=float(LEFT + (i + 0.5) * group), y=float(top + ph + 15),
-                text_anchor="middle", font_size=11)
+        svg.add(
+            "text",
+            chart.categories[i],
+            x=float(LEFT + (i + 0.5) * group),
+            y=float(top + ph + 15),
+            text_anchor="middle",
+            font_size=11,
+        )
     if chart.x_label:
         svg.add("text", chart.x_label, x=float(LEFT + pw / 2), y=chart.height - 6, text_anchor="middle", font_size=12)
     if len(values) > 1:
         x = chart.width - RIGHT - 8
         for s, name in enumerate(values):
-            svg.add("text", name, x=x, y=top + 16 + 13 * s, text_anchor="end", font_size=11,
-                    fill=PALETTE[s % len(PALETTE)], stroke="white", stroke_width=3, paint_order="stroke")
+            svg.add(
+                "text",
+                name,
+                x=x,
+                y=top + 16 + 13 * s,
+                text_anchor="end",
+                font_size=11,
+                fill=PALETTE[s % len(PALETTE)],
+                stroke="white",
+                stroke_width=3,
+                paint_order="stroke",
+            )
     return Rendered(svg.to_string(), drawn)
 
 
@@ -109,7 +143,7 @@ def render_histogram(h: Histogram) -> Rendered:
     if not nz.size:
         return _no_data(svg, h.title, h.width, h.height)
     a, b = int(nz[0]), int(nz[-1]) + 1
-    values, edges = values[a:b], edges[a:b + 1]
+    values, edges = values[a:b], edges[a : b + 1]
     k = -(-values.size // max(h.max_bars, 1))  # merge k neighbouring bins for the picture
     if k > 1:
         values = np.add.reduceat(values, np.arange(0, values.size, k))
@@ -124,8 +158,14 @@ def render_histogram(h: Histogram) -> Rendered:
     px = xs(edges)
     for i, val in enumerate(values.tolist()):
         y = float(scale(val))
-        svg.add("rect", x=float(px[i]), y=min(y, zero), width=max(float(px[i + 1] - px[i]) - 0.5, 0.5),
-                height=abs(zero - y), fill=c)
+        svg.add(
+            "rect",
+            x=float(px[i]),
+            y=min(y, zero),
+            width=max(float(px[i + 1] - px[i]) - 0.5, 0.5),
+            height=abs(zero - y),
+            fill=c,
+        )
     xt = xs.ticks()
     for x in xt:
         svg.add("text", tick_label(x, xt), x=float(xs(x)), y=float(top + ph + 15), text_anchor="middle", font_size=11)

@@ -41,9 +41,7 @@ def _extremes(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return keep
 
 
-def decimate(
-    t: np.ndarray, v: np.ndarray, buckets: int = MAX_PLOT_POINTS // 2
-) -> tuple[np.ndarray, np.ndarray]:
+def decimate(t: np.ndarray, v: np.ndarray, buckets: int = MAX_PLOT_POINTS // 2) -> tuple[np.ndarray, np.ndarray]:
     """Keep the min and max sample of each time bucket (plus the ends), so peaks survive.
 
     Expects finite values. Returns at most 2 * buckets + 2 points in time order; short series come
@@ -110,6 +108,10 @@ def reduce_envelope_runs(
     xs, los, his = x[idx], lo[idx], hi[idx]
     if xs.size > buckets:
         starts = group_starts(xs, buckets, run_id)
-        xs, los, his, run_id = (xs[starts], np.minimum.reduceat(los, starts), np.maximum.reduceat(his, starts),
-                                run_id[starts])
+        xs, los, his, run_id = (
+            xs[starts],
+            np.minimum.reduceat(los, starts),
+            np.maximum.reduceat(his, starts),
+            run_id[starts],
+        )
     return _split(run_id, xs, los, his)  # type: ignore[return-value]

@@ -55,8 +55,11 @@ def _prepare(fig: Figure) -> list[_Data]:
         y = magnitudes(tr.y, tr.y_unit, yaxis.unit, what + " y").ravel()
         hi = None if tr.y_hi is None else magnitudes(tr.y_hi, tr.y_unit, yaxis.unit, what + " y_hi").ravel()
         if y.size != x.size or (hi is not None and hi.size != x.size):
-            raise PlotError(f"{what}: {x.size} x values but {y.size} y" + (f" and {hi.size} y_hi" if hi is not None
-                                                                             else "") + " values")
+            raise PlotError(
+                f"{what}: {x.size} x values but {y.size} y"
+                + (f" and {hi.size} y_hi" if hi is not None else "")
+                + " values"
+            )
         if yaxis.scale == "log":  # nothing at or below zero exists on a log axis: a gap, not a clamp
             y = np.where(y > 0, y, np.nan)
             hi = None if hi is None else np.where(hi > 0, hi, np.nan)
@@ -66,8 +69,9 @@ def _prepare(fig: Figure) -> list[_Data]:
     return out
 
 
-def _y_scale(fig: Figure, axis: Axis, data: list[_Data], name: str, top: float, bottom: float,
-             off: list[int]) -> Scale | None:
+def _y_scale(
+    fig: Figure, axis: Axis, data: list[_Data], name: str, top: float, bottom: float, off: list[int]
+) -> Scale | None:
     if axis.scale not in ("linear", "log"):
         raise PlotError(f"figure {fig.title!r}: {name} scale {axis.scale!r} is not 'linear' or 'log'")
     log = axis.scale == "log"
@@ -99,8 +103,10 @@ def _xy_runs(d: _Data, max_points: int) -> list[tuple[np.ndarray, np.ndarray]]:
     kind = d.trace.kind
     if kind == "envelope":
         assert d.hi is not None
-        return [(np.repeat(x, 2), np.column_stack([lo, hi]).ravel())
-                for x, lo, hi in reduce_envelope_runs(d.x, d.y, d.hi, max_points // 2)]
+        return [
+            (np.repeat(x, 2), np.column_stack([lo, hi]).ravel())
+            for x, lo, hi in reduce_envelope_runs(d.x, d.y, d.hi, max_points // 2)
+        ]
     if kind == "points":
         return [(d.x[idx], d.y[idx]) for idx in finite_runs(d.x, d.y)]
     runs = decimate_runs(d.x, d.y, (max_points // 4 if kind == "step" else max_points // 2) - 1)
@@ -123,12 +129,22 @@ def render_figure(fig: Figure) -> Rendered:
     svg.add("rect", x=LEFT, y=top, width=pw, height=ph, fill="#fff", stroke=FRAME, stroke_width=1)
     off: list[int] = []
     ys = _y_scale(fig, fig.y, [d for d in data if d.trace.axis == "y"], "y axis", top, top + ph, off)
-    y2s = (None if fig.y2 is None else
-           _y_scale(fig, fig.y2, [d for d in data if d.trace.axis == "y2"], "y2 axis", top, top + ph, off))
+    y2s = (
+        None
+        if fig.y2 is None
+        else _y_scale(fig, fig.y2, [d for d in data if d.trace.axis == "y2"], "y2 axis", top, top + ph, off)
+    )
     xs = _x_scale(fig, data, LEFT, LEFT + pw)
     if xs is None or (ys is None and y2s is None):
-        svg.add("text", f"{fig.title}: no data", x=float(LEFT + pw / 2), y=float(top + ph / 2),
-                text_anchor="middle", font_size=13, fill="#555")
+        svg.add(
+            "text",
+            f"{fig.title}: no data",
+            x=float(LEFT + pw / 2),
+            y=float(top + ph / 2),
+            text_anchor="middle",
+            font_size=13,
+            fill="#555",
+        )
         _axis_labels(svg, fig, None, top, pw, ph)
         return Rendered(svg.to_string(), 0, (), empty=True)
     ys = ys or Scale(0.0, 1.0, top + ph, top)
@@ -153,8 +169,16 @@ def render_figure(fig: Figure) -> Rendered:
         px, c = float(xs(m.x)), color(m.color, f"figure {fig.title!r}, marker {m.label!r}")
         ty = float(top + ph - 4)  # read upwards from the bottom of the plot, inside it
         svg.add("line", x1=px, y1=top, x2=px, y2=top + ph, stroke=c, stroke_width=1.2)
-        svg.add("text", m.label, x=px - 3, y=ty, text_anchor="start", font_size=10, fill=c,
-                transform=f"rotate(-90 {num(px - 3)} {num(ty)})")
+        svg.add(
+            "text",
+            m.label,
+            x=px - 3,
+            y=ty,
+            text_anchor="start",
+            font_size=10,
+            fill=c,
+            transform=f"rotate(-90 {num(px - 3)} {num(ty)})",
+        )
     for k, level in enumerate(fig.levels):
         scale = ys if level.axis == "y" else y2s
         if k in off or scale is None or not (np.isfinite(level.y) and scale.contains(level.y)):
@@ -190,8 +214,9 @@ def _x_scale(fig: Figure, data: list[_Data], px0: float, px1: float) -> Scale | 
     return Scale(lo, hi, px0, px1, log=log)
 
 
-def _grid(svg: Svg, fig: Figure, ys: Scale, xs: Scale, y2s: Scale | None, divisor: float, top: float,
-          pw: float, ph: float) -> None:
+def _grid(
+    svg: Svg, fig: Figure, ys: Scale, xs: Scale, y2s: Scale | None, divisor: float, top: float, pw: float, ph: float
+) -> None:
     yt = ys.ticks()
     for y in yt:
         py = float(ys(y))
@@ -226,18 +251,39 @@ def _draw_trace(svg: Svg, d: _Data, xs: Scale, ys: Scale, max_points: int) -> in
         elif x.size == 1:  # a lone sample between gaps: a dot, so it is not lost
             svg.add("circle", cx=float(xs(x)[0]), cy=float(ys(y)[0]), r=1.5, fill=d.color)
         else:
-            svg.add("polyline", fill="none", stroke=d.color, stroke_width=float(tr.width),
-                    stroke_linejoin="round", points=points(xs(x), ys(y)))
+            svg.add(
+                "polyline",
+                fill="none",
+                stroke=d.color,
+                stroke_width=float(tr.width),
+                stroke_linejoin="round",
+                points=points(xs(x), ys(y)),
+            )
     return drawn
 
 
 def _legend(svg: Svg, data: list[_Data], top: float) -> None:
     labelled = [d for d in data if d.trace.label]
     for k, d in enumerate(labelled):
-        svg.add("rect", x=LEFT + 8, y=top + 8 + 14 * k, width=12, height=8, fill=d.color,
-                fill_opacity="0.4" if d.trace.kind == "band" else "1")
-        svg.add("text", d.trace.label, x=LEFT + 24, y=top + 16 + 14 * k, font_size=10.5, stroke="white",
-                stroke_width=3, paint_order="stroke")
+        svg.add(
+            "rect",
+            x=LEFT + 8,
+            y=top + 8 + 14 * k,
+            width=12,
+            height=8,
+            fill=d.color,
+            fill_opacity="0.4" if d.trace.kind == "band" else "1",
+        )
+        svg.add(
+            "text",
+            d.trace.label,
+            x=LEFT + 24,
+            y=top + 16 + 14 * k,
+            font_size=10.5,
+            stroke="white",
+            stroke_width=3,
+            paint_order="stroke",
+        )
 
 
 def _axis_labels(svg: Svg, fig: Figure, shown_x_unit: str | None, top: float, pw: float, ph: float) -> None:
@@ -251,5 +297,10 @@ def _axis_labels(svg: Svg, fig: Figure, shown_x_unit: str | None, top: float, pw
     if fig.y2 is not None:
         y2t = axis_title(fig.y2)
         if y2t:
-            svg.add("text", y2t, transform=f"translate({fig.width - 12} {mid}) rotate(90)", text_anchor="middle",
-                    font_size=12)
+            svg.add(
+                "text",
+                y2t,
+                transform=f"translate({fig.width - 12} {mid}) rotate(90)",
+                text_anchor="middle",
+                font_size=12,
+            )

@@ -29,7 +29,7 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     """Decades inside [lo, hi] (lo > 0); with fewer than two decades, 1-2-5 steps too."""
     a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     for mults in ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)):
-        ticks = [m * 10.0 ** e for e in range(a, b + 1) for m in mults]
+        ticks = [m * 10.0**e for e in range(a, b + 1) for m in mults]
         ticks = [float(f"{t:.12g}") for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
         if len(ticks) >= 3 or mults[-1] == 7.0:
             return ticks[:MAX_TICKS]

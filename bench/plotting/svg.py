@@ -71,7 +71,8 @@ class Svg:
             shown = num(value) if isinstance(value, float) else text(value)
             out.append(f' {name}="{shown}"')
         inner = (f"<title>{text(title)}</title>" if title is not None else "") + (
-            text(content) if content is not None else "")
+            text(content) if content is not None else ""
+        )
         self.parts.append("".join(out) + (f">{inner}</{tag}>" if inner else "/>"))
 
     def to_string(self) -> str:

@@ -25,26 +25,52 @@ from bench.signing.manifest import canonical_json
 
 def evidence_files(journal: Journal, run_id: str, record: dict[str, Any], record_bytes: bytes) -> list[EmbeddedFile]:
     """record.json, the limit sets and the passport, as the run folder holds them."""
-    files = [EmbeddedFile("record.json", record_bytes, f"Canonical run record of {record['report_id']} "
-                          "(the data this report is rendered from)", "Data", "application/json")]
+    files = [
+        EmbeddedFile(
+            "record.json",
+            record_bytes,
+            f"Canonical run record of {record['report_id']} (the data this report is rendered from)",
+            "Data",
+            "application/json",
+        )
+    ]
     passport_attached = False
     for a in journal.attachments(run_id):
         if a["kind"] == "limit-set":
             name = safe_name(a["name"])
-            files.append(EmbeddedFile(name, bytes(a["content"]),
-                                      f"Limit set {name}, exact bytes in force at run start", "Source",
-                                      "application/toml"))
+            files.append(
+                EmbeddedFile(
+                    name,
+                    bytes(a["content"]),
+                    f"Limit set {name}, exact bytes in force at run start",
+                    "Source",
+                    "application/toml",
+                )
+            )
         elif a["name"] == "passport.json":
             passport_attached = True
-            files.append(EmbeddedFile("passport.json", bytes(a["content"]),
-                                      "Battery passport of the device under test (attachment)", "Data",
-                                      "application/json"))
+            files.append(
+                EmbeddedFile(
+                    "passport.json",
+                    bytes(a["content"]),
+                    "Battery passport of the device under test (attachment)",
+                    "Data",
+                    "application/json",
+                )
+            )
     if not passport_attached:
         for p in record.get("passports", []):
             if p.get("source") == "DUT information" and p.get("data"):
-                files.append(EmbeddedFile("passport.json", canonical_json(p["data"]),
-                                          "Battery passport of the device under test (from the DUT information, "
-                                          "canonical JSON as in record.json)", "Data", "application/json"))
+                files.append(
+                    EmbeddedFile(
+                        "passport.json",
+                        canonical_json(p["data"]),
+                        "Battery passport of the device under test (from the DUT information, "
+                        "canonical JSON as in record.json)",
+                        "Data",
+                        "application/json",
+                    )
+                )
                 break
     return files
 

@@ -41,8 +41,11 @@ def prepare(journal: Journal, run_id: str, run_dir: Path) -> tuple[StoreReader |
     problems = reader.verify()
     if problems:
         bad = {p.split(":", 1)[0] for p in problems}
-        reader.parts = [p for p in reader.parts if p.rel not in bad and (
-            p.summary is None or p.summary.relative_to(reader.run_dir).as_posix() not in bad)]
+        reader.parts = [
+            p
+            for p in reader.parts
+            if p.rel not in bad and (p.summary is None or p.summary.relative_to(reader.run_dir).as_posix() not in bad)
+        ]
     return (reader if reader.parts else None), notes, problems
 
 
@@ -57,43 +60,89 @@ def _num(x: Any) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def section(journal: Journal, run_id: str, reader: StoreReader | None, notes: list[str],
-            events: list[dict[str, Any]], problems: list[str] | None = None) -> dict[str, Any] | None:
+def section(
+    journal: Journal,
+    run_id: str,
+    reader: StoreReader | None,
+    notes: list[str],
+    events: list[dict[str, Any]],
+    problems: list[str] | None = None,
+) -> dict[str, Any] | None:
     """The record's `telemetry` section (None for a run without high-rate capture)."""
     capture = _capture_event(events)
     if reader is None and capture is None:
         return None
     records = journal.chunks(run_id, kind="segment") + journal.chunks(run_id, kind="summary")
     records.sort(key=lambda r: r["id"])
-    files = [{"path": r["file"], "kind": r["kind"], "group": r["grp"], "step": r["step"], "rows": r["rows"],
-              "samples": r["samples"], "t_first": _num(r["t_first"]), "t_last": _num(r["t_last"]),
-              "sha256": r["sha256"], "size": r["size"]} for r in records]
+    files = [
+        {
+            "path": r["file"],
+            "kind": r["kind"],
+            "group": r["grp"],
+            "step": r["step"],
+            "rows": r["rows"],
+            "samples": r["samples"],
+            "t_first": _num(r["t_first"]),
+            "t_last": _num(r["t_last"]),
+            "sha256": r["sha256"],
+            "size": r["size"],
+        }
+        for r in records
+    ]
     with journal.reader() as db:  # a long run has hundreds of thousands of chunk records: count them in SQL
         count, rows, samples, t_first, t_last = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(samples), 0), MIN(t_first), MAX(t_last) "
-            "FROM telemetry_chunks WHERE run_id = ? AND kind = 'chunk'", (run_id,)).fetchone()
-        chunk_files = [r[0] for r in db.execute("SELECT DISTINCT file FROM telemetry_chunks WHERE run_id = ? AND "
-                                               "kind = 'chunk' ORDER BY file", (run_id,))]
+            "FROM telemetry_chunks WHERE run_id = ? AND kind = 'chunk'",
+            (run_id,),
+        ).fetchone()
+        chunk_files = [
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT file FROM telemetry_chunks WHERE run_id = ? AND kind = 'chunk' ORDER BY file",
+                (run_id,),
+            )
+        ]
     channels = []
     for ch in reader.channels() if reader is not None else []:
         tot = reader.totals(ch.name)
-        channels.append({"name": ch.name, "group": ch.group, "unit": ch.unit, "family": ch.family or None,
-                         "index": ch.index, "samples": int(tot["count"]),
-                         **{k: _num(tot.get(k)) for k in ("min", "max", "mean", "t_first", "t_last")}})
-    anomalies = [{"t": _num(e["t"]), "step": e["step"], "message": e["message"],
-                  **{k: e["data"].get(k) for k in ("detector", "family", "cell", "channel", "t_onset")}}
-                 for e in events if e["kind"] == "anomaly"]
+        channels.append(
+            {
+                "name": ch.name,
+                "group": ch.group,
+                "unit": ch.unit,
+                "family": ch.family or None,
+                "index": ch.index,
+                "samples": int(tot["count"]),
+                **{k: _num(tot.get(k)) for k in ("min", "max", "mean", "t_first", "t_last")},
+            }
+        )
+    anomalies = [
+        {
+            "t": _num(e["t"]),
+            "step": e["step"],
+            "message": e["message"],
+            **{k: e["data"].get(k) for k in ("detector", "family", "cell", "channel", "t_onset")},
+        }
+        for e in events
+        if e["kind"] == "anomaly"
+    ]
     if problems is None:
         problems = reader.verify() if reader is not None else []
     segments = {f["path"] for f in files if f["kind"] == "segment"}
-    problems = problems + [f"{f}: chunks journalled but no Parquet file (the live file was lost)"
-                           for f in chunk_files if f not in segments]
+    problems = problems + [
+        f"{f}: chunks journalled but no Parquet file (the live file was lost)" for f in chunk_files if f not in segments
+    ]
     return {
         "store": DATA_DIR,
         "capture": capture,
         "files": files,
-        "chunks": {"count": int(count), "rows": int(rows), "samples": int(samples), "t_first": _num(t_first),
-                   "t_last": _num(t_last)},
+        "chunks": {
+            "count": int(count),
+            "rows": int(rows),
+            "samples": int(samples),
+            "t_first": _num(t_first),
+            "t_last": _num(t_last),
+        },
         "channels": channels,
         "anomalies": anomalies,
         "integrity": problems,
@@ -114,8 +163,12 @@ def copy_files(run_dir: Path, out: Path, sec: dict[str, Any] | None) -> None:
             replace_with(out, f["path"], lambda tmp, src=src: shutil.copyfile(src, tmp))
 
 
-def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: list[dict[str, Any]],
-          steps: list[dict[str, Any]]) -> list[Plot]:
+def plots(
+    reader: StoreReader | None,
+    sec: dict[str, Any] | None,
+    measurements: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
+) -> list[Plot]:
     """Cell families as a band across cells (flagged cells drawn on their own), pack values, polled
     channels and every channel an aggregate check names; all from the summaries."""
     if reader is None or sec is None:
@@ -158,8 +211,10 @@ def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: 
             np.add.at(msum, k, e.mean)
             np.add.at(mn, k, 1)
         unit = chans[0].unit
-        traces = [Trace(bins, lo, hi, kind="band", label=f"range across {len(chans)} cells", color="#1f5fa8"),
-                  Trace(bins, msum / np.maximum(mn, 1), label="mean of the cells", color="#1f5fa8", width=1.0)]
+        traces = [
+            Trace(bins, lo, hi, kind="band", label=f"range across {len(chans)} cells", color="#1f5fa8"),
+            Trace(bins, msum / np.maximum(mn, 1), label="mean of the cells", color="#1f5fa8", width=1.0),
+        ]
         markers = list(alarm_markers)
         names = []
         for k, c in enumerate(ch for ch in chans if (family, ch.name) in flagged):
@@ -173,17 +228,36 @@ def plots(reader: StoreReader | None, sec: dict[str, Any] | None, measurements: 
         samples = sum(e.samples for e in env.values())
         role = group.split(".")[0]
         level = next((e.level_s for e in env.values() if e.level_s), None)
-        title = (f"{role} {FAMILY_TITLES[family]} ({len(chans)} cells) [{unit}]: range and mean across cells"
-                 + (f", {level:g} s summaries" if level else ", every sample")
-                 + (f"; flagged: {', '.join(names)}" if names else "; no cell flagged"))
-        out.append(trace_plot(f"{role} {FAMILY_TITLES[family]}", unit, traces, step_times=step_times,
-                              markers=markers, span=(t0, t1), title=title, samples=samples))
+        title = (
+            f"{role} {FAMILY_TITLES[family]} ({len(chans)} cells) [{unit}]: range and mean across cells"
+            + (f", {level:g} s summaries" if level else ", every sample")
+            + (f"; flagged: {', '.join(names)}" if names else "; no cell flagged")
+        )
+        out.append(
+            trace_plot(
+                f"{role} {FAMILY_TITLES[family]}",
+                unit,
+                traces,
+                step_times=step_times,
+                markers=markers,
+                span=(t0, t1),
+                title=title,
+                samples=samples,
+            )
+        )
     for ch in singles:
         e = reader.envelope(ch.name, PLOT_BUCKETS, t0, t1)
-        plot = trace_plot(ch.name, ch.unit, [Trace(e.t, e.lo, e.hi, kind="envelope")],
-                          checks=checks.get(ch.name, []), step_times=step_times, span=(t0, t1), samples=e.samples,
-                          title=f"{ch.name} [{ch.unit}] (captured"
-                                + (f", {e.level_s:g} s summaries)" if e.level_s else ", every sample)"))
+        plot = trace_plot(
+            ch.name,
+            ch.unit,
+            [Trace(e.t, e.lo, e.hi, kind="envelope")],
+            checks=checks.get(ch.name, []),
+            step_times=step_times,
+            span=(t0, t1),
+            samples=e.samples,
+            title=f"{ch.name} [{ch.unit}] (captured"
+            + (f", {e.level_s:g} s summaries)" if e.level_s else ", every sample)"),
+        )
         out.append(plot)
     return out
 
@@ -206,10 +280,15 @@ def write_csv(reader: StoreReader | None, path: Path) -> int:
                 if not valid.any():
                     continue
                 raw = col.fill_null(0).to_numpy(zero_copy_only=False)[valid]
-                frame = pl.DataFrame({"series": pl.repeat(c.name, int(valid.sum()), eager=True, dtype=pl.String),
-                                      "unit": pl.repeat(c.unit, int(valid.sum()), eager=True, dtype=pl.String),
-                                      "step": pl.repeat(p.step or "", int(valid.sum()), eager=True, dtype=pl.String),
-                                      "t_s": t[valid], "value": c.physical(raw)})
+                frame = pl.DataFrame(
+                    {
+                        "series": pl.repeat(c.name, int(valid.sum()), eager=True, dtype=pl.String),
+                        "unit": pl.repeat(c.unit, int(valid.sum()), eager=True, dtype=pl.String),
+                        "step": pl.repeat(p.step or "", int(valid.sum()), eager=True, dtype=pl.String),
+                        "t_s": t[valid],
+                        "value": c.physical(raw),
+                    }
+                )
                 frame.write_csv(f, include_header=False, line_terminator="\n")
                 rows += frame.height
     return rows

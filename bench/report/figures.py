@@ -57,43 +57,72 @@ def _limit_levels(checks: list[dict[str, Any]], axis: Axis) -> tuple[list[Level]
     entries = []
     for c in checks:
         limit = c.get("limit") or {}
-        entry = {"name": c["name"], "how": c["how"], "verdict": c["verdict"], "value": c.get("value"),
-                 "unit": c.get("unit") or "", "note": ""}
+        entry = {
+            "name": c["name"],
+            "how": c["how"],
+            "verdict": c["verdict"],
+            "value": c.get("value"),
+            "unit": c.get("unit") or "",
+            "note": "",
+        }
         bounds = [(label, limit.get(label)) for label in ("low", "high") if limit.get(label) is not None]
         if c["how"] not in LINE_AGGREGATES:
             entry["note"] = "limit on the span; not drawn as a level"
         elif bounds:
             try:
-                values = magnitudes([v for _, v in bounds], (limit.get("unit") or axis.unit) if axis.unit else None,
-                                    axis.unit, f"limit of {c['name']}")
+                values = magnitudes(
+                    [v for _, v in bounds],
+                    (limit.get("unit") or axis.unit) if axis.unit else None,
+                    axis.unit,
+                    f"limit of {c['name']}",
+                )
             except PlotError:
                 entry["note"] = f"limit unit {limit.get('unit')!r} does not convert to {axis.unit!r}"
                 values = None
             if values is not None:
                 shown = axis.unit or ""
                 for (label, _), level in zip(bounds, values.tolist(), strict=True):
-                    text = (f"{c['how']} {'≥' if label == 'low' else '≤'} {level:g} {shown} ({c['name']}: "
-                            f"{c['verdict']})").replace("  (", " (")
+                    text = (
+                        f"{c['how']} {'≥' if label == 'low' else '≤'} {level:g} {shown} ({c['name']}: {c['verdict']})"
+                    ).replace("  (", " (")
                     levels.append(Level(level, text, COLORS.get(c["verdict"], "#c62828")))
                     owner.append(len(entries))
         entries.append(entry)
     return levels, entries, owner
 
 
-def trace_plot(name: str, unit: str, traces: list[Trace], *, checks: list[dict[str, Any]] | None = None,
-               step_times: list[float] | None = None, markers: list[Marker] | None = None,
-               span: tuple[float, float] | None = None, title: str | None = None, samples: int = 0) -> Plot:
+def trace_plot(
+    name: str,
+    unit: str,
+    traces: list[Trace],
+    *,
+    checks: list[dict[str, Any]] | None = None,
+    step_times: list[float] | None = None,
+    markers: list[Marker] | None = None,
+    span: tuple[float, float] | None = None,
+    title: str | None = None,
+    samples: int = 0,
+) -> Plot:
     """A report plot of traces against run time (s) with the aggregate checks of the series as levels."""
     y = value_axis(name, unit)
     levels, entries, owner = _limit_levels(checks or [], y)
     x = RUN_TIME if span is None else Axis(RUN_TIME.label, "s", readable_time=True, limits=span)
-    fig = Figure(title or f"{name} [{unit}]", x, y, traces, markers=list(markers or []), levels=levels,
-                 guides=list(step_times or []), show_title=False)
+    fig = Figure(
+        title or f"{name} [{unit}]",
+        x,
+        y,
+        traces,
+        markers=list(markers or []),
+        levels=levels,
+        guides=list(step_times or []),
+        show_title=False,
+    )
     drawn = render(fig)
     for k in drawn.off_scale:
         entries[owner[k]]["note"] = "limit off scale"
-    return Plot(series=name, unit=unit, title=fig.title, svg=drawn.svg, samples=samples, points=drawn.points,
-                checks=entries)
+    return Plot(
+        series=name, unit=unit, title=fig.title, svg=drawn.svg, samples=samples, points=drawn.points, checks=entries
+    )
 
 
 def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[str, str]) -> Plot:
@@ -104,15 +133,17 @@ def plot_series(s: SeriesData, checks: list[dict[str, Any]], step_names: dict[st
     used = [step_names.get(st, st) for st in s.steps if st]
     title = f"{s.name} [{s.unit}]" + (f" — steps: {', '.join(used)}" if used else "")
     return trace_plot(
-        s.name, s.unit, [Trace(s.t, s.v)], checks=checks,
+        s.name,
+        s.unit,
+        [Trace(s.t, s.v)],
+        checks=checks,
         step_times=[float(t_all[i]) for i in changes.tolist()],
         span=(float(t_all[0]), float(t_all[-1])) if t_all.size else None,
-        title=title, samples=len(s),
+        title=title,
+        samples=len(s),
     )
 
 
-def build_plots(
-    series: list[SeriesData], measurements: list[dict[str, Any]], step_names: dict[str, str]
-) -> list[Plot]:
+def build_plots(series: list[SeriesData], measurements: list[dict[str, Any]], step_names: dict[str, str]) -> list[Plot]:
     checks = checks_by_series(measurements)
     return [plot_series(s, checks.get(s.name, []), step_names) for s in series if len(s)]

@@ -49,8 +49,10 @@ class EmbeddedFile:
 
     def __post_init__(self) -> None:
         if self.relationship not in RELATIONSHIPS:
-            raise ValueError(f"embedded file {self.name}: relationship {self.relationship!r}; "
-                             f"expected one of {', '.join(RELATIONSHIPS)}")
+            raise ValueError(
+                f"embedded file {self.name}: relationship {self.relationship!r}; "
+                f"expected one of {', '.join(RELATIONSHIPS)}"
+            )
 
 
 def _weasyprint() -> Any:
@@ -72,13 +74,9 @@ def html_document(html: str, base_dir: Path) -> Any:
     """The laid-out WeasyPrint document (pages, boxes); used for the PDF and by tests."""
     wp = _weasyprint()
     try:
-        return wp.HTML(
-            string=html, base_url=str(base_dir.resolve()) + "/", url_fetcher=_offline_fetcher
-        ).render()
+        return wp.HTML(string=html, base_url=str(base_dir.resolve()) + "/", url_fetcher=_offline_fetcher).render()
     except Exception as exc:
-        raise PdfUnavailable(
-            f"WeasyPrint failed to lay out the report ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise PdfUnavailable(f"WeasyPrint failed to lay out the report ({type(exc).__name__}: {exc})") from exc
 
 
 def render_pdf(
@@ -103,16 +101,30 @@ def render_pdf(
         files = []
         for i, f in enumerate(sorted(embedded, key=lambda e: e.name)):  # a name tree is sorted
             (job_dir / f"file-{i}").write_bytes(f.data)
-            files.append({"path": f"file-{i}", "name": f.name, "description": f.description,
-                          "relationship": f.relationship, "mime": f.mime})
-        job = {"html": "report.html", "base_url": str(Path(base_dir).resolve()) + "/", "out": "report.pdf",
-               "variant": variant, "files": files, "when": when.isoformat() if when else None}
+            files.append(
+                {
+                    "path": f"file-{i}",
+                    "name": f.name,
+                    "description": f.description,
+                    "relationship": f.relationship,
+                    "mime": f.mime,
+                }
+            )
+        job = {
+            "html": "report.html",
+            "base_url": str(Path(base_dir).resolve()) + "/",
+            "out": "report.pdf",
+            "variant": variant,
+            "files": files,
+            "when": when.isoformat() if when else None,
+        }
         (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         cmd = [sys.executable, "-m", "bench.report.pdf_child", str(job_dir)]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "BENCH_PDF_PARENT": str(os.getpid())}
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL
+            )
         except subprocess.TimeoutExpired:
             raise PdfUnavailable(
                 f"PDF layout did not finish within {timeout_s:g} s and was stopped "

@@ -30,9 +30,7 @@ STATEMENT = (
     "The results relate only to the items tested. Test sequences are derived from the cited standards; "
     "this report is not a certification."
 )
-REPRODUCTION = (
-    "This report shall not be reproduced except in full without the written approval of the laboratory."
-)
+REPRODUCTION = "This report shall not be reproduced except in full without the written approval of the laboratory."
 DEVIATION_KINDS = ("abort", "interlock", "safe_state", "safe_state_failed", "deviation")
 CONDITION_NAMES = re.compile(r"(ambient|chamber|humidity|condition|room)", re.IGNORECASE)
 HIDDEN_DUT_KEYS = ("passport",)  # shown in its own section; simulation settings never enter the DUT record
@@ -59,8 +57,10 @@ def validate_record(record: dict[str, Any]) -> None:
     errors = sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors[:10]]
-        raise RecordSchemaError(f"record of run {record.get('run', {}).get('run_id')} does not follow "
-                                f"{SCHEMA_PATH.name} v{RECORD_SCHEMA_VERSION}:\n  " + "\n  ".join(lines))
+        raise RecordSchemaError(
+            f"record of run {record.get('run', {}).get('run_id')} does not follow "
+            f"{SCHEMA_PATH.name} v{RECORD_SCHEMA_VERSION}:\n  " + "\n  ".join(lines)
+        )
 
 
 def report_id(run_id: str, amendment: int = 0) -> str:
@@ -68,8 +68,9 @@ def report_id(run_id: str, amendment: int = 0) -> str:
     return f"ESSB-{run_id}" + (f"-A{amendment}" if amendment else "")
 
 
-def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None = None,
-                 telemetry: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_record(
+    journal: Journal, run_id: str, series: list[SeriesData] | None = None, telemetry: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The canonical record of one run. `series` and the `telemetry` section (bench.report.captured)
     may be passed when already built (render_report does)."""
     run = journal.run(run_id)
@@ -152,8 +153,20 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
             for st in steps
         ],
         "sessions": [
-            {k: se[k] for k in ("n", "operator", "started_wall", "ended_wall", "host", "code_version", "t_offset",
-                                "end_status", "end_reason")}
+            {
+                k: se[k]
+                for k in (
+                    "n",
+                    "operator",
+                    "started_wall",
+                    "ended_wall",
+                    "host",
+                    "code_version",
+                    "t_offset",
+                    "end_status",
+                    "end_reason",
+                )
+            }
             for se in journal.sessions(run_id)
         ],
         "measurements": [
@@ -216,11 +229,7 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
         "series": [
             {
                 **s.stats(),
-                "checks": [
-                    m["id"]
-                    for m in measurements
-                    if m.get("series") == s.name
-                ],
+                "checks": [m["id"] for m in measurements if m.get("series") == s.name],
             }
             for s in series
         ],
@@ -231,9 +240,7 @@ def build_record(journal: Journal, run_id: str, series: list[SeriesData] | None 
     }
 
 
-def _instruments(
-    station: dict[str, Any], measurements: list[dict[str, Any]], run_date: str
-) -> list[dict[str, Any]]:
+def _instruments(station: dict[str, Any], measurements: list[dict[str, Any]], run_date: str) -> list[dict[str, Any]]:
     """Every station role with its calibration status on the run date and the steps that used it."""
     used: dict[str, set[str]] = defaultdict(set)
     for m in measurements:
@@ -356,5 +363,3 @@ def safe_name(name: str) -> str:
     """A file name that stays inside its folder."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
     return safe or "attachment"
-
-

@@ -124,7 +124,11 @@ class RenderResult:
 
 
 def render_run(
-    journal: Journal, run_id: str, out_dir: str | Path, *, signatures: list[dict[str, Any]] | None = None,
+    journal: Journal,
+    run_id: str,
+    out_dir: str | Path,
+    *,
+    signatures: list[dict[str, Any]] | None = None,
     pdf: bool = True,
 ) -> Path:
     """Write the report folder; returns the path of report.html (see render_report for details)."""
@@ -186,13 +190,10 @@ def render_report(
     plots = build_plots(series, record["measurements"], step_names)
     plots += captured.plots(reader, telemetry, record["measurements"], record["steps"])
     lap("decimate_plot")
-    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id),
-                 csv)
+    html = _html(record, plots, signatures or [], step_names, _figures(journal, run_id), _tables(journal, run_id), csv)
     html_path = replace_in(out, "report.html", html.encode("utf-8"))
     lap("html")
-    result = RenderResult(
-        out_dir=out, html=html_path, report_id=record["report_id"], timings=timings, samples=samples
-    )
+    result = RenderResult(out_dir=out, html=html_path, report_id=record["report_id"], timings=timings, samples=samples)
     pdf_path = out / "report.pdf"
     remove_in(out, "report.pdf")  # never leave a PDF that disagrees with the HTML
     if pdf:
@@ -201,8 +202,11 @@ def render_report(
 
         try:
             result.pdf_pages = write_pdf(
-                html, pdf_path, embedded=evidence_files(journal, run_id, record, record_bytes),
-                when=run_time(record), timeout_s=pdf_timeout_s or DEFAULT_PDF_TIMEOUT_S,
+                html,
+                pdf_path,
+                embedded=evidence_files(journal, run_id, record, record_bytes),
+                when=run_time(record),
+                timeout_s=pdf_timeout_s or DEFAULT_PDF_TIMEOUT_S,
             )
             result.pdf = pdf_path
         except (PdfUnavailable, SigningError) as exc:
@@ -214,8 +218,7 @@ def render_report(
                 data={"artifact": "report.pdf", "error": str(exc), "report_id": record["report_id"]},
             )
             print(
-                f"warning: {record['report_id']}: report.pdf not rendered: {exc} "
-                "(HTML and JSON are complete)",
+                f"warning: {record['report_id']}: report.pdf not rendered: {exc} (HTML and JSON are complete)",
                 file=sys.stderr,
             )
         lap("pdf")
@@ -223,8 +226,12 @@ def render_report(
 
 
 def _html(
-    record: dict[str, Any], plots: list[Any], signatures: list[dict[str, Any]], step_names: dict[str, str],
-    figures: list[dict[str, str]] | None = None, tables: list[dict[str, Any]] | None = None,
+    record: dict[str, Any],
+    plots: list[Any],
+    signatures: list[dict[str, Any]],
+    step_names: dict[str, str],
+    figures: list[dict[str, str]] | None = None,
+    tables: list[dict[str, Any]] | None = None,
     csv: bool = False,
 ) -> str:
     by_id = {m["id"]: m for m in record["measurements"]}
@@ -262,6 +269,7 @@ def _write_attachments(journal: Journal, run_id: str, out: Path, series: list[An
     """Plan attachments and limit sets, and attachments/telemetry.csv when asked for; never through a link."""
     rows = 0
     if csv:
+
         def write(path: Path) -> int:
             return write_telemetry_csv(series, path) + captured.write_csv(reader, path)
 
@@ -292,8 +300,15 @@ def _tables(journal: Journal, run_id: str) -> list[dict[str, Any]]:
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:
             continue
-        out.append({"title": a["name"], "step": a["step"], "header": rows[0], "rows": rows[1:MAX_TABLE_ROWS + 1],
-                    "more": max(0, len(rows) - 1 - MAX_TABLE_ROWS)})
+        out.append(
+            {
+                "title": a["name"],
+                "step": a["step"],
+                "header": rows[0],
+                "rows": rows[1 : MAX_TABLE_ROWS + 1],
+                "more": max(0, len(rows) - 1 - MAX_TABLE_ROWS),
+            }
+        )
     return out
 
 
@@ -308,7 +323,7 @@ def _figures(journal: Journal, run_id: str) -> list[dict[str, str]]:
             continue
         text = bytes(a["content"]).decode("utf-8", errors="replace")
         lowered = text.lower()
-        if not lowered.lstrip().startswith("<svg") or "<script" in lowered or "href=\"http" in lowered:
+        if not lowered.lstrip().startswith("<svg") or "<script" in lowered or 'href="http' in lowered:
             continue
         out.append({"title": a["name"], "svg": text})
     return out

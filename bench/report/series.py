@@ -78,9 +78,7 @@ def load_series(journal: Journal, run_id: str) -> list[SeriesData]:
             if not steps:
                 steps = [""]
             codes[codes < 0] = 0
-            out.append(
-                SeriesData(name=name, unit=unit or "", t=rows["t"].copy(), v=v, step_code=codes, steps=steps)
-            )
+            out.append(SeriesData(name=name, unit=unit or "", t=rows["t"].copy(), v=v, step_code=codes, steps=steps))
     return out
 
 

@@ -74,9 +74,13 @@ class Interlock:
     origin: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "min": None if self.low is None else fmt(self.low),
-                "max": None if self.high is None else fmt(self.high), "persist": self.persist,
-                "origin": dict(self.origin)}
+        return {
+            "name": self.name,
+            "min": None if self.low is None else fmt(self.low),
+            "max": None if self.high is None else fmt(self.high),
+            "persist": self.persist,
+            "origin": dict(self.origin),
+        }
 
 
 @dataclass
@@ -90,9 +94,13 @@ class Trip:
     readings: dict[str, str]
 
     def data(self) -> dict[str, Any]:
-        return {"interlock": self.name, "value": None if self.value is None else fmt(self.value),
-                "bound": None if self.bound is None else fmt(self.bound), "t_s": self.t_s,
-                "readings": self.readings}
+        return {
+            "interlock": self.name,
+            "value": None if self.value is None else fmt(self.value),
+            "bound": None if self.bound is None else fmt(self.bound),
+            "t_s": self.t_s,
+            "readings": self.readings,
+        }
 
 
 @dataclass
@@ -117,7 +125,7 @@ def _quantity(value: Any, unit: str, src: str, key: str) -> pint.Quantity:
 
 def _duration(value: Any, src: str, key: str, bounds: tuple[float, float]) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ConfigError(f"expected a duration such as \"2 s\", got {value!r}", source=src, key=key)
+        raise ConfigError(f'expected a duration such as "2 s", got {value!r}', source=src, key=key)
     seconds = parse_duration(value, source=src, key=key)
     if not bounds[0] <= seconds <= bounds[1]:  # also refuses NaN
         raise ConfigError(f"{value!r} outside {bounds[0]:g}..{bounds[1]:g} s", source=src, key=key)
@@ -143,8 +151,11 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
             continue
         unknown = sorted(set(table) - TOP_KEYS)
         if unknown:
-            raise ConfigError(f"unknown interlock key(s) {unknown}; expected some of {sorted(TOP_KEYS)}",
-                              source=origin, key="interlocks")
+            raise ConfigError(
+                f"unknown interlock key(s) {unknown}; expected some of {sorted(TOP_KEYS)}",
+                source=origin,
+                key="interlocks",
+            )
         if table.get("enabled") is False:
             cfg.enabled = False
         if "period" in table:
@@ -162,8 +173,9 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
                 raise ConfigError("expected a table with min and/or max", source=origin, key=base)
             bad = sorted(set(t) - KIND_KEYS)
             if bad:
-                raise ConfigError(f"unknown key(s) {bad}; expected some of {sorted(KIND_KEYS)}", source=origin,
-                                  key=base)
+                raise ConfigError(
+                    f"unknown key(s) {bad}; expected some of {sorted(KIND_KEYS)}", source=origin, key=base
+                )
             if t.get("enabled") is False:
                 continue
             il = cfg.interlocks.setdefault(kind, Interlock(kind, unit))
@@ -178,8 +190,12 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
                     if won:
                         il.origin[key] = origin
             if il.low is not None and il.high is not None and il.low > il.high:
-                raise ConfigError(f"min {fmt(il.low)} (from {il.origin.get('min', '?')}) is above max {fmt(il.high)} "
-                                  f"(from {il.origin.get('max', '?')}) after merging", source=origin, key=base)
+                raise ConfigError(
+                    f"min {fmt(il.low)} (from {il.origin.get('min', '?')}) is above max {fmt(il.high)} "
+                    f"(from {il.origin.get('max', '?')}) after merging",
+                    source=origin,
+                    key=base,
+                )
             if "persist" in t:
                 n = t["persist"]
                 if not isinstance(n, int) or n < 1 or n > 100:
@@ -202,9 +218,16 @@ def merge_config(tables: list[tuple[str, dict[str, Any]]]) -> InterlockConfig:
 class InterlockWatcher:
     """Polls the sources every period and trips on the first bound exceeded for `persist` samples."""
 
-    def __init__(self, config: InterlockConfig, bindings: Bindings | dict[str, Any], clock: Any, *,
-                 on_trip: Callable[[Trip], None], interrupter: Interrupter | None = None,
-                 on_sample: Callable[[dict[str, pint.Quantity]], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: InterlockConfig,
+        bindings: Bindings | dict[str, Any],
+        clock: Any,
+        *,
+        on_trip: Callable[[Trip], None],
+        interrupter: Interrupter | None = None,
+        on_sample: Callable[[dict[str, pint.Quantity]], None] | None = None,
+    ) -> None:
         self.config = config
         if not isinstance(bindings, Bindings):
             bindings = Bindings(bindings)
@@ -230,16 +253,24 @@ class InterlockWatcher:
         self.psu_role = bindings.role_for("psu")
         for role in explicit:
             if role not in self.instruments:
-                raise ConfigError(f"interlock source role {role!r} is not a role of this station "
-                                  f"(roles: {', '.join(self.instruments)})", key="interlocks")
+                raise ConfigError(
+                    f"interlock source role {role!r} is not a role of this station "
+                    f"(roles: {', '.join(self.instruments)})",
+                    key="interlocks",
+                )
 
     # -- life cycle --------------------------------------------------------------------------
     @property
     def sources(self) -> list[str]:
         needed: list[str] = []
         kinds = set(self.config.interlocks)
-        if self.bms_role and kinds & {"cell_voltage", "cell_temperature", "temperature_rate", "pack_current",
-                                      "gas_stage"}:
+        if self.bms_role and kinds & {
+            "cell_voltage",
+            "cell_temperature",
+            "temperature_rate",
+            "pack_current",
+            "gas_stage",
+        }:
             needed.append(self.bms_role)
         if self.gas_role and "gas_stage" in kinds:
             needed.append(self.gas_role)
@@ -281,9 +312,18 @@ class InterlockWatcher:
         because a NaN compares false with every bound and would otherwise never trip."""
         try:
             value = fn()
-            bad = [f for f in ("cell_voltage_min", "cell_voltage_max", "cell_temperature_min",
-                               "cell_temperature_max", "pack_current", "pressure")
-                   if isinstance(getattr(value, f, None), pint.Quantity) and not is_finite(getattr(value, f))]
+            bad = [
+                f
+                for f in (
+                    "cell_voltage_min",
+                    "cell_voltage_max",
+                    "cell_temperature_min",
+                    "cell_temperature_max",
+                    "pack_current",
+                    "pressure",
+                )
+                if isinstance(getattr(value, f, None), pint.Quantity) and not is_finite(getattr(value, f))
+            ]
             if isinstance(value, pint.Quantity) and not is_finite(value):
                 bad.append("value")
             if bad:
@@ -307,8 +347,9 @@ class InterlockWatcher:
                 out["cell_temperature.max"] = st.cell_temperature_max
                 out["pack_current"] = st.pack_current
                 alarms = getattr(st, "alarms", {}) or {}
-                out["gas_stage.bms"] = Q_(2.0 if alarms.get("gas_stage2") else 1.0 if alarms.get("gas_stage1")
-                                          else 0.0, "")
+                out["gas_stage.bms"] = Q_(
+                    2.0 if alarms.get("gas_stage2") else 1.0 if alarms.get("gas_stage1") else 0.0, ""
+                )
         if self.gas_role in self.sources:
             g = self._read(self.gas_role, self.instruments[self.gas_role].read, now)
             if g is not None:
@@ -338,8 +379,11 @@ class InterlockWatcher:
     # -- evaluation --------------------------------------------------------------------------
     def _checks(self, r: dict[str, pint.Quantity]) -> list[tuple[str, pint.Quantity, pint.Quantity, str]]:
         """(interlock, value, bound, 'above'|'below') for every bound exceeded in this sample."""
-        return [(name, value, bound, how) for name, value, bound, how in self.bounds(r)
-                if ((value > bound) if how == "above" else (value < bound))]
+        return [
+            (name, value, bound, how)
+            for name, value, bound, how in self.bounds(r)
+            if ((value > bound) if how == "above" else (value < bound))
+        ]
 
     def margins(self, readings: dict[str, pint.Quantity]) -> list[dict[str, Any]]:
         """For a sample (`read()` / `on_sample`): each watched reading, its bound and the margin left
@@ -351,11 +395,19 @@ class InterlockWatcher:
             margin = (bound - value) if how == "above" else (value - bound)
             band = (il.high - il.low) if il.low is not None and il.high is not None else None
             frac = float((margin / band).to("").magnitude) if band is not None and band.magnitude else None
-            out.append({"interlock": name, "side": "max" if how == "above" else "min", "reading": fmt(value),
-                        "bound": fmt(bound), "margin": fmt(margin), "margin_value": float(margin.magnitude),
-                        "band_fraction": frac,
-                        "inhibited": self._is_inhibited(name), "origin": il.origin.get("max" if how == "above"
-                                                                                         else "min", "")})
+            out.append(
+                {
+                    "interlock": name,
+                    "side": "max" if how == "above" else "min",
+                    "reading": fmt(value),
+                    "bound": fmt(bound),
+                    "margin": fmt(margin),
+                    "margin_value": float(margin.magnitude),
+                    "band_fraction": frac,
+                    "inhibited": self._is_inhibited(name),
+                    "origin": il.origin.get("max" if how == "above" else "min", ""),
+                }
+            )
         return out
 
     def bounds(self, r: dict[str, pint.Quantity]) -> list[tuple[str, pint.Quantity, pint.Quantity, str]]:
@@ -405,17 +457,22 @@ class InterlockWatcher:
         for name, (value, bound, how) in exceeded.items():
             il = self.config.interlocks[name]
             if self._counts.get(name, 0) >= il.persist:
-                msg = (f"{name.replace('_', ' ')} {fmt(value)} {how} the interlock limit {fmt(bound)}"
-                       f" (set by {il.origin.get('max' if how == 'above' else 'min', '?')})")
+                msg = (
+                    f"{name.replace('_', ' ')} {fmt(value)} {how} the interlock limit {fmt(bound)}"
+                    f" (set by {il.origin.get('max' if how == 'above' else 'min', '?')})"
+                )
                 self._fire(Trip(name, msg, value, bound, now, time.time(), shown))
                 return
         for role, last in self._last_ok.items():
             name = f"link.{role}"
             if now - last >= self.config.link_timeout_s - 1e-9 and not self._is_inhibited(name):
-                msg = (f"{role} has not answered the interlock watch for {now - last:.3g} s "
-                       f"(limit {self.config.link_timeout_s:g} s): {self._errors.get(role, 'no reply')}")
-                self._fire(Trip(name, msg, Q_(now - last, "s"), Q_(self.config.link_timeout_s, "s"), now,
-                                time.time(), shown))
+                msg = (
+                    f"{role} has not answered the interlock watch for {now - last:.3g} s "
+                    f"(limit {self.config.link_timeout_s:g} s): {self._errors.get(role, 'no reply')}"
+                )
+                self._fire(
+                    Trip(name, msg, Q_(now - last, "s"), Q_(self.config.link_timeout_s, "s"), now, time.time(), shown)
+                )
                 return
 
     def _fire(self, trip: Trip) -> None:

@@ -44,16 +44,22 @@ def drive_safe_state(
 ) -> list[SafeAction]:
     """Call `safe_state()` on each instrument by order; journal each result with the cause."""
     ordered = sorted(
-        ((getattr(inst, "safe_state_order", 50), role, inst) for role, inst in instruments.items()
-         if hasattr(inst, "safe_state")),
+        (
+            (getattr(inst, "safe_state_order", 50), role, inst)
+            for role, inst in instruments.items()
+            if hasattr(inst, "safe_state")
+        ),
         key=lambda x: (x[0], x[1]),
     )
     results: list[SafeAction] = []
     postponed: BaseException | None = None
     for _order, role, inst in ordered:
         if not allowed(role):
-            journal_event("safe_state", f"{role}: skipped (station does not allow a safe-state command)",
-                          {"role": role, "cause": cause, "ok": None})
+            journal_event(
+                "safe_state",
+                f"{role}: skipped (station does not allow a safe-state command)",
+                {"role": role, "cause": cause, "ok": None},
+            )
             continue
         last = ""
         for attempt in range(1, retries + 1):
@@ -63,8 +69,9 @@ def drive_safe_state(
                 else:
                     detail = run_bounded(inst.safe_state, action_timeout_s, f"{role} safe state") or "safe"
                 results.append(SafeAction(role, True, str(detail), attempt))
-                journal_event("safe_state", f"{role}: {detail}", {"role": role, "cause": cause, "ok": True,
-                                                                  "attempts": attempt})
+                journal_event(
+                    "safe_state", f"{role}: {detail}", {"role": role, "cause": cause, "ok": True, "attempts": attempt}
+                )
                 break
             except BaseException as exc:  # every failure is reported; the others still run
                 last = f"{type(exc).__name__}: {exc}"
@@ -74,8 +81,11 @@ def drive_safe_state(
                     time.sleep(retry_delay_s)
         else:
             results.append(SafeAction(role, False, last, retries))
-            journal_event("safe_state_failed", f"{role}: could not confirm safe state after {retries} attempts: {last}",
-                          {"role": role, "cause": cause, "ok": False, "attempts": retries})
+            journal_event(
+                "safe_state_failed",
+                f"{role}: could not confirm safe state after {retries} attempts: {last}",
+                {"role": role, "cause": cause, "ok": False, "attempts": retries},
+            )
     if postponed is not None:
         raise postponed
     return results

@@ -20,14 +20,19 @@ from bench.units import Q_
 # key -> (attribute, spec, built-in default). Durations are stored in seconds.
 SPECS: dict[str, tuple[str, ValueSpec, Any]] = {
     "safe_state_retries": ("safe_state_retries", ValueSpec(type="integer", low=1, high=20), 3),
-    "safe_state_retry_delay": ("safe_state_retry_delay_s",
-                               ValueSpec(dimension="time", low=Q_(0, "s"), high=Q_(60, "s")), 0.2),
-    "safe_state_action_timeout": ("safe_state_action_timeout_s",
-                                  ValueSpec(dimension="time", low=Q_(0.1, "s"), high=Q_(10, "min")), 10.0),
+    "safe_state_retry_delay": (
+        "safe_state_retry_delay_s",
+        ValueSpec(dimension="time", low=Q_(0, "s"), high=Q_(60, "s")),
+        0.2,
+    ),
+    "safe_state_action_timeout": (
+        "safe_state_action_timeout_s",
+        ValueSpec(dimension="time", low=Q_(0.1, "s"), high=Q_(10, "min")),
+        10.0,
+    ),
     "teardown_timeout": ("teardown_timeout_s", ValueSpec(dimension="time", low=Q_(1, "s"), high=Q_(1, "h")), 60.0),
     "step_timeout": ("step_timeout_s", ValueSpec(dimension="time", low=Q_(1, "s"), high=Q_(60, "day")), None),
-    "step_wall_timeout": ("step_wall_timeout_s",
-                          ValueSpec(dimension="time", low=Q_(1, "s"), high=Q_(60, "day")), None),
+    "step_wall_timeout": ("step_wall_timeout_s", ValueSpec(dimension="time", low=Q_(1, "s"), high=Q_(60, "day")), None),
     "bms_contactor_open_on_abort": ("bms_contactor_open_on_abort", ValueSpec(type="bool"), True),
     "trust_file": ("trust_file", ValueSpec(type="text"), None),
 }
@@ -65,8 +70,9 @@ def parse_safety(table: Any, source: str) -> tuple[SafetySettings, list[ConfigEr
     values: dict[str, Any] = {}
     for key in sorted(table):
         if key not in SPECS:
-            errors.append(ConfigError(f"unknown key; expected some of {sorted(SPECS)}", source=source,
-                                      key=f"safety.{key}"))
+            errors.append(
+                ConfigError(f"unknown key; expected some of {sorted(SPECS)}", source=source, key=f"safety.{key}")
+            )
             continue
         try:
             values[SPECS[key][0]] = _value(key, table[key], source)

@@ -51,8 +51,7 @@ def parse_duration(value: Any, *, source: str = "", key: str = "") -> float:
         return float(value)
     if hasattr(value, "to"):
         return float(value.to("s").magnitude)
-    return float(parse_quantity(str(value), source=source or None, key=key or None, dimension="time")
-                 .to("s").magnitude)
+    return float(parse_quantity(str(value), source=source or None, key=key or None, dimension="time").to("s").magnitude)
 
 
 def run_bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:
@@ -161,8 +160,9 @@ class Interrupter:
 class Deadline:
     """A time limit for one step or teardown: virtual in simulation plus an optional wall backstop."""
 
-    def __init__(self, clock: Clock, interrupter: Interrupter | None, *, what: str,
-                 virtual_s: float | None, wall_s: float | None) -> None:
+    def __init__(
+        self, clock: Clock, interrupter: Interrupter | None, *, what: str, virtual_s: float | None, wall_s: float | None
+    ) -> None:
         self.clock = clock
         self.interrupter = interrupter
         self.what = what

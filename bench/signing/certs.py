@@ -79,9 +79,7 @@ def load_certificate(path: Path) -> x509.Certificate:
 def _check_pdf_key(key: object, where: str) -> PdfPrivateKey:
     if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         return key
-    raise KeyFileError(
-        f"{where}: expected an ECDSA or RSA private key for PDF signatures, got {type(key).__name__}"
-    )
+    raise KeyFileError(f"{where}: expected an ECDSA or RSA private key for PDF signatures, got {type(key).__name__}")
 
 
 @dataclass(frozen=True)
@@ -105,8 +103,9 @@ def _save(key: PdfPrivateKey, cert: x509.Certificate, pub_path: Path, passphrase
     if not passphrase:
         raise KeyFileError(f"{pub_path}: expected the signer's passphrase to encrypt the PDF signing key")
     key_path, cert_path = pdf_key_paths(pub_path)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.BestAvailableEncryption(passphrase))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase)
+    )
     _write_new(key_path, pem, 0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return key_path, cert_path
@@ -125,12 +124,14 @@ def issue_self_signed(info: KeyInfo, pub_path: Path, passphrase: bytes, *, now: 
     start = max(start, info.valid_from)
     until = info.valid_until or start + timedelta(days=SELF_SIGNED_DAYS)
     key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, info.name),
-        x509.NameAttribute(NameOID.TITLE, info.role),
-        x509.NameAttribute(NameOID.SERIAL_NUMBER, f"ed25519:{info.fingerprint}"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ESS Bench signer" + (" (DEMO)" if info.demo else "")),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, info.name),
+            x509.NameAttribute(NameOID.TITLE, info.role),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"ed25519:{info.fingerprint}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ESS Bench signer" + (" (DEMO)" if info.demo else "")),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -140,9 +141,20 @@ def issue_self_signed(info: KeyInfo, pub_path: Path, passphrase: bytes, *, now: 
         .not_valid_before(info.valid_from)
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -176,7 +188,9 @@ def load_pdf_signing_key(pub_path: Path, passphrase: bytes | None, cert_path: Pa
     try:
         data = read_file(key_path, limit=KEY_FILE_MAX, what="PDF signing key")
     except FileNotFoundError:
-        raise KeyFileError(f"{key_path}: PDF signing key not found (create it: bench keys cert --pub {pub_path})") from None
+        raise KeyFileError(
+            f"{key_path}: PDF signing key not found (create it: bench keys cert --pub {pub_path})"
+        ) from None
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
     except (TypeError, ValueError, UnsupportedAlgorithm):

@@ -141,9 +141,7 @@ def _read_fd(fd: int, limit: int | None, shown: str, what: str) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if limit is not None and size > limit:
-            raise FileTooLargeError(
-                f"{shown}: larger than {limit:,} bytes, the most a {what} may be; refused"
-            )
+            raise FileTooLargeError(f"{shown}: larger than {limit:,} bytes, the most a {what} may be; refused")
         chunks.append(chunk)
 
 
@@ -267,8 +265,9 @@ def write_new_in(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> Pat
     shown = Path(root) / rel
     with dir_fd(Path(root), "/".join(parts[:-1]), create=True) as parent:
         try:
-            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode, dir_fd=parent)
+            fd = os.open(
+                parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent
+            )
         except FileExistsError:
             raise SigningError(f"{shown}: already exists; refusing to overwrite it") from None
         except OSError as err:
@@ -303,8 +302,7 @@ def _replacing(root: Path, rel: str, mode: int) -> Iterator[tuple[int, str, int]
         except FileNotFoundError:
             pass
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
-                         dir_fd=parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
         except OSError as err:
             raise _explain(err, str(shown), "a file it can write") from None
         try:

@@ -140,8 +140,7 @@ class KeyInfo:
         claimed = data.get("fingerprint")
         if claimed is not None and claimed != info.fingerprint:
             raise KeyFileError(
-                f"{where}: fingerprint {claimed!r} does not match the public key "
-                f"(expected {info.fingerprint})"
+                f"{where}: fingerprint {claimed!r} does not match the public key (expected {info.fingerprint})"
             )
         return info
 
@@ -255,9 +254,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
             f"{path}: key is encrypted; give its passphrase (--passphrase-env VAR or --passphrase-file FILE)"
         ) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise KeyFileError(
-            f"{path}: cannot decrypt: wrong passphrase, or not a PKCS8 PEM private key"
-        ) from None
+        raise KeyFileError(f"{path}: cannot decrypt: wrong passphrase, or not a PKCS8 PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path}: expected an Ed25519 private key, got {type(key).__name__}")
     return key

@@ -44,16 +44,12 @@ def _check(value: object, path: str) -> None:
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise CanonicalJsonError(
-                f"{path}: {value!r} is not allowed in canonical JSON; expected a finite number"
-            )
+            raise CanonicalJsonError(f"{path}: {value!r} is not allowed in canonical JSON; expected a finite number")
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise CanonicalJsonError(
-                    f"{path}: key {key!r} is {type(key).__name__}; expected a string key"
-                )
+                raise CanonicalJsonError(f"{path}: key {key!r} is {type(key).__name__}; expected a string key")
             _check(item, f"{path}.{key}")
         return
     if isinstance(value, (list, tuple)):
@@ -69,9 +65,7 @@ def _check(value: object, path: str) -> None:
 def canonical_json(obj: object) -> bytes:
     """Canonical UTF-8 JSON bytes of `obj` (rule in the module docstring): equal data, equal bytes."""
     _check(obj, "$")
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -124,9 +118,7 @@ class Manifest:
         if not isinstance(data, dict):
             raise SigningError(f"{where}: expected a JSON object (manifest)")
         if data.get("schema_version") != MANIFEST_SCHEMA:
-            raise SigningError(
-                f"{where}: schema_version {data.get('schema_version')!r}; expected {MANIFEST_SCHEMA!r}"
-            )
+            raise SigningError(f"{where}: schema_version {data.get('schema_version')!r}; expected {MANIFEST_SCHEMA!r}")
         if data.get("hash_algorithm", "sha256") != "sha256":
             raise SigningError(f"{where}: hash_algorithm {data.get('hash_algorithm')!r}; expected 'sha256'")
         if not isinstance(data.get("run_id"), str) or not isinstance(data.get("files"), list):

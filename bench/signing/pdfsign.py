@@ -54,8 +54,9 @@ def _signer(key: PdfSigningKey) -> Any:
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     cert = ax509.Certificate.load(key.certificate.public_bytes(serialization.Encoding.DER))
-    der = key.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    der = key.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return signers.SimpleSigner(cert, akeys.PrivateKeyInfo.load(der), SimpleCertificateStore.from_certs([cert]))
 
 
@@ -65,19 +66,24 @@ def _embed_manifest(writer: Any, manifest: bytes, when: datetime) -> None:
     from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams
 
     ef = EmbeddedFileObject.from_file_data(
-        writer, manifest, mime_type="application/json",
+        writer,
+        manifest,
+        mime_type="application/json",
         params=EmbeddedFileParams(creation_date=when, modification_date=when),
     )
-    spec = generic.DictionaryObject({
-        generic.NameObject("/Type"): generic.NameObject("/Filespec"),
-        generic.NameObject("/F"): generic.pdf_string("manifest.json"),
-        generic.NameObject("/UF"): generic.pdf_string("manifest.json"),
-        generic.NameObject("/Desc"): generic.pdf_string(
-            "manifest.json of the run folder: SHA-256 of every artifact, including report.pdf, which is "
-            "this document's first revision"),
-        generic.NameObject("/AFRelationship"): generic.NameObject("/Supplement"),
-        generic.NameObject("/EF"): generic.DictionaryObject({generic.NameObject("/F"): writer.add_object(ef)}),
-    })
+    spec = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Filespec"),
+            generic.NameObject("/F"): generic.pdf_string("manifest.json"),
+            generic.NameObject("/UF"): generic.pdf_string("manifest.json"),
+            generic.NameObject("/Desc"): generic.pdf_string(
+                "manifest.json of the run folder: SHA-256 of every artifact, including report.pdf, which is "
+                "this document's first revision"
+            ),
+            generic.NameObject("/AFRelationship"): generic.NameObject("/Supplement"),
+            generic.NameObject("/EF"): generic.DictionaryObject({generic.NameObject("/F"): writer.add_object(ef)}),
+        }
+    )
     spec_ref = writer.add_object(spec)
     root = writer.root
     if "/Names" not in root:
@@ -85,7 +91,8 @@ def _embed_manifest(writer: Any, manifest: bytes, when: datetime) -> None:
     names = root["/Names"]
     if "/EmbeddedFiles" not in names:
         names["/EmbeddedFiles"] = writer.add_object(
-            generic.DictionaryObject({generic.NameObject("/Names"): generic.ArrayObject()}))
+            generic.DictionaryObject({generic.NameObject("/Names"): generic.ArrayObject()})
+        )
     tree = names["/EmbeddedFiles"]
     if "/Kids" in tree:
         raise SigningError("report.pdf: embedded-file name tree with /Kids is not supported")
@@ -150,10 +157,12 @@ def sign_pdf(
             name=name,
         )
         spec = fields.SigFieldSpec(
-            field, readable_field_name=f"{name}: {reason}",
+            field,
+            readable_field_name=f"{name}: {reason}",
             # invisible, printable, zero-size widget: what PDF/A allows without an appearance font
-            invis_sig_settings=fields.InvisSigSettings(set_print_flag=True, set_hidden_flag=False,
-                                                       box_out_of_bounds=False),
+            invis_sig_settings=fields.InvisSigSettings(
+                set_print_flag=True, set_hidden_flag=False, box_out_of_bounds=False
+            ),
         )
         out = _AtTime(meta, _signer(key), timestamper=timestamper, new_field_spec=spec).sign_pdf(writer)
         data = out.getvalue()
@@ -161,9 +170,11 @@ def sign_pdf(
         raise
     except Exception as exc:
         raise SigningError(f"report.pdf: PDF signature failed ({type(exc).__name__}: {exc})") from exc
-    if b"/Version /2.0" in data[len(source):] or b"/Version/2.0" in data[len(source):]:
-        raise SigningError("report.pdf: this certificate's key type makes pyHanko mark the PDF as PDF 2.0, which a "
-                           "PDF/A-3 report may not claim; use an RSA certificate (bench keys cert makes one)")
+    if b"/Version /2.0" in data[len(source) :] or b"/Version/2.0" in data[len(source) :]:
+        raise SigningError(
+            "report.pdf: this certificate's key type makes pyHanko mark the PDF as PDF 2.0, which a "
+            "PDF/A-3 report may not claim; use an RSA certificate (bench keys cert makes one)"
+        )
     if not data.startswith(source):
         raise SigningError("report.pdf: the PDF signature rewrote earlier bytes; expected an incremental update")
     return data
@@ -250,13 +261,17 @@ def validate_signed_pdf(data: bytes, trust: Any) -> list[PdfSignatureResult]:
         res.signer = entry.name if entry else st.signing_cert.subject.human_friendly
         res.role = (entry.role or "") if entry else ""
         cov = st.coverage
-        res.coverage = "whole file" if cov == SignatureCoverageLevel.ENTIRE_FILE else (
-            "whole revision" if cov == SignatureCoverageLevel.ENTIRE_REVISION else str(cov))
+        res.coverage = (
+            "whole file"
+            if cov == SignatureCoverageLevel.ENTIRE_FILE
+            else ("whole revision" if cov == SignatureCoverageLevel.ENTIRE_REVISION else str(cov))
+        )
         later = st.modification_level
         if not (st.intact and st.valid):
             res.status, res.ok = "BROKEN", False
-            res.notes.append("signed bytes changed or the signature does not verify (pyHanko: "
-                             f"intact={st.intact}, valid={st.valid})")
+            res.notes.append(
+                f"signed bytes changed or the signature does not verify (pyHanko: intact={st.intact}, valid={st.valid})"
+            )
         elif cov not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
             res.status, res.ok = "NOT COVERING", False
             res.notes.append(f"covers only part of its revision ({cov})")
@@ -280,8 +295,10 @@ def validate_signed_pdf(data: bytes, trust: Any) -> list[PdfSignatureResult]:
             if entry.demo:
                 res.notes.append("DEMO KEY: demonstration signature, not valid for real reports")
         if res.ok:
-            res.notes.append(f"{res.kind}, covers the {res.coverage}"
-                             + ("" if cov == SignatureCoverageLevel.ENTIRE_FILE else "; later updates: signatures only"))
+            res.notes.append(
+                f"{res.kind}, covers the {res.coverage}"
+                + ("" if cov == SignatureCoverageLevel.ENTIRE_FILE else "; later updates: signatures only")
+            )
     return results
 
 

@@ -99,9 +99,7 @@ class SignatureRecord:
     def from_json(cls, data: object, *, source: str) -> SignatureRecord:
         """Parse and shape-check a signature object; cryptographic checks are `verify_record`'s job."""
         if not isinstance(data, dict) or data.get("schema_version") != SIGNATURE_SCHEMA:
-            raise SigningError(
-                f"{source}: expected a signature object with schema_version {SIGNATURE_SCHEMA!r}"
-            )
+            raise SigningError(f"{source}: expected a signature object with schema_version {SIGNATURE_SCHEMA!r}")
         if data.get("algorithm") != "Ed25519":
             raise SigningError(f"{source}: algorithm {data.get('algorithm')!r}; expected 'Ed25519'")
         signed = data.get("signed")
@@ -120,9 +118,7 @@ class SignatureRecord:
         ):
             if not isinstance(signed.get(key), str) or not signed.get(key):
                 raise SigningError(f"{source}: signed.{key}: expected a non-empty string")
-        if not isinstance(signed.get("sequence", 0), int) or not isinstance(
-            signed.get("countersigns", []), list
-        ):
+        if not isinstance(signed.get("sequence", 0), int) or not isinstance(signed.get("countersigns", []), list):
             raise SigningError(f"{source}: signed.sequence must be an integer and signed.countersigns a list")
         if not all(isinstance(c, dict) for c in signed.get("countersigns", [])):
             raise SigningError(f"{source}: signed.countersigns: expected a list of {{file, sha256}} objects")

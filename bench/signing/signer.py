@@ -100,8 +100,7 @@ def _check_existing(
             )
         if rec.fingerprint == signer.info.fingerprint and rec.role == signer.info.role:
             raise SigningError(
-                f"{what}: already signed by key {signer.info.short} ({rec.signer}) as {rec.role} "
-                f"in {rec.source}"
+                f"{what}: already signed by key {signer.info.short} ({rec.signer}) as {rec.role} in {rec.source}"
             )
 
 
@@ -142,13 +141,23 @@ def sign_run_dir(
         loaded = [read_run_signature(run_dir, name) for name in existing]
         _check_existing([rec for rec, _ in loaded], raw, SUBJECT_RUN, signer, str(run_dir))
     sequence = max((rec.sequence for rec, _ in loaded), default=0) + 1
-    countersigns = [{"file": name, "sha256": sha256_bytes(data)} for name, (_, data) in zip(existing, loaded, strict=True)]
+    countersigns = [
+        {"file": name, "sha256": sha256_bytes(data)} for name, (_, data) in zip(existing, loaded, strict=True)
+    ]
     extra: dict[str, Any] = {"run_id": manifest.run_id}
     signed_pdf = None
     if pdf_key is not None:
         signed_pdf = _sign_report_pdf(
-            run_dir, manifest, raw, [rec for rec, _ in loaded], signer, pdf_key,
-            sequence=sequence, meaning=meaning or ROLES[signer.info.role], now=now, tsa_url=tsa_url,
+            run_dir,
+            manifest,
+            raw,
+            [rec for rec, _ in loaded],
+            signer,
+            pdf_key,
+            sequence=sequence,
+            meaning=meaning or ROLES[signer.info.role],
+            now=now,
+            tsa_url=tsa_url,
             timestamper=timestamper,
         )
         extra["pdf"] = revision_record(signed_pdf, pdf_key, field_name(sequence, signer.info.role))
@@ -169,14 +178,26 @@ def sign_run_dir(
 
 
 def _sign_report_pdf(
-    run_dir: Path, manifest: Any, manifest_bytes: bytes, records: list[SignatureRecord], signer: Signer,
-    pdf_key: PdfSigningKey, *, sequence: int, meaning: str, now: datetime, tsa_url: str | None, timestamper: Any,
+    run_dir: Path,
+    manifest: Any,
+    manifest_bytes: bytes,
+    records: list[SignatureRecord],
+    signer: Signer,
+    pdf_key: PdfSigningKey,
+    *,
+    sequence: int,
+    meaning: str,
+    now: datetime,
+    tsa_url: str | None,
+    timestamper: Any,
 ) -> bytes:
     """The signed PDF after this signer's PAdES signature (not yet written)."""
     entry = next((f for f in manifest.files if f.path == SOURCE_PDF), None)
     if entry is None:
-        raise SigningError(f"{run_dir}: no {SOURCE_PDF} in the manifest; nothing to sign inside a PDF "
-                           "(render the report with its PDF, or sign without --pdf)")
+        raise SigningError(
+            f"{run_dir}: no {SOURCE_PDF} in the manifest; nothing to sign inside a PDF "
+            "(render the report with its PDF, or sign without --pdf)"
+        )
     if pdf_key.certificate.not_valid_after_utc <= now or pdf_key.certificate.not_valid_before_utc > now:
         raise SigningError(f"{run_dir}: the PDF certificate is not valid at {format_utc(now)}")
     signed_rel = f"{SIGNATURES_DIR}/{SIGNED_PDF}"
@@ -187,14 +208,25 @@ def _sign_report_pdf(
         source = read_in(run_dir, signed_rel, limit=SIGNED_PDF_MAX, what="signed report PDF")
         vouched = [r.signed["pdf"] for r in records if isinstance(r.signed.get("pdf"), dict)]
         last = max((int(p.get("size", -1)) for p in vouched), default=-1)
-        if sha256_bytes(source[: entry.size]) != entry.sha256 or last != len(source) or not all(
-            sha256_bytes(source[: int(p["size"])]) == p.get("sha256") for p in vouched
+        if (
+            sha256_bytes(source[: entry.size]) != entry.sha256
+            or last != len(source)
+            or not all(sha256_bytes(source[: int(p["size"])]) == p.get("sha256") for p in vouched)
         ):
-            raise SigningError(f"{run_dir / signed_rel}: does not match the PDF revisions the existing signatures "
-                               "record; refusing to add a PDF signature (run bench verify)")
+            raise SigningError(
+                f"{run_dir / signed_rel}: does not match the PDF revisions the existing signatures "
+                "record; refusing to add a PDF signature (run bench verify)"
+            )
     return sign_pdf(
-        source, pdf_key, field=field_name(sequence, signer.info.role), certify=first, reason=meaning,
-        name=signer.info.name, when=now, manifest=manifest_bytes if first else None, tsa_url=tsa_url,
+        source,
+        pdf_key,
+        field=field_name(sequence, signer.info.role),
+        certify=first,
+        reason=meaning,
+        name=signer.info.name,
+        when=now,
+        manifest=manifest_bytes if first else None,
+        tsa_url=tsa_url,
         timestamper=timestamper,
     )
 
@@ -225,14 +257,11 @@ def read_sidecar(path: Path) -> Sidecar:
         raise SigningError(f"{path}: signature sidecar not found; the file is not signed") from None
     data = load_json(raw, where=str(path))
     if not isinstance(data, dict) or data.get("schema_version") != SIDECAR_SCHEMA:
-        raise SigningError(
-            f"{path}: expected a limit-set signature file with schema_version {SIDECAR_SCHEMA!r}"
-        )
+        raise SigningError(f"{path}: expected a limit-set signature file with schema_version {SIDECAR_SCHEMA!r}")
     if not isinstance(data.get("sha256"), str) or not isinstance(data.get("signatures"), list):
         raise SigningError(f"{path}: expected 'sha256' (string) and 'signatures' (list)")
     records = [
-        SignatureRecord.from_json(item, source=f"{path}#signatures[{i}]")
-        for i, item in enumerate(data["signatures"])
+        SignatureRecord.from_json(item, source=f"{path}#signatures[{i}]") for i, item in enumerate(data["signatures"])
     ]
     return Sidecar(path, str(data.get("file", "")), data["sha256"], int(data.get("size", -1)), records)
 
@@ -249,9 +278,7 @@ def _write_sidecar(side: Sidecar) -> None:
     replace_in(side.path.parent, side.path.name, text.encode("utf-8"))
 
 
-def sign_limit_set(
-    path: Path, signer: Signer, *, meaning: str | None = None, now: datetime | None = None
-) -> Path:
+def sign_limit_set(path: Path, signer: Signer, *, meaning: str | None = None, now: datetime | None = None) -> Path:
     """Sign a limit-set file into its sidecar `<file>.sig.json`; add to it if already signed."""
     path = Path(path)
     if path.name.endswith(SIDECAR_SUFFIX):

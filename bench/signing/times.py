@@ -35,9 +35,7 @@ def parse_utc(text: str, *, where: str = "time", allow_now: bool = False) -> dat
     would be re-read as a different time at every verification (a revocation that moves).
     """
     if not isinstance(text, str):
-        raise SigningError(
-            f"{where}: expected an ISO 8601 UTC time string like 2025-06-01T12:00:00Z, got {text!r}"
-        )
+        raise SigningError(f"{where}: expected an ISO 8601 UTC time string like 2025-06-01T12:00:00Z, got {text!r}")
     if text.strip().lower() == "now":
         if allow_now:
             return utc_now()
@@ -47,9 +45,7 @@ def parse_utc(text: str, *, where: str = "time", allow_now: bool = False) -> dat
     try:
         value = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
-        raise SigningError(
-            f"{where}: {text!r} is not an ISO 8601 time; expected e.g. 2025-06-01T12:00:00Z"
-        ) from None
+        raise SigningError(f"{where}: {text!r} is not an ISO 8601 time; expected e.g. 2025-06-01T12:00:00Z") from None
     if value.tzinfo is None:
         raise SigningError(f"{where}: {text!r} has no time zone; write it in UTC, e.g. {text.strip()}Z")
     try:

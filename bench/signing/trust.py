@@ -100,9 +100,7 @@ def _time(table: dict, key: str, where: str) -> datetime | None:
         return None
     if isinstance(value, datetime):  # TOML native datetime
         if value.tzinfo is None:
-            raise ConfigError(
-                "expected a UTC time with zone, e.g. 2025-06-01T12:00:00Z", source=where, key=key
-            )
+            raise ConfigError("expected a UTC time with zone, e.g. 2025-06-01T12:00:00Z", source=where, key=key)
         value = format_utc(value)
     try:
         return parse_utc(value, where=f"{where}:{key}")
@@ -124,8 +122,7 @@ def _pdf_certificate(table: dict, where: str, base: Path) -> bytes | None:
     from bench.signing.certs import load_certificate, load_certificate_bytes
 
     if "pdf_certificate" in table and "pdf_certificate_file" in table:
-        raise ConfigError("give pdf_certificate or pdf_certificate_file, not both", source=where,
-                          key="pdf_certificate")
+        raise ConfigError("give pdf_certificate or pdf_certificate_file, not both", source=where, key="pdf_certificate")
     try:
         if "pdf_certificate" in table:
             text = _str(table, "pdf_certificate", where)
@@ -154,7 +151,8 @@ def _policy(table: object, where: str) -> tuple[str, ...]:
     for role in roles:
         if role not in ROLES:
             raise ConfigError(
-                f"unknown role {role!r}; expected one of {', '.join(ROLES)}", source=where,
+                f"unknown role {role!r}; expected one of {', '.join(ROLES)}",
+                source=where,
                 key="policy.required_roles",
             )
     return tuple(dict.fromkeys(roles))
@@ -167,20 +165,22 @@ def _entry_from_table(table: dict, where: str, base: Path) -> TrustedKey:
         try:
             info = load_public_info(pub_path)
         except SigningError as exc:
-            raise ConfigError(
-                f"cannot use public key file: {exc}", source=where, key="public_key_file"
-            ) from None
+            raise ConfigError(f"cannot use public key file: {exc}", source=where, key="public_key_file") from None
         role = _str(table, "role", where, required=False) or info.role
         return TrustedKey(
-            info.fingerprint, info.name, role, info.valid_from, info.valid_until, info.demo, where,
+            info.fingerprint,
+            info.name,
+            role,
+            info.valid_from,
+            info.valid_until,
+            info.demo,
+            where,
             _pdf_certificate(table, where, base),
         )
     name = _str(table, "name", where)
     fp = _str(table, "fingerprint", where).lower()
     if not _HEX64.match(fp):
-        raise ConfigError(
-            "expected 64 hex digits (SHA-256 of the raw public key)", source=where, key="fingerprint"
-        )
+        raise ConfigError("expected 64 hex digits (SHA-256 of the raw public key)", source=where, key="fingerprint")
     key_b64 = table.get("public_key")
     if key_b64 is not None:
         try:
@@ -220,9 +220,7 @@ def load_trust(path: Path) -> TrustStore:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
     version = data.get("schema_version", TRUST_SCHEMA)
     if version != TRUST_SCHEMA:
-        raise ConfigError(
-            f"unsupported {version!r}; expected {TRUST_SCHEMA!r}", source=str(path), key="schema_version"
-        )
+        raise ConfigError(f"unsupported {version!r}; expected {TRUST_SCHEMA!r}", source=str(path), key="schema_version")
     unknown = set(data) - {"schema_version", "key", "revoked", "policy"}
     if unknown:
         raise ConfigError(
@@ -237,8 +235,7 @@ def load_trust(path: Path) -> TrustStore:
         entry = _entry_from_table(table, f"{path}:key[{i}]", path.parent)
         if entry.fingerprint in store.keys:
             raise ConfigError(
-                f"fingerprint {entry.fingerprint[:8]} listed twice "
-                f"(also {store.keys[entry.fingerprint].source})",
+                f"fingerprint {entry.fingerprint[:8]} listed twice (also {store.keys[entry.fingerprint].source})",
                 source=f"{path}:key[{i}]",
                 key="fingerprint",
             )
@@ -305,7 +302,7 @@ def add_trusted_key(
             if cert_pem is not None and entry.pdf_certificate is None:
                 raise TrustFileError(
                     f"{entry.source}: key {info.short} is already listed without a PDF certificate; add "
-                    f"pdf_certificate_file = \"{pdf_certificate}\" to that entry"
+                    f'pdf_certificate_file = "{pdf_certificate}" to that entry'
                 )
             return entry
     lines = ["[[key]]"]
@@ -340,8 +337,7 @@ def resolve_fingerprint(store: TrustStore, text: str, *, where: str) -> str:
         if len(matches) > 1:
             raise TrustFileError(f"{where}: prefix {fp!r} matches {len(matches)} keys; give more digits")
     raise TrustFileError(
-        f"{where}: {text!r} is not a fingerprint (64 hex digits) "
-        "nor a unique prefix of a key in the trust file"
+        f"{where}: {text!r} is not a fingerprint (64 hex digits) nor a unique prefix of a key in the trust file"
     )
 
 

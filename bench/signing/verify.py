@@ -94,11 +94,7 @@ class Verification:
 
     def failure_lines(self) -> list[str]:
         """One short line per failure, naming the artifact or signature file."""
-        lines = [
-            f"{a.path}: {a.status}" + (f" ({a.detail})" if a.detail else "")
-            for a in self.artifacts
-            if not a.ok
-        ]
+        lines = [f"{a.path}: {a.status}" + (f" ({a.detail})" if a.detail else "") for a in self.artifacts if not a.ok]
         lines += [
             f"{s.source}: {s.status}" + (f" ({'; '.join(s.notes)})" if s.notes else "")
             for s in self.signatures
@@ -146,9 +142,7 @@ def evaluate_signature(
     elif revocation is not None and at >= revocation.revoked_at:
         result.status, result.ok = "REVOKED", False
         why = f": {revocation.reason}" if revocation.reason else ""
-        result.notes.append(
-            f"key revoked at {format_utc(revocation.revoked_at)}{why}; signed at {result.signed_utc}"
-        )
+        result.notes.append(f"key revoked at {format_utc(revocation.revoked_at)}{why}; signed at {result.signed_utc}")
     elif trust is not None and entry is None:
         result.status, result.ok = "UNKNOWN KEY", False
         result.notes.append(f"fingerprint {record.fingerprint} is not in trust file {trust.path}")
@@ -222,9 +216,7 @@ def verify_run_dir(
         f"{format_utc(manifest.created_utc)}, {len(manifest.files)} artifacts"
     )
     try:
-        v.artifacts = [
-            ArtifactResult(rel, status, detail) for status, rel, detail in compare_files(manifest, run_dir)
-        ]
+        v.artifacts = [ArtifactResult(rel, status, detail) for status, rel, detail in compare_files(manifest, run_dir)]
     except SigningError as exc:
         v.problems.append(str(exc))
     try:
@@ -236,9 +228,7 @@ def verify_run_dir(
         v.problems.append(f"{SIGNATURES_DIR}/{stray}: EXTRA file in signatures/ (expected <n>-<role>-<fp8>.json)")
     names = signature_names(run_dir) if entries else []
     if not names:
-        v.problems.append(
-            f"{run_dir}: no signatures in {SIGNATURES_DIR}/; an unsigned run directory is not valid"
-        )
+        v.problems.append(f"{run_dir}: no signatures in {SIGNATURES_DIR}/; an unsigned run directory is not valid")
     hashes: dict[str, str] = {}
     records: list[tuple[str, SignatureRecord]] = []
     for name in names:
@@ -251,9 +241,7 @@ def verify_run_dir(
         hashes[name] = sha256_bytes(data)
         records.append((rel, record))
     for rel, record in records:
-        result = evaluate_signature(
-            record, raw, subject=SUBJECT_RUN, trust=store, allow_untrusted=allow_untrusted
-        )
+        result = evaluate_signature(record, raw, subject=SUBJECT_RUN, trust=store, allow_untrusted=allow_untrusted)
         v.signatures.append(result)
         expected = f"{record.sequence}-{record.role}-{record.fingerprint[:8]}.json"
         if rel != f"{SIGNATURES_DIR}/{expected}":
@@ -275,7 +263,11 @@ def verify_run_dir(
 
 
 def _check_signed_pdf(
-    v: Verification, run_dir: Path, manifest: Any, records: list[tuple[str, SignatureRecord]], present: bool,
+    v: Verification,
+    run_dir: Path,
+    manifest: Any,
+    records: list[tuple[str, SignatureRecord]],
+    present: bool,
     store: TrustStore | None,
 ) -> None:
     """signatures/report-signed.pdf: starts with report.pdf as listed, each revision vouched for, pyHanko-valid."""
@@ -299,8 +291,10 @@ def _check_signed_pdf(
     for rel, p in vouched:
         size = p.get("size")
         if not isinstance(size, int) or size > len(data) or sha256_bytes(data[:size]) != p.get("sha256"):
-            v.problems.append(f"{rel}: the PDF revision it signed ({p.get('field')}) is not in {rel_pdf} "
-                              "(PDF signature removed or the file altered)")
+            v.problems.append(
+                f"{rel}: the PDF revision it signed ({p.get('field')}) is not in {rel_pdf} "
+                "(PDF signature removed or the file altered)"
+            )
         else:
             sizes.append(size)
     if not vouched:
@@ -314,7 +308,9 @@ def _check_signed_pdf(
         if result is None:
             v.problems.append(f"{rel}: records PDF signature {p.get('field')}, which the PDF does not contain")
         elif result.cert_sha256 and result.cert_sha256 != p.get("certificate_sha256"):
-            v.problems.append(f"{rel}: PDF signature {p.get('field')} was made with another certificate than it records")
+            v.problems.append(
+                f"{rel}: PDF signature {p.get('field')} was made with another certificate than it records"
+            )
     recorded = {str(p.get("field")) for _, p in vouched}
     for result in v.pdf_signatures:
         if result.field not in recorded:
@@ -376,9 +372,7 @@ def verify_limit_set(
     v.header = f"limit set {path.name}, sidecar {side_path.name}, {len(side.signatures)} signature(s)"
     if side.sha256 != v.sha256:
         v.artifacts.append(
-            ArtifactResult(
-                path.name, "CHANGED", f"sha256 expected {side.sha256[:16]}…, found {v.sha256[:16]}…"
-            )
+            ArtifactResult(path.name, "CHANGED", f"sha256 expected {side.sha256[:16]}…, found {v.sha256[:16]}…")
         )
     else:
         v.artifacts.append(ArtifactResult(path.name, "OK"))
@@ -386,9 +380,7 @@ def verify_limit_set(
         v.problems.append(f"{side_path}: contains no signatures")
     for record in side.signatures:
         v.signatures.append(
-            evaluate_signature(
-                record, data, subject=SUBJECT_LIMITS, trust=store, allow_untrusted=allow_untrusted
-            )
+            evaluate_signature(record, data, subject=SUBJECT_LIMITS, trust=store, allow_untrusted=allow_untrusted)
         )
     if store is None:
         v.notes.append(UNTRUSTED_NOTICE)
@@ -423,11 +415,7 @@ def print_verification(v: Verification, out: TextIO | None = None) -> None:
     if not v.signatures:
         print("  (none)", file=out)
     for s in v.signatures:
-        who = (
-            f'{s.signer}, {s.role}, "{s.meaning}", {s.signed_utc}, key {s.fingerprint[:8]}'
-            if s.signer
-            else ""
-        )
+        who = f'{s.signer}, {s.role}, "{s.meaning}", {s.signed_utc}, key {s.fingerprint[:8]}' if s.signer else ""
         tag = " [DEMO KEY]" if s.demo else ""
         print(f"  {s.status:<16} {s.source}  {who}{tag}", file=out)
         for note in s.notes:
@@ -487,8 +475,7 @@ def check_signed_limit_set(
     accepted = [s for s in v.signatures if s.ok and (allow_demo or not s.demo)]
     if not accepted:
         raise LimitSetSignatureError(
-            f"{path}: limit set refused: signed only with DEMO keys; "
-            "expected a signature by a real trusted key",
+            f"{path}: limit set refused: signed only with DEMO keys; expected a signature by a real trusted key",
             path=str(path),
             reasons=["demo signatures only"],
         )

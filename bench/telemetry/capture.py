@@ -28,9 +28,18 @@ ANOMALY = "anomaly"
 
 
 class Capture:
-    def __init__(self, settings: TelemetrySettings, *, journal: Journal, run_id: str, run_dir: str | Path,
-                 clock: Any, instruments: dict[str, Any], sim_servers: dict[str, Any] | None = None,
-                 event: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        *,
+        journal: Journal,
+        run_id: str,
+        run_dir: str | Path,
+        clock: Any,
+        instruments: dict[str, Any],
+        sim_servers: dict[str, Any] | None = None,
+        event: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.journal = journal
         self.run_id = run_id
@@ -62,13 +71,22 @@ class Capture:
     def start(self) -> Capture:
         for rec in recover(self.run_dir, self.journal, self.run_id, on_error=self._store_error):
             if rec["kind"] == "segment":
-                self.event("telemetry", f"recovered {rec['file']} ({rec['rows']} rows) left by an interrupted "
-                                        "session", {"file": rec["file"]})
+                self.event(
+                    "telemetry",
+                    f"recovered {rec['file']} ({rec['rows']} rows) left by an interrupted session",
+                    {"file": rec["file"]},
+                )
         s = self.settings
         anchor = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.clock.now_s())
-        self.store = StoreWriter(self.run_dir, self.run_id, self.journal, segment_s=s.segment_s,
-                                 levels_s=s.levels_s, on_error=self._store_error,
-                                 utc_anchor=anchor.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+        self.store = StoreWriter(
+            self.run_dir,
+            self.run_id,
+            self.journal,
+            segment_s=s.segment_s,
+            levels_s=s.levels_s,
+            on_error=self._store_error,
+            utc_anchor=anchor.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
         if s.detectors.enabled:
             self.detectors = Detectors(s.detectors, self._anomaly)
         now = self.clock.now_s
@@ -81,8 +99,9 @@ class Capture:
                 exact(True)
                 self._exact.append(server)
         if s.channels:
-            self.poll = PollSource(s.channels, self.instruments, self.clock, self.store, self.detectors, s.rate_hz,
-                                   self.event)
+            self.poll = PollSource(
+                s.channels, self.instruments, self.clock, self.store, self.detectors, s.rate_hz, self.event
+            )
         for src in self.can:
             src.start()
         if self.poll is not None:
@@ -90,12 +109,19 @@ class Capture:
         self.running = True
         self._thread = threading.Thread(target=self._loop, name="telemetry-writer", daemon=True)
         self._thread.start()
-        self.event("telemetry", f"high-rate capture started: CAN {', '.join(self.can_roles()) or 'none'}; "
-                                f"{len(s.channels)} polled channel(s) at {s.rate_hz:g} Hz; flush every "
-                                f"{s.flush_s:g} s; files in {self.run_dir.name}/attachments/telemetry",
-                   {**s.describe(), "can_roles": self.can_roles(), "exact_cycles": [r for r in self.sim_servers
-                                                                                    if self.sim_servers[r] in self._exact],
-                    "utc_anchor": self.store.utc_anchor, "store": "attachments/telemetry"})
+        self.event(
+            "telemetry",
+            f"high-rate capture started: CAN {', '.join(self.can_roles()) or 'none'}; "
+            f"{len(s.channels)} polled channel(s) at {s.rate_hz:g} Hz; flush every "
+            f"{s.flush_s:g} s; files in {self.run_dir.name}/attachments/telemetry",
+            {
+                **s.describe(),
+                "can_roles": self.can_roles(),
+                "exact_cycles": [r for r in self.sim_servers if self.sim_servers[r] in self._exact],
+                "utc_anchor": self.store.utc_anchor,
+                "store": "attachments/telemetry",
+            },
+        )
         return self
 
     def _loop(self) -> None:
@@ -160,14 +186,25 @@ class Capture:
         assert self.store is not None
         self.store.close()
         st = self.store.stats
-        figures = {"chunks": st["chunks"], "segments": st["segments"], "rows": st["rows"], "samples": st["samples"],
-                   "errors": st["errors"], "can_frames": {s.role: s.frames for s in self.can},
-                   "polled_ticks": self.poll.ticks if self.poll else 0,
-                   "poll_failures": dict(zip([c.name for c in self.settings.channels], self.poll.failures,
-                                             strict=True)) if self.poll else {},
-                   "anomalies": len(self.detectors.anomalies) if self.detectors else 0}
-        self.event("telemetry", f"high-rate capture stopped: {st['samples']:,} samples in {st['chunks']} chunks, "
-                                f"{st['segments']} Parquet segment(s), {figures['anomalies']} anomaly flag(s)", figures)
+        figures = {
+            "chunks": st["chunks"],
+            "segments": st["segments"],
+            "rows": st["rows"],
+            "samples": st["samples"],
+            "errors": st["errors"],
+            "can_frames": {s.role: s.frames for s in self.can},
+            "polled_ticks": self.poll.ticks if self.poll else 0,
+            "poll_failures": dict(zip([c.name for c in self.settings.channels], self.poll.failures, strict=True))
+            if self.poll
+            else {},
+            "anomalies": len(self.detectors.anomalies) if self.detectors else 0,
+        }
+        self.event(
+            "telemetry",
+            f"high-rate capture stopped: {st['samples']:,} samples in {st['chunks']} chunks, "
+            f"{st['segments']} Parquet segment(s), {figures['anomalies']} anomaly flag(s)",
+            figures,
+        )
         return figures
 
     # -- queries during the run ----------------------------------------------------------
@@ -195,8 +232,7 @@ class Capture:
 
     def _anomaly(self, a: Anomaly) -> None:
         try:
-            self.journal.add_event(self.run_id, ANOMALY, a.message, step=self.step_at(a.t),
-                                   data=a.data(), t=a.t)
+            self.journal.add_event(self.run_id, ANOMALY, a.message, step=self.step_at(a.t), data=a.data(), t=a.t)
         except Exception as exc:  # noqa: BLE001 - the detector result is kept in memory too
             self.errors.append(f"anomaly not journalled: {exc}")
 

@@ -50,8 +50,14 @@ RANGES: dict[str, tuple[str, str, str, str]] = {
 }
 DEFAULT_LEVELS = ("1 s", "10 s", "100 s", "1000 s")
 # Quantisation step of a polled channel when the file gives none, by dimension of its unit.
-DEFAULT_RESOLUTION = (("[electric_potential]", "0.1 mV"), ("[current]", "1 mA"), ("[temperature]", "0.01 K"),
-                      ("[power]", "1 mW"), ("[resistance]", "1 uohm"), ("[pressure]", "0.1 Pa"))
+DEFAULT_RESOLUTION = (
+    ("[electric_potential]", "0.1 mV"),
+    ("[current]", "1 mA"),
+    ("[temperature]", "0.01 K"),
+    ("[power]", "1 mW"),
+    ("[resistance]", "1 uohm"),
+    ("[pressure]", "0.1 Pa"),
+)
 OFFSET_UNITS = {"degree_Celsius": "delta_degC", "degree_Fahrenheit": "delta_degF"}  # absolute -> difference unit
 
 
@@ -157,18 +163,36 @@ class TelemetrySettings:
     def describe(self) -> dict[str, Any]:
         """Plain JSON for the journal event that opens a capture (and the report)."""
         return {
-            "rate_hz": self.rate_hz, "flush_s": self.flush_s, "segment_s": self.segment_s, "csv": self.csv,
+            "rate_hz": self.rate_hz,
+            "flush_s": self.flush_s,
+            "segment_s": self.segment_s,
+            "csv": self.csv,
             "levels_s": list(self.levels_s),
-            "can": {"enabled": self.can.enabled, "roles": None if self.can.roles is None else list(self.can.roles),
-                    "messages": None if self.can.messages is None else [f"0x{m:03X}" for m in self.can.messages]},
-            "channels": [{"name": c.name, "role": c.role, "read": c.read, "unit": c.unit,
-                          "resolution": c.resolution, "family": c.family, "index": c.index} for c in self.channels],
-            "detectors": self.detectors.describe(), "sources": list(self.sources),
+            "can": {
+                "enabled": self.can.enabled,
+                "roles": None if self.can.roles is None else list(self.can.roles),
+                "messages": None if self.can.messages is None else [f"0x{m:03X}" for m in self.can.messages],
+            },
+            "channels": [
+                {
+                    "name": c.name,
+                    "role": c.role,
+                    "read": c.read,
+                    "unit": c.unit,
+                    "resolution": c.resolution,
+                    "family": c.family,
+                    "index": c.index,
+                }
+                for c in self.channels
+            ],
+            "detectors": self.detectors.describe(),
+            "sources": list(self.sources),
         }
 
 
-def _q(value: Any, dimension: str, low: str, high: str, src: str, key: str, errors: list[ConfigError]
-       ) -> pint.Quantity | None:
+def _q(
+    value: Any, dimension: str, low: str, high: str, src: str, key: str, errors: list[ConfigError]
+) -> pint.Quantity | None:
     try:
         q = parse_quantity(value, source=src, key=key, dimension=dimension)
     except ConfigError as exc:
@@ -190,10 +214,17 @@ def _bool(table: dict[str, Any], key: str, default: bool, src: str, prefix: str,
 
 
 def _number(value: Any, kind: str, low: str, high: str, src: str, key: str, errors: list[ConfigError]) -> float | None:
-    if (isinstance(value, bool) or not isinstance(value, int | float) or (kind == "integer" and not isinstance(value, int))
-            or not math.isfinite(value)):
-        errors.append(ConfigError(f"expected {'a whole number' if kind == 'integer' else 'a number'}, got {value!r}",
-                                  source=src, key=key))
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (kind == "integer" and not isinstance(value, int))
+        or not math.isfinite(value)
+    ):
+        errors.append(
+            ConfigError(
+                f"expected {'a whole number' if kind == 'integer' else 'a number'}, got {value!r}", source=src, key=key
+            )
+        )
         return None
     if not float(low) <= float(value) <= float(high):
         errors.append(ConfigError(f"{value!r} outside {low}..{high}", source=src, key=key))
@@ -204,12 +235,17 @@ def _number(value: Any, kind: str, low: str, high: str, src: str, key: str, erro
 def parse_frame_id(value: Any, src: str, key: str, errors: list[ConfigError]) -> int | None:
     """A CAN id as "0x250" or 592 (standard 11-bit ids)."""
     try:
-        n = int(value, 0) if isinstance(value, str) else int(value) if isinstance(value, int) and not isinstance(
-            value, bool) else None
+        n = (
+            int(value, 0)
+            if isinstance(value, str)
+            else int(value)
+            if isinstance(value, int) and not isinstance(value, bool)
+            else None
+        )
     except ValueError:
         n = None
     if n is None or not 0 <= n <= 0x7FF:
-        errors.append(ConfigError(f"expected a standard CAN id such as \"0x250\", got {value!r}", source=src, key=key))
+        errors.append(ConfigError(f'expected a standard CAN id such as "0x250", got {value!r}', source=src, key=key))
         return None
     return n
 
@@ -220,8 +256,9 @@ def _detectors(table: Any, src: str, errors: list[ConfigError]) -> DetectorSetti
         errors.append(ConfigError("expected a table", source=src, key=base))
         return DetectorSettings()
     for k in unknown_keys(table, DETECTOR_ALL_KEYS):
-        errors.append(ConfigError(f"unknown key; expected some of {sorted(DETECTOR_ALL_KEYS)}", source=src,
-                                  key=f"{base}.{k}"))
+        errors.append(
+            ConfigError(f"unknown key; expected some of {sorted(DETECTOR_ALL_KEYS)}", source=src, key=f"{base}.{k}")
+        )
     values: dict[str, Any] = {"enabled": _bool(table, "enabled", True, src, base, errors)}
     for key, (attr, dim, unit, lo, hi) in DETECTOR_KEYS.items():
         if key not in table:
@@ -237,11 +274,17 @@ def _detectors(table: Any, src: str, errors: list[ConfigError]) -> DetectorSetti
     if "relaxation_delays" in table:
         raw = table["relaxation_delays"]
         if not isinstance(raw, list) or not raw or len(raw) > 8:
-            errors.append(ConfigError("expected a list of 1 to 8 durations such as [\"2 s\", \"10 s\"]", source=src,
-                                      key=f"{base}.relaxation_delays"))
+            errors.append(
+                ConfigError(
+                    'expected a list of 1 to 8 durations such as ["2 s", "10 s"]',
+                    source=src,
+                    key=f"{base}.relaxation_delays",
+                )
+            )
         else:
-            delays = [_q(v, "time", "0.1 s", "1 h", src, f"{base}.relaxation_delays[{i}]", errors)
-                      for i, v in enumerate(raw)]
+            delays = [
+                _q(v, "time", "0.1 s", "1 h", src, f"{base}.relaxation_delays[{i}]", errors) for i, v in enumerate(raw)
+            ]
             if all(d is not None for d in delays):
                 values["relaxation_delays_s"] = tuple(sorted(float(d.to("s").magnitude) for d in delays if d))
     return DetectorSettings(**values)
@@ -256,7 +299,9 @@ def _resolution(text: Any, q_unit: pint.Quantity, src: str, key: str, errors: li
         return None
     if q_unit.check("[temperature]"):
         if _unit_name(r) in OFFSET_UNITS:  # an absolute degC/degF is a temperature, not a step
-            errors.append(ConfigError(f"write a temperature step in K or delta_degC, got {text!r}", source=src, key=key))
+            errors.append(
+                ConfigError(f"write a temperature step in K or delta_degC, got {text!r}", source=src, key=key)
+            )
             return None
         step_K = float(r.to("K").magnitude)
         unit_K = float(Q_(1.0, "K").to(_delta(q_unit)).magnitude)
@@ -281,61 +326,81 @@ def _delta(q_unit: pint.Quantity) -> str:
 
 def _channels(table: Any, src: str, errors: list[ConfigError]) -> tuple[PolledChannel, ...]:
     if not isinstance(table, dict):
-        errors.append(ConfigError("expected tables [telemetry.channels.\"name\"]", source=src, key="telemetry.channels"))
+        errors.append(ConfigError('expected tables [telemetry.channels."name"]', source=src, key="telemetry.channels"))
         return ()
     out = []
     for name, spec in table.items():
         key = f"telemetry.channels.{name}"
         if not CHANNEL_NAME.match(str(name)):
-            errors.append(ConfigError("channel names are 1-64 characters of letters, digits and ._-[]", source=src,
-                                      key=key))
+            errors.append(
+                ConfigError("channel names are 1-64 characters of letters, digits and ._-[]", source=src, key=key)
+            )
         if not isinstance(spec, dict):
             errors.append(ConfigError("expected a table with role, read, unit", source=src, key=key))
             continue
         for k in unknown_keys(spec, CHANNEL_KEYS):
-            errors.append(ConfigError(f"unknown key; expected some of {sorted(CHANNEL_KEYS)}", source=src,
-                                      key=f"{key}.{k}"))
+            errors.append(
+                ConfigError(f"unknown key; expected some of {sorted(CHANNEL_KEYS)}", source=src, key=f"{key}.{k}")
+            )
         role, read, unit = spec.get("role"), spec.get("read"), spec.get("unit")
         ok = True
         for k, v in (("role", role), ("read", read)):
             if not isinstance(v, str) or not IDENT.match(v):
-                errors.append(ConfigError(f"expected an identifier (a station role / driver method), got {v!r}",
-                                          source=src, key=f"{key}.{k}"))
+                errors.append(
+                    ConfigError(
+                        f"expected an identifier (a station role / driver method), got {v!r}",
+                        source=src,
+                        key=f"{key}.{k}",
+                    )
+                )
                 ok = False
         try:
             q_unit = Q_(1.0, str(unit)) if isinstance(unit, str) and unit.strip() else None
         except Exception:  # noqa: BLE001 - pint raises several types for unknown units
             q_unit = None
         if q_unit is None:
-            errors.append(ConfigError(f"expected a unit such as \"V\", got {unit!r}", source=src, key=f"{key}.unit"))
+            errors.append(ConfigError(f'expected a unit such as "V", got {unit!r}', source=src, key=f"{key}.unit"))
             continue
         default = next((text for dim, text in DEFAULT_RESOLUTION if q_unit.check(dim)), None)
         res_text = spec.get("resolution", default)
         resolution = None
         if res_text is None:
-            errors.append(ConfigError(f"no default resolution for unit {unit!r}; give resolution = \"...\"", source=src,
-                                      key=f"{key}.resolution"))
+            errors.append(
+                ConfigError(
+                    f'no default resolution for unit {unit!r}; give resolution = "..."',
+                    source=src,
+                    key=f"{key}.resolution",
+                )
+            )
         else:
             resolution = _resolution(res_text, q_unit, src, f"{key}.resolution", errors)
         family = spec.get("family", "")
         if family and family not in FAMILIES:
-            errors.append(ConfigError(f"expected one of {list(FAMILIES)}, got {family!r}", source=src,
-                                      key=f"{key}.family"))
+            errors.append(
+                ConfigError(f"expected one of {list(FAMILIES)}, got {family!r}", source=src, key=f"{key}.family")
+            )
         index = spec.get("index")
         if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 4096):
             errors.append(ConfigError(f"expected a cell index 0..4095, got {index!r}", source=src, key=f"{key}.index"))
             index = None
         count = spec.get("count")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BLOCK):
-            errors.append(ConfigError(f"expected a number of values 1..{MAX_BLOCK}, got {count!r}", source=src,
-                                      key=f"{key}.count"))
+            errors.append(
+                ConfigError(
+                    f"expected a number of values 1..{MAX_BLOCK}, got {count!r}", source=src, key=f"{key}.count"
+                )
+            )
             count = None
         if family in ("cell_voltage", "cell_temperature") and index is None and count is None:
-            errors.append(ConfigError(f"family {family!r} needs index = <cell number> (or count = <cells>)",
-                                      source=src, key=f"{key}.index"))
+            errors.append(
+                ConfigError(
+                    f"family {family!r} needs index = <cell number> (or count = <cells>)",
+                    source=src,
+                    key=f"{key}.index",
+                )
+            )
         if ok and resolution is not None:
-            out.append(PolledChannel(str(name), str(role), str(read), str(unit), resolution, str(family), index,
-                                     count))
+            out.append(PolledChannel(str(name), str(role), str(read), str(unit), resolution, str(family), index, count))
     return tuple(out)
 
 
@@ -347,26 +412,42 @@ def parse_telemetry(table: Any, src: str, errors: list[ConfigError]) -> Telemetr
         errors.append(ConfigError("expected a table", source=src, key="telemetry"))
         return None
     for k in unknown_keys(table, TOP_KEYS):
-        errors.append(ConfigError(f"unknown key; expected some of {sorted(TOP_KEYS)}", source=src, key=f"telemetry.{k}"))
-    values: dict[str, Any] = {"enabled": _bool(table, "enabled", True, src, "telemetry", errors),
-                              "csv": _bool(table, "csv", False, src, "telemetry", errors), "sources": (src,)}
+        errors.append(
+            ConfigError(f"unknown key; expected some of {sorted(TOP_KEYS)}", source=src, key=f"telemetry.{k}")
+        )
+    values: dict[str, Any] = {
+        "enabled": _bool(table, "enabled", True, src, "telemetry", errors),
+        "csv": _bool(table, "csv", False, src, "telemetry", errors),
+        "sources": (src,),
+    }
     for key, (default, dim, lo, hi) in RANGES.items():
         q = _q(table.get(key, default), dim, lo, hi, src, f"telemetry.{key}", errors)
         if q is not None:
             values[{"rate": "rate_hz", "flush": "flush_s", "segment": "segment_s"}[key]] = float(
-                q.to("Hz" if key == "rate" else "s").magnitude)
+                q.to("Hz" if key == "rate" else "s").magnitude
+            )
     if "levels" in table:
         raw = table["levels"]
         if not isinstance(raw, list) or not 1 <= len(raw) <= 8:
-            errors.append(ConfigError("expected a list of 1 to 8 bucket lengths such as [\"1 s\", \"10 s\"]",
-                                      source=src, key="telemetry.levels"))
+            errors.append(
+                ConfigError(
+                    'expected a list of 1 to 8 bucket lengths such as ["1 s", "10 s"]',
+                    source=src,
+                    key="telemetry.levels",
+                )
+            )
         else:
             levels = [_q(v, "time", "1 ms", "1 d", src, f"telemetry.levels[{i}]", errors) for i, v in enumerate(raw)]
             if all(q is not None for q in levels):
                 secs = sorted({round(float(q.to("s").magnitude), 6) for q in levels if q is not None})
                 if any(b % a > 1e-9 and b / a % 1 > 1e-9 for a, b in zip(secs, secs[1:], strict=False)):
-                    errors.append(ConfigError("each level must be a whole multiple of the one below it",
-                                              source=src, key="telemetry.levels"))
+                    errors.append(
+                        ConfigError(
+                            "each level must be a whole multiple of the one below it",
+                            source=src,
+                            key="telemetry.levels",
+                        )
+                    )
                 values["levels_s"] = tuple(secs)
     can = table.get("can", {})
     if isinstance(can, bool):
@@ -375,8 +456,9 @@ def parse_telemetry(table: Any, src: str, errors: list[ConfigError]) -> Telemetr
         errors.append(ConfigError("expected a table (roles, messages) or true/false", source=src, key="telemetry.can"))
     else:
         for k in unknown_keys(can, CAN_KEYS):
-            errors.append(ConfigError(f"unknown key; expected some of {sorted(CAN_KEYS)}", source=src,
-                                      key=f"telemetry.can.{k}"))
+            errors.append(
+                ConfigError(f"unknown key; expected some of {sorted(CAN_KEYS)}", source=src, key=f"telemetry.can.{k}")
+            )
         roles = can.get("roles")
         if roles is not None and (not isinstance(roles, list) or not all(isinstance(r, str) for r in roles)):
             errors.append(ConfigError("expected a list of role names", source=src, key="telemetry.can.roles"))
@@ -385,14 +467,23 @@ def parse_telemetry(table: Any, src: str, errors: list[ConfigError]) -> Telemetr
         ids: list[int] | None = None
         if messages is not None:
             if not isinstance(messages, list) or not messages:
-                errors.append(ConfigError("expected a list of CAN ids such as [\"0x233\", \"0x250\"]", source=src,
-                                          key="telemetry.can.messages"))
+                errors.append(
+                    ConfigError(
+                        'expected a list of CAN ids such as ["0x233", "0x250"]',
+                        source=src,
+                        key="telemetry.can.messages",
+                    )
+                )
             else:
-                parsed = [parse_frame_id(m, src, f"telemetry.can.messages[{i}]", errors) for i, m in enumerate(messages)]
+                parsed = [
+                    parse_frame_id(m, src, f"telemetry.can.messages[{i}]", errors) for i, m in enumerate(messages)
+                ]
                 ids = [m for m in parsed if m is not None]
-        values["can"] = CanCapture(enabled=_bool(can, "enabled", True, src, "telemetry.can", errors),
-                                   roles=None if roles is None else tuple(roles),
-                                   messages=None if ids is None else tuple(ids))
+        values["can"] = CanCapture(
+            enabled=_bool(can, "enabled", True, src, "telemetry.can", errors),
+            roles=None if roles is None else tuple(roles),
+            messages=None if ids is None else tuple(ids),
+        )
     values["channels"] = _channels(table.get("channels", {}), src, errors)
     values["detectors"] = _detectors(table.get("detectors", {}), src, errors)
     return TelemetrySettings(**values)
@@ -402,36 +493,57 @@ def merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """The plan's `[telemetry]` over the station's, key by key (tables merged, other values replaced)."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = merge_tables(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            merge_tables(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 
-def check_roles(settings: TelemetrySettings, roles: dict[str, Any], src: str, *, check_drivers: bool = True
-                ) -> list[ConfigError]:
+def check_roles(
+    settings: TelemetrySettings, roles: dict[str, Any], src: str, *, check_drivers: bool = True
+) -> list[ConfigError]:
     """Roles named by `[telemetry]` exist, and polled methods exist on their drivers (load time)."""
     from bench.station import resolve_driver
 
     errors = []
     for r in settings.can.roles or ():
         if r not in roles:
-            errors.append(ConfigError(f"role {r!r} is not a role of this station (roles: {', '.join(sorted(roles))})",
-                                      source=src, key="telemetry.can.roles"))
+            errors.append(
+                ConfigError(
+                    f"role {r!r} is not a role of this station (roles: {', '.join(sorted(roles))})",
+                    source=src,
+                    key="telemetry.can.roles",
+                )
+            )
         elif check_drivers:
             cls = _driver_class(roles[r], resolve_driver)
             if cls is not None and not callable(getattr(cls, "subscribe_frames", None)):
-                errors.append(ConfigError(f"driver {roles[r].driver} of role {r!r} offers no frame subscription "
-                                          "(subscribe_frames)", source=src, key="telemetry.can.roles"))
+                errors.append(
+                    ConfigError(
+                        f"driver {roles[r].driver} of role {r!r} offers no frame subscription (subscribe_frames)",
+                        source=src,
+                        key="telemetry.can.roles",
+                    )
+                )
     for ch in settings.channels:
         key = f"telemetry.channels.{ch.name}"
         if ch.role not in roles:
-            errors.append(ConfigError(f"role {ch.role!r} is not a role of this station (roles: "
-                                      f"{', '.join(sorted(roles))})", source=src, key=f"{key}.role"))
+            errors.append(
+                ConfigError(
+                    f"role {ch.role!r} is not a role of this station (roles: {', '.join(sorted(roles))})",
+                    source=src,
+                    key=f"{key}.role",
+                )
+            )
             continue
         if check_drivers:
             cls = _driver_class(roles[ch.role], resolve_driver)
             if cls is not None and not callable(getattr(cls, ch.read, None)):
-                errors.append(ConfigError(f"driver {roles[ch.role].driver} has no method {ch.read!r}", source=src,
-                                          key=f"{key}.read"))
+                errors.append(
+                    ConfigError(
+                        f"driver {roles[ch.role].driver} has no method {ch.read!r}", source=src, key=f"{key}.read"
+                    )
+                )
     return errors
 
 

@@ -54,10 +54,19 @@ class Anomaly:
     message: str
 
     def data(self) -> dict[str, Any]:
-        return {"detector": self.detector, "family": self.family, "cell": self.cell, "channel": self.channel,
-                "t": self.t, "t_onset": self.t_onset, "value": self.value, "reference": self.reference,
-                "threshold": self.threshold, "score": None if not np.isfinite(self.score) else self.score,
-                "unit": self.unit}
+        return {
+            "detector": self.detector,
+            "family": self.family,
+            "cell": self.cell,
+            "channel": self.channel,
+            "t": self.t,
+            "t_onset": self.t_onset,
+            "value": self.value,
+            "reference": self.reference,
+            "threshold": self.threshold,
+            "score": None if not np.isfinite(self.score) else self.score,
+            "unit": self.unit,
+        }
 
 
 class _Latch:
@@ -282,33 +291,51 @@ class Detectors:
             out += self._relaxation(fam, t, fresh)
         return out
 
-    def _judge(self, kind: str, fam: _Family, latch: _Latch, t: float, cells: np.ndarray, x: np.ndarray,
-               floor: float) -> list[Anomaly]:
+    def _judge(
+        self, kind: str, fam: _Family, latch: _Latch, t: float, cells: np.ndarray, x: np.ndarray, floor: float
+    ) -> list[Anomaly]:
         """Cells of `x` farther than max(k * MAD, floor) from the median, through their latch."""
         med, mad = _robust(x)
         thr = max(self.s.k * mad, floor)
         dev = np.abs(x - med)
         pos = {c: j for j, c in enumerate(cells.tolist())}
-        return [self._anomaly(kind, fam, i, t, onset, float(x[pos[i]]), med, thr, float(dev[pos[i]]), mad)
-                for i, onset in latch.sweep(t, cells, dev > thr)]
+        return [
+            self._anomaly(kind, fam, i, t, onset, float(x[pos[i]]), med, thr, float(dev[pos[i]]), mad)
+            for i, onset in latch.sweep(t, cells, dev > thr)
+        ]
 
-    def _anomaly(self, kind: str, fam: _Family, i: int, t: float, onset: float, value: float, ref: float,
-                 thr: float, d: float, mad: float) -> Anomaly:
+    def _anomaly(
+        self,
+        kind: str,
+        fam: _Family,
+        i: int,
+        t: float,
+        onset: float,
+        value: float,
+        ref: float,
+        thr: float,
+        d: float,
+        mad: float,
+    ) -> Anomaly:
         score = d / mad if mad > 0 else float("inf")
         spread = f"{score:.3g} x MAD" if mad > 0 else "the other cells agree exactly"
         k = fam.show
         if kind == "deviation":
             unit = fam.unit
-            text = (f"cell {i} {fam.name.split('_')[1]} {value * k:.4g} {fam.show_unit} deviates "
-                    f"{(value - ref) * k:+.4g} {fam.show_unit} from the pack median {ref * k:.4g} {fam.show_unit} "
-                    f"(limit ±{thr * k:.3g} {fam.show_unit}; {spread}) since t = {onset:.1f} s")
+            text = (
+                f"cell {i} {fam.name.split('_')[1]} {value * k:.4g} {fam.show_unit} deviates "
+                f"{(value - ref) * k:+.4g} {fam.show_unit} from the pack median {ref * k:.4g} {fam.show_unit} "
+                f"(limit ±{thr * k:.3g} {fam.show_unit}; {spread}) since t = {onset:.1f} s"
+            )
         else:
             per = "min" if fam.name == "cell_temperature" else "s"
             f = 60.0 if per == "min" else 1.0
             unit = f"{fam.unit}/s"
-            text = (f"cell {i} {fam.name.split('_')[1]} rate {value * k * f:+.4g} {fam.show_unit}/{per} differs from "
-                    f"the pack median {ref * k * f:+.4g} {fam.show_unit}/{per} by more than {thr * k * f:.3g} "
-                    f"{fam.show_unit}/{per} ({spread}) since t = {onset:.1f} s")
+            text = (
+                f"cell {i} {fam.name.split('_')[1]} rate {value * k * f:+.4g} {fam.show_unit}/{per} differs from "
+                f"the pack median {ref * k * f:+.4g} {fam.show_unit}/{per} by more than {thr * k * f:.3g} "
+                f"{fam.show_unit}/{per} ({spread}) since t = {onset:.1f} s"
+            )
         return Anomaly(kind, fam.name, i, fam.channels[i], t, onset, value, ref, thr, score, unit, text)
 
     # -- relaxation after a current step -------------------------------------------------
@@ -354,18 +381,30 @@ class Detectors:
             m = s.neighbours
             for pos, i in enumerate(ok.tolist()):
                 lo, hi = max(0, pos - m), min(ok.size, pos + m + 1)
-                nb = np.r_[r[lo:pos], r[pos + 1:hi]]
+                nb = np.r_[r[lo:pos], r[pos + 1 : hi]]
                 if nb.size < 2:
                     continue
                 ref = _median(nb)
                 score = abs(r[pos] - ref) / scale
                 if score > s.relaxation_k and self.relax_latch.update(t, i, True) is not None:
-                    out.append(Anomaly(
-                        "relaxation", fam.name, i, fam.channels[i], t, p.t_step, float(r[pos]), ref,
-                        s.relaxation_k * scale, score, "ohm",
-                        f"cell {i} voltage change {r[pos] * 1000:.3g} mV/A {p.delay:g} s after a "
-                        f"{p.d_current:+.4g} A current step at t = {p.t_step:.1f} s differs from its neighbours' "
-                        f"{ref * 1000:.3g} mV/A ({score:.3g} x the pack's spread, limit {s.relaxation_k:g})"))
+                    out.append(
+                        Anomaly(
+                            "relaxation",
+                            fam.name,
+                            i,
+                            fam.channels[i],
+                            t,
+                            p.t_step,
+                            float(r[pos]),
+                            ref,
+                            s.relaxation_k * scale,
+                            score,
+                            "ohm",
+                            f"cell {i} voltage change {r[pos] * 1000:.3g} mV/A {p.delay:g} s after a "
+                            f"{p.d_current:+.4g} A current step at t = {p.t_step:.1f} s differs from its neighbours' "
+                            f"{ref * 1000:.3g} mV/A ({score:.3g} x the pack's spread, limit {s.relaxation_k:g})",
+                        )
+                    )
         self.pending = keep
         for i in list(self.relax_latch.fired):  # re-arm cells whose condition has not been seen for `rearm`
             self.relax_latch.update(t, i, False)

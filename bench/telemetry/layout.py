@@ -65,9 +65,14 @@ class GroupSpec:
     def schema(self, extra: dict[str, Any] | None = None) -> pa.Schema:
         fields = [pa.field(TIME_COLUMN, pa.int64(), nullable=False)]
         for c in self.channels:
-            fields.append(pa.field(c.column, pa.from_numpy_dtype(np.dtype(c.dtype)), nullable=True,
-                                   metadata={"unit": c.unit, "scale": repr(c.scale), "offset": repr(c.offset),
-                                             "channel": c.name}))
+            fields.append(
+                pa.field(
+                    c.column,
+                    pa.from_numpy_dtype(np.dtype(c.dtype)),
+                    nullable=True,
+                    metadata={"unit": c.unit, "scale": repr(c.scale), "offset": repr(c.offset), "channel": c.name},
+                )
+            )
         meta = {"format": FORMAT, **self.describe(), **(extra or {})}
         return pa.schema(fields, metadata={META_KEY: json.dumps(meta, sort_keys=True).encode()})
 

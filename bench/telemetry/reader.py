@@ -98,8 +98,16 @@ class Envelope:
     samples: int  # samples the envelope stands for
 
 
-def _bin(start: np.ndarray, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray, counts: np.ndarray, a: float,
-         res: float, level: float | None) -> Envelope:
+def _bin(
+    start: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    mean: np.ndarray,
+    counts: np.ndarray,
+    a: float,
+    res: float,
+    level: float | None,
+) -> Envelope:
     """Buckets (or samples) merged into bins [a + k*res, a + (k+1)*res); t = bin start."""
     if start.size == 0:
         return Envelope(*(np.empty(0),) * 4, level_s=level, samples=0)
@@ -110,8 +118,14 @@ def _bin(start: np.ndarray, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray, co
     first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     sums = np.add.reduceat(mean * counts, first)
     n = np.add.reduceat(counts, first)
-    return Envelope(a + k[first] * res, np.minimum.reduceat(lo, first), np.maximum.reduceat(hi, first),
-                    sums / np.maximum(n, 1), level_s=level, samples=int(counts.sum()))
+    return Envelope(
+        a + k[first] * res,
+        np.minimum.reduceat(lo, first),
+        np.maximum.reduceat(hi, first),
+        sums / np.maximum(n, 1),
+        level_s=level,
+        samples=int(counts.sum()),
+    )
 
 
 class StoreReader:
@@ -123,9 +137,20 @@ class StoreReader:
         summaries = {r["file"]: r for r in journal.chunks(run_id, kind="summary")}
         for r in journal.chunks(run_id, kind="segment"):
             sum_rel = r["file"][: -len(".parquet")] + ".summary.parquet"
-            self.parts.append(Part(r["grp"], r["step"], self.run_dir / r["file"], r["t_first"], r["t_last"], r["rows"],
-                                   self.run_dir / sum_rel if sum_rel in summaries else None, sha256=r["sha256"],
-                                   size=r["size"] or 0, rel=r["file"]))
+            self.parts.append(
+                Part(
+                    r["grp"],
+                    r["step"],
+                    self.run_dir / r["file"],
+                    r["t_first"],
+                    r["t_last"],
+                    r["rows"],
+                    self.run_dir / sum_rel if sum_rel in summaries else None,
+                    sha256=r["sha256"],
+                    size=r["size"] or 0,
+                    rel=r["file"],
+                )
+            )
         if live:
             for wal in sorted((self.run_dir / WAL_DIR).glob("*/*.arrows")):
                 schema, batches, _ = read_wal(wal)
@@ -134,8 +159,18 @@ class StoreReader:
                 t0 = int(batches[0].column(0)[0].as_py())
                 t1 = int(batches[-1].column(0)[-1].as_py())
                 meta = group_meta(schema)
-                self.parts.append(Part(meta["group"], meta.get("step"), wal, t0 / US, t1 / US,
-                                       sum(b.num_rows for b in batches), live=True, _meta=meta))
+                self.parts.append(
+                    Part(
+                        meta["group"],
+                        meta.get("step"),
+                        wal,
+                        t0 / US,
+                        t1 / US,
+                        sum(b.num_rows for b in batches),
+                        live=True,
+                        _meta=meta,
+                    )
+                )
         self.parts.sort(key=lambda p: (p.group, p.t_first))
         self._channels: dict[str, Channel] = {}
         for p in self.parts:
@@ -194,9 +229,20 @@ class StoreReader:
             tot = p.meta().get("totals", {}).get(ch.column) if inside and not p.live else None
             if tot is None:
                 t, raw = self._part_raw_int(p, ch, t0, t1)
-                tot = {"count": 0} if t.size == 0 else {
-                    "count": int(t.size), "min": float(raw.min()), "max": float(raw.max()), "sum": float(raw.sum()),
-                    "t_first": int(t[0]), "first": float(raw[0]), "t_last": int(t[-1]), "last": float(raw[-1])}
+                tot = (
+                    {"count": 0}
+                    if t.size == 0
+                    else {
+                        "count": int(t.size),
+                        "min": float(raw.min()),
+                        "max": float(raw.max()),
+                        "sum": float(raw.sum()),
+                        "t_first": int(t[0]),
+                        "first": float(raw[0]),
+                        "t_last": int(t[-1]),
+                        "last": float(raw[-1]),
+                    }
+                )
             items.append(tot)
         tot = combine_totals(items)
         if not tot["count"]:
@@ -205,12 +251,19 @@ class StoreReader:
         lo, hi = phys(tot["min"]), phys(tot["max"])
         if ch.scale < 0:
             lo, hi = hi, lo
-        return {"count": tot["count"], "min": lo, "max": hi, "mean": phys(tot["sum"] / tot["count"]),
-                "first": phys(tot["first"]), "t_first": tot["t_first"] / US, "last": phys(tot["last"]),
-                "t_last": tot["t_last"] / US, "unit": ch.unit}
+        return {
+            "count": tot["count"],
+            "min": lo,
+            "max": hi,
+            "mean": phys(tot["sum"] / tot["count"]),
+            "first": phys(tot["first"]),
+            "t_first": tot["t_first"] / US,
+            "last": phys(tot["last"]),
+            "t_last": tot["t_last"] / US,
+            "unit": ch.unit,
+        }
 
-    def _part_raw_int(self, p: Part, ch: Channel, t0: float | None, t1: float | None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def _part_raw_int(self, p: Part, ch: Channel, t0: float | None, t1: float | None) -> tuple[np.ndarray, np.ndarray]:
         table = p.table([ch.column])
         t = table.column(TIME_COLUMN).to_numpy()
         values, valid = column_arrays(table.column(ch.column))
@@ -240,8 +293,9 @@ class StoreReader:
             return None
         return min(p.t_first for p in self.parts), max(p.t_last for p in self.parts)
 
-    def envelopes(self, names: list[str], buckets: int = 900, t0: float | None = None, t1: float | None = None
-                  ) -> dict[str, Envelope]:
+    def envelopes(
+        self, names: list[str], buckets: int = 900, t0: float | None = None, t1: float | None = None
+    ) -> dict[str, Envelope]:
         """Per channel: min/max/mean per bin over [t0, t1], bins of equal width aligned for every channel
         (so channels combine bin by bin). Read from the coarsest summary level giving >= `buckets`
         buckets over the span; from raw samples when the span is too short for any level."""
@@ -347,8 +401,10 @@ class StoreReader:
                 for c in items:
                     digest = chunk_digest(table.slice(off, c["rows"]))
                     if digest != c["sha256"]:
-                        problems.append(f"{rel}: chunk {c['idx']} (rows {off}..{off + c['rows'] - 1}) does not match "
-                                        "its journalled digest")
+                        problems.append(
+                            f"{rel}: chunk {c['idx']} (rows {off}..{off + c['rows'] - 1}) does not match "
+                            "its journalled digest"
+                        )
                     off += c["rows"]
                 if off != table.num_rows:
                     problems.append(f"{rel}: {table.num_rows} rows in the file, {off} in its journalled chunks")

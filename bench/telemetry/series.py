@@ -94,8 +94,9 @@ class Telemetry:
         t1 = as_seconds(until, what="until") if until is not None else None
         return t0, t1
 
-    def aggregate(self, series: str, how: str, *, since: pint.Quantity | None = None,
-                  until: pint.Quantity | None = None) -> pint.Quantity:
+    def aggregate(
+        self, series: str, how: str, *, since: pint.Quantity | None = None, until: pint.Quantity | None = None
+    ) -> pint.Quantity:
         """An aggregate (max, min, mean, first, last, span) of a recorded series, or of a captured channel
         over the current step (or `since`..`until`, run time)."""
         if how not in AGGREGATES:
@@ -110,12 +111,16 @@ class Telemetry:
                 unit = "delta_" + unit
             return Q_(value, unit)
         if s is None or not s.v:
-            raise KeyError(f"no samples recorded for series {series!r} (have: {sorted(self.series)}"
-                           + (f"; captured: {len(self.channels())} channels" if self.capture is not None else "") + ")")
+            raise KeyError(
+                f"no samples recorded for series {series!r} (have: {sorted(self.series)}"
+                + (f"; captured: {len(self.channels())} channels" if self.capture is not None else "")
+                + ")"
+            )
         return Q_(AGGREGATES[how](s.values()), s.unit)
 
-    def integral(self, series: str, *, since: pint.Quantity | None = None,
-                 until: pint.Quantity | None = None) -> pint.Quantity:
+    def integral(
+        self, series: str, *, since: pint.Quantity | None = None, until: pint.Quantity | None = None
+    ) -> pint.Quantity:
         """Trapezoidal time integral of a series (A -> A*s, W -> J), over non-uniform samples; a captured
         channel over the current step (or `since`..`until`)."""
         s = self.series.get(series)
@@ -124,14 +129,24 @@ class Telemetry:
             t, v = reader.raw(series, *self._span(since, until))
             if t.size < 2:
                 raise KeyError(f"need at least two samples of captured channel {series!r} to integrate")
-            return Q_(float(np.trapezoid(v, t)), Q_(1.0, reader.channel(series).unit or "dimensionless").units
-                      * self.clock.now().units)
+            return Q_(
+                float(np.trapezoid(v, t)),
+                Q_(1.0, reader.channel(series).unit or "dimensionless").units * self.clock.now().units,
+            )
         if s is None or len(s.v) < 2:
             raise KeyError(f"need at least two samples of series {series!r} to integrate")
         return Q_(float(np.trapezoid(s.values(), np.asarray(s.t, dtype=float))), s.unit * self.clock.now().units)
 
-    def check(self, name: str, series: str, how: str, *, since: pint.Quantity | None = None,
-              until: pint.Quantity | None = None, **kwargs: Any) -> Measurement:
+    def check(
+        self,
+        name: str,
+        series: str,
+        how: str,
+        *,
+        since: pint.Quantity | None = None,
+        until: pint.Quantity | None = None,
+        **kwargs: Any,
+    ) -> Measurement:
         """Measure an aggregate of a series or captured channel against limit `name` (e.g. max temperature)."""
         value = self.aggregate(series, how, since=since, until=until)
         return self.recorder.measure(name, value, series=series, aggregate=how, **kwargs)

@@ -83,17 +83,29 @@ class _Message:
                 dtype = "float64"
             else:
                 lo = -(2 ** (sig.length - 1)) if sig.is_signed else 0
-                hi = 2 ** (sig.length - 1) - 1 if sig.is_signed else 2 ** sig.length - 1
+                hi = 2 ** (sig.length - 1) - 1 if sig.is_signed else 2**sig.length - 1
                 dtype = raw_dtype(lo, hi)
             scale, offset = float(sig.scale), float(sig.offset)
-            channels.append(Channel(f"{role}.{name}", name, _unit(sig.unit), scale, offset, dtype, family,
-                                    int(m.group(2)) if m else None, self.group))
+            channels.append(
+                Channel(
+                    f"{role}.{name}",
+                    name,
+                    _unit(sig.unit),
+                    scale,
+                    offset,
+                    dtype,
+                    family,
+                    int(m.group(2)) if m else None,
+                    self.group,
+                )
+            )
             flag = f"{name}_invalidFlag"
             self.columns.append((name, col, scale, offset, flag if flag in flags else None))
         self.spec = GroupSpec(self.group, f"CAN {role} 0x{message.frame_id:03X} {message.name}", tuple(channels))
         # (family, column, cell index, channel, factor to V / degC / A) of the columns the detectors read
-        self.family_cols = [(c.family, i, c.index, c.name, si_factor(c.family, c.unit))
-                            for i, c in enumerate(channels) if c.family]
+        self.family_cols = [
+            (c.family, i, c.index, c.name, si_factor(c.family, c.unit)) for i, c in enumerate(channels) if c.family
+        ]
         self.mux = next((s.name for s in message.signals if s.is_multiplexer), None)
         self._layouts: dict[Any, tuple[list[int], list[str], list[str | None], np.ndarray, np.ndarray]] = {}
 
@@ -103,8 +115,13 @@ class _Message:
         lay = self._layouts.get(key)
         if lay is None:
             cols = [c for c in self.columns if c[0] in values]
-            lay = ([c[1] for c in cols], [c[0] for c in cols], [c[4] for c in cols],
-                   np.array([c[2] for c in cols]), np.array([c[3] for c in cols]))
+            lay = (
+                [c[1] for c in cols],
+                [c[0] for c in cols],
+                [c[4] for c in cols],
+                np.array([c[2] for c in cols]),
+                np.array([c[3] for c in cols]),
+            )
             self._layouts[key] = lay
         return lay
 
@@ -127,8 +144,16 @@ class _Message:
 class CanSource:
     """Every frame of the chosen messages of one CAN role into the store (and the detectors)."""
 
-    def __init__(self, role: str, driver: Any, store: StoreWriter, detectors: Detectors | None,
-                 now: Callable[[], float], messages: tuple[int, ...] | None, event: Event) -> None:
+    def __init__(
+        self,
+        role: str,
+        driver: Any,
+        store: StoreWriter,
+        detectors: Detectors | None,
+        now: Callable[[], float],
+        messages: tuple[int, ...] | None,
+        event: Event,
+    ) -> None:
         self.role = role
         self.driver = driver
         self.store = store
@@ -137,8 +162,11 @@ class CanSource:
         self.event = event
         db = driver.db
         cyclic = [m for m in db.messages if m.cycle_time]
-        self.wanted = {m.frame_id: m for m in cyclic} if messages is None else {
-            m.frame_id: m for m in db.messages if m.frame_id in set(messages)}
+        self.wanted = (
+            {m.frame_id: m for m in cyclic}
+            if messages is None
+            else {m.frame_id: m for m in db.messages if m.frame_id in set(messages)}
+        )
         missing = sorted(set(messages or ()) - set(self.wanted))
         if missing:
             raise ValueError(f"CAN id(s) {', '.join(f'0x{m:03X}' for m in missing)} not in the DBC of role {role!r}")
@@ -179,8 +207,11 @@ class CanSource:
         except Exception as exc:  # noqa: BLE001 - a capture problem must never disturb the BMS link
             self.errors += 1
             if self.errors == 1:
-                self.event("telemetry", f"CAN capture of {self.role}: frame 0x{frame_id:03X} not stored: "
-                                        f"{type(exc).__name__}: {exc}", {"role": self.role, "frame_id": frame_id})
+                self.event(
+                    "telemetry",
+                    f"CAN capture of {self.role}: frame 0x{frame_id:03X} not stored: {type(exc).__name__}: {exc}",
+                    {"role": self.role, "frame_id": frame_id},
+                )
 
     def _warm(self, frame_id: int, values: dict[str, Any], t: float) -> None:
         """Hold frames of a message until its columns are known (one page round for a multiplexed one),
@@ -239,8 +270,16 @@ class PollSource:
 
     GROUP = "poll"
 
-    def __init__(self, channels: tuple[PolledChannel, ...], instruments: dict[str, Any], clock: Any,
-                 store: StoreWriter, detectors: Detectors | None, rate_hz: float, event: Event) -> None:
+    def __init__(
+        self,
+        channels: tuple[PolledChannel, ...],
+        instruments: dict[str, Any],
+        clock: Any,
+        store: StoreWriter,
+        detectors: Detectors | None,
+        rate_hz: float,
+        event: Event,
+    ) -> None:
         self.channels = channels
         self.clock = clock
         self.store = store
@@ -262,8 +301,10 @@ class PollSource:
         store.add_group(self.spec, quantize=True)
         self._width = len(specs)
         self._factor = np.array([si_factor(c.family, c.unit) for c in specs])
-        self._fam = {f: np.array([i for i, c in enumerate(specs) if c.family == f], dtype=int)
-                     for f in ("cell_voltage", "cell_temperature")}
+        self._fam = {
+            f: np.array([i for i, c in enumerate(specs) if c.family == f], dtype=int)
+            for f in ("cell_voltage", "cell_temperature")
+        }
         self._fam_index = {f: [specs[i].index for i in cols] for f, cols in self._fam.items()}
         self._fam_names = {f: [specs[i].name for i in cols] for f, cols in self._fam.items()}
         self._curr = [i for i, c in enumerate(specs) if c.family == "pack_current"]
@@ -297,17 +338,21 @@ class PollSource:
             except Exception as exc:  # noqa: BLE001 - one failing channel leaves a gap, not a stop
                 self.failures[i] += 1
                 if self.failures[i] == 1:
-                    self.event("telemetry", f"polled channel {ch.name}: {ch.role}.{ch.read}() failed: "
-                                            f"{type(exc).__name__}: {exc} (gaps stored; further failures counted)",
-                               {"channel": ch.name})
+                    self.event(
+                        "telemetry",
+                        f"polled channel {ch.name}: {ch.role}.{ch.read}() failed: "
+                        f"{type(exc).__name__}: {exc} (gaps stored; further failures counted)",
+                        {"channel": ch.name},
+                    )
         values[~np.isfinite(values)] = np.nan
         self.ticks += 1
         self.store.append(self.GROUP, round(t * US), values)
         if self.detectors is not None:
             for family, cols in self._fam.items():
                 if cols.size:
-                    self.detectors.push(family, t, self._fam_index[family], values[cols] * self._factor[cols],
-                                        self._fam_names[family])
+                    self.detectors.push(
+                        family, t, self._fam_index[family], values[cols] * self._factor[cols], self._fam_names[family]
+                    )
             for i in self._curr:
                 if np.isfinite(values[i]):
                     self.detectors.push("pack_current", t, None, values[i] * self._factor[i], self._names[i])

@@ -117,10 +117,19 @@ class _Group:
 class StoreWriter:
     """Writes one run's capture groups; `flush()` from one thread, `append*` from any."""
 
-    def __init__(self, run_dir: Path, run_id: str, journal: Journal, *, segment_s: float = 3600.0,
-                 levels_s: Sequence[float] = (1.0, 10.0, 100.0, 1000.0), utc_anchor: str = "",
-                 max_samples: int = MAX_SEGMENT_SAMPLES, on_error: ErrorSink | None = None,
-                 durable: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        journal: Journal,
+        *,
+        segment_s: float = 3600.0,
+        levels_s: Sequence[float] = (1.0, 10.0, 100.0, 1000.0),
+        utc_anchor: str = "",
+        max_samples: int = MAX_SEGMENT_SAMPLES,
+        on_error: ErrorSink | None = None,
+        durable: bool = True,
+    ) -> None:
         """`durable=False` skips the fsync of each chunk: only for bulk imports and benchmarks that build a
         store, never for a capture (a power cut could then lose more than the flush interval)."""
         self.run_dir = Path(run_dir)
@@ -139,8 +148,15 @@ class StoreWriter:
         self._jobs: queue.Queue[tuple[str, _Segment] | None] = queue.Queue()
         self._compactor = threading.Thread(target=self._compact_loop, name="telemetry-compactor", daemon=True)
         self._compactor.start()
-        self.stats = {"chunks": 0, "segments": 0, "rows": 0, "samples": 0, "flush_s": 0.0, "compact_s": 0.0,
-                      "errors": 0}
+        self.stats = {
+            "chunks": 0,
+            "segments": 0,
+            "rows": 0,
+            "samples": 0,
+            "flush_s": 0.0,
+            "compact_s": 0.0,
+            "errors": 0,
+        }
         self._used = self._indices_in_journal()
 
     # -- set-up --------------------------------------------------------------------------
@@ -223,12 +239,20 @@ class StoreWriter:
         wal = self.run_dir / wal_path(name, stem)
         wal.parent.mkdir(parents=True, exist_ok=True)
         f = open(wal, "wb", buffering=0)  # noqa: SIM115 - closed in _close_segment
-        schema = g.spec.schema({"run_id": self.run_id, "utc_anchor": self.utc_anchor, "step": step,
-                                "segment": index, "levels_us": self.levels_us})
+        schema = g.spec.schema(
+            {
+                "run_id": self.run_id,
+                "utc_anchor": self.utc_anchor,
+                "step": step,
+                "segment": index,
+                "levels_us": self.levels_us,
+            }
+        )
         return _Segment(index, stem, step, wal, f, schema, pa.ipc.new_stream(f, schema))
 
-    def _batch(self, g: _Group, schema: pa.Schema, items: list[tuple[int, Sequence[int] | None, Any]]
-               ) -> tuple[pa.RecordBatch, str]:
+    def _batch(
+        self, g: _Group, schema: pa.Schema, items: list[tuple[int, Sequence[int] | None, Any]]
+    ) -> tuple[pa.RecordBatch, str]:
         """The chunk as a record batch, and its content digest (from the same numpy columns)."""
         m = len(g.spec.channels)
         n = sum(len(it[0]) if it[1] is BLOCK else 1 for it in items)
@@ -238,8 +262,8 @@ class StoreWriter:
         for t_item, cols, vals in items:
             if cols is BLOCK:
                 k = len(t_item)
-                t[r:r + k] = t_item
-                data[r:r + k] = vals
+                t[r : r + k] = t_item
+                data[r : r + k] = vals
                 r += k
                 continue
             t[r] = t_item
@@ -287,9 +311,19 @@ class StoreWriter:
         self.stats["chunks"] += 1
         self.stats["rows"] += batch.num_rows
         self.stats["samples"] += samples
-        rec = {"step": step, "kind": "chunk", "grp": name, "file": data_path(name, seg.stem),
-               "idx": len(seg.chunks), "rows": batch.num_rows, "samples": samples, "t_first": float(t[0]) / US,
-               "t_last": float(t[-1]) / US, "sha256": digest, "size": seg.file.tell() - before}
+        rec = {
+            "step": step,
+            "kind": "chunk",
+            "grp": name,
+            "file": data_path(name, seg.stem),
+            "idx": len(seg.chunks),
+            "rows": batch.num_rows,
+            "samples": samples,
+            "t_first": float(t[0]) / US,
+            "t_last": float(t[-1]) / US,
+            "sha256": digest,
+            "size": seg.file.tell() - before,
+        }
         seg.chunks.append(rec)
         return rec
 
@@ -314,12 +348,13 @@ class StoreWriter:
                 name, seg = job
                 t0 = time.perf_counter()
                 try:
-                    compact(self.run_dir, self.journal, self.run_id, seg.wal, expected=seg.chunks,
-                            on_error=self._error)
+                    compact(self.run_dir, self.journal, self.run_id, seg.wal, expected=seg.chunks, on_error=self._error)
                     self.stats["segments"] += 1
                 except Exception as exc:  # noqa: BLE001 - the IPC file stays; `recover` retries it
-                    self._error(f"segment {name}/{seg.stem} not converted to Parquet: {type(exc).__name__}: {exc}",
-                                {"group": name, "wal": str(seg.wal)})
+                    self._error(
+                        f"segment {name}/{seg.stem} not converted to Parquet: {type(exc).__name__}: {exc}",
+                        {"group": name, "wal": str(seg.wal)},
+                    )
                 self.stats["compact_s"] += time.perf_counter() - t0
             finally:
                 self._jobs.task_done()
@@ -362,8 +397,15 @@ def read_wal(path: Path) -> tuple[pa.Schema | None, list[pa.RecordBatch], bool]:
     return reader.schema, batches, truncated
 
 
-def compact(run_dir: Path, journal: Journal, run_id: str, wal: Path, *, expected: list[dict[str, Any]] | None = None,
-            on_error: ErrorSink | None = None) -> list[dict[str, Any]]:
+def compact(
+    run_dir: Path,
+    journal: Journal,
+    run_id: str,
+    wal: Path,
+    *,
+    expected: list[dict[str, Any]] | None = None,
+    on_error: ErrorSink | None = None,
+) -> list[dict[str, Any]]:
     """Turn one live IPC segment into Parquet + summary, journal them, delete the IPC file.
 
     Each complete batch's digest is checked against the chunk records (`expected`, else those in
@@ -394,15 +436,30 @@ def compact(run_dir: Path, journal: Journal, run_id: str, wal: Path, *, expected
                 on_error(f"chunk {i} of {rel_data} does not match its journalled digest", {"chunk": i})
         else:
             t = batch.column(0).to_numpy()
-            records.append({"step": step, "kind": "chunk", "grp": group, "file": rel_data, "idx": i,
-                            "rows": batch.num_rows, "samples": sum(len(c) - c.null_count for c in batch.columns[1:]),
-                            "t_first": float(t[0]) / US, "t_last": float(t[-1]) / US, "sha256": digest, "size": None})
+            records.append(
+                {
+                    "step": step,
+                    "kind": "chunk",
+                    "grp": group,
+                    "file": rel_data,
+                    "idx": i,
+                    "rows": batch.num_rows,
+                    "samples": sum(len(c) - c.null_count for c in batch.columns[1:]),
+                    "t_first": float(t[0]) / US,
+                    "t_last": float(t[-1]) / US,
+                    "sha256": digest,
+                    "size": None,
+                }
+            )
     if len(batches) < len(expected):
-        on_error(f"{len(expected) - len(batches)} journalled chunk(s) of {rel_data} missing from {rel_wal}",
-                 {"missing": len(expected) - len(batches)})
+        on_error(
+            f"{len(expected) - len(batches)} journalled chunk(s) of {rel_data} missing from {rel_wal}",
+            {"missing": len(expected) - len(batches)},
+        )
     if truncated:
-        on_error(f"{rel_wal}: last chunk cut off by the interruption (not flushed); earlier chunks kept",
-                 {"file": rel_wal})
+        on_error(
+            f"{rel_wal}: last chunk cut off by the interruption (not flushed); earlier chunks kept", {"file": rel_wal}
+        )
     if not batches:
         wal.unlink(missing_ok=True)
         if records:
@@ -435,9 +492,21 @@ def compact(run_dir: Path, journal: Journal, run_id: str, wal: Path, *, expected
     samples = int(sum(x.get("count", 0) for x in totals.values()))
     for kind, rel, path in (("segment", rel_data, out_data), ("summary", rel_sum, out_sum)):
         sha, size = sha256_file(path)
-        records.append({"step": step, "kind": kind, "grp": group, "file": rel, "idx": int(meta.get("segment", 0)),
-                        "rows": table.num_rows if kind == "segment" else summary.num_rows, "samples": samples,
-                        "t_first": float(t[0]) / US, "t_last": float(t[-1]) / US, "sha256": sha, "size": size})
+        records.append(
+            {
+                "step": step,
+                "kind": kind,
+                "grp": group,
+                "file": rel,
+                "idx": int(meta.get("segment", 0)),
+                "rows": table.num_rows if kind == "segment" else summary.num_rows,
+                "samples": samples,
+                "t_first": float(t[0]) / US,
+                "t_last": float(t[-1]) / US,
+                "sha256": sha,
+                "size": size,
+            }
+        )
     journal.add_chunks(run_id, records)
     wal.unlink(missing_ok=True)
     return records

@@ -19,21 +19,36 @@ import pyarrow as pa
 
 from bench.telemetry.layout import TIME_COLUMN, column_arrays
 
-SCHEMA = pa.schema([("level_us", pa.int64()), ("channel", pa.int32()), ("bucket", pa.int64()),
-                    ("min", pa.float64()), ("max", pa.float64()), ("sum", pa.float64()), ("count", pa.int64())])
+SCHEMA = pa.schema(
+    [
+        ("level_us", pa.int64()),
+        ("channel", pa.int32()),
+        ("bucket", pa.int64()),
+        ("min", pa.float64()),
+        ("max", pa.float64()),
+        ("sum", pa.float64()),
+        ("count", pa.int64()),
+    ]
+)
 META_KEY = b"ess-bench-telemetry-summary"
 
 
-def _reduce(bucket: np.ndarray, mins: np.ndarray, maxs: np.ndarray, sums: np.ndarray, counts: np.ndarray
-            ) -> tuple[np.ndarray, ...]:
+def _reduce(
+    bucket: np.ndarray, mins: np.ndarray, maxs: np.ndarray, sums: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Merge rows that share a bucket id (input sorted by bucket)."""
     if bucket.size == 0:
         return bucket, mins, maxs, sums, counts
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     if starts.size == bucket.size:
         return bucket, mins, maxs, sums, counts
-    return (bucket[starts], np.minimum.reduceat(mins, starts), np.maximum.reduceat(maxs, starts),
-            np.add.reduceat(sums, starts), np.add.reduceat(counts, starts))
+    return (
+        bucket[starts],
+        np.minimum.reduceat(mins, starts),
+        np.maximum.reduceat(maxs, starts),
+        np.add.reduceat(sums, starts),
+        np.add.reduceat(counts, starts),
+    )
 
 
 def channel_levels(t_us: np.ndarray, values: np.ndarray, levels_us: list[int]) -> list[tuple[np.ndarray, ...]]:
@@ -44,8 +59,13 @@ def channel_levels(t_us: np.ndarray, values: np.ndarray, levels_us: list[int]) -
     v = values.astype(np.float64, copy=False)
     b = t_us // levels_us[0]
     starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-    cur = (b[starts], np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts), np.add.reduceat(v, starts),
-           np.diff(np.r_[starts, v.size]).astype(np.int64))
+    cur = (
+        b[starts],
+        np.minimum.reduceat(v, starts),
+        np.maximum.reduceat(v, starts),
+        np.add.reduceat(v, starts),
+        np.diff(np.r_[starts, v.size]).astype(np.int64),
+    )
     out.append(cur)
     for finer, level in zip(levels_us, levels_us[1:], strict=False):
         cur = _reduce(cur[0] * finer // level, *cur[1:])
@@ -72,18 +92,36 @@ def summarize(table: pa.Table, levels_us: list[int]) -> tuple[pa.Table, dict[str
                 continue
         for level, arrays in zip(levels_us, channel_levels(tv, vv, levels_us), strict=True):
             parts[level].append((np.full(arrays[0].size, ci, np.int32), *arrays))
-        totals[name] = {"count": int(tv.size), "min": float(vv.min()), "max": float(vv.max()),
-                        "sum": float(vv.astype(np.float64).sum()), "t_first": int(tv[0]), "first": float(vv[0]),
-                        "t_last": int(tv[-1]), "last": float(vv[-1])}
+        totals[name] = {
+            "count": int(tv.size),
+            "min": float(vv.min()),
+            "max": float(vv.max()),
+            "sum": float(vv.astype(np.float64).sum()),
+            "t_first": int(tv[0]),
+            "first": float(vv[0]),
+            "t_last": int(tv[-1]),
+            "last": float(vv[-1]),
+        }
     tables = []
     for level in levels_us:
         rows = parts[level]
         if not rows:
             continue
         cols = [np.concatenate([r[i] for r in rows]) for i in range(6)]
-        tables.append(pa.table({"level_us": np.full(cols[0].size, level, np.int64), "channel": cols[0],
-                                "bucket": cols[1], "min": cols[2], "max": cols[3], "sum": cols[4], "count": cols[5]},
-                               schema=SCHEMA))
+        tables.append(
+            pa.table(
+                {
+                    "level_us": np.full(cols[0].size, level, np.int64),
+                    "channel": cols[0],
+                    "bucket": cols[1],
+                    "min": cols[2],
+                    "max": cols[3],
+                    "sum": cols[4],
+                    "count": cols[5],
+                },
+                schema=SCHEMA,
+            )
+        )
     out = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
     return out, totals
 
@@ -111,6 +149,13 @@ def combine_totals(items: list[dict[str, Any]]) -> dict[str, Any]:
         return {"count": 0}
     first = min(items, key=lambda x: x["t_first"])
     last = max(items, key=lambda x: x["t_last"])
-    return {"count": sum(x["count"] for x in items), "min": min(x["min"] for x in items),
-            "max": max(x["max"] for x in items), "sum": float(sum(x["sum"] for x in items)),
-            "t_first": first["t_first"], "first": first["first"], "t_last": last["t_last"], "last": last["last"]}
+    return {
+        "count": sum(x["count"] for x in items),
+        "min": min(x["min"] for x in items),
+        "max": max(x["max"] for x in items),
+        "sum": float(sum(x["sum"] for x in items)),
+        "t_first": first["t_first"],
+        "first": first["first"],
+        "t_last": last["t_last"],
+        "last": last["last"],
+    }

@@ -46,8 +46,16 @@ def _json_script(data: Any) -> str:
 class OperatorApp:
     """Holds the journal, the report folder, the token; builds the Starlette app."""
 
-    def __init__(self, journal_path: Path, *, report_dir: Path | None = None, token: str, host: str, port: int,
-                 trust: Path | None = None) -> None:
+    def __init__(
+        self,
+        journal_path: Path,
+        *,
+        report_dir: Path | None = None,
+        token: str,
+        host: str,
+        port: int,
+        trust: Path | None = None,
+    ) -> None:
         self.journal_path = Path(journal_path)
         self.report_dir = Path(report_dir) if report_dir is not None else self.journal_path.parent
         self.journal = Journal(self.journal_path)
@@ -78,15 +86,20 @@ class OperatorApp:
 
     def _page(self, name: str, **ctx: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(token=self.token, **ctx)
-        return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                           "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                                           "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
+        return HTMLResponse(
+            html,
+            headers={
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            },
+        )
 
     async def runs_page(self, request: Request) -> HTMLResponse:
         filters = {k: request.query_params.get(k, "") for k in FILTERS}
         rows, choices = list_runs(self.journal, self.report_dir, self.signatures, filters)
-        return self._page("runs.html", runs=rows, filters=filters, choices=choices,
-                          journal=str(self.journal_path))
+        return self._page("runs.html", runs=rows, filters=filters, choices=choices, journal=str(self.journal_path))
 
     async def runs_json(self, request: Request) -> JSONResponse:
         filters = {k: request.query_params.get(k, "") for k in FILTERS}
@@ -110,8 +123,12 @@ class OperatorApp:
         return f"/reports/{run_id}/report.html" if (self.report_dir / run_id / "report.html").exists() else None
 
     def _state(self, view: RunView) -> dict[str, Any]:
-        return {**view.snapshot(), "progress": view.progress(), "report": self._report(view.run_id),
-                "server_time": time.time()}
+        return {
+            **view.snapshot(),
+            "progress": view.progress(),
+            "report": self._report(view.run_id),
+            "server_time": time.time(),
+        }
 
     # -- the live stream --------------------------------------------------------------------------
     async def stream(self, request: Request) -> StreamingResponse | PlainTextResponse:
@@ -157,8 +174,9 @@ class OperatorApp:
                 if svgs:
                     yield _sse("plots", svgs)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     # -- changes: answers and aborts ---------------------------------------------------------------
     async def _body(self, request: Request) -> dict[str, Any]:
@@ -192,9 +210,14 @@ class OperatorApp:
             if req is None:
                 return JSONResponse({"error": f"no prompt {rid} in run {run_id}"}, status_code=404)
             if not req["open"]:
-                return JSONResponse({"error": f"already answered: {req['answer']!r} by {req['answered_by'] or '?'} "
-                                              f"({req['origin']})" if not req["withdrawn"] else
-                                     f"the prompt was withdrawn: {req['origin']}"}, status_code=409)
+                return JSONResponse(
+                    {
+                        "error": f"already answered: {req['answer']!r} by {req['answered_by'] or '?'} ({req['origin']})"
+                        if not req["withdrawn"]
+                        else f"the prompt was withdrawn: {req['origin']}"
+                    },
+                    status_code=409,
+                )
             answer = validate_answer(req["spec"], body.get("answer"))
         except (BenchError, PromptError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
@@ -204,8 +227,10 @@ class OperatorApp:
         got = self.journal.answer_request(rid, answer, by=who, origin=f"bench ui ({client})")
         self.local_writes += 1
         if not got["won"]:
-            return JSONResponse({"error": f"answered first by {got['answered_by'] or '?'} ({got['origin']}): "
-                                          f"{got['answer']!r}"}, status_code=409)
+            return JSONResponse(
+                {"error": f"answered first by {got['answered_by'] or '?'} ({got['origin']}): {got['answer']!r}"},
+                status_code=409,
+            )
         return JSONResponse({"ok": True, "answer": got["answer"], "answered_by": got["answered_by"]})
 
     async def abort(self, request: Request) -> JSONResponse:
@@ -231,8 +256,11 @@ class OperatorApp:
         run_id, rel = request.path_params["run_id"], request.path_params["path"]
         base = (self.report_dir / run_id).resolve()
         target = (base / rel).resolve()
-        if not target.is_relative_to(base) or not base.is_relative_to(self.report_dir.resolve()) or \
-                not target.is_file():
+        if (
+            not target.is_relative_to(base)
+            or not base.is_relative_to(self.report_dir.resolve())
+            or not target.is_file()
+        ):
             return PlainTextResponse("not found", status_code=404)
         return FileResponse(target)
 

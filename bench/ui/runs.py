@@ -50,8 +50,11 @@ class Signatures:
             elif self.trust is not None:
                 result = SignatureStatus("verified", signers)
             else:
-                result = SignatureStatus("untrusted", f"integrity and signatures OK ({signers}); no trust file "
-                                                      "given to bench ui (--trust), so the signers are not vouched for")
+                result = SignatureStatus(
+                    "untrusted",
+                    f"integrity and signatures OK ({signers}); no trust file "
+                    "given to bench ui (--trust), so the signers are not vouched for",
+                )
         self._cache[run_dir] = (key, result)
         return result
 
@@ -66,8 +69,9 @@ def _fingerprint(run_dir: Path) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def list_runs(journal: Journal, report_dir: Path, signatures: Signatures, filters: dict[str, str],
-              limit: int = 200) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+def list_runs(
+    journal: Journal, report_dir: Path, signatures: Signatures, filters: dict[str, str], limit: int = 200
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """(rows, choices): the filtered runs newest first, and the values each filter can take."""
     every = journal.runs(1000)
     choices = {
@@ -76,8 +80,12 @@ def list_runs(journal: Journal, report_dir: Path, signatures: Signatures, filter
         "verdict": sorted({str(r["verdict"] or r["status"]) for r in every}),
         "station": sorted({str(r["station"]) for r in every if r.get("station")}),
     }
-    rows = journal.runs(limit, dut_serial=filters.get("dut") or None, plan=filters.get("plan") or None,
-                        station=filters.get("station") or None)
+    rows = journal.runs(
+        limit,
+        dut_serial=filters.get("dut") or None,
+        plan=filters.get("plan") or None,
+        station=filters.get("station") or None,
+    )
     verdict = filters.get("verdict")
     if verdict:
         rows = [r for r in rows if (r["verdict"] or r["status"]) == verdict]
@@ -86,9 +94,22 @@ def list_runs(journal: Journal, report_dir: Path, signatures: Signatures, filter
         run_dir = report_dir / r["run_id"]
         report = run_dir / "report.html"
         sig = signatures.status(run_dir)
-        out.append({"run_id": r["run_id"], "plan": r["plan"], "plan_version": r["plan_version"],
-                    "dut": r["dut_serial"], "station": r["station"], "status": r["status"], "verdict": r["verdict"],
-                    "reason": r["reason"], "started": r["started_wall"], "ended": r["ended_wall"],
-                    "operator": r["operator"], "report": f"/reports/{r['run_id']}/report.html" if report.exists()
-                    else None, "signature": sig.state, "signature_detail": sig.detail})
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "plan": r["plan"],
+                "plan_version": r["plan_version"],
+                "dut": r["dut_serial"],
+                "station": r["station"],
+                "status": r["status"],
+                "verdict": r["verdict"],
+                "reason": r["reason"],
+                "started": r["started_wall"],
+                "ended": r["ended_wall"],
+                "operator": r["operator"],
+                "report": f"/reports/{r['run_id']}/report.html" if report.exists() else None,
+                "signature": sig.state,
+                "signature_detail": sig.detail,
+            }
+        )
     return out, choices

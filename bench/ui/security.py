@@ -70,16 +70,24 @@ class Guard:
         cookie = SimpleCookie(headers.get("cookie", ""))
         cookie_token = cookie[COOKIE].value if COOKIE in cookie else None
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        if not self.loopback and not (self._ok(cookie_token) or self._ok(headers.get(HEADER.decode())) or
-                                      self._ok(query.get("token"))):
+        if not self.loopback and not (
+            self._ok(cookie_token) or self._ok(headers.get(HEADER.decode())) or self._ok(query.get("token"))
+        ):
             await _plain(send, 401, "token required: open the address printed when bench ui started")
             return
         if method == "GET" and "token" in query and self._ok(query.get("token")):
             rest = urlencode({k: v for k, v in query.items() if k != "token"})
             location = scope["path"] + (f"?{rest}" if rest else "")
-            await send({"type": "http.response.start", "status": 303, "headers": [
-                (b"location", location.encode("latin-1")),
-                (b"set-cookie", f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode("latin-1"))]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [
+                        (b"location", location.encode("latin-1")),
+                        (b"set-cookie", f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode("latin-1")),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
         if method == "POST":
@@ -98,6 +106,11 @@ class Guard:
 
 async def _plain(send: Any, status: int, text: str) -> None:
     body = text.encode("utf-8")
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

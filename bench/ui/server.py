@@ -36,16 +36,24 @@ def bind(host: str, port: int) -> socket.socket:
 class UiServer:
     """One uvicorn server on a socket we bound ourselves (so the port is known before it starts)."""
 
-    def __init__(self, journal: Path, *, host: str = "127.0.0.1", port: int = 8765, report_dir: Path | None = None,
-                 trust: Path | None = None, out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        journal: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        report_dir: Path | None = None,
+        trust: Path | None = None,
+        out: TextIO | None = None,
+    ) -> None:
         self.host = host
         self.sock = bind(host, port)
         self.port = int(self.sock.getsockname()[1])
         self.token = new_token()
-        self.app = OperatorApp(journal, report_dir=report_dir, token=self.token, host=host, port=self.port,
-                               trust=trust)
-        config = uvicorn.Config(self.app.guard, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
+        self.app = OperatorApp(journal, report_dir=report_dir, token=self.token, host=host, port=self.port, trust=trust)
+        config = uvicorn.Config(
+            self.app.guard, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.out = out or sys.stdout
 
@@ -60,8 +68,12 @@ class UiServer:
         if is_loopback(self.host):
             print(f"bench ui: {self.url}  (this machine only)", file=self.out, flush=True)
         else:
-            print(f"bench ui: {self.url}?token={self.token}\n  bound to {self.host}: every request needs this token; "
-                  "keep it to the people operating this bench", file=self.out, flush=True)
+            print(
+                f"bench ui: {self.url}?token={self.token}\n  bound to {self.host}: every request needs this token; "
+                "keep it to the people operating this bench",
+                file=self.out,
+                flush=True,
+            )
 
     def run(self) -> None:
         self.announce()
@@ -80,8 +92,15 @@ LINGER_S = 5.0  # after the plan: open pages get the final status and the report
 
 
 @contextlib.contextmanager
-def serve_in_background(journal: Path, *, host: str = "127.0.0.1", port: int = 8765, report_dir: Path | None = None,
-                        trust: Path | None = None, linger_s: float = LINGER_S) -> Iterator[UiServer]:
+def serve_in_background(
+    journal: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    report_dir: Path | None = None,
+    trust: Path | None = None,
+    linger_s: float = LINGER_S,
+) -> Iterator[UiServer]:
     """Serve the page from a thread while the caller runs a plan; stopped (and the port freed) on exit,
     `linger_s` later, so the pages watching see how the run ended."""
     Path(journal).parent.mkdir(parents=True, exist_ok=True)

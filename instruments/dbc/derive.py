@@ -40,9 +40,11 @@ MESSAGES: dict[int, str] = {
     0x260: "BMS",  # f_CellTemperatures (multiplexed)
 }
 NODES = ("BMS", "TESTER")
-HEADER = ("ESS Bench BMS CAN database, derived by instruments/dbc/derive.py from foxBMS 2 "
-          "tools/dbc/foxbms.dbc (v1.11.0), signal layouts unchanged. This product uses parts of "
-          "foxBMS(R); foxBMS 2 is BSD-3-Clause licensed, see FOXBMS-LICENSE.txt.")
+HEADER = (
+    "ESS Bench BMS CAN database, derived by instruments/dbc/derive.py from foxBMS 2 "
+    "tools/dbc/foxbms.dbc (v1.11.0), signal layouts unchanged. This product uses parts of "
+    "foxBMS(R); foxBMS 2 is BSD-3-Clause licensed, see FOXBMS-LICENSE.txt."
+)
 
 
 def derive(source: Path) -> Database:
@@ -56,8 +58,15 @@ def derive(source: Path) -> Database:
         for sig in msg.signals:
             sig.receivers[:] = [receiver]
         messages.append(msg)
-    nodes = [Node(name, comment="foxBMS 2 BMS (simulated or real)" if name == "BMS" else
-                  "ESS Bench test station (the FoxBmsCan driver)") for name in NODES]
+    nodes = [
+        Node(
+            name,
+            comment="foxBMS 2 BMS (simulated or real)"
+            if name == "BMS"
+            else "ESS Bench test station (the FoxBmsCan driver)",
+        )
+        for name in NODES
+    ]
     db = Database(messages=messages, nodes=nodes, version="", dbc_specifics=copy.deepcopy(fox.dbc), strict=True)
     return db
 

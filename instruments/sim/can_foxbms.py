@@ -93,8 +93,9 @@ class _Schedule:
 class SimFoxBmsCan:
     """One simulated BMS node; `start()` hooks it to the clock, `stop()` unhooks and closes."""
 
-    def __init__(self, plant: Any, clock: Any, *, resource: str | None = None, dbc: str | None = None,
-                 strict: bool = False) -> None:
+    def __init__(
+        self, plant: Any, clock: Any, *, resource: str | None = None, dbc: str | None = None, strict: bool = False
+    ) -> None:
         self.strict = strict
         self.plant = plant
         self.bms = plant.bms
@@ -107,13 +108,19 @@ class SimFoxBmsCan:
         t0 = clock.now_s()
         self.schedules = [_Schedule(self.db.get_message_by_frame_id(i), t0, self.n_cells) for i in CYCLIC]
         self._request = self.db.get_message_by_frame_id(0x210)
-        self.stats = {"sent": 0, "coalesced": 0, "suppressed": 0, "requests": 0, "bad_requests": 0,
-                      "send_errors": 0}
+        self.stats = {"sent": 0, "coalesced": 0, "suppressed": 0, "requests": 0, "bad_requests": 0, "send_errors": 0}
         self.last_request: dict[str, Any] | None = None
         self._listening = False
         self._exact: list[Any] = []  # clock periodic handles while exact cycles are on
-        self._encoders = {0x220: self._bms_state, 0x230: self._temps, 0x231: self._volts, 0x232: self._limits,
-                          0x233: self._p0, 0x235: self._sox, 0x240: self._string}
+        self._encoders = {
+            0x220: self._bms_state,
+            0x230: self._temps,
+            0x231: self._volts,
+            0x232: self._limits,
+            0x233: self._p0,
+            0x235: self._sox,
+            0x240: self._string,
+        }
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> SimFoxBmsCan:
@@ -228,88 +235,127 @@ class SimFoxBmsCan:
         err = any(alarms.values())
         closed = bool(b.contactor_closed)
         return {
-            "NumberOfConnectedStrings": 1 if closed else 0, "BmsState": int(b.state), "BmsSubstate": 0,
-            "CoolingState": 0, "HeaterState": 0, "InsulationMonitoring": 1, "SystemMonitoringError": 0,
-            "EmergencyShutoff": int(b.state == 10), "GeneralError": int(err),
-            "GeneralWarning": int(any(warnings.values())), "ChargingComplete": 0,
-            "InsulationError": int(alarms.get("insulation", False)), "InterlockState": 0, "MainFuseBlown": 0,
-            "BmsMasterPcbUndertemperatureErro": 0, "BmsMasterPcbOvertemperatureError": 0,
-            "McuDieTemperatureError": 0, "PrechargeCurrentError": 0,
-            "PrechargeVoltageError": int(alarms.get("precharge", False)), "Clamp30cError": 0, "NvramCrcError": 0,
+            "NumberOfConnectedStrings": 1 if closed else 0,
+            "BmsState": int(b.state),
+            "BmsSubstate": 0,
+            "CoolingState": 0,
+            "HeaterState": 0,
+            "InsulationMonitoring": 1,
+            "SystemMonitoringError": 0,
+            "EmergencyShutoff": int(b.state == 10),
+            "GeneralError": int(err),
+            "GeneralWarning": int(any(warnings.values())),
+            "ChargingComplete": 0,
+            "InsulationError": int(alarms.get("insulation", False)),
+            "InterlockState": 0,
+            "MainFuseBlown": 0,
+            "BmsMasterPcbUndertemperatureErro": 0,
+            "BmsMasterPcbOvertemperatureError": 0,
+            "McuDieTemperatureError": 0,
+            "PrechargeCurrentError": 0,
+            "PrechargeVoltageError": int(alarms.get("precharge", False)),
+            "Clamp30cError": 0,
+            "NvramCrcError": 0,
             "AlertFlag": int(b.state == 10),
             "PackOvercurrentDischargeError": int(alarms.get("oc_discharge", False)),
             "BmsChargingFlag": int(b.state == 9),
             "PackOvercurrentChargeError": int(alarms.get("oc_charge", False)),
             "CanTimingError": int(alarms.get("comms_loss", False)),
-            "BalancingAlgorithmState": int(b.balancing_allowed), "PhyAlive": 1, "PhyLinked": 1,
+            "BalancingAlgorithmState": int(b.balancing_allowed),
+            "PhyAlive": 1,
+            "PhyLinked": 1,
             "NumberOfDeactivatedStrings": 0,
             "InsulationResistance": _clip(round(b.insulation_resistance_ohm / 200e3) * 200.0, 0, 51000),
         }
 
     def _temps(self) -> dict[str, Any]:
         b = self.bms
-        return {"SensorMinimumCellTemperature": 0, "SensorMaximumCellTemperature": 0,
-                "ModuleMinimumCellTemperature": 0, "ModuleMaximumCellTemperature": 0,
-                "StringMinimumCellTemperature": 0, "StringMaximumCellTemperature": 0,
-                "MinimumCellTemperature": _clip(round(b.T_min), -128, 127),
-                "MaximumCellTemperature": _clip(round(b.T_max), -128, 127)}
+        return {
+            "SensorMinimumCellTemperature": 0,
+            "SensorMaximumCellTemperature": 0,
+            "ModuleMinimumCellTemperature": 0,
+            "ModuleMaximumCellTemperature": 0,
+            "StringMinimumCellTemperature": 0,
+            "StringMaximumCellTemperature": 0,
+            "MinimumCellTemperature": _clip(round(b.T_min), -128, 127),
+            "MaximumCellTemperature": _clip(round(b.T_max), -128, 127),
+        }
 
     def _volts(self) -> dict[str, Any]:
         b = self.bms
-        return {"MinimumCellVoltageCellIndex": 0, "MaximumCellVoltageCellIndex": 0,
-                "MinimumCellVoltageModuleIndex": 0, "MaximumCellVoltageModuleIndex": 0,
-                "MinimumCellVoltageStringIndex": 0, "MaximumCellVoltageStringIndex": 0,
-                "MaximumCellVoltage": _clip(round(b.v_max * 1000.0), -8192, 8191),
-                "MinimumCellVoltage": _clip(round(b.v_min * 1000.0), -8192, 8191)}
+        return {
+            "MinimumCellVoltageCellIndex": 0,
+            "MaximumCellVoltageCellIndex": 0,
+            "MinimumCellVoltageModuleIndex": 0,
+            "MaximumCellVoltageModuleIndex": 0,
+            "MinimumCellVoltageStringIndex": 0,
+            "MaximumCellVoltageStringIndex": 0,
+            "MaximumCellVoltage": _clip(round(b.v_max * 1000.0), -8192, 8191),
+            "MinimumCellVoltage": _clip(round(b.v_min * 1000.0), -8192, 8191),
+        }
 
     def _limits(self) -> dict[str, Any]:
         b = self.bms
         v = float(self.plant.pack.voltage_V)
         chem = b.chem
-        return {"MaximumDischargeCurrent": _clip(round(b.max_discharge_current_A * 4) / 4, 0, 1023.75),
-                "MaximumChargeCurrent": _clip(round(b.max_charge_current_A * 4) / 4, 0, 1023.75),
-                "MaximumDischargePower": _clip(round(b.max_discharge_current_A * v / 100.0) / 10.0, 0, 409.5),
-                "MaximumChargePower": _clip(round(b.max_charge_current_A * v / 100.0) / 10.0, 0, 409.5),
-                "MaximumBatteryVoltage": _clip(round(chem.v_max_V * self.n_cells / 4) * 4.0, 0, 1020),
-                "MinimumBatteryVoltage": _clip(round(chem.v_min_V * self.n_cells / 4) * 4.0, 0, 1020)}
+        return {
+            "MaximumDischargeCurrent": _clip(round(b.max_discharge_current_A * 4) / 4, 0, 1023.75),
+            "MaximumChargeCurrent": _clip(round(b.max_charge_current_A * 4) / 4, 0, 1023.75),
+            "MaximumDischargePower": _clip(round(b.max_discharge_current_A * v / 100.0) / 10.0, 0, 409.5),
+            "MaximumChargePower": _clip(round(b.max_charge_current_A * v / 100.0) / 10.0, 0, 409.5),
+            "MaximumBatteryVoltage": _clip(round(chem.v_max_V * self.n_cells / 4) * 4.0, 0, 1020),
+            "MinimumBatteryVoltage": _clip(round(chem.v_min_V * self.n_cells / 4) * 4.0, 0, 1020),
+        }
 
     def _p0(self) -> dict[str, Any]:
         b = self.bms
         v = float(self.plant.pack.voltage_V)
         i = float(b.current_reported_A)
-        return {"BatteryVoltage": _clip(round(v * 10) / 10, -1638.4, 1638.3),
-                "BusVoltage": _clip(round(float(b.bus_voltage_V) * 10) / 10, -1638.4, 1638.3),
-                "Power": _clip(round(v * i / 10.0) / 100.0, -655.36, 655.35),
-                "Current": _clip(round(i * 100) / 100, -655.36, 655.35)}
+        return {
+            "BatteryVoltage": _clip(round(v * 10) / 10, -1638.4, 1638.3),
+            "BusVoltage": _clip(round(float(b.bus_voltage_V) * 10) / 10, -1638.4, 1638.3),
+            "Power": _clip(round(v * i / 10.0) / 100.0, -655.36, 655.35),
+            "Current": _clip(round(i * 100) / 100, -655.36, 655.35),
+        }
 
     def _sox(self) -> dict[str, Any]:
         b = self.bms
         lo, hi = b.soc_min * 100.0, b.soc_max * 100.0
         energy_kWh = b.soc_mean * float(b.capacity_est_Ah.mean()) * b.chem.v_nom_V * self.n_cells / 1000.0
-        return {"MinimumSoc": _clip(round(lo * 10) / 10, 0, 100), "MaximumSoc": _clip(round(hi * 10) / 10, 0, 100),
-                "MinimumSoe": _clip(round(lo * 10) / 10, 0, 100), "MaximumSoe": _clip(round(hi * 10) / 10, 0, 100),
-                "Soh": _clip(round(b.soh * 200) / 2, 0, 127.5), "Energy": _clip(round(energy_kWh * 10) / 10, 0, 6553.5)}
+        return {
+            "MinimumSoc": _clip(round(lo * 10) / 10, 0, 100),
+            "MaximumSoc": _clip(round(hi * 10) / 10, 0, 100),
+            "MinimumSoe": _clip(round(lo * 10) / 10, 0, 100),
+            "MaximumSoe": _clip(round(hi * 10) / 10, 0, 100),
+            "Soh": _clip(round(b.soh * 200) / 2, 0, 127.5),
+            "Energy": _clip(round(energy_kWh * 10) / 10, 0, 6553.5),
+        }
 
     def _string(self) -> dict[str, Any]:
         b = self.bms
         a, w = b.alarms, b.warnings
         charging = int(b.state) == 9
         out = {s.name: 0 for s in self.db.get_message_by_frame_id(0x240).signals}
-        out.update({"f_StringState_Mux": 0, "IsStringConnected": int(bool(b.contactor_closed)),
-                    "IsBalancingActive": int(bool(b.balancing.any())),
-                    "OvervoltageMslError": int(a.get("cell_ov", False)),
-                    "UndervoltageMslError": int(a.get("cell_uv", False)),
-                    OT_MSL[0 if charging else 1]: int(a.get("cell_ot", False)),
-                    UT_MSL[0 if charging else 1]: int(a.get("cell_ut", False)),
-                    "CellOvercurrentChargeMslError": int(a.get("oc_charge", False)),
-                    "CellOvercurrentDischargeMslError": int(a.get("oc_discharge", False)),
-                    "PositiveContactorError": int(a.get("contactor_welded", False)),
-                    "OvervoltageMolWarning": int(w.get("cell_ov", False)),
-                    "UndervoltageMolWarning": int(w.get("cell_uv", False)),
-                    OT_MOL[0 if charging else 1]: int(w.get("cell_ot", False)),
-                    UT_MOL[0 if charging else 1]: int(w.get("cell_ut", False)),
-                    "CellOvercurrentChargeMolWarning": int(w.get("oc_charge", False)),
-                    "CellOvercurrentDischargeMolWarni": int(w.get("oc_discharge", False))})
+        out.update(
+            {
+                "f_StringState_Mux": 0,
+                "IsStringConnected": int(bool(b.contactor_closed)),
+                "IsBalancingActive": int(bool(b.balancing.any())),
+                "OvervoltageMslError": int(a.get("cell_ov", False)),
+                "UndervoltageMslError": int(a.get("cell_uv", False)),
+                OT_MSL[0 if charging else 1]: int(a.get("cell_ot", False)),
+                UT_MSL[0 if charging else 1]: int(a.get("cell_ut", False)),
+                "CellOvercurrentChargeMslError": int(a.get("oc_charge", False)),
+                "CellOvercurrentDischargeMslError": int(a.get("oc_discharge", False)),
+                "PositiveContactorError": int(a.get("contactor_welded", False)),
+                "OvervoltageMolWarning": int(w.get("cell_ov", False)),
+                "UndervoltageMolWarning": int(w.get("cell_uv", False)),
+                OT_MOL[0 if charging else 1]: int(w.get("cell_ot", False)),
+                UT_MOL[0 if charging else 1]: int(w.get("cell_ut", False)),
+                "CellOvercurrentChargeMolWarning": int(w.get("oc_charge", False)),
+                "CellOvercurrentDischargeMolWarni": int(w.get("oc_discharge", False)),
+            }
+        )
         return out
 
     def _page(self, sch: _Schedule) -> dict[str, Any]:

@@ -19,15 +19,23 @@ from instruments.transports.modbus import from_int16
 
 
 class GasDetectorSim:
-    def __init__(self, plant: Any, *, lock: Any = None, faults: list[Any] | None = None, serial: str = "",
-                 firmware: str = "", stage1_ppm: dict[str, float] | None = None,
-                 stage2_ppm: dict[str, float] | None = None, pressure_alarm_Pa: float | None = None) -> None:
+    def __init__(
+        self,
+        plant: Any,
+        *,
+        lock: Any = None,
+        faults: list[Any] | None = None,
+        serial: str = "",
+        firmware: str = "",
+        stage1_ppm: dict[str, float] | None = None,
+        stage2_ppm: dict[str, float] | None = None,
+        pressure_alarm_Pa: float | None = None,
+    ) -> None:
         self.plant = plant
         th = plant.bms.th
         self.stage1 = {g: float((stage1_ppm or th["gas_stage1_ppm"]).get(g, 1e9)) for g in GASES}
         self.stage2 = {g: float((stage2_ppm or th["gas_stage2_ppm"]).get(g, 1e9)) for g in GASES}
-        self.pressure_alarm_Pa = float(pressure_alarm_Pa if pressure_alarm_Pa is not None
-                                       else th["pressure_alarm_Pa"])
+        self.pressure_alarm_Pa = float(pressure_alarm_Pa if pressure_alarm_Pa is not None else th["pressure_alarm_Pa"])
         self.serial = serial or "SIM-GD-0001"
         self.firmware = firmware or "1.20"
         self.sensor_faults: set[str] = set()
@@ -42,7 +50,7 @@ class GasDetectorSim:
         except ValueError:
             fw = 0
         sn = self.serial.encode("latin-1")[:16].ljust(16, b"\0")
-        return [DEVICE_TYPE, fw & 0xFFFF] + [int.from_bytes(sn[i:i + 2], "big") for i in range(0, 16, 2)]
+        return [DEVICE_TYPE, fw & 0xFFFF] + [int.from_bytes(sn[i : i + 2], "big") for i in range(0, 16, 2)]
 
     def _ppm(self) -> dict[str, float]:
         ppm = {g: float(self.plant.gas.ppm[g]) for g in GASES}
@@ -79,10 +87,16 @@ def serve(plant: Any, role: Any, clock: Any) -> ModbusSimServer:
     """Start the simulated gas detector for a station role; returns the running server."""
     opts = dict(getattr(role, "options", {}) or {})
     cfg = dict(opts.get("sim", {}) or {})  # simulator-only settings; the driver ignores them
-    sim = GasDetectorSim(plant, lock=clock.lock, faults=plant.instrument_faults.setdefault(role.role, []),
-                         serial=getattr(role, "serial", ""), firmware=getattr(role, "firmware", ""),
-                         stage1_ppm=cfg.get("stage1_ppm"), stage2_ppm=cfg.get("stage2_ppm"),
-                         pressure_alarm_Pa=cfg.get("pressure_alarm_Pa"))
+    sim = GasDetectorSim(
+        plant,
+        lock=clock.lock,
+        faults=plant.instrument_faults.setdefault(role.role, []),
+        serial=getattr(role, "serial", ""),
+        firmware=getattr(role, "firmware", ""),
+        stage1_ppm=cfg.get("stage1_ppm"),
+        stage2_ppm=cfg.get("stage2_ppm"),
+        pressure_alarm_Pa=cfg.get("pressure_alarm_Pa"),
+    )
     server = ModbusSimServer(sim.regmap.device(int(opts.get("device_id", 1))), name="gas-detector")
     server.sim = sim  # type: ignore[attr-defined]
     return server.start()

@@ -77,13 +77,21 @@ class RegisterMap:
             ro = addrs[a]
             if run_start is None or a != prev + 1 or ro != run_ro:
                 if run_start is not None:
-                    out.append(SimData(run_start, count=prev - run_start + 1, values=0,
-                                       datatype=DataType.REGISTERS, readonly=run_ro))
+                    out.append(
+                        SimData(
+                            run_start,
+                            count=prev - run_start + 1,
+                            values=0,
+                            datatype=DataType.REGISTERS,
+                            readonly=run_ro,
+                        )
+                    )
                 run_start, run_ro = a, ro
             prev = a
         if run_start is not None:
-            out.append(SimData(run_start, count=prev - run_start + 1, values=0, datatype=DataType.REGISTERS,
-                               readonly=run_ro))
+            out.append(
+                SimData(run_start, count=prev - run_start + 1, values=0, datatype=DataType.REGISTERS, readonly=run_ro)
+            )
         return out
 
     def device(self, device_id: int = 1) -> SimDevice:
@@ -111,8 +119,15 @@ class RegisterMap:
         code = int(code) if isinstance(code, int) else 4
         return ExcCodes(code) if code in {int(c) for c in ExcCodes} else ExcCodes.DEVICE_FAILURE
 
-    async def action(self, fc: int, start_address: int, address: int, count: int, registers: list[int],
-                     set_values: list[int] | list[bool] | None) -> ExcCodes | None:
+    async def action(
+        self,
+        fc: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
         with self.lock:
             if set_values is None:
                 if (exc := self._fault("read")) is not None:
@@ -137,7 +152,7 @@ class RegisterMap:
                 if a + size > end:
                     return ExcCodes.ILLEGAL_VALUE  # item written only in part
                 try:
-                    fn(vals[a - address:a - address + size])
+                    fn(vals[a - address : a - address + size])
                 except ValueError:
                     return ExcCodes.ILLEGAL_VALUE
                 a += size
@@ -148,9 +163,16 @@ class RegisterMap:
 class ModbusSimServer:
     """Serve SimDevice(s) on host:port (0 = any free port) until stop()."""
 
-    def __init__(self, devices: SimDevice | list[SimDevice], *, host: str = "127.0.0.1", port: int = 0,
-                 name: str = "modbus-sim", framer: FramerType = FramerType.SOCKET,
-                 mute_when: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        devices: SimDevice | list[SimDevice],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "modbus-sim",
+        framer: FramerType = FramerType.SOCKET,
+        mute_when: Callable[[], bool] | None = None,
+    ) -> None:
         self.devices = devices
         self.mute_when = mute_when
         self.host = host
@@ -184,8 +206,9 @@ class ModbusSimServer:
         asyncio.set_event_loop(loop)
 
         async def begin() -> None:
-            self._server = ModbusTcpServer(self.devices, address=(self.host, self.port), framer=self.framer,
-                                           trace_packet=self._trace)
+            self._server = ModbusTcpServer(
+                self.devices, address=(self.host, self.port), framer=self.framer, trace_packet=self._trace
+            )
             await self._server.serve_forever(background=True)
             sockets = getattr(self._server.transport, "sockets", None)
             if sockets:

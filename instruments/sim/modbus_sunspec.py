@@ -30,20 +30,46 @@ from instruments.sunspec_bms import MODELS, SUNS, encode_model
 BASE = 40000
 # plant BMS state (foxBMS numbering) -> SunSpec 802 State
 _STATE = {0: 2, 1: 2, 2: 2, 3: 1, 4: 6, 5: 1, 6: 2, 7: 3, 8: 3, 9: 3, 10: 99, 11: 99}
-_ALARM_BITS = {"comms_loss": 0, "cell_ot": 1, "cell_ut": 3, "oc_charge": 5, "charge_over_limit": 5,
-               "oc_discharge": 7, "discharge_over_limit": 7, "cell_ov": 9, "cell_uv": 11, "thermal_gradient": 18,
-               "contactor_welded": 20, "precharge": 20, "insulation": 22, "gas_stage1": 25, "gas_stage2": 25,
-               "pressure": 25, "temp_rise_rate": 25}
-_WARN_BITS = {"cell_ot": 2, "cell_ut": 4, "oc_charge": 6, "oc_discharge": 8, "cell_ov": 10, "cell_uv": 12,
-              "soc_low": 14, "soc_high": 16, "thermal_gradient": 19, "insulation": 26, "temp_rise_rate": 26,
-              "cold_charge": 26}
+_ALARM_BITS = {
+    "comms_loss": 0,
+    "cell_ot": 1,
+    "cell_ut": 3,
+    "oc_charge": 5,
+    "charge_over_limit": 5,
+    "oc_discharge": 7,
+    "discharge_over_limit": 7,
+    "cell_ov": 9,
+    "cell_uv": 11,
+    "thermal_gradient": 18,
+    "contactor_welded": 20,
+    "precharge": 20,
+    "insulation": 22,
+    "gas_stage1": 25,
+    "gas_stage2": 25,
+    "pressure": 25,
+    "temp_rise_rate": 25,
+}
+_WARN_BITS = {
+    "cell_ot": 2,
+    "cell_ut": 4,
+    "oc_charge": 6,
+    "oc_discharge": 8,
+    "cell_ov": 10,
+    "cell_uv": 12,
+    "soc_low": 14,
+    "soc_high": 16,
+    "thermal_gradient": 19,
+    "insulation": 26,
+    "temp_rise_rate": 26,
+    "cold_charge": 26,
+}
 _VENDOR_BITS = {"gas_stage1": 0, "gas_stage2": 1, "pressure": 2, "temp_rise_rate": 3}
 
 
 def _sf_for(value: float, digits: int = 0) -> int:
     """Smallest scale factor >= -digits that fits |value| into 16 bits."""
     sf = -digits
-    while abs(value) / 10.0 ** sf > 32000 and sf < 10:
+    while abs(value) / 10.0**sf > 32000 and sf < 10:
         sf += 1
     return sf
 
@@ -51,8 +77,18 @@ def _sf_for(value: float, digits: int = 0) -> int:
 class SunSpecBmsSim:
     """Register computation for one simulated SunSpec BMS."""
 
-    def __init__(self, plant: Any, *, lock: Any = None, faults: list[Any] | None = None, make: str = "",
-                 model: str = "", serial: str = "", firmware: str = "", cells_per_module: int | None = None) -> None:
+    def __init__(
+        self,
+        plant: Any,
+        *,
+        lock: Any = None,
+        faults: list[Any] | None = None,
+        make: str = "",
+        model: str = "",
+        serial: str = "",
+        firmware: str = "",
+        cells_per_module: int | None = None,
+    ) -> None:
         self.plant = plant
         self.bms = plant.bms
         n = int(plant.pack.n_series)
@@ -60,8 +96,14 @@ class SunSpecBmsSim:
         if cpm < 1 or n % cpm:
             raise ValueError(f"cells_per_module {cpm} must divide the series count {n}")
         self.n, self.cpm, self.nmod = n, cpm, n // cpm
-        self.identity = {"Mn": make or "ESS Bench", "Md": model or "SIM-BMS-SUNSPEC", "Opt": "sim",
-                         "Vr": firmware or "1.0.0", "SN": serial or "SIM-BMS-0001", "DA": 1}
+        self.identity = {
+            "Mn": make or "ESS Bench",
+            "Md": model or "SIM-BMS-SUNSPEC",
+            "Opt": "sim",
+            "Vr": firmware or "1.0.0",
+            "SN": serial or "SIM-BMS-0001",
+            "DA": 1,
+        }
         self.ctrl_hb = 0
         self.set_inv_state: int | None = None
         self.last_setop: int | None = None
@@ -71,9 +113,20 @@ class SunSpecBmsSim:
         self.rating = {"AHRtg": cap_ah, "WHRtg": wh}
         th = self.bms.th
         p_max = max(th["max_charge_current_A"], th["max_discharge_current_A"]) * plant.pack.chem.v_max_V * n
-        self.sf = {"AHRtg_SF": _sf_for(cap_ah), "WHRtg_SF": _sf_for(wh), "WChaDisChaMax_SF": _sf_for(p_max),
-                   "DisChaRte_SF": None, "SoC_SF": -1, "DoD_SF": None, "SoH_SF": -1, "V_SF": -1,
-                   "CellV_SF": -3, "A_SF": -1, "AMax_SF": -1, "W_SF": _sf_for(p_max)}
+        self.sf = {
+            "AHRtg_SF": _sf_for(cap_ah),
+            "WHRtg_SF": _sf_for(wh),
+            "WChaDisChaMax_SF": _sf_for(p_max),
+            "DisChaRte_SF": None,
+            "SoC_SF": -1,
+            "DoD_SF": None,
+            "SoH_SF": -1,
+            "V_SF": -1,
+            "CellV_SF": -3,
+            "A_SF": -1,
+            "AMax_SF": -1,
+            "W_SF": _sf_for(p_max),
+        }
         self.p_max = p_max
         self.regmap = RegisterMap(lock, faults)
         self._layout()
@@ -171,18 +224,43 @@ class SunSpecBmsSim:
         imin = v.index(min(v))
         vals = dict(self.sf)
         vals.update(self.rating)
-        vals.update({
-            "WChaRteMax": b.max_charge_current_A * pack_v, "WDisChaRteMax": b.max_discharge_current_A * pack_v,
-            "SoC": soc, "SoH": 100.0 * b.soh, "NCyc": self._ncyc(), "ChaSt": self._cha_st(soc, current),
-            "LocRemCtl": 0, "Hb": b.heartbeat, "CtrlHb": self.ctrl_hb, "AlmRst": 0, "Typ": 4,
-            "State": _STATE.get(b.state, 99), "StateVnd": b.state, "Evt1": evt, "Evt2": 0, "EvtVnd1": vnd,
-            "EvtVnd2": 0, "V": pack_v, "VMax": self.plant.pack.chem.v_max_V * self.n,
-            "VMin": self.plant.pack.chem.v_min_V * self.n, "CellVMax": max(v), "CellVMaxStr": 1,
-            "CellVMaxMod": imax // self.cpm + 1, "CellVMin": min(v), "CellVMinStr": 1,
-            "CellVMinMod": imin // self.cpm + 1, "CellVAvg": pack_v / len(v), "A": current,
-            "AChaMax": b.max_charge_current_A, "ADisChaMax": b.max_discharge_current_A, "W": pack_v * current,
-            "SetOp": self.last_setop, "SetInvState": self.set_inv_state,
-        })
+        vals.update(
+            {
+                "WChaRteMax": b.max_charge_current_A * pack_v,
+                "WDisChaRteMax": b.max_discharge_current_A * pack_v,
+                "SoC": soc,
+                "SoH": 100.0 * b.soh,
+                "NCyc": self._ncyc(),
+                "ChaSt": self._cha_st(soc, current),
+                "LocRemCtl": 0,
+                "Hb": b.heartbeat,
+                "CtrlHb": self.ctrl_hb,
+                "AlmRst": 0,
+                "Typ": 4,
+                "State": _STATE.get(b.state, 99),
+                "StateVnd": b.state,
+                "Evt1": evt,
+                "Evt2": 0,
+                "EvtVnd1": vnd,
+                "EvtVnd2": 0,
+                "V": pack_v,
+                "VMax": self.plant.pack.chem.v_max_V * self.n,
+                "VMin": self.plant.pack.chem.v_min_V * self.n,
+                "CellVMax": max(v),
+                "CellVMaxStr": 1,
+                "CellVMaxMod": imax // self.cpm + 1,
+                "CellVMin": min(v),
+                "CellVMinStr": 1,
+                "CellVMinMod": imin // self.cpm + 1,
+                "CellVAvg": pack_v / len(v),
+                "A": current,
+                "AChaMax": b.max_charge_current_A,
+                "ADisChaMax": b.max_discharge_current_A,
+                "W": pack_v * current,
+                "SetOp": self.last_setop,
+                "SetInvState": self.set_inv_state,
+            }
+        )
         return encode_model(802, vals)
 
     def _m803(self) -> list[int]:
@@ -194,29 +272,76 @@ class SunSpecBmsSim:
         tmax, tmin = max(t), min(t)
         mod_of = lambda i: i // self.cpm + 1  # noqa: E731
         pack_v = sum(v)
-        vals = {"CellV_SF": -3, "ModTmp_SF": -1, "A_SF": -1, "SoH_SF": -1, "SoC_SF": -1, "V_SF": self.sf["V_SF"],
-                "NStr": 1, "NStrCon": 1 if closed else 0, "ModTmpMax": tmax, "ModTmpMaxStr": 1,
-                "ModTmpMaxMod": mod_of(t.index(tmax)), "ModTmpMin": tmin, "ModTmpMinStr": 1,
-                "ModTmpMinMod": mod_of(t.index(tmin)), "ModTmpAvg": sum(t) / len(t), "StrVMax": pack_v,
-                "StrVMaxStr": 1, "StrVMin": pack_v, "StrVMinStr": 1, "StrVAvg": pack_v, "StrAMax": current,
-                "StrAMaxStr": 1, "StrAMin": current, "StrAMinStr": 1, "StrAAvg": current,
-                "NCellBal": int(b.balancing.sum())}
-        string = {"StrNMod": self.nmod, "StrSt": 1 | (2 if closed else 0), "StrConFail": 0,
-                  "StrSoC": 100.0 * b.soc_mean, "StrSoH": 100.0 * b.soh, "StrA": current,
-                  "StrCellVMax": max(v), "StrCellVMaxMod": mod_of(v.index(max(v))), "StrCellVMin": min(v),
-                  "StrCellVMinMod": mod_of(v.index(min(v))), "StrCellVAvg": pack_v / len(v),
-                  "StrModTmpMax": tmax, "StrModTmpMaxMod": mod_of(t.index(tmax)), "StrModTmpMin": tmin,
-                  "StrModTmpMinMod": mod_of(t.index(tmin)), "StrModTmpAvg": sum(t) / len(t),
-                  "StrConSt": 1 if closed else 0, "StrEvt1": evt, "StrEvt2": 0, "StrEvtVnd1": vnd, "StrEvtVnd2": 0}
+        vals = {
+            "CellV_SF": -3,
+            "ModTmp_SF": -1,
+            "A_SF": -1,
+            "SoH_SF": -1,
+            "SoC_SF": -1,
+            "V_SF": self.sf["V_SF"],
+            "NStr": 1,
+            "NStrCon": 1 if closed else 0,
+            "ModTmpMax": tmax,
+            "ModTmpMaxStr": 1,
+            "ModTmpMaxMod": mod_of(t.index(tmax)),
+            "ModTmpMin": tmin,
+            "ModTmpMinStr": 1,
+            "ModTmpMinMod": mod_of(t.index(tmin)),
+            "ModTmpAvg": sum(t) / len(t),
+            "StrVMax": pack_v,
+            "StrVMaxStr": 1,
+            "StrVMin": pack_v,
+            "StrVMinStr": 1,
+            "StrVAvg": pack_v,
+            "StrAMax": current,
+            "StrAMaxStr": 1,
+            "StrAMin": current,
+            "StrAMinStr": 1,
+            "StrAAvg": current,
+            "NCellBal": int(b.balancing.sum()),
+        }
+        string = {
+            "StrNMod": self.nmod,
+            "StrSt": 1 | (2 if closed else 0),
+            "StrConFail": 0,
+            "StrSoC": 100.0 * b.soc_mean,
+            "StrSoH": 100.0 * b.soh,
+            "StrA": current,
+            "StrCellVMax": max(v),
+            "StrCellVMaxMod": mod_of(v.index(max(v))),
+            "StrCellVMin": min(v),
+            "StrCellVMinMod": mod_of(v.index(min(v))),
+            "StrCellVAvg": pack_v / len(v),
+            "StrModTmpMax": tmax,
+            "StrModTmpMaxMod": mod_of(t.index(tmax)),
+            "StrModTmpMin": tmin,
+            "StrModTmpMinMod": mod_of(t.index(tmin)),
+            "StrModTmpAvg": sum(t) / len(t),
+            "StrConSt": 1 if closed else 0,
+            "StrEvt1": evt,
+            "StrEvt2": 0,
+            "StrEvtVnd1": vnd,
+            "StrEvtVnd2": 0,
+        }
         return encode_model(803, vals, [string])
 
     def _module(self, k: int, v: list[float], t: list[float]) -> dict[str, Any]:
         lo, hi = k * self.cpm, (k + 1) * self.cpm
         mv, mt = v[lo:hi], t[lo:hi]
         soc = [float(x) for x in self.bms.soc_est[lo:hi]]
-        return {"mv": mv, "mt": mt, "soc": 100.0 * sum(soc) / len(soc),
-                "vmax": max(mv), "vmaxc": mv.index(max(mv)) + 1, "vmin": min(mv), "vminc": mv.index(min(mv)) + 1,
-                "tmax": max(mt), "tmaxc": mt.index(max(mt)) + 1, "tmin": min(mt), "tminc": mt.index(min(mt)) + 1}
+        return {
+            "mv": mv,
+            "mt": mt,
+            "soc": 100.0 * sum(soc) / len(soc),
+            "vmax": max(mv),
+            "vmaxc": mv.index(max(mv)) + 1,
+            "vmin": min(mv),
+            "vminc": mv.index(min(mv)) + 1,
+            "tmax": max(mt),
+            "tmaxc": mt.index(max(mt)) + 1,
+            "tmin": min(mt),
+            "tminc": mt.index(min(mt)) + 1,
+        }
 
     def _m804(self) -> list[int]:
         b = self.bms
@@ -224,47 +349,116 @@ class SunSpecBmsSim:
         closed = bool(b.contactor_closed)
         evt, vnd = self._events()
         mods = [self._module(k, v, t) for k in range(self.nmod)]
-        vals = {"SoC_SF": -1, "SoH_SF": -1, "DoD_SF": None, "A_SF": -1, "V_SF": self.sf["V_SF"], "CellV_SF": -3,
-                "ModTmp_SF": -1, "Idx": 1, "NMod": self.nmod, "St": 1 | (2 if closed else 0), "ConFail": 0,
-                "NCellBal": int(b.balancing.sum()), "SoC": 100.0 * b.soc_mean, "NCyc": self._ncyc(),
-                "SoH": 100.0 * b.soh, "A": float(b.current_reported_A), "V": sum(v), "CellVMax": max(v),
-                "CellVMaxMod": v.index(max(v)) // self.cpm + 1, "CellVMin": min(v),
-                "CellVMinMod": v.index(min(v)) // self.cpm + 1, "CellVAvg": sum(v) / len(v), "ModTmpMax": max(t),
-                "ModTmpMaxMod": t.index(max(t)) // self.cpm + 1, "ModTmpMin": min(t),
-                "ModTmpMinMod": t.index(min(t)) // self.cpm + 1, "ModTmpAvg": sum(t) / len(t),
-                "ConSt": 1 if closed else 0, "Evt1": evt, "Evt2": 0, "EvtVnd1": vnd, "EvtVnd2": 0}
-        groups = [{"ModNCell": self.cpm, "ModSoC": m["soc"], "ModSoH": 100.0 * b.soh, "ModCellVMax": m["vmax"],
-                   "ModCellVMaxCell": m["vmaxc"], "ModCellVMin": m["vmin"], "ModCellVMinCell": m["vminc"],
-                   "ModCellVAvg": sum(m["mv"]) / self.cpm, "ModCellTmpMax": m["tmax"], "ModCellTmpMaxCell": m["tmaxc"],
-                   "ModCellTmpMin": m["tmin"], "ModCellTmpMinCell": m["tminc"],
-                   "ModCellTmpAvg": sum(m["mt"]) / self.cpm} for m in mods]
+        vals = {
+            "SoC_SF": -1,
+            "SoH_SF": -1,
+            "DoD_SF": None,
+            "A_SF": -1,
+            "V_SF": self.sf["V_SF"],
+            "CellV_SF": -3,
+            "ModTmp_SF": -1,
+            "Idx": 1,
+            "NMod": self.nmod,
+            "St": 1 | (2 if closed else 0),
+            "ConFail": 0,
+            "NCellBal": int(b.balancing.sum()),
+            "SoC": 100.0 * b.soc_mean,
+            "NCyc": self._ncyc(),
+            "SoH": 100.0 * b.soh,
+            "A": float(b.current_reported_A),
+            "V": sum(v),
+            "CellVMax": max(v),
+            "CellVMaxMod": v.index(max(v)) // self.cpm + 1,
+            "CellVMin": min(v),
+            "CellVMinMod": v.index(min(v)) // self.cpm + 1,
+            "CellVAvg": sum(v) / len(v),
+            "ModTmpMax": max(t),
+            "ModTmpMaxMod": t.index(max(t)) // self.cpm + 1,
+            "ModTmpMin": min(t),
+            "ModTmpMinMod": t.index(min(t)) // self.cpm + 1,
+            "ModTmpAvg": sum(t) / len(t),
+            "ConSt": 1 if closed else 0,
+            "Evt1": evt,
+            "Evt2": 0,
+            "EvtVnd1": vnd,
+            "EvtVnd2": 0,
+        }
+        groups = [
+            {
+                "ModNCell": self.cpm,
+                "ModSoC": m["soc"],
+                "ModSoH": 100.0 * b.soh,
+                "ModCellVMax": m["vmax"],
+                "ModCellVMaxCell": m["vmaxc"],
+                "ModCellVMin": m["vmin"],
+                "ModCellVMinCell": m["vminc"],
+                "ModCellVAvg": sum(m["mv"]) / self.cpm,
+                "ModCellTmpMax": m["tmax"],
+                "ModCellTmpMaxCell": m["tmaxc"],
+                "ModCellTmpMin": m["tmin"],
+                "ModCellTmpMinCell": m["tminc"],
+                "ModCellTmpAvg": sum(m["mt"]) / self.cpm,
+            }
+            for m in mods
+        ]
         return encode_model(804, vals, groups)
 
     def _m805(self, k: int) -> list[int]:
         b = self.bms
         v, t = self._cells()
         m = self._module(k, v, t)
-        bal = [bool(x) for x in b.balancing[k * self.cpm:(k + 1) * self.cpm]]
-        vals = {"SoC_SF": -1, "SoH_SF": -1, "DoD_SF": None, "V_SF": -2, "CellV_SF": -3, "Tmp_SF": -1,
-                "StrIdx": 1, "ModIdx": k + 1, "NCell": self.cpm, "SoC": m["soc"], "SoH": 100.0 * b.soh,
-                "NCyc": self._ncyc(), "V": sum(m["mv"]), "CellVMax": m["vmax"], "CellVMaxCell": m["vmaxc"],
-                "CellVMin": m["vmin"], "CellVMinCell": m["vminc"], "CellVAvg": sum(m["mv"]) / self.cpm,
-                "CellTmpMax": m["tmax"], "CellTmpMaxCell": m["tmaxc"], "CellTmpMin": m["tmin"],
-                "CellTmpMinCell": m["tminc"], "CellTmpAvg": sum(m["mt"]) / self.cpm, "NCellBal": sum(bal),
-                "SN": f"{self.identity['SN']}-M{k + 1:02d}"}
-        cells = [{"CellV": cv, "CellTmp": ct if math.isfinite(ct) else None, "CellSt": 1 if cb else 0}
-                 for cv, ct, cb in zip(m["mv"], m["mt"], bal, strict=True)]
+        bal = [bool(x) for x in b.balancing[k * self.cpm : (k + 1) * self.cpm]]
+        vals = {
+            "SoC_SF": -1,
+            "SoH_SF": -1,
+            "DoD_SF": None,
+            "V_SF": -2,
+            "CellV_SF": -3,
+            "Tmp_SF": -1,
+            "StrIdx": 1,
+            "ModIdx": k + 1,
+            "NCell": self.cpm,
+            "SoC": m["soc"],
+            "SoH": 100.0 * b.soh,
+            "NCyc": self._ncyc(),
+            "V": sum(m["mv"]),
+            "CellVMax": m["vmax"],
+            "CellVMaxCell": m["vmaxc"],
+            "CellVMin": m["vmin"],
+            "CellVMinCell": m["vminc"],
+            "CellVAvg": sum(m["mv"]) / self.cpm,
+            "CellTmpMax": m["tmax"],
+            "CellTmpMaxCell": m["tmaxc"],
+            "CellTmpMin": m["tmin"],
+            "CellTmpMinCell": m["tminc"],
+            "CellTmpAvg": sum(m["mt"]) / self.cpm,
+            "NCellBal": sum(bal),
+            "SN": f"{self.identity['SN']}-M{k + 1:02d}",
+        }
+        cells = [
+            {"CellV": cv, "CellTmp": ct if math.isfinite(ct) else None, "CellSt": 1 if cb else 0}
+            for cv, ct, cb in zip(m["mv"], m["mt"], bal, strict=True)
+        ]
         return encode_model(805, vals, cells)
 
 
 def serve(plant: Any, role: Any, clock: Any) -> ModbusSimServer:
     """Start the simulated SunSpec BMS for a station role; returns the running server."""
     opts = dict(getattr(role, "options", {}) or {})
-    sim = SunSpecBmsSim(plant, lock=clock.lock, faults=plant.instrument_faults.setdefault(role.role, []),
-                        make=getattr(role, "make", ""), model=getattr(role, "model", ""),
-                        serial=getattr(role, "serial", ""), firmware=getattr(role, "firmware", ""),
-                        cells_per_module=dict(opts.get("sim", {}) or {}).get("cells_per_module"))
-    server = ModbusSimServer(sim.regmap.device(int(opts.get("device_id", 1))), name="sunspec-bms",
-                             mute_when=lambda: bool(getattr(plant, "comms_lost", False)))
+    sim = SunSpecBmsSim(
+        plant,
+        lock=clock.lock,
+        faults=plant.instrument_faults.setdefault(role.role, []),
+        make=getattr(role, "make", ""),
+        model=getattr(role, "model", ""),
+        serial=getattr(role, "serial", ""),
+        firmware=getattr(role, "firmware", ""),
+        cells_per_module=dict(opts.get("sim", {}) or {}).get("cells_per_module"),
+    )
+    server = ModbusSimServer(
+        sim.regmap.device(int(opts.get("device_id", 1))),
+        name="sunspec-bms",
+        mute_when=lambda: bool(getattr(plant, "comms_lost", False)),
+    )
     server.sim = sim  # type: ignore[attr-defined]
     return server.start()

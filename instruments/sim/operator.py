@@ -36,5 +36,15 @@ class SimulatedOperator:
 
 def serve(plant: Any, role: Any, clock: Any) -> SimulatedOperator:
     """Start the simulated operator's hands for a station role (resource "operator")."""
-    return SimulatedOperator(serve_instrument(SimStimulus, plant.stimulus_target(), plant, role, clock,
-                                              serial="SIM-OPERATOR", model="SIMULATED-OPERATOR", firmware="1.0"))
+    return SimulatedOperator(
+        serve_instrument(
+            SimStimulus,
+            plant.stimulus_target(),
+            plant,
+            role,
+            clock,
+            serial="SIM-OPERATOR",
+            model="SIMULATED-OPERATOR",
+            firmware="1.0",
+        )
+    )

@@ -39,15 +39,30 @@ from instruments.sim.scpi_server import (
 DCV_RANGES = DCV_RANGES_V  # the ranges and integration times are the driver's declarations
 RES_RANGES = RES_RANGES_OHM
 # NPLC -> (resolution, rms noise), both in ppm of range (34465A datasheet order of magnitude).
-NPLC_TABLE = {100.0: (0.03, 0.05), 10.0: (0.1, 0.15), 1.0: (0.3, 0.5), 0.2: (0.7, 1.5), 0.06: (1.5, 3.0),
-              0.02: (3.0, 6.0)}
+NPLC_TABLE = {
+    100.0: (0.03, 0.05),
+    10.0: (0.1, 0.15),
+    1.0: (0.3, 0.5),
+    0.2: (0.7, 1.5),
+    0.06: (1.5, 3.0),
+    0.02: (3.0, 6.0),
+}
 if set(NPLC_TABLE) != set(NPLC_VALUES):  # a new integration time in the driver needs its noise figures here
-    raise ImportError(f"simulated 34465A noise table {sorted(NPLC_TABLE)} differs from the driver's NPLC "
-                      f"values {sorted(NPLC_VALUES)}")
+    raise ImportError(
+        f"simulated 34465A noise table {sorted(NPLC_TABLE)} differs from the driver's NPLC values {sorted(NPLC_VALUES)}"
+    )
 DEFAULT_NPLC = 10.0
 OVERLOAD = "+9.90000000E+37"
-_FUNCS = {"VOLT": "VOLT", "VOLT:DC": "VOLT", "VOLTAGE": "VOLT", "VOLTAGE:DC": "VOLT", "RES": "RES",
-          "RESISTANCE": "RES", "FRES": "FRES", "FRESISTANCE": "FRES"}
+_FUNCS = {
+    "VOLT": "VOLT",
+    "VOLT:DC": "VOLT",
+    "VOLTAGE": "VOLT",
+    "VOLTAGE:DC": "VOLT",
+    "RES": "RES",
+    "RESISTANCE": "RES",
+    "FRES": "FRES",
+    "FRESISTANCE": "FRES",
+}
 
 
 def _quantity_ohm(text: Any, default: float) -> float:
@@ -62,9 +77,18 @@ def _quantity_ohm(text: Any, default: float) -> float:
 
 
 class SimKeysight34465A(ScpiInstrument):
-    def __init__(self, voltage_source: Any, *, resistor_ohm: float = 1e4, lead_ohm: float = 0.1,
-                 serial: str = "MY00000001", model: str = "34465A", firmware: str = "A.02.16-02.40-02.16-00.51-03-01",
-                 lock: Any = None, faults: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        voltage_source: Any,
+        *,
+        resistor_ohm: float = 1e4,
+        lead_ohm: float = 0.1,
+        serial: str = "MY00000001",
+        model: str = "34465A",
+        firmware: str = "A.02.16-02.40-02.16-00.51-03-01",
+        lock: Any = None,
+        faults: list[Any] | None = None,
+    ) -> None:
         super().__init__(lock, faults)
         self.idn = f"Keysight Technologies,{model},{serial},{firmware}"
         self.voltage_source = voltage_source  # callable -> volts at the probes
@@ -90,8 +114,12 @@ class SimKeysight34465A(ScpiInstrument):
             c(f"[SENSe:]{node}:RANGe[:UPPer]?", (lambda f: lambda a: nr3(self._present_range(f)))(func))
             c(f"[SENSe:]{node}:RANGe:AUTO", (lambda f: lambda a: self._set_auto(f, parse_bool(arg(a))))(func))
             c(f"[SENSe:]{node}:RANGe:AUTO?", (lambda f: lambda a: "1" if self.range[f] is None else "0")(func))
-        c("CONFigure?", lambda a: f'"{self.function} {nr3(self._present_range(self.function))},'
-                                  f'{nr3(self._resolution(self.function))}"')
+        c(
+            "CONFigure?",
+            lambda a: (
+                f'"{self.function} {nr3(self._present_range(self.function))},{nr3(self._resolution(self.function))}"'
+            ),
+        )
         c("[SENSe:]FUNCtion[:ON]", lambda a: self._set_function(arg(a)))
         c("[SENSe:]FUNCtion[:ON]?", lambda a: f'"{self.function}"')
         c("READ?", lambda a: self._read())
@@ -239,14 +267,24 @@ def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     sim = dict((role.options or {}).get("sim", {}) or {})
     source = str(sim.get("source", "pack")).lower()
     if source == "pack":
+
         def probe() -> float:
             return float(plant.pack.voltage_V)
     elif source == "bus":
+
         def probe() -> float:
             return float(plant.bus.voltage_V)
     else:
         raise ValueError(f"role {role.role}: options.sim.source must be 'pack' or 'bus', got {source!r}")
-    return serve_instrument(SimKeysight34465A, probe, plant, role, clock, serial="MY00000001", model="34465A",
-                            firmware="A.02.16-02.40-02.16-00.51-03-01",
-                            resistor_ohm=_quantity_ohm(sim.get("resistor"), 1e4),
-                            lead_ohm=_quantity_ohm(sim.get("lead_resistance"), 0.1))
+    return serve_instrument(
+        SimKeysight34465A,
+        probe,
+        plant,
+        role,
+        clock,
+        serial="MY00000001",
+        model="34465A",
+        firmware="A.02.16-02.40-02.16-00.51-03-01",
+        resistor_ohm=_quantity_ohm(sim.get("resistor"), 1e4),
+        lead_ohm=_quantity_ohm(sim.get("lead_resistance"), 0.1),
+    )

@@ -31,8 +31,16 @@ def _f(value: float) -> str:
 
 
 class SimChroma63200A(ScpiInstrument):
-    def __init__(self, load: Any, *, serial: str = "632060000001", model: str = "63206A-80-240",
-                 firmware: str = "1.20", lock: Any = None, faults: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        load: Any,
+        *,
+        serial: str = "632060000001",
+        model: str = "63206A-80-240",
+        firmware: str = "1.20",
+        lock: Any = None,
+        faults: list[Any] | None = None,
+    ) -> None:
         super().__init__(lock, faults)
         ld = self.ld = load
         self.idn = f"CHROMA,{model},{serial},{firmware}"
@@ -44,11 +52,19 @@ class SimChroma63200A(ScpiInstrument):
         self.switch(D.SHORT, ld.set_short, ld.get_short)
         c("LOAD:PROTection:CLEar", lambda a: ld.clear_protection())
         for mode, decl in D.LEVEL.items():
-            self.setting(decl, (lambda m: lambda v: ld.set_level(m, v))(mode),
-                         (lambda m: lambda: ld.get_level(m))(mode), reply=_f)
+            self.setting(
+                decl,
+                (lambda m: lambda v: ld.set_level(m, v))(mode),
+                (lambda m: lambda: ld.get_level(m))(mode),
+                reply=_f,
+            )
             l2 = dataclasses.replace(decl, header=decl.header.replace(":L1", ":L2"))
-            self.setting(l2, (lambda m: lambda v: self.level2.__setitem__(m, v))(mode),
-                         (lambda m: lambda: self.level2[m])(mode), reply=_f)
+            self.setting(
+                l2,
+                (lambda m: lambda v: self.level2.__setitem__(m, v))(mode),
+                (lambda m: lambda: self.level2[m])(mode),
+                reply=_f,
+            )
         self.setting(D.CV_CURRENT_LIMIT, ld.set_cv_current_limit, ld.get_cv_current_limit, reply=_f)
         for verb in ("MEASure", "FETCh"):
             c(f"{verb}:VOLTage?", lambda a: _f(ld.measure_voltage_V()))
@@ -58,8 +74,14 @@ class SimChroma63200A(ScpiInstrument):
 
     def ratings(self) -> Mapping[str, float]:
         ld = self.ld
-        return {"voltage": ld.rated_voltage_V, "current": ld.rated_current_A, "power": ld.rated_power_W,
-                "cr_min": ld.cr_min_ohm, "cr_max": ld.cr_max_ohm, "range_current": ld.ranges_A[ld.range]}
+        return {
+            "voltage": ld.rated_voltage_V,
+            "current": ld.rated_current_A,
+            "power": ld.rated_power_W,
+            "cr_min": ld.cr_min_ohm,
+            "cr_max": ld.cr_max_ohm,
+            "range_current": ld.ranges_A[ld.range],
+        }
 
     def _load(self, on: bool) -> None:
         if on and self.ld.protection_status():
@@ -72,5 +94,6 @@ class SimChroma63200A(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     """Start the simulated 63200A for a station role; returns the running server (has .resource)."""
-    return serve_instrument(SimChroma63200A, plant.load, plant, role, clock, serial="632060000001",
-                            model="63206A-80-240", firmware="1.20")
+    return serve_instrument(
+        SimChroma63200A, plant.load, plant, role, clock, serial="632060000001", model="63206A-80-240", firmware="1.20"
+    )

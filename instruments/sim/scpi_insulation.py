@@ -47,8 +47,16 @@ class SimInsulationTester(ScpiInstrument):
 
     error_query_patterns = ("SYSTem:ERRor[:NEXT]?", "ERRor?")
 
-    def __init__(self, irt: Any, *, serial: str = "0", model: str = "TOS9213S", firmware: str = "1.00",
-                 lock: Any = None, faults: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        irt: Any,
+        *,
+        serial: str = "0",
+        model: str = "TOS9213S",
+        firmware: str = "1.00",
+        lock: Any = None,
+        faults: list[Any] | None = None,
+    ) -> None:
         super().__init__(lock, faults)
         t = self.t = irt
         self.idn = f"KIKUSUI ELECTRONICS CORP.,{model},{serial},{firmware}"
@@ -61,21 +69,34 @@ class SimInsulationTester(ScpiInstrument):
                 if t.state == "TEST":
                     raise ScpiError(*EXECUTION_ERROR)  # settings are locked while the output is on
                 fn(*args)
+
             return apply
 
         def on_off(rest: tuple[str, ...]) -> bool:
             return parse_bool(rest[0]) if rest else True
 
         self.setting(D.TEST_VOLTAGE, unlocked(t.set_test_voltage), lambda: t.test_voltage_V, reply=_nr3)
-        self.setting(D.LOWER_LIMIT, unlocked(lambda v, *rest: t.set_lower_limit(v, on_off(rest))),
-                     lambda: (t.lower_limit_ohm, t.lower_enabled), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
-                     more_args=1)
-        self.setting(D.UPPER_LIMIT, unlocked(lambda v, *rest: t.set_upper_limit(v, on_off(rest))),
-                     lambda: (t.upper_limit_ohm, t.upper_enabled), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
-                     more_args=1)
-        self.setting(D.DWELL, unlocked(lambda v, *rest: self._timer(v, on_off(rest))),
-                     lambda: (self.timer_s, self.timer_on), reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
-                     more_args=1)
+        self.setting(
+            D.LOWER_LIMIT,
+            unlocked(lambda v, *rest: t.set_lower_limit(v, on_off(rest))),
+            lambda: (t.lower_limit_ohm, t.lower_enabled),
+            reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+            more_args=1,
+        )
+        self.setting(
+            D.UPPER_LIMIT,
+            unlocked(lambda v, *rest: t.set_upper_limit(v, on_off(rest))),
+            lambda: (t.upper_limit_ohm, t.upper_enabled),
+            reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+            more_args=1,
+        )
+        self.setting(
+            D.DWELL,
+            unlocked(lambda v, *rest: self._timer(v, on_off(rest))),
+            lambda: (self.timer_s, self.timer_on),
+            reply=lambda p: f"{_nr3(p[0])},{int(p[1])}",
+            more_args=1,
+        )
         self.setting(D.RISE_TIME, unlocked(t.set_rise_time), lambda: t.rise_time_s, reply=_nr3)
         c("PROTection?", lambda a: "0")
         c("STARt", lambda a: self._start())
@@ -84,8 +105,11 @@ class SimInsulationTester(ScpiInstrument):
         c("MEASure:RESistance?", lambda a: self._result())
 
     def ratings(self) -> Mapping[str, float]:
-        return {"min_test_voltage": self.t.v_min_V, "max_test_voltage": self.t.v_max_V,
-                "max_resistance": self.t.r_max_ohm}
+        return {
+            "min_test_voltage": self.t.v_min_V,
+            "max_test_voltage": self.t.v_max_V,
+            "max_resistance": self.t.r_max_ohm,
+        }
 
     def _timer(self, seconds: float, on: bool) -> None:
         self.t.set_dwell(seconds)  # range check, even when the timer is switched off
@@ -123,5 +147,6 @@ class SimInsulationTester(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     """Start the simulated tester for a station role; returns the running server (has .resource)."""
-    return serve_instrument(SimInsulationTester, plant.irt, plant, role, clock, serial="0", model="TOS9213S",
-                            firmware="1.00")
+    return serve_instrument(
+        SimInsulationTester, plant.irt, plant, role, clock, serial="0", model="TOS9213S", firmware="1.00"
+    )

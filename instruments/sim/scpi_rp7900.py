@@ -16,8 +16,16 @@ from instruments.sim.scpi_server import ScpiInstrument, nr3, serve_instrument
 
 
 class SimRP7900(ScpiInstrument):
-    def __init__(self, supply: Any, *, serial: str = "MY00000001", model: str = "RP7952A",
-                 firmware: str = "B.01.07", lock: Any = None, faults: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        supply: Any,
+        *,
+        serial: str = "MY00000001",
+        model: str = "RP7952A",
+        firmware: str = "B.01.07",
+        lock: Any = None,
+        faults: list[Any] | None = None,
+    ) -> None:
         super().__init__(lock, faults)
         s = self.s = supply
         self.idn = f"Keysight Technologies,{model},{serial},{firmware}"
@@ -53,8 +61,11 @@ class SimRP7900(ScpiInstrument):
 
     def _uvp(self, level: float | None = None, delay: float | None = None, enabled: bool | None = None) -> None:
         cur_level, cur_delay, cur_enabled = self.s.get_uvp()
-        self.s.set_uvp(cur_level if level is None else level, cur_delay if delay is None else delay,
-                       cur_enabled if enabled is None else enabled)
+        self.s.set_uvp(
+            cur_level if level is None else level,
+            cur_delay if delay is None else delay,
+            cur_enabled if enabled is None else enabled,
+        )
 
     def reset(self) -> None:
         self.s.set_output(False)
@@ -62,5 +73,6 @@ class SimRP7900(ScpiInstrument):
 
 def serve(plant: Any, role: Any, clock: Any) -> Any:
     """Start the simulated RP7900 for a station role; returns the running server (has .resource)."""
-    return serve_instrument(SimRP7900, plant.supply, plant, role, clock, serial="MY00000001", model="RP7952A",
-                            firmware="B.01.07")
+    return serve_instrument(
+        SimRP7900, plant.supply, plant, role, clock, serial="MY00000001", model="RP7952A", firmware="B.01.07"
+    )

@@ -29,7 +29,7 @@ class ScpiError(Exception):
     """Raised by a handler to queue an SCPI error (code, text) instead of replying."""
 
     def __init__(self, code: int, text: str) -> None:
-        super().__init__(f"{code},\"{text}\"")
+        super().__init__(f'{code},"{text}"')
         self.code = code
         self.text = text
 
@@ -81,8 +81,9 @@ def split_args(text: str) -> list[str]:
     return [a.strip() for a in re.split(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", text) if a.strip()] if text else []
 
 
-def parse_number(arg: str, *, minimum: float | None = None, maximum: float | None = None,
-                 allow_minmax: bool = True) -> float:
+def parse_number(
+    arg: str, *, minimum: float | None = None, maximum: float | None = None, allow_minmax: bool = True
+) -> float:
     """SCPI numeric parameter (NR1/NR2/NR3, MIN/MAX/DEF handled by caller's bounds)."""
     word = arg.strip().upper()
     if allow_minmax and word in ("MIN", "MINIMUM") and minimum is not None:
@@ -93,8 +94,21 @@ def parse_number(arg: str, *, minimum: float | None = None, maximum: float | Non
     if not m:
         raise ScpiError(*DATA_TYPE)
     value = float(m.group(1))
-    suffix = {"": 1.0, "V": 1.0, "A": 1.0, "W": 1.0, "OHM": 1.0, "S": 1.0, "MV": 1e-3, "MA": 1e-3, "KV": 1e3,
-              "MS": 1e-3, "KW": 1e3, "MOHM": 1e6, "KOHM": 1e3}.get(m.group(2))
+    suffix = {
+        "": 1.0,
+        "V": 1.0,
+        "A": 1.0,
+        "W": 1.0,
+        "OHM": 1.0,
+        "S": 1.0,
+        "MV": 1e-3,
+        "MA": 1e-3,
+        "KV": 1e3,
+        "MS": 1e-3,
+        "KW": 1e3,
+        "MOHM": 1e6,
+        "KOHM": 1e3,
+    }.get(m.group(2))
     if suffix is None:
         raise ScpiError(-131, "Invalid suffix")
     value *= suffix
@@ -153,8 +167,15 @@ class ScpiInstrument:
         """The simulated model's ratings (SI), against which declared bounds are evaluated."""
         return {}
 
-    def setting(self, decl: Setting, apply: Callable[..., None], read: Callable[[], Any] | None = None, *,
-                reply: Callable[[Any], str] = lambda x: nr3(x), more_args: int = 0) -> None:
+    def setting(
+        self,
+        decl: Setting,
+        apply: Callable[..., None],
+        read: Callable[[], Any] | None = None,
+        *,
+        reply: Callable[[Any], str] = lambda x: nr3(x),
+        more_args: int = 0,
+    ) -> None:
         """Serve a driver's declared numeric setting: `<header> <value>` calls `apply(value)` for a
         value inside the declared bounds (else -222, not applied), and `<header>?` answers
         `reply(read())`. A ValueError from `apply` (the plant's own check) is -222 as well.
@@ -166,8 +187,7 @@ class ScpiInstrument:
             if len(args) > 1 + more_args:
                 raise ScpiError(*PARAMETER_NOT_ALLOWED)
             lo, hi = decl.bounds(self.ratings())
-            value = parse_number(args[0], minimum=lo if lo > -math.inf else None,
-                                 maximum=hi if hi < math.inf else None)
+            value = parse_number(args[0], minimum=lo if lo > -math.inf else None, maximum=hi if hi < math.inf else None)
             if decl.low_open and value <= lo:
                 raise ScpiError(*DATA_OUT_OF_RANGE)
             try:
@@ -317,8 +337,12 @@ class ScpiTcpServer:
         self._server = _Server((host, port), _TcpHandler)
         self._server.instrument = instrument  # type: ignore[attr-defined]
         self._server.muted = threading.Event()  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"scpi-{type(instrument).__name__}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"scpi-{type(instrument).__name__}",
+            daemon=True,
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -346,11 +370,27 @@ class ScpiTcpServer:
         self._thread.join(timeout=2)
 
 
-def serve_instrument(sim_cls: type[ScpiInstrument], device: Any, plant: Any, role: Any, clock: Any, *,
-                     serial: str, model: str, firmware: str, **kwargs: Any) -> ScpiTcpServer:
+def serve_instrument(
+    sim_cls: type[ScpiInstrument],
+    device: Any,
+    plant: Any,
+    role: Any,
+    clock: Any,
+    *,
+    serial: str,
+    model: str,
+    firmware: str,
+    **kwargs: Any,
+) -> ScpiTcpServer:
     """Start `sim_cls(device, ...)` for a station role: identity from the station (defaults given),
     the simulated clock's lock, and the plant's injected-fault queue for that role."""
-    inst = sim_cls(device, serial=role.serial or serial, model=role.model or model,  # type: ignore[call-arg]
-                   firmware=role.firmware or firmware, lock=clock.lock,
-                   faults=plant.instrument_faults.setdefault(role.role, []), **kwargs)
+    inst = sim_cls(
+        device,
+        serial=role.serial or serial,
+        model=role.model or model,  # type: ignore[call-arg]
+        firmware=role.firmware or firmware,
+        lock=clock.lock,
+        faults=plant.instrument_faults.setdefault(role.role, []),
+        **kwargs,
+    )
     return ScpiTcpServer(inst).start()

@@ -128,12 +128,26 @@ def _detail(base: tuple[int, str], exc: Exception) -> ScpiError:
 class SimStimulus(ScpiInstrument):
     """The stimulus command table over a `StimulusTarget`."""
 
-    COMMANDS = {"gas_release": "GAS", "sensor_override": "SENS", "ventilation": "VENT", "heat": "HEAT",
-                "cut_link": "LINK", "cell_voltage_step": "CELL"}
+    COMMANDS = {
+        "gas_release": "GAS",
+        "sensor_override": "SENS",
+        "ventilation": "VENT",
+        "heat": "HEAT",
+        "cut_link": "LINK",
+        "cell_voltage_step": "CELL",
+    }
 
-    def __init__(self, target: StimulusTarget, *, serial: str = "HIL-SIM-0001", model: str = "HIL-STIM",
-                 firmware: str = "1.0", make: str = "ESS Bench", lock: Any = None,
-                 faults: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        target: StimulusTarget,
+        *,
+        serial: str = "HIL-SIM-0001",
+        model: str = "HIL-STIM",
+        firmware: str = "1.0",
+        make: str = "ESS Bench",
+        lock: Any = None,
+        faults: list[Any] | None = None,
+    ) -> None:
         super().__init__(lock, faults)
         self.target = target
         self.idn = f"{make},{model},{serial},{firmware}"
@@ -204,7 +218,9 @@ class SimStimulus(ScpiInstrument):
         stimulus = _unquote(a[0]).lower()
         known = {k.lower(): k for k in self.COMMANDS} | {v.lower(): k for k, v in self.COMMANDS.items()}
         if stimulus not in known:
-            raise _detail(ILLEGAL_PARAMETER, ValueError(f"unknown stimulus {a[0]!r}; known: {', '.join(self.COMMANDS)}"))
+            raise _detail(
+                ILLEGAL_PARAMETER, ValueError(f"unknown stimulus {a[0]!r}; known: {', '.join(self.COMMANDS)}")
+            )
         self._need(known[stimulus])
         return ",".join(_quote(n) for n in self.target.targets(known[stimulus])) or '""'
 
@@ -295,11 +311,20 @@ class SimStimulus(ScpiInstrument):
         self._need("cell_voltage_step")
         self._args(a, 2)
         cell = self._cell_arg(a)
-        self._call(self.target.cell_voltage_step, cell, None if _off(a[1]) else value_with_unit(a[1], "V",
-                                                                                                 f"cell {cell}"))
+        self._call(
+            self.target.cell_voltage_step, cell, None if _off(a[1]) else value_with_unit(a[1], "V", f"cell {cell}")
+        )
 
 
 def serve(plant: Any, role: Any, clock: Any) -> ScpiTcpServer:
     """Start the simulated HIL stimulus device for a station role on the plant's stimulus target."""
-    return serve_instrument(SimStimulus, plant.stimulus_target(), plant, role, clock, serial="HIL-SIM-0001",
-                            model="HIL-STIM", firmware="1.0")
+    return serve_instrument(
+        SimStimulus,
+        plant.stimulus_target(),
+        plant,
+        role,
+        clock,
+        serial="HIL-SIM-0001",
+        model="HIL-STIM",
+        firmware="1.0",
+    )

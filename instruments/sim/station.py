@@ -22,8 +22,18 @@ from bench.station import Station, resolve_driver
 from instruments.sim.plant import Plant
 from instruments.sim.plant.presets import get_preset
 
-SIM_KEYS = {"preset", "seed", "faults", "prompts", "max_step", "backend", "overrides", "bms_request", "dut_history",
-            "module"}
+SIM_KEYS = {
+    "preset",
+    "seed",
+    "faults",
+    "prompts",
+    "max_step",
+    "backend",
+    "overrides",
+    "bms_request",
+    "dut_history",
+    "module",
+}
 MODULE_KEYS = {"serial", "description", "seed", "overrides", "faults"}
 DUT_SIM_KEYS = ("sim_overrides", "sim_faults", "sim_seed")
 
@@ -52,8 +62,9 @@ class SimulatedStation:
         """The plant a `[simulation]` table (with its simulated module's condition) describes."""
         unknown = sorted(set(cfg) - SIM_KEYS)
         if unknown:
-            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
-                              key="simulation")
+            raise ConfigError(
+                f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src, key="simulation"
+            )
         name = cfg.get("preset", "lfp_16s5p")
         if not isinstance(name, str):
             raise ConfigError(f"expected a preset name, got {name!r}", source=src, key="simulation.preset")
@@ -66,17 +77,21 @@ class SimulatedStation:
             raise ConfigError("expected a table", source=src, key="simulation.overrides")
         stale = [k for k in DUT_SIM_KEYS if k in dut]
         if stale:
-            raise ConfigError(f"simulation settings {stale} in the DUT info are not read: a simulated module's "
-                              "condition goes in the station's [simulation.module] (seed, overrides, faults); "
-                              "`bench run --dut-list` writes it from the sim_profile/simulation columns",
-                              source=src, key="dut")
+            raise ConfigError(
+                f"simulation settings {stale} in the DUT info are not read: a simulated module's "
+                "condition goes in the station's [simulation.module] (seed, overrides, faults); "
+                "`bench run --dut-list` writes it from the sim_profile/simulation columns",
+                source=src,
+                key="dut",
+            )
         module = _module_condition(cfg.get("module", {}), src)
         plant_cfg = _merge(plant_cfg, overrides)
         plant_cfg = _merge(plant_cfg, module.get("overrides", {}))
         faults = cfg.get("faults", [])
         if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
-            raise ConfigError("expected a list of fault tables ({type = ..., ...})", source=src,
-                              key="simulation.faults")
+            raise ConfigError(
+                "expected a list of fault tables ({type = ..., ...})", source=src, key="simulation.faults"
+            )
         faults = list(faults) + list(module.get("faults", []))
         seed = module.get("seed", cfg.get("seed", 0))
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -107,8 +122,11 @@ class SimulatedStation:
                     stimuli.bind_role(name, getattr(cls, "fixture", None))
                 target = getattr(cls, "SIMULATOR", None)
                 if not target:
-                    raise ConfigError(f"driver {role.driver} has no simulator", source=str(self.station.path),
-                                      key=f"roles.{name}.driver")
+                    raise ConfigError(
+                        f"driver {role.driver} has no simulator",
+                        source=str(self.station.path),
+                        key=f"roles.{name}.driver",
+                    )
                 module_name, _, fn_name = target.partition(":")
                 serve = getattr(importlib.import_module(module_name), fn_name)
                 server = serve(self.plant, role, self.clock)
@@ -130,7 +148,8 @@ class SimulatedStation:
     def describe(self) -> str:
         module = f", module condition: {self.module_description}" if self.module_description else ""
         return f"preset {self.preset}, seed {self.seed}{module}, roles " + ", ".join(
-            f"{n}={s.resource}" for n, s in self.servers.items())
+            f"{n}={s.resource}" for n, s in self.servers.items()
+        )
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -145,19 +164,21 @@ class SimulatedStation:
 def _module_condition(table: Any, src: str) -> dict[str, Any]:
     """Check `[simulation.module]`: known keys, a table of overrides and a list of fault tables."""
     if not isinstance(table, dict):
-        raise ConfigError("expected a table (seed, overrides, faults, description)", source=src,
-                          key="simulation.module")
+        raise ConfigError(
+            "expected a table (seed, overrides, faults, description)", source=src, key="simulation.module"
+        )
     unknown = sorted(set(table) - MODULE_KEYS)
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(MODULE_KEYS)}", source=src,
-                          key="simulation.module")
+        raise ConfigError(
+            f"unknown key(s) {unknown}; expected some of {sorted(MODULE_KEYS)}", source=src, key="simulation.module"
+        )
     if not isinstance(table.get("overrides", {}), dict):
         raise ConfigError("expected a table of plant config sections", source=src, key="simulation.module.overrides")
     faults = table.get("faults", [])
-    if not isinstance(faults, list) or not all(isinstance(f, dict) and isinstance(f.get("type"), str)
-                                               for f in faults):
-        raise ConfigError("expected a list of fault tables, each with a 'type'", source=src,
-                          key="simulation.module.faults")
+    if not isinstance(faults, list) or not all(isinstance(f, dict) and isinstance(f.get("type"), str) for f in faults):
+        raise ConfigError(
+            "expected a list of fault tables, each with a 'type'", source=src, key="simulation.module.faults"
+        )
     return table
 
 

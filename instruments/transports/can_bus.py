@@ -61,11 +61,14 @@ def parse_resource(resource: str, *, bitrate: Any = None, name: str = "can") -> 
     interface, sep, channel = text.partition(":")
     interface = interface.strip().lower()
     if not sep or not channel.strip():
-        raise InstrumentError(name, f"CAN resource {resource!r} must look like 'interface:channel' "
-                                    f"(interfaces: {', '.join(INTERFACES)})")
+        raise InstrumentError(
+            name, f"CAN resource {resource!r} must look like 'interface:channel' (interfaces: {', '.join(INTERFACES)})"
+        )
     if interface not in INTERFACES:
-        raise InstrumentError(name, f"unknown CAN interface {interface!r} in resource {resource!r}; "
-                                    f"expected one of {', '.join(INTERFACES)}")
+        raise InstrumentError(
+            name,
+            f"unknown CAN interface {interface!r} in resource {resource!r}; expected one of {', '.join(INTERFACES)}",
+        )
     channel = channel.strip()
     kwargs: dict[str, Any] = {}
     rate = _bitrate(bitrate, resource, name)
@@ -93,6 +96,8 @@ def open_bus(resource: str, *, bitrate: Any = None, name: str = "can", **extra: 
     try:
         return can.Bus(interface=res.interface, channel=channel, **res.kwargs, **extra)
     except Exception as exc:  # adapters raise anything from OSError to NameError when a library is missing
-        raise InstrumentError(name, f"cannot open CAN bus {resource!r} (python-can interface "
-                                    f"{res.interface!r}, channel {res.channel!r}): {type(exc).__name__}: {exc}"
-                              ) from exc
+        raise InstrumentError(
+            name,
+            f"cannot open CAN bus {resource!r} (python-can interface "
+            f"{res.interface!r}, channel {res.channel!r}): {type(exc).__name__}: {exc}",
+        ) from exc

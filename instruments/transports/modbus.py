@@ -42,8 +42,12 @@ EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target device failed to respond",
 }
-FUNCTION_NAMES = {3: "read holding registers", 4: "read input registers", 6: "write single register",
-                  16: "write multiple registers"}
+FUNCTION_NAMES = {
+    3: "read holding registers",
+    4: "read input registers",
+    6: "write single register",
+    16: "write multiple registers",
+}
 
 
 class ModbusExceptionError(InstrumentError):
@@ -70,8 +74,14 @@ def parse_resource(resource: str) -> dict[str, Any]:
         parity = q.get("parity", "N").upper()
         if parity not in ("N", "E", "O"):
             raise ValueError(f"parity must be N, E or O in {resource!r}")
-        return {"kind": "rtu", "port": port, "baudrate": int(q.get("baud", 19200)), "parity": parity,
-                "stopbits": int(q.get("stopbits", 1)), "bytesize": int(q.get("bytesize", 8))}
+        return {
+            "kind": "rtu",
+            "port": port,
+            "baudrate": int(q.get("baud", 19200)),
+            "parity": parity,
+            "stopbits": int(q.get("stopbits", 1)),
+            "bytesize": int(q.get("bytesize", 8)),
+        }
     if text.startswith("tcp://"):
         text = text[6:]
     host, sep, port = text.rpartition(":")
@@ -106,8 +116,16 @@ def from_int16(value: int) -> int:
 class ModbusClient:
     """One Modbus connection to one device id, with errors that name what was asked."""
 
-    def __init__(self, resource: str, *, name: str, timeout_s: float = 1.0, device_id: int = 1,
-                 word_order: str = "big", source_address: str | None = None) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str,
+        timeout_s: float = 1.0,
+        device_id: int = 1,
+        word_order: str = "big",
+        source_address: str | None = None,
+    ) -> None:
         """`source_address` binds a TCP connection to one local address (a second address of the
         laptop, e.g. to prove a controller's write allow-list refuses it)."""
         if word_order not in ("big", "little"):
@@ -126,12 +144,23 @@ class ModbusClient:
         self.kind = cfg.pop("kind")
         self._client: ModbusTcpClient | ModbusSerialClient
         if self.kind == "tcp":
-            self._client = ModbusTcpClient(cfg["host"], port=cfg["port"], timeout=self.timeout_s, retries=0,
-                                           trace_packet=self._trace_packet,
-                                           source_address=(source_address, 0) if source_address else None)
+            self._client = ModbusTcpClient(
+                cfg["host"],
+                port=cfg["port"],
+                timeout=self.timeout_s,
+                retries=0,
+                trace_packet=self._trace_packet,
+                source_address=(source_address, 0) if source_address else None,
+            )
         else:
-            self._client = ModbusSerialClient(cfg.pop("port"), framer=FramerType.RTU, timeout=self.timeout_s,
-                                              retries=0, trace_packet=self._trace_packet, **cfg)
+            self._client = ModbusSerialClient(
+                cfg.pop("port"),
+                framer=FramerType.RTU,
+                timeout=self.timeout_s,
+                retries=0,
+                trace_packet=self._trace_packet,
+                **cfg,
+            )
         if not self._client.connect():
             raise InstrumentError(name, f"cannot connect to Modbus {self.kind.upper()} device at {resource!r}")
 
@@ -150,16 +179,18 @@ class ModbusClient:
         except ModbusIOException as exc:
             self.trace.append((command, "<no valid reply>"))
             if self._rx:
-                raise InstrumentReplyError(self.name, "garbled or incomplete reply", command=command,
-                                           reply=self._rx[:64].hex(" ")) from exc
+                raise InstrumentReplyError(
+                    self.name, "garbled or incomplete reply", command=command, reply=self._rx[:64].hex(" ")
+                ) from exc
             raise InstrumentTimeout(self.name, f"no reply within {self.timeout_s:g} s", command=command) from exc
         except (ConnectionException, OSError) as exc:  # OSError: a reset the client did not wrap
             self.trace.append((command, "<connection lost>"))
             raise InstrumentError(self.name, f"connection failed: {exc}", command=command) from exc
         except (ModbusException, struct.error, IndexError, ValueError) as exc:
             self.trace.append((command, "<unparseable>"))
-            raise InstrumentReplyError(self.name, f"unparseable reply: {exc}", command=command,
-                                       reply=self._rx[:64].hex(" ") or None) from exc
+            raise InstrumentReplyError(
+                self.name, f"unparseable reply: {exc}", command=command, reply=self._rx[:64].hex(" ") or None
+            ) from exc
         if rr is None:
             raise InstrumentTimeout(self.name, "no reply", command=command)
         if isinstance(rr, ExceptionResponse) or rr.isError():
@@ -179,8 +210,12 @@ class ModbusClient:
             rr = self._call(fc, addr, f"count {n}", fn, addr, count=n)
             regs = list(getattr(rr, "registers", []) or [])
             if len(regs) < n:
-                raise InstrumentReplyError(self.name, f"short reply: {len(regs)} of {n} registers",
-                                           command=f"FC{fc} register {addr} count {n}", reply=self._rx[:64].hex(" "))
+                raise InstrumentReplyError(
+                    self.name,
+                    f"short reply: {len(regs)} of {n} registers",
+                    command=f"FC{fc} register {addr} count {n}",
+                    reply=self._rx[:64].hex(" "),
+                )
             out.extend(regs[:n])
             offset += n
         return out
@@ -206,9 +241,8 @@ class ModbusClient:
         if any(not 0 <= v <= 0xFFFF for v in vals):
             raise ValueError(f"register values outside 0..65535: {vals}")
         for start in range(0, len(vals), MAX_WRITE_REGISTERS):
-            chunk = vals[start:start + MAX_WRITE_REGISTERS]
-            self._call(16, address + start, f"values {chunk}", self._client.write_registers, address + start,
-                       chunk)
+            chunk = vals[start : start + MAX_WRITE_REGISTERS]
+            self._call(16, address + start, f"values {chunk}", self._client.write_registers, address + start, chunk)
 
     def read_float(self, address: int, *, input_registers: bool = False, word_order: str | None = None) -> float:
         regs = self.read_input(address, 2) if input_registers else self.read_holding(address, 2)

@@ -49,10 +49,20 @@ class ScpiConnection:
     own resource, never the manager other drivers use).
     """
 
-    def __init__(self, resource: str, *, name: str, timeout_s: float = 2.0, read_termination: str = "\n",
-                 write_termination: str = "\n", visa_library: str = "@py", error_query: str = "SYST:ERR?",
-                 no_error_codes: tuple[int, ...] = (0,), max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-                 resource_manager: pyvisa.ResourceManager | None = None) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        name: str,
+        timeout_s: float = 2.0,
+        read_termination: str = "\n",
+        write_termination: str = "\n",
+        visa_library: str = "@py",
+        error_query: str = "SYST:ERR?",
+        no_error_codes: tuple[int, ...] = (0,),
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        resource_manager: pyvisa.ResourceManager | None = None,
+    ) -> None:
         if not timeout_s > 0:
             raise InstrumentError(name, f"timeout must be a positive time, got {timeout_s!r} s")
         if int(max_reply_bytes) < 1:
@@ -72,8 +82,12 @@ class ScpiConnection:
         try:
             self._rm = resource_manager if resource_manager is not None else pyvisa.ResourceManager(visa_library)
             self._res: Any = self._rm.open_resource(
-                resource, read_termination=read_termination, write_termination=write_termination,
-                timeout=max(1, int(self.timeout_s * 1000)), open_timeout=max(1, int(self.timeout_s * 1000)))
+                resource,
+                read_termination=read_termination,
+                write_termination=write_termination,
+                timeout=max(1, int(self.timeout_s * 1000)),
+                open_timeout=max(1, int(self.timeout_s * 1000)),
+            )
         except (pyvisa.errors.VisaIOError, OSError, ValueError) as exc:
             raise InstrumentError(name, f"cannot open VISA resource {resource!r}: {exc}") from exc
         self._sock = _raw_socket(self._res) if resource.upper().endswith("::SOCKET") else None
@@ -107,8 +121,12 @@ class ScpiConnection:
             reply = raw.decode("ascii")
         except UnicodeDecodeError as exc:
             self.trace[-1] = (command, "<undecodable>")
-            raise InstrumentReplyError(self.name, f"reply is not text: {exc}", command=command,
-                                       reply=raw[:120].decode("ascii", errors="backslashreplace")) from exc
+            raise InstrumentReplyError(
+                self.name,
+                f"reply is not text: {exc}",
+                command=command,
+                reply=raw[:120].decode("ascii", errors="backslashreplace"),
+            ) from exc
         reply = reply.strip()
         self.trace[-1] = (command, reply)
         return reply
@@ -122,7 +140,7 @@ class ScpiConnection:
             end = buf.find(self._term)
             if end >= 0:
                 reply = bytes(buf[:end])
-                del buf[:end + len(self._term)]
+                del buf[: end + len(self._term)]
                 if len(reply) > self.max_reply_bytes:
                     raise self._too_long(command, reply)
                 return reply
@@ -143,8 +161,12 @@ class ScpiConnection:
             if chunk == b"":
                 data = bytes(buf)
                 buf.clear()
-                raise InstrumentError(self.name, "connection closed by the instrument", command=command,
-                                      reply=data.decode("ascii", errors="backslashreplace") if data else None)
+                raise InstrumentError(
+                    self.name,
+                    "connection closed by the instrument",
+                    command=command,
+                    reply=data.decode("ascii", errors="backslashreplace") if data else None,
+                )
             if chunk:
                 buf.extend(chunk)
         raise self._late(command, bytes(buf))
@@ -197,12 +219,20 @@ class ScpiConnection:
         ms = f"{self.timeout_s * 1000:g} ms"
         if not data:
             return ReplyDeadlineError(self.name, f"no reply within {ms}", command=command)
-        return ReplyDeadlineError(self.name, f"no complete reply within {ms}: {len(data)} bytes arrived without "
-                                  f"the terminator {self._term!r}", command=command, received=data)
+        return ReplyDeadlineError(
+            self.name,
+            f"no complete reply within {ms}: {len(data)} bytes arrived without the terminator {self._term!r}",
+            command=command,
+            received=data,
+        )
 
     def _too_long(self, command: str, data: bytes) -> ReplyTooLongError:
-        return ReplyTooLongError(self.name, f"reply longer than the {self.max_reply_bytes}-byte maximum "
-                                 f"({len(data)} bytes arrived)", command=command, received=data)
+        return ReplyTooLongError(
+            self.name,
+            f"reply longer than the {self.max_reply_bytes}-byte maximum ({len(data)} bytes arrived)",
+            command=command,
+            received=data,
+        )
 
     # -- typed queries -----------------------------------------------------------------------
     def query_float(self, command: str) -> float:
@@ -234,8 +264,9 @@ class ScpiConnection:
             reply = self.query(self.error_query)
             m = _ERR_RE.match(reply)
             if not m:
-                raise InstrumentReplyError(self.name, "unparseable error-queue entry", command=self.error_query,
-                                           reply=reply)
+                raise InstrumentReplyError(
+                    self.name, "unparseable error-queue entry", command=self.error_query, reply=reply
+                )
             code = int(m.group(1))
             if code in self.no_error_codes:
                 return found
@@ -246,7 +277,7 @@ class ScpiConnection:
         """Raise if the instrument queued an error after `command`."""
         errs = self.errors()
         if errs:
-            text = "; ".join(f"{c},\"{t}\"" for c, t in errs)
+            text = "; ".join(f'{c},"{t}"' for c, t in errs)
             raise InstrumentError(self.name, "instrument reported an error", command=command, reply=text)
 
     def write_checked(self, command: str) -> None:

@@ -46,8 +46,11 @@ def module(bench_session: Any) -> ModuleSpec:
         raise pytest.UsageError(f"DUT chemistry {chem} does not match limit set {limits.sets[0].id} ({want})")
     n = int(dut.get("n_series", 0))
     if n <= 0:
-        n = len(bench_session.bindings.require("bms", station=bench_session.station.name,
-                                               source=str(bench_session.station.path)).cell_voltages())
+        n = len(
+            bench_session.bindings.require(
+                "bms", station=bench_session.station.name, source=str(bench_session.station.path)
+            ).cell_voltages()
+        )
     rated = _q(dut["rated_capacity"])
     if rated is None or rated.dimensionality != Q_(1, "A*h").dimensionality or rated.magnitude <= 0:
         raise pytest.UsageError(f"DUT rated_capacity {dut['rated_capacity']!r}: expected a charge such as '100 A*h'")
@@ -94,8 +97,9 @@ def attach(bench_session: Any) -> Any:
     """Journal an attachment (passport.json, plots) for this run; it lands in the report folder."""
 
     def _attach(name: str, content: bytes, kind: str) -> None:
-        bench_session.journal.add_attachment(bench_session.run_id, name, content, kind=kind,
-                                             step=bench_session.recorder.step.nodeid)
+        bench_session.journal.add_attachment(
+            bench_session.run_id, name, content, kind=kind, step=bench_session.recorder.step.nodeid
+        )
 
     return _attach
 
@@ -104,7 +108,14 @@ def attach(bench_session: Any) -> Any:
 def run_info(bench_session: Any) -> dict[str, Any]:
     """Run identity for the passport."""
     s = bench_session.limits.sets[0]
-    return {"run_id": bench_session.run_id, "batch_id": bench_session.batch_id, "plan": bench_session.plan,
-            "plan_version": bench_session.plan_version, "station": bench_session.station.name,
-            "site": bench_session.station.site, "simulated": bench_session.station.simulated,
-            "date": dt.date.today().isoformat(), "limit_set": {"id": s.id, "version": s.version, "sha256": s.sha256}}
+    return {
+        "run_id": bench_session.run_id,
+        "batch_id": bench_session.batch_id,
+        "plan": bench_session.plan,
+        "plan_version": bench_session.plan_version,
+        "station": bench_session.station.name,
+        "site": bench_session.station.site,
+        "simulated": bench_session.station.simulated,
+        "date": dt.date.today().isoformat(),
+        "limit_set": {"id": s.id, "version": s.version, "sha256": s.sha256},
+    }

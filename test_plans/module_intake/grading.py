@@ -37,8 +37,18 @@ from bench.units import parse_quantity
 
 CONDITIONS = ("above", "at_least", "below", "at_most", "equals")
 RULE_KEYS = {"id", "measurement", "grade", "reason", "source", "required", "bands", *CONDITIONS}
-TABLE_KEYS = {"version", "title", "source", "description", "grades", "missing_grade", "indeterminate_grade",
-              "default_rule", "routes", "rules"}
+TABLE_KEYS = {
+    "version",
+    "title",
+    "source",
+    "description",
+    "grades",
+    "missing_grade",
+    "indeterminate_grade",
+    "default_rule",
+    "routes",
+    "rules",
+}
 
 
 class RuleTableError(ValueError):
@@ -92,9 +102,16 @@ class GradeDecision:
     fired: list[Fired] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"grade": self.grade, "route": self.route, "rule": self.rule, "measurement": self.measurement,
-                "value": self.value, "reason": self.reason, "rule_table_version": self.version,
-                "fired": [f.__dict__ for f in self.fired]}
+        return {
+            "grade": self.grade,
+            "route": self.route,
+            "rule": self.rule,
+            "measurement": self.measurement,
+            "value": self.value,
+            "reason": self.reason,
+            "rule_table_version": self.version,
+            "fired": [f.__dict__ for f in self.fired],
+        }
 
 
 @dataclass(frozen=True)
@@ -118,7 +135,7 @@ def _threshold(cond: str, raw: Any, key: str) -> pint.Quantity | str:
         except Exception:  # plain text such as "yes"
             return raw.strip().lower()
     if isinstance(raw, bool):
-        raise RuleTableError(f"{key}: expected a quantity such as \"80 %\", got {raw!r}")
+        raise RuleTableError(f'{key}: expected a quantity such as "80 %", got {raw!r}')
     try:
         return parse_quantity(raw, key=key)
     except Exception as exc:
@@ -186,14 +203,29 @@ def load_rule_table(table: dict[str, Any]) -> RuleTable:
         except RuleTableError as exc:
             errors.append(str(exc))
             continue
-        rules.append(Rule(id=rid, measurement=str(r.get("measurement", "")), grade=grade, condition=cond,
-                          threshold=thr, reason=str(r.get("reason", "")), source=str(r.get("source", "")),
-                          required=bool(r.get("required", False))))
+        rules.append(
+            Rule(
+                id=rid,
+                measurement=str(r.get("measurement", "")),
+                grade=grade,
+                condition=cond,
+                threshold=thr,
+                reason=str(r.get("reason", "")),
+                source=str(r.get("source", "")),
+                required=bool(r.get("required", False)),
+            )
+        )
     if errors:
         raise RuleTableError("grading table: " + "; ".join(errors))
-    return RuleTable(version=str(version), grades=tuple(grades), routes={str(k): str(v) for k, v in routes.items()},
-                     rules=tuple(rules), missing_grade=missing, indeterminate_grade=indeterminate,
-                     default_rule=str(table.get("default_rule", "R00")))
+    return RuleTable(
+        version=str(version),
+        grades=tuple(grades),
+        routes={str(k): str(v) for k, v in routes.items()},
+        rules=tuple(rules),
+        missing_grade=missing,
+        indeterminate_grade=indeterminate,
+        default_rule=str(table.get("default_rule", "R00")),
+    )
 
 
 def _text(v: pint.Quantity | str | None) -> str:
@@ -211,10 +243,16 @@ def _fires(rule: Rule, value: pint.Quantity | str) -> bool:
             raise RuleTableError(f"rule {rule.id}: {rule.condition} needs a quantity, got text {value!r}")
         return str(value).strip().lower() == str(thr).strip().lower()
     if value.dimensionality != thr.dimensionality:
-        raise RuleTableError(f"rule {rule.id}: {rule.measurement} = {_text(value)} cannot be compared with "
-                             f"{_text(thr)}")
-    return {"above": value > thr, "at_least": value >= thr, "below": value < thr, "at_most": value <= thr,
-            "equals": value == thr}[rule.condition]
+        raise RuleTableError(
+            f"rule {rule.id}: {rule.measurement} = {_text(value)} cannot be compared with {_text(thr)}"
+        )
+    return {
+        "above": value > thr,
+        "at_least": value >= thr,
+        "below": value < thr,
+        "at_most": value <= thr,
+        "equals": value == thr,
+    }[rule.condition]
 
 
 def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
@@ -223,34 +261,72 @@ def evaluate(table: RuleTable, results: dict[str, Result]) -> GradeDecision:
     for rule in table.rules:
         res = results.get(rule.measurement)
         if res is not None and res.indeterminate:
-            fired.append(Fired(rule.id, rule.measurement, table.indeterminate_grade, _text(res.value),
-                               f"{rule.measurement} cannot be graded: {res.indeterminate}"))
+            fired.append(
+                Fired(
+                    rule.id,
+                    rule.measurement,
+                    table.indeterminate_grade,
+                    _text(res.value),
+                    f"{rule.measurement} cannot be graded: {res.indeterminate}",
+                )
+            )
             continue
         if res is None or res.value is None:
             if rule.required:
-                fired.append(Fired(rule.id, rule.measurement, table.missing_grade, "not measured",
-                                   f"required result {rule.measurement} missing"))
+                fired.append(
+                    Fired(
+                        rule.id,
+                        rule.measurement,
+                        table.missing_grade,
+                        "not measured",
+                        f"required result {rule.measurement} missing",
+                    )
+                )
             continue
         if rule.condition == "bands":
             if res.band is None:
-                fired.append(Fired(rule.id, rule.measurement, table.indeterminate_grade, _text(res.value),
-                                   f"{rule.measurement} = {_text(res.value)} lies in no grade band of its limit"))
+                fired.append(
+                    Fired(
+                        rule.id,
+                        rule.measurement,
+                        table.indeterminate_grade,
+                        _text(res.value),
+                        f"{rule.measurement} = {_text(res.value)} lies in no grade band of its limit",
+                    )
+                )
                 continue
             if res.band not in table.grades:
-                raise RuleTableError(f"rule {rule.id}: band grade {res.band!r} of {rule.measurement} is not one "
-                                     f"of {list(table.grades)}")
+                raise RuleTableError(
+                    f"rule {rule.id}: band grade {res.band!r} of {rule.measurement} is not one of {list(table.grades)}"
+                )
             if res.band != table.grades[0]:
-                fired.append(Fired(rule.id, rule.measurement, res.band, _text(res.value),
-                                   rule.reason or f"{rule.measurement} in band {res.band}"))
+                fired.append(
+                    Fired(
+                        rule.id,
+                        rule.measurement,
+                        res.band,
+                        _text(res.value),
+                        rule.reason or f"{rule.measurement} in band {res.band}",
+                    )
+                )
         elif _fires(rule, res.value):
             reason = f"{rule.reason}: {res.note}" if res.note else rule.reason
             fired.append(Fired(rule.id, rule.measurement, str(rule.grade), _text(res.value), reason))
     if not fired:
         best = table.grades[0]
-        return GradeDecision(best, table.routes.get(best, ""), table.default_rule, "", "",
-                             "no rule lowered the grade", table.version, [])
+        return GradeDecision(
+            best, table.routes.get(best, ""), table.default_rule, "", "", "no rule lowered the grade", table.version, []
+        )
     worst = max(table.severity(f.grade) for f in fired)
     decider = next(f for f in fired if table.severity(f.grade) == worst)
     grade = table.grades[worst]
-    return GradeDecision(grade, table.routes.get(grade, ""), decider.rule, decider.measurement, decider.value,
-                         decider.reason, table.version, fired)
+    return GradeDecision(
+        grade,
+        table.routes.get(grade, ""),
+        decider.rule,
+        decider.measurement,
+        decider.value,
+        decider.reason,
+        table.version,
+        fired,
+    )

@@ -30,8 +30,17 @@ PERFORMANCE: dict[str, tuple[str, str, str]] = {
     "currentSelfDischargingRate": ("self_discharge.module_rate", "%/month", "6.7.4.7"),
     "selfDischargeVoltageDrift": ("self_discharge.cell_rate", "mV/day", "6.7.4.8"),
 }
-UNIT_TEXT = {"A*h": "Ah", "kWh": "kWh", "%": "%", "mohm": "mΩ", "W": "W", "%/month": "%/month", "mV/day": "mV/day",
-             "Mohm": "MΩ", "V": "V"}
+UNIT_TEXT = {
+    "A*h": "Ah",
+    "kWh": "kWh",
+    "%": "%",
+    "mohm": "mΩ",
+    "W": "W",
+    "%/month": "%/month",
+    "mV/day": "mV/day",
+    "Mohm": "MΩ",
+    "V": "V",
+}
 
 
 def quantity(q: pint.Quantity | None, unit: str, clause: str = "", method: str = "") -> dict[str, Any] | None:
@@ -46,8 +55,14 @@ def quantity(q: pint.Quantity | None, unit: str, clause: str = "", method: str =
     return out
 
 
-def build_passport(*, dut: dict[str, Any], history: dict[str, Any], results: dict[str, pint.Quantity],
-                   grade: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+def build_passport(
+    *,
+    dut: dict[str, Any],
+    history: dict[str, Any],
+    results: dict[str, pint.Quantity],
+    grade: dict[str, Any],
+    run: dict[str, Any],
+) -> dict[str, Any]:
     """Assemble the passport. `results` maps result names to quantities; `grade` is GradeDecision.as_dict()."""
     from bench.units import Q_
 
@@ -56,8 +71,9 @@ def build_passport(*, dut: dict[str, Any], history: dict[str, Any], results: dic
             return None
         return entry if isinstance(entry, pint.Quantity) else Q_(str(entry))
 
-    performance = {attr: quantity(results.get(name), unit, clause)
-                   for attr, (name, unit, clause) in PERFORMANCE.items()}
+    performance = {
+        attr: quantity(results.get(name), unit, clause) for attr, (name, unit, clause) in PERFORMANCE.items()
+    }
     if results.get("insulation.resistance") is not None:
         performance["insulationResistance"] = quantity(results["insulation.resistance"], "Mohm", "UL 1974 S4")
     status = "waste" if grade["grade"] == "recycle" else "repurposed"
@@ -97,9 +113,16 @@ def build_passport(*, dut: dict[str, Any], history: dict[str, Any], results: dic
             "decidingRule": grade["rule"],
             "decidingMeasurement": grade.get("measurement", ""),
             "limitSet": dict(run.get("limit_set", {"id": "", "version": "", "sha256": ""})),
-            "repurposingHistory": [*prior, {"date": str(run.get("date", "")), "status": status,
-                                            "grade": grade["grade"], "route": grade["route"],
-                                            "runId": str(run["run_id"])}],
+            "repurposingHistory": [
+                *prior,
+                {
+                    "date": str(run.get("date", "")),
+                    "status": status,
+                    "grade": grade["grade"],
+                    "route": grade["route"],
+                    "runId": str(run["run_id"]),
+                },
+            ],
         },
         "performance": performance,
         "history": {

@@ -147,11 +147,25 @@ def source_cv(psu: Any, voltage: pint.Quantity, current: pint.Quantity, ovp_marg
     psu.set_output(True)
 
 
-def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Quantity, current: pint.Quantity,
-                 cutoff: pint.Quantity | None, cell_guard: pint.Quantity, cv_band: pint.Quantity,
-                 poll: pint.Quantity, timeout: pint.Quantity, ovp_margin: pint.Quantity, retry: pint.Quantity,
-                 stop_charge: pint.Quantity | None = None, what: str = "the CC-CV charge",
-                 on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None) -> PhaseResult:
+def cc_cv_charge(
+    psu: Any,
+    load: Any,
+    bms: Any,
+    clock: Any,
+    *,
+    voltage: pint.Quantity,
+    current: pint.Quantity,
+    cutoff: pint.Quantity | None,
+    cell_guard: pint.Quantity,
+    cv_band: pint.Quantity,
+    poll: pint.Quantity,
+    timeout: pint.Quantity,
+    ovp_margin: pint.Quantity,
+    retry: pint.Quantity,
+    stop_charge: pint.Quantity | None = None,
+    what: str = "the CC-CV charge",
+    on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None,
+) -> PhaseResult:
     """CC at `current` up to `voltage`, then CV until the current falls to `cutoff` (or until
     `stop_charge` Ah are in: the SOC set-up).
 
@@ -175,8 +189,11 @@ def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Qua
         for _ in range(int(limit / coarse) + 10):
             step = coarse
             if stop_charge is not None:
-                remaining_s = (float(stop_charge.to("A*h").magnitude) + float(trace.amp_hours().to("A*h").magnitude)
-                               ) * 3600.0 / max(i_nom, 1e-9)
+                remaining_s = (
+                    (float(stop_charge.to("A*h").magnitude) + float(trace.amp_hours().to("A*h").magnitude))
+                    * 3600.0
+                    / max(i_nom, 1e-9)
+                )
                 if remaining_s <= 1e-6:
                     ended = "charge reached"
                     break
@@ -204,15 +221,34 @@ def cc_cv_charge(psu: Any, load: Any, bms: Any, clock: Any, *, voltage: pint.Qua
     finally:
         psu.set_output(False)
         bms.request_state("standby")
-    return PhaseResult(trace, ended, Q_(clock.now_s() - t0, "s"), -trace.amp_hours(), -trace.watt_hours(),
-                       cell_max=cmax, temperature_max=tmax)
+    return PhaseResult(
+        trace,
+        ended,
+        Q_(clock.now_s() - t0, "s"),
+        -trace.amp_hours(),
+        -trace.watt_hours(),
+        cell_max=cmax,
+        temperature_max=tmax,
+    )
 
 
-def cc_discharge(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Quantity, module_cutoff: pint.Quantity,
-                 cell_cutoff: pint.Quantity, fine_window: pint.Quantity, poll: pint.Quantity,
-                 fine_poll: pint.Quantity, timeout: pint.Quantity, retry: pint.Quantity,
-                 stop_charge: pint.Quantity | None = None,
-                 on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None) -> PhaseResult:
+def cc_discharge(
+    load: Any,
+    psu: Any,
+    bms: Any,
+    clock: Any,
+    *,
+    current: pint.Quantity,
+    module_cutoff: pint.Quantity,
+    cell_cutoff: pint.Quantity,
+    fine_window: pint.Quantity,
+    poll: pint.Quantity,
+    fine_poll: pint.Quantity,
+    timeout: pint.Quantity,
+    retry: pint.Quantity,
+    stop_charge: pint.Quantity | None = None,
+    on_sample: Callable[[float, pint.Quantity, pint.Quantity], None] | None = None,
+) -> PhaseResult:
     """CC discharge to the module or cell cut-off (or until `stop_charge` Ah are out).
 
     Polls every `poll`, and every `fine_poll` once the lowest cell is within `fine_window` of its
@@ -259,8 +295,15 @@ def cc_discharge(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Qua
     finally:
         load.set_input(False)
         bms.request_state("standby")
-    return PhaseResult(trace, ended, Q_(clock.now_s() - t0, "s"), trace.amp_hours(), trace.watt_hours(),
-                       cell_min=cmin, temperature_max=tmax)
+    return PhaseResult(
+        trace,
+        ended,
+        Q_(clock.now_s() - t0, "s"),
+        trace.amp_hours(),
+        trace.watt_hours(),
+        cell_min=cmin,
+        temperature_max=tmax,
+    )
 
 
 def _check_current(measured: pint.Quantity, wanted: pint.Quantity, tolerance: float, what: str) -> None:
@@ -284,8 +327,19 @@ class TwoStep:
         return ((self.u1 - self.u2) / (self.i2 - self.i1)).to("mohm")
 
 
-def two_step_dcir(load: Any, psu: Any, bms: Any, clock: Any, *, i1: pint.Quantity, t1: pint.Quantity,
-                  i2: pint.Quantity, t2: pint.Quantity, tolerance: float, retry: pint.Quantity) -> TwoStep:
+def two_step_dcir(
+    load: Any,
+    psu: Any,
+    bms: Any,
+    clock: Any,
+    *,
+    i1: pint.Quantity,
+    t1: pint.Quantity,
+    i2: pint.Quantity,
+    t2: pint.Quantity,
+    tolerance: float,
+    retry: pint.Quantity,
+) -> TwoStep:
     """I1 for t1 (U1 read at its end), then I2 at once for t2 (U2 at its end).
 
     NotMeasurable if either current did not flow as set or the BMS opened its contactor: a
@@ -331,10 +385,25 @@ class Hppc:
         return ((self.v_regen_end - self.v_rest_end) / self.i_regen).to("mohm")
 
 
-def hppc_pulse(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Quantity, t_dis: pint.Quantity,
-               t_rest: pint.Quantity, t_regen: pint.Quantity, regen_factor: float, v_max: pint.Quantity,
-               margin: float, tolerance: float, sample: pint.Quantity, ovp_margin: pint.Quantity,
-               retry: pint.Quantity, trace: Trace | None = None) -> Hppc:
+def hppc_pulse(
+    load: Any,
+    psu: Any,
+    bms: Any,
+    clock: Any,
+    *,
+    current: pint.Quantity,
+    t_dis: pint.Quantity,
+    t_rest: pint.Quantity,
+    t_regen: pint.Quantity,
+    regen_factor: float,
+    v_max: pint.Quantity,
+    margin: float,
+    tolerance: float,
+    sample: pint.Quantity,
+    ovp_margin: pint.Quantity,
+    retry: pint.Quantity,
+    trace: Trace | None = None,
+) -> Hppc:
     """HPPC-style profile: discharge pulse (load), rest, regen pulse (supply), after the FreedomCAR
     HEV Battery Test Manual (2003) profile: 10 s discharge, 40 s rest, 10 s regen at 0.75 x I.
 
@@ -372,8 +441,7 @@ def hppc_pulse(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Quant
     hold(t_rest, lambda: (load.measure_voltage(), Q_(0, "A")))
     v_rest = load.measure_voltage()
     bms.request_state("charge")
-    regen = allowed_current(current * regen_factor, bms_status(bms, clock, retry).max_charge_current, margin,
-                            "charge")
+    regen = allowed_current(current * regen_factor, bms_status(bms, clock, retry).max_charge_current, margin, "charge")
     try:
         source_cv(psu, v_max, regen, ovp_margin)
         hold(t_regen, lambda: (psu.measure_voltage(), -psu.measure_current()))
@@ -388,9 +456,18 @@ def hppc_pulse(load: Any, psu: Any, bms: Any, clock: Any, *, current: pint.Quant
     return Hppc(ocv, v_dis, i_dis, v_rest, v_regen, i_regen)
 
 
-def wait_stable_temperature(chamber: Any, bms: Any, clock: Any, *, setpoint: pint.Quantity, band: pint.Quantity,
-                            stable_for: pint.Quantity, timeout: pint.Quantity, poll: pint.Quantity,
-                            retry: pint.Quantity) -> pint.Quantity:
+def wait_stable_temperature(
+    chamber: Any,
+    bms: Any,
+    clock: Any,
+    *,
+    setpoint: pint.Quantity,
+    band: pint.Quantity,
+    stable_for: pint.Quantity,
+    timeout: pint.Quantity,
+    poll: pint.Quantity,
+    retry: pint.Quantity,
+) -> pint.Quantity:
     """Run the chamber at `setpoint` and wait until air and every cell stay within `band` for `stable_for`.
 
     Returns the time it took; NotMeasurable if the module never settles within `timeout`, because

@@ -45,8 +45,12 @@ class Outcome:
     trip_value: pint.Quantity | None = None  # OT by chamber: the hottest reading before the contactor opened
 
 
-ALARM_KEYS = {"ov": ("cell_ov",), "uv": ("cell_uv",), "oc": ("oc_charge", "oc_discharge"),
-              "ot": ("cell_ot", "cell_ot_charge", "cell_ot_discharge")}
+ALARM_KEYS = {
+    "ov": ("cell_ov",),
+    "uv": ("cell_uv",),
+    "oc": ("oc_charge", "oc_discharge"),
+    "ot": ("cell_ot", "cell_ot_charge", "cell_ot_discharge"),
+}
 
 
 def _alarm(st: Any, kind: str) -> bool:
@@ -62,8 +66,17 @@ def _rearm(bms: Any, psu: Any, load: Any, clock: Any, limits: Any, event: Any) -
     return False
 
 
-def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, timeout: pint.Quantity,
-           stop: Any, beyond: Any = None, method: str = "ramp") -> Outcome:
+def _watch(
+    bms: Any,
+    clock: Any,
+    kind: str,
+    t_stim: float,
+    poll: pint.Quantity,
+    timeout: pint.Quantity,
+    stop: Any,
+    beyond: Any = None,
+    method: str = "ramp",
+) -> Outcome:
     """Poll until the contactor opens or `timeout` after the stimulus; `stop()` ends the stimulus.
 
     For a ramped stimulus (`beyond(status)` given) the response is timed from the start of the
@@ -93,16 +106,23 @@ def _watch(bms: Any, clock: Any, kind: str, t_stim: float, poll: pint.Quantity, 
             first = f", first crossing {t_open - t_stim:.2f} s before" if start != t_stim else ""
             origin = "the step" if method == "step" else "the sustained crossing"
             alarms = ", ".join(bms.status().active_alarms()) or "none reported"
-            return Outcome(kind, detected, detected, dt,
-                           f"alarm {'seen' if detected else 'NOT seen'}, contactor open after {dt:~.3fP}"
-                           f" (from {origin}{first}; BMS alarms: {alarms})", method)
+            return Outcome(
+                kind,
+                detected,
+                detected,
+                dt,
+                f"alarm {'seen' if detected else 'NOT seen'}, contactor open after {dt:~.3fP}"
+                f" (from {origin}{first}; BMS alarms: {alarms})",
+                method,
+            )
         clock.sleep(poll)
     stop()
     return Outcome(kind, detected, False, None, f"contactor still closed {timeout:~P} after the stimulus", method)
 
 
-def _ramp_until(bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine: pint.Quantity,
-                near: Any, limit: pint.Quantity) -> str:
+def _ramp_until(
+    bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine: pint.Quantity, near: Any, limit: pint.Quantity
+) -> str:
     """Advance coarse, then fine near the threshold, until `reached(status)`.
 
     Returns "reached", "acted early" (the contactor opened before a reading beyond the threshold
@@ -125,8 +145,15 @@ def _ramp_until(bms: Any, clock: Any, reached: Any, coarse: pint.Quantity, fine:
 def _ramp_failed(kind: str, how: str, bms: Any, limit: pint.Quantity) -> Outcome:
     if how == "acted early":
         detected = _alarm(bms.status(), kind)
-        return Outcome(kind, detected, detected, None, "the BMS acted before the ramp was seen crossing its threshold: "
-                       "response time not measured (poll coarser than the ramp)", tested=not detected)
+        return Outcome(
+            kind,
+            detected,
+            detected,
+            None,
+            "the BMS acted before the ramp was seen crossing its threshold: "
+            "response time not measured (poll coarser than the ramp)",
+            tested=not detected,
+        )
     return Outcome(kind, False, False, None, f"threshold never reached within {limit:~P}")
 
 
@@ -149,8 +176,9 @@ def _step_cell(bms: Any, clock: Any, limits: Any, stimulus: Any, kind: str, mode
         event("stimulus", f"{kind.upper()}: {stimulus.cell_voltage_step(cell, None)}")
 
 
-def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any,
-               event: Any) -> Outcome:
+def provoke_ov(
+    psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any, event: Any
+) -> Outcome:
     p = limits.param
     if _can_step(stimulus):
         return _step_cell(bms, clock, limits, stimulus, "ov", "charge", event)
@@ -158,36 +186,69 @@ def provoke_ov(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     bms.request_state("charge")
     v_set = module.module_voltage(bound)
     # below the BMS's announced charge limit, so only the over-voltage protection can answer
-    current = allowed_current(module.current(p("bms.ov.current")), bms.status().max_charge_current,
-                              fraction(p("bms.current_margin")), "charge")
+    current = allowed_current(
+        module.current(p("bms.ov.current")),
+        bms.status().max_charge_current,
+        fraction(p("bms.current_margin")),
+        "charge",
+    )
     source_cv(psu, v_set, current, p("bms.ov.ovp_margin"))
-    how = _ramp_until(bms, clock, lambda st: st.cell_voltage_max > thr, p("bms.ramp_poll"), p("bms.poll"),
-                      lambda st: st.cell_voltage_max > thr - p("bms.near"), p("bms.ramp_timeout"))
+    how = _ramp_until(
+        bms,
+        clock,
+        lambda st: st.cell_voltage_max > thr,
+        p("bms.ramp_poll"),
+        p("bms.poll"),
+        lambda st: st.cell_voltage_max > thr - p("bms.near"),
+        p("bms.ramp_timeout"),
+    )
     t_stim = clock.now_s()
     if how != "reached":
         psu.set_output(False)
         return _ramp_failed("ov", how, bms, p("bms.ramp_timeout"))
-    out = _watch(bms, clock, "ov", t_stim, p("bms.poll"), p("bms.timeout"), lambda: psu.set_output(False),
-                 beyond=lambda st: st.cell_voltage_max > thr + p("bms.hysteresis"))
+    out = _watch(
+        bms,
+        clock,
+        "ov",
+        t_stim,
+        p("bms.poll"),
+        p("bms.timeout"),
+        lambda: psu.set_output(False),
+        beyond=lambda st: st.cell_voltage_max > thr + p("bms.hysteresis"),
+    )
     st = bms.status()
     if st.cell_voltage_max > bound:
         out.note += f"; bound {bound:~P} exceeded"
     return out
 
 
-def provoke_uv(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any,
-               event: Any) -> Outcome:
+def provoke_uv(
+    psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: Any, stimulus: Any, event: Any
+) -> Outcome:
     p = limits.param
     if _can_step(stimulus):
         return _step_cell(bms, clock, limits, stimulus, "uv", "discharge", event)
     thr = p("bms.uv.threshold")
     bms.request_state("discharge")
     load.set_mode("CC")
-    load.set_level(allowed_current(module.current(p("bms.uv.current")), bms.status().max_discharge_current,
-                                   fraction(p("bms.current_margin")), "discharge"))
+    load.set_level(
+        allowed_current(
+            module.current(p("bms.uv.current")),
+            bms.status().max_discharge_current,
+            fraction(p("bms.current_margin")),
+            "discharge",
+        )
+    )
     load.set_input(True)
-    how = _ramp_until(bms, clock, lambda st: st.cell_voltage_min < thr, p("bms.ramp_poll"), p("bms.poll"),
-                      lambda st: st.cell_voltage_min < thr + p("bms.near"), p("bms.ramp_timeout"))
+    how = _ramp_until(
+        bms,
+        clock,
+        lambda st: st.cell_voltage_min < thr,
+        p("bms.ramp_poll"),
+        p("bms.poll"),
+        lambda st: st.cell_voltage_min < thr + p("bms.near"),
+        p("bms.ramp_timeout"),
+    )
     t_stim = clock.now_s()
     if how != "reached":
         load.set_input(False)
@@ -197,8 +258,16 @@ def provoke_uv(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     def stop() -> None:
         load.set_input(False)
 
-    out = _watch(bms, clock, "uv", t_stim, p("bms.poll"), p("bms.timeout"), stop,
-                 beyond=lambda st: st.cell_voltage_min < thr - p("bms.hysteresis"))
+    out = _watch(
+        bms,
+        clock,
+        "uv",
+        t_stim,
+        p("bms.poll"),
+        p("bms.timeout"),
+        stop,
+        beyond=lambda st: st.cell_voltage_min < thr - p("bms.hysteresis"),
+    )
     if bms.status().cell_voltage_min < bound:
         out.note += f"; bound {bound:~P} passed"
     return out
@@ -212,12 +281,14 @@ def provoke_oc(psu: Any, load: Any, bms: Any, clock: Any, limits: Any, module: A
     v_set = min(v_now + p("bms.oc.voltage_headroom"), module.module_voltage(p("cell.charge_guard")))
     source_cv(psu, v_set, p("bms.oc.current"), p("supply.ovp_margin"))
     t_stim = clock.now_s()
-    return _watch(bms, clock, "oc", t_stim, p("bms.poll"), p("bms.oc.hold"), lambda: psu.set_output(False),
-                  method="step")
+    return _watch(
+        bms, clock, "oc", t_stim, p("bms.poll"), p("bms.oc.hold"), lambda: psu.set_output(False), method="step"
+    )
 
 
-def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, stimulus: Any,
-               event: Any) -> Outcome:
+def provoke_ot(
+    psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, stimulus: Any, event: Any
+) -> Outcome:
     """Over-temperature: a temperature-sensor override where the station has a stimulus for it (a HIL
     thermistor channel, or the simulated HIL), timed from the override; else the chamber heats the
     module to `bms.ot.chamber_setpoint`, timed from the sustained crossing of the threshold."""
@@ -258,21 +329,38 @@ def provoke_ot(psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: 
         chamber.set_setpoint(p("chamber.setpoint"))
     detected = _alarm(bms.status(), "ot")
     if not opened:
-        return Outcome("ot", detected, False, None, f"contactor still closed after {p('bms.ot.timeout'):~P} with the "
-                       f"chamber at {p('bms.ot.chamber_setpoint'):~P} (hottest cell {hottest:~P})", trip_value=hottest)
-    return Outcome("ot", detected, detected, None, f"alarm {'seen' if detected else 'NOT seen'}, contactor opened "
-                   f"with the hottest cell reading {hottest:~P} (chamber heating; time not judged)", trip_value=hottest)
+        return Outcome(
+            "ot",
+            detected,
+            False,
+            None,
+            f"contactor still closed after {p('bms.ot.timeout'):~P} with the "
+            f"chamber at {p('bms.ot.chamber_setpoint'):~P} (hottest cell {hottest:~P})",
+            trip_value=hottest,
+        )
+    return Outcome(
+        "ot",
+        detected,
+        detected,
+        None,
+        f"alarm {'seen' if detected else 'NOT seen'}, contactor opened "
+        f"with the hottest cell reading {hottest:~P} (chamber heating; time not judged)",
+        trip_value=hottest,
+    )
 
 
-def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, module: Any,
-                stimulus: Any, event: Any) -> list[Outcome]:
+def provoke_all(
+    *, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limits: Any, module: Any, stimulus: Any, event: Any
+) -> list[Outcome]:
     """OC, UV, OV, OT in that order, re-arming the BMS between them; `stimulus` is the station's
     stimulus capability (None when it has none: the instruments ramp the module instead)."""
     outcomes: list[Outcome] = []
-    plan = (("oc", lambda: provoke_oc(psu, load, bms, clock, limits, module)),
-            ("uv", lambda: provoke_uv(psu, load, bms, clock, limits, module, stimulus, event)),
-            ("ov", lambda: provoke_ov(psu, load, bms, clock, limits, module, stimulus, event)),
-            ("ot", lambda: provoke_ot(psu, load, bms, chamber, clock, limits, stimulus, event)))
+    plan = (
+        ("oc", lambda: provoke_oc(psu, load, bms, clock, limits, module)),
+        ("uv", lambda: provoke_uv(psu, load, bms, clock, limits, module, stimulus, event)),
+        ("ov", lambda: provoke_ov(psu, load, bms, clock, limits, module, stimulus, event)),
+        ("ot", lambda: provoke_ot(psu, load, bms, chamber, clock, limits, stimulus, event)),
+    )
     armed = _rearm(bms, psu, load, clock, limits, event)
     for kind, run in plan:
         if not armed:
@@ -285,8 +373,11 @@ def provoke_all(*, psu: Any, load: Any, bms: Any, chamber: Any, clock: Any, limi
         finally:
             load.set_input(False)
             psu.set_output(False)
-        event("bms_function", f"{kind.upper()}: {out.note}", out.__dict__ | {
-            "response_time": None if out.response_time is None else f"{out.response_time:~P}"})
+        event(
+            "bms_function",
+            f"{kind.upper()}: {out.note}",
+            out.__dict__ | {"response_time": None if out.response_time is None else f"{out.response_time:~P}"},
+        )
         outcomes.append(out)
         if kind != "ot":
             armed = _rearm(bms, psu, load, clock, limits, event)

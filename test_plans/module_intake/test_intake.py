@@ -41,13 +41,18 @@ from test_plans.module_intake.state import NotMeasurable, fraction
 
 pytestmark = [pytest.mark.plan_level("module")]
 
-CAPACITY_RESULTS = ["capacity.discharge_capacity", "capacity.discharge_energy", "capacity.soh", "capacity.soce",
-                    "capacity.temperature_rise", "capacity.end_cell_spread"]
+CAPACITY_RESULTS = [
+    "capacity.discharge_capacity",
+    "capacity.discharge_energy",
+    "capacity.soh",
+    "capacity.soce",
+    "capacity.temperature_rise",
+    "capacity.end_cell_spread",
+]
 DCIR_RESULTS = ["dcir.resistance", "dcir.growth"]
 PULSE_RESULTS = ["pulse.discharge_resistance", "pulse.regen_resistance"]
 POWER_RESULTS = ["pulse.power_capability", "pulse.power_fade"]
-SELF_DISCHARGE_RESULTS = ["self_discharge.cell_rate", "self_discharge.module_rate",
-                          "self_discharge.temperature_span"]
+SELF_DISCHARGE_RESULTS = ["self_discharge.cell_rate", "self_discharge.module_rate", "self_discharge.temperature_span"]
 
 
 def _count(n: int | float) -> Any:
@@ -57,8 +62,9 @@ def _count(n: int | float) -> Any:
 @pytest.fixture
 def soc(psu, load, bms, clock, limits, module, intake, dut, event) -> SocMover:
     """Moves the module to SOC targets counted against its own capacity, within the cell limits."""
-    return SocMover(psu=psu, load=load, bms=bms, clock=clock, limits=limits, module=module, intake=intake, dut=dut,
-                    event=event)
+    return SocMover(
+        psu=psu, load=load, bms=bms, clock=clock, limits=limits, module=module, intake=intake, dut=dut, event=event
+    )
 
 
 @pytest.fixture
@@ -67,8 +73,11 @@ def unmeasured(intake, event, soc) -> Any:
 
     def _unmeasured(step: str, names: list[str], exc: NotMeasurable) -> None:
         intake.not_measured(step, names, exc.reason)
-        event("not_measured", f"{step}: {', '.join(names)} not measured: {exc.reason}",
-              {"step": step, "results": names, "reason": exc.reason})
+        event(
+            "not_measured",
+            f"{step}: {', '.join(names)} not measured: {exc.reason}",
+            {"step": step, "results": names, "reason": exc.reason},
+        )
         if exc.tripped:
             try:
                 soc.ensure_armed()
@@ -106,9 +115,12 @@ def test_01_identity_and_history(dut, bms, limits, module, record, intake, event
     status = str(dut.get("passport_status", "original"))
     if status not in limits.param("history.accepted_status"):
         hits.append(f"passport status {status!r}")
-    event("history", f"identity {module.serial} {module.chemistry} {module.rated_capacity:~P}; history from "
-                     f"{hist.get('source')}; disqualifying: {hits or 'none'}",
-          {"history": hist, "disqualifying": hits, "passport_status": status})
+    event(
+        "history",
+        f"identity {module.serial} {module.chemistry} {module.rated_capacity:~P}; history from "
+        f"{hist.get('source')}; disqualifying: {hits or 'none'}",
+        {"history": hist, "disqualifying": hits, "passport_status": status},
+    )
     record("history.disqualifying_events", _count(len(hits)))
     if hist.get("age_years") is not None and hist.get("calendar_life_years"):
         ratio = Q_(100.0 * float(hist["age_years"]) / float(hist["calendar_life_years"]), "percent")
@@ -123,10 +135,12 @@ def test_01_identity_and_history(dut, bms, limits, module, record, intake, event
         intake.reject("history", "; ".join(hits))
 
 
-VISUAL = {"swelling": "Any swelling or bulging of cells or the module case?",
-          "leak": "Any electrolyte leak, residue or smell?",
-          "enclosure": "Any enclosure breach, crack, terminal or burn damage?",
-          "corrosion": "Any corrosion on terminals, busbars or case?"}
+VISUAL = {
+    "swelling": "Any swelling or bulging of cells or the module case?",
+    "leak": "Any electrolyte leak, residue or smell?",
+    "enclosure": "Any enclosure breach, crack, terminal or burn damage?",
+    "corrosion": "Any corrosion on terminals, busbars or case?",
+}
 
 
 @pytest.mark.clause("UL 1974 S2 (derived): visual and mechanical")
@@ -168,8 +182,9 @@ def test_04_insulation_resistance(gate, irt, clock, limits, module, record, inta
 
 
 @pytest.mark.clause("UL 1974 S5 (derived); IEC 62620 capacity method at 25 °C")
-def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, record, intake, telemetry, attach,
-                     event, unmeasured):
+def test_05_capacity(
+    gate, psu, load, bms, chamber, clock, limits, module, record, intake, telemetry, attach, event, unmeasured
+):
     p = limits.param
     retry = p("bms.stale_retry")
     margin = fraction(p("bms.current_margin"))
@@ -180,30 +195,64 @@ def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, recor
         telemetry.record("capacity.current", i, t)
 
     try:
-        took = wait_stable_temperature(chamber, bms, clock, setpoint=p("chamber.setpoint"), band=p("chamber.band"),
-                                       stable_for=p("chamber.stable_for"), timeout=p("chamber.timeout"),
-                                       poll=p("capacity.poll"), retry=retry)
-        record("capacity.chamber_temperature", chamber.temperature(), instrument=chamber,
-               note=f"stable after {took:~P}")
-        i_charge = allowed_current(module.current(p("capacity.charge_rate")),
-                                   bms_status(bms, clock, retry).max_charge_current, margin, "charge")
-        charge = cc_cv_charge(psu, load, bms, clock, voltage=module.module_voltage(p("cell.charge_voltage")),
-                              current=i_charge,
-                              cutoff=module.current(p("capacity.cutoff_rate")), cell_guard=p("cell.charge_guard"),
-                              cv_band=p("capacity.cv_band"), poll=p("capacity.poll"), timeout=p("capacity.timeout"),
-                              ovp_margin=p("supply.ovp_margin"), retry=retry, on_sample=sample)
+        took = wait_stable_temperature(
+            chamber,
+            bms,
+            clock,
+            setpoint=p("chamber.setpoint"),
+            band=p("chamber.band"),
+            stable_for=p("chamber.stable_for"),
+            timeout=p("chamber.timeout"),
+            poll=p("capacity.poll"),
+            retry=retry,
+        )
+        record(
+            "capacity.chamber_temperature", chamber.temperature(), instrument=chamber, note=f"stable after {took:~P}"
+        )
+        i_charge = allowed_current(
+            module.current(p("capacity.charge_rate")),
+            bms_status(bms, clock, retry).max_charge_current,
+            margin,
+            "charge",
+        )
+        charge = cc_cv_charge(
+            psu,
+            load,
+            bms,
+            clock,
+            voltage=module.module_voltage(p("cell.charge_voltage")),
+            current=i_charge,
+            cutoff=module.current(p("capacity.cutoff_rate")),
+            cell_guard=p("cell.charge_guard"),
+            cv_band=p("capacity.cv_band"),
+            poll=p("capacity.poll"),
+            timeout=p("capacity.timeout"),
+            ovp_margin=p("supply.ovp_margin"),
+            retry=retry,
+            on_sample=sample,
+        )
         if charge.ended_by == "timeout":
             raise NotMeasurable(f"the CC-CV charge did not end within {p('capacity.timeout'):~P}")
         clock.sleep(p("capacity.rest"))
         st = bms_status(bms, clock, retry)
         t_start = st.cell_temperature_max
-        dis = cc_discharge(load, psu, bms, clock,
-                           current=allowed_current(module.current(p("capacity.discharge_rate")),
-                                                   st.max_discharge_current, margin, "discharge"),
-                           module_cutoff=module.module_voltage(p("cell.discharge_cutoff")),
-                           cell_cutoff=p("cell.discharge_cutoff"), fine_window=p("capacity.fine_window"),
-                           poll=p("capacity.poll"), fine_poll=p("capacity.fine_poll"), timeout=p("capacity.timeout"),
-                           retry=retry, on_sample=sample)
+        dis = cc_discharge(
+            load,
+            psu,
+            bms,
+            clock,
+            current=allowed_current(
+                module.current(p("capacity.discharge_rate")), st.max_discharge_current, margin, "discharge"
+            ),
+            module_cutoff=module.module_voltage(p("cell.discharge_cutoff")),
+            cell_cutoff=p("cell.discharge_cutoff"),
+            fine_window=p("capacity.fine_window"),
+            poll=p("capacity.poll"),
+            fine_poll=p("capacity.fine_poll"),
+            timeout=p("capacity.timeout"),
+            retry=retry,
+            on_sample=sample,
+        )
         if dis.ended_by != "cut-off voltage":
             raise NotMeasurable(f"the CC discharge ended by {dis.ended_by}, not at the cut-off voltage")
     except NotMeasurable as exc:
@@ -212,12 +261,21 @@ def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, recor
     intake.soc = Q_(0.0, "")  # at the cut-off
     cells = [v.to("V") for v in bms.cell_voltages()]
     ah, wh = dis.charge.to("A*h"), dis.energy.to("W*h")
-    cap = record("capacity.discharge_capacity", ah, instrument=load,
-                 plausible=(Q_(0, "A*h"), p("capacity.plausible_max") * module.rated_capacity),
-                 note=f"charge at {i_charge:~.4gP} ended by {charge.ended_by}, {charge.charge.to('A*h'):~.4gP} in; "
-                      f"discharge ended by {dis.ended_by} after {dis.duration.to('h'):~.3gP}")
+    cap = record(
+        "capacity.discharge_capacity",
+        ah,
+        instrument=load,
+        plausible=(Q_(0, "A*h"), p("capacity.plausible_max") * module.rated_capacity),
+        note=f"charge at {i_charge:~.4gP} ended by {charge.ended_by}, {charge.charge.to('A*h'):~.4gP} in; "
+        f"discharge ended by {dis.ended_by} after {dis.duration.to('h'):~.3gP}",
+    )
     rated_wh = (module.rated_capacity * module.nominal_voltage).to("W*h")
-    record("capacity.discharge_energy", wh, instrument=load, plausible=(Q_(0, "W*h"), p("capacity.plausible_max") * rated_wh))
+    record(
+        "capacity.discharge_energy",
+        wh,
+        instrument=load,
+        plausible=(Q_(0, "W*h"), p("capacity.plausible_max") * rated_wh),
+    )
     soh = record("capacity.soh", (ah / module.rated_capacity).to("percent"))
     if "capacity.soh" in intake.results:
         intake.results["capacity.fade"] = Q_(100, "percent") - soh.value
@@ -230,18 +288,22 @@ def test_05_capacity(gate, psu, load, bms, chamber, clock, limits, module, recor
         event("deviation", f"capacity {ah:~.4gP} not used as the SOC basis: {cap.reason}")
     tr = charge.trace
     t = tr.t + [tr.t[-1] + p("capacity.rest").to("s").magnitude + x for x in dis.trace.t]
-    plot = _voltage_current_svg(f"Capacity test {module.serial}: CC-CV charge, rest, CC discharge", t,
-                                tr.v + dis.trace.v, tr.i + dis.trace.i)
+    plot = _voltage_current_svg(
+        f"Capacity test {module.serial}: CC-CV charge, rest, CC discharge", t, tr.v + dis.trace.v, tr.i + dis.trace.i
+    )
     attach("capacity_test.svg", plot, "image/svg+xml")
 
 
 def _voltage_current_svg(title: str, t: list[float], v: list[float], i: list[float]) -> bytes:
     """Module voltage (left axis) and current (right axis, + discharge) against time, as SVG."""
     fig = plotting.Figure(
-        title, plotting.Axis("time", "s", readable_time=True), plotting.Axis("module voltage", "V"),
-        [plotting.Trace(t, v, label="module voltage"),
-         plotting.Trace(t, i, label="current (+ discharge)", axis="y2")],
-        y2=plotting.Axis("current", "A"), width=720)
+        title,
+        plotting.Axis("time", "s", readable_time=True),
+        plotting.Axis("module voltage", "V"),
+        [plotting.Trace(t, v, label="module voltage"), plotting.Trace(t, i, label="current (+ discharge)", axis="y2")],
+        y2=plotting.Axis("current", "A"),
+        width=720,
+    )
     return plotting.render(fig).to_bytes()
 
 
@@ -257,14 +319,28 @@ def _dcir(load, psu, bms, clock, limits, module, record, intake, event, soc, unm
         i2 = allowed_current(module.current(p("dcir.i2_rate")), allowed, margin, "discharge")
         if i2 <= i1:
             raise NotMeasurable(f"the BMS allows {allowed:~P}: no second current step above I1 = {i1:~P}")
-        two = two_step_dcir(load, psu, bms, clock, i1=i1, t1=p("dcir.t1"), i2=i2, t2=p("dcir.t2"),
-                            tolerance=fraction(p("dcir.current_tolerance")), retry=retry)
+        two = two_step_dcir(
+            load,
+            psu,
+            bms,
+            clock,
+            i1=i1,
+            t1=p("dcir.t1"),
+            i2=i2,
+            t2=p("dcir.t2"),
+            tolerance=fraction(p("dcir.current_tolerance")),
+            retry=retry,
+        )
     except NotMeasurable as exc:
         unmeasured("resistance", DCIR_RESULTS, exc)
         return None
     limited = "" if i2 >= module.current(p("dcir.i2_rate")) else f"; I2 limited by the BMS's allowed {allowed:~P}"
-    m = record("dcir.resistance", two.resistance, instrument=load,
-               note=f"U1={two.u1:~.5gP} at I1={two.i1:~.4gP}, U2={two.u2:~.5gP} at I2={two.i2:~.4gP}{limited}")
+    m = record(
+        "dcir.resistance",
+        two.resistance,
+        instrument=load,
+        note=f"U1={two.u1:~.5gP} at I1={two.i1:~.4gP}, U2={two.u2:~.5gP} at I2={two.i2:~.4gP}{limited}",
+    )
     if module.bol_resistance is None:
         event("deviation", "no beginning-of-life resistance in the DUT info: growth not graded")
     elif "dcir.resistance" in intake.results:
@@ -275,8 +351,9 @@ def _dcir(load, psu, bms, clock, limits, module, record, intake, event, soc, unm
 
 
 @pytest.mark.clause("UL 1974 S6 (derived); IEC 61960/62620 two-step DC resistance; INL HPPC pulse")
-def test_06_resistance_and_pulse_power(gate, psu, load, bms, clock, limits, module, record, intake, attach, event,
-                                       soc, unmeasured):
+def test_06_resistance_and_pulse_power(
+    gate, psu, load, bms, clock, limits, module, record, intake, attach, event, soc, unmeasured
+):
     p = limits.param
     dcir = _dcir(load, psu, bms, clock, limits, module, record, intake, event, soc, unmeasured)
     traces: list[tuple[str, Trace]] = []
@@ -288,16 +365,28 @@ def test_06_resistance_and_pulse_power(gate, psu, load, bms, clock, limits, modu
         try:
             soc.move_to(target, f"the HPPC pulse at {tag}")
             clock.sleep(p("pulse.settle"))
-            h = hppc_pulse(load, psu, bms, clock, current=module.current(p("pulse.rate")),
-                           t_dis=p("pulse.discharge_time"), t_rest=p("pulse.rest_time"), t_regen=p("pulse.regen_time"),
-                           regen_factor=fraction(p("pulse.regen_factor")),
-                           v_max=module.module_voltage(p("cell.charge_voltage")),
-                           margin=fraction(p("bms.current_margin")), tolerance=fraction(p("dcir.current_tolerance")),
-                           sample=p("pulse.sample"), ovp_margin=p("supply.ovp_margin"), retry=p("bms.stale_retry"),
-                           trace=tr)
+            h = hppc_pulse(
+                load,
+                psu,
+                bms,
+                clock,
+                current=module.current(p("pulse.rate")),
+                t_dis=p("pulse.discharge_time"),
+                t_rest=p("pulse.rest_time"),
+                t_regen=p("pulse.regen_time"),
+                regen_factor=fraction(p("pulse.regen_factor")),
+                v_max=module.module_voltage(p("cell.charge_voltage")),
+                margin=fraction(p("bms.current_margin")),
+                tolerance=fraction(p("dcir.current_tolerance")),
+                sample=p("pulse.sample"),
+                ovp_margin=p("supply.ovp_margin"),
+                retry=p("bms.stale_retry"),
+                trace=tr,
+            )
         except NotMeasurable as exc:
-            unmeasured(f"pulse at {tag}", PULSE_RESULTS + (POWER_RESULTS if abs(fraction(target) - 0.5) < 1e-6
-                                                             else []), exc)
+            unmeasured(
+                f"pulse at {tag}", PULSE_RESULTS + (POWER_RESULTS if abs(fraction(target) - 0.5) < 1e-6 else []), exc
+            )
             continue
         record("pulse.discharge_resistance", h.r_dis, instrument=load, note=tag)
         record("pulse.regen_resistance", h.r_regen, instrument=psu, note=tag)
@@ -308,8 +397,11 @@ def test_06_resistance_and_pulse_power(gate, psu, load, bms, clock, limits, modu
     if power is not None:
         record("pulse.power_capability", power)
         if module.bol_resistance is not None and dcir is not None and "dcir.resistance" in intake.results:
-            record("pulse.power_fade", (1 - module.bol_resistance / dcir.value).to("percent"),
-                   note="P ∝ 1/R at the same OCV and Vmin: fade = 1 - R_BoL/R")
+            record(
+                "pulse.power_fade",
+                (1 - module.bol_resistance / dcir.value).to("percent"),
+                note="P ∝ 1/R at the same OCV and Vmin: fade = 1 - R_BoL/R",
+            )
     if traces:
         t, v, i, off = [], [], [], 0.0
         for _tag, tr in traces:
@@ -317,8 +409,11 @@ def test_06_resistance_and_pulse_power(gate, psu, load, bms, clock, limits, modu
             v += tr.v
             i += tr.i
             off = t[-1] + 5.0 if t else 0.0
-        attach("pulse_test.svg", _voltage_current_svg(f"HPPC pulses {module.serial} at "
-                                                      f"{', '.join(x for x, _ in traces)}", t, v, i), "image/svg+xml")
+        attach(
+            "pulse_test.svg",
+            _voltage_current_svg(f"HPPC pulses {module.serial} at {', '.join(x for x, _ in traces)}", t, v, i),
+            "image/svg+xml",
+        )
 
 
 @pytest.mark.clause("UL 1974 S7 (derived): self-discharge over a rest at held temperature")
@@ -363,20 +458,38 @@ def test_07_self_discharge(gate, psu, load, bms, chamber, clock, limits, record,
     days = (clock.now_s() - t0) / 86400.0
     drift = [(a - b) / days for a, b in zip(start, end, strict=True)]
     worst = max(drift)
-    record("self_discharge.cell_rate", Q_(worst, "mV/day"), instrument=bms,
-           note=f"worst cell {drift.index(worst) + 1} over {days:.2f} days at {intake.soc_text()} SOC")
+    record(
+        "self_discharge.cell_rate",
+        Q_(worst, "mV/day"),
+        instrument=bms,
+        note=f"worst cell {drift.index(worst) + 1} over {days:.2f} days at {intake.soc_text()} SOC",
+    )
     slope = p("self_discharge.ocv_slope")
     mean_drift = Q_(sum(drift) / len(drift), "mV/day")
-    record("self_discharge.module_rate", (mean_drift / slope).to("percent/month"), instrument=bms,
-           note=f"mean cell drift {mean_drift:~.3gP} over OCV slope {slope:~P}")
+    record(
+        "self_discharge.module_rate",
+        (mean_drift / slope).to("percent/month"),
+        instrument=bms,
+        note=f"mean cell drift {mean_drift:~.3gP} over OCV slope {slope:~P}",
+    )
     record("self_discharge.temperature_span", Q_(max(temps) - min(temps), "delta_degC"), instrument=bms)
 
 
 @pytest.mark.clause("UL 1974 S8 (derived): BMS protective functions")
-def test_08_bms_protective_functions(gate, psu, load, bms, chamber, clock, limits, module, record, intake,
-                                     station_stimulus, event):
-    outcomes = provoke_all(psu=psu, load=load, bms=bms, chamber=chamber, clock=clock, limits=limits,
-                           module=module, stimulus=station_stimulus, event=event)
+def test_08_bms_protective_functions(
+    gate, psu, load, bms, chamber, clock, limits, module, record, intake, station_stimulus, event
+):
+    outcomes = provoke_all(
+        psu=psu,
+        load=load,
+        bms=bms,
+        chamber=chamber,
+        clock=clock,
+        limits=limits,
+        module=module,
+        stimulus=station_stimulus,
+        event=event,
+    )
     failed = []
     for o in outcomes:
         name = f"bms.{o.kind}.response_time" + ("" if o.method == "step" else "_ramp")
@@ -403,23 +516,39 @@ def test_09_grade(limits, intake, record, event):
     results = {name: Result(value, intake.bands.get(name)) for name, value in intake.results.items()}
     results.update({name: Result(None, indeterminate=why) for name, why in intake.unresolved.items()})
     if "intake.incomplete_steps" in intake.results:
-        results["intake.incomplete_steps"] = Result(intake.results["intake.incomplete_steps"],
-                                                    intake.bands.get("intake.incomplete_steps"), note=note)
+        results["intake.incomplete_steps"] = Result(
+            intake.results["intake.incomplete_steps"], intake.bands.get("intake.incomplete_steps"), note=note
+        )
     decision = evaluate(table, results)
     intake.grade = decision.as_dict()
-    event("grade", f"grade {decision.grade} ({decision.route}) by rule {decision.rule!r} of rule table "
-                   f"{decision.version}: {decision.measurement or 'no rule fired'} {decision.value} {decision.reason}",
-          {**decision.as_dict(), "rejected_at": intake.rejected_by, "incomplete": list(intake.incomplete),
-           "unresolved": dict(intake.unresolved)})
+    event(
+        "grade",
+        f"grade {decision.grade} ({decision.route}) by rule {decision.rule!r} of rule table "
+        f"{decision.version}: {decision.measurement or 'no rule fired'} {decision.value} {decision.reason}",
+        {
+            **decision.as_dict(),
+            "rejected_at": intake.rejected_by,
+            "incomplete": list(intake.incomplete),
+            "unresolved": dict(intake.unresolved),
+        },
+    )
 
 
 @pytest.mark.clause("UL 1974 S10 (derived); EU 2023/1542 Annex XIII battery passport")
 def test_10_battery_passport(dut, intake, run_info, attach, event):
     assert intake.grade is not None, "the grade step did not run"
-    passport = build_passport(dut=dut, history=intake.history, grade=intake.grade, run=run_info,
-                              results={k: v for k, v in intake.results.items() if not isinstance(v, str)})
+    passport = build_passport(
+        dut=dut,
+        history=intake.history,
+        grade=intake.grade,
+        run=run_info,
+        results={k: v for k, v in intake.results.items() if not isinstance(v, str)},
+    )
     validate(passport)
     attach("passport.json", to_bytes(passport), "application/json")
-    event("passport", f"battery passport {passport['passportId']}: status {passport['batteryStatus']}, grade "
-                      f"{intake.grade['grade']}, validated against schemas/battery_passport.schema.json",
-          {"passport_id": passport["passportId"], "status": passport["batteryStatus"]})
+    event(
+        "passport",
+        f"battery passport {passport['passportId']}: status {passport['batteryStatus']}, grade "
+        f"{intake.grade['grade']}, validated against schemas/battery_passport.schema.json",
+        {"passport_id": passport["passportId"], "status": passport["batteryStatus"]},
+    )

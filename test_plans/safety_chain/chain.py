@@ -72,20 +72,58 @@ class PathSpec:
 
 
 PATHS: dict[str, PathSpec] = {
-    "thermal": PathSpec("thermal.detection_time", "thermal.alarm_time", "thermal.trip_time",
-                        "thermal.current_zero_time", "thermal.detection_window", "thermal.response_window"),
-    "ror": PathSpec("ror.detection_time", "ror.alarm_time", "ror.trip_time", "ror.current_zero_time",
-                    "ror.detection_window", "ror.response_window"),
-    "gradient": PathSpec("gradient.detection_time", "gradient.alarm_time", "gradient.trip_time",
-                         "gradient.current_zero_time", "gradient.detection_window", "gradient.response_window"),
-    "gas_stage1": PathSpec("gas.stage1_response", "gas.stage1_alarm_time", None, None, "gas.stage1_window",
-                           "gas.response_window"),
-    "gas_stage2": PathSpec("gas.stage2_response", "gas.stage2_alarm_time", "gas.stage2_trip_time",
-                           "gas.shutdown_time", "gas.stage2_window", "gas.response_window"),
-    "pressure": PathSpec("pressure.alarm_response", "pressure.alarm_time", "pressure.trip_time",
-                         "pressure.current_zero_time", "pressure.detection_window", "pressure.response_window"),
-    "comms": PathSpec("comms.link_lost_time", None, None, "comms.safe_state_time", "comms.detection_window",
-                      "comms.observe", respond_from="stimulus"),
+    "thermal": PathSpec(
+        "thermal.detection_time",
+        "thermal.alarm_time",
+        "thermal.trip_time",
+        "thermal.current_zero_time",
+        "thermal.detection_window",
+        "thermal.response_window",
+    ),
+    "ror": PathSpec(
+        "ror.detection_time",
+        "ror.alarm_time",
+        "ror.trip_time",
+        "ror.current_zero_time",
+        "ror.detection_window",
+        "ror.response_window",
+    ),
+    "gradient": PathSpec(
+        "gradient.detection_time",
+        "gradient.alarm_time",
+        "gradient.trip_time",
+        "gradient.current_zero_time",
+        "gradient.detection_window",
+        "gradient.response_window",
+    ),
+    "gas_stage1": PathSpec(
+        "gas.stage1_response", "gas.stage1_alarm_time", None, None, "gas.stage1_window", "gas.response_window"
+    ),
+    "gas_stage2": PathSpec(
+        "gas.stage2_response",
+        "gas.stage2_alarm_time",
+        "gas.stage2_trip_time",
+        "gas.shutdown_time",
+        "gas.stage2_window",
+        "gas.response_window",
+    ),
+    "pressure": PathSpec(
+        "pressure.alarm_response",
+        "pressure.alarm_time",
+        "pressure.trip_time",
+        "pressure.current_zero_time",
+        "pressure.detection_window",
+        "pressure.response_window",
+    ),
+    "comms": PathSpec(
+        "comms.link_lost_time",
+        None,
+        None,
+        "comms.safe_state_time",
+        "comms.detection_window",
+        "comms.observe",
+        respond_from="stimulus",
+    ),
 }
 
 
@@ -104,8 +142,11 @@ def alarm_raised(st: BmsStatus, hazard: str, *, general: bool = True) -> bool:
 
 def active_alarms(st: BmsStatus) -> list[str]:
     """Alarms (not warnings) the BMS shows: for notes and for the precondition of a path."""
-    return [n for n in st.active_alarms() if not (n.startswith("warn_") or n.endswith("WARNING")
-                                                  or n in ("general_warning", "alert"))]
+    return [
+        n
+        for n in st.active_alarms()
+        if not (n.startswith("warn_") or n.endswith("WARNING") or n in ("general_warning", "alert"))
+    ]
 
 
 # -- configured BMS settings ---------------------------------------------------------------------------
@@ -127,8 +168,9 @@ def _as_setting(name: str, value: Any, origin: str) -> pint.Quantity:
             raise ValueError("no unit")
         q = q.to(unit)
     except Exception:  # noqa: BLE001 - pint raises assorted errors for text that is not a quantity
-        raise PromptError(f"BMS setting {name!r} ({origin}): expected a value in {unit} such as "
-                          f"{SETTINGS[name][2]!r}, got {value!r}") from None
+        raise PromptError(
+            f"BMS setting {name!r} ({origin}): expected a value in {unit} such as {SETTINGS[name][2]!r}, got {value!r}"
+        ) from None
     if not math.isfinite(float(q.magnitude)):
         raise PromptError(f"BMS setting {name!r} ({origin}): non-finite value {value!r} refused")
     return q
@@ -145,18 +187,25 @@ def configured(bms: Any, prompt: Callable[..., str], name: str) -> tuple[pint.Qu
     if isinstance(bms, BmsConfiguration):
         read = bms.protection_settings()
         if name in read:
-            return _as_setting(name, read[name], f"configuration read of {bms.name}"), \
-                f"read from {bms.name} (configuration read)"
+            return _as_setting(
+                name, read[name], f"configuration read of {bms.name}"
+            ), f"read from {bms.name} (configuration read)"
     key = f"bms.setting.{name}"
-    answer = prompt(key, f"Read {what} from the BMS configuration tool of {bms.name} and type it with its "
-                         f"unit (e.g. {example})")
+    answer = prompt(
+        key, f"Read {what} from the BMS configuration tool of {bms.name} and type it with its unit (e.g. {example})"
+    )
     value = _as_setting(name, str(answer).strip(), f"prompt {key}")
     witness = str(prompt(WITNESS_KEY, f"Witness of the BMS setting read ({what} = {value:~P}): type your name"))
     witness = witness.strip()
-    if not 2 <= len(witness) <= 64 or not witness[0].isalpha() or not all(
-            c.isalpha() or c in _WITNESS_EXTRA for c in witness):
-        raise PromptError(f"prompt {WITNESS_KEY!r}: a witness name is 2-64 letters, spaces, . ' or -, "
-                          f"got {witness!r}; the setting {name} = {value:~P} is not accepted unwitnessed")
+    if (
+        not 2 <= len(witness) <= 64
+        or not witness[0].isalpha()
+        or not all(c.isalpha() or c in _WITNESS_EXTRA for c in witness)
+    ):
+        raise PromptError(
+            f"prompt {WITNESS_KEY!r}: a witness name is 2-64 letters, spaces, . ' or -, "
+            f"got {witness!r}; the setting {name} = {value:~P} is not accepted unwitnessed"
+        )
     return value, f"typed by the operator from the BMS tool (prompt {key}), witnessed by {witness}"
 
 
@@ -198,30 +247,48 @@ class Response:
             return Q_(math.nan, "s"), f"already showing before the stimulus ({self.before.note or link}): not timed"
         if link == "detection":
             if link not in self.times:
-                return Q_(self.detection_window_s, "s"), (f"not seen within the {self.detection_window_s:g} s "
-                                                           f"window ({self.ended})")
+                return Q_(self.detection_window_s, "s"), (
+                    f"not seen within the {self.detection_window_s:g} s window ({self.ended})"
+                )
             return Q_(self.times[link], "s"), "from the stimulus command"
         ref = self.reference()
         origin = "the stimulus command" if ref == 0.0 else f"detection at {ref:.3g} s"
         if link not in self.times:
             if self.spec.respond_from == "detection" and "detection" not in self.times:
-                return Q_(self.response_window_s, "s"), (f"not seen, and no detection, in {self.watched_s:.4g} s "
-                                                         f"after the stimulus command ({self.ended})")
-            return Q_(self.response_window_s, "s"), (f"not seen within the {self.response_window_s:g} s window "
-                                                     f"after {origin} ({self.ended})")
+                return Q_(self.response_window_s, "s"), (
+                    f"not seen, and no detection, in {self.watched_s:.4g} s after the stimulus command ({self.ended})"
+                )
+            return Q_(self.response_window_s, "s"), (
+                f"not seen within the {self.response_window_s:g} s window after {origin} ({self.ended})"
+            )
         dt = self.times[link] - ref
         if dt < 0:
             return Q_(0.0, "s"), f"seen {-dt:.3g} s before {origin}"
         return Q_(dt, "s"), f"from {origin}"
 
 
-def watch(clock: Any, t0: float, spec: PathSpec, limits: Any, probe: Callable[[], Seen], *, hazard: str,
-          poll: pint.Quantity, before: Seen | None = None, abort: Callable[[], str] | None = None) -> Response:
+def watch(
+    clock: Any,
+    t0: float,
+    spec: PathSpec,
+    limits: Any,
+    probe: Callable[[], Seen],
+    *,
+    hazard: str,
+    poll: pint.Quantity,
+    before: Seen | None = None,
+    abort: Callable[[], str] | None = None,
+) -> Response:
     """Look at the instruments every `poll` until every link of the path is seen or its window
     ends (or `abort()` names a reason to stop the stimulus early); the time of a look is taken
     after it, so a link is never dated earlier than it was seen."""
-    r = Response(hazard, spec, seconds(limits.param(spec.detection_window)),
-                 seconds(limits.param(spec.response_window)), before=before or Seen())
+    r = Response(
+        hazard,
+        spec,
+        seconds(limits.param(spec.detection_window)),
+        seconds(limits.param(spec.response_window)),
+        before=before or Seen(),
+    )
     wanted = list(spec.names())
     step = seconds(poll)
     horizon = r.detection_window_s + r.response_window_s
@@ -253,8 +320,15 @@ def watch(clock: Any, t0: float, spec: PathSpec, limits: Any, probe: Callable[[]
     return r
 
 
-def journal_response(r: Response, measure: Callable[..., Any], require: Callable[..., Any],
-                     instruments: dict[str, Any], *, required: tuple[str, ...] = ("zero",), note: str = "") -> None:
+def journal_response(
+    r: Response,
+    measure: Callable[..., Any],
+    require: Callable[..., Any],
+    instruments: dict[str, Any],
+    *,
+    required: tuple[str, ...] = ("zero",),
+    note: str = "",
+) -> None:
     """Journal every link of the path; the links in `required` last, with `require` (a missing or
     late protective response stops the run: the later steps must not run on a system known to
     lack one layer of protection)."""
@@ -287,14 +361,24 @@ def check_windows(limits: Any) -> None:
                 continue  # a missing parameter is reported by the declarations
             lim = limits.get(name)
             if lim is None or lim.high is None:
-                errors.append(ConfigError(f"measurement {name!r} ({hazard} chain) needs a max limit: a response "
-                                          f"time without one cannot fail", source=source(window_param),
-                                          key=f"limits.{name}"))
+                errors.append(
+                    ConfigError(
+                        f"measurement {name!r} ({hazard} chain) needs a max limit: a response "
+                        f"time without one cannot fail",
+                        source=source(window_param),
+                        key=f"limits.{name}",
+                    )
+                )
                 continue
             if window <= lim.high:
-                errors.append(ConfigError(f"window {window:~P} must be longer than the {lim.high:~P} limit of "
-                                          f"{name!r}: a {link} never seen is journalled as the window and must FAIL",
-                                          source=source(window_param), key=f"parameters.{window_param}"))
+                errors.append(
+                    ConfigError(
+                        f"window {window:~P} must be longer than the {lim.high:~P} limit of "
+                        f"{name!r}: a {link} never seen is journalled as the window and must FAIL",
+                        source=source(window_param),
+                        key=f"parameters.{window_param}",
+                    )
+                )
     if errors:
         raise ConfigErrors(errors)
 

@@ -46,8 +46,12 @@ def energise(bms: Any, load: Any, clock: Any, limits: Any, current: pint.Quantit
     load.set_input(True)
     target = abs(current) * p("response.current_established").to("").magnitude
     try:
-        clock.wait_until(lambda: load_current(load) >= target, timeout=p("response.settle_timeout"),
-                         poll=p("response.poll"), what=f"load current established ({target:~P})")
+        clock.wait_until(
+            lambda: load_current(load) >= target,
+            timeout=p("response.settle_timeout"),
+            poll=p("response.poll"),
+            what=f"load current established ({target:~P})",
+        )
     except WaitTimeout:
         pass  # judged by the path: a current inside the zero band makes its current-zero time untimeable
     return load_current(load)
@@ -56,9 +60,12 @@ def energise(bms: Any, load: Any, clock: Any, limits: Any, current: pint.Quantit
 def recover(clock: Any, bms: Any, load: Any, limits: Any) -> None:
     """Load off, acknowledge latched faults with a standby request, wait for the BMS to recover."""
     load.set_input(False)
-    clock.wait_until(lambda: bms.request_state("standby") is None and bms.status().state in ("STANDBY", "IDLE"),
-                     timeout=limits.param("response.recover_timeout"), poll=limits.param("response.recover_poll"),
-                     what="BMS back in standby")
+    clock.wait_until(
+        lambda: bms.request_state("standby") is None and bms.status().state in ("STANDBY", "IDLE"),
+        timeout=limits.param("response.recover_timeout"),
+        poll=limits.param("response.recover_poll"),
+        what="BMS back in standby",
+    )
 
 
 def purge(clock: Any, gas: Any, stimulus: Any, limits: Any) -> pint.Quantity:
@@ -67,11 +74,17 @@ def purge(clock: Any, gas: Any, stimulus: Any, limits: Any) -> pint.Quantity:
     pressure alarm; returns how long that took."""
     stimulus.ventilation(limits.param("ventilation.declared_exhaust_flow"))
     try:
+
         def clean() -> bool:
             r = gas.read()
             return r.stage == 0 and not r.alarms.get("pressure_alarm")
-        return clock.wait_until(clean, timeout=limits.param("gas.purge_timeout"), poll=limits.param("gas.purge_poll"),
-                                what="enclosure purged (stage 0, no pressure alarm)")
+
+        return clock.wait_until(
+            clean,
+            timeout=limits.param("gas.purge_timeout"),
+            poll=limits.param("gas.purge_poll"),
+            what="enclosure purged (stage 0, no pressure alarm)",
+        )
     finally:
         stimulus.ventilation(None)
 
@@ -83,10 +96,17 @@ def soak(clock: Any, bms: Any, target: pint.Quantity, limits: Any) -> None:
 
     def soaked() -> bool:
         st = bms.status()
-        return (abs(st.cell_temperature_max.to("degC").magnitude - goal) <= tolerance
-                and abs(st.cell_temperature_min.to("degC").magnitude - goal) <= tolerance)
-    clock.wait_until(soaked, timeout=limits.param("derating.soak_timeout"), poll=limits.param("derating.soak_poll"),
-                     what=f"cells soaked at {target:~P}")
+        return (
+            abs(st.cell_temperature_max.to("degC").magnitude - goal) <= tolerance
+            and abs(st.cell_temperature_min.to("degC").magnitude - goal) <= tolerance
+        )
+
+    clock.wait_until(
+        soaked,
+        timeout=limits.param("derating.soak_timeout"),
+        poll=limits.param("derating.soak_poll"),
+        what=f"cells soaked at {target:~P}",
+    )
 
 
 def hottest(bms: Any) -> float:

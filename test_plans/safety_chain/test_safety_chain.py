@@ -54,15 +54,24 @@ def _before(bms: Any, load: Any, limits: Any, hazard: str, detected: bool, gener
     """What already shows before a stimulus: a link showing then cannot be timed (INDETERMINATE)."""
     st = bms.status()
     zero = at_zero(load, limits)
-    return Seen(detection=detected, alarm=alarm_raised(st, hazard, general=general), trip=not st.contactor_closed,
-                zero=zero, note=f"BMS {st.state}, alarms {st.active_alarms() or 'none'}, "
-                                f"contactor {'closed' if st.contactor_closed else 'open'}, load {load.measure_current():~.3gP}")
+    return Seen(
+        detection=detected,
+        alarm=alarm_raised(st, hazard, general=general),
+        trip=not st.contactor_closed,
+        zero=zero,
+        note=f"BMS {st.state}, alarms {st.active_alarms() or 'none'}, "
+        f"contactor {'closed' if st.contactor_closed else 'open'}, load {load.measure_current():~.3gP}",
+    )
 
 
 def _respond(bms: Any, load: Any, limits: Any, hazard: str, detected: bool, general: bool = True) -> Seen:
     st = bms.status()
-    return Seen(detection=detected, alarm=alarm_raised(st, hazard, general=general), trip=not st.contactor_closed,
-                zero=at_zero(load, limits))
+    return Seen(
+        detection=detected,
+        alarm=alarm_raised(st, hazard, general=general),
+        trip=not st.contactor_closed,
+        zero=at_zero(load, limits),
+    )
 
 
 # -- 0. baseline ----------------------------------------------------------------------------------
@@ -74,8 +83,10 @@ def test_baseline_at_rest(bms, gas, chamber, clock, measure, require, telemetry,
     chamber.set_setpoint(p("chamber.ambient"))
     chamber.set_running(True)
     bms.request_state("standby")
-    channels = {"cell.t_max": lambda: bms.status().cell_temperature_max,
-                "cell.t_min": lambda: bms.status().cell_temperature_min}
+    channels = {
+        "cell.t_max": lambda: bms.status().cell_temperature_max,
+        "cell.t_min": lambda: bms.status().cell_temperature_min,
+    }
     with telemetry.sampling(channels, every=p("baseline.sample")):
         clock.sleep(p("baseline.duration"))
     s = telemetry.series["cell.t_max"]
@@ -91,22 +102,34 @@ def test_baseline_at_rest(bms, gas, chamber, clock, measure, require, telemetry,
 
 
 # -- 1. thermal detection setpoints ---------------------------------------------------------------
-@pytest.mark.clause(f"{UL9540A} cl. 7.3.1.8 cell vent temperature, OEM operating window: OT trip and "
-                    "rate-of-rise alarm settings")
+@pytest.mark.clause(
+    f"{UL9540A} cl. 7.3.1.8 cell vent temperature, OEM operating window: OT trip and rate-of-rise alarm settings"
+)
 def test_thermal_detection_setpoints(prompt, measure, limits, bms):
     p = limits.param
-    t_vent, margin, oem_max = p("ul9540a.cell.vent_temperature"), p("thermal.vent_margin"), \
-        p("oem.max_operating_temperature")
+    t_vent, margin, oem_max = (
+        p("ul9540a.cell.vent_temperature"),
+        p("thermal.vent_margin"),
+        p("oem.max_operating_temperature"),
+    )
     trip_c, src_c = configured(bms, prompt, "ot_charge_trip")
     trip_d, src_d = configured(bms, prompt, "ot_discharge_trip")
     trip, src = (trip_c, src_c) if trip_c >= trip_d else (trip_d, src_d)
     t = trip.to("degC").magnitude
-    measure("thermal.ot_trip_headroom_oem", Q_(oem_max.to("degC").magnitude - t, "K"), instrument=bms,
-            note=f"OEM maximum {oem_max:~P} - OT trip {trip:~P} ({src})")
+    measure(
+        "thermal.ot_trip_headroom_oem",
+        Q_(oem_max.to("degC").magnitude - t, "K"),
+        instrument=bms,
+        note=f"OEM maximum {oem_max:~P} - OT trip {trip:~P} ({src})",
+    )
     ceiling = t_vent.to("degC").magnitude - kelvin(margin)
-    measure("thermal.ot_trip_headroom_vent", Q_(ceiling - t, "K"), instrument=bms,
-            note=f"T_vent {t_vent:~P} - margin {margin:~P} = {ceiling:g} degC; OT trip {trip:~P} ({src}); "
-                 f"runaway onset {p('ul9540a.cell.runaway_onset_temperature'):~P}")
+    measure(
+        "thermal.ot_trip_headroom_vent",
+        Q_(ceiling - t, "K"),
+        instrument=bms,
+        note=f"T_vent {t_vent:~P} - margin {margin:~P} = {ceiling:g} degC; OT trip {trip:~P} ({src}); "
+        f"runaway onset {p('ul9540a.cell.runaway_onset_temperature'):~P}",
+    )
     ror, src = configured(bms, prompt, "ror_alarm")
     measure("thermal.ror_alarm_setpoint", ror.to("K/min"), instrument=bms, note=src)
     grad, src = configured(bms, prompt, "gradient_alarm")
@@ -114,8 +137,10 @@ def test_thermal_detection_setpoints(prompt, measure, limits, bms):
 
 
 # -- 2. communications loss ---------------------------------------------------------------------------
-@pytest.mark.clause("NFPA 855:2023 commissioning [recall]: loss of communications puts the system in a safe "
-                    "state within the OEM timeout")
+@pytest.mark.clause(
+    "NFPA 855:2023 commissioning [recall]: loss of communications puts the system in a safe "
+    "state within the OEM timeout"
+)
 @pytest.mark.interlock_inhibit("link", reason="the BMS link is cut on purpose; the DUT response is measured")
 @pytest.mark.timeout_step("1 h")
 def test_comms_loss(bms, load, stimulus, clock, measure, require, limits):
@@ -144,8 +169,13 @@ def test_comms_loss(bms, load, stimulus, clock, measure, require, limits):
     finally:
         load.set_input(False)
         restored = stimulus.cut_link(bms.name, cut=False)
-    journal_response(r, measure, require, {"detection": bms, "zero": load},
-                     note=f"{done}; {lost[0] if lost else 'the BMS kept answering'}")
+    journal_response(
+        r,
+        measure,
+        require,
+        {"detection": bms, "zero": load},
+        note=f"{done}; {lost[0] if lost else 'the BMS kept answering'}",
+    )
 
     def answering() -> bool:
         try:
@@ -153,18 +183,25 @@ def test_comms_loss(bms, load, stimulus, clock, measure, require, limits):
             return True
         except InstrumentError:
             return False
-    clock.wait_until(answering, timeout=p("comms.restore_timeout"), poll=p("response.recover_poll"),
-                     what="BMS answering again")
+
+    clock.wait_until(
+        answering, timeout=p("comms.restore_timeout"), poll=p("response.recover_poll"), what="BMS answering again"
+    )
     st = bms.status()
     latched = any(st.alarms.get(n, False) for n in ALARMS["comms"])  # its own flag: an error state alone says less
-    measure("comms.alarm_latched", Q_(1.0 if latched else 0.0, ""), instrument=bms,
-            note=f"{restored}; BMS {st.state}, alarms {st.active_alarms() or 'none'} (1 = the loss is reported)")
+    measure(
+        "comms.alarm_latched",
+        Q_(1.0 if latched else 0.0, ""),
+        instrument=bms,
+        note=f"{restored}; BMS {st.state}, alarms {st.active_alarms() or 'none'} (1 = the loss is reported)",
+    )
     recover(clock, bms, load, limits)
 
 
 # -- 3. rate of rise ------------------------------------------------------------------------------
-@pytest.mark.clause(f"{UL9540A} module-level initiation by cell heating (4-7 degC/min): rate-of-rise "
-                    f"detection to shutdown; {IEC62619}")
+@pytest.mark.clause(
+    f"{UL9540A} module-level initiation by cell heating (4-7 degC/min): rate-of-rise detection to shutdown; {IEC62619}"
+)
 @pytest.mark.timeout_step("4 h")
 def test_rate_of_rise_response(bms, load, stimulus, clock, measure, require, limits, prompt):
     """A heater on one cell heats it faster than the configured rate-of-rise alarm (as the UL 9540A
@@ -188,8 +225,9 @@ def test_rate_of_rise_response(bms, load, stimulus, clock, measure, require, lim
         peak.append(t)
         elapsed = max(clock.now_s() - t0, 1e-9)
         seen = (t - start) >= detect_rise and (t - start) * 60.0 / elapsed >= rate_min
-        return Seen(detection=seen, alarm=alarm_raised(st, "ror"), trip=not st.contactor_closed,
-                    zero=at_zero(load, limits))
+        return Seen(
+            detection=seen, alarm=alarm_raised(st, "ror"), trip=not st.contactor_closed, zero=at_zero(load, limits)
+        )
 
     def cap() -> str:
         rise = max(peak) - start
@@ -200,20 +238,31 @@ def test_rate_of_rise_response(bms, load, stimulus, clock, measure, require, lim
     finally:
         stimulus.heat(zone, None)
         load.set_input(False)
-    journal_response(r, measure, require, {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
-                     note=f"{done}; detected when the hottest reading rose >= {detect_rise:g} K at >= "
-                          f"{setpoint:~P} ({src}) from {start:g} degC; peak {max(peak):g} degC")
+    journal_response(
+        r,
+        measure,
+        require,
+        {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
+        note=f"{done}; detected when the hottest reading rose >= {detect_rise:g} K at >= "
+        f"{setpoint:~P} ({src}) from {start:g} degC; peak {max(peak):g} degC",
+    )
     # the heat spreads to the neighbours after the heater stops (their readings still rise, which a
     # rate-of-rise function may rightly alarm on): let it settle, then bring the BMS back to standby
     clock.sleep(p("ror.settle"))
-    clock.wait_until(lambda: hottest(bms) <= start + kelvin(p("ror.cool_back")), timeout=p("ror.cool_timeout"),
-                     poll=p("response.recover_poll"), what="heated cell back near its start temperature")
+    clock.wait_until(
+        lambda: hottest(bms) <= start + kelvin(p("ror.cool_back")),
+        timeout=p("ror.cool_timeout"),
+        poll=p("response.recover_poll"),
+        what="heated cell back near its start temperature",
+    )
     recover(clock, bms, load, limits)
 
 
 # -- 4. gas detection ---------------------------------------------------------------------------
 @pytest.mark.clause(f"{UL9540A} vent-gas composition and LFL; {NFPA855}; NFPA 69:2019 25 % LFL [recall]")
-@pytest.mark.interlock_inhibit("gas_stage", reason="the bump test raises stage 2 on purpose; the DUT shutdown is measured")
+@pytest.mark.interlock_inhibit(
+    "gas_stage", reason="the bump test raises stage 2 on purpose; the DUT shutdown is measured"
+)
 @pytest.mark.timeout_step("8 h")
 def test_gas_detection(gas, bms, load, stimulus, clock, measure, require, limits):
     """Setpoints and exhaust from the 9540A gas data, then a bump test followed along both stages:
@@ -229,11 +278,18 @@ def test_gas_detection(gas, bms, load, stimulus, clock, measure, require, limits
     for stage in (1, 2):
         frac = p(f"gas.stage{stage}_fraction").to("").magnitude
         ratio = (th[f"stage{stage}.{cal}"] / (frac * lfl_cal)).to("")
-        measure(f"gas.stage{stage}_setpoint_ratio", ratio, instrument=gas,
-                note=f"{th[f'stage{stage}.{cal}']:~P} vs {frac:.0%} LFL of {cal} = {(frac * lfl_cal):~P}")
+        measure(
+            f"gas.stage{stage}_setpoint_ratio",
+            ratio,
+            instrument=gas,
+            note=f"{th[f'stage{stage}.{cal}']:~P} vs {frac:.0%} LFL of {cal} = {(frac * lfl_cal):~P}",
+        )
     q_required = (p("ul9540a.gas.release_rate") / (0.25 * lfl_mix)).to("m**3/s")
-    measure("gas.exhaust_margin", (p("ventilation.declared_exhaust_flow") / q_required).to(""),
-            note=f"required exhaust Q = G / (0.25 LFL_mix) = {q_required:~P}")
+    measure(
+        "gas.exhaust_margin",
+        (p("ventilation.declared_exhaust_flow") / q_required).to(""),
+        note=f"required exhaust Q = G / (0.25 LFL_mix) = {q_required:~P}",
+    )
 
     energise(bms, load, clock, limits, p("gas.load_current"))
     stage0 = gas.read().stage
@@ -242,12 +298,26 @@ def test_gas_detection(gas, bms, load, stimulus, clock, measure, require, limits
     t0 = clock.now_s()
     done = stimulus.gas_release("bump", p("gas.release_stimulus"))
     try:
-        stage1 = watch(clock, t0, PATHS["gas_stage1"], limits, lambda: Seen(
-            detection=gas.read().stage >= 1, alarm=alarm_raised(bms.status(), "gas_stage1")),
-            hazard="gas_stage1", poll=p("gas.poll"), before=before1)
-        stage2 = watch(clock, t0, PATHS["gas_stage2"], limits, lambda: _respond(
-            bms, load, limits, "gas_stage2", gas.read().stage >= 2, general=False),
-            hazard="gas_stage2", poll=p("gas.poll"), before=before2)
+        stage1 = watch(
+            clock,
+            t0,
+            PATHS["gas_stage1"],
+            limits,
+            lambda: Seen(detection=gas.read().stage >= 1, alarm=alarm_raised(bms.status(), "gas_stage1")),
+            hazard="gas_stage1",
+            poll=p("gas.poll"),
+            before=before1,
+        )
+        stage2 = watch(
+            clock,
+            t0,
+            PATHS["gas_stage2"],
+            limits,
+            lambda: _respond(bms, load, limits, "gas_stage2", gas.read().stage >= 2, general=False),
+            hazard="gas_stage2",
+            poll=p("gas.poll"),
+            before=before2,
+        )
     finally:
         stimulus.gas_release("bump", None)
         load.set_input(False)
@@ -268,14 +338,24 @@ def test_pressure_vent_detection(gas, bms, load, stimulus, clock, measure, requi
     p = limits.param
     measure("pressure.alarm_setpoint", gas.thresholds()["pressure_alarm"].to("Pa"), instrument=gas)
     energise(bms, load, clock, limits, p("pressure.load_current"))
-    before = _before(bms, load, limits, "pressure", detected=bool(gas.read().alarms.get("pressure_alarm")),
-                     general=False)
+    before = _before(
+        bms, load, limits, "pressure", detected=bool(gas.read().alarms.get("pressure_alarm")), general=False
+    )
     t0 = clock.now_s()
     done = stimulus.gas_release("vent", p("pressure.release_stimulus"))
     try:
-        r = watch(clock, t0, PATHS["pressure"], limits, lambda: _respond(
-            bms, load, limits, "pressure", bool(gas.read().alarms.get("pressure_alarm")), general=False),
-            hazard="pressure", poll=p("pressure.poll"), before=before)
+        r = watch(
+            clock,
+            t0,
+            PATHS["pressure"],
+            limits,
+            lambda: _respond(
+                bms, load, limits, "pressure", bool(gas.read().alarms.get("pressure_alarm")), general=False
+            ),
+            hazard="pressure",
+            poll=p("pressure.poll"),
+            before=before,
+        )
     finally:
         stimulus.gas_release("vent", None)
         load.set_input(False)
@@ -295,8 +375,10 @@ def test_thermal_gradient(bms, load, chamber, stimulus, clock, measure, require,
     recover(clock, bms, load, limits)
     alarm, src = configured(bms, prompt, "gradient_alarm")
     energise(bms, load, clock, limits, p("gradient.discharge_current"))
-    channels = {"cell.spread": lambda: (lambda st: (st.cell_temperature_max - st.cell_temperature_min).to("K"))(
-        bms.status()), "load.current": lambda: abs(load.measure_current())}
+    channels = {
+        "cell.spread": lambda: (lambda st: (st.cell_temperature_max - st.cell_temperature_min).to("K"))(bms.status()),
+        "load.current": lambda: abs(load.measure_current()),
+    }
     with telemetry.sampling(channels, every=p("gradient.sample")):
         clock.sleep(p("gradient.duration"))
     telemetry.check("gradient.load_current_min", "load.current", "min", instrument=load)
@@ -314,15 +396,33 @@ def test_thermal_gradient(bms, load, chamber, stimulus, clock, measure, require,
     t0 = clock.now_s()
     done = stimulus.sensor_override(channel, value)
     try:
-        r = watch(clock, t0, PATHS["gradient"], limits, lambda: (lambda st: Seen(
-            detection=kelvin(st.cell_temperature_max - st.cell_temperature_min) >= limit_k,
-            alarm=alarm_raised(st, "gradient"), trip=not st.contactor_closed, zero=at_zero(load, limits)))(
-            bms.status()), hazard="gradient", poll=p("gradient.poll"), before=before)
+        r = watch(
+            clock,
+            t0,
+            PATHS["gradient"],
+            limits,
+            lambda: (
+                lambda st: Seen(
+                    detection=kelvin(st.cell_temperature_max - st.cell_temperature_min) >= limit_k,
+                    alarm=alarm_raised(st, "gradient"),
+                    trip=not st.contactor_closed,
+                    zero=at_zero(load, limits),
+                )
+            )(bms.status()),
+            hazard="gradient",
+            poll=p("gradient.poll"),
+            before=before,
+        )
     finally:
         stimulus.sensor_override(channel, None)
         load.set_input(False)
-    journal_response(r, measure, require, {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
-                     note=f"{done}; detected when the reported spread reached the gradient alarm {alarm:~P} ({src})")
+    journal_response(
+        r,
+        measure,
+        require,
+        {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
+        note=f"{done}; detected when the reported spread reached the gradient alarm {alarm:~P} ({src})",
+    )
     # the released override steps the reading back up, which a rate-of-rise function may (rightly)
     # alarm on: let its evaluation window pass before the BMS is brought back to standby
     clock.sleep(p("gradient.release_settle"))
@@ -343,9 +443,13 @@ def test_thermal_trip_response(bms, load, chamber, stimulus, clock, measure, req
     trip, src = configured(bms, prompt, "ot_discharge_trip")
     setpoint = p("thermal.chamber_setpoint")
     near = below(trip, p("thermal.soak_below_trip"))
-    if not measure("thermal.soak_headroom", Q_(setpoint.to("degC").magnitude - near.magnitude, "K"), instrument=bms,
-                   note=f"chamber set point {setpoint:~P}, soak target {near:~P} (trip {trip:~P} ({src}) - "
-                        f"{p('thermal.soak_below_trip'):~P})").passed:
+    if not measure(
+        "thermal.soak_headroom",
+        Q_(setpoint.to("degC").magnitude - near.magnitude, "K"),
+        instrument=bms,
+        note=f"chamber set point {setpoint:~P}, soak target {near:~P} (trip {trip:~P} ({src}) - "
+        f"{p('thermal.soak_below_trip'):~P})",
+    ).passed:
         return  # not heated towards a trip above what the limit set allows; the FAIL stands
     before_soak = [t.to("degC").magnitude for t in bms.cell_temperatures()]
     # a small current: near the OEM maximum the derating curve allows almost no discharge, and the
@@ -353,38 +457,70 @@ def test_thermal_trip_response(bms, load, chamber, stimulus, clock, measure, req
     energise(bms, load, clock, limits, p("thermal.load_current"))
     chamber.set_ramp_rate(p("thermal.chamber_ramp"))  # slower than the rate-of-rise alarm
     chamber.set_setpoint(setpoint)
-    clock.wait_until(lambda: (lambda st: st.cell_temperature_max >= near or not st.contactor_closed)(bms.status()),
-                     timeout=p("thermal.soak_timeout"), poll=p("thermal.soak_poll"),
-                     what=f"cells soaked near the trip ({near:~P})")
+    clock.wait_until(
+        lambda: (lambda st: st.cell_temperature_max >= near or not st.contactor_closed)(bms.status()),
+        timeout=p("thermal.soak_timeout"),
+        poll=p("thermal.soak_poll"),
+        what=f"cells soaked near the trip ({near:~P})",
+    )
     st = bms.status()
-    soaked = (f"soak ended at {st.cell_temperature_max:~P}" if st.contactor_closed else
-              f"soak cut short at {st.cell_temperature_max:~P}: the BMS opened its contactors ({st.state}, alarms "
-              f"{st.active_alarms() or 'none'})")
+    soaked = (
+        f"soak ended at {st.cell_temperature_max:~P}"
+        if st.contactor_closed
+        else f"soak cut short at {st.cell_temperature_max:~P}: the BMS opened its contactors ({st.state}, alarms "
+        f"{st.active_alarms() or 'none'})"
+    )
     after = [t.to("degC").magnitude for t in bms.cell_temperatures()]
     rises = [a - b for a, b in zip(after, before_soak, strict=True)]
     chamber.set_setpoint(p("chamber.ambient"))
     chamber.set_ramp_rate(None)
     channel = str(p("thermal.override_channel"))
     try:
-        require("thermal.sensor_tracking", Q_(min(rises) / max(max(rises), 1e-6), ""), instrument=bms,
-                note=f"min / max cell-sensor rise during the soak (a stuck sensor does not follow); {soaked}")
+        require(
+            "thermal.sensor_tracking",
+            Q_(min(rises) / max(max(rises), 1e-6), ""),
+            instrument=bms,
+            note=f"min / max cell-sensor rise during the soak (a stuck sensor does not follow); {soaked}",
+        )
         value = above(trip, p("thermal.override_above_trip"))
         before = _before(bms, load, limits, "thermal", detected=bms.status().cell_temperature_max >= trip)
         t0 = clock.now_s()
         done = stimulus.sensor_override(channel, value)
         try:
-            r = watch(clock, t0, PATHS["thermal"], limits, lambda: (lambda st: Seen(
-                detection=st.cell_temperature_max >= trip, alarm=alarm_raised(st, "thermal"),
-                trip=not st.contactor_closed, zero=at_zero(load, limits)))(bms.status()),
-                hazard="thermal", poll=p("response.poll"), before=before)
+            r = watch(
+                clock,
+                t0,
+                PATHS["thermal"],
+                limits,
+                lambda: (
+                    lambda st: Seen(
+                        detection=st.cell_temperature_max >= trip,
+                        alarm=alarm_raised(st, "thermal"),
+                        trip=not st.contactor_closed,
+                        zero=at_zero(load, limits),
+                    )
+                )(bms.status()),
+                hazard="thermal",
+                poll=p("response.poll"),
+                before=before,
+            )
         finally:
             stimulus.sensor_override(channel, None)
     finally:
         load.set_input(False)
-    journal_response(r, measure, require, {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
-                     note=f"{done}; detected when the BMS reported {trip:~P} ({src}) or more")
-    clock.wait_until(lambda: bms.status().cell_temperature_max < below(trip, p("thermal.cool_below_trip")),
-                     timeout=p("thermal.cool_timeout"), poll=p("thermal.soak_poll"), what="cells back below the trip")
+    journal_response(
+        r,
+        measure,
+        require,
+        {"detection": bms, "alarm": bms, "trip": bms, "zero": load},
+        note=f"{done}; detected when the BMS reported {trip:~P} ({src}) or more",
+    )
+    clock.wait_until(
+        lambda: bms.status().cell_temperature_max < below(trip, p("thermal.cool_below_trip")),
+        timeout=p("thermal.cool_timeout"),
+        poll=p("thermal.soak_poll"),
+        what="cells back below the trip",
+    )
     recover(clock, bms, load, limits)
 
 
@@ -403,10 +539,18 @@ def test_derating_curve(bms, chamber, clock, measure, limits):
         f_ch = min(interp(lo, ch["T_degC"], ch["factor"]), interp(hi, ch["T_degC"], ch["factor"]))
         f_dis = min(interp(lo, dis["T_degC"], dis["factor"]), interp(hi, dis["T_degC"], dis["factor"]))
         note = f"at {target:~P} (cells {lo:.1f}..{hi:.1f} degC)"
-        measure("derating.charge_deviation", (abs(st.max_charge_current - f_ch * i_ch) / i_ch).to("percent"),
-                instrument=bms, note=note)
-        measure("derating.discharge_deviation", (abs(st.max_discharge_current - f_dis * i_dis) / i_dis).to("percent"),
-                instrument=bms, note=note)
+        measure(
+            "derating.charge_deviation",
+            (abs(st.max_charge_current - f_ch * i_ch) / i_ch).to("percent"),
+            instrument=bms,
+            note=note,
+        )
+        measure(
+            "derating.discharge_deviation",
+            (abs(st.max_discharge_current - f_dis * i_dis) / i_dis).to("percent"),
+            instrument=bms,
+            note=note,
+        )
     chamber.set_setpoint(p("chamber.ambient"))
 
 
@@ -417,8 +561,12 @@ def test_cold_charge_inhibit(bms, psu, chamber, clock, measure, limits):
     p = limits.param
     floor = p("cold_charge.floor")
     chamber.set_setpoint(p("cold_charge.chamber_setpoint"))
-    clock.wait_until(lambda: bms.status().cell_temperature_max < below(floor, p("cold_charge.below_floor")),
-                     timeout=p("cold_charge.timeout"), poll=p("cold_charge.poll"), what="cells below the charge floor")
+    clock.wait_until(
+        lambda: bms.status().cell_temperature_max < below(floor, p("cold_charge.below_floor")),
+        timeout=p("cold_charge.timeout"),
+        poll=p("cold_charge.poll"),
+        what="cells below the charge floor",
+    )
     measure("cold_charge.allowed_current", bms.status().max_charge_current, instrument=bms)
     pack_v = bms.status().pack_voltage
     psu.set_output(False)
@@ -436,8 +584,12 @@ def test_cold_charge_inhibit(bms, psu, chamber, clock, measure, limits):
         chamber.set_setpoint(p("chamber.ambient"))
     psu.set_output(True)
     clock.sleep(p("cold_charge.observe"))
-    measure("cold_charge.measured_current", abs(bms.status().pack_current), instrument=bms,
-            note=f"{p('cold_charge.observe'):~P} after a charge attempt {p('cold_charge.voltage_above_pack'):~P} "
-                 "above the pack")
+    measure(
+        "cold_charge.measured_current",
+        abs(bms.status().pack_current),
+        instrument=bms,
+        note=f"{p('cold_charge.observe'):~P} after a charge attempt {p('cold_charge.voltage_above_pack'):~P} "
+        "above the pack",
+    )
     psu.set_output(False)
     bms.request_state("standby")

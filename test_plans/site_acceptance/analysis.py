@@ -31,8 +31,9 @@ class StepResponse:
     reached: bool
 
 
-def step_response(t: list[float], p: list[float], t_cmd: float, p0: float, p1: float, band_w: float,
-                  rated_w: float) -> StepResponse:
+def step_response(
+    t: list[float], p: list[float], t_cmd: float, p0: float, p1: float, band_w: float, rated_w: float
+) -> StepResponse:
     ts = np.asarray(t, dtype=float)
     ps = np.asarray(p, dtype=float)
     d = p1 - p0
@@ -66,8 +67,15 @@ class Tracking:
     intervals: int
 
 
-def tracking(requested_w: list[float], measured_w: list[float], requested_j: list[float], delivered_j: list[float],
-             rated_w: float, unmet_tolerance: float, active_threshold: float) -> Tracking:
+def tracking(
+    requested_w: list[float],
+    measured_w: list[float],
+    requested_j: list[float],
+    delivered_j: list[float],
+    rated_w: float,
+    unmet_tolerance: float,
+    active_threshold: float,
+) -> Tracking:
     """Per interval: power at its end against the request, energy against the request.
 
     `requested_j`/`delivered_j` are signed energies per interval (+ export). An interval is
@@ -84,9 +92,14 @@ def tracking(requested_w: list[float], measured_w: list[float], requested_j: lis
     missed = np.abs(mea - req) > unmet_tolerance * np.abs(req)
     unmet = int(np.count_nonzero(active & missed))
     asked = req != 0  # an idle interval's standby draw is not delivered energy
-    return Tracking(float(math.sqrt(float(np.mean(err ** 2)))) if err.size else 0.0,
-                    float(np.max(np.abs(err))) if err.size else 0.0, float(np.abs(rj[asked]).sum()) / 3.6e6,
-                    float(np.sum(np.abs(dj[asked]))) / 3.6e6, unmet, int(req.size))
+    return Tracking(
+        float(math.sqrt(float(np.mean(err**2)))) if err.size else 0.0,
+        float(np.max(np.abs(err))) if err.size else 0.0,
+        float(np.abs(rj[asked]).sum()) / 3.6e6,
+        float(np.sum(np.abs(dj[asked]))) / 3.6e6,
+        unmet,
+        int(req.size),
+    )
 
 
 def rte(discharged: list[float], charged: list[float], aux: list[float] | None = None) -> float:

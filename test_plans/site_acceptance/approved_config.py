@@ -59,8 +59,9 @@ def load_approved(path: Path) -> ApprovedConfig:
     points: dict[str, pint.Quantity | int | str] = {}
     for name, value in dict(data.get("points", {})).items():
         if not _POINT.match(name):
-            raise ConfigError("expected '<model>[<instance>].<point>', e.g. \"704.WRmp\"", source=src,
-                              key=f"points.{name}")
+            raise ConfigError(
+                "expected '<model>[<instance>].<point>', e.g. \"704.WRmp\"", source=src, key=f"points.{name}"
+            )
         if isinstance(value, bool):
             raise ConfigError("expected a value with unit, a number or text", source=src, key=f"points.{name}")
         if isinstance(value, int):
@@ -85,8 +86,14 @@ def load_approved(path: Path) -> ApprovedConfig:
         if not isinstance(v, str) or not v:
             raise ConfigError("expected a version text", source=src, key=f"firmware.{k}")
         fw[str(k)] = v
-    return ApprovedConfig(path=path, sha256=sha256_bytes(raw), meta=dict(data.get("approved", {})), firmware=fw,
-                          points=points, tolerance=tol)
+    return ApprovedConfig(
+        path=path,
+        sha256=sha256_bytes(raw),
+        meta=dict(data.get("approved", {})),
+        firmware=fw,
+        points=points,
+        tolerance=tol,
+    )
 
 
 def check_signature(cfg: ApprovedConfig, *, production: bool, trust: Path | None) -> str:
@@ -95,8 +102,10 @@ def check_signature(cfg: ApprovedConfig, *, production: bool, trust: Path | None
 
     if production:
         if trust is None:
-            raise ConfigError("production mode needs [safety] trust_file to check the approved configuration's "
-                              "signature", source=str(cfg.path))
+            raise ConfigError(
+                "production mode needs [safety] trust_file to check the approved configuration's signature",
+                source=str(cfg.path),
+            )
         status = check_signed_limit_set(cfg.path, trust)
         cfg.signature = "signed by " + ", ".join(status.signers)
         return cfg.signature
@@ -118,8 +127,11 @@ def compare(approved: pint.Quantity | int | str, device: Any, tolerance: pint.Qu
         else:
             dev_q = device
         try:
-            diff = abs(dev_q.to(approved.units) - approved) if approved.units != Q_(1, "degC").units else \
-                abs(dev_q.to("degC").magnitude - approved.to("degC").magnitude) * Q_(1, "K")
+            diff = (
+                abs(dev_q.to(approved.units) - approved)
+                if approved.units != Q_(1, "degC").units
+                else abs(dev_q.to("degC").magnitude - approved.to("degC").magnitude) * Q_(1, "K")
+            )
         except pint.DimensionalityError:
             return False, f"device {dev_q:~P} not comparable with approved {approved:~P}"
         tol = tolerance if tolerance is not None else abs(approved) * 1e-3

@@ -33,8 +33,13 @@ def spec(bench_session: Any) -> SiteSpec:
     blocks = dut.get("blocks")
     if not isinstance(blocks, int) or blocks < 1:
         pytest.fail(f"{src}: [dut] blocks must be a whole number >= 1, got {blocks!r}", pytrace=False)
-    return SiteSpec(str(dut.get("serial", "")), q("rated_power", "power"), q("rated_apparent_power", "power"),
-                    q("rated_energy", "energy"), int(blocks))
+    return SiteSpec(
+        str(dut.get("serial", "")),
+        q("rated_power", "power"),
+        q("rated_apparent_power", "power"),
+        q("rated_energy", "energy"),
+        int(blocks),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,16 +50,24 @@ def approved(bench_session: Any) -> ApprovedConfig:
     station = bench_session.station
     name = bench_session.dut_info.get("site_configuration")
     if not name:
-        pytest.fail(f"{station.path}: [dut] site_configuration (the approved, signed configuration file) missing",
-                    pytrace=False)
+        pytest.fail(
+            f"{station.path}: [dut] site_configuration (the approved, signed configuration file) missing", pytrace=False
+        )
     path = Path(name) if Path(name).is_absolute() else station.path.parent / name
     cfg = load_approved(path)
     trust = station.safety.get("trust_file")
     trust_path = (station.path.parent / trust) if trust else None
     status = check_signature(cfg, production=station.production, trust=trust_path)
-    bench_session.event("configuration", f"approved configuration {path.name} (sha256 {cfg.sha256[:16]}...): {status}",
-                        {"file": str(path), "sha256": cfg.sha256, "signature": status, "meta": cfg.meta})
+    bench_session.event(
+        "configuration",
+        f"approved configuration {path.name} (sha256 {cfg.sha256[:16]}...): {status}",
+        {"file": str(path), "sha256": cfg.sha256, "signature": status, "meta": cfg.meta},
+    )
     if not status.startswith("signed"):
-        bench_session.event("deviation", f"approved configuration not verified ({status}); accepted only because "
-                                         f"station {station.name!r} is in development mode", {"file": str(path)})
+        bench_session.event(
+            "deviation",
+            f"approved configuration not verified ({status}); accepted only because "
+            f"station {station.name!r} is in development mode",
+            {"file": str(path)},
+        )
     return cfg

@@ -52,8 +52,9 @@ def cycle_paths(limits: Any) -> list[Path]:
             beside = Path(src).parent / p
             p = beside if owner is not None and beside.is_file() else ROOT / p
         if not p.is_file():
-            raise ConfigError(f"item {i}: duty-cycle file {rel!r} not found (looked at {p})", source=src,
-                              key=f"parameters.{PARAM}")
+            raise ConfigError(
+                f"item {i}: duty-cycle file {rel!r} not found (looked at {p})", source=src, key=f"parameters.{PARAM}"
+            )
         out.append(p)
     return out
 
@@ -95,40 +96,73 @@ def pcs_response(earlier: Any, site: Any, rated: Any) -> tuple[Any, Any, str]:
     return Q_(0, "s"), ramp, f"no step-6 result in this run: controller ramp setting 704.WRmp {wrmp:~P}, no delay"
 
 
-def journal_agreement(ref: ReplayReference, *, label: str, requested_w: list[float], delivered_j: list[float],
-                      aux_j: list[float], rated: Any, limits: Any, site: Any, earlier: Any, measure: Any,
-                      meter: Any, event: Any) -> tuple[str, str]:
+def journal_agreement(
+    ref: ReplayReference,
+    *,
+    label: str,
+    requested_w: list[float],
+    delivered_j: list[float],
+    aux_j: list[float],
+    rated: Any,
+    limits: Any,
+    site: Any,
+    earlier: Any,
+    measure: Any,
+    meter: Any,
+    event: Any,
+) -> tuple[str, str]:
     """Compare the replay with the schedule's prediction; journal the normalised deviations.
 
     Returns the comparison table (CSV) and the one-line summary of what the plant's losses explain."""
     delay, ramp, how = pcs_response(earlier, site, rated)
     energy_rel = float(limits.param("duty.dispatch_energy_tolerance").to("").magnitude)
     peak_abs = limits.param("duty.dispatch_peak_tolerance")
-    ag = compare_replay(ref, requested_w=np.asarray(requested_w), delivered_j=np.asarray(delivered_j),
-                        aux_j=np.asarray(aux_j), rated=rated, delay=delay, ramp=ramp, energy_rel=energy_rel,
-                        peak_abs=peak_abs)
+    ag = compare_replay(
+        ref,
+        requested_w=np.asarray(requested_w),
+        delivered_j=np.asarray(delivered_j),
+        aux_j=np.asarray(aux_j),
+        rated=rated,
+        delay=delay,
+        ramp=ramp,
+        energy_rel=energy_rel,
+        peak_abs=peak_abs,
+    )
     ex = ag.explained
-    explained = (f"PCS response ({how}) costs {ex['ramp_and_delay_discharge_kWh']:+.3f} kWh of discharge and "
-                 f"{ex['ramp_and_delay_charge_kWh']:+.3f} kWh of charge against ideal tracking; PCS standby in idle "
-                 f"intervals imported {ex['idle_standby_import_kWh']:.3f} kWh (in neither direction); auxiliary "
-                 f"feeder {ex['auxiliary_kWh']:.2f} kWh (mean {ex['auxiliary_mean_kW']:.2f} kW, added to the site "
-                 f"load with and without the battery); PCS conversion losses are on the DC side (SoC), not at the "
-                 f"meter")
-    for what, name in (("energy discharged", "duty.dispatch_discharged_deviation"),
-                       ("energy charged", "duty.dispatch_charged_deviation"),
-                       ("peak reduction", "duty.dispatch_peak_reduction_deviation")):
+    explained = (
+        f"PCS response ({how}) costs {ex['ramp_and_delay_discharge_kWh']:+.3f} kWh of discharge and "
+        f"{ex['ramp_and_delay_charge_kWh']:+.3f} kWh of charge against ideal tracking; PCS standby in idle "
+        f"intervals imported {ex['idle_standby_import_kWh']:.3f} kWh (in neither direction); auxiliary "
+        f"feeder {ex['auxiliary_kWh']:.2f} kWh (mean {ex['auxiliary_mean_kW']:.2f} kW, added to the site "
+        f"load with and without the battery); PCS conversion losses are on the DC side (SoC), not at the "
+        f"meter"
+    )
+    for what, name in (
+        ("energy discharged", "duty.dispatch_discharged_deviation"),
+        ("energy charged", "duty.dispatch_charged_deviation"),
+        ("peak reduction", "duty.dispatch_peak_reduction_deviation"),
+    ):
         rows = [r for r in ag.rows if r["what"].startswith(what)]
-        detail = "; ".join(f"{r['what']}: measured {r['measured']:.3f~P}, predicted {r['predicted']:.3f~P}, "
-                           f"difference {r['difference']:+.3f~P}, tolerance {r['tolerance']:.3f~P}" for r in rows)
-        measure(name, Q_(ag.worst(what), ""), instrument=meter,
-                note=f"{label}: (measured - predicted) / tolerance, furthest off; {detail}; tolerance from "
-                     f"bench.dispatch.predict.tolerance ({100 * energy_rel:g} % of the prediction + 0.1 % of rated "
-                     f"power for 1 h; peaks {peak_abs:~P})")
+        detail = "; ".join(
+            f"{r['what']}: measured {r['measured']:.3f~P}, predicted {r['predicted']:.3f~P}, "
+            f"difference {r['difference']:+.3f~P}, tolerance {r['tolerance']:.3f~P}"
+            for r in rows
+        )
+        measure(
+            name,
+            Q_(ag.worst(what), ""),
+            instrument=meter,
+            note=f"{label}: (measured - predicted) / tolerance, furthest off; {detail}; tolerance from "
+            f"bench.dispatch.predict.tolerance ({100 * energy_rel:g} % of the prediction + 0.1 % of rated "
+            f"power for 1 h; peaks {peak_abs:~P})",
+        )
     event("dispatch agreement", f"{label}: {explained}", {k: round(v, 6) for k, v in ex.items()})
     table = ["what,predicted,measured,difference,tolerance,unit,ok"]
     for r in ag.rows:
         unit = f"{r['predicted'].units:~P}"
-        table.append(f"{r['what']},{r['predicted'].magnitude:.4f},{r['measured'].to(unit).magnitude:.4f},"
-                     f"{r['difference'].to(unit).magnitude:.4f},{r['tolerance'].to(unit).magnitude:.4f},{unit},"
-                     f"{r['ok']}")
+        table.append(
+            f"{r['what']},{r['predicted'].magnitude:.4f},{r['measured'].to(unit).magnitude:.4f},"
+            f"{r['difference'].to(unit).magnitude:.4f},{r['tolerance'].to(unit).magnitude:.4f},{unit},"
+            f"{r['ok']}"
+        )
     return "\n".join(table) + "\n", explained

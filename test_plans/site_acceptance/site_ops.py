@@ -18,11 +18,11 @@ import pint
 from bench.units import Q_
 
 # Documented constants of the control loops (how the bench waits, not what it judges):
-PREP_PASSES = 200          # go_to_soc: bound on its passes
-PREP_FRACTION = 0.9        # each pass sleeps this share of the estimated remaining time (never overshoots)
-PREP_MIN_STEP_S = 10.0     # ... and at least this long (a pass is one SunSpec read of every block)
-STOPPED_FRACTION = 0.02    # run_until_stopped: the site has stopped when |P| is below this share of the command
-STOPPED_READS = 2          # ... on this many polls in a row
+PREP_PASSES = 200  # go_to_soc: bound on its passes
+PREP_FRACTION = 0.9  # each pass sleeps this share of the estimated remaining time (never overshoots)
+PREP_MIN_STEP_S = 10.0  # ... and at least this long (a pass is one SunSpec read of every block)
+STOPPED_FRACTION = 0.02  # run_until_stopped: the site has stopped when |P| is below this share of the command
+STOPPED_READS = 2  # ... on this many polls in a row
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ class Energies:
     aux: pint.Quantity
 
     def since(self, start: Energies) -> tuple[pint.Quantity, pint.Quantity, pint.Quantity]:
-        return ((self.exported - start.exported).to("kWh"), (self.imported - start.imported).to("kWh"),
-                (self.aux - start.aux).to("kWh"))
+        return (
+            (self.exported - start.exported).to("kWh"),
+            (self.imported - start.imported).to("kWh"),
+            (self.aux - start.aux).to("kWh"),
+        )
 
 
 def energies(meter: Any, clock: Any) -> Energies:
@@ -69,20 +72,34 @@ def prepare(site: Any, event: Any) -> None:
     st = site.status()
     if st.state == "SAFE_STOP" or st.alarms:
         site.reset_alarms()
-        event("deviation", f"site found in {st.state} with alarms {st.alarms}: alarms reset before the step",
-              {"state": st.state, "alarms": st.alarms})
+        event(
+            "deviation",
+            f"site found in {st.state} with alarms {st.alarms}: alarms reset before the step",
+            {"state": st.state, "alarms": st.alarms},
+        )
     site.set_active_power(Q_(0, "W"))
     site.enable(True)
 
 
-def prepare_soc(site: Any, clock: Any, limits: Any, event: Any, target: pint.Quantity | None = None,
-                tolerance: pint.Quantity | None = None) -> pint.Quantity:
+def prepare_soc(
+    site: Any,
+    clock: Any,
+    limits: Any,
+    event: Any,
+    target: pint.Quantity | None = None,
+    tolerance: pint.Quantity | None = None,
+) -> pint.Quantity:
     """go_to_soc with the limit set's preparation parameters (prepare.*): `target` defaults to
     prepare.soc, `tolerance` to prepare.soc_tolerance."""
-    return go_to_soc(site, clock, limits.param("prepare.soc") if target is None else target,
-                     limits.param("prepare.power"),
-                     limits.param("prepare.soc_tolerance") if tolerance is None else tolerance, event,
-                     limits.param("prepare.max_time"))
+    return go_to_soc(
+        site,
+        clock,
+        limits.param("prepare.soc") if target is None else target,
+        limits.param("prepare.power"),
+        limits.param("prepare.soc_tolerance") if tolerance is None else tolerance,
+        event,
+        limits.param("prepare.max_time"),
+    )
 
 
 def ensure_operating_soc(site: Any, clock: Any, limits: Any, event: Any) -> None:
@@ -91,8 +108,15 @@ def ensure_operating_soc(site: Any, clock: Any, limits: Any, event: Any) -> None
         prepare_soc(site, clock, limits, event)
 
 
-def go_to_soc(site: Any, clock: Any, target: pint.Quantity, power: pint.Quantity, tolerance: pint.Quantity,
-              event: Any, max_time: pint.Quantity) -> pint.Quantity:
+def go_to_soc(
+    site: Any,
+    clock: Any,
+    target: pint.Quantity,
+    power: pint.Quantity,
+    tolerance: pint.Quantity,
+    event: Any,
+    max_time: pint.Quantity,
+) -> pint.Quantity:
     """Charge or discharge at `power` until the battery SoC is within `tolerance` of `target`."""
     rated_wh = sum(float(b.energy_rating.to("W*h").magnitude) for b in site.blocks())
     p_w = abs(float(power.to("W").magnitude))
@@ -117,13 +141,17 @@ def go_to_soc(site: Any, clock: Any, target: pint.Quantity, power: pint.Quantity
         soc = new
     site.set_active_power(Q_(0, "W"))
     reached = battery_soc(site)
-    event("preparation", f"battery SoC {reached:.4g~P} (target {target:~P})",
-          {"soc_pct": float(reached.magnitude), "target_pct": tgt})
+    event(
+        "preparation",
+        f"battery SoC {reached:.4g~P} (target {target:~P})",
+        {"soc_pct": float(reached.magnitude), "target_pct": tgt},
+    )
     return reached
 
 
-def run_until_stopped(site: Any, meter: Any, clock: Any, power: pint.Quantity, poll: pint.Quantity,
-                      timeout: pint.Quantity) -> tuple[float, bool]:
+def run_until_stopped(
+    site: Any, meter: Any, clock: Any, power: pint.Quantity, poll: pint.Quantity, timeout: pint.Quantity
+) -> tuple[float, bool]:
     """Command `power` and wait until the site stops by itself (end of its SoC window).
 
     Stopped = the meter reads below STOPPED_FRACTION of the command STOPPED_READS times in a row. Returns (seconds, stopped)."""

@@ -10,11 +10,18 @@ from __future__ import annotations
 from bench.plotting import Axis, Figure, Trace, render
 
 
-def series_plot(title: str, series: list[tuple[str, list[float], list[float]]], y_unit: str,
-                t_unit: str = "s", step: set[str] | None = None) -> bytes:
+def series_plot(
+    title: str,
+    series: list[tuple[str, list[float], list[float]]],
+    y_unit: str,
+    t_unit: str = "s",
+    step: set[str] | None = None,
+) -> bytes:
     """`series`: (label, t in s, values in `y_unit`); labels in `step` are drawn as zero-order holds
     (commands); the time axis reads in `t_unit`."""
-    traces = [Trace(t, v, label=label, kind="step" if step and label in step else "line", x_unit="s")
-              for label, t, v in series]
+    traces = [
+        Trace(t, v, label=label, kind="step" if step and label in step else "line", x_unit="s")
+        for label, t, v in series
+    ]
     fig = Figure(title, Axis("time", t_unit), Axis("", y_unit), traces, width=760, height=330)
     return render(fig).to_bytes()

@@ -53,8 +53,10 @@ def test_04_reference_performance(site, meter, spec, limits, measure, clock, eve
     t_plot: list[float] = []
     p_plot: list[float] = []
     soc_plot: list[float] = []
-    table = ["cycle,discharge_kWh,charge_kWh,aux_discharge_kWh,aux_rest_kWh,aux_charge_kWh,t_discharge_start_s,"
-             "t_discharge_end_s,t_charge_start_s,t_charge_end_s"]
+    table = [
+        "cycle,discharge_kWh,charge_kWh,aux_discharge_kWh,aux_rest_kWh,aux_charge_kWh,t_discharge_start_s,"
+        "t_discharge_end_s,t_charge_start_s,t_charge_end_s"
+    ]
     dis_all = []
     for k in range(1, n + 1):
         e0 = energies(meter, clock)
@@ -83,20 +85,37 @@ def test_04_reference_performance(site, meter, spec, limits, measure, clock, eve
         measure("rpt.aux_energy_rest", aux_r, instrument=meter, note=tag)
         measure("rpt.aux_energy_charge", aux_c, instrument=meter, note=tag)
         measure("rpt.aux_energy", aux_d + aux_r + aux_c, instrument=meter, note=tag)
-        measure("rpt.block_soc_spread", Q_(max(socs) - min(socs), "percent"), instrument=site,
-                note=f"{tag}: block SoC at the end of discharge {', '.join(f'{s:.2f} %' for s in socs)}")
+        measure(
+            "rpt.block_soc_spread",
+            Q_(max(socs) - min(socs), "percent"),
+            instrument=site,
+            note=f"{tag}: block SoC at the end of discharge {', '.join(f'{s:.2f} %' for s in socs)}",
+        )
         dis_all.append(e_dis)
-        table.append(f"{k},{e_dis.magnitude:.3f},{e_ch.magnitude:.3f},{aux_d.magnitude:.3f},{aux_r.magnitude:.3f},"
-                     f"{aux_c.magnitude:.3f},{e0.t_s:.1f},{e1.t_s:.1f},{e2.t_s:.1f},{e3.t_s:.1f}")
+        table.append(
+            f"{k},{e_dis.magnitude:.3f},{e_ch.magnitude:.3f},{aux_d.magnitude:.3f},{aux_r.magnitude:.3f},"
+            f"{aux_c.magnitude:.3f},{e0.t_s:.1f},{e1.t_s:.1f},{e2.t_s:.1f},{e3.t_s:.1f}"
+        )
     mean = sum(dis_all, Q_(0, "kWh")) / len(dis_all)
-    measure("rpt.usable_energy", mean, instrument=meter, note=f"mean of {n} discharges at {power:~P}: "
-            + ", ".join(f"{e.magnitude:.2f}" for e in dis_all) + " kWh")
+    measure(
+        "rpt.usable_energy",
+        mean,
+        instrument=meter,
+        note=f"mean of {n} discharges at {power:~P}: " + ", ".join(f"{e.magnitude:.2f}" for e in dis_all) + " kWh",
+    )
     spread = (max(dis_all) - min(dis_all)) / mean
     measure("rpt.energy_spread", spread.to("percent"), instrument=meter)
     attach("capacity_cycles.csv", ("\n".join(table) + "\n").encode(), "text/csv")
-    attach("capacity_cycles.svg", series_plot(f"Capacity cycles at {power:~P}: energy discharged per cycle",
-                                              [("discharge energy (kWh)", t_plot, p_plot)], "kWh", "h"),
-           "image/svg+xml")
+    attach(
+        "capacity_cycles.svg",
+        series_plot(
+            f"Capacity cycles at {power:~P}: energy discharged per cycle",
+            [("discharge energy (kWh)", t_plot, p_plot)],
+            "kWh",
+            "h",
+        ),
+        "image/svg+xml",
+    )
 
 
 @pytest.mark.clause("PNNL-22010 Rev 2 (2016) round-trip efficiency from the capacity cycles (AC at the meter)")
@@ -104,9 +123,17 @@ def test_04_reference_performance(site, meter, spec, limits, measure, clock, eve
 def test_05_round_trip_efficiency(earlier, limits, measure, event, attach):
     """RTE = sum E_dis / sum E_ch; with auxiliaries sum E_dis / (sum E_ch + sum E_aux)."""
     n = int(limits.param("rpt.cycles"))
-    sets = {name: _cycle_sets(earlier(f"rpt.{name}"), n) for name in (
-        "discharge_energy", "charge_energy", "aux_energy", "aux_energy_discharge", "aux_energy_charge",
-        "aux_energy_rest")}
+    sets = {
+        name: _cycle_sets(earlier(f"rpt.{name}"), n)
+        for name in (
+            "discharge_energy",
+            "charge_energy",
+            "aux_energy",
+            "aux_energy_discharge",
+            "aux_energy_charge",
+            "aux_energy_rest",
+        )
+    }
     if any(v is None for v in sets.values()):
         note = "INDETERMINATE: no complete set of capacity cycles recorded in this run (step 4)"
         measure("rte.ac", Q_(NAN, "percent"), note=note)
@@ -116,23 +143,33 @@ def test_05_round_trip_efficiency(earlier, limits, measure, event, attach):
     e_dis, e_ch, e_aux = kwh["discharge_energy"], kwh["charge_energy"], kwh["aux_energy"]
     ac = rte(e_dis, e_ch)
     with_aux = rte(e_dis, e_ch, e_aux)
-    formula = ("RTE_AC = sum(E_dis) / sum(E_ch) over the complete capacity cycles, energies from the site meter's "
-               "registers at the point of interconnection; RTE_AC,aux = sum(E_dis) / (sum(E_ch) + sum(E_aux)), "
-               "E_aux the auxiliary feeder's energy over the cycles (discharge + rests + charge)")
-    measure("rte.ac", Q_(100 * ac, "percent"),
-            note=f"{sum(e_dis):.2f} kWh / {sum(e_ch):.2f} kWh over {n} cycles; {formula}")
-    measure("rte.ac_with_aux", Q_(100 * with_aux, "percent"),
-            note=f"{sum(e_dis):.2f} kWh / ({sum(e_ch):.2f} + {sum(e_aux):.2f}) kWh; auxiliaries: discharge "
-                 f"{sum(kwh['aux_energy_discharge']):.2f}, rests {sum(kwh['aux_energy_rest']):.2f}, charge "
-                 f"{sum(kwh['aux_energy_charge']):.2f} kWh")
+    formula = (
+        "RTE_AC = sum(E_dis) / sum(E_ch) over the complete capacity cycles, energies from the site meter's "
+        "registers at the point of interconnection; RTE_AC,aux = sum(E_dis) / (sum(E_ch) + sum(E_aux)), "
+        "E_aux the auxiliary feeder's energy over the cycles (discharge + rests + charge)"
+    )
+    measure(
+        "rte.ac", Q_(100 * ac, "percent"), note=f"{sum(e_dis):.2f} kWh / {sum(e_ch):.2f} kWh over {n} cycles; {formula}"
+    )
+    measure(
+        "rte.ac_with_aux",
+        Q_(100 * with_aux, "percent"),
+        note=f"{sum(e_dis):.2f} kWh / ({sum(e_ch):.2f} + {sum(e_aux):.2f}) kWh; auxiliaries: discharge "
+        f"{sum(kwh['aux_energy_discharge']):.2f}, rests {sum(kwh['aux_energy_rest']):.2f}, charge "
+        f"{sum(kwh['aux_energy_charge']):.2f} kWh",
+    )
     event("formula", formula, {"rte_ac": ac, "rte_ac_with_aux": with_aux})
     rows = ["cycle,E_dis_kWh,E_ch_kWh,E_aux_discharge_kWh,E_aux_rest_kWh,E_aux_charge_kWh,RTE_AC,RTE_AC_aux"]
     for i in range(n):
-        rows.append(f"{i + 1},{e_dis[i]:.3f},{e_ch[i]:.3f},{kwh['aux_energy_discharge'][i]:.3f},"
-                    f"{kwh['aux_energy_rest'][i]:.3f},{kwh['aux_energy_charge'][i]:.3f},{e_dis[i] / e_ch[i]:.4f},"
-                    f"{e_dis[i] / (e_ch[i] + e_aux[i]):.4f}")
-    rows.append(f"all,{sum(e_dis):.3f},{sum(e_ch):.3f},{sum(kwh['aux_energy_discharge']):.3f},"
-                f"{sum(kwh['aux_energy_rest']):.3f},{sum(kwh['aux_energy_charge']):.3f},{ac:.4f},{with_aux:.4f}")
+        rows.append(
+            f"{i + 1},{e_dis[i]:.3f},{e_ch[i]:.3f},{kwh['aux_energy_discharge'][i]:.3f},"
+            f"{kwh['aux_energy_rest'][i]:.3f},{kwh['aux_energy_charge'][i]:.3f},{e_dis[i] / e_ch[i]:.4f},"
+            f"{e_dis[i] / (e_ch[i] + e_aux[i]):.4f}"
+        )
+    rows.append(
+        f"all,{sum(e_dis):.3f},{sum(e_ch):.3f},{sum(kwh['aux_energy_discharge']):.3f},"
+        f"{sum(kwh['aux_energy_rest']):.3f},{sum(kwh['aux_energy_charge']):.3f},{ac:.4f},{with_aux:.4f}"
+    )
     attach("rte_table.csv", ("# " + formula + "\n" + "\n".join(rows) + "\n").encode(), "text/csv")
 
 
@@ -176,11 +213,19 @@ def test_06_response_and_ramp(site, meter, spec, limits, measure, clock, event, 
         label = f"step {p0.to('kW'):~P} -> {p1.to('kW'):~P}"
         measure("response.delay", Q_(r.delay_s, "s"), instrument=meter, note=label)
         measure("response.rise_time", Q_(r.rise_s, "s"), instrument=meter, note=label)
-        measure("response.settling_time", Q_(r.settling_s, "s"), instrument=meter,
-                note=f"{label}, band +-{band / 1000:g} kW")
+        measure(
+            "response.settling_time",
+            Q_(r.settling_s, "s"),
+            instrument=meter,
+            note=f"{label}, band +-{band / 1000:g} kW",
+        )
         measure("response.overshoot", Q_(r.overshoot_pct, "percent"), instrument=meter, note=label)
-        measure("response.ramp_rate", Q_(r.ramp_pct_per_s, "percent/s"), instrument=meter,
-                note=f"{label}: 10-90 % of the change in {r.rise_s:.2f} s")
+        measure(
+            "response.ramp_rate",
+            Q_(r.ramp_pct_per_s, "percent/s"),
+            instrument=meter,
+            note=f"{label}: 10-90 % of the change in {r.rise_s:.2f} s",
+        )
         if after is not None:
             for b0, b1 in zip(before, after, strict=True):
                 di = (b1.current - b0.current).to("A").magnitude
@@ -189,17 +234,35 @@ def test_06_response_and_ramp(site, meter, spec, limits, measure, clock, event, 
                     r_values.append(res)
                     resistances.append(f"block {b0.index} {label}: {res * 1000:.1f} mohm")
     if r_values:
-        measure("response.dc_resistance", Q_(max(r_values), "ohm"), instrument=site,
-                note=f"largest of dV/dI at {dcir_at:g} s after each step (714/802 V and A): " + "; ".join(resistances))
+        measure(
+            "response.dc_resistance",
+            Q_(max(r_values), "ohm"),
+            instrument=site,
+            note=f"largest of dV/dI at {dcir_at:g} s after each step (714/802 V and A): " + "; ".join(resistances),
+        )
     else:
         measure("response.dc_resistance", Q_(NAN, "ohm"), instrument=site, note="INDETERMINATE: no current change seen")
     cmd_t.append(t_all[-1])
     cmd_w.append(cmd_w[-1])
     t0 = cmd_t[0]
-    attach("response_steps.svg", series_plot("Response: command against measured active power (site meter)",
-                                             [("command (kW)", [t - t0 for t in cmd_t], [w / 1000 for w in cmd_w]),
-                                              ("measured (kW)", [t - t0 for t in t_all], [w / 1000 for w in w_all])],
-                                             "kW", "s", step={"command (kW)"}), "image/svg+xml")
-    attach("response_steps.csv", ("t_s,measured_W\n" + "\n".join(f"{t - t0:.2f},{w:.0f}" for t, w in
-                                                              zip(t_all, w_all, strict=True)) + "\n").encode(),
-           "text/csv")
+    attach(
+        "response_steps.svg",
+        series_plot(
+            "Response: command against measured active power (site meter)",
+            [
+                ("command (kW)", [t - t0 for t in cmd_t], [w / 1000 for w in cmd_w]),
+                ("measured (kW)", [t - t0 for t in t_all], [w / 1000 for w in w_all]),
+            ],
+            "kW",
+            "s",
+            step={"command (kW)"},
+        ),
+        "image/svg+xml",
+    )
+    attach(
+        "response_steps.csv",
+        (
+            "t_s,measured_W\n" + "\n".join(f"{t - t0:.2f},{w:.0f}" for t, w in zip(t_all, w_all, strict=True)) + "\n"
+        ).encode(),
+        "text/csv",
+    )

@@ -79,35 +79,80 @@ def test_07_duty_cycles(site, meter, spec, limits, measure, clock, event, attach
         out_k, in_k = float(out.magnitude), float(inn.magnitude)
         rte_dc = (out_k + max(d_stored, 0.0)) / (in_k + max(-d_stored, 0.0)) if in_k > 0 else float("nan")
         tr = tracking(req_w, meas_w, req_j, got_j, rated, tol, active)
-        measure("duty.tracking_error_rms", Q_(tr.rms_pct, "percent"), instrument=meter,
-                note=f"{label}: {tr.intervals} intervals, power at each interval's end")
+        measure(
+            "duty.tracking_error_rms",
+            Q_(tr.rms_pct, "percent"),
+            instrument=meter,
+            note=f"{label}: {tr.intervals} intervals, power at each interval's end",
+        )
         measure("duty.tracking_error_max", Q_(tr.max_pct, "percent"), instrument=meter, note=label)
         ratio = tr.delivered_kwh / tr.requested_kwh if tr.requested_kwh > 0 else float("nan")
-        measure("duty.energy_ratio", Q_(ratio, ""), instrument=meter,
-                note=f"{label}: delivered {tr.delivered_kwh:.2f} kWh of {tr.requested_kwh:.2f} kWh requested "
-                     "(discharge and charge, absolute)")
-        measure("duty.unmet_intervals", Q_(tr.unmet, ""), instrument=meter,
-                note=f"{label}: power at the interval's end off by more than {100 * tol:g} % of the request "
-                     f"(requests >= {100 * active:g} % of rated)")
-        measure("duty.rte", Q_(100.0 * rte_dc, "percent"), instrument=meter,
-                note=f"{label}: out {out_k:.2f} kWh, in {in_k:.2f} kWh, SoC {soc0:~.2fP} -> {soc1:~.2fP} "
-                     f"(stored energy {d_stored:+.2f} kWh credited)")
+        measure(
+            "duty.energy_ratio",
+            Q_(ratio, ""),
+            instrument=meter,
+            note=f"{label}: delivered {tr.delivered_kwh:.2f} kWh of {tr.requested_kwh:.2f} kWh requested "
+            "(discharge and charge, absolute)",
+        )
+        measure(
+            "duty.unmet_intervals",
+            Q_(tr.unmet, ""),
+            instrument=meter,
+            note=f"{label}: power at the interval's end off by more than {100 * tol:g} % of the request "
+            f"(requests >= {100 * active:g} % of rated)",
+        )
+        measure(
+            "duty.rte",
+            Q_(100.0 * rte_dc, "percent"),
+            instrument=meter,
+            note=f"{label}: out {out_k:.2f} kWh, in {in_k:.2f} kWh, SoC {soc0:~.2fP} -> {soc1:~.2fP} "
+            f"(stored energy {d_stored:+.2f} kWh credited)",
+        )
         measure("duty.soc_min", Q_(min(socs), "percent"), instrument=site, note=f"{label}: battery SoC minimum")
         measure("duty.soc_max", Q_(max(socs), "percent"), instrument=site, note=f"{label}: battery SoC maximum")
         stem = path.stem
         if ref is not None:
-            table, explained = journal_agreement(ref, label=label, requested_w=req_w, delivered_j=got_j, aux_j=aux_j,
-                                                 rated=spec.rated_power, limits=limits, site=site, earlier=earlier,
-                                                 measure=measure, meter=meter, event=event)
+            table, explained = journal_agreement(
+                ref,
+                label=label,
+                requested_w=req_w,
+                delivered_j=got_j,
+                aux_j=aux_j,
+                rated=spec.rated_power,
+                limits=limits,
+                site=site,
+                earlier=earlier,
+                measure=measure,
+                meter=meter,
+                event=event,
+            )
             attach(f"duty_{stem}_dispatch_agreement.csv", ("# " + explained + "\n" + table).encode(), "text/csv")
-        attach(f"duty_{stem}.svg", series_plot(
-            f"Duty cycle {cyc.name}: requested against delivered power",
-            [("requested (kW)", [t - d for t, d in zip(t_end, steps, strict=True)], [w / 1000 for w in req_w]),
-             ("measured at interval end (kW)", t_end, [w / 1000 for w in meas_w])],
-            "kW", "h", step={"requested (kW)"}), "image/svg+xml")
-        attach(f"duty_{stem}.csv", ("t_end_s,requested_W,measured_W,requested_Wh,delivered_Wh\n" + "\n".join(
-            f"{t:.0f},{a:.0f},{b:.0f},{c / 3600:.1f},{d / 3600:.1f}" for t, a, b, c, d in
-            zip(t_end, req_w, meas_w, req_j, got_j, strict=True)) + "\n").encode(), "text/csv")
+        attach(
+            f"duty_{stem}.svg",
+            series_plot(
+                f"Duty cycle {cyc.name}: requested against delivered power",
+                [
+                    ("requested (kW)", [t - d for t, d in zip(t_end, steps, strict=True)], [w / 1000 for w in req_w]),
+                    ("measured at interval end (kW)", t_end, [w / 1000 for w in meas_w]),
+                ],
+                "kW",
+                "h",
+                step={"requested (kW)"},
+            ),
+            "image/svg+xml",
+        )
+        attach(
+            f"duty_{stem}.csv",
+            (
+                "t_end_s,requested_W,measured_W,requested_Wh,delivered_Wh\n"
+                + "\n".join(
+                    f"{t:.0f},{a:.0f},{b:.0f},{c / 3600:.1f},{d / 3600:.1f}"
+                    for t, a, b, c, d in zip(t_end, req_w, meas_w, req_j, got_j, strict=True)
+                )
+                + "\n"
+            ).encode(),
+            "text/csv",
+        )
 
 
 @pytest.mark.clause("PNNL-22010 Rev 2 (2016) standby loss / IEC 62933-2-1 self-discharge and auxiliary power")
@@ -124,11 +169,23 @@ def test_08_standby_loss(site, meter, spec, limits, measure, clock, event):
     days = float(duration.to("day").magnitude)
     out, inn, aux = e1.since(e0)
     lost = ((soc0 - soc1).to("percent").magnitude / 100.0 * spec.rated_energy).to("kWh")
-    measure("standby.battery_loss", lost / days, instrument=site,
-            note=f"per day: BMS SoC {soc0:~.3fP} -> {soc1:~.3fP} of {spec.rated_energy:~P} (the BMS's estimate; "
-                 f"self-discharge inside the cells shows only after an OCV recalibration)")
-    measure("standby.loss_percent", Q_((soc0 - soc1).to("percent").magnitude / days, "percent"), instrument=site,
-            note="per day, % of rated energy")
-    measure("standby.pcs_energy", (inn - out) / days, instrument=meter,
-            note=f"per day: PCS standby energy at the meter (import {inn:~.3fP}, export {out:~.3fP})")
+    measure(
+        "standby.battery_loss",
+        lost / days,
+        instrument=site,
+        note=f"per day: BMS SoC {soc0:~.3fP} -> {soc1:~.3fP} of {spec.rated_energy:~P} (the BMS's estimate; "
+        f"self-discharge inside the cells shows only after an OCV recalibration)",
+    )
+    measure(
+        "standby.loss_percent",
+        Q_((soc0 - soc1).to("percent").magnitude / days, "percent"),
+        instrument=site,
+        note="per day, % of rated energy",
+    )
+    measure(
+        "standby.pcs_energy",
+        (inn - out) / days,
+        instrument=meter,
+        note=f"per day: PCS standby energy at the meter (import {inn:~.3fP}, export {out:~.3fP})",
+    )
     measure("standby.aux_energy", aux / days, instrument=meter, note="per day: auxiliary feeder (HVAC, pump, controls)")

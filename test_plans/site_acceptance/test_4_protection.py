@@ -28,8 +28,9 @@ FUNCTIONS = {  # function -> (how it is provoked, the vendor alarm it must raise
 }
 
 
-def _time_to_safe_state(site: Any, meter: Any, clock: Any, t0: float, zero: Any, window: float,
-                        period: Any) -> float | None:
+def _time_to_safe_state(
+    site: Any, meter: Any, clock: Any, t0: float, zero: Any, window: float, period: Any
+) -> float | None:
     """Seconds from t0 until |P| <= zero at the meter and every block's contactor is open, polled every `period`."""
     for _ in range(int(window / float(period.to("s").magnitude)) + 2):
         if abs(meter.read("poi").active_power) <= zero and not any(b.contactor_closed for b in site.blocks()):
@@ -40,8 +41,10 @@ def _time_to_safe_state(site: Any, meter: Any, clock: Any, t0: float, zero: Any,
     return None
 
 
-@pytest.mark.clause("IEEE 2030.3-2016 commissioning: protective functions (over-voltage, thermal gradient, coolant "
-                    "pressure, loss of communication) drive the safe state")
+@pytest.mark.clause(
+    "IEEE 2030.3-2016 commissioning: protective functions (over-voltage, thermal gradient, coolant "
+    "pressure, loss of communication) drive the safe state"
+)
 @pytest.mark.timeout_step("6 h")
 def test_09_site_protective_functions(site, meter, stimulus, spec, limits, measure, clock, event, attach):
     zero = limits.param("protection.zero_power")
@@ -66,17 +69,35 @@ def test_09_site_protective_functions(site, meter, stimulus, spec, limits, measu
         clock.sleep(limits.param("protection.hold"))  # every alarm the condition raises has latched
         alarms = site.alarms()
         named = expected in alarms
-        measure(f"protection.{fn}.time_to_safe_state", Q_(window if elapsed is None else elapsed, "s"),
-                instrument=meter, note=(f"{done}; " + ("safe state not reached within the window: "
-                                                       f"{window:g} s recorded" if elapsed is None else
-                                                       f"|P| <= {zero:~P} and every contactor open")))
-        measure("protection.alarm_named", Q_(int(named), ""), instrument=site,
-                note=f"{fn}: expected {expected}; alarms read: {', '.join(alarms) or 'none'}")
-        matrix.append(f"{fn},\"{done}\",{'' if elapsed is None else f'{elapsed:.2f}'},\"{' '.join(alarms)}\","
-                      f"{expected},{'yes' if named else 'no'}")
+        measure(
+            f"protection.{fn}.time_to_safe_state",
+            Q_(window if elapsed is None else elapsed, "s"),
+            instrument=meter,
+            note=(
+                f"{done}; "
+                + (
+                    f"safe state not reached within the window: {window:g} s recorded"
+                    if elapsed is None
+                    else f"|P| <= {zero:~P} and every contactor open"
+                )
+            ),
+        )
+        measure(
+            "protection.alarm_named",
+            Q_(int(named), ""),
+            instrument=site,
+            note=f"{fn}: expected {expected}; alarms read: {', '.join(alarms) or 'none'}",
+        )
+        matrix.append(
+            f'{fn},"{done}",{"" if elapsed is None else f"{elapsed:.2f}"},"{" ".join(alarms)}",'
+            f"{expected},{'yes' if named else 'no'}"
+        )
         # restore: release the stimulus, let the condition clear, reset the latched alarms
-        event("stimulus", stimulus.sensor_override(channel, None) if kind == "sensor"
-              else stimulus.cut_link(link, False), {"function": fn})
+        event(
+            "stimulus",
+            stimulus.sensor_override(channel, None) if kind == "sensor" else stimulus.cut_link(link, False),
+            {"function": fn},
+        )
         site.set_active_power(Q_(0, "W"))
         clock.sleep(limits.param("protection.clear"))
         site.reset_alarms()
@@ -90,10 +111,18 @@ def test_10_write_access_restriction(site, bench_session, measure, event):
     """A write from a source address not on the controller's allow-list must be refused."""
     source = bench_session.dut_info.get("write_test_source")
     if not source:
-        measure("write_access.foreign_write_accepted", Q_(NAN, ""), instrument=site,
-                note="INDETERMINATE: the station declares no second source address ([dut] write_test_source)")
+        measure(
+            "write_access.foreign_write_accepted",
+            Q_(NAN, ""),
+            instrument=site,
+            note="INDETERMINATE: the station declares no second source address ([dut] write_test_source)",
+        )
         return
     result = site.probe_write_access(str(source))
-    measure("write_access.foreign_write_accepted", Q_(int(result.startswith("accepted")), ""), instrument=site,
-            note=f"from {source}: {result}")
+    measure(
+        "write_access.foreign_write_accepted",
+        Q_(int(result.startswith("accepted")), ""),
+        instrument=site,
+        note=f"from {source}: {result}",
+    )
     prepare(site, event)  # the held connection was re-opened: it still writes

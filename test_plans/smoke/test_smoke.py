@@ -39,8 +39,11 @@ def test_one_hour_cc_cv_charge(psu, bms, measure, require, clock, limits, teleme
     psu.set_current_limit(i_lim, Q_(0, "A"))
     psu.set_voltage(v_set)
     psu.set_output(True)
-    channels = {"pack.voltage": psu.measure_voltage, "pack.current": psu.measure_current,
-                "cell.temperature.max": lambda: bms.status().cell_temperature_max}
+    channels = {
+        "pack.voltage": psu.measure_voltage,
+        "pack.current": psu.measure_current,
+        "cell.temperature.max": lambda: bms.status().cell_temperature_max,
+    }
     with telemetry.sampling(channels, every=limits.param("sample.interval")):
         clock.sleep(limits.param("charge.duration"))
     psu.set_output(False)
@@ -55,17 +58,22 @@ def test_discharge_at_controlled_temperature(chamber, load, bms, measure, requir
     chamber.set_setpoint(t_set)
     chamber.set_running(True)
     band = limits.param("discharge.temperature_band")
-    settle = clock.wait_until(lambda: abs(chamber.temperature() - t_set) <= band,
-                              timeout=limits.param("discharge.settle_timeout"),
-                              poll=Q_(30, "s"), what=f"chamber within {band:~P} of {t_set:~P}")
+    settle = clock.wait_until(
+        lambda: abs(chamber.temperature() - t_set) <= band,
+        timeout=limits.param("discharge.settle_timeout"),
+        poll=Q_(30, "s"),
+        what=f"chamber within {band:~P} of {t_set:~P}",
+    )
     measure("discharge.chamber_settle_time", settle.to("min"), instrument=chamber)
     bms.request_state("discharge")
     load.set_mode("CC")
     load.set_level(limits.param("discharge.current"))
     load.set_input(True)
-    channels = {"discharge.current": load.measure_current,
-                "discharge.bms_current": lambda: bms.status().pack_current,
-                "cell.temperature.max": lambda: bms.status().cell_temperature_max}
+    channels = {
+        "discharge.current": load.measure_current,
+        "discharge.bms_current": lambda: bms.status().pack_current,
+        "cell.temperature.max": lambda: bms.status().cell_temperature_max,
+    }
     with telemetry.sampling(channels, every=limits.param("sample.interval")):
         clock.sleep(limits.param("discharge.duration"))
     load.set_input(False)
@@ -73,5 +81,4 @@ def test_discharge_at_controlled_temperature(chamber, load, bms, measure, requir
     delivered = telemetry.integral("discharge.current").to("A*h")
     reported = telemetry.integral("discharge.bms_current").to("A*h")
     measure("discharge.throughput", delivered, instrument=load)
-    require("discharge.bms_current_agreement", (abs(reported - delivered) / delivered).to("percent"),
-            instrument=bms)
+    require("discharge.bms_current_agreement", (abs(reported - delivered) / delivered).to("percent"), instrument=bms)

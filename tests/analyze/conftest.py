@@ -28,8 +28,11 @@ def drifted_log(tmp_path_factory):
 @pytest.fixture(scope="session")
 def cell_and_heat_log(tmp_path_factory):
     """50 days: cell 7 (Cell07) drifts up 9 mV/day out of the LFP window; T3 runs 6 K hot on days 10-20."""
-    log = generate(SyntheticSpec(days=50, interval_s=60.0, seed=7, drifting_cell=6, cell_drift_v_per_day=0.009,
-                                 hot_sensor_days=(10, 20)))
+    log = generate(
+        SyntheticSpec(
+            days=50, interval_s=60.0, seed=7, drifting_cell=6, cell_drift_v_per_day=0.009, hot_sensor_days=(10, 20)
+        )
+    )
     path = tmp_path_factory.mktemp("cell") / "log.parquet"
     log.frame.write_parquet(path)
     return log, path

@@ -45,8 +45,14 @@ def test_wrong_units_in_profile_name_file_and_key(tmp_path):
 
 def test_unknown_unit_and_bad_capacity_reported_together(tmp_path):
     prof = tmp_path / "bad2.toml"
-    prof.write_text(_profile_text(**{'temperature = "degC"': 'temperature = "degQ"',
-                                     'nominal_capacity = "250 A*h"': 'nominal_capacity = "250 V"'}))
+    prof.write_text(
+        _profile_text(
+            **{
+                'temperature = "degC"': 'temperature = "degQ"',
+                'nominal_capacity = "250 A*h"': 'nominal_capacity = "250 V"',
+            }
+        )
+    )
     with pytest.raises(ConfigErrors) as exc:
         load_profile(prof)
     msg = str(exc.value)
@@ -110,7 +116,8 @@ def test_cli_writes_outputs_and_fails_cleanly(small_log, tmp_path, capsys):
     assert data["totals"]["charge"]["unit"] == "A·h"
     assert (out / "annual.csv").read_text().splitlines()[0] == (
         "year,days,charge_Ah,discharge_Ah,capacity_loss_pct,equivalent_full_cycles,charge_kWh,discharge_kWh,"
-        "energy_loss_pct")
+        "energy_loss_pct"
+    )
     assert "<svg" in (out / "report.html").read_text()
     assert main(["analyze", "bms-log", str(tmp_path / "nope.csv"), "--out", str(out), "--quiet"]) == 2
     assert "no such file" in capsys.readouterr().err
@@ -119,4 +126,3 @@ def test_cli_writes_outputs_and_fails_cleanly(small_log, tmp_path, capsys):
 
 def test_errors_are_bench_errors():
     assert issubclass(LogInputError, BenchError)
-

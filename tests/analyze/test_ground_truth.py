@@ -26,7 +26,9 @@ def test_ah_and_wh_throughput_per_day_and_total(clean_log):
     assert got["discharge_Wh"] == pytest.approx(truth["discharge_wh_per_day"], rel=2e-3)
     totals = r.metrics.totals
     assert totals["charge"].to("A*h").magnitude == pytest.approx(truth["charge_ah_per_day"].sum(), rel=5e-4)
-    assert totals["equivalent_full_cycles"].magnitude == pytest.approx(truth["discharge_ah_per_day"].sum() / 250, rel=2e-3)
+    assert totals["equivalent_full_cycles"].magnitude == pytest.approx(
+        truth["discharge_ah_per_day"].sum() / 250, rel=2e-3
+    )
     total_row = r.metrics.annual.row(-1, named=True)
     assert total_row["year"] == "total"
     assert total_row["charge_kWh"] == pytest.approx(truth["charge_wh_per_day"].sum() / 1000, rel=2e-3)

@@ -21,7 +21,11 @@ def test_ordered_days_and_hours_match_the_per_row_keys():
         assert days.d0 == int(key.min())
         assert (days.n, days.starts.tolist(), days.ids.tolist()) == (ref.n, ref.starts.tolist(), ref.ids.tolist())
         hours, ref_h = days.hours(), Groups((t - days.d0 * DAY_US) // HOUR_US, days.n * 24)
-        assert (hours.n, hours.starts.tolist(), hours.ids.tolist()) == (ref_h.n, ref_h.starts.tolist(), ref_h.ids.tolist())
+        assert (hours.n, hours.starts.tolist(), hours.ids.tolist()) == (
+            ref_h.n,
+            ref_h.starts.tolist(),
+            ref_h.ids.tolist(),
+        )
         x = rng.random(n)
         np.testing.assert_allclose(days.sum(x), ref.sum(x))
         np.testing.assert_array_equal(days.max(x), ref.max(x))

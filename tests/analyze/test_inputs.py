@@ -18,7 +18,9 @@ def test_inputs_are_listed_and_hashed_on_request(small_log, tmp_path):
     assert all(f["sha256"] is None for f in plain.input_files["files"]) and plain.input_files["set_sha256"] is None
     assert plain.input_files["total_bytes"] == sum(p.stat().st_size for p in paths)
     hashed = analyze_bms_log([tmp_path / "logs"], hash_inputs=True)
-    assert [f["sha256"] for f in hashed.input_files["files"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert [f["sha256"] for f in hashed.input_files["files"]] == [
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in paths
+    ]
     assert [f["rows"] for f in hashed.input_files["files"]] == [1440] * 5
     first = hashed.input_files["set_sha256"]
     paths[2].write_text(paths[2].read_text().replace(",", ",", 1) + "\n")  # one more (empty) line

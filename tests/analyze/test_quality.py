@@ -66,8 +66,9 @@ def test_stuck_channel_is_reported(tmp_path):
     from bench.analyze.synthetic import SyntheticSpec, generate
 
     log = generate(SyntheticSpec(days=3, interval_s=60.0, seed=2))
-    f = log.frame.with_columns(pl.when(pl.int_range(pl.len()).is_between(1440, 2880))
-                               .then(pl.lit(21.5)).otherwise(pl.col("T2")).alias("T2"))
+    f = log.frame.with_columns(
+        pl.when(pl.int_range(pl.len()).is_between(1440, 2880)).then(pl.lit(21.5)).otherwise(pl.col("T2")).alias("T2")
+    )
     path = tmp_path / "stuck.csv"
     write_csv(f, path)
     r = analyze_bms_log([path])

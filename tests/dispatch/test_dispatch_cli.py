@@ -26,8 +26,16 @@ def _run(*args: str) -> int:
 
 def test_dispatch_writes_a_duty_cycle_that_matches_its_economics(two_weeks, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    rc = _run("--load", str(two_weeks), "--tariff", str(EXAMPLES / "tariff.toml"), "--battery",
-              str(EXAMPLES / "site_battery.toml"), "--out", str(out))
+    rc = _run(
+        "--load",
+        str(two_weeks),
+        "--tariff",
+        str(EXAMPLES / "tariff.toml"),
+        "--battery",
+        str(EXAMPLES / "site_battery.toml"),
+        "--out",
+        str(out),
+    )
     assert rc == 0, capsys.readouterr().err
     cycle = load_duty_cycle(out / "schedule.dutycycle.csv")
     econ = json.loads((out / "economics.json").read_text())
@@ -35,7 +43,9 @@ def test_dispatch_writes_a_duty_cycle_that_matches_its_economics(two_weeks, tmp_
     dis, chg = cycle.energy()
     assert dis.to("kWh").magnitude == pytest.approx(econ["horizon_totals"]["discharged"]["value"], abs=1e-2)
     assert chg.to("kWh").magnitude == pytest.approx(econ["horizon_totals"]["charged"]["value"], abs=1e-2)
-    assert cycle.soc_pct[0] == pytest.approx(50) and 10 - 1e-6 <= cycle.soc_pct.min() <= cycle.soc_pct.max() <= 90 + 1e-6
+    assert (
+        cycle.soc_pct[0] == pytest.approx(50) and 10 - 1e-6 <= cycle.soc_pct.min() <= cycle.soc_pct.max() <= 90 + 1e-6
+    )
     assert all(v < 1e-6 for v in econ["checks"].values())
     assert econ["lp"]["rows"] > 0 and econ["horizon"]["intervals"] == 14 * 96
     assert econ["annual"]["annualisation_factor"] == pytest.approx(8760 / (14 * 24))
@@ -51,9 +61,22 @@ def test_dispatch_writes_a_duty_cycle_that_matches_its_economics(two_weeks, tmp_
 
 def test_dispatch_with_studies_fills_the_sizing_threshold_and_trade_tables(two_weeks, tmp_path) -> None:
     out = tmp_path / "out"
-    rc = _run("--load", str(two_weeks), "--tariff", str(EXAMPLES / "tariff.toml"), "--battery",
-              str(EXAMPLES / "battery.toml"), "--out", str(out), "--sweep-energy", "100 kWh, 250 kWh",
-              "--sweep-power", "50 kW, 100 kW", "--threshold", "--trade")
+    rc = _run(
+        "--load",
+        str(two_weeks),
+        "--tariff",
+        str(EXAMPLES / "tariff.toml"),
+        "--battery",
+        str(EXAMPLES / "battery.toml"),
+        "--out",
+        str(out),
+        "--sweep-energy",
+        "100 kWh, 250 kWh",
+        "--sweep-power",
+        "50 kW, 100 kW",
+        "--threshold",
+        "--trade",
+    )
     assert rc == 0
     econ = json.loads((out / "economics.json").read_text())
     assert {(r["energy_kwh"], r["power_kw"]) for r in econ["sizing"]} == {(100, 50), (100, 100), (250, 50), (250, 100)}
@@ -65,8 +88,23 @@ def test_dispatch_with_studies_fills_the_sizing_threshold_and_trade_tables(two_w
 
 def test_overrides_of_energy_and_power_resize_the_battery(two_weeks, tmp_path) -> None:
     out = tmp_path / "out"
-    assert _run("--load", str(two_weeks), "--tariff", str(EXAMPLES / "tariff.toml"), "--battery",
-                str(EXAMPLES / "site_battery.toml"), "--out", str(out), "--energy", "0.8 MWh", "--power", "300 kW") == 0
+    assert (
+        _run(
+            "--load",
+            str(two_weeks),
+            "--tariff",
+            str(EXAMPLES / "tariff.toml"),
+            "--battery",
+            str(EXAMPLES / "site_battery.toml"),
+            "--out",
+            str(out),
+            "--energy",
+            "0.8 MWh",
+            "--power",
+            "300 kW",
+        )
+        == 0
+    )
     cycle = load_duty_cycle(out / "schedule.dutycycle.csv")
     assert np.abs(cycle.power).max() <= 300 + 1e-6
     assert "800 kWh / 300 kW" in cycle.meta["battery"]
@@ -75,8 +113,16 @@ def test_overrides_of_energy_and_power_resize_the_battery(two_weeks, tmp_path) -
 def test_an_uncovered_tariff_ends_with_the_reason_and_no_output(two_weeks, tmp_path, write, capsys) -> None:
     text = (EXAMPLES / "tariff.toml").read_text().replace('days = ["weekend"]', 'days = ["sat"]')
     out = tmp_path / "out"
-    rc = _run("--load", str(two_weeks), "--tariff", str(write("t.toml", text)), "--battery",
-              str(EXAMPLES / "battery.toml"), "--out", str(out))
+    rc = _run(
+        "--load",
+        str(two_weeks),
+        "--tariff",
+        str(write("t.toml", text)),
+        "--battery",
+        str(EXAMPLES / "battery.toml"),
+        "--out",
+        str(out),
+    )
     assert rc == 2 and not out.exists()
     assert "no energy period, first Jan sun 00:00" in capsys.readouterr().err
 
@@ -84,8 +130,16 @@ def test_an_uncovered_tariff_ends_with_the_reason_and_no_output(two_weeks, tmp_p
 def test_an_infeasible_site_ends_with_the_families_at_fault_and_no_schedule(two_weeks, tmp_path, write, capsys) -> None:
     text = (EXAMPLES / "tariff.toml").read_text() + '\n[grid]\nimport_limit = "120 kW"\n'
     out = tmp_path / "out"
-    rc = _run("--load", str(two_weeks), "--tariff", str(write("t.toml", text)), "--battery",
-              str(EXAMPLES / "battery.toml"), "--out", str(out))
+    rc = _run(
+        "--load",
+        str(two_weeks),
+        "--tariff",
+        str(write("t.toml", text)),
+        "--battery",
+        str(EXAMPLES / "battery.toml"),
+        "--out",
+        str(out),
+    )
     err = capsys.readouterr().err
     assert rc == 2 and not (out / "schedule.dutycycle.csv").exists()
     assert "infeasible" in err and "grid import" in err

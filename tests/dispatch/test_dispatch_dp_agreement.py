@@ -15,8 +15,20 @@ import pytest
 from dispatch_helpers import battery, solve, steps
 
 
-def dp(load: np.ndarray, price: np.ndarray, *, energy: float, power: float, eta_c: float, eta_d: float, e0: float,
-       delta: float, dt: float = 1.0, cap: float = np.inf, kappa: float = 0.0) -> float:
+def dp(
+    load: np.ndarray,
+    price: np.ndarray,
+    *,
+    energy: float,
+    power: float,
+    eta_c: float,
+    eta_d: float,
+    e0: float,
+    delta: float,
+    dt: float = 1.0,
+    cap: float = np.inf,
+    kappa: float = 0.0,
+) -> float:
     """Minimum energy cost over SoC levels 0, δ, 2δ, ... energy, starting and ending at e0."""
     levels = np.arange(0.0, energy + delta / 2, delta)
     n = levels.size
@@ -74,9 +86,14 @@ def test_demand_charge_matches_the_dp_over_peak_caps(seed: int) -> None:
     assert lp.objective <= best + 1e-6
     assert best - lp.objective <= D * 0.5 + 0.5 * price.max() * load.size  # one cap step and half a level per step
     # and the LP's peak is the one the DP's best cap brackets
-    assert lp.import_kw.max() == pytest.approx(caps[np.argmin([dp(load, price, energy=60, power=40, eta_c=1, eta_d=1,
-                                                                   e0=30, delta=0.5, cap=c) + D * c for c in caps])],
-                                               abs=0.5 + 1e-6)
+    assert lp.import_kw.max() == pytest.approx(
+        caps[
+            np.argmin(
+                [dp(load, price, energy=60, power=40, eta_c=1, eta_d=1, e0=30, delta=0.5, cap=c) + D * c for c in caps]
+            )
+        ],
+        abs=0.5 + 1e-6,
+    )
 
 
 def rng_peak(seed: int) -> int:

@@ -24,8 +24,11 @@ def test_fifteen_minute_file_reads_as_regular_intervals(write) -> None:
 
 
 def test_energy_per_interval_column_becomes_mean_power(write) -> None:
-    p = write("l.csv", "# meter export\ntimestamp,load[kWh],pv[Wh]\n2025-01-01 00:00,25,0\n2025-01-01 00:15,30,5000\n"
-                       "2025-01-01 00:30,20,2500\n")
+    p = write(
+        "l.csv",
+        "# meter export\ntimestamp,load[kWh],pv[Wh]\n2025-01-01 00:00,25,0\n2025-01-01 00:15,30,5000\n"
+        "2025-01-01 00:30,20,2500\n",
+    )
     s = read_load(p)
     assert s.load_kw == pytest.approx([100, 120, 80])  # kWh per 15 min x 4
     assert s.pv_kw == pytest.approx([0, 20, 10])
@@ -33,8 +36,14 @@ def test_energy_per_interval_column_becomes_mean_power(write) -> None:
 
 def test_hourly_data_across_the_dst_end_keeps_the_repeated_hour_as_its_own_interval(write) -> None:
     # Europe/Berlin, 2025-10-26: 02:00 local happens twice (CEST then CET); a meter writes both
-    rows = ["2025-10-26 00:00,1", "2025-10-26 01:00,2", "2025-10-26 02:00,3", "2025-10-26 02:00,4",
-            "2025-10-26 03:00,5", "2025-10-26 04:00,6"]
+    rows = [
+        "2025-10-26 00:00,1",
+        "2025-10-26 01:00,2",
+        "2025-10-26 02:00,3",
+        "2025-10-26 02:00,4",
+        "2025-10-26 03:00,5",
+        "2025-10-26 04:00,6",
+    ]
     p = write("l.csv", "time,load[kW]\n" + "\n".join(rows))
     s = read_load(p, timezone="Europe/Berlin")
     assert s.n == 6 and s.quality.filled == 0
@@ -45,8 +54,13 @@ def test_hourly_data_across_the_dst_end_keeps_the_repeated_hour_as_its_own_inter
 
 def test_a_local_time_that_does_not_exist_is_set_aside_and_its_interval_filled(write) -> None:
     # 2025-03-30 02:00 does not exist in Europe/Berlin; a file that has it anyway (wrongly) loses that row
-    rows = ["2025-03-30 00:00,10", "2025-03-30 01:00,20", "2025-03-30 02:00,99", "2025-03-30 03:00,30",
-            "2025-03-30 04:00,40"]
+    rows = [
+        "2025-03-30 00:00,10",
+        "2025-03-30 01:00,20",
+        "2025-03-30 02:00,99",
+        "2025-03-30 03:00,30",
+        "2025-03-30 04:00,40",
+    ]
     p = write("l.csv", "time,load[kW]\n" + "\n".join(rows))
     s = read_load(p, timezone="Europe/Berlin")
     kinds = {f.kind: f for f in s.quality.findings}
@@ -84,17 +98,23 @@ def test_negative_load_is_a_named_error_with_its_line(write) -> None:
     assert exc.value.source == str(p) and exc.value.key == "load"
 
 
-@pytest.mark.parametrize("text, match", [
-    ("time,power\n2025-01-01 00:00,1\n", "no load column"),
-    ("when,load[kW]\n2025-01-01 00:00,1\n", "no timestamp column"),
-    ("time,load\n2025-01-01 00:00,1\n", "has no unit"),
-    ("time,load[V]\n2025-01-01 00:00,1\n2025-01-01 01:00,1\n", "power unit"),
-    ("time,load[kW]\n2025-01-01 00:00,1\n2025-01-01 00:07,1\n2025-01-01 00:14,1\n", "divides one hour"),
-    ("time,load[kW]\n2025-01-01 00:00,1\n2025-01-01 00:15,1\n2025-01-01 00:40,1\n2025-01-01 00:45,1\n"
-     "2025-01-01 01:00,1\n", "irregular step"),
-    ("time,load[MW]\n2025-01-01 00:00,5000\n2025-01-01 01:00,1\n", "beyond any site"),
-    ("time,load[kW]\n2025-01-01T00:00+01:00,1\n2025-01-01T01:00+01:00,1\n", "UTC offsets but the tariff names no"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("time,power\n2025-01-01 00:00,1\n", "no load column"),
+        ("when,load[kW]\n2025-01-01 00:00,1\n", "no timestamp column"),
+        ("time,load\n2025-01-01 00:00,1\n", "has no unit"),
+        ("time,load[V]\n2025-01-01 00:00,1\n2025-01-01 01:00,1\n", "power unit"),
+        ("time,load[kW]\n2025-01-01 00:00,1\n2025-01-01 00:07,1\n2025-01-01 00:14,1\n", "divides one hour"),
+        (
+            "time,load[kW]\n2025-01-01 00:00,1\n2025-01-01 00:15,1\n2025-01-01 00:40,1\n2025-01-01 00:45,1\n"
+            "2025-01-01 01:00,1\n",
+            "irregular step",
+        ),
+        ("time,load[MW]\n2025-01-01 00:00,5000\n2025-01-01 01:00,1\n", "beyond any site"),
+        ("time,load[kW]\n2025-01-01T00:00+01:00,1\n2025-01-01T01:00+01:00,1\n", "UTC offsets but the tariff names no"),
+    ],
+)
 def test_bad_load_files_are_named_errors(write, text: str, match: str) -> None:
     with pytest.raises(LoadDataError, match=match):
         read_load(write("l.csv", text))

@@ -20,8 +20,14 @@ from test_plans.module_intake.passport import build_passport
 
 def _cycle(power_kw: list[float], step_s: float = 900.0, soc=None) -> DutyCycle:
     t = np.arange(len(power_kw)) * step_s
-    return DutyCycle(name="c", t_s=t, power=np.asarray(power_kw, float), power_unit=ureg.kW,
-                     end_s=len(power_kw) * step_s, soc_pct=None if soc is None else np.asarray(soc, float))
+    return DutyCycle(
+        name="c",
+        t_s=t,
+        power=np.asarray(power_kw, float),
+        power_unit=ureg.kW,
+        end_s=len(power_kw) * step_s,
+        soc_pct=None if soc is None else np.asarray(soc, float),
+    )
 
 
 def test_ideal_energies_are_the_commanded_power_times_time() -> None:
@@ -41,10 +47,13 @@ def test_a_lagging_ramp_limited_pcs_delivers_less_by_the_area_it_misses() -> Non
 
 
 def test_import_peaks_per_month_are_load_minus_pv_minus_battery() -> None:
-    load = load_from_arrays(np.array([100.0, 200, 150, 90]), step=Q_(15, "min"), start="2025-01-31T23:30",
-                            pv_kw=np.array([0, 10, 0, 0.0]))
+    load = load_from_arrays(
+        np.array([100.0, 200, 150, 90]), step=Q_(15, "min"), start="2025-01-31T23:30", pv_kw=np.array([0, 10, 0, 0.0])
+    )
     p = predict_replay(_cycle([0, 50, 0, 40]), load=load, auxiliary=Q_(2, "kW"))
-    assert p.peaks_before["2025-01"].magnitude == pytest.approx(192) and p.peaks["2025-01"].magnitude == pytest.approx(142)
+    assert p.peaks_before["2025-01"].magnitude == pytest.approx(192) and p.peaks["2025-01"].magnitude == pytest.approx(
+        142
+    )
     assert p.peaks["2025-02"].magnitude == pytest.approx(152)
     with pytest.raises(ValueError, match="give the load the schedule was made from"):
         predict_replay(_cycle([0, 50]), load=load)
@@ -58,11 +67,24 @@ def test_compare_flags_what_is_outside_the_tolerance() -> None:
     assert [r["ok"] for r in rows] == [True, False]
 
 
-
-DUT = {"serial": "M-1", "oem": "OEM", "model": "X", "chemistry": "LFP", "rated_capacity": "100 A*h",
-       "nominal_voltage": "51.2 V"}
-GRADE = {"grade": "B", "route": "community storage", "rule": "R08", "measurement": "capacity.soh", "value": "74 %",
-         "reason": "", "rule_table_version": "MI-LFP-1.0.0", "fired": []}
+DUT = {
+    "serial": "M-1",
+    "oem": "OEM",
+    "model": "X",
+    "chemistry": "LFP",
+    "rated_capacity": "100 A*h",
+    "nominal_voltage": "51.2 V",
+}
+GRADE = {
+    "grade": "B",
+    "route": "community storage",
+    "rule": "R08",
+    "measurement": "capacity.soh",
+    "value": "74 %",
+    "reason": "",
+    "rule_table_version": "MI-LFP-1.0.0",
+    "fired": [],
+}
 RUN = {"run_id": "R1", "date": "2026-11-23", "limit_set": {"id": "l", "version": "1", "sha256": "00"}}
 
 

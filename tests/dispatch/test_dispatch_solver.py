@@ -115,8 +115,9 @@ def test_starting_from_the_hourly_schedule_changes_nothing_but_the_start(limit_f
     load = 70 + 50 * ((hour >= 8) & (hour < 18)) + rng.normal(0, 8, n)
     load[rng.choice(n, 12, replace=False)] += 60
     price = np.where((hour >= 7) & (hour < 20), 0.28, 0.12)
-    free = solve(load, steps(price, demand=9.0), battery(energy=200, power=80, eta_c=0.95, eta_d=0.95, kappa=0.01),
-                 step_min=15)
+    free = solve(
+        load, steps(price, demand=9.0), battery(energy=200, power=80, eta_c=0.95, eta_d=0.95, kappa=0.01), step_min=15
+    )
     limit = None if limit_fraction is None else free.throughput_kwh() * limit_fraction * 8760 / (n / 4) / 1000
     b = battery(energy=200, power=80, eta_c=0.95, eta_d=0.95, kappa=0.01, limit_mwh_per_year=limit)
     fast = solve(load, steps(price, demand=9.0), b, step_min=15)

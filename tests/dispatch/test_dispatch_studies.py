@@ -38,8 +38,19 @@ def site(write):
     load = 60 + 50 * ((h % 24 >= 8) & (h % 24 < 18)) + rng.normal(0, 6, h.size)
     load[rng.choice(h.size, 4, replace=False)] += 70
     series = load_from_arrays(np.maximum(load, 1), step=Q_(1, "h"), start="2025-03-03T00:00")
-    b = battery(energy=120, power=50, eta_c=0.95, eta_d=0.95, kappa=0.01, capital_cost=5000.0, energy_cost=150.0,
-                power_cost=100.0, life_years=12.0, discount_rate=0.05, lifetime_throughput=Q_(400, "MWh"))
+    b = battery(
+        energy=120,
+        power=50,
+        eta_c=0.95,
+        eta_d=0.95,
+        kappa=0.01,
+        capital_cost=5000.0,
+        energy_cost=150.0,
+        power_cost=100.0,
+        life_years=12.0,
+        discount_rate=0.05,
+        lifetime_throughput=Q_(400, "MWh"),
+    )
     return series, tariff, b
 
 
@@ -66,7 +77,7 @@ def test_differential_threshold_brackets_the_sign_change_of_the_npv(site) -> Non
     assert th.status == "found" and th.npv_at_base < 0
     assert th.base_differential == pytest.approx(0.14)
     below = max(p["alpha"] for p in th.points if p["npv"] <= 0)
-    assert below < th.alpha and th.alpha - below <= 1.0 / 2 ** 9
+    assert below < th.alpha and th.alpha - below <= 1.0 / 2**9
     # re-check with a fresh optimiser on the stretched prices
     fresh = Optimiser(load, tariff, b)
     mean = float(fresh.steps.price.mean())

@@ -45,7 +45,9 @@ def test_periods_price_each_interval_by_the_mean_of_its_minutes(write) -> None:
     # Monday 2025-01-06, hourly: 08:00-09:00 is half night, half peak
     load = load_from_arrays(np.ones(24 * 7), step=Q_(1, "h"), start="2025-01-06T00:00")
     st = t.steps(load)
-    assert st.price[7] == pytest.approx(0.10) and st.price[8] == pytest.approx(0.20) and st.price[9] == pytest.approx(0.30)
+    assert (
+        st.price[7] == pytest.approx(0.10) and st.price[8] == pytest.approx(0.20) and st.price[9] == pytest.approx(0.30)
+    )
     assert st.price[22] == pytest.approx(0.10)  # wraps past midnight
     assert st.price[24 * 5 + 12] == pytest.approx(0.15)  # Saturday, given per MWh
     assert st.price[24 * 2 + 12] == pytest.approx(0.15)  # Wednesday 2025-01-08 is a holiday: priced as a Sunday
@@ -61,7 +63,9 @@ def test_an_uncovered_time_is_a_named_error_saying_when(write) -> None:
 
 def test_overlapping_periods_are_a_named_error(write) -> None:
     text = TOU.replace('days = ["sat", "sun"]', 'days = ["fri", "sat", "sun"]')
-    with pytest.raises(TariffCoverageError, match=r"more than one energy period, first Jan fri 00:00 \('night' and 'weekend'\)"):
+    with pytest.raises(
+        TariffCoverageError, match=r"more than one energy period, first Jan fri 00:00 \('night' and 'weekend'\)"
+    ):
         read_tariff(write("t.toml", text))
 
 
@@ -71,19 +75,27 @@ def test_a_season_without_periods_leaves_its_months_uncovered(write) -> None:
         read_tariff(write("t.toml", text))
 
 
-@pytest.mark.parametrize("old, new, key, match", [
-    ('price = "0.30 EUR/kWh"', 'price = "0.30 USD/kWh"', "energy[0].price", "in USD, but the file's currency is EUR"),
-    ('price = "0.30 EUR/kWh"', 'price = "0.30 EUR/kW"', "energy[0].price", "amount per kWh"),
-    ('price = "0.30 EUR/kWh"', 'price = "nan EUR/kWh"', "energy[0].price", "amount with its currency"),
-    ('price = "0.30 EUR/kWh"', 'price = 0.30', "energy[0].price", "amount with its currency"),
-    ('price = "0.30 EUR/kWh"', 'price = "300 EUR/kWh"', "energy[0].price", "must be <= 100"),
-    ('charge = "10 EUR/kW"', 'charge = "-10 EUR/kW"', "demand[0].charge", "must be >= 0"),
-    ('hours = ["08:30-20:00"]', 'hours = ["8-20"]', "energy[0].hours", "HH:MM-HH:MM"),
-    ('days = ["weekday"]', 'days = ["workday"]', "energy[0].days", "unknown day"),
-    ('seasons = ["winter"]\ncharge', 'seasons = ["summer"]\ncharge', "demand[0].seasons", "unknown season"),
-    ('currency = "EUR"', 'currency = "EUR"\ntimezone = "Mars/Olympus"', "tariff.timezone", "unknown time zone"),
-    ('currency = "EUR"', 'currency = "EUR"\nrate = 1', "tariff.rate", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, match",
+    [
+        (
+            'price = "0.30 EUR/kWh"',
+            'price = "0.30 USD/kWh"',
+            "energy[0].price",
+            "in USD, but the file's currency is EUR",
+        ),
+        ('price = "0.30 EUR/kWh"', 'price = "0.30 EUR/kW"', "energy[0].price", "amount per kWh"),
+        ('price = "0.30 EUR/kWh"', 'price = "nan EUR/kWh"', "energy[0].price", "amount with its currency"),
+        ('price = "0.30 EUR/kWh"', "price = 0.30", "energy[0].price", "amount with its currency"),
+        ('price = "0.30 EUR/kWh"', 'price = "300 EUR/kWh"', "energy[0].price", "must be <= 100"),
+        ('charge = "10 EUR/kW"', 'charge = "-10 EUR/kW"', "demand[0].charge", "must be >= 0"),
+        ('hours = ["08:30-20:00"]', 'hours = ["8-20"]', "energy[0].hours", "HH:MM-HH:MM"),
+        ('days = ["weekday"]', 'days = ["workday"]', "energy[0].days", "unknown day"),
+        ('seasons = ["winter"]\ncharge', 'seasons = ["summer"]\ncharge', "demand[0].seasons", "unknown season"),
+        ('currency = "EUR"', 'currency = "EUR"\ntimezone = "Mars/Olympus"', "tariff.timezone", "unknown time zone"),
+        ('currency = "EUR"', 'currency = "EUR"\nrate = 1', "tariff.rate", "unknown key"),
+    ],
+)
 def test_bad_tariff_values_name_file_and_key(write, old: str, new: str, key: str, match: str) -> None:
     p = write("t.toml", TOU.replace(old, new, 1))
     with pytest.raises(ConfigError, match=match) as exc:
@@ -120,7 +132,7 @@ discount_rate = "6 %"
 def test_battery_file_reads_with_units_and_derived_values(write) -> None:
     b = read_battery(write("b.toml", BATTERY))
     assert b.energy_kwh == 400 and b.charge_kw == 200 and b.discharge_kw == 200
-    assert b.charge_efficiency == pytest.approx(0.9 ** 0.5) and b.round_trip == pytest.approx(0.9)
+    assert b.charge_efficiency == pytest.approx(0.9**0.5) and b.round_trip == pytest.approx(0.9)
     assert b.soc_initial == pytest.approx(0.5)  # the middle of the window by default
     assert b.throughput_limit.to("MWh/year").magnitude == pytest.approx(120)
     assert b.lifetime_throughput.to("MWh").magnitude == pytest.approx(1600)
@@ -128,27 +140,38 @@ def test_battery_file_reads_with_units_and_derived_values(write) -> None:
     assert b.investment() == pytest.approx(400 * 200 + 200 * 100)
 
 
-@pytest.mark.parametrize("old, new, match, key", [
-    ('soc_min = "10 %"', 'soc_min = "95 %"', "the window is empty", "battery.soc_min"),
-    ('soc_max = "90 %"', 'soc_max = "90 %"\nsoc_initial = "95 %"', "outside the window", "battery.soc_initial"),
-])
+@pytest.mark.parametrize(
+    "old, new, match, key",
+    [
+        ('soc_min = "10 %"', 'soc_min = "95 %"', "the window is empty", "battery.soc_min"),
+        ('soc_max = "90 %"', 'soc_max = "90 %"\nsoc_initial = "95 %"', "outside the window", "battery.soc_initial"),
+    ],
+)
 def test_an_infeasible_soc_window_is_a_named_error(write, old: str, new: str, match: str, key: str) -> None:
     with pytest.raises(SocWindowError, match=match) as exc:
         read_battery(write("b.toml", BATTERY.replace(old, new)))
     assert exc.value.key == key
 
 
-@pytest.mark.parametrize("old, new, key, match", [
-    ('energy = "400 kWh"', 'energy = "400 kW"', "battery.energy", "expected energy"),
-    ('energy = "400 kWh"', 'energy = "inf kWh"', "battery.energy", "non-finite"),
-    ('energy = "400 kWh"', 'energy = "0 kWh"', "battery.energy", "must be >"),
-    ('power = "200 kW"', 'power = "-200 kW"', "battery.power", "must be >"),
-    ('round_trip_efficiency = "90 %"', 'round_trip_efficiency = "120 %"', "battery.round_trip_efficiency", "<= 100"),
-    ('cycle_limit = "300 /year"', 'cycle_limit = "300"', "degradation.cycle_limit", "dimension"),
-    ('life = "15 year"', 'life = "15"', "economics.life", "dimension"),
-    ('energy_cost = "200 EUR/kWh"', 'energy_cost = "200 USD/kWh"', "economics.energy_cost", "currency is EUR"),
-    ('[degradation]', '[degradation]\nthroughput_limit = "1 MWh/year"', "degradation.cycle_limit", "not both"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, match",
+    [
+        ('energy = "400 kWh"', 'energy = "400 kW"', "battery.energy", "expected energy"),
+        ('energy = "400 kWh"', 'energy = "inf kWh"', "battery.energy", "non-finite"),
+        ('energy = "400 kWh"', 'energy = "0 kWh"', "battery.energy", "must be >"),
+        ('power = "200 kW"', 'power = "-200 kW"', "battery.power", "must be >"),
+        (
+            'round_trip_efficiency = "90 %"',
+            'round_trip_efficiency = "120 %"',
+            "battery.round_trip_efficiency",
+            "<= 100",
+        ),
+        ('cycle_limit = "300 /year"', 'cycle_limit = "300"', "degradation.cycle_limit", "dimension"),
+        ('life = "15 year"', 'life = "15"', "economics.life", "dimension"),
+        ('energy_cost = "200 EUR/kWh"', 'energy_cost = "200 USD/kWh"', "economics.energy_cost", "currency is EUR"),
+        ("[degradation]", '[degradation]\nthroughput_limit = "1 MWh/year"', "degradation.cycle_limit", "not both"),
+    ],
+)
 def test_bad_battery_values_name_file_and_key(write, old: str, new: str, key: str, match: str) -> None:
     p = write("b.toml", BATTERY.replace(old, new, 1))
     with pytest.raises(ConfigError, match=match) as exc:

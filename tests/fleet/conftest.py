@@ -35,8 +35,10 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
     server = LocalPostgres(tls=True, max_connections=80)
     server.start()
     pgpass = tmp_path_factory.mktemp("pg") / "pgpass"
-    pgpass.write_text(f"127.0.0.1:{server.port}:*:fleet_super:{server.password}\n"
-                      f"127.0.0.1:{server.port}:*:*:{ROLE_PASSWORD}\n", encoding="utf-8")
+    pgpass.write_text(
+        f"127.0.0.1:{server.port}:*:fleet_super:{server.password}\n127.0.0.1:{server.port}:*:*:{ROLE_PASSWORD}\n",
+        encoding="utf-8",
+    )
     pgpass.chmod(0o600)
     saved = os.environ.get("PGPASSFILE")
     os.environ["PGPASSFILE"] = str(pgpass)  # libpq reads it in this process and in `bench` subprocesses

@@ -64,5 +64,6 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 def bench_process(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """The `bench` command line in its own process (it inherits PGPASSFILE), for runs of a plan."""
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -52,13 +52,15 @@ def test_a_migration_edited_after_it_was_applied_is_refused(fleet: FleetDB) -> N
             migrate(conn)
 
 
-def test_a_station_refuses_to_sync_into_an_older_schema(pg_server: LocalPostgres, empty_db: str,
-                                                         tmp_path: Path) -> None:
+def test_a_station_refuses_to_sync_into_an_older_schema(
+    pg_server: LocalPostgres, empty_db: str, tmp_path: Path
+) -> None:
     with psycopg.connect(pg_server.url(database=empty_db)) as conn:
         migrate(conn, target=1)
     build_journal(tmp_path, StationSpec("st-a", 0, 0.0, 0.0), 1, samples=10)
     with psycopg.connect(pg_server.url(database=empty_db)) as conn:
-        with pytest.raises(MigrationError, match=f"at version 1, this bench needs {REQUIRED_VERSION}.*bench fleet "
-                                                 "migrate"):
+        with pytest.raises(
+            MigrationError, match=f"at version 1, this bench needs {REQUIRED_VERSION}.*bench fleet migrate"
+        ):
             FleetSync(conn, tmp_path / "journal.sqlite", "st-a").run()
         assert conn.execute("SELECT count(*) FROM fleet.runs").fetchone()[0] == 0

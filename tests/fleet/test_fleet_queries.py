@@ -36,14 +36,25 @@ def populated(module_fleet: FleetDB, tmp_path_factory: pytest.TempPathFactory) -
     j0 = Journal(journals["line-0"])
     batch = j0.runs(100)[-1]["batch_id"]
     serial = j0.runs(100)[-1]["dut_serial"]
-    j0.start_run("20260301T000000Z-RETEST-0001", plan="module_intake", station="line-0", dut_serial=serial,
-                 batch_id=batch, started_wall="2026-03-01T00:00:00.000Z")
+    j0.start_run(
+        "20260301T000000Z-RETEST-0001",
+        plan="module_intake",
+        station="line-0",
+        dut_serial=serial,
+        batch_id=batch,
+        started_wall="2026-03-01T00:00:00.000Z",
+    )
     j0.add_event("20260301T000000Z-RETEST-0001", "grade", "grade B", data={"grade": "B", "rule": "retest"})
     j0.end_run("20260301T000000Z-RETEST-0001", COMPLETED, "PASS")
     j0.close()
     j2 = Journal(journals["line-2"])
-    j2.start_run("20260302T000000Z-MOD-00-0001-aaaa", plan="module_intake", station="line-2",
-                 dut_serial="MOD-00-0001", started_wall="2026-03-02T00:00:00.000Z")
+    j2.start_run(
+        "20260302T000000Z-MOD-00-0001-aaaa",
+        plan="module_intake",
+        station="line-2",
+        dut_serial="MOD-00-0001",
+        started_wall="2026-03-02T00:00:00.000Z",
+    )
     j2.end_run("20260302T000000Z-MOD-00-0001-aaaa", COMPLETED, "PASS")
     j2.close()
     for spec in SPECS:
@@ -138,8 +149,7 @@ def test_calibration_lists_expired_and_due_instruments_per_station(populated: tu
     assert {(r[0], r[1]) for r in problems} == {("line-0", "dmm"), ("line-1", "dmm")}
 
 
-def test_open_aborted_runs_include_dead_running_runs_and_skip_followed_up_ones(populated: tuple[FleetDB, dict]
-                                                                               ) -> None:
+def test_open_aborted_runs_include_dead_running_runs_and_skip_followed_up_ones(populated: tuple[FleetDB, dict]) -> None:
     fleet, _ = populated
     with fleet.connect() as conn:
         cols, rows = queries.open_aborted(conn)

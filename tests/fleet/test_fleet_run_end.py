@@ -16,14 +16,27 @@ from bench.signing.trust import add_trusted_key
 
 
 def station_file(path: Path, url: str) -> Path:
-    path.write_text(f'[station]\ninclude = "{ROOT / "stations" / "sim.toml"}"\n\n'
-                    f'[fleet]\nurl = "{url}"\nstation_id = "smoke-ci"\nconnect_timeout = "3 s"\n', encoding="utf-8")
+    path.write_text(
+        f'[station]\ninclude = "{ROOT / "stations" / "sim.toml"}"\n\n'
+        f'[fleet]\nurl = "{url}"\nstation_id = "smoke-ci"\nconnect_timeout = "3 s"\n',
+        encoding="utf-8",
+    )
     return path
 
 
 def smoke(station: Path, reports: Path, dut: str) -> str:
-    proc = bench_process("run", "test_plans/smoke", "--station", str(station), "--limits", "limits/smoke_lfp.toml",
-                 "--dut", dut, "--report-dir", str(reports))
+    proc = bench_process(
+        "run",
+        "test_plans/smoke",
+        "--station",
+        str(station),
+        "--limits",
+        "limits/smoke_lfp.toml",
+        "--dut",
+        dut,
+        "--report-dir",
+        str(reports),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -33,8 +46,9 @@ def verify_text(folder: Path, trust: Path) -> tuple[int, str]:
     return proc.returncode, proc.stdout.replace(str(folder), "<RUN_DIR>")
 
 
-def test_offline_run_end_then_catch_up_then_fetched_copy_verifies_like_the_local_one(fleet: FleetDB,
-                                                                                      tmp_path: Path) -> None:
+def test_offline_run_end_then_catch_up_then_fetched_copy_verifies_like_the_local_one(
+    fleet: FleetDB, tmp_path: Path
+) -> None:
     role = fleet.station_role("smoke-ci")
     reports = tmp_path / "reports"
     offline = station_file(tmp_path / "offline.toml", f"postgresql://{role}@127.0.0.1:{free_port()}/{fleet.name}")

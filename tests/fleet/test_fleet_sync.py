@@ -29,8 +29,10 @@ def journal_of(tmp: Path, name: str = "st-a", index: int = 0, runs: int = 6, **k
 def local_counts(path: Path) -> dict[str, int]:
     db = sqlite3.connect(path)
     try:
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("runs", "steps", "measurements", "events", "series", "attachments")}
+        return {
+            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "steps", "measurements", "events", "series", "attachments")
+        }
     finally:
         db.close()
 
@@ -65,8 +67,10 @@ def test_sync_cut_mid_way_resumes_at_the_last_batch_and_ends_equal(fleet: FleetD
     with pytest.raises(psycopg.OperationalError):
         FleetSync(conn, path, "st-a", batch_rows=150, on_batch=kill_after_three).run()
     conn.close()
-    stored = {t: admin.execute(f"SELECT count(*) FROM fleet.{t}").fetchone()[0] for t in ("attachments", "events",
-                                                                                            "measurements", "series")}
+    stored = {
+        t: admin.execute(f"SELECT count(*) FROM fleet.{t}").fetchone()[0]
+        for t in ("attachments", "events", "measurements", "series")
+    }
     counts = local_counts(path)
     assert 0 < sum(stored.values()) < sum(counts[t] for t in stored), "the cut came mid-way"
     with fleet.connect(role) as conn:
@@ -79,8 +83,9 @@ def test_sync_cut_mid_way_resumes_at_the_last_batch_and_ends_equal(fleet: FleetD
     assert check.equal, "\n".join(check.lines())
 
 
-def test_running_run_is_stored_then_completed_as_a_new_state_with_its_closed_step(fleet: FleetDB,
-                                                                                   tmp_path: Path) -> None:
+def test_running_run_is_stored_then_completed_as_a_new_state_with_its_closed_step(
+    fleet: FleetDB, tmp_path: Path
+) -> None:
     j = Journal(tmp_path / "journal.sqlite")
     j.start_run("RUN-LIVE-1", plan="smoke", station="st-a", dut_serial="SN-9")
     j.start_step("RUN-LIVE-1", "p.py::test_a", "test_a", ["UL 1974 (derived)"], "module", 0.0)
@@ -113,10 +118,14 @@ def test_a_new_journal_table_and_column_synchronise_without_a_code_change(fleet:
     path = journal_of(tmp_path, runs=3)
     db = sqlite3.connect(path)  # the journal's schema grows (as the lead's next version will)
     run_id = db.execute("SELECT run_id FROM runs ORDER BY rowid LIMIT 1").fetchone()[0]
-    db.execute("CREATE TABLE run_sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, "
-               "started TEXT, resumed_from INTEGER, chunk_hash BLOB, ratio REAL)")
-    db.execute("INSERT INTO run_sessions (run_id, started, resumed_from, chunk_hash, ratio) VALUES (?, ?, ?, ?, ?)",
-               (run_id, "2026-01-05T07:00:00Z", None, b"\x00\xffraw", float("inf")))
+    db.execute(
+        "CREATE TABLE run_sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, "
+        "started TEXT, resumed_from INTEGER, chunk_hash BLOB, ratio REAL)"
+    )
+    db.execute(
+        "INSERT INTO run_sessions (run_id, started, resumed_from, chunk_hash, ratio) VALUES (?, ?, ?, ?, ?)",
+        (run_id, "2026-01-05T07:00:00Z", None, b"\x00\xffraw", float("inf")),
+    )
     db.execute("ALTER TABLE measurements ADD COLUMN session_id INTEGER")
     db.execute("UPDATE measurements SET session_id = 7 WHERE rowid = 1")
     db.execute("CREATE TABLE station_notes (note TEXT)")
@@ -152,8 +161,15 @@ def test_a_replaced_journal_is_rechecked_in_full_not_skipped(fleet: FleetDB, tmp
     dst.execute("DELETE FROM sqlite_sequence")  # the restored file's counters start again
     dst.commit()
     dst.close()
-    build_journal(b_dir, StationSpec("st-a", 0, 0.0, 0.0), 2, samples=120, seed=9,
-                  start=dt.datetime(2026, 6, 1, tzinfo=dt.UTC), leave_dead_running=False)
+    build_journal(
+        b_dir,
+        StationSpec("st-a", 0, 0.0, 0.0),
+        2,
+        samples=120,
+        seed=9,
+        start=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+        leave_dead_running=False,
+    )
     with fleet.connect() as conn:
         result = FleetSync(conn, b_dir / "journal.sqlite", "st-a").run()
         assert any("re-checking the whole table" in n for n in result.notes), result.notes
@@ -177,14 +193,35 @@ def test_a_run_id_owned_by_another_station_is_refused_not_merged(fleet: FleetDB,
         assert conn.execute("SELECT count(*) FROM fleet.measurements").fetchone()[0] == before
 
 
-def test_four_station_processes_synchronise_concurrently_and_match_their_journals(fleet: FleetDB,
-                                                                                 tmp_path: Path) -> None:
+def test_four_station_processes_synchronise_concurrently_and_match_their_journals(
+    fleet: FleetDB, tmp_path: Path
+) -> None:
     stations = [(f"line-{i}", journal_of(tmp_path, f"line-{i}", i, runs=5)) for i in range(4)]
     roles = {name: fleet.station_role(name) for name, _ in stations}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench", "sync", "--to", fleet.url(roles[name]), "--journal",
-                               str(path), "--station-id", name, "--batch-rows", "100", "--verify"],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for name, path in stations]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "sync",
+                "--to",
+                fleet.url(roles[name]),
+                "--journal",
+                str(path),
+                "--station-id",
+                name,
+                "--batch-rows",
+                "100",
+                "--verify",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, path in stations
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out
@@ -194,9 +231,28 @@ def test_four_station_processes_synchronise_concurrently_and_match_their_journal
         assert per_station == {name: local_counts(path)["runs"] for name, path in stations}
         for _, path in stations:
             assert compare(conn, path).equal
-    again = [subprocess.run([sys.executable, "-m", "bench", "sync", "--to", fleet.url(roles[name]), "--journal",
-                             str(path), "--station-id", name, "--json"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300) for name, path in stations[:1]]
+    again = [
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "sync",
+                "--to",
+                fleet.url(roles[name]),
+                "--journal",
+                str(path),
+                "--station-id",
+                name,
+                "--json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for name, path in stations[:1]
+    ]
     assert again[0].returncode == 0 and '"new_runs": 0' in again[0].stdout
 
 
@@ -220,8 +276,9 @@ def test_a_sync_out_of_time_stops_between_batches_and_the_next_one_completes(fle
     assert check.equal, "\n".join(check.lines())
 
 
-def test_a_resumed_run_keeps_its_cut_attempt_as_superseded_and_statistics_leave_it_out(fleet: FleetDB,
-                                                                                        tmp_path: Path) -> None:
+def test_a_resumed_run_keeps_its_cut_attempt_as_superseded_and_statistics_leave_it_out(
+    fleet: FleetDB, tmp_path: Path
+) -> None:
     from bench.fleet.synthetic import DEAD_PID
 
     j = Journal(tmp_path / "journal.sqlite")
@@ -238,8 +295,9 @@ def test_a_resumed_run_keeps_its_cut_attempt_as_superseded_and_statistics_leave_
         assert conn.execute("SELECT count(*) FROM fleet.v_open_aborted").fetchone()[0] == 1
         j.resume_run("RUN-RESUME", operator="op", code_version="test")
         j.start_step("RUN-RESUME", "p.py::test_charge", "test_charge", [], "module", 2.0)
-        j.add_measurement("RUN-RESUME", step="p.py::test_charge", name="charge.ah", value=20.0, unit="Ah",
-                          verdict="PASS")
+        j.add_measurement(
+            "RUN-RESUME", step="p.py::test_charge", name="charge.ah", value=20.0, unit="Ah", verdict="PASS"
+        )
         j.end_step("RUN-RESUME", "p.py::test_charge", "passed", "PASS", "", 3.0)
         j.end_run("RUN-RESUME", COMPLETED, "PASS")
         result = FleetSync(conn, j.path, "st-a").run()
@@ -247,8 +305,10 @@ def test_a_resumed_run_keeps_its_cut_attempt_as_superseded_and_statistics_leave_
         assert result.revisions == {"sessions": 1, "steps": 1}  # session 1 closed, the cut attempt marked
         sessions = conn.execute("SELECT session, end_status FROM fleet.v_sessions ORDER BY session").fetchall()
         assert sessions == [(1, "ABORTED"), (2, "COMPLETED")]
-        rows = conn.execute("SELECT value, session, superseded FROM fleet.v_measurements WHERE name = 'charge.ah' "
-                            "ORDER BY measurement_id").fetchall()
+        rows = conn.execute(
+            "SELECT value, session, superseded FROM fleet.v_measurements WHERE name = 'charge.ah' "
+            "ORDER BY measurement_id"
+        ).fetchall()
         assert rows == [(10.0, 1, True), (20.0, 2, False)]
         stats = conn.execute("SELECT n, mean FROM fleet.v_measurement_stats WHERE name = 'charge.ah'").fetchone()
         assert stats == (1, 20.0)

@@ -23,8 +23,16 @@ ROWS = [
     {"run_id": "R1", "content": b"\x00\xff\x10", "ratio": float("inf"), "neg": float("-inf"), "txt": "a\x00b"},
     {"run_id": "R1", "value": 0.1 + 0.2, "big": -(2**63), "small": 5e-324},
 ]
-TYPED = {"run_id": "text", "name": "text", "value": "double precision", "unit": "text", "content": "bytea",
-         "n": "integer", "txt": "text", "missing_in_journal": "bigint"}
+TYPED = {
+    "run_id": "text",
+    "name": "text",
+    "value": "double precision",
+    "unit": "text",
+    "content": "bytea",
+    "n": "integer",
+    "txt": "text",
+    "missing_in_journal": "bigint",
+}
 
 
 @pytest.mark.parametrize("row", ROWS)
@@ -34,9 +42,19 @@ def test_fast_row_digest_hashes_the_signing_layers_canonical_json(row: dict) -> 
 
 def test_row_digest_changes_with_any_value_type_or_id() -> None:
     base = row_digest("steps", 1, {"a": 1})
-    assert len({base, row_digest("steps", 2, {"a": 1}), row_digest("events", 1, {"a": 1}),
-                row_digest("steps", 1, {"a": 1.0}), row_digest("steps", 1, {"a": "1"}),
-                row_digest("steps", 1, {"a": 1, "b": None})}) == 6
+    assert (
+        len(
+            {
+                base,
+                row_digest("steps", 2, {"a": 1}),
+                row_digest("events", 1, {"a": 1}),
+                row_digest("steps", 1, {"a": 1.0}),
+                row_digest("steps", 1, {"a": "1"}),
+                row_digest("steps", 1, {"a": 1, "b": None}),
+            }
+        )
+        == 6
+    )
 
 
 @pytest.mark.parametrize("row", ROWS)
@@ -64,8 +82,10 @@ def test_migrations_are_numbered_without_gaps_and_hashed() -> None:
 
 def test_query_output_as_table_csv_and_json_keeps_every_value() -> None:
     cols = ["station", "n", "mean", "at", "yield"]
-    rows = [["line-0", 12, 1.23456789, dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC), Decimal("66.7")],
-            ["line-1", 3, None, None, Decimal("100.0")]]
+    rows = [
+        ["line-0", 12, 1.23456789, dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC), Decimal("66.7")],
+        ["line-1", 3, None, None, Decimal("100.0")],
+    ]
     table = render(cols, rows, "table")
     assert "1.235" in table and "2026-01-05 07:00" in table and table.splitlines()[0].startswith("station")
     parsed = list(csv.DictReader(io.StringIO(render(cols, rows, "csv"))))

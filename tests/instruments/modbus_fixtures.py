@@ -26,8 +26,17 @@ def free_port() -> int:
 
 
 def role(name: str, driver: str, **options: Any) -> RoleConfig:
-    return RoleConfig(role=name, driver=driver, resource="sim", timeout=Q_(1, "s"), make="", model="",
-                      serial="", firmware="", options=options)
+    return RoleConfig(
+        role=name,
+        driver=driver,
+        resource="sim",
+        timeout=Q_(1, "s"),
+        make="",
+        model="",
+        serial="",
+        firmware="",
+        options=options,
+    )
 
 
 class SimBench:

@@ -44,13 +44,29 @@ class SimRig:
         self.server.stop()
 
 
-def start_sim(serve: Callable[[Any, Any, Any], Any], role: str, *, model: str = "", serial: str = "SIM0001",
-              firmware: str = "", options: dict[str, Any] | None = None, preset: str = "lfp_16s5p",
-              seed: int = 1) -> SimRig:
+def start_sim(
+    serve: Callable[[Any, Any, Any], Any],
+    role: str,
+    *,
+    model: str = "",
+    serial: str = "SIM0001",
+    firmware: str = "",
+    options: dict[str, Any] | None = None,
+    preset: str = "lfp_16s5p",
+    seed: int = 1,
+) -> SimRig:
     """Plant from a preset, a SimClock stepping it, and the instrument's simulator on 127.0.0.1."""
     plant = Plant.from_config(get_preset(preset), seed=seed)
     clock = SimClock(max_step=Q_(1, "s"))
     clock.add_listener(lambda t, dt: plant.step(dt))
-    cfg = RoleConfig(role=role, driver="", resource="sim", timeout=Q_(2, "s"), model=model, serial=serial,
-                     firmware=firmware, options=dict(options or {}))
+    cfg = RoleConfig(
+        role=role,
+        driver="",
+        resource="sim",
+        timeout=Q_(2, "s"),
+        model=model,
+        serial=serial,
+        firmware=firmware,
+        options=dict(options or {}),
+    )
     return SimRig(plant, clock, serve(plant, cfg, clock))

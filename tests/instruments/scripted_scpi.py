@@ -127,7 +127,7 @@ class ScriptedScpiServer:
                 for i in range(len(reply.data)):
                     if self._stop.wait(reply.interval_s if i else 0.0):
                         return
-                    conn.sendall(reply.data[i:i + 1])
+                    conn.sendall(reply.data[i : i + 1])
             elif isinstance(reply, Late):
                 if self._stop.wait(reply.delay_s):
                     return

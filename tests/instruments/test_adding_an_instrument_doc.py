@@ -54,14 +54,30 @@ def example(tmp_path: Path):
 
 
 def test_the_page_holds_the_four_files_of_the_example() -> None:
-    assert set(_files()) == {"instruments/keysight_n5767a.py", "instruments/sim/scpi_n5767a.py",
-                             "tests/instruments/test_keysight_n5767a.py", "stations/sim_n5767a.toml"}
+    assert set(_files()) == {
+        "instruments/keysight_n5767a.py",
+        "instruments/sim/scpi_n5767a.py",
+        "tests/instruments/test_keysight_n5767a.py",
+        "stations/sim_n5767a.toml",
+    }
 
 
 def test_the_pages_wire_test_passes_against_the_pages_simulator(example: Path) -> None:
     test_file = example / "tests" / "instruments" / "test_keysight_n5767a.py"
-    code = pytest.main([str(test_file), "-q", "-p", "no:cacheprovider", "-p", "no:ess_bench", "-o", "addopts=",
-                        "--rootdir", str(example)])
+    code = pytest.main(
+        [
+            str(test_file),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:ess_bench",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(example),
+        ]
+    )
     assert code == 0
     sys.modules.pop("test_keysight_n5767a", None)
 

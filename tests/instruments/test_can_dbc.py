@@ -21,10 +21,24 @@ needs_foxbms = pytest.mark.skipif(not FOXBMS_DBC.exists(), reason=f"unmodified f
 
 
 def _layout(msg: cantools.database.can.Message) -> list[tuple]:
-    return sorted((s.name, s.start, s.length, s.byte_order, s.is_signed, s.scale, s.offset, s.minimum, s.maximum,
-                   s.unit, s.is_multiplexer, tuple(s.multiplexer_ids or ()),
-                   tuple(sorted((int(k), str(v)) for k, v in (s.choices or {}).items())))
-                  for s in msg.signals)
+    return sorted(
+        (
+            s.name,
+            s.start,
+            s.length,
+            s.byte_order,
+            s.is_signed,
+            s.scale,
+            s.offset,
+            s.minimum,
+            s.maximum,
+            s.unit,
+            s.is_multiplexer,
+            tuple(s.multiplexer_ids or ()),
+            tuple(sorted((int(k), str(v)) for k, v in (s.choices or {}).items())),
+        )
+        for s in msg.signals
+    )
 
 
 def test_project_dbc_nodes_senders_and_attribution() -> None:

@@ -21,8 +21,9 @@ BASE = {"safe_state", "identity", "close", "name", "safe_state_order", "fixture"
 
 
 def _capability_classes() -> dict[str, type]:
-    return {c.fixture: c for c in vars(cap).values()
-            if inspect.isclass(c) and issubclass(c, cap.Instrument) and c.fixture}
+    return {
+        c.fixture: c for c in vars(cap).values() if inspect.isclass(c) and issubclass(c, cap.Instrument) and c.fixture
+    }
 
 
 def _declared(cls: type) -> set[str]:
@@ -39,9 +40,15 @@ def _plan_calls() -> dict[tuple[str, str], list[str]]:
             pair = None
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in fixtures:
                 pair = (node.value.id, node.attr)
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
-                  "hasattr") and len(node.args) >= 2 and isinstance(node.args[0], ast.Name)
-                  and node.args[0].id in fixtures and isinstance(node.args[1], ast.Constant)):
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in fixtures
+                and isinstance(node.args[1], ast.Constant)
+            ):
                 pair = (node.args[0].id, str(node.args[1].value))
             if pair:
                 found.setdefault(pair, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
@@ -54,8 +61,11 @@ def _drivers() -> list[type]:
         if info.ispkg or info.name in ("capabilities", "errors", "scpi_driver", "scpi_settings"):
             continue
         module = importlib.import_module(f"instruments.{info.name}")
-        out += [c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__
-                and issubclass(c, cap.Instrument)]
+        out += [
+            c
+            for c in vars(module).values()
+            if inspect.isclass(c) and c.__module__ == module.__name__ and issubclass(c, cap.Instrument)
+        ]
     return out
 
 
@@ -64,8 +74,9 @@ def test_every_method_plans_call_is_declared_by_a_capability() -> None:
     optional = set().union(*(_declared(c) for c in OPTIONAL))
     calls = _plan_calls()
     assert calls, "no plan calls found: the scan is broken"
-    undeclared = {f"{fx}.{m}": sites for (fx, m), sites in calls.items()
-                  if m not in _declared(classes[fx]) | optional | BASE}
+    undeclared = {
+        f"{fx}.{m}": sites for (fx, m), sites in calls.items() if m not in _declared(classes[fx]) | optional | BASE
+    }
     assert not undeclared, f"plans call methods no capability declares: {undeclared}"
 
 
@@ -79,12 +90,15 @@ def test_every_driver_implements_its_capabilities_and_takes_no_sim_argument() ->
         assert "sim" not in params and not any(p.startswith("sim_") for p in params), cls.__name__
 
 
-@pytest.mark.parametrize(("driver", "features"), [
-    ("keysight_rp7900:KeysightRP7900", {cap.SupplyPriority}),
-    ("foxbms_can:FoxBmsCan", {cap.FaultReset, cap.ClockAware}),
-    ("sunspec_bms:SunSpecBms", {cap.FaultReset, cap.BmsHistory, cap.ClockAware}),
-    ("insulation_tester:KikusuiTOS9213S", {cap.ClockAware}),
-])
+@pytest.mark.parametrize(
+    ("driver", "features"),
+    [
+        ("keysight_rp7900:KeysightRP7900", {cap.SupplyPriority}),
+        ("foxbms_can:FoxBmsCan", {cap.FaultReset, cap.ClockAware}),
+        ("sunspec_bms:SunSpecBms", {cap.FaultReset, cap.BmsHistory, cap.ClockAware}),
+        ("insulation_tester:KikusuiTOS9213S", {cap.ClockAware}),
+    ],
+)
 def test_optional_features_are_declared_by_type(driver: str, features: set[type]) -> None:
     module, _, name = driver.partition(":")
     cls = getattr(importlib.import_module(f"instruments.{module}"), name)

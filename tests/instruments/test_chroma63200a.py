@@ -153,7 +153,8 @@ def test_out_of_rating_setpoints_refused_before_sending(rig: SimRig, load: Chrom
 
 
 def test_declared_levels_round_trip_and_the_simulator_refuses_beyond_the_same_bounds(
-        rig: SimRig, load: Chroma63200A) -> None:
+    rig: SimRig, load: Chroma63200A
+) -> None:
     """Driver and simulator share one declaration per level: what is sent is applied and read
     back; a raw command beyond the bounds (ratings, present range) is -222 and not applied."""
     for rng in RANGES:
@@ -196,8 +197,14 @@ def _driver(server: ScriptedScpiServer, timeout: float = 0.3) -> Chroma63200A:
 
 
 def test_error_queue_after_setpoint_names_instrument_command_reply() -> None:
-    script = [("*IDN?", IDN), ("MODE CCH", None), NO_ERR, ("CURR:STAT:L1 10", None),
-              ("SYST:ERR?", '-222,"Data out of range"'), NO_ERR]
+    script = [
+        ("*IDN?", IDN),
+        ("MODE CCH", None),
+        NO_ERR,
+        ("CURR:STAT:L1 10", None),
+        ("SYST:ERR?", '-222,"Data out of range"'),
+        NO_ERR,
+    ]
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
         drv.set_mode("CC")
@@ -210,8 +217,12 @@ def test_error_queue_after_setpoint_names_instrument_command_reply() -> None:
 
 
 def test_garbage_reply_raises_reply_error() -> None:
-    script = [("*IDN?", IDN), ("MEAS:VOLT?", "OVER RANGE"), ("MEAS:CURR?", b"\xff\xfe\x80\n"),
-              ("STAT:CHAN:COND?", "ok")]
+    script = [
+        ("*IDN?", IDN),
+        ("MEAS:VOLT?", "OVER RANGE"),
+        ("MEAS:CURR?", b"\xff\xfe\x80\n"),
+        ("STAT:CHAN:COND?", "ok"),
+    ]
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
         with pytest.raises(InstrumentReplyError) as exc:

@@ -58,8 +58,10 @@ def test_request_states_move_the_plant_contactor(rig: CanRig) -> None:
         rig.bms.request_state("normal")
 
 
-@pytest.mark.parametrize(("threshold", "alarm"), [({"ot_discharge_alarm_degC": 20.0, "ot_charge_alarm_degC": 20.0},
-                                                  "cell_ot"), ({"ov_alarm_V": 3.0}, "cell_ov")])
+@pytest.mark.parametrize(
+    ("threshold", "alarm"),
+    [({"ot_discharge_alarm_degC": 20.0, "ot_charge_alarm_degC": 20.0}, "cell_ot"), ({"ov_alarm_V": 3.0}, "cell_ov")],
+)
 def test_injected_fault_shows_in_state_and_alarms(rig: CanRig, threshold: dict[str, float], alarm: str) -> None:
     rig.bms.request_state("discharge")
     with rig.clock.lock:
@@ -159,8 +161,11 @@ def test_a_stalled_transmit_queue_raises_a_named_error_within_the_timeout(raw_pa
             raise can.CanOperationError("Transmit buffer full")
 
     bms.bus.send = stalled_send  # type: ignore[method-assign]
-    with pytest.raises(InstrumentError, match=r"bms_can: cannot send on virtual:.*Transmit buffer full; "
-                                              r"command '0x210 "):
+    with pytest.raises(
+        InstrumentError,
+        match=r"bms_can: cannot send on virtual:.*Transmit buffer full; "
+        r"command '0x210 ",
+    ):
         bms.reset_faults()
     assert waits == [pytest.approx(0.3)]
 
@@ -186,7 +191,9 @@ def test_unmodified_foxbms_dbc_decodes_simulator_frames(rig: CanRig) -> None:
 
 def test_resource_strings_and_errors() -> None:
     assert parse_resource("slcan:/dev/ttyACM0@115200", bitrate="250 kbit/s").kwargs == {
-        "tty_baudrate": 115200, "bitrate": 250000}
+        "tty_baudrate": 115200,
+        "bitrate": 250000,
+    }
     assert parse_resource("pcan:PCAN_USBBUS1").kwargs == {"bitrate": 500000}
     with pytest.raises(InstrumentError, match="unknown CAN interface 'foo' in resource 'foo:1'"):
         open_bus("foo:1")

@@ -32,8 +32,15 @@ def test_identity_clean_air_and_thresholds(bench: SimBench) -> None:  # noqa: F8
 
 def test_reading_follows_gas_release_to_stage_2(bench: SimBench) -> None:  # noqa: F811
     d, _ = _open(bench)
-    bench.plant.inject({"type": "thermal_runaway_precursor", "cell": 5, "heat_rate_degC_per_min": 6.0,
-                        "vent_temp_degC": 27.0, "gas_ppm_per_s": {"H2": 5.0, "CO": 2.0, "VOC": 2.0, "HF": 0.05}})
+    bench.plant.inject(
+        {
+            "type": "thermal_runaway_precursor",
+            "cell": 5,
+            "heat_rate_degC_per_min": 6.0,
+            "vent_temp_degC": 27.0,
+            "gas_ppm_per_s": {"H2": 5.0, "CO": 2.0, "VOC": 2.0, "HF": 0.05},
+        }
+    )
     stages = []
     for _ in range(60):  # bounded: 60 x 5 s of virtual time
         bench.advance(5)

@@ -68,8 +68,7 @@ def test_an_attached_clock_lets_the_dwell_pass_without_a_wait_argument(rig: SimR
     assert 5 <= rig.clock.now_s() - t0 <= 6
 
 
-def test_declared_settings_round_trip_and_the_simulator_refuses_beyond_them(rig: SimRig,
-                                                                           irt: KikusuiTOS9213S) -> None:
+def test_declared_settings_round_trip_and_the_simulator_refuses_beyond_them(rig: SimRig, irt: KikusuiTOS9213S) -> None:
     for name, decl in declared(KikusuiTOS9213S, Setting).items():
         lo, hi = decl.bounds(irt.ratings)
         value = lo + 0.29 * (hi - lo)
@@ -158,16 +157,30 @@ def test_error_queue_after_test_voltage() -> None:
         with pytest.raises(InstrumentError) as exc:
             drv.configure(Q_(1, "kV"), Q_(100, "Mohm"), Q_(60, "s"))
         drv.close()
-    assert str(exc.value) == ("irt: instrument reported an error; command 'IR:TESTV 1000'; "
-                              "reply '-222,\"Data out of range\"'")
+    assert str(exc.value) == (
+        "irt: instrument reported an error; command 'IR:TESTV 1000'; reply '-222,\"Data out of range\"'"
+    )
     assert srv.done
 
 
 def test_full_exchange_and_garbled_result() -> None:
-    script = [("*IDN?", IDN), ("IR:TESTV 500", None), NO_ERR, ("IR:LOWER 1e+08,ON", None), NO_ERR,
-              ("IR:UPPER 1e+10,OFF", None), NO_ERR, ("IR:TIMER 1,ON", None), NO_ERR,
-              ("STAR", None), NO_ERR, ("STAT?", "TEST"), ("STAT?", "DONE"), ("MEAS:RES?", "500,abc,1.0,PASS,0"),
-              ("MEAS:RES?", "500,120,1.0,MAYBE,0")]
+    script = [
+        ("*IDN?", IDN),
+        ("IR:TESTV 500", None),
+        NO_ERR,
+        ("IR:LOWER 1e+08,ON", None),
+        NO_ERR,
+        ("IR:UPPER 1e+10,OFF", None),
+        NO_ERR,
+        ("IR:TIMER 1,ON", None),
+        NO_ERR,
+        ("STAR", None),
+        NO_ERR,
+        ("STAT?", "TEST"),
+        ("STAT?", "DONE"),
+        ("MEAS:RES?", "500,abc,1.0,PASS,0"),
+        ("MEAS:RES?", "500,120,1.0,MAYBE,0"),
+    ]
     waits: list[float] = []
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
@@ -183,8 +196,7 @@ def test_full_exchange_and_garbled_result() -> None:
 
 
 def test_silent_status_times_out_and_stops_the_test() -> None:
-    script = [("*IDN?", IDN), ("IR:TIMER?", "5.00E+00,1"), ("STAR", None), NO_ERR, ("STAT?", SILENT),
-              ("STOP", None)]
+    script = [("*IDN?", IDN), ("IR:TIMER?", "5.00E+00,1"), ("STAR", None), NO_ERR, ("STAT?", SILENT), ("STOP", None)]
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
         with pytest.raises(InstrumentTimeout, match="irt: no reply within 300 ms; command 'STAT\\?'"):
@@ -196,8 +208,9 @@ def test_silent_status_times_out_and_stops_the_test() -> None:
 def test_unknown_status_is_a_reply_error() -> None:
     with ScriptedScpiServer([("*IDN?", IDN), ("STAT?", "BUSY")]) as srv:
         drv = _driver(srv)
-        with pytest.raises(InstrumentReplyError, match="irt: expected READY, TEST or DONE; command 'STAT\\?'; "
-                                                       "reply 'BUSY'"):
+        with pytest.raises(
+            InstrumentReplyError, match="irt: expected READY, TEST or DONE; command 'STAT\\?'; reply 'BUSY'"
+        ):
             drv.status()
         drv.close()
     assert srv.done

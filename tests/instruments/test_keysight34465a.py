@@ -151,8 +151,9 @@ def test_overload_reply_is_an_error_not_a_reading() -> None:
         drv = _driver(srv)
         with pytest.raises(DmmOverload) as exc:
             drv.measure_dc_voltage()
-        assert str(exc.value) == ("dmm: overload: input beyond the selected range; command 'MEAS:VOLT:DC?'; "
-                                  "reply '+9.90000000E+37'")
+        assert str(exc.value) == (
+            "dmm: overload: input beyond the selected range; command 'MEAS:VOLT:DC?'; reply '+9.90000000E+37'"
+        )
         with pytest.raises(DmmOverload):
             drv.measure_resistance(four_wire=True)
         drv.close()
@@ -160,8 +161,12 @@ def test_overload_reply_is_an_error_not_a_reading() -> None:
 
 
 def test_error_queue_after_configuration() -> None:
-    script = [("*IDN?", IDN), ("CONF:VOLT:DC 10;:SENS:VOLT:DC:NPLC 100", None),
-              ("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", '+0,"No error"')]
+    script = [
+        ("*IDN?", IDN),
+        ("CONF:VOLT:DC 10;:SENS:VOLT:DC:NPLC 100", None),
+        ("SYST:ERR?", '-221,"Settings conflict"'),
+        ("SYST:ERR?", '+0,"No error"'),
+    ]
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
         with pytest.raises(InstrumentError) as exc:

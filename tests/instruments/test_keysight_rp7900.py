@@ -157,8 +157,13 @@ def test_every_declared_setting_round_trips_through_the_simulator(rig: SimRig, p
 
 def test_simulator_refuses_what_the_declaration_refuses(rig: SimRig, psu: KeysightRP7900) -> None:
     """The same bounds on the wire: a raw command beyond them is -222 and not applied."""
-    for s in (KeysightRP7900.VOLTAGE, KeysightRP7900.OVP, KeysightRP7900.CURRENT_LIMIT_NEG,
-              KeysightRP7900.UVP_LEVEL, KeysightRP7900.UVP_DELAY):
+    for s in (
+        KeysightRP7900.VOLTAGE,
+        KeysightRP7900.OVP,
+        KeysightRP7900.CURRENT_LIMIT_NEG,
+        KeysightRP7900.UVP_LEVEL,
+        KeysightRP7900.UVP_DELAY,
+    ):
         lo, hi = s.bounds(psu.ratings)
         for bad in (hi * 1.01 + 0.01, lo - abs(lo) * 0.01 - 0.01):
             with pytest.raises(InstrumentError, match='-222,"Data out of range"'):
@@ -219,11 +224,32 @@ def _driver(server: ScriptedScpiServer, timeout: float = 0.3) -> KeysightRP7900:
 
 
 def test_wire_commands_are_the_short_forms() -> None:
-    script = [("*IDN?", IDN), ("FUNC VOLT", None), NO_ERR, ("VOLT:PROT 55.5", None), NO_ERR,
-              ("VOLT:PROT?", "+5.550000E+01"), ("CURR:LIM 20", None), NO_ERR, ("CURR:LIM:NEG -20", None), NO_ERR,
-              ("VOLT 54.2", None), NO_ERR, ("OUTP ON", None), NO_ERR, ("VOLT:PROT:LOW 40", None), NO_ERR,
-              ("VOLT:PROT:LOW:DEL 0.05", None), NO_ERR, ("VOLT:PROT:LOW:STAT ON", None), NO_ERR,
-              ("CURR:PROT:STAT OFF", None), NO_ERR, ("POW:LIM 3000", None), NO_ERR]
+    script = [
+        ("*IDN?", IDN),
+        ("FUNC VOLT", None),
+        NO_ERR,
+        ("VOLT:PROT 55.5", None),
+        NO_ERR,
+        ("VOLT:PROT?", "+5.550000E+01"),
+        ("CURR:LIM 20", None),
+        NO_ERR,
+        ("CURR:LIM:NEG -20", None),
+        NO_ERR,
+        ("VOLT 54.2", None),
+        NO_ERR,
+        ("OUTP ON", None),
+        NO_ERR,
+        ("VOLT:PROT:LOW 40", None),
+        NO_ERR,
+        ("VOLT:PROT:LOW:DEL 0.05", None),
+        NO_ERR,
+        ("VOLT:PROT:LOW:STAT ON", None),
+        NO_ERR,
+        ("CURR:PROT:STAT OFF", None),
+        NO_ERR,
+        ("POW:LIM 3000", None),
+        NO_ERR,
+    ]
     with ScriptedScpiServer(script) as srv:
         drv = _driver(srv)
         drv.set_priority("volt")
@@ -258,8 +284,9 @@ def test_error_queue_after_a_setting_names_instrument_command_and_reply() -> Non
         with pytest.raises(InstrumentError) as exc:
             drv.set_current_limit(Q_(20, "A"))
         drv.close()
-    assert str(exc.value) == ("psu: instrument reported an error; command 'CURR:LIM 20'; "
-                              "reply '-221,\"Settings conflict\"'")
+    assert str(exc.value) == (
+        "psu: instrument reported an error; command 'CURR:LIM 20'; reply '-221,\"Settings conflict\"'"
+    )
     assert srv.done
 
 

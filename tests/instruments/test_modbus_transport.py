@@ -23,8 +23,7 @@ def test_parse_resource() -> None:
     assert parse_resource("10.0.0.5") == {"kind": "tcp", "host": "10.0.0.5", "port": 502}
     assert parse_resource("tcp://10.0.0.5:1502") == {"kind": "tcp", "host": "10.0.0.5", "port": 1502}
     rtu = parse_resource("rtu:/dev/ttyUSB0?baud=9600&parity=E")
-    assert rtu == {"kind": "rtu", "port": "/dev/ttyUSB0", "baudrate": 9600, "parity": "E", "stopbits": 1,
-                   "bytesize": 8}
+    assert rtu == {"kind": "rtu", "port": "/dev/ttyUSB0", "baudrate": 9600, "parity": "E", "stopbits": 1, "bytesize": 8}
     assert parse_resource("/dev/ttyS1")["kind"] == "rtu"
     for bad in ("", "host:notaport", "rtu:/dev/ttyUSB0?speed=9600", "rtu:/dev/x?parity=Q"):
         with pytest.raises(ValueError):

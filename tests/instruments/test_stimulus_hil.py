@@ -91,8 +91,14 @@ def dev() -> Iterator[Device]:
 
 def test_identity_and_catalogue(rig: Rig) -> None:
     assert rig.stim.identity() == "ESS Bench,HIL-STIM,HIL-SIM-0001,1.0"
-    assert rig.stim.available() == {"gas_release", "sensor_override", "ventilation", "heat", "cut_link",
-                                    "cell_voltage_step"}
+    assert rig.stim.available() == {
+        "gas_release",
+        "sensor_override",
+        "ventilation",
+        "heat",
+        "cut_link",
+        "cell_voltage_step",
+    }
     assert rig.stim.targets("cut_link") == ["bms", "bms_can"]
     assert rig.stim.targets("gas_release") == ["H2", "CO", "VOC", "HF"]
     assert "cell[3,4]" in rig.stim.targets("heat") and rig.stim.targets("ventilation") == []
@@ -139,8 +145,10 @@ def test_exhaust_clears_the_enclosure_faster_than_natural_ventilation(rig: Rig) 
 
 def test_temperature_override_shows_in_the_bms_can_status_and_release_restores(rig: Rig) -> None:
     before = rig.bms.status().cell_temperature_max.to("degC").magnitude
-    assert rig.stim.sensor_override("cell_temperature[4]", Q_(42.5, "degC")) == \
-        "sensor cell_temperature[4] forced to 42.5 degC"
+    assert (
+        rig.stim.sensor_override("cell_temperature[4]", Q_(42.5, "degC"))
+        == "sensor cell_temperature[4] forced to 42.5 degC"
+    )
     rig.sleep(1.0)
     assert rig.bms.status().cell_temperature_max.to("degC").magnitude == pytest.approx(42.5, abs=0.51)
     assert rig.bms.cell_temperatures()[4].to("degC").magnitude == pytest.approx(42.5, abs=0.51)
@@ -219,18 +227,29 @@ def test_reset_releases_everything(dev: Device) -> None:
     assert dev.stim.applied() == []
 
 
-@pytest.mark.parametrize(("call", "reply"), [
-    (lambda s: s.sensor_override("cell_temp[0]", Q_(30, "degC")),
-     r"-224,\"Illegal parameter value; unknown sensor channel 'cell_temp\[0\]'; known: cell_voltage\[0..15\], "
-     r"cell_temperature\[0..15\], pack_current\""),
-    (lambda s: s.gas_release("bump", {"CH4": Q_(1, "ppm/s")}), r"unknown gas species 'CH4'; known: H2, CO, VOC, HF"),
-    (lambda s: s.heat("enclosure", Q_(10, "W")), r"unknown heat zone 'enclosure'"),
-    (lambda s: s.cut_link("psu"), r"unknown link 'psu'; known: bms\""),
-    (lambda s: s.cell_voltage_step(16, Q_(3, "V")), r"unknown cell 16; known: 0..15"),
-    (lambda s: s.sensor_override("cell_voltage[0]", Q_(7, "V")), r"-222,\"Data out of range; cell_voltage\[0\]"),
-    (lambda s: s.sensor_override("cell_voltage[0]", Q_(30, "degC")), r"-131,\"Invalid suffix; cell_voltage\[0\] takes"),
-    (lambda s: s.heat("pack", Q_(6, "kW")), r"-222,\"Data out of range; heater on pack"),
-])
+@pytest.mark.parametrize(
+    ("call", "reply"),
+    [
+        (
+            lambda s: s.sensor_override("cell_temp[0]", Q_(30, "degC")),
+            r"-224,\"Illegal parameter value; unknown sensor channel 'cell_temp\[0\]'; known: cell_voltage\[0..15\], "
+            r"cell_temperature\[0..15\], pack_current\"",
+        ),
+        (
+            lambda s: s.gas_release("bump", {"CH4": Q_(1, "ppm/s")}),
+            r"unknown gas species 'CH4'; known: H2, CO, VOC, HF",
+        ),
+        (lambda s: s.heat("enclosure", Q_(10, "W")), r"unknown heat zone 'enclosure'"),
+        (lambda s: s.cut_link("psu"), r"unknown link 'psu'; known: bms\""),
+        (lambda s: s.cell_voltage_step(16, Q_(3, "V")), r"unknown cell 16; known: 0..15"),
+        (lambda s: s.sensor_override("cell_voltage[0]", Q_(7, "V")), r"-222,\"Data out of range; cell_voltage\[0\]"),
+        (
+            lambda s: s.sensor_override("cell_voltage[0]", Q_(30, "degC")),
+            r"-131,\"Invalid suffix; cell_voltage\[0\] takes",
+        ),
+        (lambda s: s.heat("pack", Q_(6, "kW")), r"-222,\"Data out of range; heater on pack"),
+    ],
+)
 def test_device_refusals_raise_a_named_error_with_command_and_reply(dev: Device, call, reply) -> None:
     with pytest.raises(InstrumentError, match="instrument reported an error") as e:
         call(dev.stim)
@@ -245,20 +264,23 @@ def test_conflicting_stimuli_on_one_sensing_path_are_refused(dev: Device) -> Non
         dev.stim.sensor_override("cell_voltage[3]", Q_(3.0, "V"))
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda s: s.sensor_override("cell_voltage[0]", 3.2), "must be a quantity with a unit"),
-    (lambda s: s.sensor_override("cell_temperature[0]", Q_(5, "delta_degC")), "absolute degC value"),
-    (lambda s: s.sensor_override("cell_voltage[0]", Q_(2, "s")), "must be a voltage, current, temperature"),
-    (lambda s: s.sensor_override('bad"name', Q_(2, "V")), "sensor channel must be 1-64 characters"),
-    (lambda s: s.gas_release("bump", {"H2": Q_(-1, "ppm/s")}), "must be >= 0 ppm/s"),
-    (lambda s: s.gas_release("bump", {"H2": Q_(0, "ppm/s")}), "every rate is zero"),
-    (lambda s: s.gas_release("bump", {}), "non-empty mapping"),
-    (lambda s: s.gas_release("bump", {"H2": Q_(3, "V")}), "must be in ppm/s"),
-    (lambda s: s.ventilation(Q_(float("nan"), "m**3/h")), "must be finite"),
-    (lambda s: s.heat("pack", Q_(-5, "W")), "must be >= 0 W"),
-    (lambda s: s.cell_voltage_step(-1, Q_(3, "V")), "cell must be a series-element index"),
-    (lambda s: s.cell_voltage_step(True, Q_(3, "V")), "cell must be a series-element index"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.sensor_override("cell_voltage[0]", 3.2), "must be a quantity with a unit"),
+        (lambda s: s.sensor_override("cell_temperature[0]", Q_(5, "delta_degC")), "absolute degC value"),
+        (lambda s: s.sensor_override("cell_voltage[0]", Q_(2, "s")), "must be a voltage, current, temperature"),
+        (lambda s: s.sensor_override('bad"name', Q_(2, "V")), "sensor channel must be 1-64 characters"),
+        (lambda s: s.gas_release("bump", {"H2": Q_(-1, "ppm/s")}), "must be >= 0 ppm/s"),
+        (lambda s: s.gas_release("bump", {"H2": Q_(0, "ppm/s")}), "every rate is zero"),
+        (lambda s: s.gas_release("bump", {}), "non-empty mapping"),
+        (lambda s: s.gas_release("bump", {"H2": Q_(3, "V")}), "must be in ppm/s"),
+        (lambda s: s.ventilation(Q_(float("nan"), "m**3/h")), "must be finite"),
+        (lambda s: s.heat("pack", Q_(-5, "W")), "must be >= 0 W"),
+        (lambda s: s.cell_voltage_step(-1, Q_(3, "V")), "cell must be a series-element index"),
+        (lambda s: s.cell_voltage_step(True, Q_(3, "V")), "cell must be a series-element index"),
+    ],
+)
 def test_bad_arguments_are_refused_before_anything_is_sent(dev: Device, call, message) -> None:
     sent = len(dev.stim.conn.trace)
     with pytest.raises(InstrumentRangeError, match=message):
@@ -296,9 +318,13 @@ def test_a_stimulus_the_device_lacks_is_not_implemented_and_refused_on_the_wire(
 
 
 def test_a_read_back_that_differs_from_the_setting_is_a_reply_error() -> None:
-    script = [("*IDN?", "ACME,HIL-9,1,2"), ("STIM:CAT?", "sensor_override"),
-              ('STIM:SENS "cell_voltage[0]",3.2 V', None), ("SYST:ERR?", '+0,"No error"'),
-              ('STIM:SENS? "cell_voltage[0]"', "3.1 V")]
+    script = [
+        ("*IDN?", "ACME,HIL-9,1,2"),
+        ("STIM:CAT?", "sensor_override"),
+        ('STIM:SENS "cell_voltage[0]",3.2 V', None),
+        ("SYST:ERR?", '+0,"No error"'),
+        ('STIM:SENS? "cell_voltage[0]"', "3.1 V"),
+    ]
     with ScriptedScpiServer(script) as server:
         stim = HilStimulus(server.resource, name="hil")
         with pytest.raises(InstrumentReplyError, match="read-back differs from the 3.2 sent") as e:
@@ -309,8 +335,13 @@ def test_a_read_back_that_differs_from_the_setting_is_a_reply_error() -> None:
 
 
 def test_release_that_leaves_a_stimulus_applied_fails_the_safe_state() -> None:
-    script = [("*IDN?", "ACME,HIL-9,1,2"), ("STIM:CAT?", "heat"), ("STIM:REL:ALL", None),
-              ("SYST:ERR?", '+0,"No error"'), ("STIM:ACT?", '"HEAT pack=10"')]
+    script = [
+        ("*IDN?", "ACME,HIL-9,1,2"),
+        ("STIM:CAT?", "heat"),
+        ("STIM:REL:ALL", None),
+        ("SYST:ERR?", '+0,"No error"'),
+        ("STIM:ACT?", '"HEAT pack=10"'),
+    ]
     with ScriptedScpiServer(script) as server:
         stim = HilStimulus(server.resource, name="hil")
         with pytest.raises(InstrumentError, match="stimuli still applied after STIM:REL:ALL.*HEAT pack=10"):
@@ -320,8 +351,12 @@ def test_release_that_leaves_a_stimulus_applied_fails_the_safe_state() -> None:
 
 
 def test_simulated_station_binds_its_bms_roles_and_releases_stimuli_first_at_close(tmp_path: Path) -> None:
-    s = BenchSession(station=ROOT / "stations" / "sim_safety.toml", limits=[ROOT / "limits" / "safety_chain_lfp.toml"],
-                     report_dir=tmp_path, interactive=False).open()
+    s = BenchSession(
+        station=ROOT / "stations" / "sim_safety.toml",
+        limits=[ROOT / "limits" / "safety_chain_lfp.toml"],
+        report_dir=tmp_path,
+        interactive=False,
+    ).open()
     try:
         stim = s.instruments["stimulus"]
         assert isinstance(stim, HilStimulus)

@@ -37,8 +37,11 @@ class Journal:
 def operator(answers: dict[str, str], **options: Any) -> tuple[OperatorStimulus, Journal]:
     journal = Journal()
     op = OperatorStimulus("operator", name="stimulus", **options)
-    op.attach_prompt(Prompter({"stimulus.witness": WITNESS, **answers}, interactive=False, journal_event=journal,
-                              source="test answers"))
+    op.attach_prompt(
+        Prompter(
+            {"stimulus.witness": WITNESS, **answers}, interactive=False, journal_event=journal, source="test answers"
+        )
+    )
     return op, journal
 
 
@@ -49,8 +52,9 @@ def test_a_stimulus_journals_question_typed_confirmation_and_witness() -> None:
     assert journal.kinds() == ["prompt", "prompt", "stimulus"]
     question = journal.rows[0][2]
     assert question["key"] == "stimulus.sensor_override.cell_temperature[0]" and question["answer"] == "done"
-    assert question["question"] == ('Force sensor cell_temperature[0] to read 85 degC now; type "done" or the value '
-                                    'applied (85 °C)')
+    assert question["question"] == (
+        'Force sensor cell_temperature[0] to read 85 degC now; type "done" or the value applied (85 °C)'
+    )
     assert journal.rows[1][2]["key"] == "stimulus.witness" and journal.rows[1][2]["answer"] == WITNESS
     event = journal.rows[2][2]
     assert event["confirmed"] is True and event["confirmation"] == "done" and event["witness"] == WITNESS
@@ -92,8 +96,13 @@ def test_a_witness_name_that_is_no_name_refuses_the_stimulus(witness: str) -> No
 
 
 def test_release_keys_and_release_all() -> None:
-    answers = {"stimulus.gas_release.bump": "done", "stimulus.gas_release.bump.off": "done",
-               "stimulus.cut_link.bms_can": "done", "stimulus.ventilation": "done", "stimulus.release_all": "done"}
+    answers = {
+        "stimulus.gas_release.bump": "done",
+        "stimulus.gas_release.bump.off": "done",
+        "stimulus.cut_link.bms_can": "done",
+        "stimulus.ventilation": "done",
+        "stimulus.release_all": "done",
+    }
     op, journal = operator(answers)
     assert op.release_all() == "no stimulus applied (operator backend)" and journal.rows == []
     op.gas_release("bump", {"H2": Q_(40, "ppm/s"), "CO": Q_(15, "ppm/s")})
@@ -105,8 +114,13 @@ def test_release_keys_and_release_all() -> None:
     assert text.startswith("every stimulus released (link of bms_can cut; enclosure exhaust at 120 m³/h)")
     assert op.applied() == [] and op.safe_state_order == 95
     asked = [r[2]["key"] for r in journal.rows if r[0] == "prompt" and r[2]["key"] != "stimulus.witness"]
-    assert asked == ["stimulus.gas_release.bump", "stimulus.gas_release.bump.off", "stimulus.cut_link.bms_can",
-                     "stimulus.ventilation", "stimulus.release_all"]
+    assert asked == [
+        "stimulus.gas_release.bump",
+        "stimulus.gas_release.bump.off",
+        "stimulus.cut_link.bms_can",
+        "stimulus.ventilation",
+        "stimulus.release_all",
+    ]
 
 
 def test_a_prompt_without_a_prepared_answer_names_its_key() -> None:
@@ -123,15 +137,18 @@ def test_available_is_what_the_station_options_allow() -> None:
     assert operator({})[0].available() == set(STIMULI)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"resource": "TCPIP0::10.0.0.1::5025::SOCKET"}, 'resource must be "operator"'),
-    ({"resource": "operator+"}, 'resource must be "operator"'),
-    ({"stimuli": ["gas_release", "teleport"]}, r"unknown stimuli \['teleport'\]"),
-    ({"stimuli": "gas_release"}, "must be a list"),
-    ({"confirm_value": "yes"}, "confirm_value must be true or false"),
-    ({"value_tolerance": "lots"}, "value_tolerance must be a fraction"),
-    ({"value_tolerance": "150 %"}, "between 0 % and 100 %"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"resource": "TCPIP0::10.0.0.1::5025::SOCKET"}, 'resource must be "operator"'),
+        ({"resource": "operator+"}, 'resource must be "operator"'),
+        ({"stimuli": ["gas_release", "teleport"]}, r"unknown stimuli \['teleport'\]"),
+        ({"stimuli": "gas_release"}, "must be a list"),
+        ({"confirm_value": "yes"}, "confirm_value must be true or false"),
+        ({"value_tolerance": "lots"}, "value_tolerance must be a fraction"),
+        ({"value_tolerance": "150 %"}, "between 0 % and 100 %"),
+    ],
+)
 def test_bad_station_options_are_refused_by_name(kwargs: dict[str, Any], message: str) -> None:
     args = {"resource": "operator", **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -171,16 +188,18 @@ def test_an_operator_role_may_sit_beside_simulated_roles_but_a_real_instrument_m
 
 
 def test_a_production_station_needs_no_calibration_record_for_its_operator(tmp_path: Path) -> None:
-    body = (f'[station]\nname = "prod"\nmode = "production"\ninclude = ["{ROOT / "stations" / "lab_base.toml"}"]\n'
-            '[safety]\ntrust_file = "trust.toml"\n'
-            '[roles.bms_can]\ncalibration = { certificate = "FB-1", due = 2099-01-01 }\n'
-            '[roles.bms_modbus]\ncalibration = { certificate = "SS-1", due = 2099-01-01 }\n')
+    body = (
+        f'[station]\nname = "prod"\nmode = "production"\ninclude = ["{ROOT / "stations" / "lab_base.toml"}"]\n'
+        '[safety]\ntrust_file = "trust.toml"\n'
+        '[roles.bms_can]\ncalibration = { certificate = "FB-1", due = 2099-01-01 }\n'
+        '[roles.bms_modbus]\ncalibration = { certificate = "SS-1", due = 2099-01-01 }\n'
+    )
     st = load_station(_station(tmp_path, body))
     assert st.production and st.roles["stimulus"].calibration is None
 
 
 # -- the hardware path on a simulated station ----------------------------------------------------
-OPERATOR_STATION = '''
+OPERATOR_STATION = """
 [station]
 name = "sim-safety-operator"
 include = ["{base}"]
@@ -199,13 +218,14 @@ model = "operator with witness"
 "stimulus.heat.cell[1]" = "no heater fitted"
 "stimulus.cut_link.bms_can" = "done"
 "stimulus.release_all" = "done"
-'''
+"""
 
 
 def test_on_a_simulated_station_the_simulated_operator_does_what_was_confirmed(tmp_path: Path) -> None:
     station = _station(tmp_path, OPERATOR_STATION.format(base=ROOT / "stations" / "sim_safety.toml", witness=WITNESS))
-    s = BenchSession(station=station, limits=[ROOT / "limits" / "safety_chain_lfp.toml"], report_dir=tmp_path,
-                     interactive=False).open()
+    s = BenchSession(
+        station=station, limits=[ROOT / "limits" / "safety_chain_lfp.toml"], report_dir=tmp_path, interactive=False
+    ).open()
     try:
         stim, gas, bms = s.instruments["stimulus"], s.instruments["gas"], s.instruments["bms_can"]
         assert isinstance(stim, OperatorStimulus)
@@ -236,9 +256,13 @@ def test_on_a_simulated_station_the_simulated_operator_does_what_was_confirmed(t
     prompts = [e for e in events if e["kind"] == "prompt"]
     stimuli = [e for e in events if e["kind"] == "stimulus"]
     assert [e["message"].split(" (")[0] for e in stimuli] == [
-        "stimulus: gas release 'bump' started: H2 2 ppm/s", "stimulus: gas release 'bump' stopped",
-        "stimulus: sensor cell_voltage[2] forced to 3.4 V", "stimulus: heater on cell[1] at 20 W NOT confirmed",
-        "stimulus: link of bms_can cut", "stimulus: every stimulus released"]
+        "stimulus: gas release 'bump' started: H2 2 ppm/s",
+        "stimulus: gas release 'bump' stopped",
+        "stimulus: sensor cell_voltage[2] forced to 3.4 V",
+        "stimulus: heater on cell[1] at 20 W NOT confirmed",
+        "stimulus: link of bms_can cut",
+        "stimulus: every stimulus released",
+    ]
     assert sum(WITNESS in e["message"] for e in prompts) == 5  # every confirmed stimulus was witnessed
     assert any("Disconnect the communication link of station role 'bms_can'" in e["message"] for e in prompts)
     safe = [e["message"] for e in events if e["kind"] == "safe_state"]

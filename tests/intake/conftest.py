@@ -48,8 +48,12 @@ class Truth:
     cell_min: float  # V at receipt
 
     def value(self, name: str) -> float:
-        return {"capacity.soh": self.soh, "dcir.growth": self.growth, "self_discharge.cell_rate": self.cell_rate,
-                "ocv.cell_spread": self.cell_spread}[name]
+        return {
+            "capacity.soh": self.soh,
+            "dcir.growth": self.growth,
+            "self_discharge.cell_rate": self.cell_rate,
+            "ocv.cell_spread": self.cell_spread,
+        }[name]
 
 
 def tolerance(name: str, value: float) -> float:
@@ -58,8 +62,12 @@ def tolerance(name: str, value: float) -> float:
     return TOLERANCE[name]
 
 
-UNITS = {"capacity.soh": "percent", "dcir.growth": "percent", "self_discharge.cell_rate": "mV/day",
-         "ocv.cell_spread": "mV"}
+UNITS = {
+    "capacity.soh": "percent",
+    "dcir.growth": "percent",
+    "self_discharge.cell_rate": "mV/day",
+    "ocv.cell_spread": "mV",
+}
 
 
 def truth_of(station_file: str | Path, limits: LimitSet) -> Truth:
@@ -124,9 +132,14 @@ def allowed_grades(limits: LimitSet, truth: Truth) -> set[str]:
     """The rule table applied to the truth: every grade the table gives within the tolerance."""
     table = load_rule_table(limits.grading["module_intake"])
     bands = allowed_bands(limits, truth)
-    fixed = {"history.disqualifying_events": Result(Q_(0, "")), "visual.defects": Result(Q_(0, "")),
-             "ocv.cell_min": Result(Q_(truth.cell_min, "V")), "bms.functions_failed": Result(Q_(0, "")),
-             "insulation.resistance_250V": Result(Q_(500, "Mohm"), "A"), "intake.incomplete_steps": Result(Q_(0, ""))}
+    fixed = {
+        "history.disqualifying_events": Result(Q_(0, "")),
+        "visual.defects": Result(Q_(0, "")),
+        "ocv.cell_min": Result(Q_(truth.cell_min, "V")),
+        "bms.functions_failed": Result(Q_(0, "")),
+        "insulation.resistance_250V": Result(Q_(500, "Mohm"), "A"),
+        "intake.incomplete_steps": Result(Q_(0, "")),
+    }
     grades = set()
     for combo in itertools.product(*(sorted(bands[n]) for n in GRADED)):
         results = dict(fixed)
@@ -162,8 +175,10 @@ def run_events(journal_path: Path, run_id: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def limit_sets() -> dict[str, LimitSet]:
     root = Path(__file__).resolve().parents[2]
-    return {"LFP": load_limit_set(root / "limits" / "module_intake_lfp.toml"),
-            "NMC": load_limit_set(root / "limits" / "module_intake_nmc.toml")}
+    return {
+        "LFP": load_limit_set(root / "limits" / "module_intake_lfp.toml"),
+        "NMC": load_limit_set(root / "limits" / "module_intake_nmc.toml"),
+    }
 
 
 class GroundTruth:

@@ -10,9 +10,19 @@ from bench.batch import ModuleOutcome, summarise, write_summary
 def test_batch_page_escapes_module_text_and_links_reports_relative_to_the_page(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     outcomes = [
-        ModuleOutcome("MOD<1>", status="COMPLETED", verdict="PASS", grade="A", route="reuse", rule="soh >= 90 %",
-                      measurement="capacity.soh", value="95 %", reason='all "good" & fine', wall_s=12.34,
-                      report=str(reports / "MOD-1" / "report.html")),
+        ModuleOutcome(
+            "MOD<1>",
+            status="COMPLETED",
+            verdict="PASS",
+            grade="A",
+            route="reuse",
+            rule="soh >= 90 %",
+            measurement="capacity.soh",
+            value="95 %",
+            reason='all "good" & fine',
+            wall_s=12.34,
+            report=str(reports / "MOD-1" / "report.html"),
+        ),
         ModuleOutcome("MOD-2", status="ABORTED", grade="quarantine", reason="<script>alert(1)</script>"),
     ]
     summary = summarise("b1", Path("plan"), Path("duts.csv"), outcomes, 20.0)

@@ -26,13 +26,26 @@ PROFILES = ["healthy", "low_capacity", "high_resistance", "soft_short", "failed_
 
 def test_six_ground_truth_profiles_grade_as_expected(tmp_path: Path) -> None:
     csv = tmp_path / "modules.csv"
-    csv.write_text("serial,sim_profile,sim_seed\n" + "".join(
-        f"GT-{i:02d}-{name},{name},{100 + i}\n" for i, name in enumerate(PROFILES)), encoding="utf-8")
+    csv.write_text(
+        "serial,sim_profile,sim_seed\n"
+        + "".join(f"GT-{i:02d}-{name},{name},{100 + i}\n" for i, name in enumerate(PROFILES)),
+        encoding="utf-8",
+    )
     t0 = time.monotonic()
-    batch = run_batch(PLAN, csv, report_dir=tmp_path / "reports", batch_id="gt", jobs=2, timeout_s=900, echo=False,
-                      extra_args=["--station", str(FAST)])
-    print(f"\nground-truth batch of {len(PROFILES)} modules: {time.monotonic() - t0:.1f} s wall on 2 jobs, "
-          f"CPU per module {batch['module_cpu_s']}")
+    batch = run_batch(
+        PLAN,
+        csv,
+        report_dir=tmp_path / "reports",
+        batch_id="gt",
+        jobs=2,
+        timeout_s=900,
+        echo=False,
+        extra_args=["--station", str(FAST)],
+    )
+    print(
+        f"\nground-truth batch of {len(PROFILES)} modules: {time.monotonic() - t0:.1f} s wall on 2 jobs, "
+        f"CPU per module {batch['module_cpu_s']}"
+    )
     problems = []
     for profile in PROFILES:
         row = next(r for r in batch["results"] if r["profile"] == profile)
@@ -50,8 +63,9 @@ def test_six_ground_truth_profiles_grade_as_expected(tmp_path: Path) -> None:
 
     j = Journal(tmp_path / "reports" / "journal.sqlite")
     try:
-        virtual_h = {r["serial"]: max(s["ended_t"] or 0.0 for s in j.steps(r["run_id"])) / 3600
-                     for r in batch["results"]}
+        virtual_h = {
+            r["serial"]: max(s["ended_t"] or 0.0 for s in j.steps(r["run_id"])) / 3600 for r in batch["results"]
+        }
     finally:
         j.close()
     cycled = {r["serial"] for r in batch["results"] if r["profile"] != "swollen"}  # a rejected module is not cycled
@@ -59,7 +73,9 @@ def test_six_ground_truth_profiles_grade_as_expected(tmp_path: Path) -> None:
     assert virtual_h[next(r["serial"] for r in batch["results"] if r["profile"] == "swollen")] < 1
 
     for row in batch["results"]:
-        passport = json.loads((Path(row["report"]).parent / "attachments" / "passport.json").read_text(encoding="utf-8"))
+        passport = json.loads(
+            (Path(row["report"]).parent / "attachments" / "passport.json").read_text(encoding="utf-8")
+        )
         validate(passport)
         assert passport["repurposing"]["grade"] == row["grade"]
         assert passport["repurposing"]["statement"] == "sequence derived from UL 1974"

@@ -42,8 +42,10 @@ def test_every_measurement_the_plan_journals_is_declared() -> None:
     declared = set(_decl()["measurements"])
     code = _code()
     names = set(re.findall(r'(?<![.\w])record\("([a-z_.0-9A-Z]+)"', code))
-    names |= {f"bms.{k}.response_time{s}" for k in ("ov", "uv", "oc", "ot") for s in ("", "_ramp")} - \
-        {"bms.oc.response_time_ramp", "bms.ot.response_time_ramp"}
+    names |= {f"bms.{k}.response_time{s}" for k in ("ov", "uv", "oc", "ot") for s in ("", "_ramp")} - {
+        "bms.oc.response_time_ramp",
+        "bms.ot.response_time_ramp",
+    }
     names |= {"bms.ot.trip_temperature"}
     assert sorted(names - declared) == []
 
@@ -62,7 +64,9 @@ def test_a_parameter_outside_its_declared_range_is_refused(tmp_path: Path) -> No
     _, decl = load_plan_file(PLAN / "plan.toml")
     text = (ROOT / "limits" / "module_intake_lfp.toml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.toml"
-    bad.write_text(text.replace('[parameters."soc.tolerance"]\nvalue = "5 %"', '[parameters."soc.tolerance"]\nvalue = "5 V"'),
-                   encoding="utf-8")
+    bad.write_text(
+        text.replace('[parameters."soc.tolerance"]\nvalue = "5 %"', '[parameters."soc.tolerance"]\nvalue = "5 V"'),
+        encoding="utf-8",
+    )
     with pytest.raises((ConfigError, ConfigErrors), match="soc.tolerance"):
         load_limit_set(bad, decl)

@@ -21,11 +21,17 @@ def table(request: pytest.FixtureRequest):
 
 def _healthy(s) -> dict[str, Result]:
     floor = s.limits["ocv.cell_min"].low
-    return {"history.disqualifying_events": Result(Q_(0, "")), "visual.defects": Result(Q_(0, "")),
-            "ocv.cell_min": Result(floor + Q_(1.2, "V")), "bms.functions_failed": Result(Q_(0, "")),
-            "self_discharge.cell_rate": Result(Q_(0.1, "mV/day"), "A"), "capacity.soh": Result(Q_(91, "%"), "A"),
-            "dcir.growth": Result(Q_(12, "%"), "A"), "ocv.cell_spread": Result(Q_(5, "mV"), "A"),
-            "insulation.resistance_250V": Result(Q_(500, "Mohm"), "A")}
+    return {
+        "history.disqualifying_events": Result(Q_(0, "")),
+        "visual.defects": Result(Q_(0, "")),
+        "ocv.cell_min": Result(floor + Q_(1.2, "V")),
+        "bms.functions_failed": Result(Q_(0, "")),
+        "self_discharge.cell_rate": Result(Q_(0.1, "mV/day"), "A"),
+        "capacity.soh": Result(Q_(91, "%"), "A"),
+        "dcir.growth": Result(Q_(12, "%"), "A"),
+        "ocv.cell_spread": Result(Q_(5, "mV"), "A"),
+        "insulation.resistance_250V": Result(Q_(500, "Mohm"), "A"),
+    }
 
 
 def test_versioned_and_routes(table) -> None:
@@ -40,17 +46,20 @@ def test_all_good_is_a_by_default_rule(table) -> None:
     assert (d.grade, d.rule, d.measurement) == ("A", t.default_rule, "")
 
 
-@pytest.mark.parametrize("name,result,grade,rule", [
-    ("capacity.soh", Result(Q_(74, "%"), "B"), "B", "R08 state of health"),
-    ("capacity.soh", Result(Q_(64, "%"), "C"), "C", "R08 state of health"),
-    ("dcir.growth", Result(Q_(75, "%"), "C"), "C", "R09 resistance growth"),
-    ("dcir.growth", Result(Q_(150, "%"), "recycle"), "recycle", "R09 resistance growth"),
-    ("self_discharge.cell_rate", Result(Q_(9, "mV/day"), "recycle"), "recycle", "R07 self-discharge"),
-    ("bms.functions_failed", Result(Q_(1, "")), "recycle", "R06 BMS functions"),
-    ("visual.defects", Result(Q_(1, "")), "recycle", "R03 visual"),
-    ("history.disqualifying_events", Result(Q_(2, "")), "recycle", "R01 history"),
-    ("ocv.cell_spread", Result(Q_(70, "mV"), "B"), "B", "R10 cell spread"),
-])
+@pytest.mark.parametrize(
+    "name,result,grade,rule",
+    [
+        ("capacity.soh", Result(Q_(74, "%"), "B"), "B", "R08 state of health"),
+        ("capacity.soh", Result(Q_(64, "%"), "C"), "C", "R08 state of health"),
+        ("dcir.growth", Result(Q_(75, "%"), "C"), "C", "R09 resistance growth"),
+        ("dcir.growth", Result(Q_(150, "%"), "recycle"), "recycle", "R09 resistance growth"),
+        ("self_discharge.cell_rate", Result(Q_(9, "mV/day"), "recycle"), "recycle", "R07 self-discharge"),
+        ("bms.functions_failed", Result(Q_(1, "")), "recycle", "R06 BMS functions"),
+        ("visual.defects", Result(Q_(1, "")), "recycle", "R03 visual"),
+        ("history.disqualifying_events", Result(Q_(2, "")), "recycle", "R01 history"),
+        ("ocv.cell_spread", Result(Q_(70, "mV"), "B"), "B", "R10 cell spread"),
+    ],
+)
 def test_single_finding_decides(table, name, result, grade, rule) -> None:
     t, s = table
     results = _healthy(s)
@@ -99,21 +108,33 @@ BASE = {"version": "T1", "grades": ["A", "B", "recycle"], "routes": {"A": "grid"
 
 
 def test_conditions_and_text_equals() -> None:
-    t = load_rule_table({**BASE, "rules": [
-        {"id": "x", "measurement": "m", "at_least": "3 V", "grade": "B"},
-        {"id": "y", "measurement": "s", "equals": "yes", "grade": "recycle"}]})
+    t = load_rule_table(
+        {
+            **BASE,
+            "rules": [
+                {"id": "x", "measurement": "m", "at_least": "3 V", "grade": "B"},
+                {"id": "y", "measurement": "s", "equals": "yes", "grade": "recycle"},
+            ],
+        }
+    )
     assert evaluate(t, {"m": Result(Q_(3, "V"))}).grade == "B"
     assert evaluate(t, {"m": Result(Q_(2999, "mV"))}).grade == "A"
     assert evaluate(t, {"s": Result("YES")}).rule == "y"
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "Z"}]}, "grade"),
-    ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "below": "2 V", "grade": "A"}]}, "exactly one"),
-    ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A", "colour": 1}]}, "colour"),
-    ({"version": "", "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A"}]}, "version"),
-    ({"routes": {"A": "grid"}, "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A"}]}, "routes.B"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "Z"}]}, "grade"),
+        ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "below": "2 V", "grade": "A"}]}, "exactly one"),
+        ({"rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A", "colour": 1}]}, "colour"),
+        ({"version": "", "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A"}]}, "version"),
+        (
+            {"routes": {"A": "grid"}, "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "A"}]},
+            "routes.B",
+        ),
+    ],
+)
 def test_malformed_tables_name_the_key(bad, msg) -> None:
     with pytest.raises(RuleTableError, match=msg):
         load_rule_table({**BASE, **bad})
@@ -128,8 +149,9 @@ def test_dimension_mismatch_is_an_error() -> None:
 def test_an_indeterminate_result_quarantines_with_its_reason(table) -> None:
     t, s = table
     results = _healthy(s)
-    results["dcir.growth"] = Result(None, indeterminate="implausible: dcir.growth = -90 % is below the physically "
-                                                        "plausible minimum -50 %")
+    results["dcir.growth"] = Result(
+        None, indeterminate="implausible: dcir.growth = -90 % is below the physically plausible minimum -50 %"
+    )
     d = evaluate(t, results)
     assert (d.grade, d.rule, d.measurement) == ("quarantine", "R09 resistance growth", "dcir.growth")
     assert "cannot be graded: implausible" in d.reason
@@ -163,5 +185,10 @@ def test_recycle_outranks_quarantine(table) -> None:
 
 def test_indeterminate_grade_must_be_a_grade() -> None:
     with pytest.raises(RuleTableError, match="indeterminate_grade"):
-        load_rule_table({**BASE, "indeterminate_grade": "hold",
-                         "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "B"}]})
+        load_rule_table(
+            {
+                **BASE,
+                "indeterminate_grade": "hold",
+                "rules": [{"id": "a", "measurement": "m", "above": "1 V", "grade": "B"}],
+            }
+        )

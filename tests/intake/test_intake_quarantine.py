@@ -44,27 +44,48 @@ cell_capacity_Ah = 98.0
 cell_r0_ohm = 0.0003
 capacity_spread_rel = 0.005
 """
-IMPLAUSIBLE_RESULTS = ["capacity.discharge_capacity", "capacity.discharge_energy", "capacity.soh", "capacity.soce", "dcir.growth",
-                       "pulse.discharge_resistance", "pulse.power_capability", "pulse.power_fade",
-                       "self_discharge.cell_rate", "self_discharge.module_rate"]
+IMPLAUSIBLE_RESULTS = [
+    "capacity.discharge_capacity",
+    "capacity.discharge_energy",
+    "capacity.soh",
+    "capacity.soce",
+    "dcir.growth",
+    "pulse.discharge_resistance",
+    "pulse.power_capability",
+    "pulse.power_fade",
+    "self_discharge.cell_rate",
+    "self_discharge.module_rate",
+]
 DEAD_LOAD = """description = "electronic load refusing every command"
 faults = [{ type = "instrument_error", name = "load", count = 100000, code = -200, message = "Execution error" }]
 """
 
 
-def test_unmeasurable_implausible_and_aborted_modules_are_quarantined_with_the_reason(tmp_path, ground_truth,
-                                                                                      monkeypatch):
+def test_unmeasurable_implausible_and_aborted_modules_are_quarantined_with_the_reason(
+    tmp_path, ground_truth, monkeypatch
+):
     monkeypatch.chdir(ROOT)  # the children import the measurement-fault plugin from the checkout
     (tmp_path / "hot.sim.toml").write_text(HOT_BAY, encoding="utf-8")
     (tmp_path / "impl.sim.toml").write_text(IMPLAUSIBLE, encoding="utf-8")
     (tmp_path / "dead.sim.toml").write_text(DEAD_LOAD, encoding="utf-8")
     csv = tmp_path / "modules.csv"
-    csv.write_text("serial,chemistry,station,simulation,sim_seed\n"
-                   f"Q-HOT,LFP,{STATION},{tmp_path / 'hot.sim.toml'},401\n"
-                   f"Q-IMPL,LFP,{STATION},{tmp_path / 'impl.sim.toml'},403\n"
-                   f"Q-DEAD,LFP,{STATION},{tmp_path / 'dead.sim.toml'},402\n", encoding="utf-8")
-    summary = run_batch(PLAN, csv, report_dir=tmp_path / "reports", batch_id="q", jobs=2, timeout_s=900,
-                        echo=False, extra_args=["-p", "tests.intake.measurement_faults"])
+    csv.write_text(
+        "serial,chemistry,station,simulation,sim_seed\n"
+        f"Q-HOT,LFP,{STATION},{tmp_path / 'hot.sim.toml'},401\n"
+        f"Q-IMPL,LFP,{STATION},{tmp_path / 'impl.sim.toml'},403\n"
+        f"Q-DEAD,LFP,{STATION},{tmp_path / 'dead.sim.toml'},402\n",
+        encoding="utf-8",
+    )
+    summary = run_batch(
+        PLAN,
+        csv,
+        report_dir=tmp_path / "reports",
+        batch_id="q",
+        jobs=2,
+        timeout_s=900,
+        echo=False,
+        extra_args=["-p", "tests.intake.measurement_faults"],
+    )
     rows = {r["serial"]: r for r in summary["results"]}
     journal = tmp_path / "reports" / "journal.sqlite"
 
@@ -91,8 +112,10 @@ def test_unmeasurable_implausible_and_aborted_modules_are_quarantined_with_the_r
     for name in IMPLAUSIBLE_RESULTS:
         rows_n = [m for m in j_all if m["name"] == name]
         assert rows_n, f"{name} not journalled"
-        assert all(m["verdict"] == "INDETERMINATE" and m["reason"].startswith("implausible:") and m["grade"] is None
-                   for m in rows_n), [(m["value"], m["verdict"], m["reason"], m["grade"]) for m in rows_n]
+        assert all(
+            m["verdict"] == "INDETERMINATE" and m["reason"].startswith("implausible:") and m["grade"] is None
+            for m in rows_n
+        ), [(m["value"], m["verdict"], m["reason"], m["grade"]) for m in rows_n]
     assert got["dcir.resistance"]["verdict"] == "PASS"  # the differential two-step is immune to the offset
     events = ground_truth.events(journal, impl["run_id"])
     basis = [e["message"] for e in events if e["kind"] == "soc_basis"]
@@ -109,4 +132,3 @@ def test_unmeasurable_implausible_and_aborted_modules_are_quarantined_with_the_r
     assert summary["counts"] == {"quarantine": 3}
     page = (tmp_path / "reports" / "batch-q.html").read_text(encoding="utf-8")
     assert "Q-DEAD" in page and "ABORTED" in page and "InstrumentError" in page
-

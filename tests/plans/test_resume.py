@@ -18,22 +18,41 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cmd(tmp_path: Path, limits: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider",
-            "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(tmp_path), "--limits", str(limits),
-            "--operator", "A. Night", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "test_plans" / "smoke"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-o",
+        "addopts=",
+        "--report-dir",
+        str(tmp_path),
+        "--limits",
+        str(limits),
+        "--operator",
+        "A. Night",
+        *extra,
+    ]
 
 
 def _kill_during_charge(tmp_path: Path, limits: Path) -> str:
-    proc = subprocess.Popen(_cmd(tmp_path, limits, "--dut", "RES-1"), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        _cmd(tmp_path, limits, "--dut", "RES-1"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     db = tmp_path / "journal.sqlite"
     try:
         for _ in range(600):  # bounded (60 s): wait until the charge step has started and logged samples
             if db.exists():
                 try:
                     with sqlite3.connect(db) as con:
-                        started = con.execute("SELECT COUNT(*) FROM steps WHERE name = 'test_one_hour_cc_cv_charge'"
-                                              ).fetchone()[0]
+                        started = con.execute(
+                            "SELECT COUNT(*) FROM steps WHERE name = 'test_one_hour_cc_cv_charge'"
+                        ).fetchone()[0]
                         samples = con.execute("SELECT COUNT(*) FROM series").fetchone()[0]
                     if started and samples > 10:
                         break
@@ -57,17 +76,24 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     limits.write_text((ROOT / "limits" / "smoke_lfp.toml").read_text().replace('value = "1 h"', 'value = "2 h"'))
     run_id = _kill_during_charge(tmp_path, limits)
     before = Journal(tmp_path / "journal.sqlite").measurements(run_id)
-    kept_names = [m["name"] for m in before if m["step"].endswith(("test_bms_link_and_contactor",
-                                                                    "test_open_circuit_voltage"))]
+    kept_names = [
+        m["name"] for m in before if m["step"].endswith(("test_bms_link_and_contactor", "test_open_circuit_voltage"))
+    ]
     # resume with a limit set of other bytes: refused, naming the limit sets
     other = tmp_path / "other.toml"
     other.write_text(limits.read_text() + "\n# changed\n")
-    refused = subprocess.run(_cmd(tmp_path, other, "--resume", run_id), cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
+    refused = subprocess.run(
+        _cmd(tmp_path, other, "--resume", run_id), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert refused.returncode == 4 and "cannot resume run" in refused.stdout and "limit sets" in refused.stdout
     # resume for real, with the charge back at one hour: same bytes are required, so use the first file
-    done = subprocess.run(_cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"), cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     j = Journal(tmp_path / "journal.sqlite")
     run = j.run(run_id)
     assert len(j.runs(10)) == 1, "a resume continues the same run"
@@ -90,6 +116,7 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     html = (tmp_path / run_id / "report.html").read_text()
     assert "Sessions (the run was interrupted and resumed)" in html and "B. Morning" in html
     # a completed run cannot be resumed again
-    again = subprocess.run(_cmd(tmp_path, limits, "--resume", run_id), cwd=ROOT, capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(
+        _cmd(tmp_path, limits, "--resume", run_id), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 4 and "only an interrupted run" in again.stdout

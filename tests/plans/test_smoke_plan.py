@@ -16,8 +16,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_plan(tmp_path, *extra, wait=True):
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider",
-           "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(tmp_path), "--dut", "T-1", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "test_plans" / "smoke"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-o",
+        "addopts=",
+        "--report-dir",
+        str(tmp_path),
+        "--dut",
+        "T-1",
+        *extra,
+    ]
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -41,8 +57,10 @@ def test_smoke_plan_passes_and_writes_json_and_html_reports(tmp_path):
     # one virtual hour of charge, in far less wall time (the clock is virtual)
     step = [s for s in j.steps(run["run_id"]) if s["name"] == "test_one_hour_cc_cv_charge"][0]
     virtual = step["ended_t"] - step["started_t"]
-    wall = (dt.datetime.fromisoformat(step["ended_wall"].replace("Z", "+00:00"))
-            - dt.datetime.fromisoformat(step["started_wall"].replace("Z", "+00:00"))).total_seconds()
+    wall = (
+        dt.datetime.fromisoformat(step["ended_wall"].replace("Z", "+00:00"))
+        - dt.datetime.fromisoformat(step["started_wall"].replace("Z", "+00:00"))
+    ).total_seconds()
     print(f"one-hour charge: {virtual:.0f} s virtual in {wall:.3f} s wall ({virtual / max(wall, 1e-6):.0f}x)")
     assert virtual >= 3600
     assert wall < virtual / 10  # generous: the speed figure itself is in benchmarks/plant_speed.py

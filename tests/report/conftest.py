@@ -40,9 +40,7 @@ def _limit(name: str, low: float | None, high: float | None, unit: str, clause: 
     }
 
 
-def make_run(
-    path: Path, *, samples: int = 5000, aborted: bool = False, spike_at: int | None = None
-) -> Journal:
+def make_run(path: Path, *, samples: int = 5000, aborted: bool = False, spike_at: int | None = None) -> Journal:
     j = Journal(path)
     roles = {
         "psu": {
@@ -131,9 +129,7 @@ def make_run(
         "test_plans/intake/test_intake.py::test_ocv_and_insulation",
         "test_plans/intake/test_intake.py::test_capacity",
     )
-    j.add_event(
-        RUN_ID, "conditions", "ambient at start", data={"temperature": "23.4 °C", "humidity": "41 %RH"}, t=0.0
-    )
+    j.add_event(RUN_ID, "conditions", "ambient at start", data={"temperature": "23.4 °C", "humidity": "41 %RH"}, t=0.0)
     j.start_step(
         RUN_ID,
         s1,

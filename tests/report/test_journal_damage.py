@@ -63,8 +63,14 @@ def test_commands_on_a_damaged_journal_give_one_line(kind, argv, tmp_path, capsy
     path = reports / "journal.sqlite"
     _damage(kind, path, tmp_path)
     size = path.stat().st_size
-    code = main([*argv[:1], *(["--report-dir", str(reports)] if argv[0] == "runs" else []), *argv[1:],
-                 *([] if argv[0] == "runs" else ["--report-dir", str(reports)])])
+    code = main(
+        [
+            *argv[:1],
+            *(["--report-dir", str(reports)] if argv[0] == "runs" else []),
+            *argv[1:],
+            *([] if argv[0] == "runs" else ["--report-dir", str(reports)]),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 2
     assert "no runs" not in out

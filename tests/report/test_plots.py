@@ -31,8 +31,9 @@ def _parse(svg: str) -> ET.Element:
 
 def _polylines(svg: str) -> list[list[tuple[float, float]]]:
     root = _parse(svg)
-    return [[tuple(map(float, p.split(","))) for p in el.get("points", "").split()]
-            for el in root.iter(f"{SVG}polyline")]
+    return [
+        [tuple(map(float, p.split(","))) for p in el.get("points", "").split()] for el in root.iter(f"{SVG}polyline")
+    ]
 
 
 def _fig(traces: list[Trace], **kw: object) -> Figure:
@@ -83,8 +84,15 @@ def test_a_band_splits_at_gaps_too() -> None:
 
 
 def test_step_trace_holds_each_value_until_the_next_x() -> None:
-    r = render(Figure("cmd", Axis("t", "s", limits=(0.0, 2.0)), Axis("p", "kW", limits=(0.0, 10.0)),
-                      [Trace([0.0, 1.0, 2.0], [0.0, 10.0, 0.0], kind="step")], show_title=False))
+    r = render(
+        Figure(
+            "cmd",
+            Axis("t", "s", limits=(0.0, 2.0)),
+            Axis("p", "kW", limits=(0.0, 10.0)),
+            [Trace([0.0, 1.0, 2.0], [0.0, 10.0, 0.0], kind="step")],
+            show_title=False,
+        )
+    )
     (line,) = _polylines(r.svg)
     xs = [x for x, _ in line]
     ys = [y for _, y in line]
@@ -93,8 +101,16 @@ def test_step_trace_holds_each_value_until_the_next_x() -> None:
 
 def test_text_is_escaped_and_nothing_executable_is_written() -> None:
     evil = '<script>alert("x")</script> & "quotes"'
-    r = render(Figure(evil, Axis(evil), Axis(evil), [Trace([0.0, 1.0], [1.0, 2.0], label=evil)],
-                      markers=[Marker(0.5, evil)], levels=[Level(1.5, evil)]))
+    r = render(
+        Figure(
+            evil,
+            Axis(evil),
+            Axis(evil),
+            [Trace([0.0, 1.0], [1.0, 2.0], label=evil)],
+            markers=[Marker(0.5, evil)],
+            levels=[Level(1.5, evil)],
+        )
+    )
     assert "<script" not in r.svg and "&lt;script&gt;" in r.svg
     root = _parse(r.svg)
     assert root.get("aria-label") == evil  # escaped in the attribute, intact once parsed
@@ -115,28 +131,50 @@ def test_same_input_gives_the_same_bytes() -> None:
     v = rng.normal(3.3, 0.01, t.size)
 
     def draw() -> bytes:
-        return render(Figure("cells", Axis("run time", "s", readable_time=True), Axis("cell", "V"),
-                             [Trace(t, v - 0.01, v + 0.01, kind="band", label="range"), Trace(t, v, label="mean")],
-                             markers=[Marker(float(t[100]), "flag")], levels=[Level(3.35, "max ≤ 3.35 V")],
-                             guides=[float(t[2000])])).to_bytes()
+        return render(
+            Figure(
+                "cells",
+                Axis("run time", "s", readable_time=True),
+                Axis("cell", "V"),
+                [Trace(t, v - 0.01, v + 0.01, kind="band", label="range"), Trace(t, v, label="mean")],
+                markers=[Marker(float(t[100]), "flag")],
+                levels=[Level(3.35, "max ≤ 3.35 V")],
+                guides=[float(t[2000])],
+            )
+        ).to_bytes()
 
     assert draw() == draw()
-    assert draw() == render(Figure("cells", Axis("run time", "s", readable_time=True), Axis("cell", "V"),
-                                   [Trace(t.copy(), v - 0.01, v + 0.01, kind="band", label="range"),
-                                    Trace(t.copy(), v.copy(), label="mean")],
-                                   markers=[Marker(float(t[100]), "flag")], levels=[Level(3.35, "max ≤ 3.35 V")],
-                                   guides=[float(t[2000])])).to_bytes()
+    assert (
+        draw()
+        == render(
+            Figure(
+                "cells",
+                Axis("run time", "s", readable_time=True),
+                Axis("cell", "V"),
+                [
+                    Trace(t.copy(), v - 0.01, v + 0.01, kind="band", label="range"),
+                    Trace(t.copy(), v.copy(), label="mean"),
+                ],
+                markers=[Marker(float(t[100]), "flag")],
+                levels=[Level(3.35, "max ≤ 3.35 V")],
+                guides=[float(t[2000])],
+            )
+        ).to_bytes()
+    )
     assert "-0," not in draw().decode() and not re.search(r'"-0"', draw().decode())
 
 
-@pytest.mark.parametrize("figure", [
-    Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), []),
-    Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), [Trace([], [])]),
-    Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), [Trace([0.0, 1.0], [np.nan, np.nan])]),
-    Figure("pack voltage", Axis("t", "s"), Axis("v", "V", scale="log"), [Trace([0.0, 1.0], [0.0, -1.0])]),
-    BarChart("pack voltage", ["a", "b"], {"x": [np.nan, np.nan]}, Axis("v", "V")),
-    Histogram("pack voltage", [0.0, 1.0, 2.0], [0.0, 0.0], Axis("v", "V"), Axis("fraction")),
-])
+@pytest.mark.parametrize(
+    "figure",
+    [
+        Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), []),
+        Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), [Trace([], [])]),
+        Figure("pack voltage", Axis("t", "s"), Axis("v", "V"), [Trace([0.0, 1.0], [np.nan, np.nan])]),
+        Figure("pack voltage", Axis("t", "s"), Axis("v", "V", scale="log"), [Trace([0.0, 1.0], [0.0, -1.0])]),
+        BarChart("pack voltage", ["a", "b"], {"x": [np.nan, np.nan]}, Axis("v", "V")),
+        Histogram("pack voltage", [0.0, 1.0, 2.0], [0.0, 0.0], Axis("v", "V"), Axis("fraction")),
+    ],
+)
 def test_no_data_is_a_named_no_data_figure(figure: object) -> None:
     r = render(figure)  # type: ignore[arg-type]
     assert r.empty and r.points == 0
@@ -159,15 +197,22 @@ def test_a_unit_that_does_not_convert_names_the_trace_and_both_units() -> None:
 
 
 def test_readable_time_axis_reads_in_hours_for_a_long_run() -> None:
-    r = render(Figure("x", Axis("run time", "s", readable_time=True), Axis("v", "V"),
-                      [Trace([0.0, 4 * 3600.0], [1.0, 2.0])]))
+    r = render(
+        Figure("x", Axis("run time", "s", readable_time=True), Axis("v", "V"), [Trace([0.0, 4 * 3600.0], [1.0, 2.0])])
+    )
     texts = [el.text for el in _parse(r.svg).iter(f"{SVG}text")]
     assert "run time [h]" in texts and "4" in texts
 
 
 def test_log_axis_has_decade_ticks_and_drops_non_positive_values_as_gaps() -> None:
-    r = render(Figure("x", Axis("f", "Hz"), Axis("z", "ohm", scale="log"),
-                      [Trace([1.0, 2.0, 3.0, 4.0, 5.0], [0.001, 0.1, 0.0, 10.0, 1000.0])]))
+    r = render(
+        Figure(
+            "x",
+            Axis("f", "Hz"),
+            Axis("z", "ohm", scale="log"),
+            [Trace([1.0, 2.0, 3.0, 4.0, 5.0], [0.001, 0.1, 0.0, 10.0, 1000.0])],
+        )
+    )
     texts = [el.text for el in _parse(r.svg).iter(f"{SVG}text")]
     assert {"0.001", "0.1", "10", "1000"} <= set(texts)
     assert [len(ln) for ln in _polylines(r.svg)] == [2, 2]
@@ -181,9 +226,15 @@ def test_a_level_far_off_the_data_is_reported_off_scale_not_drawn() -> None:
 
 
 def test_second_axis_scales_its_own_traces() -> None:
-    r = render(Figure("vi", Axis("t", "s"), Axis("v", "V"), [Trace([0.0, 1.0], [3.0, 3.5]),
-                                                             Trace([0.0, 1.0], [-100.0, 100.0], axis="y2")],
-                      y2=Axis("i", "A")))
+    r = render(
+        Figure(
+            "vi",
+            Axis("t", "s"),
+            Axis("v", "V"),
+            [Trace([0.0, 1.0], [3.0, 3.5]), Trace([0.0, 1.0], [-100.0, 100.0], axis="y2")],
+            y2=Axis("i", "A"),
+        )
+    )
     a, b = _polylines(r.svg)
     assert [y for _, y in a] == [y for _, y in b]  # each spans the plot height on its own scale
     texts = [el.text for el in _parse(r.svg).iter(f"{SVG}text")]

@@ -18,9 +18,7 @@ from bench.journal import Journal
 from bench.report.render import render_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium not on PATH (run `make chromium` to install it)"
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not on PATH (run `make chromium` to install it)")
 SECTION_IDS = (
     "identity",
     "dut",
@@ -37,9 +35,7 @@ SECTION_IDS = (
     "signatures",
     "end",
 )
-CONSOLE_ERROR = re.compile(
-    r"Uncaught|ERROR:CONSOLE|CONSOLE\(\d+\)|Refused to|Failed to load resource", re.IGNORECASE
-)
+CONSOLE_ERROR = re.compile(r"Uncaught|ERROR:CONSOLE|CONSOLE\(\d+\)|Refused to|Failed to load resource", re.IGNORECASE)
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -48,9 +48,7 @@ def test_spike_in_the_journal_survives_into_the_svg(
 
 
 def test_nan_samples_are_kept_in_csv_and_skipped_in_plots() -> None:
-    s = SeriesData(
-        "x", "V", np.arange(5.0), np.array([1.0, np.nan, 3.0, 2.0, 1.0]), np.zeros(5, dtype=np.int32), ["s"]
-    )
+    s = SeriesData("x", "V", np.arange(5.0), np.array([1.0, np.nan, 3.0, 2.0, 1.0]), np.zeros(5, dtype=np.int32), ["s"])
     plot = plot_series(s, [], {})
     assert plot.points == 4 and "nan" not in plot.svg.lower()
     assert s.stats()["max"] == 3.0

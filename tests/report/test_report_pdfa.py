@@ -29,9 +29,7 @@ def test_pdf_is_pdfa3b_tagged_with_the_evidence_embedded(run_id: str, journal: J
     assert pdf.Root.ViewerPreferences.DisplayDocTitle
 
 
-def test_passport_from_dut_information_is_embedded_when_not_attached(
-    run_id: str, build_run, tmp_path: Path
-) -> None:
+def test_passport_from_dut_information_is_embedded_when_not_attached(run_id: str, build_run, tmp_path: Path) -> None:
     j = build_run(tmp_path / "j.sqlite", samples=200)
     with pytest.MonkeyPatch.context() as mp:  # a run whose passport came only with the DUT information
         real = j.attachments
@@ -64,8 +62,9 @@ def test_pdf_out_of_time_is_journalled_and_keeps_html_and_record(
 
 def test_bench_report_pdf_timeout_option(run_id: str, journal: Journal, tmp_path: Path, capsys) -> None:
     reports = Path(journal.path).parent
-    code = bench_main(["report", run_id, "--report-dir", str(reports), "--out", str(tmp_path / "o"),
-                       "--pdf-timeout", "0.01"])
+    code = bench_main(
+        ["report", run_id, "--report-dir", str(reports), "--out", str(tmp_path / "o"), "--pdf-timeout", "0.01"]
+    )
     assert code == 0
     assert "pdf: NOT rendered" in capsys.readouterr().err
 
@@ -75,7 +74,9 @@ def test_long_values_are_clipped_on_the_page() -> None:
     assert clip("MOD-0042") == "MOD-0042"
 
 
-@pytest.mark.parametrize("planted", ["report.html", "record.json", "attachments/telemetry.csv", "limits/module_lfp.toml"])
+@pytest.mark.parametrize(
+    "planted", ["report.html", "record.json", "attachments/telemetry.csv", "limits/module_lfp.toml"]
+)
 def test_report_never_writes_through_a_planted_link(
     planted: str, run_id: str, journal: Journal, tmp_path: Path
 ) -> None:

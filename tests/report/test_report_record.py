@@ -11,9 +11,7 @@ from bench.report.render import render_report
 from bench.signing.manifest import canonical_json
 
 
-def test_rendering_twice_gives_identical_canonical_record_bytes(
-    run_id: str, journal: Journal, tmp_path: Path
-) -> None:
+def test_rendering_twice_gives_identical_canonical_record_bytes(run_id: str, journal: Journal, tmp_path: Path) -> None:
     a = render_report(journal, run_id, tmp_path / "a", pdf=False, csv=True)
     b = render_report(journal, run_id, tmp_path / "b", pdf=False, csv=True)
     data = (a.out_dir / "record.json").read_bytes()
@@ -25,9 +23,7 @@ def test_rendering_twice_gives_identical_canonical_record_bytes(
     ).read_bytes()
 
 
-def test_record_carries_identity_instruments_passport_conditions_and_checks(
-    run_id: str, journal: Journal
-) -> None:
+def test_record_carries_identity_instruments_passport_conditions_and_checks(run_id: str, journal: Journal) -> None:
     r = build_record(journal, run_id)
     assert r["schema_version"] == RECORD_SCHEMA_VERSION and r["report_id"] == f"ESSB-{run_id}"
     assert r["lab"] == {"site": "ESS Bench lab", "location": "Bay 2, battery test cell"}

@@ -185,10 +185,17 @@ def test_plan_tables_render_in_the_report_and_unmeasured_values_say_so(
     """CSV tables a plan attaches (an RTE table, an alarm matrix) appear as tables; a value the
     instrument could not give (journalled NULL, INDETERMINATE) reads "not measured", not a number."""
     journal.add_attachment(run_id, "rte_table.csv", b"cycle,rte_ac_pct\n1,92.9\n2,93.0\n", kind="text/csv")
-    journal.add_measurement(run_id, step=None, name="sign.reactive_power_error", value=None, unit="%",
-                            verdict="INDETERMINATE", reason="704.VarSet not implemented")
+    journal.add_measurement(
+        run_id,
+        step=None,
+        name="sign.reactive_power_error",
+        value=None,
+        unit="%",
+        verdict="INDETERMINATE",
+        reason="704.VarSet not implemented",
+    )
     html = render_report(journal, run_id, tmp_path / "t", pdf=False).html.read_text(encoding="utf-8")
-    assert "rte_table.csv" in html and "<th>rte_ac_pct</th>" in html and "<td class=\"wrap\">92.9</td>" in html
+    assert "rte_table.csv" in html and "<th>rte_ac_pct</th>" in html and '<td class="wrap">92.9</td>' in html
     assert "not measured" in html
 
 

@@ -61,10 +61,25 @@ def run_case(name: str, case: Case, tmp: Path) -> dict[str, Any]:
     work = tmp / name
     work.mkdir()
     station = station_file(work, name, case)
-    cmd = [sys.executable, "-m", "pytest", "-q", PLAN, "--station", str(station), "--report-dir", str(work),
-           "--limits", str(ROOT / "limits" / LIMITS[case.base]), "--no-pdf", "-p", "no:randomly"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        PLAN,
+        "--station",
+        str(station),
+        "--report-dir",
+        str(work),
+        "--limits",
+        str(ROOT / "limits" / LIMITS[case.base]),
+        "--no-pdf",
+        "-p",
+        "no:randomly",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=str(ROOT))
+    )
     out = proc.stdout + proc.stderr
     journal = Journal(work / "journal.sqlite")
     try:
@@ -77,10 +92,17 @@ def run_case(name: str, case: Case, tmp: Path) -> dict[str, Any]:
         journal.close()
     trips = [e for e in events if e["kind"] == "interlock" and e["data"].get("tripped")]
     return {
-        "name": name, "status": run["status"], "verdict": run["verdict"], "reason": run["reason"], "steps": steps,
+        "name": name,
+        "status": run["status"],
+        "verdict": run["verdict"],
+        "reason": run["reason"],
+        "steps": steps,
         "measurements": [(m["name"], m["step"], m["verdict"], m["value"], m["note"]) for m in measurements],
         "failed": {m["name"]: m["step"] for m in measurements if m["verdict"] == "FAIL"},
-        "trips": trips, "events": [(e["kind"], e["message"], e["data"]) for e in events],
+        "trips": trips,
+        "events": [(e["kind"], e["message"], e["data"]) for e in events],
         "safe": [e["message"] for e in events if e["kind"] in ("safe_state", "safe_state_failed")],
-        "internal_error": "INTERNALERROR" in out, "summary": "ESS Bench" in proc.stdout, "out": out[-3000:],
+        "internal_error": "INTERNALERROR" in out,
+        "summary": "ESS Bench" in proc.stdout,
+        "out": out[-3000:],
     }

@@ -43,8 +43,12 @@ def _fire(session: Any) -> None:
             t.start()
 
 
-GARBAGE_SAFETY = {"safe_state_action_timeout": "abc", "teardown_timeout": "nan s", "safe_state_retries": "many",
-                  "safe_state_retry_delay": "-1 s"}
+GARBAGE_SAFETY = {
+    "safe_state_action_timeout": "abc",
+    "teardown_timeout": "nan s",
+    "safe_state_retries": "many",
+    "safe_state_retry_delay": "-1 s",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -101,8 +105,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         journalled = [(m["name"], m["step"]) for m in j.measurements(session.run_id)]
         row = j.run(session.run_id)
         status_row = {"status": row["status"], "reason": row["reason"]}
-        events = [(e["kind"], e["message"]) for e in j.events(session.run_id)
-                  if e["kind"] in ("safe_state", "safe_state_failed", "interlock", "abort", "stop", "safety_fallback")]
+        events = [
+            (e["kind"], e["message"])
+            for e in j.events(session.run_id)
+            if e["kind"] in ("safe_state", "safe_state_failed", "interlock", "abort", "stop", "safety_fallback")
+        ]
         j.close()
     except Exception as exc:  # reported, the test fails on it
         journalled, status_row, events = [], {"status": "UNREADABLE", "reason": str(exc)}, []
@@ -113,7 +120,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         "chamber_setpoint_degC": None if plant is None else float(plant.chamber.setpoint_degC),
         "ambient_degC": None if plant is None else float(plant.ambient_degC),
         "contactor_closed": None if plant is None else bool(plant.bms.contactor_closed),
-        "taken": taken, "journalled": journalled, "run": status_row, "events": events,
+        "taken": taken,
+        "journalled": journalled,
+        "run": status_row,
+        "events": events,
         "run_status_attr": None if run is None else run["status"],
     }
     with open(out, "w", encoding="utf-8") as fh:

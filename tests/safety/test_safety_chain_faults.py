@@ -27,56 +27,106 @@ CASES: dict[str, Case] = {
     "healthy": Case(),
     "nmc_healthy": Case(base="nmc"),
     # -- one seeded failure per hazard: missing or late response -----------------------------------------
-    "ror_no_open": Case("[simulation.overrides.bms.opens_contactor]\ntemp_rise_rate = false",
-                        "test_rate_of_rise_response", "STOPPED", ("ror.trip_time", "ror.current_zero_time")),
-    "gas_stage1_late": Case("[simulation.overrides.bms]\n"
-                            "gas_stage1_ppm = { H2 = 2000.0, CO = 1000.0, VOC = 500.0, HF = 50.0 }",
-                            "test_gas_detection", "STOPPED", ("gas.stage1_alarm_time",)),
+    "ror_no_open": Case(
+        "[simulation.overrides.bms.opens_contactor]\ntemp_rise_rate = false",
+        "test_rate_of_rise_response",
+        "STOPPED",
+        ("ror.trip_time", "ror.current_zero_time"),
+    ),
+    "gas_stage1_late": Case(
+        "[simulation.overrides.bms]\ngas_stage1_ppm = { H2 = 2000.0, CO = 1000.0, VOC = 500.0, HF = 50.0 }",
+        "test_gas_detection",
+        "STOPPED",
+        ("gas.stage1_alarm_time",),
+    ),
     # issue 11 item 4: the BMS ignores gas stage 2; the plan FAILs the shutdown, and the bench's own
     # gas-stage interlock then trips while the safe state is being driven: merged into it, never raised
     # (its contactors take 3 s to open on the safe state's standby request, so the bench's 2 s watch
     # certainly falls inside the safe state)
-    "gas_stage2_no_open": Case("[simulation.overrides.bms]\nopen_time_s = 3.0\n"
-                               "[simulation.overrides.bms.opens_contactor]\ngas_stage2 = false",
-                               "test_gas_detection", "STOPPED", ("gas.stage2_trip_time", "gas.shutdown_time"),
-                               interlock="gas_stage"),
+    "gas_stage2_no_open": Case(
+        "[simulation.overrides.bms]\nopen_time_s = 3.0\n[simulation.overrides.bms.opens_contactor]\ngas_stage2 = false",
+        "test_gas_detection",
+        "STOPPED",
+        ("gas.stage2_trip_time", "gas.shutdown_time"),
+        interlock="gas_stage",
+    ),
     # issue 11 item 6: a BMS that acts on over-pressure only at 2000 Pa instead of 150 Pa
-    "pressure_no_act": Case(PRESSURE_2000, "test_pressure_vent_detection", "STOPPED",
-                            ("pressure.alarm_time", "pressure.trip_time", "pressure.current_zero_time")),
-    "gradient_slow": Case("[simulation.overrides.bms]\ngradient_delay_s = 30.0", "test_thermal_gradient", "STOPPED",
-                          ("gradient.alarm_time", "gradient.trip_time", "gradient.current_zero_time")),
-    "ot_slow": Case("[simulation.overrides.bms]\not_delay_s = 5.0", "test_thermal_trip_response", "STOPPED",
-                    ("thermal.alarm_time", "thermal.trip_time", "thermal.current_zero_time")),
-    "comms_loss_slow_bms": Case("[simulation.overrides.bms]\ncomms_timeout_s = 30.0", "test_comms_loss", "STOPPED",
-                                ("comms.safe_state_time",)),
+    "pressure_no_act": Case(
+        PRESSURE_2000,
+        "test_pressure_vent_detection",
+        "STOPPED",
+        ("pressure.alarm_time", "pressure.trip_time", "pressure.current_zero_time"),
+    ),
+    "gradient_slow": Case(
+        "[simulation.overrides.bms]\ngradient_delay_s = 30.0",
+        "test_thermal_gradient",
+        "STOPPED",
+        ("gradient.alarm_time", "gradient.trip_time", "gradient.current_zero_time"),
+    ),
+    "ot_slow": Case(
+        "[simulation.overrides.bms]\not_delay_s = 5.0",
+        "test_thermal_trip_response",
+        "STOPPED",
+        ("thermal.alarm_time", "thermal.trip_time", "thermal.current_zero_time"),
+    ),
+    "comms_loss_slow_bms": Case(
+        "[simulation.overrides.bms]\ncomms_timeout_s = 30.0", "test_comms_loss", "STOPPED", ("comms.safe_state_time",)
+    ),
     # -- faults of the plant --------------------------------------------------------------------------------
-    "thermal_runaway_precursor": Case('faults = [{type = "thermal_runaway_precursor", cell = 3, '
-                                      'heat_rate_degC_per_min = 5.0}]', "test_baseline_at_rest", "STOPPED",
-                                      ("thermal.baseline_rate_of_rise",)),
-    "gas_release": Case("[simulation.overrides.gas]\nbackground_ppm = { H2 = 2500.0 }", "test_baseline_at_rest",
-                        "STOPPED", ("gas.baseline_lfl_fraction",)),
-    "stuck_sensor": Case('faults = [{type = "stuck_temp_sensor", cell = 6}]', "test_thermal_trip_response", "STOPPED",
-                         ("thermal.sensor_tracking",)),
+    "thermal_runaway_precursor": Case(
+        'faults = [{type = "thermal_runaway_precursor", cell = 3, heat_rate_degC_per_min = 5.0}]',
+        "test_baseline_at_rest",
+        "STOPPED",
+        ("thermal.baseline_rate_of_rise",),
+    ),
+    "gas_release": Case(
+        "[simulation.overrides.gas]\nbackground_ppm = { H2 = 2500.0 }",
+        "test_baseline_at_rest",
+        "STOPPED",
+        ("gas.baseline_lfl_fraction",),
+    ),
+    "stuck_sensor": Case(
+        'faults = [{type = "stuck_temp_sensor", cell = 6}]',
+        "test_thermal_trip_response",
+        "STOPPED",
+        ("thermal.sensor_tracking",),
+    ),
     # the first provoked path with current flowing is the comms loss: the current never stops
-    "welded_contactor": Case('faults = [{type = "welded_contactor"}]', "test_comms_loss", "STOPPED",
-                             ("comms.safe_state_time",)),
-    "comms_loss_unannounced": Case('faults = [{type = "comms_loss", at_s = 3000.0}]', None, "ABORTED",
-                                   interlock="link.bms_can"),
+    "welded_contactor": Case(
+        'faults = [{type = "welded_contactor"}]', "test_comms_loss", "STOPPED", ("comms.safe_state_time",)
+    ),
+    "comms_loss_unannounced": Case(
+        'faults = [{type = "comms_loss", at_s = 3000.0}]', None, "ABORTED", interlock="link.bms_can"
+    ),
     # -- NMC ----------------------------------------------------------------------------------------------------
     # an NMC pack commissioned with the LFP product's OT trips (55 degC, above the NMC 45 degC ceiling):
     # the settings the engineer reads are those the BMS holds
-    "nmc_lfp_ot_settings": Case("[simulation.overrides.bms]\not_charge_alarm_degC = 55.0\not_discharge_alarm_degC = 55.0\n"
-                                '[simulation.prompts]\n"bms.setting.ot_charge_trip" = "55 degC"\n'
-                                '"bms.setting.ot_discharge_trip" = "55 degC"', "test_thermal_detection_setpoints",
-                                "COMPLETED", ("thermal.ot_trip_headroom_oem", "thermal.soak_headroom"),
-                                also=("test_thermal_trip_response",), base="nmc"),
-    "nmc_stuck_sensor": Case('faults = [{type = "stuck_temp_sensor", cell = 4}]', "test_thermal_trip_response",
-                             "STOPPED", ("thermal.sensor_tracking",), base="nmc"),
+    "nmc_lfp_ot_settings": Case(
+        "[simulation.overrides.bms]\not_charge_alarm_degC = 55.0\not_discharge_alarm_degC = 55.0\n"
+        '[simulation.prompts]\n"bms.setting.ot_charge_trip" = "55 degC"\n'
+        '"bms.setting.ot_discharge_trip" = "55 degC"',
+        "test_thermal_detection_setpoints",
+        "COMPLETED",
+        ("thermal.ot_trip_headroom_oem", "thermal.soak_headroom"),
+        also=("test_thermal_trip_response",),
+        base="nmc",
+    ),
+    "nmc_stuck_sensor": Case(
+        'faults = [{type = "stuck_temp_sensor", cell = 4}]',
+        "test_thermal_trip_response",
+        "STOPPED",
+        ("thermal.sensor_tracking",),
+        base="nmc",
+    ),
     # -- the hardware path: operator prompts answered from the station, the simulated operator acting ------------
     "operator_healthy": Case(base="operator"),
-    "operator_pressure_no_act": Case(PRESSURE_2000, "test_pressure_vent_detection", "STOPPED",
-                                     ("pressure.alarm_time", "pressure.trip_time", "pressure.current_zero_time"),
-                                     base="operator"),
+    "operator_pressure_no_act": Case(
+        PRESSURE_2000,
+        "test_pressure_vent_detection",
+        "STOPPED",
+        ("pressure.alarm_time", "pressure.trip_time", "pressure.current_zero_time"),
+        base="operator",
+    ),
 }
 SAME_AS = {"operator_healthy": "healthy", "operator_pressure_no_act": "pressure_no_act"}
 # longest runs first, so the parallel workers finish together
@@ -115,8 +165,10 @@ def test_each_hazard_is_caught_at_its_step_and_only_there(case: str, outcomes: d
             assert nodes == list(outcomes["healthy"]["steps"]) and r["verdict"] == "FAIL", (nodes, r["verdict"])
     if c.interlock is not None:  # the link interlock, or the plan's own read of the silent BMS, stops the run
         role = c.interlock.split(".")[-1]
-        assert any(c.interlock in e["message"] for e in r["trips"]) or role in (r["reason"] or ""), \
-            (r["trips"], r["reason"])
+        assert any(c.interlock in e["message"] for e in r["trips"]) or role in (r["reason"] or ""), (
+            r["trips"],
+            r["reason"],
+        )
     else:
         assert r["trips"] == [], r["trips"]
 
@@ -130,8 +182,13 @@ def test_a_trip_during_the_safe_state_is_merged_and_the_sequence_completes(outco
     roles = [m.split(":")[0] for m in r["safe"]]
     first_pass = roles[: roles.index("bms_can") + 1]
     assert {"stimulus", "load", "psu", "chamber", "bms_can"} <= set(first_pass), r["safe"]
-    assert first_pass.index("stimulus") < first_pass.index("load") < first_pass.index("psu") \
-        < first_pass.index("chamber") < first_pass.index("bms_can")
+    assert (
+        first_pass.index("stimulus")
+        < first_pass.index("load")
+        < first_pass.index("psu")
+        < first_pass.index("chamber")
+        < first_pass.index("bms_can")
+    )
 
 
 @pytest.mark.parametrize("case", list(SAME_AS))
@@ -141,12 +198,15 @@ def test_the_hardware_path_gives_the_same_verdicts(case: str, outcomes: dict[str
     op, hil = outcomes[case], outcomes[SAME_AS[case]]
     assert (op["status"], op["verdict"]) == (hil["status"], hil["verdict"])
     assert {n: v for n, (_o, v) in op["steps"].items()} == {n: v for n, (_o, v) in hil["steps"].items()}
-    assert [(n, s, v) for n, s, v, _x, _note in op["measurements"]] == \
-        [(n, s, v) for n, s, v, _x, _note in hil["measurements"]]
+    assert [(n, s, v) for n, s, v, _x, _note in op["measurements"]] == [
+        (n, s, v) for n, s, v, _x, _note in hil["measurements"]
+    ]
     stimuli = [(msg, data) for kind, msg, data in op["events"] if kind == "stimulus"]
     asked = [data for kind, _msg, data in op["events"] if kind == "prompt" and data["key"].startswith("stimulus.")]
     assert len(stimuli) >= 8 and all(d["confirmed"] and d["witness"] == "A. Witness" for _m, d in stimuli), stimuli
-    assert {d["stimulus"] for _m, d in stimuli} >= ({"cut_link", "heat", "gas_release", "ventilation"}
-                                                    | ({"sensor_override"} if case == "operator_healthy" else set()))
+    assert {d["stimulus"] for _m, d in stimuli} >= (
+        {"cut_link", "heat", "gas_release", "ventilation"}
+        | ({"sensor_override"} if case == "operator_healthy" else set())
+    )
     assert sum(d["key"] == "stimulus.witness" for d in asked) == len(stimuli)  # one witness per confirmation
     assert not any(kind == "stimulus" for kind, _m, _d in hil["events"])  # the HIL run asked nobody

@@ -57,22 +57,29 @@ def _watch(tables: list[tuple[str, dict[str, Any]]], bms: FakeBms, clock: SimClo
 
 
 def test_merge_tighter_bound_wins_and_names_its_origin() -> None:
-    cfg = merge_config([
-        ("station.toml", {"period": "2 s", "cell_temperature": {"max": "80 degC", "min": "-30 degC"}}),
-        ("limits.toml", {"period": "1 s", "cell_temperature": {"max": "70 degC", "min": "-40 degC"},
-                         "gas_stage": {"max": 1}}),
-    ])
+    cfg = merge_config(
+        [
+            ("station.toml", {"period": "2 s", "cell_temperature": {"max": "80 degC", "min": "-30 degC"}}),
+            (
+                "limits.toml",
+                {"period": "1 s", "cell_temperature": {"max": "70 degC", "min": "-40 degC"}, "gas_stage": {"max": 1}},
+            ),
+        ]
+    )
     il = cfg.interlocks["cell_temperature"]
     assert il.high == Q_(70, "degC") and il.origin["max"] == "limits.toml"
     assert il.low == Q_(-30, "degC") and il.origin["min"] == "station.toml"
     assert cfg.period_s == 1.0 and cfg.interlocks["gas_stage"].high.magnitude == 1
 
 
-@pytest.mark.parametrize("table, key", [
-    ({"cell_temprature": {"max": "60 degC"}}, "interlocks"),
-    ({"cell_voltage": {"max": "60 degC"}}, "interlocks.cell_voltage.max"),
-    ({"pack_current": {"max": "10 A", "hysteresis": 1}}, "interlocks.pack_current"),
-])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ({"cell_temprature": {"max": "60 degC"}}, "interlocks"),
+        ({"cell_voltage": {"max": "60 degC"}}, "interlocks.cell_voltage.max"),
+        ({"pack_current": {"max": "10 A", "hysteresis": 1}}, "interlocks.pack_current"),
+    ],
+)
 def test_merge_rejects_bad_config_naming_file_and_key(table: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as e:
         merge_config([("lim.toml", table)])
@@ -170,8 +177,13 @@ def test_watcher_on_another_thread_interrupts_the_plan() -> None:
     try:
         clock = SimClock()
         bms = FakeBms(clock, temp=lambda t: 99.0)
-        w = InterlockWatcher(merge_config([("s", {"cell_temperature": {"max": "60 degC"}})]), {"bms_can": bms},
-                             clock, on_trip=trips.append, interrupter=intr)
+        w = InterlockWatcher(
+            merge_config([("s", {"cell_temperature": {"max": "60 degC"}})]),
+            {"bms_can": bms},
+            clock,
+            on_trip=trips.append,
+            interrupter=intr,
+        )
         threading.Timer(0.1, w.tick).start()  # as RealClock.every would call it
         with pytest.raises(InterlockTrip):
             time.sleep(5)
@@ -198,11 +210,21 @@ class _Inst:
 def test_safe_state_order_retries_and_a_hung_instrument_never_stops_the_others() -> None:
     log: list[str] = []
     events: list[tuple[str, str]] = []
-    inst = {"bms": _Inst(40, log), "load": _Inst(10, log), "psu": _Inst(20, log, "hang"),
-            "chamber": _Inst(30, log, "fail")}
+    inst = {
+        "bms": _Inst(40, log),
+        "load": _Inst(10, log),
+        "psu": _Inst(20, log, "hang"),
+        "chamber": _Inst(30, log, "fail"),
+    }
     t0 = time.monotonic()
-    res = drive_safe_state(inst, cause="trip", journal_event=lambda k, m, d: events.append((k, m)), retries=2,
-                           retry_delay_s=0.01, action_timeout_s=0.2)
+    res = drive_safe_state(
+        inst,
+        cause="trip",
+        journal_event=lambda k, m, d: events.append((k, m)),
+        retries=2,
+        retry_delay_s=0.01,
+        action_timeout_s=0.2,
+    )
     assert time.monotonic() - t0 < 10.0  # a hung instrument costs its 0.2 s budget, not its 30 s hang
     assert [r.role for r in res] == ["load", "psu", "chamber", "bms"]
     assert [r.ok for r in res] == [True, False, False, True]

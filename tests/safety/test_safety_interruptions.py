@@ -39,8 +39,12 @@ Windows = tuple[tuple[float, float], ...]
 PLANS: dict[str, tuple[int, Windows, str, tuple[float, float] | None]] = {
     "test_plans/safety_chain": (POINTS // 2, ((1.0, 2400.0),), "gas", None),
     "test_plans/smoke": (POINTS - POINTS // 2, ((1.0, 1200.0),), "psu", (1.0, 3.0)),
-    "test_plans/module_intake": (INTAKE_POINTS, ((3700.0, 35700.0), (35800.0, 75000.0), (248200.0, 259700.0)),
-                                 "load", (1.0, 3.0)),
+    "test_plans/module_intake": (
+        INTAKE_POINTS,
+        ((3700.0, 35700.0), (35800.0, 75000.0), (248200.0, 259700.0)),
+        "load",
+        (1.0, 3.0),
+    ),
 }
 
 
@@ -59,8 +63,17 @@ def _points() -> list[dict[str, Any]]:
         _n, windows, role, mute = PLANS[plan]
         at_s = round(rng.uniform(*windows[0]), 2)
         mute_s = None if mute is None else round(rng.uniform(*mute), 2)
-        pts.append({"plan": plan, "kind": KINDS[(i // 2) % len(KINDS)], "at_s": at_s, "role": role, "mute_s": mute_s,
-                    "garbage_safety": True, "id": f"{plan}#garbage{i}"})
+        pts.append(
+            {
+                "plan": plan,
+                "kind": KINDS[(i // 2) % len(KINDS)],
+                "at_s": at_s,
+                "role": role,
+                "mute_s": mute_s,
+                "garbage_safety": True,
+                "id": f"{plan}#garbage{i}",
+            }
+        )
     return pts
 
 
@@ -68,17 +81,34 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
     work = tmp / point["id"].replace("/", "_").replace("#", "_")
     work.mkdir(parents=True)
     out = work / "outcome.json"
-    env = dict(os.environ, ESS_INTERRUPT=json.dumps({**point, "out": str(out)}),
-               PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "interrupt_agent", point["plan"], "--report-dir", str(work),
-           "-p", "no:randomly"]
+    env = dict(
+        os.environ,
+        ESS_INTERRUPT=json.dumps({**point, "out": str(out)}),
+        PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "interrupt_agent",
+        point["plan"],
+        "--report-dir",
+        str(work),
+        "-p",
+        "no:randomly",
+    ]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     except subprocess.TimeoutExpired:
         return {"point": point, "ok": False, "why": ["run did not finish within 240 s (hung)"]}
     if not out.exists():
-        return {"point": point, "ok": False, "why": [f"no outcome written (exit {proc.returncode})",
-                                                    proc.stdout[-1500:], proc.stderr[-1500:]]}
+        return {
+            "point": point,
+            "ok": False,
+            "why": [f"no outcome written (exit {proc.returncode})", proc.stdout[-1500:], proc.stderr[-1500:]],
+        }
     res = json.loads(out.read_text())
     why = []
     if res["supply_on"]:
@@ -115,10 +145,14 @@ def test_interruption_sweep(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda p: _run(p, tmp_path), points))
     passed = sum(r["ok"] for r in results)
-    summary = {"seed": SEED, "points": len(results), "passed": passed,
-               "fired": sum(bool(r.get("fired")) for r in results),
-               "by_kind": {k: sum(r["ok"] for r in results if r["point"]["kind"] == k) for k in KINDS},
-               "failures": [r for r in results if not r["ok"]]}
+    summary = {
+        "seed": SEED,
+        "points": len(results),
+        "passed": passed,
+        "fired": sum(bool(r.get("fired")) for r in results),
+        "by_kind": {k: sum(r["ok"] for r in results if r["point"]["kind"] == k) for k in KINDS},
+        "failures": [r for r in results if not r["ok"]],
+    }
     report = ROOT / "reports" / "safety_interruptions.json"
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps(summary, indent=1))

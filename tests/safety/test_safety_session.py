@@ -51,7 +51,7 @@ def test_trip_in_a_simulated_session_drives_safe_state_and_aborts(tmp_path: Path
     s.journal.close()
 
 
-PLAN = '''
+PLAN = """
 import pytest
 from bench.units import Q_
 
@@ -63,19 +63,25 @@ def test_hangs(clock, measure, psu):
 
 def test_never_runs(clock):
     clock.sleep(Q_(1, "s"))
-'''
+"""
 
 
 def test_step_timeout_in_virtual_time_aborts_the_run_and_still_reports(tmp_path: Path) -> None:
     plan = tmp_path / "plan_t"
     plan.mkdir()
-    (plan / "plan.toml").write_text(f'[plan]\nname = "t"\nstation = "{STATION.as_posix()}"\n'
-                                    f'limits = ["{LIMITS.as_posix()}"]\n', encoding="utf-8")
+    (plan / "plan.toml").write_text(
+        f'[plan]\nname = "t"\nstation = "{STATION.as_posix()}"\nlimits = ["{LIMITS.as_posix()}"]\n', encoding="utf-8"
+    )
     (plan / "test_t.py").write_text(PLAN, encoding="utf-8")
     out = tmp_path / "rep"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", str(plan), "--report-dir", str(out),
-                           "--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", str(plan), "--report-dir", str(out), "--rootdir", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert "exceeded its time limit of 600 s (virtual time)" in proc.stdout, proc.stdout[-3000:]
     db = sqlite3.connect(out / "journal.sqlite")
     run_id, status = db.execute("SELECT run_id, status FROM runs").fetchone()

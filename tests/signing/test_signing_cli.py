@@ -119,9 +119,7 @@ def test_verify_without_trust_says_untrusted(run_dir, keyed, capsys):
 def test_revoke_via_cli(run_dir, keyed, capsys):
     assert main(["sign", str(run_dir), *keyed["eng"]]) == 0
     fp8 = keyed["eng_pub"].name.split("-")[-1].split(".")[0]
-    assert (
-        main(["keys", "revoke", keyed["trust"], fp8, "--at", "2000-01-01T00:00:00Z", "--reason", "lost"]) == 0
-    )
+    assert main(["keys", "revoke", keyed["trust"], fp8, "--at", "2000-01-01T00:00:00Z", "--reason", "lost"]) == 0
     capsys.readouterr()
     assert main(["verify", str(run_dir), "--trust", keyed["trust"]]) == 1
     out = capsys.readouterr().out
@@ -156,9 +154,7 @@ def test_demo_key_via_cli(run_dir, tmp_path, capsys):
     demo_dir = tmp_path / "demo"
     assert main(["keys", "demo", "--dir", str(demo_dir)]) == 0
     pub = demo_dir / "DEMO-engineer.pub.json"
-    assert (
-        main(["sign", str(run_dir), "--key", str(demo_dir / "DEMO-engineer.key.pem"), "--pub", str(pub)]) == 0
-    )
+    assert main(["sign", str(run_dir), "--key", str(demo_dir / "DEMO-engineer.key.pem"), "--pub", str(pub)]) == 0
     assert "[DEMO KEY]" in capsys.readouterr().out
     trust = tmp_path / "t.toml"
     assert main(["keys", "trust-add", str(trust), str(pub)]) == 0

@@ -216,8 +216,9 @@ def test_signature_claiming_another_name_fails(run_dir, engineer, make_trust):
 
 def test_production_refuses_a_key_the_trust_file_marks_demo(limit_file, engineer, make_trust, tmp_path):
     trust = make_trust(engineer)
-    text = trust.read_text().replace(f'fingerprint = "{engineer.info.fingerprint}"',
-                                     f'fingerprint = "{engineer.info.fingerprint}"\ndemo = true')
+    text = trust.read_text().replace(
+        f'fingerprint = "{engineer.info.fingerprint}"', f'fingerprint = "{engineer.info.fingerprint}"\ndemo = true'
+    )
     trust.write_text(text)
     sign_limit_set(limit_file, engineer, now=days(1))  # the signature itself says demo = false
     with pytest.raises(LimitSetSignatureError, match="DEMO"):
@@ -422,4 +423,4 @@ def test_cli_revoke_at_now_is_still_accepted(tmp_path, engineer, make_trust, cap
     trust = make_trust(engineer)
     assert main(["keys", "revoke", str(trust), engineer.info.fingerprint, "--at", "now"]) == 0
     text = trust.read_text()
-    assert 'revoked_at = "now"' not in text and "revoked_at = \"20" in text
+    assert 'revoked_at = "now"' not in text and 'revoked_at = "20' in text

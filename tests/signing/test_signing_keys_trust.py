@@ -24,9 +24,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 def test_canonical_json_rule():
     data = {"b": [1, 2.0, 0.1, 1e-7, 1e16, -0.0], "a": "3.65 V · 0.5 MΩ", "c": {"z": None, "y": True}}
     out = canonical_json(data)
-    assert out == (
-        '{"a":"3.65 V · 0.5 MΩ","b":[1,2.0,0.1,1e-07,1e+16,-0.0],"c":{"y":true,"z":null}}'.encode()
-    )
+    assert out == ('{"a":"3.65 V · 0.5 MΩ","b":[1,2.0,0.1,1e-07,1e+16,-0.0],"c":{"y":true,"z":null}}'.encode())
     assert canonical_json(json.loads(out)) == out  # stable through a parse/serialise cycle
 
 

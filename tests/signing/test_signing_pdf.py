@@ -46,8 +46,9 @@ HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ESSB
 def report_pdf(tmp_path_factory) -> bytes:
     """A small archival report PDF with record.json embedded, rendered once for the module."""
     base = tmp_path_factory.mktemp("pdf")
-    data, pages = render_pdf(HTML, base, embedded=[EmbeddedFile("record.json", RECORD, "run record", "Data",
-                                                                 "application/json")])
+    data, pages = render_pdf(
+        HTML, base, embedded=[EmbeddedFile("record.json", RECORD, "run record", "Data", "application/json")]
+    )
     assert pages == 1
     return data
 
@@ -80,8 +81,13 @@ def people(tmp_path: Path):
     trust = tmp_path / "trust.toml"
     add_trusted_key(trust, eng.info, pdf_certificate=eng_pub.with_name("engineer.cert.pem"))
     add_trusted_key(trust, wit.info, pdf_certificate=wit_pub.with_name("witness.cert.pem"))
-    return {"eng": (eng, load_pdf_signing_key(eng_pub, PW)), "wit": (wit, load_pdf_signing_key(wit_pub, PW)),
-            "trust": trust, "eng_pub": eng_pub, "wit_pub": wit_pub}
+    return {
+        "eng": (eng, load_pdf_signing_key(eng_pub, PW)),
+        "wit": (wit, load_pdf_signing_key(wit_pub, PW)),
+        "trust": trust,
+        "eng_pub": eng_pub,
+        "wit_pub": wit_pub,
+    }
 
 
 def _sign_both(pdf_run: Path, people: dict) -> bytes:
@@ -98,11 +104,15 @@ def _pyhanko_statuses(data: bytes, people: dict) -> list:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    roots = [ax509.Certificate.load(k.certificate.public_bytes(serialization.Encoding.DER))
-             for _, k in (people["eng"], people["wit"])]
+    roots = [
+        ax509.Certificate.load(k.certificate.public_bytes(serialization.Encoding.DER))
+        for _, k in (people["eng"], people["wit"])
+    ]
     reader = PdfFileReader(io.BytesIO(data))
-    return [(s.field_name, validate_pdf_signature(s, ValidationContext(trust_roots=roots, allow_fetching=False)))
-            for s in reader.embedded_signatures]
+    return [
+        (s.field_name, validate_pdf_signature(s, ValidationContext(trust_roots=roots, allow_fetching=False)))
+        for s in reader.embedded_signatures
+    ]
 
 
 def test_engineer_certifies_witness_approves_and_both_stay_intact(pdf_run, people):
@@ -122,7 +132,9 @@ def test_engineer_certifies_witness_approves_and_both_stay_intact(pdf_run, peopl
     v = verify_run_dir(pdf_run, people["trust"], expect_roles=["engineer", "witness"])
     assert v.ok, v.failure_lines()
     assert [(p.field, p.status, p.kind) for p in v.pdf_signatures] == [
-        ("Sig1-engineer", "OK", "certification"), ("Sig2-witness", "OK", "approval")]
+        ("Sig1-engineer", "OK", "certification"),
+        ("Sig2-witness", "OK", "approval"),
+    ]
     assert all(a.status == "OK" for a in v.artifacts)  # the manifest still holds after two PDF signatures
 
 
@@ -197,8 +209,23 @@ def test_revoked_key_fails_its_pdf_signature_too(pdf_run, people):
 def test_cli_cert_trust_sign_verify(pdf_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PW", "engineer secret")
     keys = tmp_path / "clikeys"
-    assert main(["keys", "new", "--name", "Erin Engineer", "--role", "engineer", "--out", str(keys),
-                 "--passphrase-env", "PW"]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "new",
+                "--name",
+                "Erin Engineer",
+                "--role",
+                "engineer",
+                "--out",
+                str(keys),
+                "--passphrase-env",
+                "PW",
+            ]
+        )
+        == 0
+    )
     pub = next(keys.glob("*.pub.json"))
     assert main(["keys", "cert", "--pub", str(pub), "--passphrase-env", "PW"]) == 0
     cert = next(keys.glob("*.cert.pem"))
@@ -225,23 +252,62 @@ def test_organisation_certificate_is_imported_and_pinned(pdf_run, tmp_path, caps
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Lab CA")])
     ee_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     start = utc_now() - timedelta(days=1)
-    ee = (x509.CertificateBuilder()
-          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Erin Engineer")]))
-          .issuer_name(ca_name).public_key(ee_key.public_key()).serial_number(7)
-          .not_valid_before(start).not_valid_after(start + timedelta(days=365))
-          .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
-          .sign(ca_key, hashes.SHA256()))
+    ee = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Erin Engineer")]))
+        .issuer_name(ca_name)
+        .public_key(ee_key.public_key())
+        .serial_number(7)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365))
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
+        .sign(ca_key, hashes.SHA256())
+    )
     (tmp_path / "org.pem").write_bytes(ee.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "org.key").write_bytes(ee_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                            serialization.NoEncryption()))
+    (tmp_path / "org.key").write_bytes(
+        ee_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     (tmp_path / "pw").write_bytes(PW)
-    assert main(["keys", "cert", "--pub", str(pub), "--import-cert", str(tmp_path / "org.pem"),
-                 "--import-key", str(tmp_path / "org.key"), "--passphrase-file", str(tmp_path / "pw")]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "cert",
+                "--pub",
+                str(pub),
+                "--import-cert",
+                str(tmp_path / "org.pem"),
+                "--import-key",
+                str(tmp_path / "org.key"),
+                "--passphrase-file",
+                str(tmp_path / "pw"),
+            ]
+        )
+        == 0
+    )
     other = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "other.key").write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                             serialization.NoEncryption()))
-    assert main(["keys", "cert", "--pub", str(pub), "--import-cert", str(tmp_path / "org.pem"),
-                 "--import-key", str(tmp_path / "other.key"), "--passphrase-file", str(tmp_path / "pw")]) == 2
+    (tmp_path / "other.key").write_bytes(
+        other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    assert (
+        main(
+            [
+                "keys",
+                "cert",
+                "--pub",
+                str(pub),
+                "--import-cert",
+                str(tmp_path / "org.pem"),
+                "--import-key",
+                str(tmp_path / "other.key"),
+                "--passphrase-file",
+                str(tmp_path / "pw"),
+            ]
+        )
+        == 2
+    )
     assert "does not belong to certificate" in capsys.readouterr().err
     trust = tmp_path / "t.toml"
     add_trusted_key(trust, info, pdf_certificate=tmp_path / "org.pem")
@@ -260,9 +326,16 @@ def test_a_key_type_that_would_make_the_pdf_2_0_is_refused(pdf_run, tmp_path):
     ec_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Erin Engineer")])
     start = utc_now() - timedelta(days=1)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ec_key.public_key())
-            .serial_number(3).not_valid_before(start).not_valid_after(start + timedelta(days=30))
-            .sign(ec_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ec_key.public_key())
+        .serial_number(3)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .sign(ec_key, hashes.SHA256())
+    )
     with pytest.raises(SigningError, match="PDF 2.0"):
         sign_run_dir(pdf_run, Signer(private, info), pdf_key=PdfSigningKey(ec_key, cert))
     assert not (pdf_run / "signatures" / SIGNED_PDF).exists()
@@ -280,14 +353,24 @@ def test_with_a_time_stamping_authority_the_signature_is_b_t(pdf_run, people):
     tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's local TSA is RSA-only
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Local test TSA")])
     start = utc_now() - timedelta(days=1)
-    tsa_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(tsa_key.public_key())
-                .serial_number(9).not_valid_before(start).not_valid_after(start + timedelta(days=30))
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-                .sign(tsa_key, hashes.SHA256()))
+    tsa_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(tsa_key.public_key())
+        .serial_number(9)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(tsa_key, hashes.SHA256())
+    )
     stamper = DummyTimeStamper(
         ax509.Certificate.load(tsa_cert.public_bytes(serialization.Encoding.DER)),
-        akeys.PrivateKeyInfo.load(tsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption())),
+        akeys.PrivateKeyInfo.load(
+            tsa_key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        ),
     )
     signer, key = people["eng"]
     sign_run_dir(pdf_run, signer, pdf_key=key, timestamper=stamper)

@@ -245,11 +245,14 @@ def test_hil_current_override_trips_oc() -> None:
     assert_tripped(p, "oc_charge", 47)
 
 
-@pytest.mark.parametrize("kind,value,alarm,code,delay_key", [
-    ("voltage", 2.0, "cell_uv", 20, "uv_delay_s"),
-    ("temperature", 75.0, "cell_ot", 26, "ot_delay_s"),
-    ("temperature", -40.0, "cell_ut", 32, "ut_delay_s"),
-])
+@pytest.mark.parametrize(
+    "kind,value,alarm,code,delay_key",
+    [
+        ("voltage", 2.0, "cell_uv", 20, "uv_delay_s"),
+        ("temperature", 75.0, "cell_ot", 26, "ot_delay_s"),
+        ("temperature", -40.0, "cell_ut", 32, "ut_delay_s"),
+    ],
+)
 def test_protection_delays_via_hil_override(kind: str, value: float, alarm: str, code: int, delay_key: str) -> None:
     p = plant()
     p.bms.set_thresholds(**{delay_key: 2.5})

@@ -86,7 +86,7 @@ def test_stable_for_long_steps(dt: float) -> None:
         p.step(dt)
         currents.append(s.current_A)
         assert p.bus.voltage_V <= 4.15 * 14 + 1e-9
-    tail = np.array(currents[len(currents) // 2:])
+    tail = np.array(currents[len(currents) // 2 :])
     # decays without oscillating; balancing bleeds switching on/off move it by ~0.01 A only
     assert np.all(np.diff(tail) <= 0.05), "CV taper must decay, not oscillate"
     assert tail[-1] < 0.5
@@ -149,8 +149,14 @@ def test_sign_conventions_in_sink_mode() -> None:
 
 def test_supply_rated_limits_raise() -> None:
     s = Plant.from_config("lfp_16s5p").supply
-    for call, value in [(s.set_voltage, 81.0), (s.set_current_limit_pos, 201.0), (s.set_current_limit_neg, 5.0),
-                        (s.set_power_limit, 13_000.0), (s.set_ovp, 100.0), (s.set_current, -250.0)]:
+    for call, value in [
+        (s.set_voltage, 81.0),
+        (s.set_current_limit_pos, 201.0),
+        (s.set_current_limit_neg, 5.0),
+        (s.set_power_limit, 13_000.0),
+        (s.set_ovp, 100.0),
+        (s.set_current, -250.0),
+    ]:
         with pytest.raises(SimRangeError):
             call(value)
     s.set_voltage(48.0)
@@ -183,8 +189,7 @@ def test_config_typos_are_rejected() -> None:
 def test_cold_cuts_accessible_capacity_and_gives_it_back() -> None:
     delivered = {}
     for T in (25.0, -10.0):
-        p = closed("lfp_module_16s1p", pack={"soc0": 0.4},
-                   chamber={"T0_degC": T, "setpoint_degC": T, "running": True})
+        p = closed("lfp_module_16s1p", pack={"soc0": 0.4}, chamber={"T0_degC": T, "setpoint_degC": T, "running": True})
         p.load.set_level("CC", 40.0)
         p.load.set_input(True)
         while p.pack.cell_voltages_V().min() > 2.6 and p.t_s < 5 * 3600:

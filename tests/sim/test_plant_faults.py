@@ -71,8 +71,17 @@ def test_soft_short_drifts_ocv_faster_at_rest() -> None:
 
 
 def test_thermal_runaway_precursor_heats_gasses_and_alarms() -> None:
-    p = plant(faults=[{"type": "thermal_runaway_precursor", "cell": 6, "heat_rate_degC_per_min": 6.0,
-                       "vent_temp_degC": 90.0, "at_s": 60.0}])
+    p = plant(
+        faults=[
+            {
+                "type": "thermal_runaway_precursor",
+                "cell": 6,
+                "heat_rate_degC_per_min": 6.0,
+                "vent_temp_degC": 90.0,
+                "at_s": 60.0,
+            }
+        ]
+    )
     T0 = p.pack.cell_temperatures_degC()[6]
     p.step(600.0)
     T = p.pack.cell_temperatures_degC()

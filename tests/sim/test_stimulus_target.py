@@ -78,11 +78,14 @@ def test_exhaust_sets_air_changes_from_the_enclosure_volume() -> None:
     assert p.gas.air_changes_per_h == natural and "ventilation" not in t.applied()
 
 
-@pytest.mark.parametrize(("channel", "value", "reported"), [
-    ("cell_temperature[3]", 71.5, lambda p: p.bms.cell_temperatures_reported_degC()[3]),
-    ("cell_voltage[5]", 3.95, lambda p: p.bms.cell_voltages_reported_V()[5]),
-    ("pack_current", -12.0, lambda p: p.bms.current_reported_A),
-])
+@pytest.mark.parametrize(
+    ("channel", "value", "reported"),
+    [
+        ("cell_temperature[3]", 71.5, lambda p: p.bms.cell_temperatures_reported_degC()[3]),
+        ("cell_voltage[5]", 3.95, lambda p: p.bms.cell_voltages_reported_V()[5]),
+        ("pack_current", -12.0, lambda p: p.bms.current_reported_A),
+    ],
+)
 def test_sensor_override_forces_what_the_bms_reads_and_release_restores(channel, value, reported) -> None:
     p = plant()
     t = p.stimulus_target()
@@ -188,20 +191,28 @@ def test_station_roles_name_the_link_of_their_capability() -> None:
         t.cut_link("psu", True)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda t: t.sensor_override("cell_temp[0]", 30.0),
-     r"unknown sensor channel 'cell_temp\[0\]'; known: cell_voltage\[0..15\], cell_temperature\[0..15\], pack_current"),
-    (lambda t: t.sensor_override("cell_voltage[16]", 3.0), r"unknown sensor channel 'cell_voltage\[16\]'"),
-    (lambda t: t.gas_release("bump", {"CH4": 1.0}), "unknown gas species 'CH4'; known: H2, CO, VOC, HF"),
-    (lambda t: t.gas_release("bump", {}), "no species given"),
-    (lambda t: t.gas_release("bump", {"H2": 0.0}), "every rate is zero"),
-    (lambda t: t.gas_release("bad name!", {"H2": 1.0}), "gas source name"),
-    (lambda t: t.heat("cell[16]", 10.0), r"unknown heat zone 'cell\[16\]'; known: cell\[0..15\], cell\[0..15,0..4\], pack"),
-    (lambda t: t.heat("enclosure", 10.0), "unknown heat zone 'enclosure'"),
-    (lambda t: t.cell_voltage_step(16, 3.0), r"unknown cell 16; known: 0..15"),
-    (lambda t: t.cell_voltage_step(True, 3.0), "unknown cell True"),
-    (lambda t: t.targets("freeze"), "unknown stimulus 'freeze'; known: gas_release"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda t: t.sensor_override("cell_temp[0]", 30.0),
+            r"unknown sensor channel 'cell_temp\[0\]'; known: cell_voltage\[0..15\], cell_temperature\[0..15\], pack_current",
+        ),
+        (lambda t: t.sensor_override("cell_voltage[16]", 3.0), r"unknown sensor channel 'cell_voltage\[16\]'"),
+        (lambda t: t.gas_release("bump", {"CH4": 1.0}), "unknown gas species 'CH4'; known: H2, CO, VOC, HF"),
+        (lambda t: t.gas_release("bump", {}), "no species given"),
+        (lambda t: t.gas_release("bump", {"H2": 0.0}), "every rate is zero"),
+        (lambda t: t.gas_release("bad name!", {"H2": 1.0}), "gas source name"),
+        (
+            lambda t: t.heat("cell[16]", 10.0),
+            r"unknown heat zone 'cell\[16\]'; known: cell\[0..15\], cell\[0..15,0..4\], pack",
+        ),
+        (lambda t: t.heat("enclosure", 10.0), "unknown heat zone 'enclosure'"),
+        (lambda t: t.cell_voltage_step(16, 3.0), r"unknown cell 16; known: 0..15"),
+        (lambda t: t.cell_voltage_step(True, 3.0), "unknown cell True"),
+        (lambda t: t.targets("freeze"), "unknown stimulus 'freeze'; known: gas_release"),
+    ],
+)
 def test_unknown_names_are_refused_naming_the_known_ones(call, message) -> None:
     t = plant().stimulus_target()
     with pytest.raises(ValueError, match=message):
@@ -209,15 +220,18 @@ def test_unknown_names_are_refused_naming_the_known_ones(call, message) -> None:
     assert t.applied() == {}
 
 
-@pytest.mark.parametrize("call", [
-    lambda t: t.sensor_override("cell_voltage[0]", 5.5),
-    lambda t: t.sensor_override("cell_temperature[0]", -45.0),
-    lambda t: t.sensor_override("pack_current", float("nan")),
-    lambda t: t.gas_release("bump", {"H2": -1.0}),
-    lambda t: t.ventilation(-1.0),
-    lambda t: t.heat("pack", 5001.0),
-    lambda t: t.cell_voltage_step(0, float("inf")),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.sensor_override("cell_voltage[0]", 5.5),
+        lambda t: t.sensor_override("cell_temperature[0]", -45.0),
+        lambda t: t.sensor_override("pack_current", float("nan")),
+        lambda t: t.gas_release("bump", {"H2": -1.0}),
+        lambda t: t.ventilation(-1.0),
+        lambda t: t.heat("pack", 5001.0),
+        lambda t: t.cell_voltage_step(0, float("inf")),
+    ],
+)
 def test_values_outside_the_channel_span_are_out_of_range(call) -> None:
     t = plant().stimulus_target()
     with pytest.raises(SimRangeError):

@@ -61,6 +61,7 @@ def healthy_run(tmp_path_factory) -> dict[str, Any]:
     proc = run_plan(tmp / "reports", station)
     res = outcome(tmp / "reports")
     ledger_file = tmp / "ledger.json"
-    res.update(proc=proc, reports=tmp / "reports",
-               ledger=json.loads(ledger_file.read_text()) if ledger_file.exists() else None)
+    res.update(
+        proc=proc, reports=tmp / "reports", ledger=json.loads(ledger_file.read_text()) if ledger_file.exists() else None
+    )
     return res

@@ -36,7 +36,7 @@ def _ramp(t_cmd, delay, rate_w_s, p0, p1, overshoot=0.0, t_end=30.0, dt=0.1):
 def test_step_response_delay_rise_settling_and_ramp_of_a_linear_ramp():
     ts, ps = _ramp(1.0, 0.5, 30e3, 0.0, 150e3)
     r = step_response(ts, ps, 1.0, 0.0, 150e3, band_w=3e3, rated_w=150e3)
-    assert r.delay_s == pytest.approx(0.5 + 0.5, abs=0.11)   # latency + 10 % of 150 kW at 30 kW/s
+    assert r.delay_s == pytest.approx(0.5 + 0.5, abs=0.11)  # latency + 10 % of 150 kW at 30 kW/s
     assert r.rise_s == pytest.approx(4.0, abs=0.11)
     assert r.ramp_pct_per_s == pytest.approx(20.0, rel=0.03)
     assert r.settling_s == pytest.approx(0.5 + 4.9, abs=0.11)

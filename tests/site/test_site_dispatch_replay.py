@@ -32,8 +32,9 @@ def replay(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("replay")
     out = dispatch_schedule(tmp, DAYS)
     station = write_station(tmp, [])
-    proc = run_plan(tmp / "reports", station, limits=limits_replaying(tmp, out / "schedule.dutycycle.csv"),
-                    extra=["-k", "test_07"])
+    proc = run_plan(
+        tmp / "reports", station, limits=limits_replaying(tmp, out / "schedule.dutycycle.csv"), extra=["-k", "test_07"]
+    )
     return out, tmp / "reports", outcome(tmp / "reports"), proc
 
 
@@ -42,8 +43,11 @@ def test_dispatch_schedule_replayed_on_the_site_agrees_with_the_prediction(repla
     assert list(res["steps"]) == ["test_07_duty_cycles"], proc.stdout[-3000:]
     assert res["steps"]["test_07_duty_cycles"]["verdict"] == "PASS", (res["bad"], proc.stdout[-3000:])
     rows = {m["name"]: m for m in res["measurements"] if m["name"].startswith("duty.dispatch_")}
-    assert set(rows) == {"duty.dispatch_discharged_deviation", "duty.dispatch_charged_deviation",
-                         "duty.dispatch_peak_reduction_deviation"}
+    assert set(rows) == {
+        "duty.dispatch_discharged_deviation",
+        "duty.dispatch_charged_deviation",
+        "duty.dispatch_peak_reduction_deviation",
+    }
     assert all(abs(m["value"]) <= 1 and m["verdict"] == "PASS" for m in rows.values()), rows
     # independently of the plan's comparison: the meter's energies per direction (the step's CSV)
     # against the optimiser's own prediction.json (ideal tracking), 2 % + 0.15 kWh

@@ -26,8 +26,13 @@ def test_scan_finds_the_site_models_and_decodes_the_vendor_model_by_name(served)
         assert site.models()[802] == 3 and site.models()[804] == 3
         plate = site.nameplate()
         assert plate["WMaxRtg"] == Q_(150, "kW") and plate["blocks"] == 3
-        assert site.firmware() == {"controller": "2.4.1", "pcs": "5.0.3", "bms[1]": "1.8.0", "bms[2]": "1.8.0",
-                                   "bms[3]": "1.8.0"}
+        assert site.firmware() == {
+            "controller": "2.4.1",
+            "pcs": "5.0.3",
+            "bms[1]": "1.8.0",
+            "bms[2]": "1.8.0",
+            "bms[3]": "1.8.0",
+        }
         assert site.read_point("64901.OvVltLim").value == Q_(3.7, "V")
         assert site.status().state == "STANDBY" and site.status().alarms == []
         with s.lock:

@@ -23,10 +23,18 @@ from instruments.sim.site.scenarios import (
     write_station,
 )
 
-STEPS = ["test_01_communication_and_identity", "test_02_configuration_as_approved",
-         "test_03_sign_conventions_and_metering", "test_04_reference_performance", "test_05_round_trip_efficiency",
-         "test_06_response_and_ramp", "test_07_duty_cycles", "test_08_standby_loss",
-         "test_09_site_protective_functions", "test_10_write_access_restriction"]
+STEPS = [
+    "test_01_communication_and_identity",
+    "test_02_configuration_as_approved",
+    "test_03_sign_conventions_and_metering",
+    "test_04_reference_performance",
+    "test_05_round_trip_efficiency",
+    "test_06_response_and_ramp",
+    "test_07_duty_cycles",
+    "test_08_standby_loss",
+    "test_09_site_protective_functions",
+    "test_10_write_access_restriction",
+]
 
 
 def _short_limits(tmp: Path) -> Path:
@@ -39,8 +47,9 @@ def _short_limits(tmp: Path) -> Path:
     text = LIMITS.read_text()
     text = text.replace('[parameters."rpt.cycles"]\nvalue = 3', '[parameters."rpt.cycles"]\nvalue = 1')
     text = text.replace('value = "24 h"\nsource = "PNNL-22010', 'value = "6 h"\nsource = "PNNL-22010')
-    text = text.replace('"test_plans/site_acceptance/duty_cycles/frequency_regulation_24h.csv"',
-                        json.dumps(str(tmp / "fr_3h.csv")))
+    text = text.replace(
+        '"test_plans/site_acceptance/duty_cycles/frequency_regulation_24h.csv"', json.dumps(str(tmp / "fr_3h.csv"))
+    )
     text = text.replace('id = "site-acceptance-lfp-300kwh"', 'id = "site-acceptance-lfp-300kwh-short"')
     out = tmp / "short.toml"
     out.write_text(text)
@@ -61,8 +70,14 @@ def test_healthy_site_passes_every_step_and_energies_agree_with_the_plant(health
     rte_row = [m for m in res["measurements"] if m["name"] == "rte.ac"][0]
     assert rte_row["value"] / 100 == pytest.approx(rte_plan, rel=1e-6)
     attachments = {p.name for p in (res["reports"] / res["run"]["run_id"] / "attachments").iterdir()}
-    assert {"capacity_cycles.svg", "rte_table.csv", "response_steps.svg", "alarm_matrix.csv",
-            "configuration_comparison.csv", "duty_peak_shaving_daily.svg"} <= attachments
+    assert {
+        "capacity_cycles.svg",
+        "rte_table.csv",
+        "response_steps.svg",
+        "alarm_matrix.csv",
+        "configuration_comparison.csv",
+        "duty_peak_shaving_daily.svg",
+    } <= attachments
 
 
 @pytest.mark.slow

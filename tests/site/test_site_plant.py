@@ -62,8 +62,11 @@ def test_a_derated_block_gets_a_smaller_share_and_keeps_pace_in_soc():
 
 
 def test_each_protective_condition_stops_the_site_within_the_alarm_delay():
-    for channel, value in (("block[0].cell_voltage[2]", 3.72), ("block[1].cell_temperature[4]", 37.0),
-                           ("coolant_pressure", 100e3)):
+    for channel, value in (
+        ("block[0].cell_voltage[2]", 3.72),
+        ("block[1].cell_temperature[4]", 37.0),
+        ("coolant_pressure", 100e3),
+    ):
         p = _running()
         p.set_setting("704.WSet", 75e3)
         p.step(30.0)

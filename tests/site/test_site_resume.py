@@ -25,22 +25,43 @@ CUT = "test_04_reference_performance"
 
 
 def _cmd(reports, station, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", str(ROOT / "test_plans" / "site_acceptance"), "-q", "-p",
-            "no:cacheprovider", "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(reports), "--station",
-            str(station), "--limits", str(LIMITS), "--dut", "SITE-SIM-0001", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "test_plans" / "site_acceptance"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-o",
+        "addopts=",
+        "--report-dir",
+        str(reports),
+        "--station",
+        str(station),
+        "--limits",
+        str(LIMITS),
+        "--dut",
+        "SITE-SIM-0001",
+        *extra,
+    ]
 
 
 def _kill_during_capacity_cycles(reports, station) -> str:
-    proc = subprocess.Popen(_cmd(reports, station, "--operator", "A. Night"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(reports, station, "--operator", "A. Night"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     db = reports / "journal.sqlite"
     try:
         for _ in range(3000):  # bounded (5 min): until step 4 has journalled its first capacity cycle
             if db.exists():
                 try:
                     with sqlite3.connect(db) as con:
-                        n = con.execute("SELECT COUNT(*) FROM measurements WHERE name = 'rpt.discharge_energy'"
-                                        ).fetchone()[0]
+                        n = con.execute(
+                            "SELECT COUNT(*) FROM measurements WHERE name = 'rpt.discharge_energy'"
+                        ).fetchone()[0]
                     if n >= 1:
                         break
                 except sqlite3.OperationalError:
@@ -76,11 +97,19 @@ def test_site_run_killed_in_the_capacity_cycles_resumes_to_the_uninterrupted_ver
     finally:
         j.close()
     done_before = [s["name"] for s in first if s["name"] != CUT]
-    assert done_before == ["test_01_communication_and_identity", "test_02_configuration_as_approved",
-                           "test_03_sign_conventions_and_metering"]
+    assert done_before == [
+        "test_01_communication_and_identity",
+        "test_02_configuration_as_approved",
+        "test_03_sign_conventions_and_metering",
+    ]
     assert [s["name"] for s in first][-1] == CUT
-    done = subprocess.run(_cmd(reports, station, "--resume", run_id, "--operator", "B. Morning"), cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        _cmd(reports, station, "--resume", run_id, "--operator", "B. Morning"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     res = outcome(reports)
     run = res["run"]
     assert run["run_id"] == run_id and run["status"] == COMPLETED, done.stdout[-3000:]
@@ -94,8 +123,11 @@ def test_site_run_killed_in_the_capacity_cycles_resumes_to_the_uninterrupted_ver
     names = [s["name"] for s in steps]
     for name in done_before:  # completed steps are not rerun, and their results stand
         assert names.count(name) == 1
-    assert [(m["name"], m["value"]) for m in meas if m["session"] == 1 and not m["superseded"]
-            and not m["step"].endswith(CUT)] == kept
+    assert [
+        (m["name"], m["value"])
+        for m in meas
+        if m["session"] == 1 and not m["superseded"] and not m["step"].endswith(CUT)
+    ] == kept
     cut = [s for s in steps if s["name"] == CUT]
     assert [s["outcome"] for s in cut][0] == INTERRUPTED and [s["session"] for s in cut] == [1, 2]
     # the cut step's partial cycle is superseded; the rerun measured a complete set in session 2

@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pysunspec2_as_outside_client_finds_the_site_models():
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "sim", "serve", "--station", "stations/sim_site.toml",
-                             "--duration", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "sim", "serve", "--station", "stations/sim_site.toml", "--duration", "60"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 60

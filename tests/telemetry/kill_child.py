@@ -33,13 +33,21 @@ def main(folder: str) -> None:
     journal = Journal(base / "journal.sqlite")
     journal.start_run("R")
     errors: list[object] = []
-    settings = parse_telemetry({"rate": "100 Hz", "flush": "0.5 s", "detectors": {"enabled": False},
-                                "channels": {"counter": {"role": "dev", "read": "read", "unit": "V",
-                                                         "resolution": "1 V"}}}, "kill-test", errors)
+    settings = parse_telemetry(
+        {
+            "rate": "100 Hz",
+            "flush": "0.5 s",
+            "detectors": {"enabled": False},
+            "channels": {"counter": {"role": "dev", "read": "read", "unit": "V", "resolution": "1 V"}},
+        },
+        "kill-test",
+        errors,
+    )
     assert settings is not None and not errors, errors
     dev = Counter()
-    Capture(settings, journal=journal, run_id="R", run_dir=base / "R", clock=RealClock(),
-            instruments={"dev": dev}).start()
+    Capture(
+        settings, journal=journal, run_id="R", run_dir=base / "R", clock=RealClock(), instruments={"dev": dev}
+    ).start()
     for _ in range(1200):  # bounded: 60 s
         time.sleep(0.05)
         print(dev.n, flush=True)

@@ -89,8 +89,9 @@ def settings(**detectors: Any) -> TelemetrySettings:
 class Rig:
     """Plant + SimClock + simulated BMS node + FoxBmsCan driver + Capture, wired like a station."""
 
-    def __init__(self, sc: Scenario, run_dir: Path, tel: TelemetrySettings | None = None, *,
-                 max_step: float = 1.0) -> None:
+    def __init__(
+        self, sc: Scenario, run_dir: Path, tel: TelemetrySettings | None = None, *, max_step: float = 1.0
+    ) -> None:
         self.sc = sc
         cfg = get_preset(PRESET, pack={"soc0": sc.soc0}, sim={"max_substep_s": 1.0})
         cfg["faults"] = list(sc.faults)
@@ -105,9 +106,15 @@ class Rig:
         self.journal = Journal(run_dir.parent / "journal.sqlite")
         self.run_id = run_dir.name
         self.journal.start_run(self.run_id, plan="detector-scenario", station="rig", simulated=1)
-        self.capture = Capture(tel or settings(), journal=self.journal, run_id=self.run_id, run_dir=run_dir,
-                               clock=self.clock, instruments={"bms_can": self.bms},
-                               sim_servers={"bms_can": self.node})
+        self.capture = Capture(
+            tel or settings(),
+            journal=self.journal,
+            run_id=self.run_id,
+            run_dir=run_dir,
+            clock=self.clock,
+            instruments={"bms_can": self.bms},
+            sim_servers={"bms_can": self.node},
+        )
 
     def sleep(self, seconds: float) -> None:
         self.clock.sleep(Q_(seconds, "s"))
@@ -132,7 +139,8 @@ class Rig:
             while self.clock.now_s() < t_end - 1e-9 and not self.tripped():
                 st = self.bms.status()
                 if st.cell_voltage_max > Q_(3.70, "V") or (
-                        self.clock.now_s() - t_start > 60.0 and abs(st.pack_current.to("A").magnitude) < ph.end_A):
+                    self.clock.now_s() - t_start > 60.0 and abs(st.pack_current.to("A").magnitude) < ph.end_A
+                ):
                     break
                 self.sleep(min(5.0, t_end - self.clock.now_s()))
             p.supply.set_output(False)
@@ -175,17 +183,34 @@ class Rig:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         reader = StoreReader(self.journal, self.run_id, self.capture.run_dir)
         alarm = reader.first_reaching("bms_can.GeneralError", 1.0) if reader.has("bms_can.GeneralError") else None
-        anomalies = [dict(e["data"], message=e["message"]) for e in self.journal.events(self.run_id)
-                     if e["kind"] == "anomaly"]
+        anomalies = [
+            dict(e["data"], message=e["message"]) for e in self.journal.events(self.run_id) if e["kind"] == "anomaly"
+        ]
         plant_alarms = [(t, text) for t, text in self.plant.bms.events if text.startswith("alarm")]
-        res = Result(self.sc, anomalies, alarm, plant_alarms, self.clock.now_s(), cpu, wall,
-                     figures.get("samples", 0), sum(figures.get("can_frames", {}).values()), self.capture.run_dir)
+        res = Result(
+            self.sc,
+            anomalies,
+            alarm,
+            plant_alarms,
+            self.clock.now_s(),
+            cpu,
+            wall,
+            figures.get("samples", 0),
+            sum(figures.get("can_frames", {}).values()),
+            self.capture.run_dir,
+        )
         self.journal.close()
         return res
 
 
-def run(sc: Scenario, workdir: Path | None = None, tel: TelemetrySettings | None = None, *, capture: bool = True,
-        max_step: float = 1.0) -> Result:
+def run(
+    sc: Scenario,
+    workdir: Path | None = None,
+    tel: TelemetrySettings | None = None,
+    *,
+    capture: bool = True,
+    max_step: float = 1.0,
+) -> Result:
     base = Path(workdir or tempfile.mkdtemp(prefix="essbench-detectors-"))
     return Rig(sc, base / f"run-{sc.name}", tel, max_step=max_step).run(capture)
 
@@ -194,17 +219,37 @@ def run(sc: Scenario, workdir: Path | None = None, tel: TelemetrySettings | None
 def short_scenarios() -> list[Scenario]:
     return [
         # capacity 30 %: on a 1 C discharge from 20 % it runs into its empty flank minutes before the others
-        Scenario("weak_cell", [{"type": "weak_cell", "cell": 5, "capacity_factor": 0.3}],
-                 [Phase("rest", seconds=30), Phase("discharge", 100.0, 1800)], soc0=0.2, cell=5),
+        Scenario(
+            "weak_cell",
+            [{"type": "weak_cell", "cell": 5, "capacity_factor": 0.3}],
+            [Phase("rest", seconds=30), Phase("discharge", 100.0, 1800)],
+            soc0=0.2,
+            cell=5,
+        ),
         # 0.3 ohm internal leak (11 A): the cell drains and warms at rest, then reaches the cut-off first
-        Scenario("soft_short", [{"type": "soft_short", "cell": 9, "leak_ohm": 0.3}],
-                 [Phase("rest", seconds=600), Phase("discharge", 100.0, 1800)], soc0=0.10, cell=9),
+        Scenario(
+            "soft_short",
+            [{"type": "soft_short", "cell": 9, "leak_ohm": 0.3}],
+            [Phase("rest", seconds=600), Phase("discharge", 100.0, 1800)],
+            soc0=0.10,
+            cell=9,
+        ),
         # heater on one cell at 5 degC/min from t = 60 s (UL 9540A cell-heating method)
-        Scenario("thermal_runaway_precursor", [{"type": "thermal_runaway_precursor", "cell": 3, "at_s": 60.0}],
-                 [Phase("rest", seconds=240)], soc0=0.5, cell=3),
+        Scenario(
+            "thermal_runaway_precursor",
+            [{"type": "thermal_runaway_precursor", "cell": 3, "at_s": 60.0}],
+            [Phase("rest", seconds=240)],
+            soc0=0.5,
+            cell=3,
+        ),
         # 4 x resistance: a bigger IR drop at every current step; at 1 C it reaches the cut-off first
-        Scenario("high_resistance_cell", [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 4.0}],
-                 [Phase("rest", seconds=30), Phase("discharge", 100.0, 1800)], soc0=0.06, cell=12),
+        Scenario(
+            "high_resistance_cell",
+            [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 4.0}],
+            [Phase("rest", seconds=30), Phase("discharge", 100.0, 1800)],
+            soc0=0.06,
+            cell=12,
+        ),
     ]
 
 
@@ -214,16 +259,30 @@ def intake_profile(rate_C: float = 0.2, rest_s: float = 3600.0) -> list[Phase]:
     states of charge (1 C discharge 10 s, 40 s rest, regen 10 s at 0.5 C: the module's BMS allows 0.5 C of
     charge and trips at 0.75 C), rests."""
     i = 100.0 * rate_C
-    hppc = [Phase("pulse", 100.0, 10), Phase("rest", seconds=40), Phase("charge", 50.0, 10, cell_V=3.65, end_A=0.0),
-            Phase("rest", seconds=600)]
+    hppc = [
+        Phase("pulse", 100.0, 10),
+        Phase("rest", seconds=40),
+        Phase("charge", 50.0, 10, cell_V=3.65, end_A=0.0),
+        Phase("rest", seconds=600),
+    ]
     return [
-        Phase("charge", i, 8 * 3600, cell_V=3.65, end_A=5.0), Phase("rest", seconds=rest_s),
-        Phase("discharge", i, 12 * 3600, stop_V=2.5), Phase("rest", seconds=rest_s),
-        Phase("charge", i, 0.5 * 3600 / rate_C, cell_V=3.65, end_A=0.0), Phase("rest", seconds=rest_s / 2),
-        Phase("pulse", 20.0, 10), Phase("pulse", 100.0, 1), Phase("rest", seconds=600),
-        *hppc, Phase("discharge", i, 0.15 * 3600 / rate_C), Phase("rest", seconds=rest_s / 2),
-        *hppc, Phase("discharge", i, 0.15 * 3600 / rate_C), Phase("rest", seconds=rest_s / 2),
-        *hppc, Phase("rest", seconds=rest_s),
+        Phase("charge", i, 8 * 3600, cell_V=3.65, end_A=5.0),
+        Phase("rest", seconds=rest_s),
+        Phase("discharge", i, 12 * 3600, stop_V=2.5),
+        Phase("rest", seconds=rest_s),
+        Phase("charge", i, 0.5 * 3600 / rate_C, cell_V=3.65, end_A=0.0),
+        Phase("rest", seconds=rest_s / 2),
+        Phase("pulse", 20.0, 10),
+        Phase("pulse", 100.0, 1),
+        Phase("rest", seconds=600),
+        *hppc,
+        Phase("discharge", i, 0.15 * 3600 / rate_C),
+        Phase("rest", seconds=rest_s / 2),
+        *hppc,
+        Phase("discharge", i, 0.15 * 3600 / rate_C),
+        Phase("rest", seconds=rest_s / 2),
+        *hppc,
+        Phase("rest", seconds=rest_s),
     ]
 
 
@@ -231,19 +290,54 @@ def full_scenarios() -> list[Scenario]:
     """The seeded faults with the plant's default magnitudes where they are realistic, run until the BMS
     trips (benchmarks/telemetry_detectors.py)."""
     return [
-        Scenario("weak_cell", [{"type": "weak_cell", "cell": 5, "capacity_factor": 0.7}],
-                 [Phase("rest", seconds=300), Phase("discharge", 50.0, 6 * 3600)], soc0=0.5, cell=5),
-        Scenario("soft_short", [{"type": "soft_short", "cell": 9, "leak_ohm": 2.0}],
-                 [Phase("rest", seconds=3 * 3600), Phase("discharge", 50.0, 6 * 3600)], soc0=0.3, cell=9),
-        Scenario("thermal_runaway_precursor", [{"type": "thermal_runaway_precursor", "cell": 3, "at_s": 900.0}],
-                 [Phase("rest", seconds=300), Phase("discharge", 20.0, 3600)], soc0=0.5, cell=3),
-        Scenario("high_resistance_cell", [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 3.0}],
-                 [Phase("rest", seconds=300), Phase("pulse", 20.0, 10), Phase("pulse", 100.0, 1),
-                  Phase("rest", seconds=300), Phase("discharge", 100.0, 3 * 3600)], soc0=0.3, cell=12),
+        Scenario(
+            "weak_cell",
+            [{"type": "weak_cell", "cell": 5, "capacity_factor": 0.7}],
+            [Phase("rest", seconds=300), Phase("discharge", 50.0, 6 * 3600)],
+            soc0=0.5,
+            cell=5,
+        ),
+        Scenario(
+            "soft_short",
+            [{"type": "soft_short", "cell": 9, "leak_ohm": 2.0}],
+            [Phase("rest", seconds=3 * 3600), Phase("discharge", 50.0, 6 * 3600)],
+            soc0=0.3,
+            cell=9,
+        ),
+        Scenario(
+            "thermal_runaway_precursor",
+            [{"type": "thermal_runaway_precursor", "cell": 3, "at_s": 900.0}],
+            [Phase("rest", seconds=300), Phase("discharge", 20.0, 3600)],
+            soc0=0.5,
+            cell=3,
+        ),
+        Scenario(
+            "high_resistance_cell",
+            [{"type": "high_resistance_cell", "cell": 12, "resistance_factor": 3.0}],
+            [
+                Phase("rest", seconds=300),
+                Phase("pulse", 20.0, 10),
+                Phase("pulse", 100.0, 1),
+                Phase("rest", seconds=300),
+                Phase("discharge", 100.0, 3 * 3600),
+            ],
+            soc0=0.3,
+            cell=12,
+        ),
     ]
 
 
 def healthy_short() -> Scenario:
     """Rest, charge pulse, discharge steps and rests on a healthy pack (a few minutes)."""
-    return Scenario("healthy", [], [Phase("rest", seconds=30), Phase("pulse", 100.0, 10), Phase("rest", seconds=40),
-                                    Phase("pulse", 20.0, 60), Phase("rest", seconds=60)], soc0=0.5)
+    return Scenario(
+        "healthy",
+        [],
+        [
+            Phase("rest", seconds=30),
+            Phase("pulse", 100.0, 10),
+            Phase("rest", seconds=40),
+            Phase("pulse", 20.0, 60),
+            Phase("rest", seconds=60),
+        ],
+        soc0=0.5,
+    )

@@ -34,17 +34,39 @@ class Daq:
 
 def test_block_and_scalar_channels_are_stored_with_gaps_for_failed_reads(tmp_path: Path) -> None:
     errors: list[object] = []
-    settings = parse_telemetry({"rate": "20 Hz", "channels": {
-        "daq.cell": {"role": "daq", "read": "cells", "unit": "V", "resolution": "1 mV", "count": 8,
-                     "family": "cell_voltage", "index": 0},
-        "daq.flaky": {"role": "daq", "read": "flaky", "unit": "A", "resolution": "1 A"}}}, "test", errors)
+    settings = parse_telemetry(
+        {
+            "rate": "20 Hz",
+            "channels": {
+                "daq.cell": {
+                    "role": "daq",
+                    "read": "cells",
+                    "unit": "V",
+                    "resolution": "1 mV",
+                    "count": 8,
+                    "family": "cell_voltage",
+                    "index": 0,
+                },
+                "daq.flaky": {"role": "daq", "read": "flaky", "unit": "A", "resolution": "1 A"},
+            },
+        },
+        "test",
+        errors,
+    )
     assert not errors
     journal = Journal(tmp_path / "journal.sqlite")
     journal.start_run("R")
     clock = SimClock()
     events: list[tuple[str, str]] = []
-    cap = Capture(settings, journal=journal, run_id="R", run_dir=tmp_path / "R", clock=clock,
-                  instruments={"daq": Daq()}, event=lambda k, m, d: events.append((k, m))).start()
+    cap = Capture(
+        settings,
+        journal=journal,
+        run_id="R",
+        run_dir=tmp_path / "R",
+        clock=clock,
+        instruments={"daq": Daq()},
+        event=lambda k, m, d: events.append((k, m)),
+    ).start()
     cap.set_step("plan.py::test_one")
     clock.sleep(Q_(60, "s"))
     agg = cap.reader().aggregate("daq.cell[6]", "min")
@@ -60,6 +82,8 @@ def test_block_and_scalar_channels_are_stored_with_gaps_for_failed_reads(tmp_pat
     flags = [e for e in journal.events("R") if e["kind"] == "anomaly"]
     # the 60 mV jump is a dV/dt spike at once (1 s persist), then a deviation (5 s persist)
     assert [(f["data"]["detector"], f["data"]["cell"], f["step"]) for f in flags] == [
-        ("rate", 6, "plan.py::test_one"), ("deviation", 6, "plan.py::test_one")]
+        ("rate", 6, "plan.py::test_one"),
+        ("deviation", 6, "plan.py::test_one"),
+    ]
     assert 31.0 <= flags[0]["t"] <= 31.1 and 35.0 <= flags[1]["t"] <= 35.1
     journal.close()

@@ -20,8 +20,10 @@ def test_each_seeded_fault_is_flagged_on_its_cell_before_the_bms_alarm(scenario:
     assert flag is not None, f"{scenario.name}: no flag on cell {scenario.cell}; flags: {r.anomalies}"
     assert flag["t"] < r.bms_alarm_t, (flag, r.bms_alarm_t)
     assert {a["cell"] for a in r.anomalies if a["t"] <= r.bms_alarm_t} == {scenario.cell}  # no other cell blamed
-    print(f"{scenario.name}: {flag['detector']} flag at {flag['t']:.1f} s, BMS error frame at {r.bms_alarm_t:.1f} s, "
-          f"lead {r.lead_s:.1f} s")
+    print(
+        f"{scenario.name}: {flag['detector']} flag at {flag['t']:.1f} s, BMS error frame at {r.bms_alarm_t:.1f} s, "
+        f"lead {r.lead_s:.1f} s"
+    )
 
 
 def test_a_healthy_pack_raises_no_flag(tmp_path) -> None:
@@ -68,7 +70,7 @@ def test_results_do_not_depend_on_how_the_samples_were_batched() -> None:
         got: list[Anomaly] = []
         det = Detectors(DetectorSettings(), got.append)
         for i in range(0, len(rows), batch):
-            feed(det, rows[i:i + batch], "cell_temperature")
+            feed(det, rows[i : i + batch], "cell_temperature")
             det.process()
         results.append([(a.detector, a.cell, a.t) for a in got])
     assert results[0] == results[1] == results[2] and results[0][0][:2] == ("rate", 2)

@@ -54,8 +54,9 @@ def test_on_a_virtual_clock_the_simulators_send_time_is_the_reception_time() -> 
     drv.subscribe_frames(lambda fid, values, t: got.append(t))
     try:
         sender.send(frame(drv, stamp=12.3))
-        sender.send(can.Message(arbitration_id=0x233, data=frame(drv).data, is_extended_id=False,
-                                timestamp=time.time()))  # a wall-clock stamp on a virtual clock: not trusted
+        sender.send(
+            can.Message(arbitration_id=0x233, data=frame(drv).data, is_extended_id=False, timestamp=time.time())
+        )  # a wall-clock stamp on a virtual clock: not trusted
         time.sleep(0.2)
         drv.flush_received()
         assert got == [12.3, 0.0]

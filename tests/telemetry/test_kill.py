@@ -20,9 +20,14 @@ RATE_HZ = 100
 
 
 def test_sigkill_mid_capture_loses_at_most_one_second(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("kill_child.py")), str(tmp_path)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("kill_child.py")), str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     last = -1
     lines = []
     try:
@@ -53,6 +58,8 @@ def test_sigkill_mid_capture_loses_at_most_one_second(tmp_path: Path) -> None:
     assert v.size >= last + 1 - RATE_HZ, (v.size, last)
     assert np.all(np.diff(t) > 0)
     assert reader.verify(deep=True) == []
-    print(f"killed after sample {last}; {v.size} samples recovered ({last + 1 - v.size} lost, "
-          f"{(last + 1 - v.size) / RATE_HZ:.2f} s)")
+    print(
+        f"killed after sample {last}; {v.size} samples recovered ({last + 1 - v.size} lost, "
+        f"{(last + 1 - v.size) / RATE_HZ:.2f} s)"
+    )
     journal.close()

@@ -21,9 +21,29 @@ PLAN = Path(__file__).with_name("plan_capture")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Journal, str, Path]:
     out = tmp_path_factory.mktemp("capture-plan")
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(PLAN / "plan_steps.py"), "-q", "-p", "no:cacheprovider",
-                           "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(out), "--dut", "CAP-1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(PLAN / "plan_steps.py"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(ROOT),
+            "-o",
+            "addopts=",
+            "--report-dir",
+            str(out),
+            "--dut",
+            "CAP-1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     j = Journal(out / "journal.sqlite")
     run_id = j.runs(1)[0]["run_id"]
@@ -53,8 +73,12 @@ def test_aggregate_checks_on_captured_channels_equal_the_store_over_the_step(run
     reader = StoreReader(j, run_id)
     started = {s["nodeid"]: s["started_t"] for s in j.steps(run_id)}
     checks = [m for m in j.measurements(run_id) if m["series"]]
-    assert {m["series"] for m in checks} == {"bms_can.CellVoltage_003", "bms_can.Current", "load.current",
-                                              "bms_can.CellTemperature_000"}
+    assert {m["series"] for m in checks} == {
+        "bms_can.CellVoltage_003",
+        "bms_can.Current",
+        "load.current",
+        "bms_can.CellTemperature_000",
+    }
     for m in checks:
         want = reader.aggregate(m["series"], m["aggregate"], started[m["step"]], m["t"])
         unit = reader.channel(m["series"]).unit

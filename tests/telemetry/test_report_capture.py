@@ -20,15 +20,39 @@ HOUR_AT_10HZ = 36_000
 def build(tmp_path: Path, *, close: bool = True) -> tuple[Journal, str]:
     j = Journal(tmp_path / "journal.sqlite")
     run_id = "RUN-CAPTURE"
-    j.start_run(run_id, plan="p", station="s", station_json={"name": "s", "roles": {}}, dut_serial="D",
-                limits_json=[])
-    j.add_event(run_id, "telemetry", "high-rate capture started", data={"can_roles": ["bms_can"], "csv": False,
-                                                                          "rate_hz": 10.0, "flush_s": 0.5,
-                                                                          "channels": [], "utc_anchor": "x"})
+    j.start_run(run_id, plan="p", station="s", station_json={"name": "s", "roles": {}}, dut_serial="D", limits_json=[])
+    j.add_event(
+        run_id,
+        "telemetry",
+        "high-rate capture started",
+        data={
+            "can_roles": ["bms_can"],
+            "csv": False,
+            "rate_hz": 10.0,
+            "flush_s": 0.5,
+            "channels": [],
+            "utc_anchor": "x",
+        },
+    )
     w = StoreWriter(tmp_path / run_id, run_id, j, segment_s=900.0)
-    spec = GroupSpec("bms_can.f_CellVoltages", "CAN", tuple(
-        Channel(f"bms_can.CellVoltage_{i:03d}", f"CellVoltage_{i:03d}", "mV", 1.0, 0.0, "int16", "cell_voltage", i,
-                "bms_can.f_CellVoltages") for i in range(4)))
+    spec = GroupSpec(
+        "bms_can.f_CellVoltages",
+        "CAN",
+        tuple(
+            Channel(
+                f"bms_can.CellVoltage_{i:03d}",
+                f"CellVoltage_{i:03d}",
+                "mV",
+                1.0,
+                0.0,
+                "int16",
+                "cell_voltage",
+                i,
+                "bms_can.f_CellVoltages",
+            )
+            for i in range(4)
+        ),
+    )
     w.add_group(spec)
     rng = np.random.default_rng(4)
     for k in range(HOUR_AT_10HZ):
@@ -44,9 +68,19 @@ def build(tmp_path: Path, *, close: bool = True) -> tuple[Journal, str]:
     else:  # killed: the live segment stays behind, never converted
         w.flush()
         w.groups["bms_can.f_CellVoltages"].segment.file.close()
-    j.add_event(run_id, "anomaly", "cell 2 voltage deviates", data={"detector": "deviation", "family": "cell_voltage",
-                                                                    "cell": 2, "channel": "bms_can.CellVoltage_002",
-                                                                    "t_onset": 1995.0}, t=2000.0)
+    j.add_event(
+        run_id,
+        "anomaly",
+        "cell 2 voltage deviates",
+        data={
+            "detector": "deviation",
+            "family": "cell_voltage",
+            "cell": 2,
+            "channel": "bms_can.CellVoltage_002",
+            "t_onset": 1995.0,
+        },
+        t=2000.0,
+    )
     return j, run_id
 
 
@@ -65,8 +99,9 @@ def test_captured_plots_come_from_summaries_and_keep_the_extremes(tmp_path: Path
     assert record["telemetry"]["anomalies"][0]["cell"] == 2 and record["telemetry"]["integrity"] == []
     assert "(4 cells) [mV]: range and mean across cells, 1 s summaries; flagged: cell 2" in html
     # the low sample survives into the band drawn from the 1 s summaries
-    ys = [float(xy.split(",")[1]) for p in re.findall(r'<polygon[^>]*points="([^"]*)"', fig.group(1))
-          for xy in p.split()]
+    ys = [
+        float(xy.split(",")[1]) for p in re.findall(r'<polygon[^>]*points="([^"]*)"', fig.group(1)) for xy in p.split()
+    ]
     assert max(ys) > 200  # far below the 3.3 V band: the 2.5 V sample is drawn
 
 

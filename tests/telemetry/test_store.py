@@ -19,13 +19,22 @@ LEVELS = (1.0, 10.0, 100.0)
 
 
 def cells(n: int, group: str = "bms.cells") -> GroupSpec:
-    return GroupSpec(group, "test", tuple(Channel(f"{group}.v{i}", f"v{i}", "mV", 1.0, 0.0, "int16", "cell_voltage", i,
-                                                  group) for i in range(n)))
+    return GroupSpec(
+        group,
+        "test",
+        tuple(Channel(f"{group}.v{i}", f"v{i}", "mV", 1.0, 0.0, "int16", "cell_voltage", i, group) for i in range(n)),
+    )
 
 
 def poll() -> GroupSpec:
-    return GroupSpec("poll", "test", (Channel("psu.voltage", "psu.voltage", "V", 1e-4, 0.0, "int64", group="poll"),
-                                      Channel("psu.current", "psu.current", "A", 1e-3, 0.0, "int64", group="poll")))
+    return GroupSpec(
+        "poll",
+        "test",
+        (
+            Channel("psu.voltage", "psu.voltage", "V", 1e-4, 0.0, "int64", group="poll"),
+            Channel("psu.current", "psu.current", "A", 1e-3, 0.0, "int64", group="poll"),
+        ),
+    )
 
 
 @pytest.fixture
@@ -114,8 +123,9 @@ def test_summaries_equal_brute_force_min_max_mean(journal: Journal, tmp_path: Pa
     v = (3300 + np.cumsum(rng.integers(-3, 4, (6000, 2)), axis=0)).astype(int)
     gaps = rng.random(6000) < 0.1  # cell 1 missing now and then
     for k in range(t.size):
-        w.append("bms.cells", int(t[k]), [int(v[k, 0])] + ([] if gaps[k] else [int(v[k, 1])]),
-                 [0] if gaps[k] else [0, 1])
+        w.append(
+            "bms.cells", int(t[k]), [int(v[k, 0])] + ([] if gaps[k] else [int(v[k, 1])]), [0] if gaps[k] else [0, 1]
+        )
         if k % 97 == 0:
             w.flush()
     w.close()
@@ -178,11 +188,14 @@ def test_levels_are_built_from_the_finer_level_exactly() -> None:
         want = brute(t, v, lv * US)
         assert b.tolist() == sorted(want) and n.sum() == 5000
         assert np.allclose(sm / n, [want[k][2] for k in sorted(want)])
-        assert np.allclose(mn, [want[k][0] for k in sorted(want)]) and np.allclose(mx, [want[k][1] for k in sorted(want)])
+        assert np.allclose(mn, [want[k][0] for k in sorted(want)]) and np.allclose(
+            mx, [want[k][1] for k in sorted(want)]
+        )
 
 
 def test_a_live_segment_left_by_a_kill_is_recovered_up_to_its_last_complete_chunk(
-        journal: Journal, tmp_path: Path) -> None:
+    journal: Journal, tmp_path: Path
+) -> None:
     w = writer(journal, tmp_path)
     w.add_group(cells(2))
     for k in range(300):
@@ -216,12 +229,15 @@ def test_a_live_segment_left_by_a_kill_is_recovered_up_to_its_last_complete_chun
 def test_a_journal_of_schema_2_gains_the_chunk_table(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES "
-                     "('schema_version', '2'); CREATE TABLE runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL);")
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES "
+        "('schema_version', '2'); CREATE TABLE runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL);"
+    )
     db.close()
     j = Journal(path)
-    j.add_chunk("R", None, "attachments/telemetry/g/00001-run.parquet", 1, 10, 0.0, 1.0, "0" * 64, kind="segment",
-                grp="g")
+    j.add_chunk(
+        "R", None, "attachments/telemetry/g/00001-run.parquet", 1, 10, 0.0, 1.0, "0" * 64, kind="segment", grp="g"
+    )
     assert j.chunks("R", kind="segment")[0]["rows"] == 10
     with j.reader() as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"

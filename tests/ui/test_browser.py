@@ -15,8 +15,9 @@ from bench.journal import ABORTED, COMPLETED, Journal
 TIMEOUT_MS = 120_000
 
 
-def test_prompt_answered_in_the_page_lets_the_run_complete_and_links_the_report(tmp_path: Path, procs: list[Proc],
-                                                                                 browser) -> None:
+def test_prompt_answered_in_the_page_lets_the_run_complete_and_links_the_report(
+    tmp_path: Path, procs: list[Proc], browser
+) -> None:
     plan = Proc(bench_run(tmp_path, "--ui", "--ui-port", "0", "--prompt-wait", "300 s", dut="UI-PROMPT"))
     procs.append(plan)
     url = plan.wait_for(URL).group(1)
@@ -62,8 +63,9 @@ def test_prompt_answered_in_the_page_lets_the_run_complete_and_links_the_report(
     assert "ANSWER visual.intact: yes by Tess Tester (bench ui (127.0.0.1))" in plan.output
 
 
-def test_abort_pressed_in_the_page_drives_the_safe_state_and_ends_aborted(tmp_path: Path, procs: list[Proc],
-                                                                         browser) -> None:
+def test_abort_pressed_in_the_page_drives_the_safe_state_and_ends_aborted(
+    tmp_path: Path, procs: list[Proc], browser
+) -> None:
     answers = tmp_path / "answers.toml"
     answers.write_text('"visual.intact" = "yes"\n')
     plan = Proc(bench_run(tmp_path, "--answers", str(answers), dut="UI-ABORT", limits="limits_long.toml"))

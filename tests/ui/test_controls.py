@@ -64,8 +64,9 @@ def test_backstop_thread_delivers_an_abort_while_the_clock_stands_still(journal)
 def test_abort_request_after_the_last_step_is_journalled_not_honoured(journal):
     clock = SimClock(max_step=Q_(1, "s"))
     events: list = []
-    controls = RunControls(journal, "r1", clock, abort=lambda *a: pytest.fail("honoured"),
-                           event=lambda *a: events.append(a)).start()
+    controls = RunControls(
+        journal, "r1", clock, abort=lambda *a: pytest.fail("honoured"), event=lambda *a: events.append(a)
+    ).start()
     controls._stop.set()  # the plan has finished; the session is closing
     journal.request_abort("r1", by="Late Larry", origin="bench ui")
     time.sleep(0.05)

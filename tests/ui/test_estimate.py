@@ -18,17 +18,29 @@ def test_steps_table_parsed_and_range_checked():
     d = parse_declarations({"steps": {"test_a": {"expected": "2 h", "description": "charge"}}}, "plan.toml")
     assert d.steps["test_a"].expected_s == 7200 and d.step("test_a[param]") is d.steps["test_a"]
     assert not d.declared  # step durations do not make parameters/measurements mandatory
-    for bad, msg in ((({"expected": "2 V"}), "expected time"), ({"expected": "0 s"}, "outside"),
-                     ({"expected": "inf h"}, "non-finite"), ({"expected": 5}, "with its unit"),
-                     ({"expceted": "1 h"}, "unknown key")):
+    for bad, msg in (
+        (({"expected": "2 V"}), "expected time"),
+        ({"expected": "0 s"}, "outside"),
+        ({"expected": "inf h"}, "non-finite"),
+        ({"expected": 5}, "with its unit"),
+        ({"expceted": "1 h"}, "unknown key"),
+    ):
         with pytest.raises(ConfigErrors, match=msg) as exc:
             parse_declarations({"steps": {"test_a": bad}}, "plan.toml")
         assert "plan.toml:steps.test_a" in str(exc.value)
 
 
 def _step(nodeid, name, started, ended=None, outcome=None):
-    return {"nodeid": nodeid, "name": name, "clauses": [], "started_t": started, "ended_t": ended,
-            "started_wall": "w", "ended_wall": "w" if ended is not None else None, "outcome": outcome}
+    return {
+        "nodeid": nodeid,
+        "name": name,
+        "clauses": [],
+        "started_t": started,
+        "ended_t": ended,
+        "started_wall": "w",
+        "ended_wall": "w" if ended is not None else None,
+        "outcome": outcome,
+    }
 
 
 def test_time_left_counts_the_rest_of_the_current_step_and_the_steps_to_come():
@@ -66,4 +78,8 @@ def test_learned_durations_are_medians_of_passed_steps_of_the_same_plan(tmp_path
 
 def test_durations_read_like_an_operator_reads_them():
     assert [fmt_duration(s) for s in (4.25, 75, 3 * 3600 + 5 * 60, 2 * 86400 + 7200)] == [
-        "4.2 s", "1 min 15 s", "3 h 05 min", "2 d 2 h"]
+        "4.2 s",
+        "1 min 15 s",
+        "3 h 05 min",
+        "2 d 2 h",
+    ]

@@ -20,20 +20,29 @@ def journal(tmp_path: Path) -> Journal:
 
 
 def _prompter(journal: Journal, events: list, **kw) -> Prompter:
-    return Prompter({}, interactive=kw.pop("interactive", False), journal_event=lambda *a: events.append(a),
-                    channel=JournalChannel(journal, "r1", lambda: "plan::step", lambda: 12.0), operator="Op", **kw)
+    return Prompter(
+        {},
+        interactive=kw.pop("interactive", False),
+        journal_event=lambda *a: events.append(a),
+        channel=JournalChannel(journal, "r1", lambda: "plan::step", lambda: 12.0),
+        operator="Op",
+        **kw,
+    )
 
 
-@pytest.mark.parametrize(("spec", "text", "error"), [
-    (make_spec(["yes", "no"]), "maybe", "not one of ['yes', 'no']"),
-    (make_spec(number=True, low=0, high=10), "11", "above the maximum 10"),
-    (make_spec(number=True), "nan", "finite number"),
-    (make_spec(number=True), "ten", "expected a number"),
-    (make_spec(pattern=r"[A-Z]{2}-\d+"), "ab-1", "expected form"),
-    (make_spec(confirm="RELEASED"), "released", "type 'RELEASED' exactly"),
-    (make_spec(), "x" * 501, "too long"),
-    (make_spec(), "a\x1b[2Jb", "control characters"),
-])
+@pytest.mark.parametrize(
+    ("spec", "text", "error"),
+    [
+        (make_spec(["yes", "no"]), "maybe", "not one of ['yes', 'no']"),
+        (make_spec(number=True, low=0, high=10), "11", "above the maximum 10"),
+        (make_spec(number=True), "nan", "finite number"),
+        (make_spec(number=True), "ten", "expected a number"),
+        (make_spec(pattern=r"[A-Z]{2}-\d+"), "ab-1", "expected form"),
+        (make_spec(confirm="RELEASED"), "released", "type 'RELEASED' exactly"),
+        (make_spec(), "x" * 501, "too long"),
+        (make_spec(), "a\x1b[2Jb", "control characters"),
+    ],
+)
 def test_invalid_answers_are_refused_with_what_is_expected(spec, text, error):
     with pytest.raises(PromptError, match=error.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         validate_answer(spec, text)

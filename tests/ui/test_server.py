@@ -61,18 +61,35 @@ def test_answer_needs_token_json_same_origin_a_name_and_a_valid_answer(served):
     path = f"/runs/run-a/prompts/{rid}"
     ok = {"X-Bench-Token": srv.token}
     assert _req(srv, path, method="POST", body={"answer": "yes", "name": "Eve"})[0] == 403
-    assert _req(srv, path, method="POST", body={"answer": "yes", "name": "Eve"},
-                headers={**ok, "Origin": "http://evil.example"})[0] == 403
-    assert _req(srv, path, method="POST", raw=b"answer=yes&name=Eve",
-                headers={**ok, "Content-Type": "application/x-www-form-urlencoded"})[0] == 415
+    assert (
+        _req(
+            srv,
+            path,
+            method="POST",
+            body={"answer": "yes", "name": "Eve"},
+            headers={**ok, "Origin": "http://evil.example"},
+        )[0]
+        == 403
+    )
+    assert (
+        _req(
+            srv,
+            path,
+            method="POST",
+            raw=b"answer=yes&name=Eve",
+            headers={**ok, "Content-Type": "application/x-www-form-urlencoded"},
+        )[0]
+        == 415
+    )
     status, text = _req(srv, path, method="POST", body={"answer": "yes"}, headers=ok)
     assert status == 422 and "your name is required" in text
     status, text = _req(srv, path, method="POST", body={"answer": "maybe", "name": "Pat"}, headers=ok)
     assert status == 422 and "not one of" in text
     assert j.requests("run-a")[0]["open"], "nothing was journalled by refused requests"
     origin = srv.url.rstrip("/")
-    status, text = _req(srv, path, method="POST", body={"answer": "yes", "name": "Pat Page"},
-                        headers={**ok, "Origin": origin})
+    status, text = _req(
+        srv, path, method="POST", body={"answer": "yes", "name": "Pat Page"}, headers={**ok, "Origin": origin}
+    )
     assert status == 200, text
     req = j.requests("run-a")[0]
     assert (req["answer"], req["answered_by"], req["origin"]) == ("yes", "Pat Page", "bench ui (127.0.0.1)")
@@ -106,14 +123,15 @@ def test_event_stream_pushes_a_new_measurement(served):
     with urllib.request.urlopen(req, timeout=10) as r:
         first = r.readline().decode()
         assert first == "event: state\n"
-        state = json.loads(r.readline().decode()[len("data: "):])
+        state = json.loads(r.readline().decode()[len("data: ") :])
         assert state["run"]["run_id"] == "run-a" and state["requests"][0]["key"] == "visual.ok"
-        Journal(j.path).add_measurement("run-a", step="s::t", name="pack.ocv", value=52.1, unit="V", verdict="PASS",
-                                        reason="within limits", t=2.0)
+        Journal(j.path).add_measurement(
+            "run-a", step="s::t", name="pack.ocv", value=52.1, unit="V", verdict="PASS", reason="within limits", t=2.0
+        )
         for _ in range(200):  # bounded: the stream sends at most a few events a second
             line = r.readline().decode()
             if line.startswith("data: ") and "pack.ocv" in line:
-                update = json.loads(line[len("data: "):])
+                update = json.loads(line[len("data: ") :])
                 assert update["measurements"][0]["value"] == 52.1
                 break
         else:
@@ -129,8 +147,13 @@ def _call(guard: Guard, path: str, *, query: str = "", headers=None, method: str
     async def send(msg):
         sent.append(msg)
 
-    scope = {"type": "http", "method": method, "path": path, "query_string": query.encode(),
-             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
     asyncio.run(guard(scope, receive, send))
     return sent[0]["status"], dict(sent[0].get("headers", []))
 
@@ -149,5 +172,12 @@ def test_bound_elsewhere_every_request_needs_the_token_then_a_strict_cookie():
     assert b"HttpOnly" in headers[b"set-cookie"] and b"SameSite=Strict" in headers[b"set-cookie"]
     assert _call(guard, "/", headers={"Cookie": f"bench_token={token}"})[0] == 200
     # a POST needs the header, not just the cookie a browser would attach to a cross-site form
-    assert _call(guard, "/runs/x/abort", method="POST", headers={"Cookie": f"bench_token={token}",
-                                                                 "Content-Type": "application/json"})[0] == 403
+    assert (
+        _call(
+            guard,
+            "/runs/x/abort",
+            method="POST",
+            headers={"Cookie": f"bench_token={token}", "Content-Type": "application/json"},
+        )[0]
+        == 403
+    )

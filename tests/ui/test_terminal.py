@@ -64,8 +64,9 @@ def _run_in_pty(args: list[str], answer_when: bytes, answer: bytes, timeout: flo
 
 
 def test_live_panel_on_a_terminal_shows_steps_time_left_and_takes_the_typed_answer(tmp_path: Path) -> None:
-    rc, raw = _run_in_pty(bench_run(tmp_path, "--prompt-wait", "120 s", dut="TTY-1"),
-                          b">>> Is the module free of damage", b"maybe\ryes\r")
+    rc, raw = _run_in_pty(
+        bench_run(tmp_path, "--prompt-wait", "120 s", dut="TTY-1"), b">>> Is the module free of damage", b"maybe\ryes\r"
+    )
     text = ANSI.sub("", raw)
     assert rc == 0, text[-3000:]
     assert "\x1b[" in raw, "a terminal gets the rich panel (ANSI), not plain lines"
@@ -96,7 +97,8 @@ def test_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert [re.sub(r"^\[.*?\] ", "", ln) for ln in starts] == [
         "step 1/3 start: test_open_circuit_voltage (bench: pre-test check)",
         "step 2/3 start: test_visual_check (UL 1974:2018 §5 (visual inspection))",
-        "step 3/3 start: test_charge (bench: charge)"]
+        "step 3/3 start: test_charge (bench: charge)",
+    ]
     assert any(re.search(r"\] pack\.ocv = 5\d\.\d+ V  PASS  limit 40 … 57\.6 V$", ln) for ln in lines), lines
     assert any(re.search(r"\] visual\.ok = 0  FAIL  limit 1 … 1", ln) for ln in lines), lines
     assert any(re.search(r"\] step 2/3 end: test_visual_check failed, verdict FAIL", ln) for ln in lines), lines

@@ -30,8 +30,16 @@ class Proc:
 
     def __init__(self, args: list[str], **kw: Any) -> None:
         env = {**os.environ, "ESS_BENCH_NO_PDF": "1"}  # the report's HTML is what the page links; no PDF CPU
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True, env=env, **kw)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            **kw,
+        )
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -73,8 +81,22 @@ class Proc:
 
 
 def bench_run(report_dir: Path, *extra: str, dut: str = "UI-1", limits: str = "limits.toml") -> list[str]:
-    return [sys.executable, "-m", "bench", "run", str(PLAN / "plan_steps.py"), "--report-dir", str(report_dir),
-            "--dut", dut, "--operator", "Op Erator", "--limits", str(PLAN / limits), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        str(PLAN / "plan_steps.py"),
+        "--report-dir",
+        str(report_dir),
+        "--dut",
+        dut,
+        "--operator",
+        "Op Erator",
+        "--limits",
+        str(PLAN / limits),
+        *extra,
+    ]
 
 
 def wait_run(journal_path: Path, timeout: float = 120) -> str:
@@ -104,9 +126,20 @@ def browser() -> Iterator[Any]:
         pytest.skip("chromium not on PATH (run `make chromium` to install it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
         try:
             yield b
         finally:

@@ -26,8 +26,20 @@ from instruments.sim.plant.pack import Pack
 
 UNINITIALIZED, INITIALIZATION, INITIALIZED, IDLE, OPEN_CONTACTORS, STANDBY = 0, 1, 2, 3, 4, 5
 PRECHARGE, NORMAL, DISCHARGE, CHARGE, ERROR, UNDEFINED = 6, 7, 8, 9, 10, 11
-STATE_NAMES = ("UNINITIALIZED", "INITIALIZATION", "INITIALIZED", "IDLE", "OPEN_CONTACTORS", "STANDBY",
-               "PRECHARGE", "NORMAL", "DISCHARGE", "CHARGE", "ERROR", "UNDEFINED")
+STATE_NAMES = (
+    "UNINITIALIZED",
+    "INITIALIZATION",
+    "INITIALIZED",
+    "IDLE",
+    "OPEN_CONTACTORS",
+    "STANDBY",
+    "PRECHARGE",
+    "NORMAL",
+    "DISCHARGE",
+    "CHARGE",
+    "ERROR",
+    "UNDEFINED",
+)
 REQUEST_STANDBY, REQUEST_DISCHARGE, REQUEST_CHARGE = 0, 1, 2
 _min, _max = np.minimum.reduce, np.maximum.reduce  # hot path: skip ndarray.min/max wrappers
 _REQUESTS = {"STANDBY": 0, "DISCHARGE": 1, "CHARGE": 2, "NORMAL": 1}
@@ -118,9 +130,12 @@ class Bms:
                 v = merged
             self.th[k] = v
         d = self.th["derating"]
-        self._der = ([float(x) for x in d["T_degC"]], [float(x) for x in d["charge_factor"]],
-                     [float(x) for x in d.get("discharge_T_degC", d["T_degC"])],
-                     [float(x) for x in d["discharge_factor"]])
+        self._der = (
+            [float(x) for x in d["T_degC"]],
+            [float(x) for x in d["charge_factor"]],
+            [float(x) for x in d.get("discharge_T_degC", d["T_degC"])],
+            [float(x) for x in d["discharge_factor"]],
+        )
 
     def request_state(self, mode: int | str) -> None:
         """RequestBmsMode: 0/'standby', 1/'discharge', 2/'charge'. Standby also acknowledges faults."""
@@ -226,8 +241,8 @@ class Bms:
         nz = self._noise
         self._ni = i + 3 * S
         th = self.th
-        v = self.pack.block_V + th["noise_voltage_V"] * nz[i:i + S]
-        T = _max(self.pack.cells.T_degC, 1) + th["noise_temperature_degC"] * nz[i + S:i + 2 * S]
+        v = self.pack.block_V + th["noise_voltage_V"] * nz[i : i + S]
+        T = _max(self.pack.cells.T_degC, 1) + th["noise_temperature_degC"] * nz[i + S : i + 2 * S]
         if self._stuck_any:
             T = np.where(self.stuck_mask, self.stuck_value_degC, T)
         cur = self.pack.current_A + th["current_offset_A"] + th["noise_current_A"] * nz[i + 2 * S]
@@ -258,8 +273,9 @@ class Bms:
             self._i_override = None if value is None else float(value)
         else:
             raise ValueError(f"sensor override kind must be voltage, temperature or current, got {kind!r}")
-        self._override_any = bool(np.any(~np.isnan(self._v_override)) or np.any(~np.isnan(self._T_override))
-                                  or self._i_override is not None)
+        self._override_any = bool(
+            np.any(~np.isnan(self._v_override)) or np.any(~np.isnan(self._T_override)) or self._i_override is not None
+        )
         self.changed = True
 
     def set_stuck_sensor(self, index: int, value_degC: float | None = None) -> None:
@@ -334,10 +350,20 @@ class Bms:
         self._limits()
         tol_r, tol_a = th["over_limit_tolerance_rel"], th["over_limit_tolerance_A"]
         if self.contactor_path == 2 and self.state != ERROR:
-            self._check("charge_over_limit", -i_A > self.max_charge_current_A * (1 + tol_r) + tol_a,
-                        th["over_limit_delay_s"], i_A, h)
-            self._check("discharge_over_limit", i_A > self.max_discharge_current_A * (1 + tol_r) + tol_a,
-                        th["over_limit_delay_s"], i_A, h)
+            self._check(
+                "charge_over_limit",
+                -i_A > self.max_charge_current_A * (1 + tol_r) + tol_a,
+                th["over_limit_delay_s"],
+                i_A,
+                h,
+            )
+            self._check(
+                "discharge_over_limit",
+                i_A > self.max_discharge_current_A * (1 + tol_r) + tol_a,
+                th["over_limit_delay_s"],
+                i_A,
+                h,
+            )
         grad = tmax - tmin
         self._check("thermal_gradient", grad >= th["gradient_alarm_K"], th["gradient_delay_s"], grad, h)
         self._comms(h)
@@ -387,7 +413,7 @@ class Bms:
         r = self.insulation_resistance_ohm
         if r != target:  # the IMD's reading settles exponentially in log(R)
             a = math.exp(-h / th["insulation_tau_s"])
-            r = target if abs(r - target) < 1e-6 * target else r ** a * target ** (1.0 - a)
+            r = target if abs(r - target) < 1e-6 * target else r**a * target ** (1.0 - a)
             self.insulation_resistance_ohm = r
         v_ref = self.chem.v_max_V * self.n
         self.warnings["insulation"] = r < th["insulation_warn_ohm_per_V"] * v_ref
@@ -468,8 +494,12 @@ class Bms:
         th = self.th
         self._bal_timer = 0.0
         v = self.v_reported
-        ok = (self.balancing_allowed and th["balancing_enabled"] and self.state != ERROR
-              and self.current_reported_A <= th["rest_current_rel"] * self.pack.nominal_capacity_Ah)
+        ok = (
+            self.balancing_allowed
+            and th["balancing_enabled"]
+            and self.state != ERROR
+            and self.current_reported_A <= th["rest_current_rel"] * self.pack.nominal_capacity_Ah
+        )
         if ok:
             self.balancing = (v > self.v_min + th["balancing_threshold_V"]) & (v > th["balancing_min_V"])
         else:
@@ -510,7 +540,9 @@ class Bms:
         if name == "charge_over_limit":
             return -i > self.max_charge_current_A * (1 + th["over_limit_tolerance_rel"]) + th["over_limit_tolerance_A"]
         if name == "discharge_over_limit":
-            return i > self.max_discharge_current_A * (1 + th["over_limit_tolerance_rel"]) + th["over_limit_tolerance_A"]
+            return (
+                i > self.max_discharge_current_A * (1 + th["over_limit_tolerance_rel"]) + th["over_limit_tolerance_A"]
+            )
         return False  # precharge: the failed attempt itself was the condition
 
     def _state_machine(self, h: float) -> None:
@@ -520,8 +552,11 @@ class Bms:
         req = self.request
         if st == ERROR:
             held = self._state_timer >= th["alarm_hold_s"]
-            if held and req == REQUEST_STANDBY and not any(
-                    self._condition_now(n) for n, on in self.alarms.items() if on):
+            if (
+                held
+                and req == REQUEST_STANDBY
+                and not any(self._condition_now(n) for n, on in self.alarms.items() if on)
+            ):
                 for n in self.alarms:
                     self.alarms[n] = False
                 self._timers.clear()
@@ -555,6 +590,10 @@ class Bms:
         if self.state == OPEN_CONTACTORS:
             self._deadline = min(self._deadline, max(th["open_time_s"] - self._state_timer, 1e-6))
         self._update_path()
-        if self.welded and self.contactor_commanded == 0 and self.contactor_path == 2 and not self.alarms[
-                "contactor_welded"]:
+        if (
+            self.welded
+            and self.contactor_commanded == 0
+            and self.contactor_path == 2
+            and not self.alarms["contactor_welded"]
+        ):
             self._alarm("contactor_welded", self.t_s, abs(self.current_reported_A))

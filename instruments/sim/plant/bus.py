@@ -25,6 +25,7 @@ class BusDevice(Protocol):
 
     def element(self, v_guess: float) -> Element | None: ...
 
+
 V_MAX_DOMAIN = 1.0e5
 
 
@@ -86,8 +87,9 @@ class Bus:
         self.pack_connected = False
         self._g_bleed = 1.0 / self.bleeder_ohm
 
-    def solve(self, pack_E_V: float, pack_R_ohm: float, path: int, supply: BusDevice, load: BusDevice,
-              iterations: int = 6) -> float:
+    def solve(
+        self, pack_E_V: float, pack_R_ohm: float, path: int, supply: BusDevice, load: BusDevice, iterations: int = 6
+    ) -> float:
         """Solve the node for this step. path: 0 open, 1 via precharge resistor, 2 contactor closed.
 
         `supply` and `load` provide `element(v_guess)` returning an Element or None (off) and

@@ -87,8 +87,11 @@ class CellArray:
         self.cap_eff_Ah = self.charge_capacity_Ah * self.cap_T  # accessible at this temperature
         self._inv_cap_As = 1.0 / (3600.0 * self.charge_capacity_Ah)
         # Self-discharge as an internal current, doubling every 10 K.
-        self.i_self_A = (self.self_discharge_per_month * 3600.0 / SECONDS_PER_MONTH) * self.capacity_Ah \
+        self.i_self_A = (
+            (self.self_discharge_per_month * 3600.0 / SECONDS_PER_MONTH)
+            * self.capacity_Ah
             * np.exp2((self.T_degC - 25.0) / 10.0)
+        )
         self._h = -1.0  # step-dependent terms must be rebuilt
 
     def _prepare_h(self, h: float) -> None:

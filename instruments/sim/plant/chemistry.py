@@ -18,20 +18,64 @@ T_REF_K = 298.15
 
 # SOC grid (fraction) and open-circuit voltage (V) per chemistry. Strictly increasing in both.
 _LFP_OCV = (
-    (-0.05, 1.50), (-0.02, 2.20), (0.00, 2.50), (0.01, 2.80), (0.03, 3.00), (0.05, 3.10),
-    (0.10, 3.190), (0.15, 3.220), (0.20, 3.240), (0.30, 3.260), (0.40, 3.275), (0.50, 3.285),
-    (0.60, 3.292), (0.70, 3.300), (0.80, 3.315), (0.90, 3.330), (0.95, 3.345), (0.98, 3.380),
-    (0.99, 3.420), (1.00, 3.600), (1.01, 3.700), (1.03, 3.900), (1.06, 4.400),
+    (-0.05, 1.50),
+    (-0.02, 2.20),
+    (0.00, 2.50),
+    (0.01, 2.80),
+    (0.03, 3.00),
+    (0.05, 3.10),
+    (0.10, 3.190),
+    (0.15, 3.220),
+    (0.20, 3.240),
+    (0.30, 3.260),
+    (0.40, 3.275),
+    (0.50, 3.285),
+    (0.60, 3.292),
+    (0.70, 3.300),
+    (0.80, 3.315),
+    (0.90, 3.330),
+    (0.95, 3.345),
+    (0.98, 3.380),
+    (0.99, 3.420),
+    (1.00, 3.600),
+    (1.01, 3.700),
+    (1.03, 3.900),
+    (1.06, 4.400),
 )
 _NMC_OCV = (
-    (-0.05, 1.50), (-0.02, 2.20), (0.00, 2.75), (0.01, 3.10), (0.03, 3.30), (0.05, 3.42),
-    (0.10, 3.530), (0.20, 3.600), (0.30, 3.650), (0.40, 3.700), (0.50, 3.750), (0.60, 3.820),
-    (0.70, 3.900), (0.80, 3.980), (0.90, 4.070), (0.95, 4.120), (1.00, 4.180), (1.01, 4.230),
-    (1.03, 4.350), (1.06, 4.600),
+    (-0.05, 1.50),
+    (-0.02, 2.20),
+    (0.00, 2.75),
+    (0.01, 3.10),
+    (0.03, 3.30),
+    (0.05, 3.42),
+    (0.10, 3.530),
+    (0.20, 3.600),
+    (0.30, 3.650),
+    (0.40, 3.700),
+    (0.50, 3.750),
+    (0.60, 3.820),
+    (0.70, 3.900),
+    (0.80, 3.980),
+    (0.90, 4.070),
+    (0.95, 4.120),
+    (1.00, 4.180),
+    (1.01, 4.230),
+    (1.03, 4.350),
+    (1.06, 4.600),
 )
 # Usable capacity relative to 25 °C (accessible charge shrinks in the cold).
-_CAP_T = ((-40.0, 0.45), (-30.0, 0.60), (-20.0, 0.72), (-10.0, 0.82), (0.0, 0.90), (10.0, 0.96),
-          (25.0, 1.00), (45.0, 1.02), (60.0, 1.02))
+_CAP_T = (
+    (-40.0, 0.45),
+    (-30.0, 0.60),
+    (-20.0, 0.72),
+    (-10.0, 0.82),
+    (0.0, 0.90),
+    (10.0, 0.96),
+    (25.0, 1.00),
+    (45.0, 1.02),
+    (60.0, 1.02),
+)
 
 
 @dataclass(frozen=True)
@@ -103,22 +147,48 @@ def _table(points: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndar
 def _lfp() -> Chemistry:
     soc, ocv = _table(_LFP_OCV)
     return Chemistry(
-        name="LFP", ocv_soc=soc, ocv_V=ocv, v_max_V=3.65, v_nom_V=3.2, v_min_V=2.5, v_min_cold_V=2.0,
-        charge_T_degC=(0.0, 55.0), discharge_T_degC=(-20.0, 55.0),
-        r0_ohm_Ah=0.030, r1_rel=0.35, r2_rel=0.55, tau1_s=12.0, tau2_s=450.0,
-        activation_J_per_mol=25_000.0, heat_capacity_J_per_K_Ah=24.0,
-        self_discharge_per_month=0.025, vent_temp_degC=130.0,
+        name="LFP",
+        ocv_soc=soc,
+        ocv_V=ocv,
+        v_max_V=3.65,
+        v_nom_V=3.2,
+        v_min_V=2.5,
+        v_min_cold_V=2.0,
+        charge_T_degC=(0.0, 55.0),
+        discharge_T_degC=(-20.0, 55.0),
+        r0_ohm_Ah=0.030,
+        r1_rel=0.35,
+        r2_rel=0.55,
+        tau1_s=12.0,
+        tau2_s=450.0,
+        activation_J_per_mol=25_000.0,
+        heat_capacity_J_per_K_Ah=24.0,
+        self_discharge_per_month=0.025,
+        vent_temp_degC=130.0,
     )
 
 
 def _nmc() -> Chemistry:
     soc, ocv = _table(_NMC_OCV)
     return Chemistry(
-        name="NMC", ocv_soc=soc, ocv_V=ocv, v_max_V=4.2, v_nom_V=3.65, v_min_V=2.5, v_min_cold_V=2.5,
-        charge_T_degC=(0.0, 45.0), discharge_T_degC=(-20.0, 60.0),
-        r0_ohm_Ah=0.060, r1_rel=0.45, r2_rel=0.45, tau1_s=8.0, tau2_s=250.0,
-        activation_J_per_mol=22_000.0, heat_capacity_J_per_K_Ah=15.0,
-        self_discharge_per_month=0.03, vent_temp_degC=110.0,
+        name="NMC",
+        ocv_soc=soc,
+        ocv_V=ocv,
+        v_max_V=4.2,
+        v_nom_V=3.65,
+        v_min_V=2.5,
+        v_min_cold_V=2.5,
+        charge_T_degC=(0.0, 45.0),
+        discharge_T_degC=(-20.0, 60.0),
+        r0_ohm_Ah=0.060,
+        r1_rel=0.45,
+        r2_rel=0.45,
+        tau1_s=8.0,
+        tau2_s=250.0,
+        activation_J_per_mol=22_000.0,
+        heat_capacity_J_per_K_Ah=15.0,
+        self_discharge_per_month=0.03,
+        vent_temp_degC=110.0,
     )
 
 

@@ -33,8 +33,9 @@ class Fault(ABC):
         s = int(self.params.get("cell", 0))
         p = int(self.params.get("par", 0))
         if not (0 <= s < plant.pack.n_series and 0 <= p < plant.pack.n_parallel):
-            raise ValueError(f"{self.kind}: cell ({s}, {p}) outside the {plant.pack.n_series}S"
-                             f"{plant.pack.n_parallel}P pack")
+            raise ValueError(
+                f"{self.kind}: cell ({s}, {p}) outside the {plant.pack.n_series}S{plant.pack.n_parallel}P pack"
+            )
         return s, p
 
     def validate(self, plant: Plant) -> None:
@@ -130,8 +131,9 @@ class ThermalRunawayPrecursor(EvolvingFault):
         if self.fixed_W is not None:
             p = float(self.fixed_W) + self.ramp_W_per_s * (t - self.t0)
         else:
-            loss = plant.pack.thermal.heat_loss_W(cells.T_degC, self.idx, plant.chamber.air_temperature_degC,
-                                                  plant.chamber.forced_air)
+            loss = plant.pack.thermal.heat_loss_W(
+                cells.T_degC, self.idx, plant.chamber.air_temperature_degC, plant.chamber.forced_air
+            )
             p = self.c_th * self.rate / 60.0 + loss
         cells.extra_heat_W[self.idx] = min(max(p, 0.0), self.max_W)
         T = cells.T_degC[self.idx]
@@ -239,15 +241,28 @@ class InstrumentError(Fault):
     def apply(self, plant: Plant) -> None:
         name = str(self.params["name"])
         count = int(self.params.get("count", 1))
-        entry = {"code": int(self.params.get("code", -200)),
-                 "message": str(self.params.get("message", "Execution error"))}
+        entry = {
+            "code": int(self.params.get("code", -200)),
+            "message": str(self.params.get("message", "Execution error")),
+        }
         plant.instrument_faults.setdefault(name, []).extend(dict(entry) for _ in range(count))
 
 
 FAULT_TYPES: dict[str, type[Fault]] = {
     cls.kind: cls
-    for cls in (WeakCell, HighResistanceCell, SoftShort, ThermalRunawayPrecursor, StuckTempSensor, SensorOverride,
-                CommsLoss, WeldedContactor, FailedBalancer, LowInsulation, InstrumentError)
+    for cls in (
+        WeakCell,
+        HighResistanceCell,
+        SoftShort,
+        ThermalRunawayPrecursor,
+        StuckTempSensor,
+        SensorOverride,
+        CommsLoss,
+        WeldedContactor,
+        FailedBalancer,
+        LowInsulation,
+        InstrumentError,
+    )
 }
 
 
@@ -258,4 +273,3 @@ def make_fault(spec: dict[str, Any]) -> Fault:
     if cls is None:
         raise ValueError(f"unknown fault type {kind!r}; known: {sorted(FAULT_TYPES)}")
     return cls({k: v for k, v in spec.items() if k != "type"})
-

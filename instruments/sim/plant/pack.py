@@ -35,7 +35,11 @@ class Pack:
         cap = float(cfg.get("cell_capacity_Ah", 100.0))
         self.cell_capacity_Ah = cap
         self.cells = CellArray(
-            chem, self.n_series, self.n_parallel, cap, rng,
+            chem,
+            self.n_series,
+            self.n_parallel,
+            cap,
+            rng,
             soc0=float(cfg.get("soc0", 0.5)),
             soc_spread=float(cfg.get("soc_spread", 0.002)),
             capacity_spread_rel=float(cfg.get("capacity_spread_rel", 0.01)),

@@ -158,8 +158,11 @@ class Plant:
                 self._fast_until = self.t_s + self.fast_window_s
             if self.t_s < self._fast_until:
                 h = self.fast_substep_s
-            elif (abs(self.pack.current_A) < bms.th["rest_current_rel"] * self.pack.nominal_capacity_Ah
-                  and not self._evolving and self.irt.state != "TEST"):
+            elif (
+                abs(self.pack.current_A) < bms.th["rest_current_rel"] * self.pack.nominal_capacity_Ah
+                and not self._evolving
+                and self.irt.state != "TEST"
+            ):
                 h = self.rest_substep_s
             else:
                 h = self.max_substep_s
@@ -217,28 +220,54 @@ class Plant:
             "pack_V": p.voltage_V,
             "pack_A": p.current_A,
             "pack_ocv_V": p.ocv_total_V(),
-            "cell_V_min": float(v.min()), "cell_V_max": float(v.max()),
-            "cell_T_min_degC": float(T.min()), "cell_T_max_degC": float(T.max()),
-            "soc_min": float(soc.min()), "soc_max": float(soc.max()),
+            "cell_V_min": float(v.min()),
+            "cell_V_max": float(v.max()),
+            "cell_T_min_degC": float(T.min()),
+            "cell_T_max_degC": float(T.max()),
+            "soc_min": float(soc.min()),
+            "soc_max": float(soc.max()),
             "charge_throughput_Ah": p.charge_throughput_Ah,
-            "supply": {"on": s.output_on, "mode": s.mode, "V": s.voltage_V, "A": s.current_A,
-                       "protection": sorted(s.protection)},
-            "load": {"on": ld.input_on, "mode": ld.mode + ld.range, "V": ld.voltage_V, "A": ld.current_A,
-                     "protection": sorted(ld.protection)},
-            "chamber": {"air_degC": self.chamber.air_temperature_degC, "setpoint_degC": self.chamber.setpoint_degC,
-                        "running": self.chamber.running},
-            "bms": {"state": STATE_NAMES[b.state], "contactor_closed": b.contactor_closed,
-                    "alarms": sorted(k for k, on in b.alarms.items() if on),
-                    "warnings": sorted(k for k, on in b.warnings.items() if on),
-                    "fault_codes": b.fault_codes, "soc_min": b.soc_min, "soc_max": b.soc_max, "soh": b.soh,
-                    "max_charge_A": b.max_charge_current_A, "max_discharge_A": b.max_discharge_current_A,
-                    "balancing": int(b.balancing.sum()), "comms_ok": b.comms_ok},
-            "gas_ppm": dict(self.gas.ppm), "pressure_Pa": self.gas.pressure_Pa,
+            "supply": {
+                "on": s.output_on,
+                "mode": s.mode,
+                "V": s.voltage_V,
+                "A": s.current_A,
+                "protection": sorted(s.protection),
+            },
+            "load": {
+                "on": ld.input_on,
+                "mode": ld.mode + ld.range,
+                "V": ld.voltage_V,
+                "A": ld.current_A,
+                "protection": sorted(ld.protection),
+            },
+            "chamber": {
+                "air_degC": self.chamber.air_temperature_degC,
+                "setpoint_degC": self.chamber.setpoint_degC,
+                "running": self.chamber.running,
+            },
+            "bms": {
+                "state": STATE_NAMES[b.state],
+                "contactor_closed": b.contactor_closed,
+                "alarms": sorted(k for k, on in b.alarms.items() if on),
+                "warnings": sorted(k for k, on in b.warnings.items() if on),
+                "fault_codes": b.fault_codes,
+                "soc_min": b.soc_min,
+                "soc_max": b.soc_max,
+                "soh": b.soh,
+                "max_charge_A": b.max_charge_current_A,
+                "max_discharge_A": b.max_discharge_current_A,
+                "balancing": int(b.balancing.sum()),
+                "comms_ok": b.comms_ok,
+            },
+            "gas_ppm": dict(self.gas.ppm),
+            "pressure_Pa": self.gas.pressure_Pa,
             "faults": [f.describe() for f in self.faults],
         }
 
     def __repr__(self) -> str:
         p = self.pack
-        return (f"Plant({self.name!r}, {p.n_series}S{p.n_parallel}P {self.chem.name}, t={self.t_s:.1f}s, "
-                f"V={p.voltage_V:.3f}V, I={p.current_A:.2f}A)")
-
+        return (
+            f"Plant({self.name!r}, {p.n_series}S{p.n_parallel}P {self.chem.name}, t={self.t_s:.1f}s, "
+            f"V={p.voltage_V:.3f}V, I={p.current_A:.2f}A)"
+        )

@@ -15,22 +15,40 @@ import copy
 from typing import Any
 
 _SUPPLY = {"model": "RP7952A", "rated_voltage_V": 80.0, "rated_current_A": 200.0, "rated_power_W": 12_000.0}
-_LOAD = {"model": "63206A-80-240", "rated_voltage_V": 80.0, "rated_current_A": 240.0, "rated_power_W": 6000.0,
-         "ranges_A": {"L": 2.4, "M": 24.0, "H": 240.0}}
-_CHAMBER = {"min_degC": -40.0, "max_degC": 150.0, "heat_rate_max_degC_per_min": 5.0,
-            "cool_rate_max_degC_per_min": 3.0}
+_LOAD = {
+    "model": "63206A-80-240",
+    "rated_voltage_V": 80.0,
+    "rated_current_A": 240.0,
+    "rated_power_W": 6000.0,
+    "ranges_A": {"L": 2.4, "M": 24.0, "H": 240.0},
+}
+_CHAMBER = {"min_degC": -40.0, "max_degC": 150.0, "heat_rate_max_degC_per_min": 5.0, "cool_rate_max_degC_per_min": 3.0}
 
 
-def _preset(name: str, chemistry: str, n_series: int, n_parallel: int, cell_capacity_Ah: float, soc_spread: float,
-            enclosure_volume_m3: float) -> dict[str, Any]:
+def _preset(
+    name: str,
+    chemistry: str,
+    n_series: int,
+    n_parallel: int,
+    cell_capacity_Ah: float,
+    soc_spread: float,
+    enclosure_volume_m3: float,
+) -> dict[str, Any]:
     """One DUT on the standard simulated bench (RP7900 supply, Chroma load, F4T chamber)."""
     return {
         "name": name,
         "chemistry": chemistry,
         "ambient_degC": 25.0,
-        "pack": {"n_series": n_series, "n_parallel": n_parallel, "cell_capacity_Ah": cell_capacity_Ah, "soc0": 0.5,
-                 "soc_spread": soc_spread, "capacity_spread_rel": 0.01, "resistance_spread_rel": 0.03,
-                 "dut_isolation_ohm": 500e6},
+        "pack": {
+            "n_series": n_series,
+            "n_parallel": n_parallel,
+            "cell_capacity_Ah": cell_capacity_Ah,
+            "soc0": 0.5,
+            "soc_spread": soc_spread,
+            "capacity_spread_rel": 0.01,
+            "resistance_spread_rel": 0.03,
+            "dut_isolation_ohm": 500e6,
+        },
         "supply": dict(_SUPPLY),
         "load": dict(_LOAD),
         "chamber": dict(_CHAMBER),

@@ -83,10 +83,10 @@ class PackStimulusTarget:
             return list(SPECIES)
         if stimulus == "sensor_override":
             return [f"{kind}[{i}]" for kind in ("cell_voltage", "cell_temperature") for i in range(S)] + [
-                "pack_current"]
+                "pack_current"
+            ]
         if stimulus == "heat":
-            return [f"cell[{s}]" for s in range(S)] + [f"cell[{s},{p}]" for s in range(S) for p in range(P)] + [
-                "pack"]
+            return [f"cell[{s}]" for s in range(S)] + [f"cell[{s},{p}]" for s in range(S) for p in range(P)] + ["pack"]
         if stimulus == "cut_link":
             return sorted(LINKS) + sorted(self._aliases)
         if stimulus == "cell_voltage_step":

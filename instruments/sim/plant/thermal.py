@@ -113,9 +113,12 @@ class ThermalNetwork:
         T = T_degC[s, p]
         loss = hA[s, p] * (T - T_air_degC)
         S, P = self.shape
-        for ds, dp, k in ((-1, 0, self.k_series), (1, 0, self.k_series), (0, -1, self.k_parallel),
-                          (0, 1, self.k_parallel)):
+        for ds, dp, k in (
+            (-1, 0, self.k_series),
+            (1, 0, self.k_series),
+            (0, -1, self.k_parallel),
+            (0, 1, self.k_parallel),
+        ):
             if 0 <= s + ds < S and 0 <= p + dp < P:
                 loss += k * (T - T_degC[s + ds, p + dp])
         return float(loss)
-

@@ -28,19 +28,31 @@ from instruments.sim.plant.pack import Pack
 class Block:
     """Pack + BMS of one block; SI floats, + current = discharge."""
 
-    def __init__(self, index: int, cfg: dict[str, Any], chem: Chemistry, rng: np.random.Generator, seed: int,
-                 T0_degC: float) -> None:
+    def __init__(
+        self, index: int, cfg: dict[str, Any], chem: Chemistry, rng: np.random.Generator, seed: int, T0_degC: float
+    ) -> None:
         b = cfg["blocks"]
         self.index = index  # 1-based, as SunSpec and the plan count blocks
         self.n_cells = int(b["cells_series"])
         self.tracked = int(b["tracked_cells"])
         self.k = self.n_cells / self.tracked
-        self.pack = Pack({"n_series": self.tracked, "n_parallel": 1, "cell_capacity_Ah": float(b["cell_capacity_Ah"]),
-                          "soc0": float(b["soc0"]), "soc_spread": float(b["soc_spread"]),
-                          "capacity_spread_rel": float(b["capacity_spread_rel"]),
-                          "resistance_spread_rel": float(b["resistance_spread_rel"]),
-                          "cell_r0_ohm": float(b["cell_r0_ohm"]), "T0_degC": T0_degC,
-                          "slow_period_s": 30.0}, chem, rng, T0_degC)
+        self.pack = Pack(
+            {
+                "n_series": self.tracked,
+                "n_parallel": 1,
+                "cell_capacity_Ah": float(b["cell_capacity_Ah"]),
+                "soc0": float(b["soc0"]),
+                "soc_spread": float(b["soc_spread"]),
+                "capacity_spread_rel": float(b["capacity_spread_rel"]),
+                "resistance_spread_rel": float(b["resistance_spread_rel"]),
+                "cell_r0_ohm": float(b["cell_r0_ohm"]),
+                "T0_degC": T0_degC,
+                "slow_period_s": 30.0,
+            },
+            chem,
+            rng,
+            T0_degC,
+        )
         bms_cfg = dict(b["bms"])
         known = set(default_thresholds(chem, self.pack.nominal_capacity_Ah, self.tracked))
         unknown = sorted(set(bms_cfg) - known - {"soc_init", "soh_initial", "balancing_allowed"})
@@ -51,9 +63,9 @@ class Block:
         self.bms = Bms(bms_cfg, self.pack, self.gas, seed=seed + 101 * index)
         self.rated_Ah = float(self.pack.nominal_capacity_Ah)
         self.rated_Wh = self.rated_Ah * chem.v_nom_V * self.n_cells
-        self.offline = False          # fault: block not available (BMS never closes)
-        self.comms_cut = False        # controller <-> BMS link cut (stimulus)
-        self.last_heartbeat_s = 0.0   # when the controller last heard this BMS
+        self.offline = False  # fault: block not available (BMS never closes)
+        self.comms_cut = False  # controller <-> BMS link cut (stimulus)
+        self.last_heartbeat_s = 0.0  # when the controller last heard this BMS
         self.current_A = 0.0
         self.voltage_V = float(self.pack.voltage_V * self.k)
         self.power_W = 0.0

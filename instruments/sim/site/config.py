@@ -32,21 +32,33 @@ DEFAULTS: dict[str, Any] = {
         "resistance_spread_rel": 0.03,
         "cell_r0_ohm": 0.0004,
         # BMS thresholds (any key of instruments.sim.plant.bms_thresholds): 1C both ways for the block
-        "bms": {"max_charge_current_A": 130.0, "max_discharge_current_A": 130.0,
-                "oc_charge_alarm_A": 195.0, "oc_discharge_alarm_A": 260.0, "rest_time_s": 1800.0,
-                # the BMS gives up on its master after 30 s; the site controller's own time-out is shorter
-                "comms_timeout_s": 30.0},
+        "bms": {
+            "max_charge_current_A": 130.0,
+            "max_discharge_current_A": 130.0,
+            "oc_charge_alarm_A": 195.0,
+            "oc_discharge_alarm_A": 260.0,
+            "rest_time_s": 1800.0,
+            # the BMS gives up on its master after 30 s; the site controller's own time-out is shorter
+            "comms_timeout_s": 30.0,
+        },
         "heartbeat_period_s": 1.0,
     },
     "pcs": {
         "rated_power_W": 150_000.0,
         "rated_apparent_power_VA": 165_000.0,
         "command_delay_s": 0.3,
-        "ramp_capability_pct_per_s": 100.0,   # what the hardware can do; WRmp (704) limits further
+        "ramp_capability_pct_per_s": 100.0,  # what the hardware can do; WRmp (704) limits further
         # efficiency over |P_ac| / rated: (fraction, efficiency), linear in between
-        "efficiency": [[0.02, 0.80], [0.05, 0.91], [0.10, 0.95], [0.25, 0.975], [0.50, 0.982], [0.75, 0.981],
-                       [1.00, 0.978]],
-        "standby_loss_W": 250.0,              # drawn from the grid when idle
+        "efficiency": [
+            [0.02, 0.80],
+            [0.05, 0.91],
+            [0.10, 0.95],
+            [0.25, 0.975],
+            [0.50, 0.982],
+            [0.75, 0.981],
+            [1.00, 0.978],
+        ],
+        "standby_loss_W": 250.0,  # drawn from the grid when idle
         "ac_voltage_V": 480.0,
         "frequency_Hz": 60.0,
     },
@@ -66,10 +78,10 @@ DEFAULTS: dict[str, Any] = {
         "make": "ESS Bench",
         "model": "SIM-SITE-300",
         "serial": "SIM-SITE-0001",
-        "allow_write": ["127.0.0.1"],         # source addresses allowed to write ("*" = any)
+        "allow_write": ["127.0.0.1"],  # source addresses allowed to write ("*" = any)
         "max_clients": 1,
         "refuse_fc6": False,
-        "implemented": {},                     # {"704.VarSet": false, ...}: points reading "not implemented"
+        "implemented": {},  # {"704.VarSet": false, ...}: points reading "not implemented"
     },
     "aux": {
         "hvac_cop": 3.0,
@@ -82,24 +94,57 @@ DEFAULTS: dict[str, Any] = {
         "pump_pressure_kPa": 220.0,
         "controls_W": 300.0,
     },
-    "meter": {"make": "ESS Bench", "model": "SIM-METER-2CH", "serial": "SIM-MTR-0001", "firmware": "1.2.0",
-              "noise_W": 20.0},
+    "meter": {
+        "make": "ESS Bench",
+        "model": "SIM-METER-2CH",
+        "serial": "SIM-MTR-0001",
+        "firmware": "1.2.0",
+        "noise_W": 20.0,
+    },
     "sim": {"max_substep_s": 20.0, "rest_substep_s": 60.0, "fast_substep_s": 0.05, "fast_window_s": 2.0},
     "faults": [],
 }
 
 _POSITIVE = {
-    "blocks.count", "blocks.cells_series", "blocks.tracked_cells", "blocks.cell_capacity_Ah", "blocks.cell_r0_ohm",
-    "blocks.heartbeat_period_s", "pcs.rated_power_W", "pcs.rated_apparent_power_VA",
-    "pcs.ramp_capability_pct_per_s", "pcs.ac_voltage_V", "pcs.frequency_Hz", "controller.wrmp_pct_per_s",
-    "controller.comms_timeout_s", "controller.ov_limit_V", "controller.thermal_gradient_limit_K",
-    "controller.pump_pressure_min_kPa", "aux.hvac_cop", "aux.hvac_max_cooling_W", "aux.enclosure_UA_W_per_K",
-    "aux.enclosure_heat_capacity_J_per_K", "aux.pump_pressure_kPa", "sim.max_substep_s", "sim.rest_substep_s",
-    "sim.fast_substep_s", "sim.fast_window_s", "controller.max_clients",
+    "blocks.count",
+    "blocks.cells_series",
+    "blocks.tracked_cells",
+    "blocks.cell_capacity_Ah",
+    "blocks.cell_r0_ohm",
+    "blocks.heartbeat_period_s",
+    "pcs.rated_power_W",
+    "pcs.rated_apparent_power_VA",
+    "pcs.ramp_capability_pct_per_s",
+    "pcs.ac_voltage_V",
+    "pcs.frequency_Hz",
+    "controller.wrmp_pct_per_s",
+    "controller.comms_timeout_s",
+    "controller.ov_limit_V",
+    "controller.thermal_gradient_limit_K",
+    "controller.pump_pressure_min_kPa",
+    "aux.hvac_cop",
+    "aux.hvac_max_cooling_W",
+    "aux.enclosure_UA_W_per_K",
+    "aux.enclosure_heat_capacity_J_per_K",
+    "aux.pump_pressure_kPa",
+    "sim.max_substep_s",
+    "sim.rest_substep_s",
+    "sim.fast_substep_s",
+    "sim.fast_window_s",
+    "controller.max_clients",
 }
-_NON_NEGATIVE = {"pcs.command_delay_s", "pcs.standby_loss_W", "controller.alarm_delay_s", "aux.hvac_fan_W",
-                 "aux.pump_W", "aux.controls_W", "meter.noise_W", "blocks.soc_spread",
-                 "blocks.capacity_spread_rel", "blocks.resistance_spread_rel"}
+_NON_NEGATIVE = {
+    "pcs.command_delay_s",
+    "pcs.standby_loss_W",
+    "controller.alarm_delay_s",
+    "aux.hvac_fan_W",
+    "aux.pump_W",
+    "aux.controls_W",
+    "meter.noise_W",
+    "blocks.soc_spread",
+    "blocks.capacity_spread_rel",
+    "blocks.resistance_spread_rel",
+}
 _FRACTION = {"blocks.soc0"}
 _OPEN_TABLES = {"blocks.bms", "controller.implemented"}
 
@@ -156,24 +201,31 @@ def build_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             errors.append(f"blocks.count: expected 1..32 blocks, got {b['count']}")
         c = cfg["controller"]
         if not 0.0 <= c["soc_min_pct"] < c["soc_max_pct"] <= 100.0:
-            errors.append(f"controller.soc_min_pct/soc_max_pct: expected 0 <= min < max <= 100, got "
-                          f"{c['soc_min_pct']} / {c['soc_max_pct']}")
+            errors.append(
+                f"controller.soc_min_pct/soc_max_pct: expected 0 <= min < max <= 100, got "
+                f"{c['soc_min_pct']} / {c['soc_max_pct']}"
+            )
         eff = cfg["pcs"]["efficiency"]
         try:
             pts = [(float(f), float(e)) for f, e in eff]
         except (TypeError, ValueError):
             pts = []
-        if len(pts) < 2 or any(not 0 < e <= 1 or not 0 < f <= 1.5 for f, e in pts) or any(
-                b2[0] <= a[0] for a, b2 in zip(pts, pts[1:], strict=False)):
-            errors.append("pcs.efficiency: expected [[fraction of rated power, efficiency 0..1], ...] with at least "
-                          "two points, fractions increasing")
+        if (
+            len(pts) < 2
+            or any(not 0 < e <= 1 or not 0 < f <= 1.5 for f, e in pts)
+            or any(b2[0] <= a[0] for a, b2 in zip(pts, pts[1:], strict=False))
+        ):
+            errors.append(
+                "pcs.efficiency: expected [[fraction of rated power, efficiency 0..1], ...] with at least "
+                "two points, fractions increasing"
+            )
         if cfg["pcs"]["rated_apparent_power_VA"] < cfg["pcs"]["rated_power_W"]:
             errors.append("pcs.rated_apparent_power_VA: must be at least rated_power_W")
         if not isinstance(c["allow_write"], list) or not all(isinstance(a, str) for a in c["allow_write"]):
-            errors.append("controller.allow_write: expected a list of addresses (or [\"*\"])")
+            errors.append('controller.allow_write: expected a list of addresses (or ["*"])')
         for k, v in c["implemented"].items():
             if not isinstance(v, bool) or "." not in k:
-                errors.append(f"controller.implemented.{k}: expected \"<model>.<point>\" = true/false")
+                errors.append(f'controller.implemented.{k}: expected "<model>.<point>" = true/false')
     if not isinstance(cfg["faults"], list):
         errors.append("faults: expected a list of fault tables")
     if errors:

@@ -73,7 +73,7 @@ def check_fault(spec: Any, n_blocks: int, n_cells: int, where: str) -> dict[str,
             continue
         if typ == "list":
             if not isinstance(v, list) or not v or not all(isinstance(p, str) and "." in p for p in v):
-                raise ValueError(f"{where}.{key}: expected a list of \"<model>.<point>\" names")
+                raise ValueError(f'{where}.{key}: expected a list of "<model>.<point>" names')
             out[key] = list(v)
             continue
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):

@@ -36,10 +36,20 @@ class Device(Protocol):
 class SiteModbusServer:
     """Serve devices (by unit id) on host:port (0 = a free port) from a thread of its own."""
 
-    def __init__(self, devices: dict[int, Device], *, host: str = "127.0.0.1", port: int = 0, name: str = "site",
-                 lock: AbstractContextManager[Any] | None = None, max_clients: int = 0,
-                 allow_write: list[str] | None = None, refuse_fc6: bool = False,
-                 drop: Callable[[], bool] | None = None, mute_when: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        devices: dict[int, Device],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "site",
+        lock: AbstractContextManager[Any] | None = None,
+        max_clients: int = 0,
+        allow_write: list[str] | None = None,
+        refuse_fc6: bool = False,
+        drop: Callable[[], bool] | None = None,
+        mute_when: Callable[[], bool] | None = None,
+    ) -> None:
         self.devices = devices
         self.host, self.port, self.name = host, port, name
         self.lock = lock if lock is not None else nullcontext()
@@ -88,7 +98,7 @@ class SiteModbusServer:
                 addr, count, nbytes = struct.unpack(">HHB", pdu[1:6])
                 if not 1 <= count <= 123 or nbytes != 2 * count or len(pdu) < 6 + nbytes:
                     raise ModbusError(3)
-                values = [int.from_bytes(pdu[6 + 2 * i:8 + 2 * i], "big") for i in range(count)]
+                values = [int.from_bytes(pdu[6 + 2 * i : 8 + 2 * i], "big") for i in range(count)]
                 self._check_peer(peer)
                 with self.lock:
                     dev.write(addr, values, peer)
@@ -100,6 +110,7 @@ class SiteModbusServer:
             return bytes([fc | 0x80, 3])
         except Exception:  # a simulator bug answers "device failure", as a real device's firmware would
             import traceback
+
             traceback.print_exc()
             return bytes([fc | 0x80, 4])
 
@@ -169,8 +180,9 @@ class SiteModbusServer:
         if not self._ready.wait(timeout_s):
             raise RuntimeError(f"{self.name}: Modbus server did not start within {timeout_s} s")
         if self._error is not None:
-            raise RuntimeError(f"{self.name}: Modbus server failed to start on {self.host}:{self.port}: "
-                               f"{self._error}") from self._error
+            raise RuntimeError(
+                f"{self.name}: Modbus server failed to start on {self.host}:{self.port}: {self._error}"
+            ) from self._error
         return self
 
     def stop(self) -> None:

@@ -24,7 +24,7 @@ class Pcs:
         self.rated_W = float(p["rated_power_W"])
         self.rated_VA = float(p["rated_apparent_power_VA"])
         self.delay_s = float(p["command_delay_s"])
-        self.extra_delay_s = 0.0                      # fault: slow to respond
+        self.extra_delay_s = 0.0  # fault: slow to respond
         self.ramp_capability = float(p["ramp_capability_pct_per_s"])
         self._eff_x = [float(f) for f, _ in p["efficiency"]]
         self._eff_y = [float(e) for _, e in p["efficiency"]]
@@ -34,8 +34,8 @@ class Pcs:
         self.queue: list[tuple[float, float, float | None]] = []  # (t_effective, W, var)
         self.target_W = 0.0
         self.target_var = 0.0
-        self.p_W = 0.0      # AC active power, + = export
-        self.q_var = 0.0    # AC reactive power, + = injected
+        self.p_W = 0.0  # AC active power, + = export
+        self.q_var = 0.0  # AC reactive power, + = injected
         self.last_change_s = -1e9
         self.ramping = False
 
@@ -81,8 +81,7 @@ class Pcs:
         """A command pending or a ramp under way (needs fine time steps)."""
         return bool(self.queue) or self.ramping
 
-    def step(self, h: float, t: float, ramp_setting_pct_per_s: float, p_max_dis_W: float,
-             p_max_ch_W: float) -> float:
+    def step(self, h: float, t: float, ramp_setting_pct_per_s: float, p_max_dis_W: float, p_max_ch_W: float) -> float:
         """Advance h seconds; `p_max_*` are what the blocks allow now, at the AC side.
 
         Returns the mean AC power over the step (exact for the linear ramp, also when the ramp
@@ -108,7 +107,7 @@ class Pcs:
             mean = (p0 + p) / 2.0
             self.ramping = True
         self.p_W = p
-        q_lim = max(self.rated_VA ** 2 - p * p, 0.0) ** 0.5
+        q_lim = max(self.rated_VA**2 - p * p, 0.0) ** 0.5
         self.q_var = min(max(self.target_var, -q_lim), q_lim) if (lo or hi or p) else 0.0
         return mean
 
@@ -137,10 +136,10 @@ class AuxLoads:
         self.pump_W = float(a["pump_W"])
         self.pressure_nominal_kPa = float(a["pump_pressure_kPa"])
         self.controls_W = float(a["controls_W"])
-        self.extra_W = 0.0                 # fault: consumption above declared
-        self.pressure_factor = 1.0         # fault: worn pump / leak
-        self.pressure_override_kPa: float | None = None   # stimulus: sensor forced
-        self.controls_extra_heat_W = 0.0   # stimulus: extra heat load in the enclosure
+        self.extra_W = 0.0  # fault: consumption above declared
+        self.pressure_factor = 1.0  # fault: worn pump / leak
+        self.pressure_override_kPa: float | None = None  # stimulus: sensor forced
+        self.controls_extra_heat_W = 0.0  # stimulus: extra heat load in the enclosure
         self.T_air_degC = hvac_setpoint_degC
         self.hvac_W = self.fan_W
         self.tau_s = 600.0
@@ -156,7 +155,9 @@ class AuxLoads:
 
     def step(self, h: float, heat_in_W: float, setpoint_degC: float) -> None:
         """Enclosure air node with a proportional heat-pump HVAC (implicit in the air temperature)."""
-        load = heat_in_W + self.controls_W + self.controls_extra_heat_W + self.UA * (self.outdoor_degC - self.T_air_degC)
+        load = (
+            heat_in_W + self.controls_W + self.controls_extra_heat_W + self.UA * (self.outdoor_degC - self.T_air_degC)
+        )
         q = load + self.C * (self.T_air_degC - setpoint_degC) / self.tau_s
         q = min(max(q, -self.q_max_W), self.q_max_W)
         # implicit update: C dT/dt = load(T) - q

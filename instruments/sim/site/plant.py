@@ -33,11 +33,24 @@ from instruments.sim.site.config import build_config
 from instruments.sim.site.faults import apply_fault, check_fault
 from instruments.sim.site.pcs import AuxLoads, Pcs
 
-ALARM_BITS = {"ERR_THERM_GRD_LIMIT": 0, "OVR_VLT_ALARM": 1, "PUMP_PSI_LOW": 2, "COMMS_LOSS": 3,
-              "BLOCK_OFFLINE": 4, "HVAC_FAULT": 5, "ESTOP": 6, "BMS_TRIP": 7}
+ALARM_BITS = {
+    "ERR_THERM_GRD_LIMIT": 0,
+    "OVR_VLT_ALARM": 1,
+    "PUMP_PSI_LOW": 2,
+    "COMMS_LOSS": 3,
+    "BLOCK_OFFLINE": 4,
+    "HVAC_FAULT": 5,
+    "ESTOP": 6,
+    "BMS_TRIP": 7,
+}
 # alarm -> protective function it belongs to (for protection_defect) and whether it stops the site
-TRIPS = {"ERR_THERM_GRD_LIMIT": "thermal_gradient", "OVR_VLT_ALARM": "over_voltage",
-         "PUMP_PSI_LOW": "coolant_pressure", "COMMS_LOSS": "comms_loss", "BMS_TRIP": None}
+TRIPS = {
+    "ERR_THERM_GRD_LIMIT": "thermal_gradient",
+    "OVR_VLT_ALARM": "over_voltage",
+    "PUMP_PSI_LOW": "coolant_pressure",
+    "COMMS_LOSS": "comms_loss",
+    "BMS_TRIP": None,
+}
 STANDBY, RUNNING, SAFE_STOP = 0, 1, 2
 STATE_NAMES = {STANDBY: "STANDBY", RUNNING: "RUNNING", SAFE_STOP: "SAFE_STOP", 3: "FAULT"}
 LEDGER_PERIOD_S = 10.0
@@ -67,14 +80,29 @@ class SitePlant:
         rated = self.pcs.rated_W
         # writable settings and controls, by "<model>.<point>", in the point's SI unit
         self.points: dict[str, float] = {
-            "702.WMax": rated, "702.VAMax": self.pcs.rated_VA, "702.WChaRteMax": rated, "702.WDisChaRteMax": rated,
-            "704.WRmp": float(c["wrmp_pct_per_s"]), "704.WSetEna": 0, "704.WSetMod": 1, "704.WSet": 0.0,
-            "704.WSetPct": 0.0, "704.WMaxLimPctEna": 0, "704.WMaxLimPct": 100.0, "704.VarSetEna": 0,
-            "704.VarSetMod": 4, "704.VarSet": 0.0, "704.VarSetPct": 0.0,
-            "64901.HvacSetpt": float(c["hvac_setpoint_degC"]), "64901.PumpPsiMin": float(c["pump_pressure_min_kPa"]),
-            "64901.ThermGrdLim": float(c["thermal_gradient_limit_K"]), "64901.OvVltLim": float(c["ov_limit_V"]),
-            "64901.CommsTmout": float(c["comms_timeout_s"]), "64901.AlmDly": float(c["alarm_delay_s"]),
-            "64901.SoCMin": float(c["soc_min_pct"]), "64901.SoCMax": float(c["soc_max_pct"]),
+            "702.WMax": rated,
+            "702.VAMax": self.pcs.rated_VA,
+            "702.WChaRteMax": rated,
+            "702.WDisChaRteMax": rated,
+            "704.WRmp": float(c["wrmp_pct_per_s"]),
+            "704.WSetEna": 0,
+            "704.WSetMod": 1,
+            "704.WSet": 0.0,
+            "704.WSetPct": 0.0,
+            "704.WMaxLimPctEna": 0,
+            "704.WMaxLimPct": 100.0,
+            "704.VarSetEna": 0,
+            "704.VarSetMod": 4,
+            "704.VarSet": 0.0,
+            "704.VarSetPct": 0.0,
+            "64901.HvacSetpt": float(c["hvac_setpoint_degC"]),
+            "64901.PumpPsiMin": float(c["pump_pressure_min_kPa"]),
+            "64901.ThermGrdLim": float(c["thermal_gradient_limit_K"]),
+            "64901.OvVltLim": float(c["ov_limit_V"]),
+            "64901.CommsTmout": float(c["comms_timeout_s"]),
+            "64901.AlmDly": float(c["alarm_delay_s"]),
+            "64901.SoCMin": float(c["soc_min_pct"]),
+            "64901.SoCMax": float(c["soc_max_pct"]),
         }
         self.not_implemented: set[str] = {k for k, v in c["implemented"].items() if not v}
         self.state = STANDBY
@@ -86,7 +114,7 @@ class SitePlant:
         self.ct_reversed = False
         self.drop_every_n = 0
         self.drop_until_s = math.inf
-        self.link_cut = False            # bench <-> controller link cut (stimulus)
+        self.link_cut = False  # bench <-> controller link cut (stimulus)
         self.t_s = 0.0
         self._fast_until = 0.0
         self.events: list[tuple[float, str]] = []
@@ -138,14 +166,31 @@ class SitePlant:
         if not math.isfinite(v):
             raise ValueError(f"{point}: not a number")
         rated = self.pcs.rated_W
-        bounds = {"702.WMax": (0, rated), "702.VAMax": (0, self.pcs.rated_VA), "702.WChaRteMax": (0, rated),
-                  "702.WDisChaRteMax": (0, rated), "704.WRmp": (0.1, 1000), "704.WSetEna": (0, 1),
-                  "704.WSetMod": (0, 1), "704.WSet": (-rated, rated), "704.WSetPct": (-100, 100),
-                  "704.WMaxLimPctEna": (0, 1), "704.WMaxLimPct": (0, 100), "704.VarSetEna": (0, 1),
-                  "704.VarSetMod": (0, 4), "704.VarSet": (-self.pcs.rated_VA, self.pcs.rated_VA),
-                  "704.VarSetPct": (-100, 100), "64901.HvacSetpt": (10, 35), "64901.PumpPsiMin": (0, 1000),
-                  "64901.ThermGrdLim": (1, 50), "64901.OvVltLim": (2, 5), "64901.CommsTmout": (0.1, 600),
-                  "64901.AlmDly": (0, 60), "64901.SoCMin": (0, 100), "64901.SoCMax": (0, 100)}
+        bounds = {
+            "702.WMax": (0, rated),
+            "702.VAMax": (0, self.pcs.rated_VA),
+            "702.WChaRteMax": (0, rated),
+            "702.WDisChaRteMax": (0, rated),
+            "704.WRmp": (0.1, 1000),
+            "704.WSetEna": (0, 1),
+            "704.WSetMod": (0, 1),
+            "704.WSet": (-rated, rated),
+            "704.WSetPct": (-100, 100),
+            "704.WMaxLimPctEna": (0, 1),
+            "704.WMaxLimPct": (0, 100),
+            "704.VarSetEna": (0, 1),
+            "704.VarSetMod": (0, 4),
+            "704.VarSet": (-self.pcs.rated_VA, self.pcs.rated_VA),
+            "704.VarSetPct": (-100, 100),
+            "64901.HvacSetpt": (10, 35),
+            "64901.PumpPsiMin": (0, 1000),
+            "64901.ThermGrdLim": (1, 50),
+            "64901.OvVltLim": (2, 5),
+            "64901.CommsTmout": (0.1, 600),
+            "64901.AlmDly": (0, 60),
+            "64901.SoCMin": (0, 100),
+            "64901.SoCMax": (0, 100),
+        }
         lo, hi = bounds[point]
         if not lo <= v <= hi:
             raise ValueError(f"{point} = {v:g} outside {lo:g}..{hi:g}")
@@ -238,8 +283,7 @@ class SitePlant:
         if name == "PUMP_PSI_LOW":
             return self.aux.pressure_kPa < pt["64901.PumpPsiMin"]
         if name == "COMMS_LOSS":
-            return any(not b.offline and self.t_s - b.last_heartbeat_s > pt["64901.CommsTmout"]
-                       for b in self.blocks)
+            return any(not b.offline and self.t_s - b.last_heartbeat_s > pt["64901.CommsTmout"] for b in self.blocks)
         if name == "BMS_TRIP":
             return any(b.bms.state == 10 for b in self.blocks)
         if name == "BLOCK_OFFLINE":
@@ -256,7 +300,8 @@ class SitePlant:
             if self._condition(name):
                 fn = TRIPS.get(name)
                 need = (0.0 if name in ("BLOCK_OFFLINE", "BMS_TRIP") else delay) + self.protection_delay_s.get(
-                    fn or "", 0.0)
+                    fn or "", 0.0
+                )
                 # counted from the sub-step end where it was first seen (not the whole sub-step before)
                 tm = self._alarm_timers[name] + h if name in self._alarm_timers else 0.0
                 self._alarm_timers[name] = tm
@@ -389,14 +434,23 @@ class SitePlant:
 
     # -- ledger ------------------------------------------------------------------------------------------
     def _record_ledger(self) -> None:
-        self.ledger.append((self.t_s, self.poi_export_Wh, self.poi_import_Wh, self.aux_Wh,
-                            sum(b.dc_out_Wh for b in self.blocks), sum(b.dc_in_Wh for b in self.blocks),
-                            sum(b.stored_Wh() for b in self.blocks)))
+        self.ledger.append(
+            (
+                self.t_s,
+                self.poi_export_Wh,
+                self.poi_import_Wh,
+                self.aux_Wh,
+                sum(b.dc_out_Wh for b in self.blocks),
+                sum(b.dc_in_Wh for b in self.blocks),
+                sum(b.stored_Wh() for b in self.blocks),
+            )
+        )
         self._next_ledger = self.t_s + LEDGER_PERIOD_S
 
     def write_ledger(self, path: str | Path) -> None:
         """The plant's own energy accounting, for tests that check what a plan measured."""
         self._record_ledger()
         cols = ["t_s", "poi_export_Wh", "poi_import_Wh", "aux_Wh", "dc_out_Wh", "dc_in_Wh", "stored_Wh"]
-        Path(path).write_text(json.dumps({"columns": cols, "rows": self.ledger, "events": self.events}),
-                              encoding="utf-8")
+        Path(path).write_text(
+            json.dumps({"columns": cols, "rows": self.ledger, "events": self.events}), encoding="utf-8"
+        )

@@ -25,70 +25,165 @@ LIMITS = ROOT / "limits" / "site_acceptance_lfp_300kwh.toml"
 class Scenario:
     name: str
     faults: list[dict[str, Any]]
-    step: str                     # the test function meant to catch it
-    measurement: str              # the measurement that shows it
-    verdict: str = "FAIL"         # FAIL, or INDETERMINATE for a point not implemented
-    gate: bool = False            # a gating step: the run stops there (later steps do not run)
+    step: str  # the test function meant to catch it
+    measurement: str  # the measurement that shows it
+    verdict: str = "FAIL"  # FAIL, or INDETERMINATE for a point not implemented
+    gate: bool = False  # a gating step: the run stops there (later steps do not run)
     role_timeout: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
 SCENARIOS = [
     Scenario("pcs_slow", [{"kind": "pcs_slow", "extra_delay_s": 3.0}], "test_06_response_and_ramp", "response.delay"),
-    Scenario("ramp_limited", [{"kind": "ramp_limited", "ramp_pct_per_s": 5.0}], "test_06_response_and_ramp",
-             "response.ramp_rate"),
-    Scenario("block_derated", [{"kind": "block_derated", "block": 2, "capacity_factor": 0.6}],
-             "test_04_reference_performance", "rpt.usable_energy"),
-    Scenario("block_offline", [{"kind": "block_offline", "block": 3}], "test_01_communication_and_identity",
-             "identity.blocks_unavailable", gate=True),
+    Scenario(
+        "ramp_limited",
+        [{"kind": "ramp_limited", "ramp_pct_per_s": 5.0}],
+        "test_06_response_and_ramp",
+        "response.ramp_rate",
+    ),
+    Scenario(
+        "block_derated",
+        [{"kind": "block_derated", "block": 2, "capacity_factor": 0.6}],
+        "test_04_reference_performance",
+        "rpt.usable_energy",
+    ),
+    Scenario(
+        "block_offline",
+        [{"kind": "block_offline", "block": 3}],
+        "test_01_communication_and_identity",
+        "identity.blocks_unavailable",
+        gate=True,
+    ),
     Scenario("stuck_soc", [{"kind": "stuck_soc"}], "test_03_sign_conventions_and_metering", "sign.soc_rise_ratio"),
-    Scenario("ct_reversed", [{"kind": "ct_reversed"}], "test_03_sign_conventions_and_metering",
-             "sign.power_agreement", gate=True),
-    Scenario("aux_overconsumption", [{"kind": "aux_overconsumption", "extra_W": 800.0}], "test_08_standby_loss",
-             "standby.aux_energy"),
-    Scenario("comms_drop", [{"kind": "comms_drop", "every_n": 10, "duration_s": 300.0}],
-             "test_01_communication_and_identity", "comms.retried_requests", role_timeout="0.3 s"),
-    Scenario("coolant_pressure_low", [{"kind": "coolant_pressure_low", "pressure_kPa": 120.0}],
-             "test_01_communication_and_identity", "identity.active_alarms", gate=True),
-    Scenario("thermal_gradient", [{"kind": "thermal_gradient", "block": 2, "cell": 3, "delta_K": 12.0}],
-             "test_01_communication_and_identity", "identity.active_alarms", gate=True),
-    Scenario("over_voltage", [{"kind": "over_voltage", "block": 1, "cell": 2, "voltage_V": 3.72}],
-             "test_01_communication_and_identity", "identity.active_alarms", gate=True),
-    Scenario("protection_defect", [{"kind": "protection_defect", "function": "over_voltage", "extra_delay_s": 600.0}],
-             "test_09_site_protective_functions", "protection.over_voltage.time_to_safe_state"),
-    Scenario("config_differs", [{"kind": "setting", "point": "64901.AlmDly", "value": 2.0}],
-             "test_02_configuration_as_approved", "config.points_differing"),
-    Scenario("point_not_implemented", [{"kind": "not_implemented", "points": ["704.VarSet", "704.VarSetPct"]}],
-             "test_03_sign_conventions_and_metering", "sign.reactive_power_error", verdict="INDETERMINATE"),
+    Scenario(
+        "ct_reversed",
+        [{"kind": "ct_reversed"}],
+        "test_03_sign_conventions_and_metering",
+        "sign.power_agreement",
+        gate=True,
+    ),
+    Scenario(
+        "aux_overconsumption",
+        [{"kind": "aux_overconsumption", "extra_W": 800.0}],
+        "test_08_standby_loss",
+        "standby.aux_energy",
+    ),
+    Scenario(
+        "comms_drop",
+        [{"kind": "comms_drop", "every_n": 10, "duration_s": 300.0}],
+        "test_01_communication_and_identity",
+        "comms.retried_requests",
+        role_timeout="0.3 s",
+    ),
+    Scenario(
+        "coolant_pressure_low",
+        [{"kind": "coolant_pressure_low", "pressure_kPa": 120.0}],
+        "test_01_communication_and_identity",
+        "identity.active_alarms",
+        gate=True,
+    ),
+    Scenario(
+        "thermal_gradient",
+        [{"kind": "thermal_gradient", "block": 2, "cell": 3, "delta_K": 12.0}],
+        "test_01_communication_and_identity",
+        "identity.active_alarms",
+        gate=True,
+    ),
+    Scenario(
+        "over_voltage",
+        [{"kind": "over_voltage", "block": 1, "cell": 2, "voltage_V": 3.72}],
+        "test_01_communication_and_identity",
+        "identity.active_alarms",
+        gate=True,
+    ),
+    Scenario(
+        "protection_defect",
+        [{"kind": "protection_defect", "function": "over_voltage", "extra_delay_s": 600.0}],
+        "test_09_site_protective_functions",
+        "protection.over_voltage.time_to_safe_state",
+    ),
+    Scenario(
+        "config_differs",
+        [{"kind": "setting", "point": "64901.AlmDly", "value": 2.0}],
+        "test_02_configuration_as_approved",
+        "config.points_differing",
+    ),
+    Scenario(
+        "point_not_implemented",
+        [{"kind": "not_implemented", "points": ["704.VarSet", "704.VarSetPct"]}],
+        "test_03_sign_conventions_and_metering",
+        "sign.reactive_power_error",
+        verdict="INDETERMINATE",
+    ),
 ]
 
 
 def _toml_value(v: Any) -> str:
-    return json.dumps(v) if not isinstance(v, dict) else "{ " + ", ".join(
-        f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return (
+        json.dumps(v)
+        if not isinstance(v, dict)
+        else "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    )
 
 
-def write_station(directory: Path, faults: list[dict[str, Any]], *, ledger: str | None = None,
-                  role_timeout: str | None = None) -> Path:
+def write_station(
+    directory: Path, faults: list[dict[str, Any]], *, ledger: str | None = None, role_timeout: str | None = None
+) -> Path:
     """A station file that includes the simulated site and adds faults (and a ledger file)."""
-    lines = ["[station]", 'name = "sim-site-scenario"', f"include = [{json.dumps(str(STATION))}]", "",
-             "[simulation]", f"faults = [{', '.join(_toml_value(f) for f in faults)}]"]
+    lines = [
+        "[station]",
+        'name = "sim-site-scenario"',
+        f"include = [{json.dumps(str(STATION))}]",
+        "",
+        "[simulation]",
+        f"faults = [{', '.join(_toml_value(f) for f in faults)}]",
+    ]
     if ledger:
         lines.append(f"ledger = {json.dumps(ledger)}")
-    lines += ["", "[dut]", f"site_configuration = {json.dumps(str(STATION.parent / 'site_configs' / 'sim_site_approved.toml'))}"]
+    lines += [
+        "",
+        "[dut]",
+        f"site_configuration = {json.dumps(str(STATION.parent / 'site_configs' / 'sim_site_approved.toml'))}",
+    ]
     if role_timeout:
-        lines += ["", "[roles.site]", f"timeout = {json.dumps(role_timeout)}", "", "[roles.meter]",
-                  f"timeout = {json.dumps(role_timeout)}"]
+        lines += [
+            "",
+            "[roles.site]",
+            f"timeout = {json.dumps(role_timeout)}",
+            "",
+            "[roles.meter]",
+            f"timeout = {json.dumps(role_timeout)}",
+        ]
     path = directory / "station.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def run_plan(report_dir: Path, station: Path, limits: Path = LIMITS, extra: list[str] | None = None,
-             timeout_s: float = 900.0) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "test_plans" / "site_acceptance"), "-q", "-p",
-           "no:cacheprovider", "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(report_dir),
-           "--station", str(station), "--limits", str(limits), "--dut", "SITE-SIM-0001", *(extra or [])]
+def run_plan(
+    report_dir: Path, station: Path, limits: Path = LIMITS, extra: list[str] | None = None, timeout_s: float = 900.0
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "test_plans" / "site_acceptance"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-o",
+        "addopts=",
+        "--report-dir",
+        str(report_dir),
+        "--station",
+        str(station),
+        "--limits",
+        str(limits),
+        "--dut",
+        "SITE-SIM-0001",
+        *(extra or []),
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -119,8 +214,20 @@ def dispatch_schedule(directory: Path, days: int) -> Path:
     load = directory / "load.csv"
     load.write_text("\n".join(lines[: head + 1 + days * 96]) + "\n", encoding="utf-8")
     out = directory / "dispatch"
-    rc = main(["dispatch", "--quiet", "--load", str(load), "--tariff", str(examples / "tariff.toml"), "--battery",
-               str(examples / "sim_site_battery.toml"), "--out", str(out)])
+    rc = main(
+        [
+            "dispatch",
+            "--quiet",
+            "--load",
+            str(load),
+            "--tariff",
+            str(examples / "tariff.toml"),
+            "--battery",
+            str(examples / "sim_site_battery.toml"),
+            "--out",
+            str(out),
+        ]
+    )
     if rc != 0:
         raise RuntimeError(f"bench dispatch ended with {rc}")
     return out

@@ -56,14 +56,17 @@ class SimulatedSite(SimulatedStation):
     def build_plant(cfg: dict[str, Any], src: str, dut: dict[str, Any]) -> tuple[SitePlant, str, int]:
         unknown = sorted(set(cfg) - SIM_KEYS)
         if unknown:
-            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src,
-                              key="simulation")
+            raise ConfigError(
+                f"unknown key(s) {unknown}; expected some of {sorted(SIM_KEYS)}", source=src, key="simulation"
+            )
         site = cfg.get("site", {}) or {}
         faults = cfg.get("faults", []) or []
         if not isinstance(site, dict):
             raise ConfigError("expected a table", source=src, key="simulation.site")
         if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
-            raise ConfigError("expected a list of fault tables ({type = ..., ...})", source=src, key="simulation.faults")
+            raise ConfigError(
+                "expected a list of fault tables ({type = ..., ...})", source=src, key="simulation.faults"
+            )
         ledger = cfg.get("ledger")
         if ledger is not None and (not isinstance(ledger, str) or not ledger):
             raise ConfigError("expected a file name", source=src, key="simulation.ledger")
@@ -82,8 +85,10 @@ class SimulatedSite(SimulatedStation):
 
     def describe(self) -> str:
         b = self.plant.config["blocks"]
-        return (f"site {self.preset} ({b['count']} blocks, {self.plant.pcs.rated_W / 1e3:g} kW PCS), "
-                f"seed {self.seed}, roles " + ", ".join(f"{n}={s.resource}" for n, s in self.servers.items()))
+        return (
+            f"site {self.preset} ({b['count']} blocks, {self.plant.pcs.rated_W / 1e3:g} kW PCS), "
+            f"seed {self.seed}, roles " + ", ".join(f"{n}={s.resource}" for n, s in self.servers.items())
+        )
 
     def stop(self) -> None:
         super().stop()
@@ -93,8 +98,12 @@ class SimulatedSite(SimulatedStation):
 
 def _site_plant(plant: Any, role: Any) -> SitePlant:
     if not isinstance(plant, SitePlant):
-        raise ConfigError(f"role {role.role!r} needs the simulated site: set [simulation] backend = "
-                          "\"instruments.sim.site.station:SimulatedSite\"", source=role.source, key=f"roles.{role.role}")
+        raise ConfigError(
+            f"role {role.role!r} needs the simulated site: set [simulation] backend = "
+            '"instruments.sim.site.station:SimulatedSite"',
+            source=role.source,
+            key=f"roles.{role.role}",
+        )
     return plant
 
 
@@ -111,9 +120,16 @@ def controller_server(site: SitePlant, lock: Any, device_id: int = 1) -> SiteMod
         counter[0] += 1
         return counter[0] % n == 0
 
-    server = SiteModbusServer({device_id: image}, name="site-controller", lock=lock,
-                              max_clients=int(c["max_clients"]), allow_write=list(c["allow_write"]),
-                              refuse_fc6=bool(c["refuse_fc6"]), drop=drop, mute_when=lambda: site.link_cut)
+    server = SiteModbusServer(
+        {device_id: image},
+        name="site-controller",
+        lock=lock,
+        max_clients=int(c["max_clients"]),
+        allow_write=list(c["allow_write"]),
+        refuse_fc6=bool(c["refuse_fc6"]),
+        drop=drop,
+        mute_when=lambda: site.link_cut,
+    )
     server.image = image  # type: ignore[attr-defined]
     return server
 

@@ -60,10 +60,18 @@ class SiteStimulusTarget:
     def targets(self, stimulus: str) -> list[str]:
         """The names `stimulus` accepts; [] for one that takes none."""
         if stimulus == "sensor_override":
-            out = [f"block[{i}].{k}[{j}]" for i in self._blocks() for k in ("cell_voltage", "cell_temperature")
-                   for j in self._tracked(i)]
-            return out + [f"block[{i}].current" for i in self._blocks()] + ["coolant_pressure"] + [
-                f"block[{i}].coolant_pressure" for i in self._blocks()]
+            out = [
+                f"block[{i}].{k}[{j}]"
+                for i in self._blocks()
+                for k in ("cell_voltage", "cell_temperature")
+                for j in self._tracked(i)
+            ]
+            return (
+                out
+                + [f"block[{i}].current" for i in self._blocks()]
+                + ["coolant_pressure"]
+                + [f"block[{i}].coolant_pressure" for i in self._blocks()]
+            )
         if stimulus == "cell_voltage_step":
             return [str(j) for j in self._tracked(0)]
         if stimulus == "heat":
@@ -97,8 +105,10 @@ class SiteStimulusTarget:
             return "A" if b.group(2) == "current" else "Pa"
         if channel == "coolant_pressure":
             return "Pa"
-        raise ValueError(f"unknown site sensor channel {channel!r}; known: block[i].cell_voltage[j], "
-                         "block[i].cell_temperature[j], block[i].current, coolant_pressure, block[i].coolant_pressure")
+        raise ValueError(
+            f"unknown site sensor channel {channel!r}; known: block[i].cell_voltage[j], "
+            "block[i].cell_temperature[j], block[i].current, coolant_pressure, block[i].coolant_pressure"
+        )
 
     def bind_role(self, role: str, fixture: str | None) -> bool:
         """The station role of the site controller names the bench <-> site link."""
@@ -131,13 +141,16 @@ class SiteStimulusTarget:
             j = int(m.group(3))
             if m.group(2) == "cell_voltage":
                 if int(m.group(1)) == 0 and j in self._cells:
-                    raise StimulusConflict(f"{channel} is driven by the cell-voltage step of cell {j}; release it first")
+                    raise StimulusConflict(
+                        f"{channel} is driven by the cell-voltage step of cell {j}; release it first"
+                    )
                 b.bms.set_sensor_override("voltage", j, value)
             else:
                 b.bms.set_sensor_override("temperature", j, value)
         elif unit == "A":
             self.plant.blocks[int(_BLOCK.match(channel).group(1))].bms.set_sensor_override(  # type: ignore[union-attr]
-                "current", None, value)
+                "current", None, value
+            )
         else:
             self.plant.aux.pressure_override_kPa = None if value is None else value / 1000.0
         if value is None:

@@ -21,10 +21,20 @@ from instruments.sim.site.modbus_tcp import ModbusError
 
 SUNS = [0x5375, 0x6E53]
 END = [0xFFFF, 0x0000]
-_RANGES = {"int16": (-0x7FFF, 0x7FFF), "uint16": (0, 0xFFFE), "int32": (-0x7FFFFFFF, 0x7FFFFFFF),
-           "uint32": (0, 0xFFFFFFFE), "uint64": (0, 0xFFFFFFFFFFFFFFFE), "acc32": (0, 0xFFFFFFFF),
-           "acc64": (0, 0x7FFFFFFFFFFFFFFF), "enum16": (0, 0xFFFE), "bitfield16": (0, 0x7FFF),
-           "bitfield32": (0, 0x7FFFFFFF), "sunssf": (-10, 10), "count": (0, 0xFFFE)}
+_RANGES = {
+    "int16": (-0x7FFF, 0x7FFF),
+    "uint16": (0, 0xFFFE),
+    "int32": (-0x7FFFFFFF, 0x7FFFFFFF),
+    "uint32": (0, 0xFFFFFFFE),
+    "uint64": (0, 0xFFFFFFFFFFFFFFFE),
+    "acc32": (0, 0xFFFFFFFF),
+    "acc64": (0, 0x7FFFFFFFFFFFFFFF),
+    "enum16": (0, 0xFFFE),
+    "bitfield16": (0, 0x7FFF),
+    "bitfield32": (0, 0x7FFFFFFF),
+    "sunssf": (-10, 10),
+    "count": (0, 0xFFFE),
+}
 
 
 class NotImplementedPointError(ValueError):
@@ -49,7 +59,7 @@ def put(group: Any, values: dict[str, Any]) -> None:
             else:
                 sfp = pts.get(p.sf) or group.model.points[p.sf]
                 sf = sfp.value
-        raw = round(float(v) / 10.0 ** sf) if sf is not None else int(round(float(v)))
+        raw = round(float(v) / 10.0**sf) if sf is not None else int(round(float(v)))
         lo, hi = _RANGES.get(p.pdef["type"], (None, None))
         if lo is not None:
             raw = max(lo, min(hi, raw))
@@ -60,8 +70,8 @@ def put(group: Any, values: dict[str, Any]) -> None:
 class Slot:
     model_id: int
     model: Any
-    addr: int                     # address of the ID register
-    length: int                   # registers including ID and L
+    addr: int  # address of the ID register
+    length: int  # registers including ID and L
     fill: Callable[[Any], None]
     on_write: Callable[[str, Any], None] | None
     prefix: str
@@ -87,8 +97,14 @@ class SunSpecImage:
         self.not_implemented = not_implemented or (lambda: set())
         self.count: dict[int, int] = {}
 
-    def add(self, model_id: int, fill: Callable[[Any], None], *, data: dict[str, Any] | None = None,
-            on_write: Callable[[str, Any], None] | None = None) -> Any:
+    def add(
+        self,
+        model_id: int,
+        fill: Callable[[Any], None],
+        *,
+        data: dict[str, Any] | None = None,
+        on_write: Callable[[str, Any], None] | None = None,
+    ) -> Any:
         model = ss_device.Model(model_id, data={"ID": model_id, **(data or {})})
         if model.error_info:
             raise ValueError(f"SunSpec model {model_id}: {model.error_info.strip()}")
@@ -113,7 +129,7 @@ class SunSpecImage:
                 if slot.prefix + name in off or f"{slot.model_id}.{name}" in off:
                     p.set_value(None)
         data = slot.model.get_mb()
-        return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+        return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
     def read(self, address: int, count: int) -> list[int]:
         end = address + count
@@ -128,7 +144,7 @@ class SunSpecImage:
             if slot.addr < end and address < slot.addr + slot.length:
                 regs = self._regs(slot)
                 lo, hi = max(address, slot.addr), min(end, slot.addr + slot.length)
-                out[lo - address:hi - address] = regs[lo - slot.addr:hi - slot.addr]
+                out[lo - address : hi - address] = regs[lo - slot.addr : hi - slot.addr]
         return out
 
     def write(self, address: int, values: list[int], peer: str) -> None:
@@ -144,7 +160,7 @@ class SunSpecImage:
             raise ModbusError(2)
         data = b"".join(int(v).to_bytes(2, "big") for v in values)
         for o, n, p, name in chosen:
-            p.set_mb(data[2 * (o - rel):2 * (o - rel + n)])
+            p.set_mb(data[2 * (o - rel) : 2 * (o - rel + n)])
             value = p.cvalue if p.sf_required else p.value
             if value is None:
                 raise ModbusError(3)

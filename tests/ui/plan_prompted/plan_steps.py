@@ -30,8 +30,11 @@ def test_charge(psu, bms, measure, require, clock, limits, telemetry):
     psu.set_current_limit(limits.param("charge.current_limit"), Q_(0, "A"))
     psu.set_voltage(limits.param("charge.voltage"))
     psu.set_output(True)
-    channels = {"pack.voltage": psu.measure_voltage, "pack.current": psu.measure_current,
-                "cell.temperature.max": lambda: bms.status().cell_temperature_max}
+    channels = {
+        "pack.voltage": psu.measure_voltage,
+        "pack.current": psu.measure_current,
+        "cell.temperature.max": lambda: bms.status().cell_temperature_max,
+    }
     with telemetry.sampling(channels, every=limits.param("sample.interval")):
         clock.sleep(limits.param("charge.duration"))
     psu.set_output(False)
