@@ -1,6 +1,7 @@
 # ESS Bench: two commands set everything up.
 #   make demo  - create .venv, install, run the smoke plan on the simulated station, sign, verify
-#   make test  - create .venv if needed and run the whole test suite
+#   make test  - create .venv if needed and run the whole test suite, one worker per core (pytest-xdist;
+#                a module's tests stay on one worker so its shared fixtures are built once)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m bench.demo
 
 test: $(STAMP) chromium postgres
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto --dist loadscope tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

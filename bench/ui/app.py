@@ -136,16 +136,18 @@ class OperatorApp:
         view = self._view(run_id)
         if view is None:
             return PlainTextResponse(f"no run {run_id!r}", status_code=404)
+        # The journal's version is read before the first snapshot: a write after it is always seen as a
+        # change (one landing between the two is refreshed twice, harmlessly), never lost.
+        version, local = self.journal.data_version(), self.local_writes
         view.refresh()
         plots = LivePlots(self.journal, view.run_id)
 
         async def events() -> Any:
+            nonlocal version, local
             yield _sse("state", self._state(view))
             svgs = await asyncio.to_thread(plots.poll, True)
             if svgs:
                 yield _sse("plots", svgs)
-            version = self.journal.data_version()
-            local = self.local_writes
             beat = time.monotonic()
             report = self._report(view.run_id)
             while True:
