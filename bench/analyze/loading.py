@@ -36,6 +36,7 @@ class FileInfo:
     kind: str  # "csv" | "parquet"
     rows: int = 0
     empty: bool = False
+    from_folder: bool = False  # found by searching a folder (not named by the user): may be a non-log
 
 
 @dataclass
@@ -56,6 +57,7 @@ class LoadedLog:
     bad_global: np.ndarray  # int64, running row number (over all files) of every set-aside row, ascending
     file_first: np.ndarray  # int64, running row number of each file's first data row (-1: no rows)
     bad_counts: dict[str, int] = field(default_factory=dict)  # per reason and per channel
+    skipped: list[Path] = field(default_factory=list)  # files in the given folders that are not logs
     zoned: bool = False
     timezone: str | None = None
     stuck_blocks: pl.DataFrame | None = None  # per (block, channel) min/max for stuck detection
@@ -79,18 +81,24 @@ class LoadedLog:
         return self.bad_global - np.arange(len(self.bad_global)), order, self.file_first[order]
 
 
-def expand_paths(paths: list[str | Path]) -> list[FileInfo]:
-    """Files from arguments: files, folders (searched recursively) or glob patterns, sorted by name."""
+def expand_paths(paths: list[str | Path], skipped: list[Path] | None = None) -> list[FileInfo]:
+    """Files from arguments: files, folders (searched recursively) or glob patterns, sorted by name.
+
+    In a folder only .csv/.parquet files are logs; the others (a README.txt, a photo of the rack)
+    are appended to `skipped` so the analysis can say what it left out."""
     out: list[Path] = []
+    in_folders: set[Path] = set()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(
-                x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES
-            )
+            files = sorted(x for x in p.rglob("*") if x.is_file())
+            found = [x for x in files if x.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES]
+            if skipped is not None:
+                skipped.extend(x for x in files if x.suffix.lower() not in CSV_SUFFIXES | PARQUET_SUFFIXES)
             if not found:
                 raise LogInputError(f"{p}: folder holds no .csv or .parquet files")
             out.extend(found)
+            in_folders.update(found)
         elif p.exists():
             out.append(p)
         elif any(ch in str(raw) for ch in "*?["):
@@ -104,8 +112,23 @@ def expand_paths(paths: list[str | Path]) -> list[FileInfo]:
     for p in out:
         suffix = p.suffix.lower()
         kind = "parquet" if suffix in PARQUET_SUFFIXES else "csv"
-        infos.append(FileInfo(path=p, kind=kind))
+        infos.append(FileInfo(path=p, kind=kind, from_folder=p in in_folders))
     return infos
+
+
+def _not_a_log(info: FileInfo, profile: LogProfile) -> bool:
+    """A text file found in a folder whose first line lacks the profile's timestamp column (a README,
+    notes, an export of something else) is not a log; a file the user named is always read."""
+    if not info.from_folder or info.kind != "csv":
+        return False
+    try:
+        with info.path.open("r", encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline(64 * 1024)
+    except (OSError, UnicodeDecodeError):
+        return True
+    if not first.strip():
+        return False  # an empty file is an empty log (its own finding), not something else
+    return profile.ts_column not in [h.strip().strip('"') for h in first.split(profile.delimiter)]
 
 
 def _csv_header(info: FileInfo, profile: LogProfile) -> list[str] | None:
@@ -277,7 +300,12 @@ def load_log(
     paths: list[str | Path], profile: LogProfile, progress: Progress = SILENT, batch_rows: int = 250_000
 ) -> LoadedLog:
     """Read every file, in name order, into one LoadedLog."""
-    files = expand_paths(paths)
+    skipped: list[Path] = []
+    files = expand_paths(paths, skipped)
+    skipped += [f.path for f in files if _not_a_log(f, profile)]
+    files = [f for f in files if f.path not in skipped]
+    if not files:
+        raise LogInputError(f"no log files: every file found was skipped as not a log (first: {skipped[0]})")
     if len(files) > 1 and len({f.kind for f in files}) > 1:
         raise LogInputError("mixing CSV and Parquet inputs in one analysis is not supported; give one kind")
     n_cells = len(profile.cells)
@@ -387,6 +415,7 @@ def load_log(
         bad_global=np.concatenate(bad_global) if bad_global else np.zeros(0, np.int64),
         file_first=file_first,
         bad_counts=bad_counts,
+        skipped=skipped,
         zoned=zoned,
         timezone=profile.timezone,
         stuck_blocks=pl.concat(stuck_parts),

@@ -160,6 +160,17 @@ def check(log: LoadedLog, profile: LogProfile) -> tuple[QualityReport, CleanLog]
                 [{"file": p} for p in empty[:MAX_LOCATIONS]],
             )
         )
+    if log.skipped:
+        findings.append(
+            Finding(
+                "skipped_files",
+                "info",
+                len(log.skipped),
+                "files in the log folder that are not .csv or .parquet logs",
+                "not read",
+                [{"file": str(p)} for p in log.skipped[:MAX_LOCATIONS]],
+            )
+        )
     t = log.t_us
     d = np.diff(t)
     back = np.flatnonzero(d < 0)

@@ -126,3 +126,19 @@ def test_cli_writes_outputs_and_fails_cleanly(small_log, tmp_path, capsys):
 
 def test_errors_are_bench_errors():
     assert issubclass(LogInputError, BenchError)
+
+
+def test_a_readme_in_the_log_folder_is_skipped_and_named_not_fatal(small_log, tmp_path):
+    folder = tmp_path / "site-logs"
+    folder.mkdir()
+    write_csv(small_log.frame.head(1440), folder / "2025-01-01.csv")
+    (folder / "README.txt").write_text("exported from the BMS by the site crew\nrack 3, string B\n")
+    (folder / "notes.csv").write_text("who,when\nsite crew,2025-01-02\n")
+    (folder / "rack.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a log")
+    r = analyze_bms_log([folder])
+    assert r.quality.rows_used == 1440
+    skipped = [f for f in r.quality.findings if f.kind == "skipped_files"]
+    assert skipped and skipped[0].count == 3
+    assert {loc["file"].rsplit("/", 1)[-1] for loc in skipped[0].locations} == {"README.txt", "notes.csv", "rack.jpg"}
+    with pytest.raises(LogInputError, match="README.txt"):  # a file the user names is read, and refused by name
+        analyze_bms_log([folder / "README.txt"])
