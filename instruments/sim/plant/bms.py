@@ -20,26 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from instruments.foxbms_can import STATE_NAMES  # the protocol's one table of state names
 from instruments.sim.plant.bms_thresholds import ALARMS, WARNINGS, default_thresholds, interp_table
 from instruments.sim.plant.gas import SPECIES, GasModel
 from instruments.sim.plant.pack import Pack
 
 UNINITIALIZED, INITIALIZATION, INITIALIZED, IDLE, OPEN_CONTACTORS, STANDBY = 0, 1, 2, 3, 4, 5
 PRECHARGE, NORMAL, DISCHARGE, CHARGE, ERROR, UNDEFINED = 6, 7, 8, 9, 10, 11
-STATE_NAMES = (
-    "UNINITIALIZED",
-    "INITIALIZATION",
-    "INITIALIZED",
-    "IDLE",
-    "OPEN_CONTACTORS",
-    "STANDBY",
-    "PRECHARGE",
-    "NORMAL",
-    "DISCHARGE",
-    "CHARGE",
-    "ERROR",
-    "UNDEFINED",
-)
 REQUEST_STANDBY, REQUEST_DISCHARGE, REQUEST_CHARGE = 0, 1, 2
 _min, _max = np.minimum.reduce, np.maximum.reduce  # hot path: skip ndarray.min/max wrappers
 _REQUESTS = {"STANDBY": 0, "DISCHARGE": 1, "CHARGE": 2, "NORMAL": 1}
