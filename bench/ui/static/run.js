@@ -27,6 +27,7 @@
     const r = state.run;
     const st = $("status"); st.textContent = r.status; st.className = "badge s-" + r.status;
     const v = $("verdict"); v.textContent = r.verdict || ""; v.className = "badge v-" + (r.verdict || "NONE");
+    v.hidden = !r.verdict || r.verdict === r.status;  // an aborted run's verdict repeats its status
     const link = $("report-link"); link.replaceChildren();
     if (state.report) { const a = el("a", "report"); a.href = state.report; a.id = "report"; link.append("· ", a); }
     const running = r.status === "RUNNING";
@@ -119,8 +120,10 @@
     for (const e of rows) {
       state.events.push(e);
       const li = el("li", "[" + e.kind + "] " + e.message); li.dataset.kind = e.kind; list.prepend(li);
-      if (isSafe(e)) {
-        const s = el("li", dur(e.t) + " — " + e.message, e.kind === "safe_state_failed" ? "failed" : ""); s.dataset.kind = e.kind; safe.append(s);
+      const text = dur(e.t) + " — " + e.message;
+      // the abort request and the abort it causes carry the same words: the safe-state list shows them once
+      if (isSafe(e) && !(safe.lastChild && safe.lastChild.textContent === text)) {
+        const s = el("li", text, e.kind === "safe_state_failed" ? "failed" : ""); s.dataset.kind = e.kind; safe.append(s);
       }
     }
     while (list.children.length > 300) list.lastChild.remove();
