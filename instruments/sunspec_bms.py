@@ -32,7 +32,7 @@ import pint
 
 from bench.units import Q_
 from instruments.capabilities import BmsHistory, BmsLink, BmsStatus, ClockAware, FaultReset
-from instruments.errors import InstrumentError, InstrumentRangeError
+from instruments.errors import InstrumentError, InstrumentRangeError, InstrumentTimeout
 from instruments.transports.modbus import ModbusClient, ModbusExceptionError
 
 SUNS = [0x5375, 0x6E53]
@@ -357,20 +357,33 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
 
     def safe_state(self) -> str:
         """SetOp DISCONNECT, then poll until State and the contactor aux say open (or raise)."""
-        self.request_state("standby")
-        polls = max(1, int(self.open_timeout_s / self.poll_s) + 1)
+        st = self._set_op("standby")
+        return f"contactors open (SetOp DISCONNECT; State {st.state}, contactor aux open)"
+
+    def _set_op(self, state: str) -> BmsStatus:
+        """Write SetOp and poll (driver time) until the BMS confirms it: for 'standby' State not
+        CONNECTED and the contactor aux open, for 'charge'/'discharge' the contactor aux closed.
+        A BMS that does not confirm within `open_timeout` raises, naming what it reported."""
+        closing = state != "standby"
+        value = SETOP_CONNECT if closing else SETOP_DISCONNECT
+        self._write_point(802, "SetOp", value)
+
+        def confirmed(st: BmsStatus) -> bool:
+            return st.contactor_closed if closing else (not st.contactor_closed and st.state != "CONNECTED")
+
         st = self.status()
-        for _ in range(polls):
-            if not st.contactor_closed and st.state != "CONNECTED":
-                return f"contactors open (SetOp DISCONNECT; State {st.state}, contactor aux open)"
+        for _ in range(max(1, int(self.open_timeout_s / self.poll_s) + 1)):
+            if confirmed(st):
+                return st
             self.sleep(self.poll_s)
             st = self.status()
-        if not st.contactor_closed and st.state != "CONNECTED":
-            return f"contactors open (SetOp DISCONNECT; State {st.state}, contactor aux open)"
-        raise InstrumentError(
+        if confirmed(st):
+            return st
+        raise InstrumentTimeout(
             self.name,
-            f"contactor still closed {self.open_timeout_s:g} s after SetOp DISCONNECT",
-            command="SetOp=2",
+            f"contactor still {'open' if closing else 'closed'} {self.open_timeout_s:g} s after SetOp "
+            f"{'CONNECT' if closing else 'DISCONNECT'}",
+            command=f"SetOp={value}",
             reply=f"State {st.state}, contactor_closed={st.contactor_closed}",
         )
 
@@ -407,14 +420,11 @@ class SunSpecBms(BmsLink, FaultReset, BmsHistory, ClockAware):
         return CHA_ST.get(self.read_model(802).get("ChaSt"), "UNKNOWN")
 
     def request_state(self, state: str) -> None:
+        """SetOp CONNECT ('charge', 'discharge') or DISCONNECT ('standby'), confirmed by the contactor aux."""
         s = str(state).strip().lower()
-        if s == "standby":
-            value = SETOP_DISCONNECT
-        elif s in ("charge", "discharge"):
-            value = SETOP_CONNECT
-        else:
+        if s not in ("standby", "charge", "discharge"):
             raise InstrumentRangeError(self.name, f"state must be 'standby', 'charge' or 'discharge', got {state!r}")
-        self._write_point(802, "SetOp", value)
+        self._set_op(s)
 
     def reset_faults(self) -> None:
         """AlmRst = 1: the BMS clears latched alarms whose condition is gone."""

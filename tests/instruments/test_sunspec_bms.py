@@ -84,15 +84,14 @@ def test_status_matches_plant(bench: SimBench) -> None:  # noqa: F811
 
 def test_contactor_requests_and_safe_state(bench: SimBench) -> None:  # noqa: F811
     d, server = _open(bench)
-    d.request_state("discharge")
+    d.attach_clock(bench.clock)  # poll in virtual time
+    d.request_state("discharge")  # returns once the contactor aux confirms it closed
     assert server.sim.last_setop == 1
-    bench.advance(2)
     assert bench.plant.bms.contactor_closed
     st = d.status()
     assert st.contactor_closed and st.state == "CONNECTED"
     with pytest.raises(InstrumentRangeError):
         d.request_state("run")
-    d.attach_clock(bench.clock)  # poll in virtual time
     assert "contactors open" in d.safe_state()
     assert server.sim.last_setop == 2
     assert not bench.plant.bms.contactor_closed and not d.status().contactor_closed
@@ -102,13 +101,23 @@ def test_contactor_requests_and_safe_state(bench: SimBench) -> None:  # noqa: F8
 
 def test_safe_state_raises_when_contactor_stays_closed(bench: SimBench) -> None:  # noqa: F811
     d, _ = _open(bench)
-    d.request_state("charge")
-    bench.advance(2)
-    bench.plant.inject({"type": "welded_contactor"})
     d.attach_clock(bench.clock)
+    d.request_state("charge")
+    bench.plant.inject({"type": "welded_contactor"})
     d.open_timeout_s = 0.5
     with pytest.raises(InstrumentError, match="contactor still closed"):
         d.safe_state()
+    d.close()
+
+
+def test_a_connect_the_bms_never_confirms_raises_naming_its_state(bench: SimBench) -> None:  # noqa: F811
+    d, _ = _open(bench)
+    d.attach_clock(bench.clock)
+    d.open_timeout_s = 0.5
+    bench.plant.inject({"type": "stuck_temp_sensor", "cell": 3, "value_degC": 80.0})  # an alarm: BMS refuses
+    bench.advance(2)
+    with pytest.raises(InstrumentError, match=r"contactor still open .* SetOp CONNECT.*State"):
+        d.request_state("charge")
     d.close()
 
 
