@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -23,8 +22,7 @@ def test_records_read_back_in_order(tmp_path):
 def test_a_run_killed_mid_plan_keeps_its_records_and_reads_back_aborted(tmp_path):
     db = tmp_path / "j.sqlite"
     script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path.insert(0, {os.getcwd()!r})
+        import os, signal
         from bench.journal import Journal
         j = Journal({str(db)!r})
         j.start_run("killed", plan="p")
