@@ -8,12 +8,10 @@ or one step) to keep a multi-channel log cheap; measurements and events are comm
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import socket
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,89 +19,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.journal_file import (  # noqa: F401 - re-exported: the journal's file is part of its API
+    ADDED_COLUMNS,
+    DAMAGED_ADVICE,
+    EMPTY_WAIT_S,
+    SCHEMA,
+    SCHEMA_VERSION,
+    JournalError,
+    check_journal_file,
+)
+from bench.journal_requests import OperatorRequests, iso_utc
 
-SCHEMA_VERSION = 3  # 2: run sessions (resume), step/measurement session numbers, series checks as columns
-# 3: telemetry_chunks (high-rate capture: each flushed chunk, Parquet segment and summary file, with SHA-256)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, plan TEXT, plan_version TEXT, station TEXT, station_json TEXT,
-    dut_serial TEXT, dut_json TEXT, operator TEXT, limits_json TEXT, code_version TEXT,
-    site TEXT, mode TEXT, simulated INTEGER, started_wall TEXT, ended_wall TEXT,
-    status TEXT NOT NULL, verdict TEXT, reason TEXT, pid INTEGER, host TEXT, batch_id TEXT,
-    amends TEXT, extra_json TEXT
-);
-CREATE TABLE IF NOT EXISTS steps (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, nodeid TEXT NOT NULL, name TEXT,
-    clauses_json TEXT, plan_level TEXT, started_wall TEXT, started_t REAL, ended_wall TEXT,
-    ended_t REAL, outcome TEXT, verdict TEXT, message TEXT, session INTEGER DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS measurements (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
-    value REAL, unit TEXT, uncertainty REAL, limit_json TEXT, verdict TEXT NOT NULL, reason TEXT,
-    grade TEXT, clause TEXT, instrument TEXT, instrument_json TEXT, t REAL, wall TEXT,
-    required INTEGER DEFAULT 0, note TEXT, session INTEGER DEFAULT 1, series TEXT, aggregate TEXT
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, n INTEGER NOT NULL, operator TEXT,
-    started_wall TEXT, ended_wall TEXT, pid INTEGER, host TEXT, code_version TEXT, t_offset REAL,
-    end_status TEXT, end_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL,
-    message TEXT, data_json TEXT, t REAL, wall TEXT
-);
-CREATE TABLE IF NOT EXISTS series (
-    run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL, unit TEXT, t REAL NOT NULL, value REAL
-);
-CREATE TABLE IF NOT EXISTS attachments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, name TEXT NOT NULL,
-    kind TEXT, content BLOB, wall TEXT
-);
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL, key TEXT,
-    question TEXT, spec_json TEXT, t REAL, wall TEXT
-);
-CREATE TABLE IF NOT EXISTS answers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL UNIQUE, run_id TEXT NOT NULL, answer TEXT,
-    answered_by TEXT, origin TEXT, withdrawn INTEGER DEFAULT 0, wall TEXT
-);
-CREATE TABLE IF NOT EXISTS abort_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, requested_by TEXT, origin TEXT, reason TEXT,
-    wall TEXT
-);
-CREATE TABLE IF NOT EXISTS live (
-    run_id TEXT NOT NULL, kind TEXT NOT NULL, data_json TEXT, t REAL, wall TEXT, PRIMARY KEY (run_id, kind)
-);
-CREATE TABLE IF NOT EXISTS telemetry_chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT, kind TEXT NOT NULL,
-    grp TEXT NOT NULL, file TEXT NOT NULL, idx INTEGER NOT NULL, rows INTEGER NOT NULL, samples INTEGER,
-    t_first REAL, t_last REAL, sha256 TEXT NOT NULL, size INTEGER, wall TEXT, session INTEGER DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS idx_meas_run ON measurements(run_id);
-CREATE INDEX IF NOT EXISTS idx_requests_run ON requests(run_id);
-CREATE INDEX IF NOT EXISTS idx_tchunks_run ON telemetry_chunks(run_id, kind, grp);
-CREATE INDEX IF NOT EXISTS idx_events_run ON events(run_id);
-CREATE INDEX IF NOT EXISTS idx_series_run ON series(run_id, name);
-CREATE INDEX IF NOT EXISTS idx_steps_run ON steps(run_id);
-CREATE INDEX IF NOT EXISTS idx_sessions_run ON sessions(run_id);
-"""
-# Columns added after schema 1, for journals written by an earlier bench (added on open). Tables added
-# later (telemetry_chunks, schema 3) are created by SCHEMA itself, which runs on every open.
-ADDED_COLUMNS = {
-    "steps": (("session", "INTEGER DEFAULT 1"),),
-    "measurements": (("session", "INTEGER DEFAULT 1"), ("series", "TEXT"), ("aggregate", "TEXT")),
-}
 INTERRUPTED = "interrupted"  # outcome of a step attempt cut by a crash or kill; a resumed run reruns it
 
 RUNNING, COMPLETED, ABORTED = "RUNNING", "COMPLETED", "ABORTED"
 STOPPED = "STOPPED"  # ended early by the plan: a required check failed (verdict FAIL), not cut short from outside
-
-
-def _iso_utc() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _pid_alive(pid: int | None, host: str | None) -> bool:
@@ -120,61 +50,7 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
-class JournalError(BenchError, sqlite3.DatabaseError):
-    """The journal file is damaged or not a journal; names the file. Never repaired by replacing it.
-
-    Also an sqlite3.DatabaseError, so code that already catches SQLite errors keeps working.
-    """
-
-
-EMPTY_WAIT_S = 1.0
-_KEEP = "a damaged journal is never replaced: move it aside (keep it for recovery) or pass another --report-dir"
-
-
-def check_journal_file(path: str | Path, *, deep: bool = False) -> None:
-    """Integrity check of an existing journal file (none yet is fine), raising JournalError naming it.
-
-    Always (stat only): it must be a regular file, and not empty (SQLite would quietly start a new
-    journal in it, so `runs list` said "no runs"); a file another process is creating this very
-    moment gets EMPTY_WAIT_S to be written. With `deep` (commands about to read or append to a
-    journal: `bench runs`, `bench report`, `bench run` before pytest starts) SQLite must also read
-    its header and schema (garbage or a truncated file).
-
-    The file is never opened outside SQLite: closing any other descriptor of a database file
-    releases the process's POSIX locks on it, which can corrupt a journal another connection of the
-    same process has open.
-    """
-    p = Path(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise JournalError(f"{p}: not a regular file; expected an SQLite journal")
-    for _ in range(int(EMPTY_WAIT_S / 0.05)):  # bounded: another process may be creating it right now
-        if st.st_size:
-            break
-        time.sleep(0.05)
-        st = os.stat(p)
-    if st.st_size == 0:
-        raise JournalError(f"{p}: empty file (0 bytes), expected an SQLite journal; {_KEEP}")
-    if not deep:
-        return
-    try:
-        con = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30)
-        try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            con.close()
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            return  # in use by a running bench: readable, not damaged
-        raise JournalError(f"{p}: cannot read it as an SQLite journal: {exc}; {_KEEP}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise JournalError(f"{p}: not a readable SQLite journal: {exc}; {_KEEP}") from exc
-
-
-class Journal:
+class Journal(OperatorRequests):
     """One SQLite file holds every run of a station (or report folder)."""
 
     def __init__(self, path: str | Path, *, series_flush: int = 2000, synchronous: str = "FULL") -> None:
@@ -194,7 +70,7 @@ class Journal:
             )
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise JournalError(f"{self.path}: cannot open the journal: {exc}; {_KEEP}") from exc
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}; {DAMAGED_ADVICE}") from exc
         self._session: dict[str, int] = {}  # run id -> session number this process writes
         self._series_buf: list[tuple[Any, ...]] = []
         self._series_flush = series_flush
@@ -225,13 +101,13 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             if type(exc) is not sqlite3.DatabaseError:  # locked (Operational), constraint (Integrity), ...
                 raise
-            raise JournalError(f"{self.path}: journal is damaged: {exc}; {_KEEP}") from exc
+            raise JournalError(f"{self.path}: journal is damaged: {exc}; {DAMAGED_ADVICE}") from exc
 
     def start_run(self, run_id: str, **fields: Any) -> None:
         row = {
             "run_id": run_id,
             "status": RUNNING,
-            "started_wall": _iso_utc(),
+            "started_wall": iso_utc(),
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
@@ -247,7 +123,7 @@ class Journal:
         self._exec(
             "INSERT INTO sessions (run_id, n, operator, started_wall, pid, host, code_version, t_offset) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, n, operator, _iso_utc(), os.getpid(), socket.gethostname(), code_version, t_offset),
+            (run_id, n, operator, iso_utc(), os.getpid(), socket.gethostname(), code_version, t_offset),
         )
 
     def resume_run(self, run_id: str, *, operator: str, code_version: str) -> int:
@@ -264,7 +140,7 @@ class Journal:
                 f"run {run_id} ended {run['status']} ({run.get('verdict')}); only an interrupted "
                 "(ABORTED) run can be resumed"
             )
-        now = _iso_utc()
+        now = iso_utc()
         with self._lock:
             last = self._db.execute("SELECT MAX(n) FROM sessions WHERE run_id = ?", (run_id,)).fetchone()[0] or 1
             self._db.execute("BEGIN")
@@ -303,7 +179,7 @@ class Journal:
 
     def end_run(self, run_id: str, status: str, verdict: str | None, reason: str = "") -> None:
         self.flush_series()
-        now = _iso_utc()
+        now = iso_utc()
         self._exec(
             "UPDATE runs SET status = ?, verdict = ?, reason = ?, ended_wall = ? WHERE run_id = ?",
             (status, verdict, reason, now, run_id),
@@ -317,7 +193,7 @@ class Journal:
         self._exec(
             "INSERT INTO steps (run_id, nodeid, name, clauses_json, plan_level, started_wall, started_t, session)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, nodeid, name, json.dumps(clauses), plan_level, _iso_utc(), t, self.session_of(run_id)),
+            (run_id, nodeid, name, json.dumps(clauses), plan_level, iso_utc(), t, self.session_of(run_id)),
         )
 
     def end_step(self, run_id: str, nodeid: str, outcome: str, verdict: str, message: str, t: float) -> None:
@@ -325,14 +201,14 @@ class Journal:
         self._exec(
             "UPDATE steps SET ended_wall = ?, ended_t = ?, outcome = ?, verdict = ?, message = ? "
             "WHERE run_id = ? AND nodeid = ? AND ended_wall IS NULL",
-            (_iso_utc(), t, outcome, verdict, message, run_id, nodeid),
+            (iso_utc(), t, outcome, verdict, message, run_id, nodeid),
         )
 
     def add_measurement(self, run_id: str, **fields: Any) -> int:
         fields = {
             k: (json.dumps(v, sort_keys=True, default=str) if k.endswith("_json") else v) for k, v in fields.items()
         }
-        fields.setdefault("wall", _iso_utc())
+        fields.setdefault("wall", iso_utc())
         fields.setdefault("session", self.session_of(run_id))
         cols = ", ".join(["run_id", *fields])
         marks = ", ".join("?" for _ in range(len(fields) + 1))
@@ -351,7 +227,7 @@ class Journal:
     ) -> None:
         self._exec(
             "INSERT INTO events (run_id, step, kind, message, data_json, t, wall) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, step, kind, message, json.dumps(data or {}, sort_keys=True, default=str), t, _iso_utc()),
+            (run_id, step, kind, message, json.dumps(data or {}, sort_keys=True, default=str), t, iso_utc()),
         )
 
     def add_samples(
@@ -385,7 +261,7 @@ class Journal:
         group: its rows, time span and content digest), "segment" (a Parquet data file: SHA-256 of its
         bytes) or "summary" (its multi-resolution summary file). `file` is relative to the run folder."""
         rows = []
-        wall = _iso_utc()
+        wall = iso_utc()
         session = self.session_of(run_id)
         for c in chunks:
             unknown = set(c) - set(self.CHUNK_FIELDS)
@@ -446,100 +322,8 @@ class Journal:
     ) -> None:
         self._exec(
             "INSERT INTO attachments (run_id, step, name, kind, content, wall) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, step, name, kind, content, _iso_utc()),
+            (run_id, step, name, kind, content, iso_utc()),
         )
-
-    # -- operator requests (prompts answered at the terminal or in `bench ui`), abort requests, live status --
-    def open_request(
-        self,
-        run_id: str,
-        key: str,
-        question: str,
-        spec: dict[str, Any],
-        *,
-        step: str | None = None,
-        t: float | None = None,
-        kind: str = "prompt",
-    ) -> int:
-        """A question the plan waits on; any viewer may answer it once (`answer_request`)."""
-        cur = self._exec(
-            "INSERT INTO requests (run_id, step, kind, key, question, spec_json, t, wall) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, step, kind, key, question, json.dumps(spec, sort_keys=True, default=str), t, _iso_utc()),
-        )
-        return int(cur.lastrowid or 0)
-
-    def answer_request(self, request_id: int, answer: str, *, by: str, origin: str) -> dict[str, Any]:
-        """Record an answer; the first resolution of a request wins (a UNIQUE row per request, so two
-        processes answering at once cannot both win). Returns the resolution that stands, with `won`."""
-        return self._resolve(request_id, answer, by, origin, withdrawn=False)
-
-    def withdraw_request(self, request_id: int, reason: str) -> dict[str, Any]:
-        """Close a request nobody answered (the prompt gave up, the step or run ended); later answers lose."""
-        return self._resolve(request_id, None, "", reason, withdrawn=True)
-
-    def _resolve(self, request_id: int, answer: str | None, by: str, origin: str, *, withdrawn: bool) -> dict[str, Any]:
-        req = self._rows("SELECT run_id FROM requests WHERE id = ?", (request_id,))
-        if not req:
-            raise KeyError(f"no operator request {request_id} in journal {self.path}")
-        try:
-            self._exec(
-                "INSERT INTO answers (request_id, run_id, answer, answered_by, origin, withdrawn, wall) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (request_id, req[0]["run_id"], answer, by, origin, int(withdrawn), _iso_utc()),
-            )
-            won = True
-        except sqlite3.IntegrityError:
-            won = False
-        row = self.resolution(request_id)
-        assert row is not None
-        return {**row, "won": won}
-
-    def resolution(self, request_id: int) -> dict[str, Any] | None:
-        """How a request was closed (answer, answered_by, origin, withdrawn, wall), or None while open."""
-        rows = self._rows(
-            "SELECT answer, answered_by, origin, withdrawn, wall FROM answers WHERE request_id = ?", (request_id,)
-        )
-        return rows[0] if rows else None
-
-    def requests(self, run_id: str, *, open_only: bool = False) -> list[dict[str, Any]]:
-        """Operator requests of a run in order, each with its resolution (None while open)."""
-        rows = self._rows(
-            "SELECT r.*, a.answer, a.answered_by, a.origin, a.withdrawn, a.wall AS answered_wall, "
-            "a.id AS answer_id FROM requests r LEFT JOIN answers a ON a.request_id = r.id "
-            "WHERE r.run_id = ?" + (" AND a.id IS NULL" if open_only else "") + " ORDER BY r.id",
-            (run_id,),
-        )
-        for r in rows:
-            r["spec"] = json.loads(r.pop("spec_json") or "{}")
-            r["open"] = r.pop("answer_id") is None
-        return rows
-
-    def request_abort(self, run_id: str, *, by: str, origin: str, reason: str = "") -> int:
-        """Ask the process running `run_id` to abort it (it polls `abort_requests`); journalled with who asked."""
-        cur = self._exec(
-            "INSERT INTO abort_requests (run_id, requested_by, origin, reason, wall) VALUES (?, ?, ?, ?, ?)",
-            (run_id, by, origin, reason, _iso_utc()),
-        )
-        return int(cur.lastrowid or 0)
-
-    def abort_requests(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM abort_requests WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after_id))
-
-    def set_live(self, run_id: str, kind: str, data: dict[str, Any], t: float | None = None) -> None:
-        """The latest live status of a kind (interlock readings and margins, the run clock) for viewers.
-        Overwritten at each update and not part of the record: results and events stay append-only."""
-        self._exec(
-            "INSERT OR REPLACE INTO live (run_id, kind, data_json, t, wall) VALUES (?, ?, ?, ?, ?)",
-            (run_id, kind, json.dumps(data, sort_keys=True, default=str), t, _iso_utc()),
-        )
-
-    def live(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """kind -> {data, t, wall}: the latest live status written by the process running the run."""
-        return {
-            r["kind"]: {"data": json.loads(r["data_json"] or "{}"), "t": r["t"], "wall": r["wall"]}
-            for r in self._rows("SELECT * FROM live WHERE run_id = ?", (run_id,))
-        }
 
     def close(self) -> None:
         with self._lock:
@@ -718,5 +502,5 @@ class Journal:
         self._exec(
             "UPDATE runs SET status = ?, verdict = 'ABORTED', reason = ?, ended_wall = COALESCE(ended_wall, ?) "
             "WHERE run_id = ?",
-            (ABORTED, reason, _iso_utc(), run_id),
+            (ABORTED, reason, iso_utc(), run_id),
         )

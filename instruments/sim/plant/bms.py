@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from instruments.foxbms_can import STATE_NAMES  # the protocol's one table of state names
+from instruments.foxbms_protocol import STATE_NAMES
 from instruments.sim.plant.bms_thresholds import ALARMS, WARNINGS, default_thresholds, interp_table
 from instruments.sim.plant.gas import SPECIES, GasModel
 from instruments.sim.plant.pack import Pack
