@@ -10,7 +10,6 @@ answering, and a clean `stop()` that leaves no thread or loop behind.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -21,6 +20,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from instruments.sim.loop_server import LoopServer
 
 Reader = Callable[[], list[int]]
 Writer = Callable[[list[int]], None]
@@ -160,7 +161,7 @@ class RegisterMap:
             return None
 
 
-class ModbusSimServer:
+class ModbusSimServer(LoopServer):
     """Serve SimDevice(s) on host:port (0 = any free port) until stop()."""
 
     def __init__(
@@ -181,15 +182,7 @@ class ModbusSimServer:
         self.framer = framer
         self.muted = threading.Event()
         self.requests = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: ModbusTcpServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.host}:{self.port}"
+        super().__init__()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         """Count requests; when muted, swallow every reply (the request is still processed)."""
@@ -200,46 +193,18 @@ class ModbusSimServer:
             return b""
         return data
 
-    def _run(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
+    async def _begin(self) -> None:
+        self._server = ModbusTcpServer(
+            self.devices, address=(self.host, self.port), framer=self.framer, trace_packet=self._trace
+        )
+        await self._server.serve_forever(background=True)
+        sockets = getattr(self._server.transport, "sockets", None)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
-        async def begin() -> None:
-            self._server = ModbusTcpServer(
-                self.devices, address=(self.host, self.port), framer=self.framer, trace_packet=self._trace
-            )
-            await self._server.serve_forever(background=True)
-            sockets = getattr(self._server.transport, "sockets", None)
-            if sockets:
-                self.port = int(sockets[0].getsockname()[1])
-
-        try:
-            loop.run_until_complete(begin())
-        except BaseException as exc:  # reported to start(), which raises it in the caller
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        # drain what the server left scheduled, then close the loop in its own thread
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
-
-    def start(self, timeout_s: float = 5.0) -> ModbusSimServer:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{id(self):x}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"{self.name}: Modbus server did not start within {timeout_s} s")
-        if self._error is not None:
-            self._thread.join(timeout_s)
-            raise RuntimeError(f"{self.name}: Modbus server failed to start: {self._error}") from self._error
-        return self
+    async def _close(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
 
     def mute(self, muted: bool = True) -> None:
         """Stop answering (requests are still received) or resume."""
@@ -247,28 +212,3 @@ class ModbusSimServer:
             self.muted.set()
         else:
             self.muted.clear()
-
-    def call(self, coro: Any, timeout_s: float = 2.0) -> Any:
-        """Run a coroutine on the server loop from another thread (e.g. server.async_setValues)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
-
-    def stop(self) -> None:
-        loop, server, thread = self._loop, self._server, self._thread
-        if loop is None or thread is None:
-            return
-        if server is not None and loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(2.0)
-            except Exception:  # stopping matters more than a failed graceful close
-                pass
-        if loop.is_running():
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=3.0)
-        self._loop = self._server = self._thread = None
-
-    def __enter__(self) -> ModbusSimServer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

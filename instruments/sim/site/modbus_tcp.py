@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
+
+from instruments.sim.loop_server import LoopServer
 
 
 class ModbusError(Exception):
@@ -33,7 +34,7 @@ class Device(Protocol):
     def write(self, address: int, values: list[int], peer: str) -> None: ...
 
 
-class SiteModbusServer:
+class SiteModbusServer(LoopServer):
     """Serve devices (by unit id) on host:port (0 = a free port) from a thread of its own."""
 
     def __init__(
@@ -62,15 +63,7 @@ class SiteModbusServer:
         self.refused_connections = 0
         self.requests = 0
         self.dropped = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.host}:{self.port}"
+        super().__init__()
 
     # -- protocol ----------------------------------------------------------------------------------
     def _pdu(self, unit: int, pdu: bytes, peer: str) -> bytes | None:
@@ -149,58 +142,12 @@ class SiteModbusServer:
             writer.close()
 
     # -- life ----------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
+    async def _begin(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
-        async def begin() -> None:
-            self._server = await asyncio.start_server(self._client, self.host, self.port)
-            self.port = int(self._server.sockets[0].getsockname()[1])
-
-        try:
-            loop.run_until_complete(begin())
-        except BaseException as exc:  # reported to start()
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
-
-    def start(self, timeout_s: float = 5.0) -> SiteModbusServer:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-modbus", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"{self.name}: Modbus server did not start within {timeout_s} s")
-        if self._error is not None:
-            raise RuntimeError(
-                f"{self.name}: Modbus server failed to start on {self.host}:{self.port}: {self._error}"
-            ) from self._error
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            for w in list(self.clients):
-                w.close()
-
-        if loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(close(), loop).result(2.0)
-            except Exception:  # stopping matters more than a graceful close
-                pass
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=3.0)
-        self._loop = self._thread = self._server = None
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self.clients):
+            w.close()
