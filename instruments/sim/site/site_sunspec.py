@@ -343,7 +343,7 @@ class SiteSunSpec:
 
     def _m803(self, m: Any, b: Any) -> None:
         bms = b.bms
-        v, t = bms.v_reported, bms.T_reported
+        t = bms.T_reported
         closed = b.connected
         put(m, {"CellV_SF": -3, "ModTmp_SF": -1, "A_SF": -1, "SoH_SF": -2, "SoC_SF": -2, "V_SF": -1})
         put(
@@ -371,72 +371,23 @@ class SiteSunSpec:
                 "NCellBal": int(bms.balancing.sum()),
             },
         )
-        put(
-            m.groups["string"][0],
-            {
-                "StrNMod": b.tracked,
-                "StrSt": 1 | (2 if closed else 0),
-                "StrConFail": 0,
-                "StrSoC": 100.0 * b.soc,
-                "StrSoH": 100.0 * bms.soh,
-                "StrA": bms.current_reported_A,
-                "StrCellVMax": bms.v_max,
-                "StrCellVMaxMod": int(np.argmax(v)) + 1,
-                "StrCellVMin": bms.v_min,
-                "StrCellVMinMod": int(np.argmin(v)) + 1,
-                "StrCellVAvg": float(np.add.reduce(v)) / b.tracked,
-                "StrModTmpMax": bms.T_max,
-                "StrModTmpMaxMod": int(np.argmax(t)) + 1,
-                "StrModTmpMin": bms.T_min,
-                "StrModTmpMinMod": int(np.argmin(t)) + 1,
-                "StrModTmpAvg": float(np.add.reduce(t)) / b.tracked,
-                "StrDisRsn": 0,
-                "StrConSt": 1 if closed else 0,
-                "StrEvt1": 0,
-                "StrEvt2": 0,
-                "StrEvtVnd1": 0,
-                "StrEvtVnd2": 0,
-                "StrSetEna": None,
-                "StrSetCon": None,
-            },
-        )
+        # the one string: the same points as model 804's, named with the "Str" prefix model 803 uses
+        strings = {f"Str{k}": v for k, v in _string_points(b).items()}
+        put(m.groups["string"][0], {**strings, "StrDisRsn": 0})
 
     def _m804(self, m: Any, b: Any) -> None:
         bms = b.bms
         v, t = bms.v_reported, bms.T_reported
-        closed = b.connected
         put(m, {"SoC_SF": -2, "SoH_SF": -2, "DoD_SF": None, "A_SF": -1, "V_SF": -1, "CellV_SF": -3, "ModTmp_SF": -1})
         put(
             m,
             {
                 "Idx": 1,
-                "NMod": b.tracked,
-                "St": 1 | (2 if closed else 0),
-                "ConFail": 0,
+                **_string_points(b),
                 "NCellBal": int(bms.balancing.sum()),
-                "SoC": 100.0 * b.soc,
                 "DoD": None,
                 "NCyc": int(b.pack.charge_throughput_Ah / (2.0 * b.rated_Ah)),
-                "SoH": 100.0 * bms.soh,
-                "A": bms.current_reported_A,
                 "V": b.voltage_V,
-                "CellVMax": bms.v_max,
-                "CellVMaxMod": int(np.argmax(v)) + 1,
-                "CellVMin": bms.v_min,
-                "CellVMinMod": int(np.argmin(v)) + 1,
-                "CellVAvg": float(np.add.reduce(v)) / b.tracked,
-                "ModTmpMax": bms.T_max,
-                "ModTmpMaxMod": int(np.argmax(t)) + 1,
-                "ModTmpMin": bms.T_min,
-                "ModTmpMinMod": int(np.argmin(t)) + 1,
-                "ModTmpAvg": float(np.add.reduce(t)) / b.tracked,
-                "ConSt": 1 if closed else 0,
-                "Evt1": 0,
-                "Evt2": 0,
-                "EvtVnd1": 0,
-                "EvtVnd2": 0,
-                "SetEna": None,
-                "SetCon": None,
             },
         )
         cells_per_module = int(round(b.k))
@@ -566,3 +517,37 @@ class MeterSunSpec:
     def _aux(self, m: Any) -> None:
         w = -self.p.aux.power_W()
         self._common(m, w + self.noise_W * 0.1 * float(self._rng.standard_normal()), 0.0, 0.0, self.p.aux_Wh)
+
+
+def _string_points(b: Any) -> dict[str, Any]:
+    """A block's string as both SunSpec models describe it (803 per string with a "Str" prefix,
+    804 for the string itself): state, SoC/SoH, current, cell-voltage and module-temperature
+    extremes with where they are, contactor state; events none, settings not implemented."""
+    bms = b.bms
+    v, t = bms.v_reported, bms.T_reported
+    closed = b.connected
+    return {
+        "NMod": b.tracked,
+        "St": 1 | (2 if closed else 0),
+        "ConFail": 0,
+        "SoC": 100.0 * b.soc,
+        "SoH": 100.0 * bms.soh,
+        "A": bms.current_reported_A,
+        "CellVMax": bms.v_max,
+        "CellVMaxMod": int(np.argmax(v)) + 1,
+        "CellVMin": bms.v_min,
+        "CellVMinMod": int(np.argmin(v)) + 1,
+        "CellVAvg": float(np.add.reduce(v)) / b.tracked,
+        "ModTmpMax": bms.T_max,
+        "ModTmpMaxMod": int(np.argmax(t)) + 1,
+        "ModTmpMin": bms.T_min,
+        "ModTmpMinMod": int(np.argmin(t)) + 1,
+        "ModTmpAvg": float(np.add.reduce(t)) / b.tracked,
+        "ConSt": 1 if closed else 0,
+        "Evt1": 0,
+        "Evt2": 0,
+        "EvtVnd1": 0,
+        "EvtVnd2": 0,
+        "SetEna": None,
+        "SetCon": None,
+    }
