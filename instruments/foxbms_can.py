@@ -38,7 +38,6 @@ from collections.abc import Callable
 from typing import Any
 
 import can
-import cantools
 import pint
 
 from bench.units import Q_
@@ -62,6 +61,7 @@ from instruments.foxbms_protocol import (  # noqa: F401 - the protocol tables, r
     REQUESTS,
     STATE_NAMES,
     STATUS_IDS,
+    load_dbc,
 )
 from instruments.transports.can_bus import open_bus
 
@@ -205,7 +205,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         self.n_cells = n_cells
         self.n_temperatures = n_temperatures
         self._ident = ", ".join(x for x in (make, model, serial, firmware) if x) + f" on {resource}"
-        self.db = cantools.database.load_file(dbc or str(DBC_PATH), strict=True)
+        self.db = load_dbc(dbc)
         self._slots: dict[int, _Slot] = {m.frame_id: _Slot(m) for m in self.db.messages if m.frame_id != ID_REQUEST}
         self._request_msg = self.db.get_message_by_frame_id(ID_REQUEST)
         self._now: Callable[[], float] = time.monotonic

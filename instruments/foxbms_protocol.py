@@ -6,9 +6,31 @@ One table for the driver (instruments/foxbms_can.py) and the simulated BMS that 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
+
+import cantools
 
 DBC_PATH = Path(__file__).resolve().parent / "dbc" / "ess_bench_bms.dbc"
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_dbc(path: str, mtime_ns: int, size: int) -> Any:
+    return cantools.database.load_file(path, strict=True)
+
+
+def load_dbc(path: str | Path | None = None) -> Any:
+    """The parsed DBC (cantools, strict), parsed once per process and file version (path, mtime, size).
+
+    Parsing costs about 0.25 s and a simulated station opens the file twice (its BMS node and the
+    driver), in every plan process. Sharing is safe: encoding and decoding never change a cantools
+    Database, and neither user adds to it."""
+    p = Path(path) if path else DBC_PATH
+    st = p.stat()  # a missing file fails here with its path, as cantools' own open would
+    return _parsed_dbc(str(p), st.st_mtime_ns, st.st_size)
+
+
 STATE_NAMES = (
     "UNINITIALIZED",
     "INITIALIZATION",

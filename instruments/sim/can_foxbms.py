@@ -44,16 +44,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 from typing import Any
 
 import can
-import cantools
 
 from bench.units import Q_
+from instruments.foxbms_protocol import load_dbc
 from instruments.transports.can_bus import open_bus
 
-DBC_PATH = Path(__file__).resolve().parents[1] / "dbc" / "ess_bench_bms.dbc"
 PAGES_IN_LAYOUT = {0x250: (54, 4), 0x260: (30, 6)}  # pages in the foxBMS layout, values per page
 CYCLIC = (0x220, 0x230, 0x231, 0x232, 0x233, 0x235, 0x240, 0x250, 0x260)
 _ids = itertools.count(1)
@@ -101,7 +99,7 @@ class SimFoxBmsCan:
         self.bms = plant.bms
         self.clock = clock
         self.resource = resource or f"virtual:essbench-bms-{next(_ids)}-{id(self):x}"
-        self.db = cantools.database.load_file(dbc or str(DBC_PATH), strict=True)
+        self.db = load_dbc(dbc)
         virtual = self.resource.strip().lower().startswith("virtual:")
         self.bus = open_bus(self.resource, name="sim-bms", **({"preserve_timestamps": True} if virtual else {}))
         self.n_cells = int(self.bms.n)
