@@ -1,18 +1,19 @@
-"""Running the safety-chain plan in a subprocess per case and reading back what it journalled.
+"""Running the safety-chain plan in a process of its own per case and reading back what it journalled.
 
 A case is a station file that includes one of the shipped safety stations and adds a fault or a
 changed BMS setting; the plan runs as `bench run` would run it (pytest with the plugin, no PDF:
-the tests judge the journal), and the outcome is read through the Journal's public methods.
+the tests judge the journal), in a process forked from the suite's plan server (tests/plan_fork.py),
+and the outcome is read through the Journal's public methods.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import plan_fork
 
 from bench.journal import Journal
 
@@ -61,10 +62,7 @@ def run_case(name: str, case: Case, tmp: Path) -> dict[str, Any]:
     work = tmp / name
     work.mkdir()
     station = station_file(work, name, case)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
+    args = [
         "-q",
         PLAN,
         "--station",
@@ -77,9 +75,7 @@ def run_case(name: str, case: Case, tmp: Path) -> dict[str, Any]:
         "-p",
         "no:randomly",
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=str(ROOT))
-    )
+    proc = plan_fork.run(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=900)
     out = proc.stdout + proc.stderr
     journal = Journal(work / "journal.sqlite")
     try:

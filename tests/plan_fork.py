@@ -1,0 +1,214 @@
+"""Whole-plan runs for the tests, each in its own process forked from a server that has imported the bench.
+
+The suite runs about a hundred whole plans in processes of their own (interruption points, safety-chain
+cases), because a plan run must be a real process: real signals, its own exit code and output. A fresh
+`python -m pytest` pays about 1.2 s of CPU before the plan's first step (pytest, pint, pymodbus, cantools
+and the bench imported, the DBC parsed). Here one server per test worker pays that once
+(`python tests/plan_fork.py`, started on first use) and forks a child per run. The child is a real
+process: it resets its signal handlers to the defaults a fresh interpreter has, takes the working folder,
+environment and `sys.path` head (working folder, then PYTHONPATH) a `python -m pytest` started there would
+have, writes its own stdout/stderr files, runs `pytest.main(args)` (exactly what `bench run` does) and
+leaves through the normal interpreter exit (non-daemon threads joined, atexit run).
+
+The one visible difference: pytest cannot assertion-rewrite the `bench` and `instruments` packages (already
+imported), and would warn about it; the child passes `-W ignore::pytest.PytestAssertRewriteWarning`.
+
+`run(args, cwd=, env=, timeout=)` is a drop-in for `subprocess.run(capture_output=True, text=True)`:
+it returns a CompletedProcess and raises subprocess.TimeoutExpired after killing the child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NO_REWRITE_WARNING = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
+# -- the server (runs as `python tests/plan_fork.py`) -----------------------------------------------
+def _preload() -> None:
+    """Import what every plan run imports, and parse the BMS DBC (cached per process)."""
+    import _pytest.python  # noqa: F401
+    import pytest  # noqa: F401
+
+    import bench.live.pytest_live  # noqa: F401
+    import bench.plugin  # noqa: F401
+    import bench.report.render  # noqa: F401
+    import bench.session  # noqa: F401
+    import instruments.sim.station  # noqa: F401
+    from instruments.foxbms_protocol import load_dbc
+
+    load_dbc()
+
+
+def _child(req: dict[str, Any]) -> int:
+    """In the forked child: become the process `python -m pytest ARGS` started in req['cwd'] would be."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the handlers a fresh interpreter starts with
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    head = [req["cwd"]] + [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:0] = [p for p in dict.fromkeys(head) if p not in sys.path[: len(head)]]
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    for fd, path in ((1, req["out"]), (2, req["err"])):
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(f, fd)
+        os.close(f)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    import pytest
+
+    return int(pytest.main([*NO_REWRITE_WARNING, *req["args"]]))
+
+
+def serve() -> int:
+    """Read one JSON request per line on stdin, fork a child for each, report {"pid"} at once and
+    {"pid", "code"} when it ends (code < 0: killed by that signal). Ends when stdin closes."""
+    _preload()
+    if threading.active_count() != 1:  # forking a process with threads would copy their locks mid-use
+        raise RuntimeError(f"plan fork server has {threading.active_count()} threads after preloading")
+    out = sys.stdout
+    sel = selectors.DefaultSelector()
+    sel.register(0, selectors.EVENT_READ)
+    children: set[int] = set()
+    pending = b""
+    stdin_open = True
+    while stdin_open or children:
+        if stdin_open and sel.select(timeout=0.02):
+            chunk = os.read(0, 65536)  # unbuffered: every complete line read is handled now
+            stdin_open = bool(chunk)
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                req = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    sel.close()
+                    return _child(req)
+                children.add(pid)
+                out.write(json.dumps({"ref": req["ref"], "pid": pid}) + "\n")
+                out.flush()
+        elif not stdin_open:
+            time.sleep(0.02)
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                out.write(json.dumps({"pid": pid, "code": code}) + "\n")
+                out.flush()
+    return 0
+
+
+# -- the client (in the test worker) -------------------------------------------------------------
+class _Server:
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve())],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.pids: dict[int, int] = {}  # ref -> pid
+        self.codes: dict[int, int] = {}  # pid -> exit code
+        self.refs = 0
+        self.reader = threading.Thread(target=self._read, name="plan-fork-reader", daemon=True)
+        self.reader.start()
+
+    def close(self) -> None:
+        """Close the server's stdin (it ends when its children have) and reap it, bounded."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            msg = json.loads(line)
+            with self.cond:
+                if "code" in msg:
+                    self.codes[msg["pid"]] = msg["code"]
+                else:
+                    self.pids[msg["ref"]] = msg["pid"]
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def _wait_for(self, table: dict[int, int], key: int, deadline: float) -> int | None:
+        with self.cond:
+            while key not in table:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return table.get(key)
+                self.cond.wait(min(left, 0.5))
+            return table.pop(key)
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryDirectory(prefix="plan-fork-") as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            with self.lock:
+                self.refs += 1
+                ref = self.refs
+                assert self.proc.stdin is not None
+                req = {"ref": ref, "args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
+                self.proc.stdin.write(json.dumps(req) + "\n")
+                self.proc.stdin.flush()
+            deadline = time.monotonic() + timeout
+            pid = self._wait_for(self.pids, ref, time.monotonic() + 60)
+            if pid is None:
+                raise RuntimeError(f"plan fork server did not start {args} (server exit {self.proc.poll()})")
+            code = self._wait_for(self.codes, pid, deadline)
+            if code is None:
+                os.kill(pid, signal.SIGKILL)
+                self._wait_for(self.codes, pid, time.monotonic() + 30)
+                raise subprocess.TimeoutExpired(args, timeout, output=_text(out), stderr=_text(err))
+            return subprocess.CompletedProcess(args, code, _text(out), _text(err))
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="backslashreplace") if path.exists() else ""
+
+
+_SERVER: _Server | None = None
+_START = threading.Lock()
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`python -m pytest ARGS` in `cwd` with `env`, as a child of this worker's fork server."""
+    global _SERVER
+    with _START:
+        if _SERVER is None or _SERVER.proc.poll() is not None:
+            _SERVER = _Server()
+            atexit.register(_SERVER.close)
+        server = _SERVER
+    return server.run(list(args), Path(cwd), dict(env), timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
