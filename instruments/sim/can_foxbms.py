@@ -50,7 +50,8 @@ import can
 
 from bench.units import Q_
 from instruments.foxbms_protocol import load_dbc
-from instruments.transports.can_bus import open_bus
+from instruments.sim.virtual_can import SimVirtualBus
+from instruments.transports.can_bus import open_bus, parse_resource
 
 PAGES_IN_LAYOUT = {0x250: (54, 4), 0x260: (30, 6)}  # pages in the foxBMS layout, values per page
 CYCLIC = (0x220, 0x230, 0x231, 0x232, 0x233, 0x235, 0x240, 0x250, 0x260)
@@ -68,7 +69,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 class _Schedule:
-    __slots__ = ("frame_id", "message", "period_s", "t0", "k", "next_due", "pages", "per_page", "page", "cache")
+    __slots__ = ("frame_id", "message", "period_s", "t0", "k", "next_due", "pages", "per_page", "page", "cache", "keys")
 
     def __init__(self, message: Any, t0: float, n_values: int = 0) -> None:
         self.frame_id = message.frame_id
@@ -86,6 +87,7 @@ class _Schedule:
         self.next_due = t0 + self.period_s
         self.page = 0
         self.cache: dict[int, tuple[dict[str, Any], bytes]] = {}  # page -> (values, encoded)
+        self.keys: dict[int, list[tuple[int, str, str]]] = {}  # page -> (index, value signal, flag signal)
 
 
 class SimFoxBmsCan:
@@ -101,7 +103,11 @@ class SimFoxBmsCan:
         self.resource = resource or f"virtual:essbench-bms-{next(_ids)}-{id(self):x}"
         self.db = load_dbc(dbc)
         virtual = self.resource.strip().lower().startswith("virtual:")
-        self.bus = open_bus(self.resource, name="sim-bms", **({"preserve_timestamps": True} if virtual else {}))
+        if virtual:  # the same python-can virtual channel, sent without a deep copy per frame
+            res = parse_resource(self.resource, name="sim-bms")
+            self.bus = SimVirtualBus(channel=res.channel, preserve_timestamps=True, **res.kwargs)
+        else:
+            self.bus = open_bus(self.resource, name="sim-bms")
         self.n_cells = int(self.bms.n)
         t0 = clock.now_s()
         self.schedules = [_Schedule(self.db.get_message_by_frame_id(i), t0, self.n_cells) for i in CYCLIC]
@@ -364,11 +370,17 @@ class SimFoxBmsCan:
         n = len(raw)
         mux = "f_CellVoltages_Mux" if sch.frame_id == 0x250 else "f_CellTemperatures_Mux"
         out: dict[str, Any] = {mux: sch.page}
-        for k in range(sch.per_page):
-            idx = sch.page * sch.per_page + k
+        keys = sch.keys.get(sch.page)
+        if keys is None:  # the signal names of a page, formatted once
+            first = sch.page * sch.per_page
+            keys = [
+                (i, f"{prefix}_{i:03d}", f"{prefix}_{i:03d}_invalidFlag") for i in range(first, first + sch.per_page)
+            ]
+            sch.keys[sch.page] = keys
+        for idx, name, flag in keys:
             valid = idx < n
-            out[f"{prefix}_{idx:03d}"] = _clip(round(float(raw[idx]) * scale), lo, hi) if valid else 0
-            out[f"{prefix}_{idx:03d}_invalidFlag"] = 1 if valid else 0  # 1 = Valid in the foxBMS DBC
+            out[name] = _clip(round(float(raw[idx]) * scale), lo, hi) if valid else 0
+            out[flag] = 1 if valid else 0  # 1 = Valid in the foxBMS DBC
         return out
 
 
