@@ -67,6 +67,10 @@ def build(tmp_path: Path, *, close: bool = True) -> tuple[Journal, str]:
         j.end_run(run_id, "COMPLETED", "PASS")
     else:  # killed: the live segment stays behind, never converted
         w.flush()
+        # A kill also stops the compactor thread; in this process it keeps running, so let it finish
+        # the segments closed before the "kill" first, or it would convert one at the same time as the
+        # report's recovery (a race no killed process has) and the samples would be counted twice.
+        w.wait_compacted()
         w.groups["bms_can.f_CellVoltages"].segment.file.close()
     j.add_event(
         run_id,
