@@ -1,7 +1,7 @@
 """Whole-plan runs for the tests, each in its own process forked from a server that has imported the bench.
 
 The suite runs about a hundred whole plans in processes of their own (interruption points, safety-chain
-cases), because a plan run must be a real process: real signals, its own exit code and output. A fresh
+cases, site acceptance runs), because a plan run must be a real process: real signals, its own exit code and output. A fresh
 `python -m pytest` pays about 1.2 s of CPU before the plan's first step (pytest, pint, pymodbus, cantools
 and the bench imported, the DBC parsed). Here one server per test worker pays that once
 (`python tests/plan_fork.py`, started on first use) and forks a child per run. The child is a real
@@ -34,6 +34,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+LOG = os.environ.get("PLAN_FORK_LOG", "")
 NO_REWRITE_WARNING = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
 
 
@@ -79,7 +80,7 @@ def _child(req: dict[str, Any]) -> int:
 
 def serve() -> int:
     """Read one JSON request per line on stdin, fork a child for each, report {"pid"} at once and
-    {"pid", "code"} when it ends (code < 0: killed by that signal). Ends when stdin closes."""
+    {"pid", "code", "cpu_s"} when it ends (code < 0: killed by that signal). Ends when stdin closes."""
     _preload()
     if threading.active_count() != 1:  # forking a process with threads would copy their locks mid-use
         raise RuntimeError(f"plan fork server has {threading.active_count()} threads after preloading")
@@ -107,11 +108,12 @@ def serve() -> int:
         elif not stdin_open:
             time.sleep(0.02)
         for pid in list(children):
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 children.discard(pid)
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                out.write(json.dumps({"pid": pid, "code": code}) + "\n")
+                cpu = usage.ru_utime + usage.ru_stime
+                out.write(json.dumps({"pid": pid, "code": code, "cpu_s": cpu}) + "\n")
                 out.flush()
     return 0
 
@@ -133,6 +135,7 @@ class _Server:
         self.cond = threading.Condition()
         self.pids: dict[int, int] = {}  # ref -> pid
         self.codes: dict[int, int] = {}  # pid -> exit code
+        self.args: dict[int, list[str]] = {}  # pid -> its arguments, for PLAN_FORK_LOG
         self.refs = 0
         self.reader = threading.Thread(target=self._read, name="plan-fork-reader", daemon=True)
         self.reader.start()
@@ -154,6 +157,9 @@ class _Server:
             with self.cond:
                 if "code" in msg:
                     self.codes[msg["pid"]] = msg["code"]
+                    if LOG:  # where the suite's CPU goes (PLAN_FORK_LOG=file): one line per run
+                        with open(LOG, "a", encoding="utf-8") as f:
+                            f.write(json.dumps({"cpu_s": msg["cpu_s"], "args": self.args.pop(msg["pid"], None)}) + "\n")
                 else:
                     self.pids[msg["ref"]] = msg["pid"]
                 self.cond.notify_all()
@@ -183,6 +189,9 @@ class _Server:
             pid = self._wait_for(self.pids, ref, time.monotonic() + 60)
             if pid is None:
                 raise RuntimeError(f"plan fork server did not start {args} (server exit {self.proc.poll()})")
+            if LOG:
+                with self.cond:
+                    self.args[pid] = args
             code = self._wait_for(self.codes, pid, deadline)
             if code is None:
                 os.kill(pid, signal.SIGKILL)

@@ -445,7 +445,6 @@ class InterlockWatcher:
         self.samples += 1
         if self.on_sample is not None:
             self.on_sample(readings)
-        shown = {k: fmt(v) for k, v in readings.items()}
         exceeded: dict[str, tuple[pint.Quantity, pint.Quantity, str]] = {}
         for name, value, bound, how in self._checks(readings):
             exceeded.setdefault(name, (value, bound, how))
@@ -461,7 +460,7 @@ class InterlockWatcher:
                     f"{name.replace('_', ' ')} {fmt(value)} {how} the interlock limit {fmt(bound)}"
                     f" (set by {il.origin.get('max' if how == 'above' else 'min', '?')})"
                 )
-                self._fire(Trip(name, msg, value, bound, now, time.time(), shown))
+                self._fire(Trip(name, msg, value, bound, now, time.time(), self._shown(readings)))
                 return
         for role, last in self._last_ok.items():
             name = f"link.{role}"
@@ -471,9 +470,22 @@ class InterlockWatcher:
                     f"(limit {self.config.link_timeout_s:g} s): {self._errors.get(role, 'no reply')}"
                 )
                 self._fire(
-                    Trip(name, msg, Q_(now - last, "s"), Q_(self.config.link_timeout_s, "s"), now, time.time(), shown)
+                    Trip(
+                        name,
+                        msg,
+                        Q_(now - last, "s"),
+                        Q_(self.config.link_timeout_s, "s"),
+                        now,
+                        time.time(),
+                        self._shown(readings),
+                    )
                 )
                 return
+
+    @staticmethod
+    def _shown(readings: dict[str, pint.Quantity]) -> dict[str, str]:
+        """The readings as text for a trip's record (formatted only when a trip fires: ~25 per tick)."""
+        return {k: fmt(v) for k, v in readings.items()}
 
     def _fire(self, trip: Trip) -> None:
         """Stop watching; stop the plan; let the session journal the trip and drive the safe state.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import plan_fork
 import pytest
 
 from instruments.sim.site.modbus_tcp import SiteModbusServer
@@ -58,7 +59,7 @@ def healthy_run(tmp_path_factory) -> dict[str, Any]:
     with the plant's energy ledger: every test judging the healthy run reads this one."""
     tmp: Path = tmp_path_factory.mktemp("healthy")
     station = write_station(tmp, [], ledger="ledger.json")
-    proc = run_plan(tmp / "reports", station)
+    proc = run_plan(tmp / "reports", station, runner=plan_fork.run)
     res = outcome(tmp / "reports")
     ledger_file = tmp / "ledger.json"
     res.update(

@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.dispatch.replay import load_reference
@@ -33,7 +34,11 @@ def replay(tmp_path_factory):
     out = dispatch_schedule(tmp, DAYS)
     station = write_station(tmp, [])
     proc = run_plan(
-        tmp / "reports", station, limits=limits_replaying(tmp, out / "schedule.dutycycle.csv"), extra=["-k", "test_07"]
+        tmp / "reports",
+        station,
+        limits=limits_replaying(tmp, out / "schedule.dutycycle.csv"),
+        extra=["-k", "test_07"],
+        runner=plan_fork.run,
     )
     return out, tmp / "reports", outcome(tmp / "reports"), proc
 

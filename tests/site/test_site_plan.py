@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from instruments.sim.site.scenarios import (
@@ -84,7 +85,7 @@ def test_healthy_site_passes_every_step_and_energies_agree_with_the_plant(health
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_seeded_fault_is_caught_by_its_step_and_only_there(tmp_path, scenario):
     station = write_station(tmp_path, scenario.faults, role_timeout=scenario.role_timeout)
-    proc = run_plan(tmp_path / "reports", station, limits=_short_limits(tmp_path))
+    proc = run_plan(tmp_path / "reports", station, limits=_short_limits(tmp_path), runner=plan_fork.run)
     res = outcome(tmp_path / "reports")
     steps = res["steps"]
     assert scenario.step in steps, proc.stdout[-2000:]

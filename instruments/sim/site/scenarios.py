@@ -9,9 +9,11 @@ stations/sim_site.toml plus the faults, the way a crew runs it (`bench run`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,12 +162,19 @@ def write_station(
 
 
 def run_plan(
-    report_dir: Path, station: Path, limits: Path = LIMITS, extra: list[str] | None = None, timeout_s: float = 900.0
+    report_dir: Path,
+    station: Path,
+    limits: Path = LIMITS,
+    extra: list[str] | None = None,
+    timeout_s: float = 900.0,
+    *,
+    runner: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
+    """Run the site plan as `python -m pytest` in a process of its own; output captured.
+
+    `runner(args, cwd=, env=, timeout=)` starts that process instead of `subprocess.run` (the test
+    suite forks plan runs from a server with the bench already imported: tests/plan_fork.py)."""
+    args = [
         str(ROOT / "test_plans" / "site_acceptance"),
         "-q",
         "-p",
@@ -184,6 +193,9 @@ def run_plan(
         "SITE-SIM-0001",
         *(extra or []),
     ]
+    if runner is not None:
+        return runner(args, cwd=ROOT, env=dict(os.environ), timeout=timeout_s)
+    cmd = [sys.executable, "-m", "pytest", *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
 
