@@ -1,7 +1,8 @@
 # ESS Bench: two commands set everything up.
 #   make demo  - create .venv, install, run the smoke plan on the simulated station, sign, verify
 #   make test  - create .venv if needed and run the whole test suite, one worker per core (pytest-xdist;
-#                a module's tests stay on one worker so its shared fixtures are built once)
+#                a module's tests stay on one worker so its shared fixtures are built once; modules are
+#                handed out in the order tests/conftest.py gives them, longest first, not by test count)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -22,7 +23,7 @@ demo: $(STAMP)
 # interruption points), and without cached bytecode each one recompiles and assertion-rewrites the
 # ~190 modules it imports again (about 1.2 s of CPU per process, a quarter of the suite).
 test: $(STAMP) chromium postgres
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadscope tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadscope --no-loadscope-reorder tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
