@@ -23,7 +23,7 @@ demo: $(STAMP)
 # interruption points), and without cached bytecode each one recompiles and assertion-rewrites the
 # ~190 modules it imports again (about 1.2 s of CPU per process, a quarter of the suite).
 test: $(STAMP) chromium postgres
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadscope --no-loadscope-reorder tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadscope --no-loadscope-reorder --durations=10 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
