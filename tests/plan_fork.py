@@ -63,10 +63,10 @@ def _child(req: dict[str, Any]) -> int:
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"])
-    head = [req["cwd"]] + [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:0] = [p for p in dict.fromkeys(head) if p not in sys.path[: len(head)]]
+    sys.path[:0] = [req["cwd"]] + [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    os.close(devnull)
     for fd, path in ((1, req["out"]), (2, req["err"])):
         f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(f, fd)
@@ -194,7 +194,10 @@ class _Server:
                     self.args[pid] = args
             code = self._wait_for(self.codes, pid, deadline)
             if code is None:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:  # ended (and reaped) meanwhile
+                    pass
                 self._wait_for(self.codes, pid, time.monotonic() + 30)
                 raise subprocess.TimeoutExpired(args, timeout, output=_text(out), stderr=_text(err))
             return subprocess.CompletedProcess(args, code, _text(out), _text(err))
