@@ -134,8 +134,7 @@ class _Server:
         self.lock = threading.Lock()
         self.cond = threading.Condition()
         self.pids: dict[int, int] = {}  # ref -> pid
-        self.codes: dict[int, int] = {}  # pid -> exit code
-        self.args: dict[int, list[str]] = {}  # pid -> its arguments, for PLAN_FORK_LOG
+        self.ends: dict[int, tuple[int, float]] = {}  # pid -> (exit code, CPU seconds)
         self.refs = 0
         self.reader = threading.Thread(target=self._read, name="plan-fork-reader", daemon=True)
         self.reader.start()
@@ -156,17 +155,14 @@ class _Server:
             msg = json.loads(line)
             with self.cond:
                 if "code" in msg:
-                    self.codes[msg["pid"]] = msg["code"]
-                    if LOG:  # where the suite's CPU goes (PLAN_FORK_LOG=file): one line per run
-                        with open(LOG, "a", encoding="utf-8") as f:
-                            f.write(json.dumps({"cpu_s": msg["cpu_s"], "args": self.args.pop(msg["pid"], None)}) + "\n")
+                    self.ends[msg["pid"]] = (msg["code"], msg["cpu_s"])
                 else:
                     self.pids[msg["ref"]] = msg["pid"]
                 self.cond.notify_all()
         with self.cond:
             self.cond.notify_all()
 
-    def _wait_for(self, table: dict[int, int], key: int, deadline: float) -> int | None:
+    def _wait_for(self, table: dict[int, Any], key: int, deadline: float) -> Any:
         with self.cond:
             while key not in table:
                 left = deadline - time.monotonic()
@@ -189,17 +185,18 @@ class _Server:
             pid = self._wait_for(self.pids, ref, time.monotonic() + 60)
             if pid is None:
                 raise RuntimeError(f"plan fork server did not start {args} (server exit {self.proc.poll()})")
-            if LOG:
-                with self.cond:
-                    self.args[pid] = args
-            code = self._wait_for(self.codes, pid, deadline)
-            if code is None:
+            end = self._wait_for(self.ends, pid, deadline)
+            if end is None:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:  # ended (and reaped) meanwhile
                     pass
-                self._wait_for(self.codes, pid, time.monotonic() + 30)
+                self._wait_for(self.ends, pid, time.monotonic() + 30)
                 raise subprocess.TimeoutExpired(args, timeout, output=_text(out), stderr=_text(err))
+            code, cpu_s = end
+            if LOG:  # where the suite's CPU goes (PLAN_FORK_LOG=file): one line per run
+                with open(LOG, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"cpu_s": cpu_s, "args": args}) + "\n")
             return subprocess.CompletedProcess(args, code, _text(out), _text(err))
 
 

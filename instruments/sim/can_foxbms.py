@@ -102,9 +102,8 @@ class SimFoxBmsCan:
         self.clock = clock
         self.resource = resource or f"virtual:essbench-bms-{next(_ids)}-{id(self):x}"
         self.db = load_dbc(dbc)
-        virtual = self.resource.strip().lower().startswith("virtual:")
-        if virtual:  # the same python-can virtual channel, sent without a deep copy per frame
-            res = parse_resource(self.resource, name="sim-bms")
+        res = parse_resource(self.resource, name="sim-bms")
+        if res.interface == "virtual":  # the same python-can virtual channel, sent without a deep copy per frame
             self.bus = SimVirtualBus(channel=res.channel, preserve_timestamps=True, **res.kwargs)
         else:
             self.bus = open_bus(self.resource, name="sim-bms")
