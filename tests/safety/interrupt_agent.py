@@ -1,7 +1,8 @@
 """pytest plugin (loaded with `-p interrupt_agent`) that interrupts a simulated run at a set point.
 
 Configured by the environment variable ESS_INTERRUPT (JSON): kind = sigint | sigterm | mute |
-exception, at_s = virtual time of the interruption, role (for mute), mute_s (wall seconds the
+exception, at_s = virtual time of the interruption (from the run's start, or with `step` = a step's
+function name, from the moment that step starts), role (for mute), mute_s (wall seconds the
 instrument stays silent), out = where to write the outcome. The interruption fires from a
 one-shot SimClock callback, i.e. inside whatever `clock.sleep` the plan is in at that instant;
 `mute` makes the plan's next exchange with that instrument time out, wherever that is.
@@ -75,10 +76,13 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     session = current_session(item.config)
     if STATE["armed"] or session is None or session.closed or not CFG:
         return
+    if CFG.get("step") and item.name != CFG["step"]:  # anchored to a step: armed when that step starts
+        return
     STATE["armed"] = True
     from bench.units import Q_
 
-    delay = max(1e-3, float(CFG["at_s"]) - session.clock.now_s())
+    start = session.clock.now_s() if CFG.get("step") else 0.0
+    delay = max(1e-3, start + float(CFG["at_s"]) - session.clock.now_s())
     holder: dict[str, Any] = {}
 
     def once(_t: float) -> None:

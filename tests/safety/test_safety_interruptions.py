@@ -28,26 +28,36 @@ HERE = Path(__file__).resolve().parent
 SEED = 20261123
 KINDS = ("sigint", "sigterm", "mute", "exception")
 # plan folder -> (points, virtual-time windows in s, role muted, mute seconds (None: for good)).
+# A window is (step, lo, hi): seconds after that step starts (step None: after the run starts).
 # The safety chain loses its gas detector for good (the link interlock must catch it and every
 # output must still be made safe); the smoke plan's supply hangs for a while and comes back (the
 # safe-state retries must get through once it answers again); the module intake's load hangs the
 # same way. Intake points fall, in turn, in its capacity cycle, its pulse tests and its provoked
-# protective functions (steps 5, 6 and 8 of a healthy run; the 48 h self-discharge rest between
-# them has every output off and is left out).
+# protective functions (steps 5, 6 and 8 of a healthy run, which last about 32,000 s, 34,000 s and
+# 15 s; the 48 h self-discharge rest between them has every output off and is left out). They are
+# anchored to those steps, not to absolute times: absolute windows had drifted out of step 8 (which
+# became 15 s long when OV/UV were provoked by a cell-voltage step), so a third of the intake points
+# fired after the plan had ended; every point must now fire. The intake runs on its sweep station
+# (sim_module_intake_fast.toml: the same plan polls, rests in longer steps).
 POINTS = int(os.environ.get("ESS_SWEEP_POINTS", "52"))
 INTAKE_POINTS = int(os.environ.get("ESS_SWEEP_INTAKE_POINTS", "12"))
 GARBAGE_POINTS = int(os.environ.get("ESS_SWEEP_GARBAGE_POINTS", "8"))  # [safety] garbage: built-in defaults hold
-Windows = tuple[tuple[float, float], ...]
+Windows = tuple[tuple[str | None, float, float], ...]
 PLANS: dict[str, tuple[int, Windows, str, tuple[float, float] | None]] = {
-    "test_plans/safety_chain": (POINTS // 2, ((1.0, 2400.0),), "gas", None),
-    "test_plans/smoke": (POINTS - POINTS // 2, ((1.0, 1200.0),), "psu", (1.0, 3.0)),
+    "test_plans/safety_chain": (POINTS // 2, ((None, 1.0, 2400.0),), "gas", None),
+    "test_plans/smoke": (POINTS - POINTS // 2, ((None, 1.0, 1200.0),), "psu", (1.0, 3.0)),
     "test_plans/module_intake": (
         INTAKE_POINTS,
-        ((3700.0, 35700.0), (35800.0, 75000.0), (248200.0, 259700.0)),
+        (
+            ("test_05_capacity", 40.0, 31000.0),
+            ("test_06_resistance_and_pulse_power", 40.0, 33000.0),
+            ("test_08_bms_protective_functions", 0.5, 14.5),
+        ),
         "load",
         (1.0, 3.0),
     ),
 }
+STATIONS = {"test_plans/module_intake": "stations/sim_module_intake_fast.toml"}  # others: the plan's own
 
 
 def _points() -> list[dict[str, Any]]:
@@ -56,14 +66,16 @@ def _points() -> list[dict[str, Any]]:
     for plan, (n, windows, role, mute) in PLANS.items():
         for i in range(n):
             kind = KINDS[i % len(KINDS)]
-            lo, hi = windows[(i // len(KINDS)) % len(windows)]
+            step, lo, hi = windows[(i // len(KINDS)) % len(windows)]
             at_s = round(rng.uniform(lo, hi), 2)
             mute_s = None if mute is None else round(rng.uniform(*mute), 2)
-            pts.append({"plan": plan, "kind": kind, "at_s": at_s, "role": role, "mute_s": mute_s, "id": f"{plan}#{i}"})
+            point = {"plan": plan, "kind": kind, "at_s": at_s, "step": step, "role": role, "mute_s": mute_s}
+            pts.append({**point, "id": f"{plan}#{i}"})
     for i in range(GARBAGE_POINTS):  # alternately the smoke plan (supply hangs) and the safety chain (gas lost)
         plan = ("test_plans/smoke", "test_plans/safety_chain")[i % 2]
         _n, windows, role, mute = PLANS[plan]
-        at_s = round(rng.uniform(*windows[0]), 2)
+        _step, lo, hi = windows[0]
+        at_s = round(rng.uniform(lo, hi), 2)
         mute_s = None if mute is None else round(rng.uniform(*mute), 2)
         pts.append(
             {
@@ -98,6 +110,8 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "-p",
         "no:randomly",
     ]
+    if point["plan"] in STATIONS:
+        args += ["--station", str(ROOT / STATIONS[point["plan"]])]
     try:
         proc = plan_fork.run(args, cwd=ROOT, env=env, timeout=240)
     except subprocess.TimeoutExpired:
@@ -110,6 +124,8 @@ def _run(point: dict[str, Any], tmp: Path) -> dict[str, Any]:
         }
     res = json.loads(out.read_text())
     why = []
+    if not res["fired"]:
+        why.append(f"the interruption never fired: the plan ended before {point['at_s']} s (window out of the plan)")
     if res["supply_on"]:
         why.append("supply output still on")
     if res["load_on"]:
