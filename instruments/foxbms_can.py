@@ -1,8 +1,9 @@
 """BMS over CAN with the foxBMS 2 message layout (project DBC `instruments/dbc/ess_bench_bms.dbc`).
 
 The BMS broadcasts; the bench listens. A python-can Notifier feeds a lean listener that decodes
-every frame as it arrives (cantools, `decode_choices=False`, so flags compare as ints) and keeps
-the latest values and a receive time per message; reads never block on the bus. Three things a
+every frame as it arrives (cantools, `decode_choices=False`, so flags compare as ints; a payload
+already seen is looked up in a bounded per-message memo instead, so the values dicts are shared and
+read-only) and keeps the latest values and a receive time per message; reads never block on the bus. Three things a
 plan must be able to trust are checked on every read:
 
 * freshness: a cyclic message older than `stale_cycles` x its DBC cycle time raises
@@ -65,6 +66,8 @@ from instruments.foxbms_protocol import (  # noqa: F401 - the protocol tables, r
 )
 from instruments.transports.can_bus import open_bus
 
+DECODED_PER_MESSAGE = 256  # recent payloads kept decoded per message (bounded: the memo restarts when full)
+
 
 class _Slot:
     """Latest decoded values of one message (per page for multiplexed ones) and counters."""
@@ -84,7 +87,7 @@ class _Slot:
         "last_page",
         "rounds",
         "errors",
-        "raw",
+        "decoded",
     )
 
     def __init__(self, message: Any) -> None:
@@ -102,7 +105,7 @@ class _Slot:
         self.last_page = -1
         self.rounds = 0  # completed page rounds (page index did not increase)
         self.errors = 0
-        self.raw = b""  # payload of the last good frame (non-mux): an identical one needs no decode
+        self.decoded: dict[bytes, dict[str, Any]] = {}  # payload -> its decoded values (shared, read-only)
 
 
 class _Receiver(can.Listener):
@@ -128,17 +131,21 @@ class _Receiver(can.Listener):
                 d._bad.append((slot, f"wrong DLC {len(data)} (expected {slot.length})", bytes(data)))
                 return
             t = d._now()
-            if slot.mux is not None or data != slot.raw:  # an identical payload needs no decode
+            raw = bytes(data)
+            values = slot.decoded.get(raw)  # a payload seen before needs no decode (same bytes, same values)
+            if values is None:
                 try:
-                    values = slot.decode(data, decode_choices=False, scaling=True)
+                    values = slot.decode(raw, decode_choices=False, scaling=True)
                 except Exception as exc:  # cantools raises several types for undecodable payloads
                     slot.errors += 1
-                    d._bad.append((slot, f"undecodable payload ({type(exc).__name__}: {exc})", bytes(data)))
+                    d._bad.append((slot, f"undecodable payload ({type(exc).__name__}: {exc})", raw))
                     return
-                if slot.mux is None:
-                    slot.values = values
-                    slot.raw = bytes(data)
-            if slot.mux is not None:
+                if len(slot.decoded) >= DECODED_PER_MESSAGE:
+                    slot.decoded.clear()
+                slot.decoded[raw] = values
+            if slot.mux is None:
+                slot.values = values
+            else:
                 page = values[slot.mux]
                 slot.pages[page] = values
                 slot.page_t[page] = t
@@ -149,10 +156,11 @@ class _Receiver(can.Listener):
             slot.count += 1
             d._decoded += 1
             if d._subscribers:
-                d._publish(msg, values if slot.mux is not None else slot.values)
+                d._publish(msg, values)
         finally:
             d._seen += 1
-            if d._waiting:
+            target = d._settle_target
+            if target is not None and d._seen >= target:  # wake a settling reader once, not per frame
                 with d._cond:
                     d._cond.notify_all()
 
@@ -214,7 +222,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         self._bad: deque[tuple[_Slot, str, bytes]] = deque(maxlen=64)
         self._ignored = self._decoded = self._seen = 0
         self._bad_total = 0
-        self._waiting = False
+        self._settle_target: int | None = None  # frames a settling reader waits to see handled
         self._cond = threading.Condition()
         self._bus_error: Exception | None = None
         self._last_request: str | None = None
@@ -330,8 +338,10 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         if target is None:
             return
         deadline = time.monotonic() + self.rx_grace_s
+        if self._seen >= target:
+            return
         with self._cond:
-            self._waiting = True
+            self._settle_target = target
             try:
                 for _ in range(10_000):
                     if self._seen >= target:
@@ -341,7 +351,7 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
                         break
                     self._cond.wait(min(remaining, 0.01))
             finally:
-                self._waiting = False
+                self._settle_target = None
 
     def _raise_pending(self) -> None:
         if self._bus_error is not None:

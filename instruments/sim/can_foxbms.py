@@ -56,6 +56,7 @@ from instruments.transports.can_bus import open_bus, parse_resource
 PAGES_IN_LAYOUT = {0x250: (54, 4), 0x260: (30, 6)}  # pages in the foxBMS layout, values per page
 CYCLIC = (0x220, 0x230, 0x231, 0x232, 0x233, 0x235, 0x240, 0x250, 0x260)
 _ids = itertools.count(1)
+ENCODED_PER_MESSAGE = 256  # recent payloads kept encoded per message (bounded: the memo restarts when full)
 EXACT_TOLERANCE_S = 1e-4  # the clock's periodic due times accumulate float error; frames keep exact stamps
 
 OT_MSL = ("OvertemperatureChargeMslError", "OvertemperatureDischargeMslError")
@@ -86,7 +87,7 @@ class _Schedule:
         self.k = 1  # due times are t0 + k * period (no drift from summing periods)
         self.next_due = t0 + self.period_s
         self.page = 0
-        self.cache: dict[int, tuple[dict[str, Any], bytes]] = {}  # page -> (values, encoded)
+        self.cache: dict[tuple[Any, ...], bytes] = {}  # recent (page, values) -> encoded payload
         self.keys: dict[int, list[tuple[int, str, str]]] = {}  # page -> (index, value signal, flag signal)
 
 
@@ -107,6 +108,7 @@ class SimFoxBmsCan:
             self.bus = SimVirtualBus(channel=res.channel, preserve_timestamps=True, **res.kwargs)
         else:
             self.bus = open_bus(self.resource, name="sim-bms")
+        self._direct = isinstance(self.bus, SimVirtualBus)  # frames go out without a Message to copy
         self.n_cells = int(self.bms.n)
         t0 = clock.now_s()
         self.schedules = [_Schedule(self.db.get_message_by_frame_id(i), t0, self.n_cells) for i in CYCLIC]
@@ -186,16 +188,22 @@ class SimFoxBmsCan:
 
     def _send(self, sch: _Schedule, stamp: float) -> None:
         values = self._page(sch) if sch.per_page else self._encoders[sch.frame_id]()
-        cached = sch.cache.get(sch.page)
-        if cached is not None and cached[0] == values:
-            data = cached[1]  # unchanged since the last frame: skip the encode
-        else:
+        key = (sch.page, *values.values())  # each encoder builds its dict in a fixed key order
+        data = sch.cache.get(key)  # values sent recently: skip the encode
+        if data is None:
             # strict=False: every value is clipped to its signal's range above, and the range check
             # costs more than the encode itself (tests encode with strict=True to prove the clipping).
             data = sch.message.encode(values, scaling=True, strict=self.strict)
-            sch.cache[sch.page] = (values, data)
+            if len(sch.cache) >= ENCODED_PER_MESSAGE:
+                sch.cache.clear()
+            sch.cache[key] = data
         try:
-            self.bus.send(can.Message(arbitration_id=sch.frame_id, data=data, is_extended_id=False, timestamp=stamp))
+            if self._direct:
+                self.bus.send_data_frame(sch.frame_id, data, stamp)
+            else:
+                self.bus.send(
+                    can.Message(arbitration_id=sch.frame_id, data=data, is_extended_id=False, timestamp=stamp)
+                )
             self.stats["sent"] += 1
         except can.CanError:
             self.stats["send_errors"] += 1

@@ -25,25 +25,47 @@ class SimVirtualBus(VirtualBus):
     def send(self, msg: Message, timeout: float | None = None) -> None:
         self._check_if_open()
         timestamp = msg.timestamp if self.preserve_timestamps else time.time()
+        self._deliver(timestamp, msg.arbitration_id, msg.data, timeout, msg)
+
+    def send_data_frame(self, arbitration_id: int, data: bytes, timestamp: float) -> None:
+        """Send a classic data frame with a standard id, without building a Message to be copied:
+        each receiver gets exactly what `send(Message(arbitration_id=..., data=..., is_extended_id=False,
+        timestamp=...))` would give it (the simulated node's every frame)."""
+        self._check_if_open()
+        self._deliver(timestamp if self.preserve_timestamps else time.time(), arbitration_id, data, None, None)
+
+    def _deliver(
+        self, timestamp: float, arbitration_id: int, data: bytes | bytearray, timeout: float | None, msg: Message | None
+    ) -> None:
         all_sent = True
         for bus_queue in self.channel:
             own = bus_queue is self.queue
             if own and not self.receive_own_messages:
                 continue
-            copy = Message(
-                timestamp=timestamp,
-                arbitration_id=msg.arbitration_id,
-                is_extended_id=msg.is_extended_id,
-                is_remote_frame=msg.is_remote_frame,
-                is_error_frame=msg.is_error_frame,
-                channel=self.channel_id,
-                dlc=msg.dlc,
-                data=bytearray(msg.data),
-                is_fd=msg.is_fd,
-                is_rx=not own,
-                bitrate_switch=msg.bitrate_switch,
-                error_state_indicator=msg.error_state_indicator,
-            )
+            if msg is None:
+                copy = Message(
+                    timestamp=timestamp,
+                    arbitration_id=arbitration_id,
+                    is_extended_id=False,
+                    channel=self.channel_id,
+                    data=bytearray(data),
+                    is_rx=not own,
+                )
+            else:
+                copy = Message(
+                    timestamp=timestamp,
+                    arbitration_id=arbitration_id,
+                    is_extended_id=msg.is_extended_id,
+                    is_remote_frame=msg.is_remote_frame,
+                    is_error_frame=msg.is_error_frame,
+                    channel=self.channel_id,
+                    dlc=msg.dlc,
+                    data=bytearray(data),
+                    is_fd=msg.is_fd,
+                    is_rx=not own,
+                    bitrate_switch=msg.bitrate_switch,
+                    error_state_indicator=msg.error_state_indicator,
+                )
             try:
                 bus_queue.put(copy, block=True, timeout=timeout)
             except queue.Full:

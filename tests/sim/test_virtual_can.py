@@ -78,3 +78,30 @@ def test_a_receiver_owns_its_copy_of_the_data() -> None:
     finally:
         for bus in (sender, a, b):
             bus.shutdown()
+
+
+def test_a_data_frame_sent_without_a_message_arrives_as_virtualbus_delivers_the_message() -> None:
+    for arbitration_id, data, stamp in (
+        (0x220, bytes(range(8)), 1234.5),
+        (0x7FF, b"", 0.0),
+        (0x250, b"\x01\x02", 7.25),
+    ):
+        for preserve in (True, False):
+            channel = f"virtual-can-test-{next(_channels)}"
+            sender = SimVirtualBus(channel=channel, preserve_timestamps=preserve)
+            receiver = VirtualBus(channel=channel)
+            try:
+                sender.send_data_frame(arbitration_id, data, stamp)
+                ours = receiver.recv(timeout=1.0)
+                assert sender.recv(timeout=0.0) is None
+            finally:
+                sender.shutdown()
+                receiver.shutdown()
+            msg = can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=False, timestamp=stamp)
+            theirs = _delivered(VirtualBus, msg, preserve=preserve)
+            for field in FIELDS:
+                a, b = getattr(ours, field), getattr(theirs, field)
+                if field == "timestamp" and not preserve:
+                    assert abs(a - b) < 5.0
+                    continue
+                assert a == b, (field, a, b)
