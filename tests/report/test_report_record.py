@@ -54,3 +54,14 @@ def test_limit_set_bytes_and_csv_are_written_exactly(run_id: str, journal: Journ
     lines = (out / "attachments" / "telemetry.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "series,unit,step,t_s,value" and len(lines) == 1 + 3 * 5000
     assert lines[1].startswith("cell.max_temperature,°C,test_plans/intake/test_intake.py::test_capacity,4.0,")
+
+
+def test_the_shipped_record_schema_is_a_valid_draft_2020_12_schema() -> None:
+    """Runs validate records against schemas/record.schema.json without re-checking the schema itself."""
+    import jsonschema
+
+    from bench.report.record import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["properties"]["schema_version"]
