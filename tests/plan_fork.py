@@ -1,4 +1,5 @@
-"""Whole-plan runs for the tests, each in its own process forked from a server that has imported the bench.
+"""Whole-plan runs and `bench` commands for the tests, each in its own process forked from a server that has
+imported the bench.
 
 The suite runs about a hundred whole plans in processes of their own (interruption points, safety-chain
 cases, site acceptance runs), because a plan run must be a real process: real signals, its own exit code and output. A fresh
@@ -7,14 +8,18 @@ and the bench imported, the DBC parsed). Here one server per test worker pays th
 (`python tests/plan_fork.py`, started on first use) and forks a child per run. The child is a real
 process: it resets its signal handlers to the defaults a fresh interpreter has, takes the working folder,
 environment and `sys.path` head (working folder, then PYTHONPATH) a `python -m pytest` started there would
-have, writes its own stdout/stderr files, runs `pytest.main(args)` (exactly what `bench run` does) and
-leaves through the normal interpreter exit (non-daemon threads joined, atexit run).
+have, writes its own stdout/stderr files, runs `pytest.main(args)` (exactly what `bench run` does) or
+`bench.cli.main(args)` (what `python -m bench` does) and leaves through the normal interpreter exit
+(non-daemon threads joined, atexit run; a SystemExit from the entry point, argparse's exit 2 say, ends it
+as it would end a fresh interpreter).
 
 The one visible difference: pytest cannot assertion-rewrite the `bench` and `instruments` packages (already
-imported), and would warn about it; the child passes `-W ignore::pytest.PytestAssertRewriteWarning`.
+imported), and would warn about it; the pytest child passes `-W ignore::pytest.PytestAssertRewriteWarning`.
+(`bench run` passes it itself: in `python -m bench` they are imported before pytest starts too.)
 
-`run(args, cwd=, env=, timeout=)` is a drop-in for `subprocess.run(capture_output=True, text=True)`:
-it returns a CompletedProcess and raises subprocess.TimeoutExpired after killing the child.
+`run(args, cwd=, env=, timeout=)` (`python -m pytest ARGS`) and `run_bench(...)` (`python -m bench ARGS`)
+are drop-ins for `subprocess.run(capture_output=True, text=True)`: they return a CompletedProcess and raise
+subprocess.TimeoutExpired after killing the child.
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ def _preload() -> None:
     gc.freeze()  # the preloaded objects move to the permanent generation: children's collections skip them
 
 
-def _child(req: dict[str, Any]) -> int:
-    """In the forked child: become the process `python -m pytest ARGS` started in req['cwd'] would be."""
+def _child(req: dict[str, Any]) -> Any:
+    """In the forked child: become the process `python -m ENTRY ARGS` started in req['cwd'] would be
+    (ENTRY: req['entry'], pytest or bench); returns what that process passes to sys.exit."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the handlers a fresh interpreter starts with
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -90,6 +96,7 @@ def _child(req: dict[str, Any]) -> int:
     os.environ.clear()
     os.environ.update(req["env"])
     sys.path[:0] = [req["cwd"]] + [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.dont_write_bytecode = bool(req["env"].get("PYTHONDONTWRITEBYTECODE"))  # read at start-up, from its env
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -99,12 +106,18 @@ def _child(req: dict[str, Any]) -> int:
         os.close(f)
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    if req["entry"] == "bench":
+        import bench.cli
+
+        sys.argv = [str(Path(bench.cli.__file__).with_name("__main__.py")), *req["args"]]
+        return bench.cli.main(req["args"])  # bench/__main__.py: sys.exit(main()); a SystemExit propagates
     import pytest
 
+    sys.argv = [str(Path(pytest.__file__).with_name("__main__.py")), *req["args"]]
     return int(pytest.main([*NO_REWRITE_WARNING, *req["args"]]))
 
 
-def serve() -> int:
+def serve() -> Any:
     """Read one JSON request per line on stdin, fork a child for each, report {"pid"} at once and
     {"pid", "code", "cpu_s"} when it ends (code < 0: killed by that signal). Ends when stdin closes."""
     _preload()
@@ -197,14 +210,17 @@ class _Server:
                 self.cond.wait(min(left, 0.5))
             return table.pop(key)
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    def run(
+        self, entry: str, args: list[str], cwd: Path, env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess:
         with tempfile.TemporaryDirectory(prefix="plan-fork-") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             with self.lock:
                 self.refs += 1
                 ref = self.refs
                 assert self.proc.stdin is not None
-                req = {"ref": ref, "args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
+                req = {"ref": ref, "entry": entry, "args": args, "cwd": str(cwd), "env": env}
+                req |= {"out": str(out), "err": str(err)}
                 self.proc.stdin.write(json.dumps(req) + "\n")
                 self.proc.stdin.flush()
             deadline = time.monotonic() + timeout
@@ -222,7 +238,7 @@ class _Server:
             code, cpu_s = end
             if LOG:  # where the suite's CPU goes (PLAN_FORK_LOG=file): one line per run
                 with open(LOG, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"cpu_s": cpu_s, "args": args}) + "\n")
+                    f.write(json.dumps({"cpu_s": cpu_s, "entry": entry, "args": args}) + "\n")
             return subprocess.CompletedProcess(args, code, _text(out), _text(err))
 
 
@@ -234,15 +250,23 @@ _SERVER: _Server | None = None
 _START = threading.Lock()
 
 
-def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    """`python -m pytest ARGS` in `cwd` with `env`, as a child of this worker's fork server."""
+def _server() -> _Server:
     global _SERVER
     with _START:
         if _SERVER is None or _SERVER.proc.poll() is not None:
             _SERVER = _Server()
             atexit.register(_SERVER.close)
-        server = _SERVER
-    return server.run(list(args), Path(cwd), dict(env), timeout)
+        return _SERVER
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`python -m pytest ARGS` in `cwd` with `env`, as a child of this worker's fork server."""
+    return _server().run("pytest", list(args), Path(cwd), dict(env), timeout)
+
+
+def run_bench(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in `cwd` with `env`, as a child of this worker's fork server."""
+    return _server().run("bench", list(args), Path(cwd), dict(env), timeout)
 
 
 if __name__ == "__main__":

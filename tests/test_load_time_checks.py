@@ -3,10 +3,10 @@ surface mid-run; every one is parsed and range-checked at load time, with file a
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.declarations import PlanDeclarations, load_plan_file, parse_declarations
@@ -58,13 +58,7 @@ def test_bad_safety_value_is_refused_when_the_station_loads(tmp_path, key, value
 
 def test_stations_check_names_the_bad_safety_key_and_fails(tmp_path):
     p = _station(tmp_path, '[safety]\nsafe_state_action_timeout = "abc"\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "stations", "check", str(p)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = plan_fork.run_bench(["stations", "check", str(p)], cwd=ROOT, env=dict(os.environ), timeout=120)
     assert proc.returncode == 1
     assert "safety.safe_state_action_timeout" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -183,20 +177,12 @@ def test_missing_declared_parameter_is_a_load_time_error(tmp_path):
 
 def test_limits_check_command_uses_the_plan_named_by_the_limit_set(tmp_path):
     p = _smoke_limits(tmp_path, 'value = "56.8 V"', 'value = "3.65 A"')
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "limits", "check", str(p), "--plan", str(SMOKE_PLAN)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
+    proc = plan_fork.run_bench(
+        ["limits", "check", str(p), "--plan", str(SMOKE_PLAN)], cwd=ROOT, env=dict(os.environ), timeout=120
     )
     assert proc.returncode == 1 and "parameters.charge.voltage.value" in proc.stderr
-    ok = subprocess.run(
-        [sys.executable, "-m", "bench", "limits", "check", str(ROOT / "limits" / "smoke_lfp.toml")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
+    ok = plan_fork.run_bench(
+        ["limits", "check", str(ROOT / "limits" / "smoke_lfp.toml")], cwd=ROOT, env=dict(os.environ), timeout=120
     )
     assert ok.returncode == 0 and "checked against plan 'smoke'" in ok.stdout
 

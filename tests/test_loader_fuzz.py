@@ -16,11 +16,10 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.declarations import PlanDeclarations, find_plan_file, load_plan_file
@@ -231,11 +230,8 @@ def test_accepted_smoke_mutants_run_without_a_config_abort(tmp_path):
         if not _load("limits", mutant, ROOT / "stations" / "sim.toml", plan_file, folder).accepted:
             continue
         ran += 1
-        proc = subprocess.run(
+        proc = plan_fork.run_bench(
             [
-                sys.executable,
-                "-m",
-                "bench",
                 "run",
                 str(ROOT / "test_plans" / "smoke"),
                 "--limits",
@@ -246,8 +242,7 @@ def test_accepted_smoke_mutants_run_without_a_config_abort(tmp_path):
                 f"FUZZ-{k}",
             ],
             cwd=ROOT,
-            capture_output=True,
-            text=True,
+            env=dict(os.environ),
             timeout=600,
         )
         run = Journal(folder / "r" / "journal.sqlite").runs(1)[0]

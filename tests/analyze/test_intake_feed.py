@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.analyze import analyze_bms_log
@@ -85,10 +85,7 @@ def test_passport_built_from_the_field_history_validates(feed):
 def test_intake_plan_records_the_field_history(feed, tmp_path):
     """`bench run test_plans/module_intake --dut-info dut_info.json`, first step only, on the simulated station."""
     _, info, dut_info = feed
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = [
         "run",
         str(PLAN),
         "--dut-info",
@@ -101,7 +98,7 @@ def test_intake_plan_records_the_field_history(feed, tmp_path):
         "-p",
         "no:cacheprovider",
     ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = plan_fork.run_bench(args, cwd=ROOT, env=dict(os.environ), timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     record = json.loads(next(tmp_path.glob("*/record.json")).read_text(encoding="utf-8"))
     values = {m["name"]: m["value"] for m in record["measurements"]}

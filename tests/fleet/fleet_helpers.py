@@ -7,10 +7,10 @@ import io
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import plan_fork
 import psycopg
 
 from bench.fleet.admin import add_station, grant
@@ -63,7 +63,6 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def bench_process(*args: str, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """The `bench` command line in its own process (it inherits PGPASSFILE), for runs of a plan."""
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    """The `bench` command line in its own process (forked from the suite's server; it inherits PGPASSFILE),
+    for runs of a plan."""
+    return plan_fork.run_bench(list(args), cwd=cwd, env=dict(os.environ), timeout=timeout)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import plan_fork
 import psycopg
 import pytest
 from fleet_helpers import ROOT, FleetDB
@@ -232,11 +234,8 @@ def test_four_station_processes_synchronise_concurrently_and_match_their_journal
         for _, path in stations:
             assert compare(conn, path).equal
     again = [
-        subprocess.run(
+        plan_fork.run_bench(
             [
-                sys.executable,
-                "-m",
-                "bench",
                 "sync",
                 "--to",
                 fleet.url(roles[name]),
@@ -247,8 +246,7 @@ def test_four_station_processes_synchronise_concurrently_and_match_their_journal
                 "--json",
             ],
             cwd=ROOT,
-            capture_output=True,
-            text=True,
+            env=dict(os.environ),
             timeout=300,
         )
         for name, path in stations[:1]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+import plan_fork
 
 from bench.journal import STOPPED, Journal
 
@@ -15,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
-    )
+    """`python -m bench ARGS`, forked from the suite's server (tests/plan_fork.py). The cache check still
+    holds: the forked `bench run` writes .pytest_cache like a fresh one unless it passes -p no:cacheprovider."""
+    return plan_fork.run_bench(list(args), cwd=cwd, env=dict(os.environ) if env is None else env, timeout=300)
 
 
 def test_station_error_is_reported_once_before_any_step_and_exits_non_zero(tmp_path):

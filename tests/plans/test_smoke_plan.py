@@ -10,16 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import plan_fork
+
 from bench.journal import ABORTED, COMPLETED, Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_plan(tmp_path, *extra, wait=True):
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
+    """`python -m pytest` on the smoke plan: forked from the suite's server when the test only waits for it,
+    a process of its own when the test watches it (and kills it)."""
+    args = [
         str(ROOT / "test_plans" / "smoke"),
         "-q",
         "-p",
@@ -35,8 +36,10 @@ def run_plan(tmp_path, *extra, wait=True):
         *extra,
     ]
     if not wait:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    return plan_fork.run(args, cwd=ROOT, env=dict(os.environ), timeout=300)
 
 
 def test_smoke_plan_passes_and_writes_json_and_html_reports(tmp_path):

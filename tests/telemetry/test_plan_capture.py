@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.journal import COMPLETED, Journal
@@ -21,11 +21,8 @@ PLAN = Path(__file__).with_name("plan_capture")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Journal, str, Path]:
     out = tmp_path_factory.mktemp("capture-plan")
-    proc = subprocess.run(
+    proc = plan_fork.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
             str(PLAN / "plan_steps.py"),
             "-q",
             "-p",
@@ -40,8 +37,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Journal, str, Path]:
             "CAP-1",
         ],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
+        env=dict(os.environ),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
