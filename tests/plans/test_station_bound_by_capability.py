@@ -3,10 +3,11 @@ its BMS on Modbus only (no CAN) runs the unchanged smoke plan (issue 13 item 2).
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+import plan_fork
 
 from bench.journal import COMPLETED, Journal
 
@@ -39,10 +40,10 @@ def _station(tmp_path: Path) -> Path:
 
 def test_two_supplies_and_a_modbus_only_bms_run_the_smoke_plan_unchanged(tmp_path: Path) -> None:
     station = _station(tmp_path)
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider",
-           "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(tmp_path), "--dut", "T-2",
-           "--station", str(station)]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    args = [str(ROOT / "test_plans" / "smoke"), "-q", "-p", "no:cacheprovider",
+            "--rootdir", str(ROOT), "-o", "addopts=", "--report-dir", str(tmp_path), "--dut", "T-2",
+            "--station", str(station)]  # fmt: skip
+    proc = plan_fork.run(args, cwd=ROOT, env=dict(os.environ), timeout=300)  # python -m pytest ARGS
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     j = Journal(tmp_path / "journal.sqlite")
     run = j.runs(1)[0]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.safety.interlocks import InterlockTrip
@@ -74,11 +73,9 @@ def test_step_timeout_in_virtual_time_aborts_the_run_and_still_reports(tmp_path:
     )
     (plan / "test_t.py").write_text(PLAN, encoding="utf-8")
     out = tmp_path / "rep"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", str(plan), "--report-dir", str(out), "--rootdir", str(tmp_path)],
+    proc = plan_fork.run(  # python -m pytest ARGS in tmp_path
+        ["-q", str(plan), "--report-dir", str(out), "--rootdir", str(tmp_path)],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=300,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
