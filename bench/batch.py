@@ -48,6 +48,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -483,8 +484,15 @@ def run_batch(
     jobs: int = 1,
     timeout_s: float | None = None,
     echo: bool = True,
+    launcher: Callable[[list[str], Any, float | None], tuple[int, float, bool]] | None = None,
 ) -> dict[str, Any]:
-    """Run the plan once per module; return (and write) the batch summary."""
+    """Run the plan once per module; return (and write) the batch summary.
+
+    `launcher(args, log, timeout_s)` runs one module's process (`args`: `python -m pytest ...`; output to
+    the open `log`) and returns (exit code, CPU seconds, timed out); by default a fresh interpreter per
+    module with the timeout's SIGTERM then SIGKILL. The test suite forks its modules from a server that
+    has the bench imported instead (tests/plan_fork.py), each still a process of its own."""
+    launch = launcher or _run_child
     rows = read_dut_list(dut_list)
     profiles = load_profiles(plan)
     batch_id = batch_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
@@ -539,7 +547,7 @@ def run_batch(
         )
         t0 = time.monotonic()
         with log.open("w", encoding="utf-8") as fh:
-            out.exit_code, out.cpu_s, timed_out = _run_child(args, fh, timeout_s)
+            out.exit_code, out.cpu_s, timed_out = launch(args, fh, timeout_s)
         out.wall_s = time.monotonic() - t0
         _outcome_from_journal(report_dir / "journal.sqlite", batch_id, row.serial, out)
         if timed_out:

@@ -239,7 +239,9 @@ class _Server:
             if LOG:  # where the suite's CPU goes (PLAN_FORK_LOG=file): one line per run
                 with open(LOG, "a", encoding="utf-8") as f:
                     f.write(json.dumps({"cpu_s": cpu_s, "entry": entry, "args": args}) + "\n")
-            return subprocess.CompletedProcess(args, code, _text(out), _text(err))
+            done = subprocess.CompletedProcess(args, code, _text(out), _text(err))
+            done.cpu_s = cpu_s  # type: ignore[attr-defined]  # the child's CPU, as wait4 reported it
+            return done
 
 
 def _text(path: Path) -> str:
@@ -267,6 +269,20 @@ def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> s
 def run_bench(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     """`python -m bench ARGS` in `cwd` with `env`, as a child of this worker's fork server."""
     return _server().run("bench", list(args), Path(cwd), dict(env), timeout)
+
+
+def batch_module(args: list[str], log: Any, timeout_s: float | None) -> tuple[int, float, bool]:
+    """A `bench.batch.run_batch` launcher: one module's `python -m pytest ...` forked from this worker's
+    server, its output into the batch's log; (exit code, CPU seconds, timed out) as the batch expects."""
+    if args[:3] != [sys.executable, "-m", "pytest"]:
+        raise ValueError(f"expected a `python -m pytest` module run, got {args[:3]}")
+    try:
+        done = run(args[3:], cwd=Path.cwd(), env=dict(os.environ), timeout=timeout_s or 3600.0)
+    except subprocess.TimeoutExpired as exc:
+        log.write(f"{exc.output or ''}{exc.stderr or ''}")
+        return -int(signal.SIGKILL), 0.0, True
+    log.write(done.stdout + done.stderr)
+    return done.returncode, done.cpu_s, False  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import plan_fork
 import pytest
 
 from bench.batch import run_batch
@@ -41,6 +42,7 @@ def test_six_ground_truth_profiles_grade_as_expected(tmp_path: Path) -> None:
         timeout_s=900,
         echo=False,
         extra_args=["--station", str(FAST)],
+        launcher=plan_fork.batch_module,  # each module a process forked from the suite's server
     )
     print(
         f"\nground-truth batch of {len(PROFILES)} modules: {time.monotonic() - t0:.1f} s wall on 2 jobs, "

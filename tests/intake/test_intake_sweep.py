@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import plan_fork
+
 from bench.batch import run_batch
 from instruments.sim.plant.chemistry import get_chemistry
 
@@ -83,7 +85,16 @@ def test_sweep_over_the_intake_range_grades_as_the_plant_ground_truth(tmp_path, 
     csv = tmp_path / "sweep.csv"
     csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
     t0 = time.monotonic()
-    summary = run_batch(PLAN, csv, report_dir=tmp_path / "reports", batch_id="sweep", jobs=2, timeout_s=900, echo=False)
+    summary = run_batch(
+        PLAN,
+        csv,
+        report_dir=tmp_path / "reports",
+        batch_id="sweep",
+        jobs=2,
+        timeout_s=900,
+        echo=False,
+        launcher=plan_fork.batch_module,  # each module a process forked from the suite's server
+    )
     wall = time.monotonic() - t0
     journal = tmp_path / "reports" / "journal.sqlite"
     problems, lines, boundary = [], [], 0
