@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import plan_fork
+
 from bench.journal import ABORTED, COMPLETED, INTERRUPTED, Journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,12 @@ def _cmd(tmp_path: Path, limits: Path, *extra: str) -> list[str]:
         "A. Night",
         *extra,
     ]
+
+
+def _finish(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Run `cmd` (`python -m pytest ...`) to its end in a process of its own, forked from the suite's server;
+    only the run that is killed needs a fresh interpreter."""
+    return plan_fork.run(cmd[3:], cwd=ROOT, env=dict(os.environ), timeout=timeout)
 
 
 def _kill_during_charge(tmp_path: Path, limits: Path) -> str:
@@ -82,18 +90,10 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     # resume with a limit set of other bytes: refused, naming the limit sets
     other = tmp_path / "other.toml"
     other.write_text(limits.read_text() + "\n# changed\n")
-    refused = subprocess.run(
-        _cmd(tmp_path, other, "--resume", run_id), cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    refused = _finish(_cmd(tmp_path, other, "--resume", run_id), timeout=300)
     assert refused.returncode == 4 and "cannot resume run" in refused.stdout and "limit sets" in refused.stdout
     # resume for real, with the charge back at one hour: same bytes are required, so use the first file
-    done = subprocess.run(
-        _cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _finish(_cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"), timeout=600)
     j = Journal(tmp_path / "journal.sqlite")
     run = j.run(run_id)
     assert len(j.runs(10)) == 1, "a resume continues the same run"
@@ -116,7 +116,5 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     html = (tmp_path / run_id / "report.html").read_text()
     assert "Sessions (the run was interrupted and resumed)" in html and "B. Morning" in html
     # a completed run cannot be resumed again
-    again = subprocess.run(
-        _cmd(tmp_path, limits, "--resume", run_id), cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    again = _finish(_cmd(tmp_path, limits, "--resume", run_id), timeout=300)
     assert again.returncode == 4 and "only an interrupted run" in again.stdout

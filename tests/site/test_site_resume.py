@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import plan_fork
+
 from bench.journal import ABORTED, COMPLETED, INTERRUPTED, Journal
 from instruments.sim.site.scenarios import LIMITS, ROOT, outcome, write_station
 
@@ -103,11 +105,10 @@ def test_site_run_killed_in_the_capacity_cycles_resumes_to_the_uninterrupted_ver
         "test_03_sign_conventions_and_metering",
     ]
     assert [s["name"] for s in first][-1] == CUT
-    done = subprocess.run(
-        _cmd(reports, station, "--resume", run_id, "--operator", "B. Morning"),
+    done = plan_fork.run(  # to its end in a process of its own, forked from the suite's server
+        _cmd(reports, station, "--resume", run_id, "--operator", "B. Morning")[3:],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
+        env=dict(os.environ),
         timeout=900,
     )
     res = outcome(reports)
