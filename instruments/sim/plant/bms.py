@@ -30,8 +30,36 @@ PRECHARGE, NORMAL, DISCHARGE, CHARGE, ERROR, UNDEFINED = 6, 7, 8, 9, 10, 11
 REQUEST_STANDBY, REQUEST_DISCHARGE, REQUEST_CHARGE = 0, 1, 2
 _min, _max = np.minimum.reduce, np.maximum.reduce  # hot path: skip ndarray.min/max wrappers
 _REQUESTS = {"STANDBY": 0, "DISCHARGE": 1, "CHARGE": 2, "NORMAL": 1}
+_GAS_TIMERS = frozenset(("gas_stage1", "gas_stage2", "pressure"))
 
 __all__ = ["ALARMS", "WARNINGS", "Bms", "default_thresholds", "STATE_NAMES"]
+
+
+def _span(x: np.ndarray) -> tuple[float, float]:
+    """(min, max) of a short 1-D array as floats, equal to numpy's reductions (NaN included).
+
+    Python's min/max on the list cost a fraction of two ufunc reductions on arrays this small."""
+    xs = x.tolist()
+    if math.isnan(sum(xs)):  # a NaN (or inf - inf) in it: numpy's NaN propagation decides
+        return float(_min(x)), float(_max(x))
+    return min(xs), max(xs)
+
+
+def _flat_stretch(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(x0, x1, y): the widest stretch of a lookup table where it is constant (y), so that
+    `interp_table(x, xs, ys)` is exactly y for every x0 <= x <= x1; an empty stretch if none."""
+    best = (math.inf, -math.inf, 0.0)
+    if len(xs) != len(ys) or not all(a < b for a, b in zip(xs[:-1], xs[1:], strict=True)):
+        return best  # not a proper table: no shortcut
+    k = 0
+    while k < len(ys) - 1:
+        j = k
+        while j + 1 < len(ys) and ys[j + 1] == ys[k]:
+            j += 1
+        if j > k and xs[j] - xs[k] > best[1] - best[0]:
+            best = (xs[k], xs[j], ys[k])
+        k = j + 1 if j > k else k + 1
+    return best
 
 
 class Bms:
@@ -44,6 +72,7 @@ class Bms:
         self.chem = pack.chem
         S = pack.n_series
         self.n = S
+        self._single_cells = pack.n_parallel == 1  # one cell per series element: no max over parallel cells
         self.th: dict[str, Any] = default_thresholds(pack.chem, pack.nominal_capacity_Ah, S)
         self.set_thresholds(**{k: v for k, v in cfg.items() if k in self.th})
         self._rng = rng = np.random.default_rng(seed + 977)
@@ -123,6 +152,8 @@ class Bms:
             [float(x) for x in d.get("discharge_T_degC", d["T_degC"])],
             [float(x) for x in d["discharge_factor"]],
         )
+        tc, fc, td, fd = self._der
+        self._der_flat = (_flat_stretch(tc, fc), _flat_stretch(td, fd))
 
     def request_state(self, mode: int | str) -> None:
         """RequestBmsMode: 0/'standby', 1/'discharge', 2/'charge'. Standby also acknowledges faults."""
@@ -229,7 +260,9 @@ class Bms:
         self._ni = i + 3 * S
         th = self.th
         v = self.pack.block_V + th["noise_voltage_V"] * nz[i : i + S]
-        T = _max(self.pack.cells.T_degC, 1) + th["noise_temperature_degC"] * nz[i + S : i + 2 * S]
+        T_cells = self.pack.cells.T_degC
+        hottest = T_cells[:, 0] if self._single_cells else _max(T_cells, 1)  # sensor sees the hottest cell
+        T = hottest + th["noise_temperature_degC"] * nz[i + S : i + 2 * S]
         if self._stuck_any:
             T = np.where(self.stuck_mask, self.stuck_value_degC, T)
         cur = self.pack.current_A + th["current_offset_A"] + th["noise_current_A"] * nz[i + 2 * S]
@@ -240,10 +273,8 @@ class Bms:
         self.v_reported = v
         self.T_reported = T
         self.current_reported_A = cur
-        self.v_min = float(_min(v))
-        self.v_max = float(_max(v))
-        self.T_min = float(_min(T))
-        self.T_max = float(_max(T))
+        self.v_min, self.v_max = _span(v)
+        self.T_min, self.T_max = _span(T)
 
     def set_sensor_override(self, kind: str, index: int | None = None, value: float | None = None) -> None:
         """HIL sensor override (§4.7): force what the BMS reads, or release it with value=None.
@@ -319,40 +350,39 @@ class Bms:
         self._measure()
         i_A = self.current_reported_A
         charging = i_A < -th["rest_current_rel"] * self.pack.nominal_capacity_Ah
-        # -- protections
+        # -- protections. A _check whose condition is false only stops that alarm's running timer,
+        # so each group of checks is skipped while all its conditions are false and no timer runs.
+        timers = self._timers
         vmax, vmin, tmax, tmin = self.v_max, self.v_min, self.T_max, self.T_min
-        self._check("cell_ov", vmax > th["ov_alarm_V"], th["ov_delay_s"], vmax, h)
-        uv = th["uv_alarm_cold_V"] if tmin <= 0.0 else th["uv_alarm_V"]
-        self._check("cell_uv", vmin < uv, th["uv_delay_s"], vmin, h)
-        ot = th["ot_charge_alarm_degC"] if charging else th["ot_discharge_alarm_degC"]
+        ov = vmax > th["ov_alarm_V"]
+        uv = vmin < (th["uv_alarm_cold_V"] if tmin <= 0.0 else th["uv_alarm_V"])
         if not self.alarms["cell_ot"]:
             self._codes["cell_ot"] = 23 if charging else 26
-        self._check("cell_ot", tmax > ot, th["ot_delay_s"], tmax, h)
-        ut = th["ut_charge_alarm_degC"] if charging else th["ut_discharge_alarm_degC"]
+        ot = tmax > (th["ot_charge_alarm_degC"] if charging else th["ot_discharge_alarm_degC"])
         if not self.alarms["cell_ut"]:
             self._codes["cell_ut"] = 29 if charging else 32
-        self._check("cell_ut", tmin < ut, th["ut_delay_s"], tmin, h)
-        self._check("oc_charge", -i_A > th["oc_charge_alarm_A"], th["oc_delay_s"], i_A, h)
-        self._check("oc_discharge", i_A > th["oc_discharge_alarm_A"], th["oc_delay_s"], i_A, h)
+        ut = tmin < (th["ut_charge_alarm_degC"] if charging else th["ut_discharge_alarm_degC"])
+        oc_ch = -i_A > th["oc_charge_alarm_A"]
+        oc_dis = i_A > th["oc_discharge_alarm_A"]
+        if ov or uv or ot or ut or oc_ch or oc_dis or timers:
+            self._check("cell_ov", ov, th["ov_delay_s"], vmax, h)
+            self._check("cell_uv", uv, th["uv_delay_s"], vmin, h)
+            self._check("cell_ot", ot, th["ot_delay_s"], tmax, h)
+            self._check("cell_ut", ut, th["ut_delay_s"], tmin, h)
+            self._check("oc_charge", oc_ch, th["oc_delay_s"], i_A, h)
+            self._check("oc_discharge", oc_dis, th["oc_delay_s"], i_A, h)
         self._limits()
-        tol_r, tol_a = th["over_limit_tolerance_rel"], th["over_limit_tolerance_A"]
         if self.contactor_path == 2 and self.state != ERROR:
-            self._check(
-                "charge_over_limit",
-                -i_A > self.max_charge_current_A * (1 + tol_r) + tol_a,
-                th["over_limit_delay_s"],
-                i_A,
-                h,
-            )
-            self._check(
-                "discharge_over_limit",
-                i_A > self.max_discharge_current_A * (1 + tol_r) + tol_a,
-                th["over_limit_delay_s"],
-                i_A,
-                h,
-            )
+            tol_r, tol_a = th["over_limit_tolerance_rel"], th["over_limit_tolerance_A"]
+            over_ch = -i_A > self.max_charge_current_A * (1 + tol_r) + tol_a
+            over_dis = i_A > self.max_discharge_current_A * (1 + tol_r) + tol_a
+            if over_ch or over_dis or timers:
+                self._check("charge_over_limit", over_ch, th["over_limit_delay_s"], i_A, h)
+                self._check("discharge_over_limit", over_dis, th["over_limit_delay_s"], i_A, h)
         grad = tmax - tmin
-        self._check("thermal_gradient", grad >= th["gradient_alarm_K"], th["gradient_delay_s"], grad, h)
+        steep = grad >= th["gradient_alarm_K"]
+        if steep or timers:
+            self._check("thermal_gradient", steep, th["gradient_delay_s"], grad, h)
         self._comms(h)
         self._insulation(h)
         self._gas(h)
@@ -376,8 +406,11 @@ class Bms:
     def _limits(self) -> None:
         th = self.th
         tc, fc, td, fd = self._der
-        fch = min(interp_table(self.T_min, tc, fc), interp_table(self.T_max, tc, fc))
-        fdis = min(interp_table(self.T_min, td, fd), interp_table(self.T_max, td, fd))
+        t_lo, t_hi = self.T_min, self.T_max
+        (c0, c1, c), (d0, d1, d) = self._der_flat
+        # with every sensor inside a table's flat stretch both lookups give its value: skip them
+        fch = c if c0 <= t_lo and t_hi <= c1 else min(interp_table(t_lo, tc, fc), interp_table(t_hi, tc, fc))
+        fdis = d if d0 <= t_lo and t_hi <= d1 else min(interp_table(t_lo, td, fd), interp_table(t_hi, td, fd))
         if self.T_min < th["cold_charge_floor_degC"]:
             fch = 0.0  # cold-charge inhibit: lithium plating below the floor
         if self.state == ERROR:
@@ -404,11 +437,13 @@ class Bms:
             self.insulation_resistance_ohm = r
         v_ref = self.chem.v_max_V * self.n
         self.warnings["insulation"] = r < th["insulation_warn_ohm_per_V"] * v_ref
-        self._check("insulation", r < th["insulation_alarm_ohm_per_V"] * v_ref, th["insulation_delay_s"], r, h)
+        low = r < th["insulation_alarm_ohm_per_V"] * v_ref
+        if low or self._timers:  # see update(): a false condition only stops a running timer
+            self._check("insulation", low, th["insulation_delay_s"], r, h)
 
     def _gas(self, h: float) -> None:
         g = self.gas
-        if g.quiet and not (self._timers.keys() & {"gas_stage1", "gas_stage2", "pressure"}):
+        if g.quiet and _GAS_TIMERS.isdisjoint(self._timers):
             return
         th = self.th
         s1 = th["gas_stage1_ppm"]
@@ -442,12 +477,15 @@ class Bms:
     def _estimate(self, h: float, i_A: float) -> None:
         """Coulomb counting per element; at long rests recalibrate from OCV and estimate capacity."""
         th = self.th
-        dah = (i_A + self.pack.bleed_A) * (h / 3600.0)
+        pack = self.pack
+        # without bleeds every element counts the same charge: one scalar, two array operations fewer
+        dah = (i_A + pack.bleed_A) * (h / 3600.0) if pack.bleeding else i_A * (h / 3600.0)
         self._ah_count += dah
         self.soc_est -= dah / self.capacity_est_Ah
-        self.warnings["soc_low"] = _min(self.soc_est) < th["soc_low_warn"]
-        self.warnings["soc_high"] = _max(self.soc_est) > th["soc_high_warn"]
-        if abs(i_A) < th["rest_current_rel"] * self.pack.nominal_capacity_Ah:
+        lo, hi = _span(self.soc_est)
+        self.warnings["soc_low"] = lo < th["soc_low_warn"]
+        self.warnings["soc_high"] = hi > th["soc_high_warn"]
+        if abs(i_A) < th["rest_current_rel"] * pack.nominal_capacity_Ah:
             self._rest_time += h
             if self._rest_time >= th["rest_time_s"] and not self._rest_done:
                 self._rest_done = True

@@ -31,7 +31,12 @@ V_MAX_DOMAIN = 1.0e5
 
 def solve_node(elements: list[Element]) -> float:
     """Bus voltage where the sum of injected currents is zero (elements must be non-increasing)."""
-    bps = sorted({b for br, _ in elements for b in br if 0.0 < b < V_MAX_DOMAIN})
+    bps: list[float] = []  # plain loops: for a breakpoint or two, cheaper than a set comprehension
+    for br, _ in elements:
+        for b in br:
+            if 0.0 < b < V_MAX_DOMAIN and b not in bps:
+                bps.append(b)
+    bps.sort()
     bps.append(V_MAX_DOMAIN)
     lo = 0.0
     for hi in bps:
@@ -86,6 +91,7 @@ class Bus:
         self.load_current_A = 0.0  # + = load sinking
         self.pack_connected = False
         self._g_bleed = 1.0 / self.bleeder_ohm
+        self._bleed_el: Element = ((), ((0.0, self._g_bleed),))
 
     def solve(
         self, pack_E_V: float, pack_R_ohm: float, path: int, supply: BusDevice, load: BusDevice, iterations: int = 6
@@ -99,7 +105,7 @@ class Bus:
         if path:
             R = pack_R_ohm + (self.precharge_ohm if path == 1 else 0.0)
             pack_el = ((), ((pack_E_V / R, 1.0 / R),))
-        bleed_el: Element = ((), ((0.0, self._g_bleed),))
+        bleed_el = self._bleed_el
         v = self.voltage_V if self.voltage_V > 0.0 else (pack_E_V if path else 0.0)
         for _ in range(iterations):
             els: list[Element] = [bleed_el]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from instruments.sim.plant.chemistry import Chemistry
+from instruments.sim.plant.chemistry import Chemistry, fast_interp
 
 SECONDS_PER_MONTH = 30.0 * 86400.0
 
@@ -71,7 +71,7 @@ class CellArray:
         slope_soc = np.linspace(chem.ocv_soc[0], chem.ocv_soc[-1], 400)
         self._slope_soc = slope_soc
         self._slope_tab = np.gradient(chem.ocv(slope_soc), slope_soc)
-        self._h = -1.0
+        self._h = self._a_h = -1.0
         self.refresh_slow()
 
     # ---- slowly varying parameters -------------------------------------------------------
@@ -95,9 +95,11 @@ class CellArray:
         self._h = -1.0  # step-dependent terms must be rebuilt
 
     def _prepare_h(self, h: float) -> None:
-        a = np.exp(-h / self._tau)
-        self._a = a
-        self._Rb = self.R_rc_ohm * (1.0 - a)  # RC contribution to the end-of-step resistance
+        if h != self._a_h:  # the RC decay depends on h alone: a slow refresh keeps it
+            self._a = np.exp(-h / self._tau)
+            self._one_minus_a = 1.0 - self._a
+            self._a_h = h
+        self._Rb = self.R_rc_ohm * self._one_minus_a  # RC contribution to the end-of-step resistance
         self._R_static = self.R0_ohm + self._Rb[0] + self._Rb[1]
         self._h_inv_cap = h * self._inv_cap_As
         self._h = h
@@ -113,9 +115,10 @@ class CellArray:
             self._prepare_h(h)
         inv_f = self._inv_cap_T
         soc_eff = 1.0 + (self.soc - 1.0) * inv_f
-        ocv = np.interp(soc_eff, self.chem.ocv_soc, self.chem.ocv_V)
-        slope = np.interp(soc_eff, self._slope_soc, self._slope_tab) * inv_f
+        ocv = fast_interp(soc_eff, self.chem.ocv_soc, self.chem.ocv_V)
+        slope = fast_interp(soc_eff, self._slope_soc, self._slope_tab) * inv_f
         v = self._a * self.v_rc
+        self._av = v  # the RC decay over the step, reused by advance()
         E = ocv - v[0] - v[1]
         g = 1.0 / (self._R_static + slope * self._h_inv_cap)
         self._E = E
@@ -123,13 +126,15 @@ class CellArray:
         return E, g
 
     def advance(self, h: float, i_cell_A: np.ndarray) -> None:
-        """Integrate SOC and RC states over h for terminal currents `i_cell_A` (+ = discharge)."""
+        """Integrate SOC and RC states over h for terminal currents `i_cell_A` (+ = discharge).
+
+        Called after `thevenin(h)` for the same step, whose end-of-step source it completes."""
         self.i_A = i_cell_A
         internal = self.i_self_A
         if self._leak_any:
             internal = internal + self.v_term_V * self.leak_conductance_S
         self.soc = self.soc - (i_cell_A + internal) * self._h_inv_cap
-        self.v_rc = self._a * self.v_rc + self._Rb * i_cell_A
+        self.v_rc = self._av + self._Rb * i_cell_A  # _av = a * v_rc, from thevenin()
         self.v_term_V = self._E - i_cell_A / self._g
 
     def set_leak(self, index: tuple[int, int], conductance_S: float) -> None:
@@ -160,7 +165,8 @@ class CellArray:
         """Heat generated in each cell over the last step: I²R0 + RC losses + leak + fault heat."""
         i = self.i_A
         v = self.v_rc
-        q = i * i * self.R0_ohm + np.add.reduce(v * v / self.R_rc_ohm, 0)
+        rc = v * v / self.R_rc_ohm
+        q = i * i * self.R0_ohm + (rc[0] + rc[1])  # the two RC pairs (cheaper than a reduce)
         if self._leak_any:
             q = q + self.v_term_V * self.v_term_V * self.leak_conductance_S
         q = q + self.extra_heat_W
@@ -170,4 +176,4 @@ class CellArray:
 
     def ocv_V(self) -> np.ndarray:
         """Present open-circuit voltage of every cell (temperature-shifted window, see module doc)."""
-        return np.interp(1.0 + (self.soc - 1.0) * self._inv_cap_T, self.chem.ocv_soc, self.chem.ocv_V)
+        return fast_interp(1.0 + (self.soc - 1.0) * self._inv_cap_T, self.chem.ocv_soc, self.chem.ocv_V)

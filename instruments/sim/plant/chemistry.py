@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+try:  # np.interp's compiled kernel: same numbers without the wrapper's dtype checks (2 us on a 16x5 array)
+    from numpy._core.multiarray import interp as fast_interp
+except ImportError:  # numpy < 2, or a numpy that moved it: the public function, same numbers
+    try:
+        from numpy.core.multiarray import interp as fast_interp
+    except ImportError:
+        fast_interp = np.interp
+
 GAS_CONSTANT = 8.314462618  # J/(mol K)
 T_REF_K = 298.15
 
@@ -105,11 +113,11 @@ class Chemistry:
 
     def ocv(self, soc: np.ndarray | float) -> np.ndarray:
         """Open-circuit voltage for SOC (fraction); extrapolation is clamped to the table ends."""
-        return np.interp(soc, self.ocv_soc, self.ocv_V)
+        return fast_interp(soc, self.ocv_soc, self.ocv_V)
 
     def soc_from_ocv(self, ocv_V: np.ndarray | float) -> np.ndarray:
         """Inverse of `ocv` (valid because the table is strictly monotonic)."""
-        return np.interp(ocv_V, self.ocv_V, self.ocv_soc)
+        return fast_interp(ocv_V, self.ocv_V, self.ocv_soc)
 
     def ocv_slope_V(self, soc: np.ndarray | float) -> np.ndarray:
         """dOCV/dSOC (V per unit SOC): the BMS trusts OCV-based SOC only where this is steep."""
@@ -120,16 +128,17 @@ class Chemistry:
         """Arrhenius multiplier on all resistances, 1 at 25 °C, clipped to a plausible band."""
         T_K = np.asarray(T_degC, dtype=float) + 273.15
         f = np.exp(self.activation_J_per_mol / GAS_CONSTANT * (1.0 / T_K - 1.0 / T_REF_K))
-        return np.clip(f, 0.35, 30.0)
+        return np.minimum(np.maximum(f, 0.35), 30.0)  # np.clip, without its slower Python wrapper
 
     def resistance_soc_factor(self, soc: np.ndarray | float) -> np.ndarray:
         """Resistance rises at the SOC ends (depleted electrodes, saturation)."""
-        s = np.clip(np.asarray(soc, dtype=float), -0.05, 1.06)
-        return 1.0 + 0.8 * np.exp(-np.maximum(s, 0.0) / 0.06) + 0.15 * np.exp(-np.maximum(1.0 - s, 0.0) / 0.04)
+        s = np.minimum(np.maximum(np.asarray(soc, dtype=float), -0.05), 1.06)  # np.clip, faster
+        # x / -c is exactly -x / c, one array operation fewer
+        return 1.0 + 0.8 * np.exp(np.maximum(s, 0.0) / -0.06) + 0.15 * np.exp(np.maximum(1.0 - s, 0.0) / -0.04)
 
     def capacity_T_factor(self, T_degC: np.ndarray | float) -> np.ndarray:
         """Accessible capacity relative to 25 °C."""
-        return np.interp(T_degC, self.cap_T_degC, self.cap_T_factor)
+        return fast_interp(T_degC, self.cap_T_degC, self.cap_T_factor)
 
     def v_min_at(self, T_degC: float) -> float:
         """Discharge cut-off voltage: LFP allows a lower cut-off at or below 0 °C (§4.6)."""

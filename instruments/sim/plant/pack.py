@@ -74,6 +74,8 @@ class Pack:
         self.block_V = ocv.mean(axis=1)
         self.voltage_V = float(self.block_V.sum())
         self._E = self._Rg = self._Eg = None
+        # heat each cell made in the last advance() (what the thermal step used); None after a slow refresh
+        self.last_heat_W: np.ndarray | None = None
 
     # ---- solve interface -----------------------------------------------------------------
     def set_bleed(self, bleed_A: np.ndarray) -> None:
@@ -84,8 +86,12 @@ class Pack:
     def thevenin(self, h: float) -> tuple[float, float]:
         """Pack end-of-step Thevenin equivalent (E_V, R_ohm) for a step of h seconds."""
         E, g = self.cells.thevenin(h)
-        Rg = 1.0 / _sum(g, 1)
-        Eg = _sum(g * E, 1) * Rg
+        if self.n_parallel == 1:  # a group of one cell: its sums are the cell's own values
+            Rg = 1.0 / g[:, 0]
+            Eg = (g[:, 0] * E[:, 0]) * Rg
+        else:
+            Rg = 1.0 / _sum(g, 1)
+            Eg = _sum(g * E, 1) * Rg
         self._Rg = Rg
         self._Eg = Eg
         if self._bleeding:
@@ -112,13 +118,21 @@ class Pack:
             self.charge_in_Ah -= ah
             self.energy_in_Wh -= ah * v
         self.charge_throughput_Ah += abs(ah)
-        cells.T_degC = self.thermal.step(cells.T_degC, cells.heat_W(), T_air_degC, h, forced_air)
+        q = cells.heat_W()
+        cells.T_degC = self.thermal.step(cells.T_degC, q, T_air_degC, h, forced_air)
+        self.last_heat_W = q
         self._since_slow += h
         if self._since_slow >= self.slow_period_s:
             self._since_slow = 0.0
             cells.refresh_slow()
+            self.last_heat_W = None  # new resistances: cells.heat_W() now gives other values
 
     # ---- queries ---------------------------------------------------------------------------
+    @property
+    def bleeding(self) -> bool:
+        """Some series element has a balancing bleed on (see set_bleed)."""
+        return self._bleeding
+
     @property
     def nominal_capacity_Ah(self) -> float:
         """Rated pack capacity: cell capacity times cells in parallel."""
@@ -147,11 +161,14 @@ class Pack:
 
     def ocv_V(self) -> np.ndarray:
         """Open-circuit voltage of each series element, shape (S,) (mean of its cells)."""
-        return self.cells.ocv_V().mean(axis=1)
+        ocv = self.cells.ocv_V()
+        if self.n_parallel == 1:
+            return ocv[:, 0]
+        return _sum(ocv, 1) / self.n_parallel  # = ocv.mean(axis=1), without its Python wrapper
 
     def ocv_total_V(self) -> float:
         """Pack open-circuit voltage (sum over series elements)."""
-        return float(self.ocv_V().sum())
+        return float(_sum(self.ocv_V()))
 
     def soc(self) -> np.ndarray:
         """True state of charge of each series element (0..1), capacity-weighted over its cells."""

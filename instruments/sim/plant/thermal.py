@@ -45,6 +45,9 @@ class ThermalNetwork:
         self._cache: dict[tuple[float, bool], np.ndarray] = {}
         self._seen: dict[tuple[float, bool], int] = {}
         self._L: np.ndarray | None = None
+        # Products of the last step, reused while their inputs repeat (same step length; air steady)
+        self._h_invC = (-1.0, self._invC)  # (h, h / C)
+        self._air_in = (False, float("nan"), self.hA_still)  # (forced, T_air, hA * T_air)
         g_max = float(self.hA_forced.max()) + 2.0 * (self.k_series + self.k_parallel)
         self._h_stable = 0.4 * float(self.C.min()) / g_max  # explicit Euler is safe below this
         if n <= _DENSE_LIMIT:
@@ -84,10 +87,15 @@ class ThermalNetwork:
                 self._seen[key] = seen
                 if seen < 3:  # an odd step length (deadline landing, jitter): not worth an inverse
                     return self._explicit(T_degC, Q_W, T_air_degC, h, hA)
-            rhs = T_degC + (h * self._invC) * (Q_W + hA * T_air_degC)
+            if self._h_invC[0] != h:
+                self._h_invC = (h, h * self._invC)
+            air = self._air_in
+            if air[1] != T_air_degC or air[0] != forced:
+                air = self._air_in = (forced, T_air_degC, hA * T_air_degC)
+            rhs = T_degC + self._h_invC[1] * (Q_W + air[2])
             if m is None:
                 m = self._matrix(h, forced)
-            return (m @ rhs.ravel()).reshape(self.shape)
+            return np.dot(m, rhs.ravel()).reshape(self.shape)  # np.dot: same BLAS product as @, less overhead
         return self._explicit(T_degC, Q_W, T_air_degC, h, hA)
 
     def _explicit(self, T: np.ndarray, Q: np.ndarray, T_air: float, h: float, hA: np.ndarray) -> np.ndarray:

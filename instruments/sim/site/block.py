@@ -96,7 +96,8 @@ class Block:
     def stored_Wh(self) -> float:
         """True energy content above empty (plant truth, for the energy ledger)."""
         cells = self.pack.cells
-        ah = float(np.mean(cells.soc * cells.capacity_Ah * cells.capacity_factor))
+        ah_cells = cells.soc * cells.capacity_Ah * cells.capacity_factor
+        ah = float(np.add.reduce(ah_cells, axis=None) / ah_cells.size)  # = np.mean, without its Python wrapper
         return ah * self.pack.chem.v_nom_V * self.n_cells
 
     # -- physics ---------------------------------------------------------------------------------
@@ -117,7 +118,10 @@ class Block:
             self.dc_out_Wh += self.power_W * h / 3600.0
         else:
             self.dc_in_Wh -= self.power_W * h / 3600.0
-        self.heat_W = float(np.add.reduce(pack.cells.heat_W(), axis=None)) * self.k
+        q = pack.last_heat_W  # the cells' heat, as the pack just computed it (unless it refreshed)
+        if q is None:
+            q = pack.cells.heat_W()
+        self.heat_W = float(np.add.reduce(q, axis=None)) * self.k
         # the PCS precharges its DC link to the string voltage when it is energised
         self.bms.bus_voltage_V = pack.ocv_total_V() if dc_link_on else 0.0
         self.bms.update(h, t)

@@ -365,11 +365,14 @@ class SitePlant:
             self._substep(h)
         self.t_s = t_end
 
-    def _share(self, p_dc: float) -> list[float]:
-        """Split DC power over the blocks in proportion to their headroom, each within its BMS limit."""
+    def _share(self, p_dc: float, avail: list[float] | None = None) -> list[float]:
+        """Split DC power over the blocks in proportion to their headroom, each within its BMS limit.
+
+        `avail`: each block's available power in the direction of `p_dc`, when the caller has it."""
         discharge = p_dc > 0
         lo, hi = self.points["64901.SoCMin"] / 100.0, self.points["64901.SoCMax"] / 100.0
-        avail = [b.available_power_W(discharge, lo, hi) for b in self.blocks]
+        if avail is None:
+            avail = [b.available_power_W(discharge, lo, hi) for b in self.blocks]
         weight = [b.headroom_Wh(discharge, lo, hi) if a > 0 else 0.0 for b, a in zip(self.blocks, avail, strict=True)]
         share = [0.0] * len(self.blocks)
         free = [i for i, a in enumerate(avail) if a > 0]
@@ -377,11 +380,12 @@ class SitePlant:
         for _ in range(len(self.blocks) + 1):
             if not free or need <= 0:
                 break
-            total_w = sum(weight[i] for i in free) or float(len(free))
+            w_free = sum(weight[i] for i in free)
+            total_w = w_free or float(len(free))
             capped = [i for i in free if need * (weight[i] or 1.0) / total_w > avail[i]]
             if not capped:
                 for i in free:
-                    share[i] = need * (weight[i] if sum(weight[j] for j in free) else 1.0) / total_w
+                    share[i] = need * (weight[i] if w_free else 1.0) / total_w
                 break
             for i in capped:
                 share[i] = avail[i]
@@ -395,10 +399,14 @@ class SitePlant:
         pt = self.points
         lo, hi = pt["64901.SoCMin"] / 100.0, pt["64901.SoCMax"] / 100.0
         pcs = self.pcs
-        dis = pcs.ac_from_dc(sum(b.available_power_W(True, lo, hi) for b in self.blocks))
-        ch = -pcs.ac_from_dc(-sum(b.available_power_W(False, lo, hi) for b in self.blocks))
+        # what each block allows, both ways; the PCS step leaves the blocks alone, so _share reuses it
+        avail_dis = [b.available_power_W(True, lo, hi) for b in self.blocks]
+        avail_ch = [b.available_power_W(False, lo, hi) for b in self.blocks]
+        dis = pcs.ac_from_dc(sum(avail_dis))
+        ch = -pcs.ac_from_dc(-sum(avail_ch))
         p_mean = pcs.step(h, t, pt["704.WRmp"], dis, ch)
-        shares = self._share(pcs.dc_power(p_mean))
+        p_want = pcs.dc_power(p_mean)
+        shares = self._share(p_want, avail_dis if p_want > 0 else avail_ch)
         link_on = self.state != SAFE_STOP
         heat = 0.0
         for b, p in zip(self.blocks, shares, strict=True):
@@ -406,7 +414,7 @@ class SitePlant:
             heat += b.heat_W
         # what the blocks actually gave decides the AC power (a BMS limit bites at once)
         p_dc = sum(b.power_W for b in self.blocks)
-        if abs(p_dc - pcs.dc_power(p_mean)) > 1.0:
+        if abs(p_dc - p_want) > 1.0:
             p_mean = pcs.ac_from_dc(p_dc)
             if not pcs.ramping:
                 pcs.p_W = p_mean
