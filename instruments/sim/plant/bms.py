@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from instruments.foxbms_protocol import STATE_NAMES
-from instruments.sim.plant.bms_thresholds import ALARMS, WARNINGS, default_thresholds, interp_table
+from instruments.sim.plant.bms_thresholds import ALARMS, WARNINGS, default_thresholds, flat_stretch, interp_table
 from instruments.sim.plant.gas import SPECIES, GasModel
 from instruments.sim.plant.pack import Pack
 
@@ -43,23 +43,6 @@ def _span(x: np.ndarray) -> tuple[float, float]:
     if math.isnan(sum(xs)):  # a NaN (or inf - inf) in it: numpy's NaN propagation decides
         return float(_min(x)), float(_max(x))
     return min(xs), max(xs)
-
-
-def _flat_stretch(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """(x0, x1, y): the widest stretch of a lookup table where it is constant (y), so that
-    `interp_table(x, xs, ys)` is exactly y for every x0 <= x <= x1; an empty stretch if none."""
-    best = (math.inf, -math.inf, 0.0)
-    if len(xs) != len(ys) or not all(a < b for a, b in zip(xs[:-1], xs[1:], strict=True)):
-        return best  # not a proper table: no shortcut
-    k = 0
-    while k < len(ys) - 1:
-        j = k
-        while j + 1 < len(ys) and ys[j + 1] == ys[k]:
-            j += 1
-        if j > k and xs[j] - xs[k] > best[1] - best[0]:
-            best = (xs[k], xs[j], ys[k])
-        k = j + 1 if j > k else k + 1
-    return best
 
 
 class Bms:
@@ -153,7 +136,7 @@ class Bms:
             [float(x) for x in d["discharge_factor"]],
         )
         tc, fc, td, fd = self._der
-        self._der_flat = (_flat_stretch(tc, fc), _flat_stretch(td, fd))
+        self._der_flat = (flat_stretch(tc, fc), flat_stretch(td, fd))
 
     def request_state(self, mode: int | str) -> None:
         """RequestBmsMode: 0/'standby', 1/'discharge', 2/'charge'. Standby also acknowledges faults."""

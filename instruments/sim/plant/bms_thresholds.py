@@ -8,6 +8,7 @@ with `Bms.set_thresholds`.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import Any
 
@@ -135,3 +136,20 @@ def interp_table(x: float, xs: list[float], ys: list[float]) -> float:
     k = bisect_right(xs, x)
     x0, x1, y0, y1 = xs[k - 1], xs[k], ys[k - 1], ys[k]
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def flat_stretch(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(x0, x1, y): the widest stretch of a lookup table where it is constant (y), so that
+    `interp_table(x, xs, ys)` is exactly y for every x0 <= x <= x1; an empty stretch if none."""
+    best = (math.inf, -math.inf, 0.0)
+    if len(xs) != len(ys) or not all(a < b for a, b in zip(xs[:-1], xs[1:], strict=True)):
+        return best  # not a proper table: no shortcut
+    k = 0
+    while k < len(ys) - 1:
+        j = k
+        while j + 1 < len(ys) and ys[j + 1] == ys[k]:
+            j += 1
+        if j > k and xs[j] - xs[k] > best[1] - best[0]:
+            best = (xs[k], xs[j], ys[k])
+        k = j + 1 if j > k else k + 1
+    return best
