@@ -337,9 +337,9 @@ class FoxBmsCan(BmsLink, FaultReset, ClockAware):
         target = getattr(q, "unfinished_tasks", None)  # VirtualBus: every frame ever put in our queue
         if target is None:
             return
-        deadline = time.monotonic() + self.rx_grace_s
         if self._seen >= target:
             return
+        deadline = time.monotonic() + self.rx_grace_s
         with self._cond:
             self._settle_target = target
             try:

@@ -219,8 +219,15 @@ class _Server:
                 self.refs += 1
                 ref = self.refs
                 assert self.proc.stdin is not None
-                req = {"ref": ref, "entry": entry, "args": args, "cwd": str(cwd), "env": env}
-                req |= {"out": str(out), "err": str(err)}
+                req = {
+                    "ref": ref,
+                    "entry": entry,
+                    "args": args,
+                    "cwd": str(cwd),
+                    "env": env,
+                    "out": str(out),
+                    "err": str(err),
+                }
                 self.proc.stdin.write(json.dumps(req) + "\n")
                 self.proc.stdin.flush()
             deadline = time.monotonic() + timeout
@@ -271,13 +278,18 @@ def run_bench(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float
     return _server().run("bench", list(args), Path(cwd), dict(env), timeout)
 
 
+def run_command(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """An argv written for a fresh interpreter, `[sys.executable, "-m", "pytest" | "bench", ...]`, forked instead."""
+    if cmd[:2] != [sys.executable, "-m"] or cmd[2:3] not in (["pytest"], ["bench"]):
+        raise ValueError(f"expected `python -m pytest ...` or `python -m bench ...`, got {cmd[:3]}")
+    return _server().run(cmd[2], list(cmd[3:]), Path(cwd), dict(env), timeout)
+
+
 def batch_module(args: list[str], log: Any, timeout_s: float | None) -> tuple[int, float, bool]:
     """A `bench.batch.run_batch` launcher: one module's `python -m pytest ...` forked from this worker's
     server, its output into the batch's log; (exit code, CPU seconds, timed out) as the batch expects."""
-    if args[:3] != [sys.executable, "-m", "pytest"]:
-        raise ValueError(f"expected a `python -m pytest` module run, got {args[:3]}")
     try:
-        done = run(args[3:], cwd=Path.cwd(), env=dict(os.environ), timeout=timeout_s or 3600.0)
+        done = run_command(args, cwd=Path.cwd(), env=dict(os.environ), timeout=timeout_s or 3600.0)
     except subprocess.TimeoutExpired as exc:
         log.write(f"{exc.output or ''}{exc.stderr or ''}")
         return -int(signal.SIGKILL), 0.0, True

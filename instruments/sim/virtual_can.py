@@ -37,35 +37,30 @@ class SimVirtualBus(VirtualBus):
     def _deliver(
         self, timestamp: float, arbitration_id: int, data: bytes | bytearray, timeout: float | None, msg: Message | None
     ) -> None:
+        if msg is None:  # a classic data frame: a Message's own defaults
+            ext, remote, error, dlc, fd, brs, esi = False, False, False, len(data), False, False, False
+        else:
+            ext, remote, error, dlc = msg.is_extended_id, msg.is_remote_frame, msg.is_error_frame, msg.dlc
+            fd, brs, esi = msg.is_fd, msg.bitrate_switch, msg.error_state_indicator
         all_sent = True
         for bus_queue in self.channel:
             own = bus_queue is self.queue
             if own and not self.receive_own_messages:
                 continue
-            if msg is None:
-                copy = Message(
-                    timestamp=timestamp,
-                    arbitration_id=arbitration_id,
-                    is_extended_id=False,
-                    channel=self.channel_id,
-                    data=bytearray(data),
-                    is_rx=not own,
-                )
-            else:
-                copy = Message(
-                    timestamp=timestamp,
-                    arbitration_id=arbitration_id,
-                    is_extended_id=msg.is_extended_id,
-                    is_remote_frame=msg.is_remote_frame,
-                    is_error_frame=msg.is_error_frame,
-                    channel=self.channel_id,
-                    dlc=msg.dlc,
-                    data=bytearray(data),
-                    is_fd=msg.is_fd,
-                    is_rx=not own,
-                    bitrate_switch=msg.bitrate_switch,
-                    error_state_indicator=msg.error_state_indicator,
-                )
+            copy = Message(
+                timestamp=timestamp,
+                arbitration_id=arbitration_id,
+                is_extended_id=ext,
+                is_remote_frame=remote,
+                is_error_frame=error,
+                channel=self.channel_id,
+                dlc=dlc,
+                data=bytearray(data),
+                is_fd=fd,
+                is_rx=not own,
+                bitrate_switch=brs,
+                error_state_indicator=esi,
+            )
             try:
                 bus_queue.put(copy, block=True, timeout=timeout)
             except queue.Full:

@@ -42,12 +42,6 @@ def _cmd(tmp_path: Path, limits: Path, *extra: str) -> list[str]:
     ]
 
 
-def _finish(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
-    """Run `cmd` (`python -m pytest ...`) to its end in a process of its own, forked from the suite's server;
-    only the run that is killed needs a fresh interpreter."""
-    return plan_fork.run(cmd[3:], cwd=ROOT, env=dict(os.environ), timeout=timeout)
-
-
 def _kill_during_charge(tmp_path: Path, limits: Path) -> str:
     proc = subprocess.Popen(
         _cmd(tmp_path, limits, "--dut", "RES-1"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -90,10 +84,18 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     # resume with a limit set of other bytes: refused, naming the limit sets
     other = tmp_path / "other.toml"
     other.write_text(limits.read_text() + "\n# changed\n")
-    refused = _finish(_cmd(tmp_path, other, "--resume", run_id), timeout=300)
+    # the resumes run to their end in processes of their own, forked from the suite's server
+    refused = plan_fork.run_command(
+        _cmd(tmp_path, other, "--resume", run_id), cwd=ROOT, env=dict(os.environ), timeout=300
+    )
     assert refused.returncode == 4 and "cannot resume run" in refused.stdout and "limit sets" in refused.stdout
     # resume for real, with the charge back at one hour: same bytes are required, so use the first file
-    done = _finish(_cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"), timeout=600)
+    done = plan_fork.run_command(
+        _cmd(tmp_path, limits, "--resume", run_id, "--operator", "B. Morning"),
+        cwd=ROOT,
+        env=dict(os.environ),
+        timeout=600,
+    )
     j = Journal(tmp_path / "journal.sqlite")
     run = j.run(run_id)
     assert len(j.runs(10)) == 1, "a resume continues the same run"
@@ -116,5 +118,7 @@ def test_killed_run_resumes_keeping_completed_steps_and_rerunning_the_cut_one(tm
     html = (tmp_path / run_id / "report.html").read_text()
     assert "Sessions (the run was interrupted and resumed)" in html and "B. Morning" in html
     # a completed run cannot be resumed again
-    again = _finish(_cmd(tmp_path, limits, "--resume", run_id), timeout=300)
+    again = plan_fork.run_command(
+        _cmd(tmp_path, limits, "--resume", run_id), cwd=ROOT, env=dict(os.environ), timeout=300
+    )
     assert again.returncode == 4 and "only an interrupted run" in again.stdout

@@ -105,8 +105,8 @@ def test_site_run_killed_in_the_capacity_cycles_resumes_to_the_uninterrupted_ver
         "test_03_sign_conventions_and_metering",
     ]
     assert [s["name"] for s in first][-1] == CUT
-    done = plan_fork.run(  # to its end in a process of its own, forked from the suite's server
-        _cmd(reports, station, "--resume", run_id, "--operator", "B. Morning")[3:],
+    done = plan_fork.run_command(  # to its end in a process of its own, forked from the suite's server
+        _cmd(reports, station, "--resume", run_id, "--operator", "B. Morning"),
         cwd=ROOT,
         env=dict(os.environ),
         timeout=900,
